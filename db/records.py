@@ -1,0 +1,95 @@
+"""Plain records that travel from a run to the database.
+
+They carry Python floats and strings only (no tensors), so a Dask worker can
+send them back to the driver, and the database package never needs torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: every status a run can have
+RUN_STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed", "skipped", "timeout", "interrupted")
+#: statuses after which a run is not re-run by ``--resume``
+FINAL_STATUSES: tuple[str, ...] = ("done", "skipped")
+
+
+@dataclass
+class TimingRecord:
+    """One timed operation: every replicate in seconds per call, plus its summary."""
+
+    label: str
+    replicates: list[float]
+    median: float
+    iqr: float
+    mean: float
+    min: float
+    max: float
+    number_per_run: int = 1  # calls averaged into each replicate
+    shape: str | None = None  # e.g. "5x784x10"
+    flops: float | None = None  # floating-point operations per call
+    threads: int | None = None
+
+
+@dataclass
+class StatRecord:
+    """Statistics of one layer's output in one model, optionally at a training step."""
+
+    model: str
+    layer: int
+    name: str
+    mean: float
+    std: float
+    min: float
+    max: float
+    frac_zero: float
+    frac_nonfinite: float
+    step: int | None = None
+
+
+@dataclass
+class MetricRecord:
+    """One value of a named metric, optionally at a step."""
+
+    name: str
+    value: float
+    step: int | None = None
+
+
+@dataclass
+class PlannedRun:
+    """A run as planned: what it is, before it has run.
+
+    ``components`` maps category -> component name, ``component_versions``
+    category -> version string, ``params`` holds the experiment's and the
+    components' params (``"lr"``, ``"leaky-relu.slope"``).
+    """
+
+    key: str
+    experiment: str
+    components: dict[str, str]
+    params: dict[str, Any]
+    device: str = "cpu"
+    dtype: str = "float32"
+    seed: int = 0
+    repeat: int = 0
+    component_versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced; written in one transaction.
+
+    ``status`` is one of :data:`RUN_STATUSES`; ``reason`` holds the skip
+    reason, the timeout message or the traceback.
+    """
+
+    status: str
+    reason: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    timings: list[TimingRecord] = field(default_factory=list)
+    stats: list[StatRecord] = field(default_factory=list)
+    metrics: list[MetricRecord] = field(default_factory=list)

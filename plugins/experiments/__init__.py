@@ -1,0 +1,1 @@
+"""Built-in experiments, one per step of the lessons."""

@@ -1,0 +1,1 @@
+"""Page logic for the Streamlit app: plain functions returning DataFrames and charts."""
