@@ -138,7 +138,8 @@ class Loss(Component):
 
     ``n_outputs`` is the model's output width: an int (1 for ``mse``) or None for
     "one per class". ``target`` says what the loss expects: ``"class"`` (int64
-    labels) or ``"float"`` (labels as float, shape ``(n, 1)``).
+    labels, shape ``(n,)``) or ``"float"`` (the labels as float, shape ``(n,)``,
+    as the lessons' ``mse``).
     """
 
     forward: Callable[..., Any]
