@@ -40,7 +40,7 @@ DEFAULTS: Mapping[str, str] = MappingProxyType(
 )
 
 
-class Skip(Exception):  # noqa: N818 - reads as ``raise Skip("why")``
+class Skip(Exception):
     """Raised by an experiment (or a component) when a run is infeasible.
 
     The runner records the run as ``skipped`` with ``str(exc)`` as the reason,

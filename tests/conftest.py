@@ -1,0 +1,58 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Write plugin modules (and optionally a fake installed distribution) on ``sys.path``.
+
+    ``plugin_path(modules={"mod": "source"}, dist=("name", "1.0"), entry_points={"ep": "mod"})``
+    writes ``mod.py`` into a fresh folder on ``sys.path``; with ``dist`` it also writes a
+    ``name-1.0.dist-info`` folder whose ``entry_points.txt`` declares ``entry_points`` in the
+    ``scratchlab`` group: a real distribution, found by ``importlib.metadata``, installed
+    without pip. Modules are removed from ``sys.modules`` afterwards.
+    """
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    written: list[str] = []
+
+    def write(
+        modules: dict[str, str],
+        dist: tuple[str, str] | None = None,
+        entry_points: dict[str, str] | None = None,
+    ) -> Path:
+        for name, source in modules.items():
+            (root / f"{name}.py").write_text(textwrap.dedent(source))
+            written.append(name)
+        if dist is not None:
+            name, version = dist
+            info = root / f"{name.replace('-', '_')}-{version}.dist-info"
+            info.mkdir()
+            (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+            lines = ["[scratchlab]"] + [f"{ep} = {target}" for ep, target in (entry_points or {}).items()]
+            (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+        importlib.invalidate_caches()
+        return root
+
+    yield write
+    for name in written:
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run with neither the strict nor the disable switch set by the caller's shell."""
+    monkeypatch.delenv("SCRATCHLAB_STRICT_PLUGINS", raising=False)
+    monkeypatch.delenv("SCRATCHLAB_DISABLE_PLUGINS", raising=False)
