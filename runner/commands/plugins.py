@@ -59,6 +59,7 @@ def plugins_list(state, as_json: bool) -> None:
         click.echo(json.dumps(payload, indent=2, default=str))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(soft_wrap=False)
@@ -67,7 +68,7 @@ def plugins_list(state, as_json: bool) -> None:
         for column in ("name", "plugin", "distribution", "version", "description"):
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(*(str(row[c] or "") for c in ("name", "plugin", "distribution", "version", "description")))
+            table.add_row(*(escape(str(row[c] or "")) for c in ("name", "plugin", "distribution", "version", "description")))
         if not rows:
             table.add_row("(none)", "", "", "", "")
         console.print(table)
@@ -77,8 +78,6 @@ def plugins_list(state, as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for info in payload["plugins"]:
         style = {"failed": "red", "disabled": "yellow"}.get(info["status"])
-        table.add_row(
-            info["name"], info["source"], info["distribution"] or "", info["version"] or "",
-            info["status"], info["error"] or "", style=style,
-        )
+        cells = (info[c] or "" for c in ("name", "source", "distribution", "version", "status", "error"))
+        table.add_row(*(escape(str(c)) for c in cells), style=style)
     console.print(table)
