@@ -14,6 +14,8 @@ from typing import Any
 RUN_STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed", "skipped", "timeout", "interrupted")
 #: statuses after which a run is not re-run by ``--resume``
 FINAL_STATUSES: tuple[str, ...] = ("done", "skipped")
+#: every status a sweep can have (``running`` until ``finish_sweep``)
+SWEEP_STATUSES: tuple[str, ...] = ("running", "done", "failed", "interrupted")
 
 
 @dataclass

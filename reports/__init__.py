@@ -1,0 +1,1 @@
+"""Reports: the Streamlit app (``app.py``), its page logic (``views``) and the terminal tables."""

@@ -1,0 +1,211 @@
+"""Run every benchmark script, each with a timeout, and print one summary table.
+
+\b
+    python benchmarks/run_all.py                      # everything
+    python benchmarks/run_all.py --only train_overhead,cli_startup
+    python benchmarks/run_all.py --markdown           # the summary as a Markdown table too
+
+Each script runs as its own subprocess (a fresh interpreter, so one script's
+imports and allocations cannot slow the next) and its output is shown as it
+comes. A script whose ``--help`` lists ``--json-out`` (every script built on
+``_common.parser``) reports its targets as JSON; for the others, the lines of their output that say PASS or
+FAIL are carried into the summary verbatim. The exit code is 0 when every
+script ran and every target it reported passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _common import REPO, Target, machine, print_table, target_rows
+
+HERE = Path(__file__).resolve().parent
+
+#: the scripts, in the order they run: (name, what it measures)
+SCRIPTS: tuple[tuple[str, str], ...] = (
+    ("train_overhead", "train experiment vs the lessons' hand-written loop"),
+    ("timing_fidelity", "stored matmul timings vs a bare torch.utils.benchmark"),
+    ("cli_startup", "runner --help / runner runs vs python -c pass"),
+    ("db_write", "our write path vs raw sqlite3"),
+    ("sweep_overhead", "per-run sweep overhead, 2-worker speed-up"),
+    ("report_pages", "report page times at 10,000 runs"),
+)
+
+#: a line of a script's own table that carries a verdict
+VERDICT = re.compile(r"\b(PASS(ED)?|FAIL(ED)?)\b", re.IGNORECASE)
+
+
+@dataclass
+class Outcome:
+    """What one script gave: its exit code, targets (from JSON) or verdict lines (from text)."""
+
+    name: str
+    status: str  # "ran", "missing", "timeout", "crashed"
+    seconds: float = 0.0
+    returncode: int | None = None
+    targets: list[dict] = field(default_factory=list)
+    verdict_lines: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """The script ran to the end and nothing it reported failed."""
+        if self.status != "ran":
+            return False
+        if self.targets:
+            return all(t["passed"] for t in self.targets)
+        return self.returncode == 0 and not any(
+            VERDICT.search(line).group(1).upper().startswith("FAIL") for line in self.verdict_lines
+        )
+
+
+def script_options(script: Path) -> set[str]:
+    """The long options a script's ``--help`` lists (``--json-out``, ``--threads``, ...)."""
+    probe = subprocess.run(
+        [sys.executable, str(script), "--help"], cwd=REPO, capture_output=True, text=True, check=False, timeout=60
+    )
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", probe.stdout)) if probe.returncode == 0 else set()
+
+
+def _pump(stream, sink: list[str]) -> None:
+    # echo the child's output as it comes, so a slow benchmark shows progress
+    for line in iter(stream.readline, ""):
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        sink.append(line.rstrip("\n"))
+
+
+def run_script(name: str, timeout: float, scratch: Path, threads: int | None = None) -> Outcome:
+    """Run ``benchmarks/<name>.py`` with ``timeout`` seconds, showing its output.
+
+    ``--json-out`` is passed to a script that lists it, and ``--threads`` (when
+    given) to one that takes it.
+    """
+    script = HERE / f"{name}.py"
+    if not script.exists():
+        return Outcome(name, "missing")
+    json_path = scratch / f"{name}.json"
+    argv = [sys.executable, str(script)]
+    options = script_options(script)
+    if "--json-out" in options:
+        argv += ["--json-out", str(json_path)]
+    if threads is not None and "--threads" in options:
+        argv += ["--threads", str(threads)]
+    print(f"\n=== {name}: {' '.join(argv[1:])}", flush=True)
+    lines: list[str] = []
+    start = time.perf_counter()
+    # stderr joins stdout: the progress lines belong with the table they lead to
+    process = subprocess.Popen(
+        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    reader = threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True)
+    reader.start()
+    try:
+        returncode = process.wait(timeout=timeout)
+        status = "ran"
+    except subprocess.TimeoutExpired:
+        process.kill()
+        returncode = process.wait()
+        status = "timeout"
+    reader.join(timeout=5)
+    outcome = Outcome(name, status, time.perf_counter() - start, returncode)
+    if json_path.exists():
+        outcome.targets = json.loads(json_path.read_text())["targets"]
+    elif status == "ran":
+        outcome.verdict_lines = [line.strip() for line in lines if VERDICT.search(line)]
+        if returncode != 0 and not outcome.verdict_lines:
+            outcome.status = "crashed"
+    return outcome
+
+
+def summary_rows(outcomes: list[Outcome]) -> list[tuple[str, str, str, str, str]]:
+    """Rows (script, target, measured, target value, result) of the summary table."""
+    rows: list[tuple[str, str, str, str, str]] = []
+    for o in outcomes:
+        if o.targets:
+            targets = [Target(t["name"], t["measured"], t["limit"], t["op"], t["unit"]) for t in o.targets]
+            rows.extend((o.name, *row) for row in target_rows(targets))
+        elif o.verdict_lines:
+            rows.extend((o.name, line, "", "", "(its own verdict)") for line in o.verdict_lines)
+        else:
+            detail = {
+                "missing": "script not written yet",
+                "timeout": f"stopped after {o.seconds:.0f} s",
+                "crashed": f"exit code {o.returncode}, see its output above",
+                "ran": f"exit code {o.returncode}, no verdict printed",
+            }[o.status]
+            rows.append((o.name, detail, "", "", o.status.upper()))
+    return rows
+
+
+def print_markdown(rows: list[tuple[str, ...]]) -> None:
+    """The summary as a Markdown table (for docs/performance.md)."""
+    headers = ("script", "target", "measured", "target value", "result")
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "---|" * len(headers))
+    for row in rows:
+        print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+
+
+def describe_machine() -> dict[str, object]:
+    """The machine, with torch's version and thread count (imported here, in the driver only)."""
+    import torch  # noqa: F401  (machine() reports torch only once it is imported)
+
+    return machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected scripts and print the summary; exit 0 when everything passed."""
+    names = [name for name, _ in SCRIPTS]
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", help=f"comma-separated scripts to run (of: {', '.join(names)})")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per script (default 300)")
+    p.add_argument("--threads", type=int, help="torch threads, passed to the scripts that take --threads")
+    p.add_argument("--markdown", action="store_true", help="also print the summary as a Markdown table")
+    p.add_argument("--json-out", type=Path, help="write every script's targets to this file as JSON")
+    args = p.parse_args(argv)
+    selected = names
+    if args.only:
+        selected = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = sorted(set(selected) - set(names))
+        if unknown:
+            p.error(f"unknown script(s) {', '.join(unknown)}; known: {', '.join(names)}")
+    info = describe_machine()
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+    with tempfile.TemporaryDirectory(prefix="scratchlab-bench-") as scratch:
+        outcomes = [run_script(name, args.timeout, Path(scratch), args.threads) for name in selected]
+    rows = summary_rows(outcomes)
+    print()
+    print_table(("script", "target", "measured", "target value", "result"), rows, title="summary")
+    print("\nscript times: " + ", ".join(f"{o.name} {o.seconds:.0f} s" for o in outcomes if o.seconds))
+    if args.markdown:
+        print()
+        print_markdown(rows)
+    if args.json_out is not None:
+        args.json_out.write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "scripts": [
+                        {"name": o.name, "status": o.status, "seconds": o.seconds, "returncode": o.returncode,
+                         "targets": o.targets, "verdict_lines": o.verdict_lines}
+                        for o in outcomes
+                    ],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

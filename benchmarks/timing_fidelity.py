@@ -1,0 +1,187 @@
+"""Timing fidelity: what ``runner sweep`` stores against a bare ``torch.utils.benchmark``.
+
+\b
+    python benchmarks/timing_fidelity.py                 # 7 alternating rounds on the CPU
+    python benchmarks/timing_fidelity.py --rounds 3
+    python benchmarks/timing_fidelity.py --from-db sqlite:///gpu.db --device cuda   # gpu_check.sh
+
+Each round runs a real sweep in this process (``runner --db <temp> sweep
+--plugins matmul --experiments matmul -s matmul.shapes=5x784x10``, through
+click's ``CliRunner``) and reads back the median and IQR it stored for each
+strategy; and, alternating with it, times the same strategy on the same shape
+with a bare ``Timer("fn(a, b)").blocked_autorange()`` at the thread count the
+sweep recorded. The targets: for every strategy the median of the stored
+medians is within 10% of the median of the bare ones, and for einsum and
+torch the stored IQR/median (median over rounds) is under 10%.
+
+With ``--from-db`` it measures once against the timings already in a
+database instead (every strategy and shape there, on ``--device``): that is
+the last step of ``gpu_check.sh``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import Target, finish, median, parser, print_table, ratio, rotated, set_threads
+
+SHAPE = "5x784x10"
+#: strategies whose stored IQR/median must stay under 10%
+STEADY = ("einsum", "torch")
+#: a strategy's bare timing gets the experiment's own default min_run_time
+MIN_RUN_TIME = 0.2
+
+
+def sweep_argv(url: str, shapes: str, device: str = "cpu") -> list[str]:
+    """The ``runner`` arguments of one fidelity sweep (only the matmul experiment: train is not timed here)."""
+    return ["--db", url, "sweep", "--plugins", "matmul", "--experiments", "matmul",
+            "--device", device, "-s", f"matmul.shapes={shapes}", "--quiet"]
+
+
+def run_sweep(url: str) -> None:
+    """One real ``runner sweep`` in this process; raises with its output if it did not succeed."""
+    from click.testing import CliRunner
+
+    from scratchlab.runner.cli import cli
+
+    result = CliRunner().invoke(cli, sweep_argv(url, SHAPE))
+    if result.exit_code != 0:
+        raise RuntimeError(f"runner sweep exited with {result.exit_code}:\n{result.output}")
+
+
+def stored_timings(url: str, sweep_id: int | None = None):
+    """Rows (strategy, shape, device, median, iqr, threads, n) of the done matmul timings,
+    of one sweep or (None) of every sweep."""
+    from scratchlab.db import open_store, queries
+
+    with open_store(url, read_only=True) as store:
+        frame = queries.timings(store, sweep_ids=sweep_id)
+    frame = frame[frame["experiment"] == "matmul"]
+    return [
+        {"strategy": row.matmul, "shape": row.shape, "device": row.device, "median": float(row.median),
+         "iqr": float(row.iqr), "threads": int(row.threads) if row.threads == row.threads else None,
+         "n": int(row.n)}
+        for row in frame.itertuples()
+    ]
+
+
+def latest_sweep(url: str) -> int:
+    """The id of the newest sweep in the database."""
+    from scratchlab.db import open_store, queries
+
+    with open_store(url, read_only=True) as store:
+        return int(queries.list_sweeps(store)["sweep_id"].max())
+
+
+def strategy_fn(plugins, name: str):
+    """The strategy's callable exactly as a run gets it (bound with its default params)."""
+    from scratchlab.plugins.types import bind
+
+    return bind(plugins.registry.get("matmul", name).component).fn
+
+
+def bare_timing(fn, shape: str, device: str, threads: int | None) -> tuple[float, float]:
+    """(median, iqr) seconds of ``fn(a, b)`` on random operands of ``shape``, by a bare Timer."""
+    import torch
+    from torch.utils.benchmark import Timer
+
+    m, k, n = (int(d) for d in shape.split("x"))
+    a = torch.randn(m, k, device=device)
+    b = torch.randn(k, n, device=device)
+    timer = Timer(stmt="fn(a, b)", globals={"fn": fn, "a": a, "b": b},
+                  num_threads=threads or torch.get_num_threads())
+    measurement = timer.blocked_autorange(min_run_time=MIN_RUN_TIME)
+    return measurement.median, measurement.iqr
+
+
+def fidelity_rounds(url: str, plugins, rounds: int) -> tuple[dict, dict]:
+    """Alternate a stored sweep and the bare timings for ``rounds`` rounds.
+
+    Returns ``stored[strategy] -> [(median, iqr)]`` and ``bare[strategy] -> [median]``.
+    """
+    stored: dict[str, list[tuple[float, float]]] = {}
+    bare: dict[str, list[float]] = {}
+    threads: int | None = None
+    for index in range(rounds):
+        for side in rotated(["sweep", "bare"], index):
+            if side == "sweep":
+                run_sweep(url)
+                for row in stored_timings(url, latest_sweep(url)):
+                    stored.setdefault(row["strategy"], []).append((row["median"], row["iqr"]))
+                    threads = row["threads"]
+            else:
+                for name in plugins.registry.names("matmul"):
+                    bare.setdefault(name, []).append(bare_timing(strategy_fn(plugins, name), SHAPE, "cpu", threads)[0])
+        latest = ", ".join(
+            f"{name} {stored[name][-1][0] * 1e6:.1f}/{bare[name][-1] * 1e6:.1f} us" for name in STEADY if name in stored
+        )
+        print(f"  round {index + 1}/{rounds} (stored/bare): {latest}", file=sys.stderr, flush=True)
+    return stored, bare
+
+
+def from_db(url: str, device: str) -> int:
+    """Compare every stored matmul timing on ``device`` in ``url`` with a bare measurement, once."""
+    from scratchlab.plugins.manager import load_plugins
+
+    plugins = load_plugins()
+    rows, targets = [], []
+    for row in stored_timings(url):
+        if row["device"].split(":")[0] != device.split(":")[0]:
+            continue
+        bare_median, bare_iqr = bare_timing(strategy_fn(plugins, row["strategy"]), row["shape"], row["device"],
+                                            row["threads"])
+        r = ratio(row["median"], bare_median)
+        rows.append((row["strategy"], row["shape"], f"{row['median'] * 1e6:.2f} us", f"{row['iqr'] * 1e6:.2f} us",
+                     row["n"], f"{bare_median * 1e6:.2f} us", f"{bare_iqr * 1e6:.2f} us", f"{r:.3f}"))
+        targets.append(Target(f"{row['strategy']} {row['shape']} stored / bare", r, 0.10, op="within",
+                              note=f"one stored run against one bare measurement on {row['device']}"))
+    if not rows:
+        raise SystemExit(f"error: no done matmul timings on {device} in {url}")
+    print_table(("strategy", "shape", "stored median", "stored IQR", "replicates", "bare median", "bare IQR",
+                 "stored/bare"), rows, title=f"stored vs bare torch.utils.benchmark on {device}")
+    return finish("timing_fidelity", targets, json_out=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the alternating rounds (or the one-off ``--from-db`` comparison) and print the targets."""
+    p = parser(__doc__.split("\n\n")[0], rounds=7, threads=True)
+    p.add_argument("--from-db", metavar="URL", help="compare against the timings already stored in URL")
+    p.add_argument("--device", default="cpu", help="device of the --from-db comparison (default cpu)")
+    args = p.parse_args(argv)
+    threads = set_threads(args.threads)
+    if args.from_db:
+        return from_db(args.from_db, args.device)
+
+    import torch
+
+    from scratchlab.plugins.manager import load_plugins
+
+    plugins = load_plugins()
+    with tempfile.TemporaryDirectory(prefix="scratchlab-fidelity-") as folder:
+        url = f"sqlite:///{Path(folder) / 'fidelity.db'}"
+        stored, bare = fidelity_rounds(url, plugins, args.rounds)
+    print(f"\ntorch {torch.__version__}, {threads} threads; shape {SHAPE}; {args.rounds} rounds,"
+          " each one sweep and one bare Timer per strategy, alternating")
+    rows, targets = [], []
+    for name in plugins.registry.names("matmul"):
+        stored_median = median([m for m, _ in stored[name]])
+        bare_median = median(bare[name])
+        spread = median([i / m for m, i in stored[name]])
+        r = ratio(stored_median, bare_median)
+        rows.append((name, f"{stored_median * 1e6:.2f} us", f"{bare_median * 1e6:.2f} us", f"{r:.3f}",
+                     f"{spread * 100:.1f}%"))
+        targets.append(Target(f"{name}: stored / bare median", r, 0.10, op="within",
+                              note=f"medians over {args.rounds} rounds"))
+        if name in STEADY:
+            targets.append(Target(f"{name}: stored IQR / median", spread * 100, 10.0, unit="%",
+                                  note=f"median over {args.rounds} stored runs"))
+    print_table(("strategy", "stored median", "bare median", "stored/bare", "stored IQR/median"), rows,
+                title="medians over rounds")
+    return finish("timing_fidelity", targets, json_out=args.json_out, rounds=args.rounds,
+                  extra={"stored": stored, "bare": bare})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Which schema a database holds, and bringing it to head with Alembic.
+
+Alembic is configured in code (no ``alembic.ini``): the revisions ship inside
+the package in ``db/migrations/versions``. Our revision is kept in a table of
+its own, ``scratchlab_version``, rather than Alembic's default
+``alembic_version``: its presence is what marks a database as ours, so a
+database of some other Alembic-managed application is recognised as foreign
+instead of "made by a newer scratchlab".
+
+Every check and every migration runs inside one transaction that first takes
+a lock (SQLite: ``BEGIN EXCLUSIVE``; PostgreSQL: a transaction-scoped advisory
+lock), so two processes opening the same new database create it once, and a
+failed migration leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.engine import URL
+
+from scratchlab.db.engine import (
+    describe,
+    make_engine,
+    parse_url,
+    sqlite_path,
+    transaction,
+)
+from scratchlab.db.errors import (
+    CorruptDatabaseError,
+    DatabaseError,
+    DatabaseNotFoundError,
+    ForeignDatabaseError,
+    NewerDatabaseError,
+    OutdatedDatabaseError,
+)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "scratchlab_version"
+#: advisory-lock key serialising schema changes on PostgreSQL ("scratchl" in ASCII)
+PG_LOCK_KEY = 0x7363726174636C
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """What a database holds.
+
+    ``kind``: ``empty`` (no tables at all), ``current`` (ours, at head),
+    ``old`` (ours, an earlier revision), ``newer`` (ours, a revision this
+    code does not know) or ``foreign`` (tables, but not ours).
+    """
+
+    kind: str
+    revision: str | None = None
+    tables: tuple[str, ...] = ()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations, optionally bound to a connection."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        # env.py runs the migrations on this connection, inside the caller's transaction
+        config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def script_directory() -> ScriptDirectory:
+    """The packaged revisions."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    """The revision this code writes."""
+    return script_directory().get_current_head()
+
+
+def revision_title(revision: str | None) -> str:
+    """The human title of a revision (its docstring's first line)."""
+    if revision is None:
+        return "no schema"
+    script = script_directory().get_revision(revision)
+    return (script.doc or revision).strip().splitlines()[0]
+
+
+def known_revisions() -> list[str]:
+    """Every packaged revision, oldest first."""
+    return [script.revision for script in reversed(list(script_directory().walk_revisions()))]
+
+
+def label(revision: str | None) -> str:
+    """``0001 "initial schema"``: how messages name a revision."""
+    return f'{revision} "{revision_title(revision)}"' if revision else "no schema"
+
+
+def inspect_schema(conn: Connection) -> SchemaState:
+    """Classify what the connected database holds; reads only."""
+    inspector = inspect(conn)
+    tables = tuple(sorted(inspector.get_table_names() + inspector.get_view_names()))
+    if not tables:
+        return SchemaState("empty")
+    if VERSION_TABLE not in tables:
+        return SchemaState("foreign", tables=tables)
+    revisions = [row[0] for row in conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))]
+    revision = revisions[0] if len(revisions) == 1 else None
+    if revision == head_revision():
+        return SchemaState("current", revision, tables)
+    if revision in known_revisions():
+        return SchemaState("old", revision, tables)
+    return SchemaState("newer", ",".join(revisions) or None, tables)
+
+
+def refusal(state: SchemaState, url: URL, *, read_only: bool) -> DatabaseError | None:
+    """The error for a database that cannot be used as it is, or None."""
+    where = describe(url)
+    if state.kind == "foreign":
+        shown = ", ".join(state.tables[:5]) + (", ..." if len(state.tables) > 5 else "")
+        return ForeignDatabaseError(
+            f"{where} is not a scratchlab results database (it holds tables {shown}); "
+            "left untouched: pass another --db"
+        )
+    if state.kind == "newer":
+        return NewerDatabaseError(
+            f"{where} was written by a newer scratchlab (schema revision {state.revision}, "
+            f"this version knows up to {label(head_revision())}); left untouched: upgrade scratchlab"
+        )
+    if state.kind == "old":
+        return OutdatedDatabaseError(
+            f"{where} has schema revision {label(state.revision)}, this scratchlab needs "
+            f"{label(head_revision())}: run `{upgrade_command(url)}`"
+        )
+    if state.kind == "empty" and read_only:
+        return DatabaseNotFoundError(
+            f"{where} holds no scratchlab results yet: run a sweep or `{upgrade_command(url)}` first"
+        )
+    return None
+
+
+def upgrade_command(url: URL) -> str:
+    """The command line that upgrades this database."""
+    return f"runner --db '{url.render_as_string(hide_password=True)}' db upgrade"
+
+
+def check_sqlite_file(url: URL, *, must_exist: bool) -> None:
+    """Refuse a missing (when it must exist) or non-SQLite file before SQLite ever opens it."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    if not path.exists():
+        if must_exist:
+            raise DatabaseNotFoundError(f"no results database at {path}: run a sweep first, or pass --db")
+        if not path.parent.is_dir():
+            raise DatabaseNotFoundError(f"cannot create {path}: folder {path.parent} does not exist")
+        return
+    if not path.is_file():
+        raise CorruptDatabaseError(f"{path} is not a file")
+    with path.open("rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header and header != SQLITE_HEADER:
+        raise CorruptDatabaseError(f"{path} is not a SQLite database; left untouched: pass another --db")
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+
+
+def ensure_schema(engine: Engine, *, read_only: bool, upgrade: bool = False) -> tuple[SchemaState, SchemaState]:
+    """Check the schema; create it in an empty database; with ``upgrade``, migrate an old one.
+
+    Returns the state before and after. Raises the refusal for anything else;
+    a refused database is not written to.
+    """
+    # A plain read first: opening a database that is already at head (the
+    # common case) then never waits for the lock behind a running sweep.
+    with transaction(engine) as conn:
+        state = inspect_schema(conn)
+    if read_only or not _needs_change(state, upgrade):
+        error = refusal(state, engine.url, read_only=read_only)
+        if error is not None:
+            raise error
+        if not read_only:
+            _use_wal(engine)
+        return state, state
+    with transaction(engine, write=True, exclusive=True) as conn:
+        _lock(conn)
+        before = inspect_schema(conn)  # again, under the lock: another process may have just created it
+        if _needs_change(before, upgrade):
+            command.upgrade(alembic_config(conn), "head")
+            after = inspect_schema(conn)
+        elif (error := refusal(before, engine.url, read_only=False)) is not None:
+            raise error
+        else:
+            after = before
+    _use_wal(engine)
+    return before, after
+
+
+def _needs_change(state: SchemaState, upgrade: bool) -> bool:
+    return state.kind == "empty" or (state.kind == "old" and upgrade)
+
+
+def _use_wal(engine: Engine) -> None:
+    """Put a SQLite file we own into WAL mode (a persistent property of the file)."""
+    if sqlite_path(engine.url) is None:
+        return
+    with engine.connect() as conn:
+        # journal_mode cannot change inside a transaction: run it on the bare driver connection
+        raw = conn.connection.driver_connection
+        if raw.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            raw.execute("PRAGMA journal_mode=WAL")
+
+
+def upgrade(url: str | URL) -> tuple[SchemaState, SchemaState]:
+    """Create the database at head, or migrate an older one to head (``runner db upgrade``)."""
+    url = parse_url(url)
+    check_sqlite_file(url, must_exist=False)
+    engine = make_engine(url)
+    try:
+        return ensure_schema(engine, read_only=False, upgrade=True)
+    finally:
+        engine.dispose()
+
+
+def current(url: str | URL) -> SchemaState:
+    """What the database holds now (``runner db current``); never creates or changes anything."""
+    url = parse_url(url)
+    check_sqlite_file(url, must_exist=True)
+    engine = make_engine(url, read_only=True)
+    try:
+        with transaction(engine) as conn:
+            return inspect_schema(conn)
+    finally:
+        engine.dispose()

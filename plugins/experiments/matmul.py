@@ -1,0 +1,111 @@
+"""The ``matmul`` experiment: time one strategy per shape and check it (the lessons' 01_matmul).
+
+For each shape ``MxKxN`` in ``shapes``: draw ``a`` (m x k) and ``b`` (k x n)
+from the seeded RNG on the run's device and dtype, compare the strategy's
+``a @ b`` with a float64 reference and time it.
+
+Recorded per shape (``S`` is the shape text, e.g. ``5x784x10``):
+
+- a timing labelled ``S`` with shape ``S`` and ``flops`` = 2*m*k*n;
+- metrics ``S.max_abs_err``, ``S.max_rel_err`` and ``S.correct`` (1 or 0), and
+  ``S.gflops`` (flops / median time / 1e9).
+
+``max_rel_err`` is normwise (:mod:`scratchlab.plugins.experiments.checks`):
+the largest absolute error over the largest absolute reference value.
+``correct`` is ``max_rel_err <= rtol`` (default the lessons' 1e-3).
+
+A shape larger than the strategy's declared limit (``Matmul.fits``) is not
+run. If every shape is too large, the run is ``skipped`` with the reasons;
+if only some are, the others are measured, the run is ``done``, the reasons
+are kept as the run's note (its reason field) and ``shapes_skipped`` counts them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scratchlab.plugins import Experiment, Skip
+
+#: the lessons' shape: 5 validation images (784 pixels) times a 784x10 weight
+DEFAULT_SHAPES = "5x784x10"
+
+PARAMS: dict[str, Any] = {
+    "shapes": DEFAULT_SHAPES,
+    "min_run_time": 0.2,
+    "rtol": 1e-3,
+}
+
+
+def parse_shapes(text: str) -> list[tuple[int, int, int]]:
+    """``"5x784x10,64x784x50"`` -> ``[(5, 784, 10), (64, 784, 50)]``, duplicates dropped.
+
+    Raises ``ValueError`` naming the bad entry and the expected form.
+    """
+    shapes: list[tuple[int, int, int]] = []
+    for item in str(text).split(","):
+        item = item.strip().lower()
+        if not item:
+            continue
+        parts = item.split("x")
+        try:
+            dims = tuple(int(p) for p in parts)
+        except ValueError:
+            dims = ()
+        if len(dims) != 3 or min(dims) < 1:
+            raise ValueError(
+                f"matmul: bad shape {item!r} in shapes={text!r}; expected MxKxN with positive integers,"
+                " comma-separated, e.g. 5x784x10,64x784x50"
+            )
+        if dims not in shapes:
+            shapes.append(dims)  # type: ignore[arg-type]
+    if not shapes:
+        raise ValueError(f"matmul: shapes={text!r} names no shape; e.g. 5x784x10")
+    return shapes
+
+
+def run(ctx: Any) -> None:
+    """Check and time the chosen strategy on every shape in ``shapes``."""
+    import torch
+
+    from scratchlab.plugins.experiments.checks import error_vector
+
+    fn = ctx.matmul.fn
+    shapes = parse_shapes(ctx.params["shapes"])
+    too_big = {shape: ctx.matmul.fits(*shape) for shape in shapes}
+    skipped = [reason for reason in too_big.values() if reason is not None]
+    if len(skipped) == len(shapes):
+        raise Skip("; ".join(skipped))
+    for m, k, n in (shape for shape, reason in too_big.items() if reason is None):
+        label = f"{m}x{k}x{n}"
+        a = torch.randn(m, k, device=ctx.device, dtype=ctx.dtype)
+        b = torch.randn(k, n, device=ctx.device, dtype=ctx.dtype)
+        reference = a.to(torch.float64) @ b.to(torch.float64)
+        abs_err, rel_err = error_vector(fn(a, b), reference).tolist()
+        ctx.metric(f"{label}.max_abs_err", abs_err)
+        ctx.metric(f"{label}.max_rel_err", rel_err)
+        ctx.metric(f"{label}.correct", 1.0 if rel_err <= ctx.params["rtol"] else 0.0)
+        flops = 2.0 * m * k * n
+        record = ctx.timing(
+            label,
+            lambda a=a, b=b: fn(a, b),
+            shape=label,
+            flops=flops,
+            min_run_time=ctx.params["min_run_time"],
+        )
+        ctx.metric(f"{label}.gflops", flops / record.median / 1e9)
+        ctx.check_budget()
+    if skipped:
+        ctx.metric("shapes_skipped", float(len(skipped)))
+        ctx.note("skipped: " + "; ".join(skipped))
+
+
+EXPERIMENT = Experiment(
+    name="matmul",
+    run=run,
+    uses=("matmul",),
+    params=PARAMS,
+    description=(
+        "Time a matmul strategy per shape (MxKxN, comma-separated) and check it against a float64"
+        " reference: median/IQR time, GFLOP/s, max relative error; shapes over the strategy's limit are skipped."
+    ),
+)

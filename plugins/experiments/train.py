@@ -1,0 +1,182 @@
+"""The ``train`` experiment: the lessons' minibatch loop (03_minibatch_training).
+
+The lessons' model ``n_in -> hidden -> n_out`` (``n_out`` from the loss: 1
+for mse, else one per class), weights by the run's ``init``, biases zero,
+every matmul (forward and backward) through the chosen strategy via
+``autograd_matmul`` (the ``torch`` strategy uses PyTorch's fused ``addmm``,
+whose backward is the same ``a @ b``; see ``models.trainable_matmul``). Plain SGD by hand, ``p -= lr * p.grad``, on batches of
+``bs`` rows in order (``shuffle`` draws a seeded permutation per epoch).
+
+Recorded metrics (``step`` is the global optimiser step, from 0):
+
+- ``train_loss`` of the batch at every ``log_every``-th step (0 = never);
+- ``valid_loss`` and ``valid_accuracy`` after each epoch, at step = steps done
+  so far (accuracy: arg-max per row; for a single output (mse) the output
+  rounded to the nearest label);
+- ``epoch_time_s`` per epoch (the training steps only) and ``samples_per_s``
+  over the whole run.
+
+With ``stats_every`` > 0 the activation statistics of the training forward
+pass (``lin1``, ``act1``, ``lin2`` of model ``mlp``) are recorded at every
+``stats_every``-th step, from step 0; once per epoch is ``stats_every`` =
+steps per epoch (63 for mnist-5k at bs 64).
+
+The loop is kept lean so it runs within 10% of the lessons' bare loop: no
+per-step device sync (losses are logged as tensors and read when the run
+ends), hooks attached only on the steps that record statistics, and
+validation in passes as large as the strategy's limit allows (at least
+``bs`` rows, at most 2,048). A strategy whose limit the batch's largest
+matmul exceeds is skipped before anything runs ("python: 64x784x50 is 2.5e+06 multiply-adds, limit 1e+06").
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from scratchlab.plugins import Experiment, Skip
+
+PARAMS: dict[str, Any] = {
+    "bs": 64,
+    "lr": 0.5,
+    "epochs": 1,
+    "hidden": 50,
+    "log_every": 10,
+    "stats_every": 0,
+    "shuffle": False,
+}
+
+
+def check_fits(matmul: Any, bs: int, sizes: tuple[int, ...]) -> None:
+    """Raise Skip if any layer's ``bs x n_in x n_out`` matmul is over the strategy's limit.
+
+    The backward matmuls (``g @ w.T``, ``x.T @ g``) have the same multiply-adds.
+    """
+    for n_in, n_out in itertools.pairwise(sizes):
+        reason = matmul.fits(bs, n_in, n_out)
+        if reason is not None:
+            raise Skip(reason)
+
+
+#: most validation rows per forward pass (bounds the memory of one pass)
+MAX_VALID_BATCH = 2048
+
+
+def valid_batch(matmul: Any, bs: int, sizes: tuple[int, ...]) -> int:
+    """Rows per validation pass: as many as every layer's matmul fits, from ``bs`` up to
+    :data:`MAX_VALID_BATCH` (one pass for mnist-5k's 1,000 rows with a fast strategy)."""
+    rows = float(MAX_VALID_BATCH)
+    for n_in, n_out in itertools.pairwise(sizes):
+        rows = min(rows, matmul.max_madds / (n_in * n_out))  # max_madds may be inf
+    return max(bs, int(rows))
+
+
+def sync(device: Any) -> None:
+    """Wait for queued device work, so wall-clock times mean something on a GPU."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def evaluate(model: Any, loss: Any, x: Any, y: Any, bs: int) -> tuple[Any, Any]:
+    """Mean loss and accuracy over ``x`` in batches of ``bs`` rows, as 0-d tensors (no sync)."""
+    import torch
+
+    from scratchlab.plugins.experiments.models import correct
+
+    total_loss = torch.zeros((), device=x.device, dtype=x.dtype)
+    total_correct = torch.zeros((), device=x.device, dtype=x.dtype)
+    with torch.no_grad():
+        for start in range(0, x.shape[0], bs):
+            xb, yb = x[start : start + bs], y[start : start + bs]
+            out = model(xb)
+            total_loss += loss.forward(out, yb) * xb.shape[0]
+            total_correct += correct(out, yb)
+    n = max(x.shape[0], 1)
+    return total_loss / n, total_correct / n
+
+
+def run(ctx: Any) -> None:
+    """Train the lessons' model with the chosen components; record losses, accuracy and speed."""
+    import torch
+
+    from scratchlab.plugins.experiments.models import mlp, output_width, targets, trainable_matmul
+
+    p = ctx.params
+    bs, lr, epochs = p["bs"], p["lr"], p["epochs"]
+    log_every, stats_every = p["log_every"], p["stats_every"]
+    if bs < 1 or min(epochs, log_every, stats_every) < 0:
+        raise ValueError(
+            "train: bs must be >= 1 and epochs, log_every, stats_every >= 0;"
+            f" got bs={bs}, epochs={epochs}, log_every={log_every}, stats_every={stats_every}"
+        )
+    data, loss = ctx.data, ctx.loss
+    sizes = (data.x_train.shape[1], p["hidden"], output_width(loss, data.n_classes))
+    check_fits(ctx.matmul, bs, sizes)
+
+    model = mlp(
+        sizes,
+        ctx.init,
+        ctx.activation,
+        mm=trainable_matmul(ctx.matmul),
+        device=ctx.device,
+        dtype=ctx.dtype,
+    )
+    params = list(model.parameters())
+    x_train, y_train = data.x_train, targets(loss, data.y_train, ctx.dtype)
+    x_valid, y_valid = data.x_valid, targets(loss, data.y_valid, ctx.dtype)
+    n = x_train.shape[0]
+    starts = range(0, n, bs)
+    loss_fn = loss.forward
+
+    eval_rows = valid_batch(ctx.matmul, bs, sizes)
+    step, train_seconds = 0, 0.0
+    for _epoch in range(epochs):
+        xs, ys = x_train, y_train
+        if p["shuffle"]:
+            order = torch.randperm(n, device=ctx.device)
+            xs, ys = x_train[order], y_train[order]
+        sync(ctx.device)
+        started = time.perf_counter()
+        for start in starts:
+            xb, yb = xs[start : start + bs], ys[start : start + bs]
+            if stats_every and step % stats_every == 0:
+                with ctx.watch(model, "mlp", step=step):
+                    out = model(xb)
+            else:
+                out = model(xb)
+            batch_loss = loss_fn(out, yb)
+            batch_loss.backward()
+            with torch.no_grad():
+                for param in params:
+                    # p -= lr * p.grad, in one kernel
+                    param.sub_(param.grad, alpha=lr)
+                    param.grad = None
+            if log_every and step % log_every == 0:
+                ctx.metric("train_loss", batch_loss, step)
+            step += 1
+            ctx.check_budget()
+        sync(ctx.device)
+        seconds = time.perf_counter() - started
+        train_seconds += seconds
+        ctx.metric("epoch_time_s", seconds, step)
+        valid_loss, valid_accuracy = evaluate(model, loss, x_valid, y_valid, eval_rows)
+        ctx.metric("valid_loss", valid_loss, step)
+        ctx.metric("valid_accuracy", valid_accuracy, step)
+        ctx.check_budget()
+    if train_seconds > 0:
+        ctx.metric("samples_per_s", n * epochs / train_seconds)
+
+
+EXPERIMENT = Experiment(
+    name="train",
+    run=run,
+    uses=("init", "activation", "loss", "matmul", "dataset"),
+    params=PARAMS,
+    description=(
+        "The lessons' minibatch training loop with hand-written SGD (bs 64, lr 0.5): train loss per"
+        " step, valid loss and accuracy per epoch, samples/s; the chosen matmul runs forward and backward."
+    ),
+)

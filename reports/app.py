@@ -1,0 +1,43 @@
+"""The scratchlab report app.
+
+    streamlit run reports/app.py -- --db sqlite:///runs.db
+
+(or ``runner report``). The database comes from ``--db`` after ``--``, else
+``SCRATCHLAB_DB``, else ``runs.db`` in the working directory, and is opened
+read-only. This script draws the sidebar filters, hands them to the chosen
+page through session state, and runs the page; the pages live in
+``app_pages/`` and only lay out widgets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from scratchlab.reports import ui
+
+PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
+
+#: (script, title, icon, url path) of every page, in menu order
+PAGES: tuple[tuple[str, str, str, str], ...] = (
+    ("sweeps.py", "Sweeps", ":material/folder_open:", "sweeps"),
+    ("runs.py", "Runs", ":material/table_rows:", "runs"),
+    ("timings.py", "Timings", ":material/timer:", "timings"),
+    ("activations.py", "Activations", ":material/stacked_line_chart:", "activations"),
+    ("training.py", "Training", ":material/show_chart:", "training"),
+    ("compare.py", "Compare", ":material/compare_arrows:", "compare"),
+)
+
+st.set_page_config(page_title="scratchlab", page_icon=":material/science:", layout="wide")
+
+page = st.navigation(
+    [
+        st.Page(PAGES_DIR / script, title=title, icon=icon, url_path=url, default=index == 0)
+        for index, (script, title, icon, url) in enumerate(PAGES)
+    ]
+)
+ui.drop_other_pages(page.url_path or PAGES[0][3])
+st.session_state[ui.FILTER_STATE] = ui.sidebar_filters()
+st.sidebar.caption(f"database: {ui.db_url()}")
+page.run()

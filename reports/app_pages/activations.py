@@ -1,0 +1,58 @@
+"""Activations page: mean and std per layer for each init x activation and
+model, the first layer that went non-finite, and per-step statistics during training."""
+
+import streamlit as st
+
+from scratchlab.reports import ui
+from scratchlab.reports.views import activations as views
+
+#: most runs whose statistics one view loads; narrow the filters for others
+MAX_RUNS = 200
+
+st.title("Activations")
+run_filter = ui.data_filter(ui.run_filter(), "stats")
+if run_filter is None:
+    st.info("No activation statistics in the chosen sweeps and filters. They come from the `init-stats` "
+            "experiment (`runner sweep --plugins init,activation`) and from `train` with stats enabled.")
+    st.stop()
+kwargs = run_filter.query_kwargs()
+total = int(ui.query("count_runs", **kwargs))
+runs = ui.query("list_runs", **kwargs, limit=MAX_RUNS)
+if total > MAX_RUNS:
+    st.caption(f"Statistics of the first {MAX_RUNS} of {total} runs; narrow the filters to see others.")
+stats = ui.query("activation_stats", run_ids=[int(r) for r in runs["run_id"]])
+if stats.empty:
+    st.info("No activation statistics match these filters.")
+    st.stop()
+
+labelled = views.label_stats(stats, runs)
+final = views.final_stats(labelled)
+models = views.model_names(final)
+model = ui.page_widget("activations.model", st.radio, "model", models, default=models[0], options=models,
+                       horizontal=True)
+profile = views.layer_profile(final[final["model"] == model])
+
+mean_col, std_col = st.columns(2)
+mean_col.altair_chart(views.layer_chart(profile, "mean"), width="stretch")
+std_col.altair_chart(views.layer_chart(profile, "std"), width="stretch")
+
+st.subheader("First non-finite layer")
+nonfinite = views.first_nonfinite(final[final["model"] == model])
+broken = nonfinite["first_nonfinite"].notna()
+if broken.any():
+    st.warning(f"{int(broken.sum())} of {len(nonfinite)} runs of {model} produced non-finite activations.")
+else:
+    st.caption(f"Every layer of {model} stayed finite in every run.")
+st.dataframe(nonfinite, hide_index=True, width="stretch")
+
+stepped = views.step_stats(labelled)
+if not stepped.empty:
+    st.header("During training")
+    run_ids = sorted(int(r) for r in stepped["run_id"].unique())
+    run_id = ui.page_widget("activations.run", st.selectbox, "run", run_ids, default=run_ids[0], parse=int,
+                            options=run_ids)
+    of_run = stepped[stepped["run_id"] == run_id]
+    step_models = views.model_names(of_run)
+    step_model = st.radio("model during training", step_models, horizontal=True, key="activations_step_model")
+    value = st.radio("statistic", list(views.VALUES), horizontal=True, index=1, key="activations_step_value")
+    st.altair_chart(views.step_chart(of_run[of_run["model"] == step_model], value), width="stretch")

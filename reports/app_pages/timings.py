@@ -1,0 +1,78 @@
+"""Timings page: median time per component and shape (log axis, IQR error bars),
+speed-up against a chosen baseline, GFLOP/s, and a comparison with another
+sweep that flags changes beyond noise."""
+
+from dataclasses import replace
+
+import streamlit as st
+
+from scratchlab.reports import ui
+from scratchlab.reports.filters import matches, unapplied
+from scratchlab.reports.views import timings as views
+
+st.title("Timings")
+run_filter = ui.data_filter(ui.run_filter(), "timings")
+if run_filter is None:
+    st.info("No timings in the chosen sweeps and filters. Timings come from the `matmul` experiment "
+            "(`runner sweep --plugins matmul`).")
+    st.stop()
+
+
+def load(sweep_ids):
+    """Timings of ``sweep_ids`` narrowed by the sidebar filter (conditions the
+    timings frame cannot check go through ``list_runs``)."""
+    frame = ui.query("timings", sweep_ids=list(sweep_ids))
+    flt = replace(run_filter, sweep_ids=tuple(sweep_ids))
+    frame = frame[matches(frame, flt)]
+    if flt.statuses or unapplied(frame, flt):
+        ids = ui.query("list_runs", **flt.query_kwargs())["run_id"]
+        frame = frame[frame["run_id"].isin(ids)]
+    return frame
+
+
+timings = load(run_filter.sweep_ids)
+if timings.empty:
+    st.info("No timings match these filters.")
+    st.stop()
+
+groups = [*views.component_columns(timings), "label"]
+by = ui.page_widget("timings.by", st.selectbox, "compare along", groups, default=views.default_group(timings),
+                    options=groups)
+values = sorted(timings[by].dropna().astype(str).unique())
+# default baseline: the slowest choice, so speed-ups read as "times faster than"
+slowest = str(timings.groupby(by)["median"].median().idxmax())
+baseline = ui.page_widget("timings.baseline", st.selectbox, "baseline", values, default=slowest, options=values)
+
+replicates = ui.query("timing_replicates", [int(t) for t in timings["timing_id"]])
+summary = views.with_speedup(views.summarize(timings, by, replicates), by, baseline)
+st.altair_chart(views.timing_chart(summary, by), width="stretch")
+st.dataframe(views.timing_table(summary, by), hide_index=True, width="stretch",
+             column_config={"speed-up": st.column_config.NumberColumn(format="%.2fx")})
+
+st.header("Against another sweep")
+sweeps = ui.query("list_sweeps")
+others = [int(s) for s in sweeps["sweep_id"].sort_values(ascending=False) if int(s) not in run_filter.sweep_ids]
+against = ui.page_widget("timings.against", st.selectbox, "reference sweep", [None, *others], default=None,
+                         parse=int, options=[None, *others],
+                         format_func=lambda s: "(none)" if s is None else ui.sweep_label(sweeps)(s))
+if against is not None:
+    reference = load([against])
+    if reference.empty:
+        st.info(f"Sweep #{against} has no timings that match these filters.")
+    else:
+        reference_replicates = ui.query("timing_replicates", [int(t) for t in reference["timing_id"]])
+        before = views.summarize(reference, by, reference_replicates)
+        after = views.summarize(timings, by, replicates)
+        differences = views.environment_differences(
+            ui.query("store.get_sweep", int(against)).get("environment"),
+            ui.query("store.get_sweep", int(run_filter.sweep_ids[0])).get("environment"),
+        )
+        if not differences.empty:
+            st.warning("The two sweeps ran in different environments (CPU, torch or device): "
+                       "differences may not be the code's.")
+            st.dataframe(differences, hide_index=True)
+        comparison = views.compare_sweeps(before, after, by)
+        flagged = comparison[comparison["change"] != "within noise"]
+        st.caption(f"{len(flagged)} of {len(comparison)} timings changed beyond noise "
+                   "(IQRs do not overlap, or Mann-Whitney p < 0.05); ratio = this sweep / reference.")
+        st.dataframe(comparison, hide_index=True, width="stretch")

@@ -1,0 +1,49 @@
+"""Training page: loss and accuracy curves per configuration, repeats as a mean
+with a confidence band, final metrics and samples/s."""
+
+import streamlit as st
+
+from scratchlab.reports import ui
+from scratchlab.reports.views import training as views
+
+#: most runs whose curves one view loads; narrow the filters for others
+MAX_RUNS = 60
+#: points per run and metric the query returns (it down-samples)
+MAX_POINTS = 400
+
+st.title("Training")
+run_filter = ui.data_filter(ui.run_filter(), "curves")
+if run_filter is None:
+    st.info("No training curves in the chosen sweeps and filters. They come from the `train` experiment "
+            "(`runner sweep --experiments train`).")
+    st.stop()
+kwargs = run_filter.query_kwargs()
+total = int(ui.query("count_runs", **kwargs))
+runs = ui.query("list_runs", **kwargs, limit=MAX_RUNS)
+if total > MAX_RUNS:
+    st.caption(f"Curves of the first {MAX_RUNS} of {total} runs; narrow the filters to see others.")
+run_ids = [int(r) for r in runs["run_id"]]
+names = ui.query("metric_names", sweep_ids=list(run_filter.sweep_ids))
+if runs.empty or not names:
+    st.info("No metrics match these filters.")
+    st.stop()
+
+chosen = ui.page_widget("training.metrics", st.multiselect, "curves", names, default=views.default_curves(names),
+                        parse=lambda v: [n for n in v.split(",") if n], options=names)
+log = ui.page_widget("training.log", st.toggle, "log axis", default=False, parse=lambda v: v == "True")
+if chosen:
+    points = ui.query("metrics", run_ids=run_ids, names=list(chosen), max_points=MAX_POINTS)
+    curves = views.aggregate_repeats(points, runs)
+    if curves.empty:
+        st.caption("The chosen metrics have no per-step values in these runs.")
+    for name in chosen:
+        if (curves["name"] == name).any():
+            st.altair_chart(views.curve_chart(curves, name, log=log), width="stretch")
+
+final = ui.query("final_metrics", run_ids=run_ids)
+if not final.empty:
+    st.header("Final metrics")
+    st.caption("Per configuration: mean and standard deviation over its repeats (samples/s included).")
+    st.dataframe(views.final_summary(final, runs), hide_index=True, width="stretch")
+    with st.expander("per run"):
+        st.dataframe(views.final_table(final, runs), hide_index=True, width="stretch")

@@ -1,0 +1,146 @@
+"""What ``runner compare`` computes: a benchmark-style timing table with
+speed-ups, a regression check of one sweep against another, or final metrics
+per configuration. Each result renders with rich and serialises to JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from scratchlab.reports.filters import RunFilter
+
+
+class NothingToCompare(Exception):
+    """The chosen runs have nothing of the asked kind; the message says what to do."""
+
+
+@dataclass
+class Comparison:
+    """A finished comparison: ``table`` holds the rows, ``renderable`` the terminal view."""
+
+    kind: str  # "timings", "regressions" or "metrics"
+    sweep_ids: list[int]
+    table: Any
+    renderable: Any
+    by: str | None = None
+    baseline: str | None = None
+    against: int | None = None
+    regressions: int = 0
+    warnings: list[str] = field(default_factory=list)
+    environment_differences: Any = None
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON form: what was compared and one object per table row (times in seconds)."""
+        from scratchlab.reports.export import records
+
+        table = self.table.drop(columns=[c for c in ("replicates",) if c in self.table.columns])
+        payload = {
+            "kind": self.kind, "sweeps": self.sweep_ids, "by": self.by, "baseline": self.baseline,
+            "against": self.against, "regressions": self.regressions, "warnings": self.warnings,
+            "rows": records(table),
+        }
+        if self.environment_differences is not None:
+            payload["environment_differences"] = records(self.environment_differences)
+        return payload
+
+
+def newest_sweep(store) -> list[int]:
+    """The newest sweep's id as a one-item list (empty for an empty database)."""
+    from scratchlab.db import queries
+
+    sweeps = queries.list_sweeps(store)
+    return [] if sweeps.empty else [int(sweeps["sweep_id"].max())]
+
+
+def _sweep_names(sweep_ids: list[int]) -> str:
+    return ", ".join(f"#{s}" for s in sweep_ids)
+
+
+def _metrics(store, run_filter: RunFilter) -> Comparison:
+    from scratchlab.db import queries
+    from scratchlab.reports.terminal import metric_table
+    from scratchlab.reports.views.training import final_summary
+
+    runs = queries.list_runs(store, **run_filter.query_kwargs())
+    final = queries.final_metrics(store, run_ids=[int(r) for r in runs["run_id"]]) if len(runs) else None
+    if final is None or final.empty:
+        raise NothingToCompare(f"no final metrics in sweep {_sweep_names(list(run_filter.sweep_ids))} for these filters")
+    summary = final_summary(final, runs)
+    return Comparison("metrics", list(run_filter.sweep_ids), summary, metric_table(summary))
+
+
+def _summary(store, run_filter: RunFilter, by: str | None):
+    from scratchlab.db import queries
+    from scratchlab.reports.tables import filtered_timings
+    from scratchlab.reports.views.timings import default_group, summarize
+
+    timings = filtered_timings(store, run_filter)
+    if timings.empty:
+        raise NothingToCompare(
+            f"sweep {_sweep_names(list(run_filter.sweep_ids))} has no timings for these filters; "
+            "use --metrics to compare final metrics"
+        )
+    by = by or default_group(timings)
+    if by not in timings.columns:
+        choices = [c for c in timings.columns if c in ("label", "matmul", "init", "activation", "loss", "dataset")]
+        raise NothingToCompare(f"cannot compare by {by!r}; choose one of {', '.join(choices)}")
+    replicates = queries.timing_replicates(store, [int(t) for t in timings["timing_id"]])
+    return by, summarize(timings, by, replicates)
+
+
+def build(store, run_filter: RunFilter, *, against: int | None = None, by: str | None = None,
+          baseline: str | None = None, metric_mode: bool = False) -> Comparison:
+    """Compare the runs passing ``run_filter`` (the newest sweep when it names none).
+
+    With ``metric_mode``: final metrics per configuration. With ``against``: the
+    timings against that reference sweep, changes beyond noise flagged. Otherwise:
+    median ± IQR per ``by`` and shape with speed-ups against ``baseline``
+    (default: the slowest). Raises :class:`NothingToCompare` when there is nothing.
+    """
+    from scratchlab.reports.terminal import benchmark_table, regression_table
+    from scratchlab.reports.views.timings import (
+        compare_sweeps,
+        environment_differences,
+        with_speedup,
+    )
+
+    if not run_filter.sweep_ids:
+        run_filter = replace(run_filter, sweep_ids=tuple(newest_sweep(store)))
+        if not run_filter.sweep_ids:
+            raise NothingToCompare("the database has no sweeps yet")
+    sweep_ids = list(run_filter.sweep_ids)
+    if metric_mode:
+        return _metrics(store, run_filter)
+    by, summary = _summary(store, run_filter, by)
+    if against is not None:
+        reference_sweep = store.get_sweep(against)  # unknown id: a one-line database error
+        _, before = _summary(store, replace(run_filter, sweep_ids=(against,)), by)
+        comparison = compare_sweeps(before, summary, by)
+        differences = environment_differences(
+            reference_sweep.get("environment"), store.get_sweep(sweep_ids[0]).get("environment")
+        )
+        warnings = []
+        if not differences.empty:
+            warnings.append("the two sweeps ran in different environments: "
+                            + "; ".join(f"{r.key}: {r.before} -> {r.after}" for r in differences.itertuples()))
+        table = regression_table(comparison, by, before=f"sweep #{against}", after=f"sweep {_sweep_names(sweep_ids)}")
+        renderable = _with_warnings(table, warnings)
+        return Comparison("regressions", sweep_ids, comparison, renderable, by=by, against=against,
+                          regressions=int((comparison["change"] == "slower").sum()), warnings=warnings,
+                          environment_differences=differences)
+    values = [str(v) for v in summary[by].dropna().unique()]
+    if baseline is None:
+        baseline = str(summary.groupby(by)["median"].median().idxmax())
+    elif baseline not in values:
+        raise NothingToCompare(f"no {by} named {baseline!r} in these timings; choose one of {', '.join(sorted(values))}")
+    summary = with_speedup(summary, by, baseline)
+    table = benchmark_table(summary, by, baseline=baseline,
+                            title=f"sweep {_sweep_names(sweep_ids)}: median time ± IQR per {by} and shape")
+    return Comparison("timings", sweep_ids, summary, table, by=by, baseline=baseline)
+
+
+def _with_warnings(table, warnings: list[str]):
+    from rich.console import Group
+    from rich.text import Text
+
+    return Group(*(Text(f"warning: {w}", style="yellow") for w in warnings), table)

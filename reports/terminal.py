@@ -1,0 +1,226 @@
+"""Terminal tables for ``runner runs``, ``runner show`` and ``runner compare``, built with rich.
+
+Every value from the database goes into a cell as :class:`rich.text.Text`, so a
+plugin name or an error message containing ``[bold]`` is printed as written,
+never read as markup.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from scratchlab.reports.views.common import text_value
+from scratchlab.reports.views.timings import OPERATION_KEYS, pick_unit
+
+#: style of a run status, as in the app's colours
+STATUS_STYLES: dict[str, str] = {
+    "done": "green", "failed": "red", "timeout": "magenta", "skipped": "yellow",
+    "interrupted": "red", "running": "cyan", "pending": "dim",
+}
+
+#: style of a comparison verdict
+CHANGE_STYLES: dict[str, str] = {"slower": "bold red", "faster": "bold green", "within noise": "dim"}
+
+
+def cell(value: Any) -> str:
+    """A value as table text: numbers with four significant digits, missing as empty."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.4g}"
+    if hasattr(value, "hour"):
+        # every stored time is UTC: the zone is said in the column, not in each cell
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return text_value(value)
+
+
+def fixed(value: float, significant: int = 4) -> str:
+    """A positive number with ``significant`` digits and no exponent, as benchmark tables
+    print times: ``12800.0`` -> ``"12800"``, ``0.0123`` -> ``"0.0123"``."""
+    if not math.isfinite(value):
+        return cell(float(value))
+    if value == 0:
+        return "0"
+    digits = math.floor(math.log10(abs(value))) + 1
+    return f"{value:.{max(0, significant - digits)}f}"
+
+
+def frame_table(frame, *, title: str | None = None, styles: Mapping[str, Mapping[str, str]] | None = None,
+                nan: str = "NaN") -> Table:
+    """A DataFrame as a rich table; ``styles`` maps a column to {value: style} (e.g. status
+    colours); ``nan`` is how NaN shows (empty where NaN means "not set", as params of other experiments)."""
+    table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for column in frame.columns:
+        numeric = frame[column].dtype.kind in "iuf"
+        table.add_column(str(column), justify="right" if numeric else "left", overflow="fold")
+    for row in frame.itertuples(index=False, name=None):
+        cells = []
+        for column, value in zip(frame.columns, row):
+            text = nan if isinstance(value, float) and math.isnan(value) else cell(value)
+            style = (styles or {}).get(column, {}).get(text, "")
+            cells.append(Text(text, style=style))
+        table.add_row(*cells)
+    return table
+
+
+#: columns ``runner runs`` always shows, even when every row has the same value
+ALWAYS_SHOWN: tuple[str, ...] = ("run_id", "experiment", "status", "error")
+
+
+def compact(frame, keep: Iterable[str] = ALWAYS_SHOWN) -> tuple[Any, dict[str, str]]:
+    """Drop the columns in which every row has the same value (``device=cpu`` on
+    every run), except ``keep``; return the narrower frame and the dropped
+    ``{column: value}``, so a caption can say them once."""
+    keep = set(keep)
+    constant = {}
+    for column in frame.columns:
+        if column in keep or len(frame) < 2:
+            continue
+        values = {cell(v) for v in frame[column]}
+        if len(values) == 1:
+            constant[column] = values.pop()
+    return frame.drop(columns=list(constant)), constant
+
+
+def runs_table(runs, *, total: int | None = None) -> Table:
+    """The ``runner runs`` table: one row per run, statuses coloured, the error's telling
+    line; columns equal for every row are said once in the caption."""
+    shown = len(runs)
+    narrow, constant = compact(runs)
+    caption = f"{shown} of {total} runs" if total is not None and total != shown else f"{shown} runs"
+    same = ", ".join(f"{k}={v}" for k, v in constant.items() if v)
+    # a run without a param (another experiment's) has NaN there: show it as not set
+    table = frame_table(narrow, styles={"status": STATUS_STYLES}, nan="")
+    table.caption = caption + (f"; all with {same}" if same else "")
+    return table
+
+
+def mapping_table(mapping: Mapping[str, Any], *, title: str, key: str = "name", value: str = "value") -> Table:
+    """A two-column table of a dict (params, environment)."""
+    table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    table.add_column(key)
+    table.add_column(value, overflow="fold")
+    for name, item in mapping.items():
+        table.add_row(Text(str(name)), Text(cell(item)))
+    return table
+
+
+def benchmark_table(summary, by: str, *, baseline: str | None = None, title: str | None = None) -> Table:
+    """A ``torch.utils.benchmark.Compare``-style table: one row per ``by`` value
+    (within each label and device), one column per shape, cells ``median ± IQR``
+    in one unit, with ``(N.Nx)`` the speed-up against ``baseline`` when given."""
+    unit, scale = pick_unit(summary["median"])
+    shapes = list(dict.fromkeys(summary["shape"]))
+    table = Table(title=title or f"median time ± IQR per {by} and shape", title_justify="left",
+                  show_edge=False, header_style="bold", caption=f"Times are in {unit}." + (
+                      f" (Nx): speed-up against {baseline}." if baseline else ""))
+    table.add_column(by)
+    for shape in shapes:
+        table.add_column(str(shape) or "-", justify="right")
+    others = [k for k in OPERATION_KEYS if k not in (by, "shape")]
+    for group_key, group in summary.groupby(others, sort=False):
+        table.add_row(Text(" · ".join(str(k) for k in group_key if str(k)), style="bold"), *[""] * len(shapes))
+        for name, rows in group.groupby(by, sort=False):
+            cells = []
+            for shape in shapes:
+                match = rows[rows["shape"] == shape]
+                if match.empty:
+                    cells.append(Text(""))
+                    continue
+                row = match.iloc[0]
+                text = f"{fixed(row['median'] / scale)} ± {fixed(row['iqr'] / scale, 2)}"
+                speedup = row.get("speedup", math.nan)
+                if baseline and isinstance(speedup, float) and math.isfinite(speedup):
+                    text += f" ({fixed(speedup, 3)}x)"
+                is_base = baseline is not None and str(name) == str(baseline)
+                cells.append(Text(text, style="bold" if is_base else ""))
+            table.add_row(Text(f"  {name}"), *cells)
+    return table
+
+
+def regression_table(comparison, by: str, *, before: str, after: str) -> Table:
+    """``runner compare --sweep A --against B``: per ``by`` and shape the two medians,
+    their ratio, the Mann-Whitney p-value and the verdict (slower / faster / within noise)."""
+    unit, scale = pick_unit([*comparison["median_before"], *comparison["median_after"]])
+    table = Table(title=f"{after} against {before}", title_justify="left", show_edge=False, header_style="bold",
+                  caption=f"Times are in {unit}; ratio = {after} / {before}, above 1 is slower. "
+                  "Flagged when IQRs do not overlap or Mann-Whitney p < 0.05.")
+    for column in (by, "label", "shape", "device", before, after, "ratio", "p", "change"):
+        table.add_column(column, justify="right" if column in (before, after, "ratio", "p") else "left")
+    for _, row in comparison.iterrows():
+        table.add_row(
+            *(Text(cell(row[k])) for k in (by, "label", "shape", "device")),
+            fixed(row["median_before"] / scale), fixed(row["median_after"] / scale),
+            f"{row['ratio']:.3f}", cell(row["p_value"]),
+            Text(row["change"], style=CHANGE_STYLES.get(row["change"], "")),
+        )
+    return table
+
+
+def metric_table(summary) -> Table:
+    """``runner compare --metrics``: one row per configuration, one column per final
+    metric as ``mean ± std`` over its repeats."""
+    metrics = [c[: -len(" mean")] for c in summary.columns if c.endswith(" mean")]
+    table = Table(title="final metrics per configuration (mean ± std over repeats)", title_justify="left",
+                  show_edge=False, header_style="bold")
+    table.add_column("configuration", overflow="fold")
+    table.add_column("runs", justify="right")
+    for metric in metrics:
+        table.add_column(metric, justify="right")
+    for _, row in summary.iterrows():
+        cells = []
+        for metric in metrics:
+            mean, std = row[f"{metric} mean"], row[f"{metric} std"]
+            cells.append(cell(mean) + ("" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {std:.2g}"))
+        table.add_row(Text(str(row["config"])), str(row["runs"]), *cells)
+    return table
+
+
+def sections(parts: Iterable[Any]) -> Group:
+    """Renderables one after another, for a single ``console.print``."""
+    return Group(*parts)
+
+
+def detail_renderables(detail) -> Group:
+    """``runner show``: the run's header, components and params, timings, a
+    summary of activation statistics per model, final metrics, and the reason or
+    traceback (as plain text)."""
+    run = detail.run
+    header = Text()
+    header.append(f"run {run['run_id']}", style="bold")
+    header.append(f"  {run['experiment']}  ")
+    header.append(str(run["status"]), style=STATUS_STYLES.get(str(run["status"]), ""))
+    header.append(f"  sweep #{run['sweep_id']} {run.get('sweep_name') or ''}")
+    parts: list[Any] = [header]
+    about = {k: run.get(k) for k in ("device", "dtype", "seed", "repeat", "started_at", "finished_at", "duration_s", "key")}
+    parts.append(mapping_table(about, title="run"))
+    if detail.components:
+        versions = detail.component_versions
+        parts.append(mapping_table({c: f"{n}  ({versions[c]})" if versions.get(c) else n
+                                    for c, n in detail.components.items()}, title="components", key="category",
+                                   value="component (version)"))
+    if detail.params:
+        parts.append(mapping_table(detail.params, title="params"))
+    if len(detail.timings):
+        parts.append(frame_table(detail.timings, title="timings (seconds)"))
+    if len(detail.stats):
+        parts.append(frame_table(detail.stats, title="activation statistics (last step)"))
+    if detail.metrics:
+        parts.append(mapping_table(detail.metrics, title="metrics (final values)", key="metric"))
+    if detail.reason:
+        parts.append(Text(f"{run['status']} reason:", style="bold"))
+        parts.append(Text(str(detail.reason)))
+    return Group(*parts)

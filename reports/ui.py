@@ -1,0 +1,250 @@
+"""Streamlit glue shared by the app and its pages: the read-only store, cached
+queries, the sidebar filters and widget values kept in the URL query string.
+
+Page scripts only lay out widgets; they get data through :func:`query` and
+build tables and charts with :mod:`scratchlab.reports.views`. A database
+problem becomes one ``st.error`` line and stops the page, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import streamlit as st
+
+from scratchlab.db.records import RUN_STATUSES
+from scratchlab.reports.filters import COMPONENT_FILTERS, FilterError, RunFilter, parse_where
+from scratchlab.reports.source import resolve_db_url
+
+#: seconds a query result is reused before the database is read again
+QUERY_TTL = 30
+
+#: session-state key under which app.py hands the sidebar's filter to the page
+FILTER_STATE = "_run_filter"
+
+
+
+def db_url() -> str:
+    """The database this session reads (``-- --db URL``, ``SCRATCHLAB_DB`` or ``./runs.db``)."""
+    return resolve_db_url(sys.argv[1:])
+
+
+@st.cache_resource(show_spinner=False)
+def _open(url: str):
+    # one read-only store (engine and connection pool) per URL for the whole server
+    from scratchlab.db import open_store
+
+    return open_store(url, read_only=True)
+
+
+def _fail(exc: Exception, url: str) -> None:
+    """Show a database problem as one line in the page and stop the script."""
+    st.error(f"{exc}", icon=":material/error:")
+    st.caption(f"database: {url}")
+    st.stop()
+
+
+def store():
+    """The read-only store, opened once per URL; stops the page with a message if it cannot be opened."""
+    from scratchlab.db import DatabaseError
+
+    url = db_url()
+    try:
+        return _open(url)
+    except DatabaseError as exc:
+        _fail(exc, url)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False, max_entries=512)
+def _cached(url: str, name: str, args: tuple, kwargs: dict[str, Any]):
+    from scratchlab.db import queries
+    from scratchlab.reports import lookups
+
+    source = _open(url)
+    if name.startswith("store."):
+        return getattr(source, name.removeprefix("store."))(*args, **kwargs)
+    function = getattr(queries, name, None) or getattr(lookups, name)
+    return function(source, *args, **kwargs)
+
+
+def query(name: str, *args: Any, **kwargs: Any):
+    """Call ``scratchlab.db.queries.<name>(store, *args, **kwargs)`` (or
+    :mod:`scratchlab.reports.lookups`' function of that name, or a store method
+    named ``store.<method>``), cached for :data:`QUERY_TTL` seconds per arguments.
+
+    A :class:`~scratchlab.db.DatabaseError` stops the page with its message.
+    """
+    from scratchlab.db import DatabaseError
+
+    url = db_url()
+    store()  # an unopenable database is reported once, before any query
+    try:
+        return _cached(url, name, args, kwargs)
+    except DatabaseError as exc:
+        _fail(exc, url)
+
+
+def remembered(key: str, default: Any = None, parse: Callable[[str], Any] | None = None) -> None:
+    """Seed the widget state ``key`` from the URL's query string the first time a
+    session renders it (so a shared link opens the same view), else from ``default``."""
+    if key in st.session_state:
+        return
+    raw = st.query_params.get(key)
+    if raw is None or raw == "":
+        st.session_state[key] = default
+        return
+    try:
+        st.session_state[key] = parse(raw) if parse else raw
+    except (TypeError, ValueError):
+        st.session_state[key] = default
+
+
+def publish(key: str, value: Any, default: Any = None) -> None:
+    """Write a widget's value to the URL's query string (removed when empty or the default,
+    so links stay short)."""
+    if value is None or value == "" or value == [] or value is False or value == default:
+        st.query_params.pop(key, None)
+    elif isinstance(value, list | tuple):
+        st.query_params[key] = ",".join(str(v) for v in value)
+    else:
+        st.query_params[key] = str(value)
+
+
+def _valid(key: str, options: Sequence[Any]) -> None:
+    """Drop values a multiselect cannot show (a stale link, a sweep that is gone)."""
+    allowed = set(options)
+    st.session_state[key] = [v for v in (st.session_state.get(key) or []) if v in allowed]
+
+
+def parse_ints(text: str) -> list[int]:
+    """``"3,1"`` -> ``[3, 1]`` (a query-string list of ids)."""
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _texts(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def sweep_label(sweeps) -> Callable[[int], str]:
+    """Format function showing a sweep id as ``#3 matmul-cpu``."""
+    names = dict(zip(sweeps["sweep_id"].astype(int), sweeps["name"].astype(str)))
+    return lambda sweep_id: f"#{sweep_id} {names.get(sweep_id, '')}".strip()
+
+
+def sidebar_filters() -> RunFilter:
+    """Draw the sidebar filters (sweep, experiment, status, one per component
+    category present, and a ``where`` box for any param), keep them in the URL,
+    and return them as a :class:`RunFilter`."""
+    sweeps = query("list_sweeps")
+    sidebar = st.sidebar
+    sidebar.header("Filters")
+
+    key = "sweep"
+    sweep_ids = [int(s) for s in sweeps["sweep_id"].sort_values(ascending=False)]
+    remembered(key, [], parse_ints)
+    _valid(key, sweep_ids)
+    chosen_sweeps = sidebar.multiselect(
+        "sweep", sweep_ids, key=key, format_func=sweep_label(sweeps), placeholder="all",
+        help="Sweeps to show. Empty: every sweep; the chart pages then show the newest that has their data.",
+    )
+    publish("sweep", chosen_sweeps)
+
+    values = query("param_values", sweep_ids=chosen_sweeps or None)
+    key = "experiment"
+    experiments = query("experiment_names", sweep_ids=chosen_sweeps or None)
+    remembered(key, [], _texts)
+    _valid(key, experiments)
+    chosen_experiments = sidebar.multiselect("experiment", experiments, key=key, placeholder="all")
+    publish("experiment", chosen_experiments)
+
+    key = "status"
+    remembered(key, [], _texts)
+    _valid(key, RUN_STATUSES)
+    chosen_statuses = sidebar.multiselect("status", list(RUN_STATUSES), key=key, placeholder="all")
+    publish("status", chosen_statuses)
+
+    params: dict[str, Any] = {}
+    for category in COMPONENT_FILTERS:
+        options = sorted(values.loc[values["name"] == category, "value"].astype(str).unique())
+        key = category
+        remembered(key, [], _texts)
+        _valid(key, options)
+        if not options:
+            publish(category, None)
+            continue
+        chosen = sidebar.multiselect(category, options, key=key, placeholder="all")
+        publish(category, chosen)
+        if chosen:
+            params[category] = chosen[0] if len(chosen) == 1 else chosen
+
+    key = "where"
+    remembered(key, "")
+    where = sidebar.text_input(
+        "where", key=key, placeholder="lr>=0.1; bs=64",
+        help="Conditions on any param, separated by ';': name=value, name=a,b, name>=x, name<=x.",
+    )
+    publish("where", where)
+    try:
+        params.update(parse_where(where.split(";")))
+    except FilterError as exc:
+        sidebar.error(str(exc))
+    return RunFilter(
+        sweep_ids=tuple(chosen_sweeps), experiments=tuple(chosen_experiments),
+        statuses=tuple(chosen_statuses), params=params,
+    )
+
+
+def run_filter() -> RunFilter:
+    """The sidebar's filter of this script run (set by app.py before the page runs)."""
+    return st.session_state.get(FILTER_STATE) or RunFilter()
+
+
+#: what each kind of data is called in a caption
+KIND_WORDS = {"timings": "timings", "stats": "activation statistics", "curves": "training curves",
+              "metrics": "metrics"}
+
+
+def data_filter(run_filter: RunFilter, kind: str) -> RunFilter | None:
+    """``run_filter`` narrowed to where data of ``kind`` is (see
+    :func:`scratchlab.reports.lookups.data_scope`): without chosen sweeps, the
+    newest sweep that has some, said in a caption; without chosen experiments,
+    those that record it. None when there is none."""
+    sweep_ids, experiments = query(
+        "data_scope", kind, sweep_ids=list(run_filter.sweep_ids) or None,
+        experiments=list(run_filter.experiments) or None,
+    )
+    if not sweep_ids:
+        return None
+    if not run_filter.sweep_ids:
+        st.caption(f"Showing sweep #{sweep_ids[0]}, the newest with {KIND_WORDS[kind]}; choose sweeps in the sidebar.")
+    return replace(run_filter, sweep_ids=tuple(sweep_ids), experiments=tuple(experiments))
+
+
+def page_widget(key: str, widget: Callable[..., Any], *args: Any, default: Any = None,
+                parse: Callable[[str], Any] | None = None, options: Sequence[Any] | None = None,
+                **kwargs: Any) -> Any:
+    """Draw a page's widget whose value is kept in the URL under ``key`` (use
+    ``<page>.<name>`` keys: app.py drops other pages' keys). ``options``, when
+    given, validates a remembered value (a single value or a list)."""
+    remembered(key, default, parse)
+    if options is not None:
+        value = st.session_state.get(key)
+        if isinstance(value, list):
+            _valid(key, options)
+        elif value not in options:
+            st.session_state[key] = default if default in options else (options[0] if options else None)
+    value = widget(*args, key=key, **kwargs)
+    publish(key, value, default)
+    return value
+
+
+def drop_other_pages(page: str) -> None:
+    """Remove the query-string keys of pages other than ``page`` (``<page>.<name>``),
+    so a shared link carries only what the open page uses."""
+    for key in list(st.query_params.keys()):
+        owner, dot, _ = key.partition(".")
+        if dot and owner != page:
+            del st.query_params[key]

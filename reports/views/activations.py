@@ -1,0 +1,158 @@
+"""Activations page logic: per-layer mean and std for each init x activation,
+per model, the first layer whose activations are non-finite, and the same
+statistics per step during training.
+
+Input frames are those of ``scratchlab.db.queries.activation_stats`` (one row
+per run, model, layer and step) and ``list_runs`` (for the component choices).
+"""
+
+from __future__ import annotations
+
+import math
+
+#: the component categories that tell activation profiles apart
+COMBO_COLUMNS: tuple[str, ...] = ("init", "activation")
+
+#: the experiments' models in the order the lessons meet them; others follow by name
+MODEL_ORDER: tuple[str, ...] = ("mlp", "deep", "conv")
+
+#: statistics a chart can plot, and whether a log axis suits them
+VALUES: dict[str, bool] = {"mean": False, "std": True, "frac_zero": False, "frac_nonfinite": False}
+
+
+def label_stats(stats, runs, by: tuple[str, ...] = COMBO_COLUMNS):
+    """``stats`` plus a ``combo`` column naming each run's choices (``kaiming-normal × relu``),
+    taken from the ``list_runs`` frame ``runs``; runs without those columns are named by id."""
+    present = [c for c in by if c in runs.columns]
+    names = runs[["run_id", *present]].copy()
+    if present:
+        names["combo"] = names[present].astype(str).agg(" × ".join, axis=1)
+    else:
+        names["combo"] = "run " + names["run_id"].astype(str)
+    return stats.merge(names[["run_id", "combo"]], on="run_id", how="left").fillna({"combo": ""})
+
+
+def model_names(stats) -> list[str]:
+    """The models in ``stats``, in :data:`MODEL_ORDER` then by name."""
+    present = set(stats["model"])
+    return [m for m in MODEL_ORDER if m in present] + sorted(present - set(MODEL_ORDER))
+
+
+def final_stats(stats):
+    """The statistics at the end of each run: rows without a step, or, for a run
+    and model recorded only per step, its last step."""
+    if stats.empty:
+        return stats
+    no_step = stats[stats["step"].isna()]
+    stepped = stats[stats["step"].notna()]
+    covered = set(zip(no_step["run_id"], no_step["model"]))
+    if not stepped.empty:
+        last = stepped.groupby(["run_id", "model"])["step"].transform("max")
+        stepped = stepped[stepped["step"] == last]
+        stepped = stepped[[(r, m) not in covered for r, m in zip(stepped["run_id"], stepped["model"])]]
+    import pandas as pd
+
+    return pd.concat([no_step, stepped], ignore_index=True)
+
+
+def layer_profile(stats):
+    """Mean over repeats of each statistic per combo, model and layer (``frac_nonfinite``:
+    the worst repeat), ready for :func:`layer_chart`."""
+    return (
+        stats.groupby(["combo", "model", "layer", "name"], dropna=False)
+        .agg(mean=("mean", "mean"), std=("std", "mean"), frac_zero=("frac_zero", "mean"),
+             frac_nonfinite=("frac_nonfinite", "max"), runs=("run_id", "nunique"))
+        .reset_index()
+        .sort_values(["model", "combo", "layer"])
+        .reset_index(drop=True)
+    )
+
+
+def _plottable(frame, value: str, log: bool):
+    """Rows a chart can draw: finite values, and positive ones on a log axis
+    (a zero std, the dead-ReLU case, cannot sit on a log axis)."""
+    column = frame[value].astype(float)
+    keep = column.map(math.isfinite)
+    if log:
+        keep &= column > 0
+    return frame[keep]
+
+
+def layer_chart(profile, value: str = "mean", log: bool | None = None):
+    """Lines of one statistic against layer index, one line per init x activation.
+
+    ``log`` defaults to :data:`VALUES` (std on a log axis, where explosion and
+    vanishing both show). Non-finite values are left out of the line; the
+    first-non-finite table says where they start.
+    """
+    import altair as alt
+
+    log = VALUES.get(value, False) if log is None else log
+    data = _plottable(profile, value, log)
+    scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+    return (
+        alt.Chart(data)
+        .mark_line(point=len(data) <= 400)
+        .encode(
+            x=alt.X("layer:Q", title="layer"),
+            y=alt.Y(f"{value}:Q", scale=scale, title=f"{value}{' (log)' if log else ''}"),
+            color=alt.Color("combo:N", title="init × activation"),
+            tooltip=["combo", "model", "layer", "name", alt.Tooltip(f"{value}:Q", format=".4g"), "runs"],
+        )
+        .properties(title=f"activation {value} per layer", height=280)
+    )
+
+
+def first_nonfinite(stats):
+    """Per run and model, the first layer whose output had any non-finite value
+    (``frac_nonfinite > 0``, or a non-finite mean/std) as ``first_nonfinite`` and
+    ``layer_name``; both empty where every layer stayed finite."""
+    import numpy as np
+    import pandas as pd
+
+    bad = (stats["frac_nonfinite"].fillna(0) > 0) | ~np.isfinite(stats["mean"].astype(float)) | ~np.isfinite(
+        stats["std"].astype(float)
+    )
+    rows = []
+    for (run_id, model), group in stats.groupby(["run_id", "model"], sort=True):
+        broken = group[bad.loc[group.index]].sort_values("layer")
+        first = broken.iloc[0] if len(broken) else None
+        rows.append(
+            {
+                "run_id": run_id,
+                "combo": group["combo"].iloc[0] if "combo" in group else "",
+                "model": model,
+                "layers": int(group["layer"].nunique()),
+                "first_nonfinite": None if first is None else int(first["layer"]),
+                "layer_name": "" if first is None else str(first["name"]),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["run_id", "combo", "model", "layers", "first_nonfinite", "layer_name"])
+    frame["first_nonfinite"] = frame["first_nonfinite"].astype("Int64")
+    return frame
+
+
+def step_stats(stats):
+    """The rows recorded during training (with a step)."""
+    return stats[stats["step"].notna()]
+
+
+def step_chart(stats, value: str = "std", log: bool | None = None):
+    """One statistic per layer over training steps (one line per layer), for the
+    stats of one run and model as returned by :func:`step_stats`."""
+    import altair as alt
+
+    log = VALUES.get(value, False) if log is None else log
+    data = _plottable(stats, value, log)
+    scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+    return (
+        alt.Chart(data)
+        .mark_line()
+        .encode(
+            x=alt.X("step:Q", title="step"),
+            y=alt.Y(f"{value}:Q", scale=scale, title=f"{value}{' (log)' if log else ''}"),
+            color=alt.Color("layer:O", title="layer"),
+            tooltip=["layer", "name", "step", alt.Tooltip(f"{value}:Q", format=".4g")],
+        )
+        .properties(title=f"activation {value} per layer during training", height=280)
+    )

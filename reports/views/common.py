@@ -1,0 +1,108 @@
+"""Small helpers the page modules share: formatting durations, commands and
+nested dicts as plain text, and picking the param columns of a runs frame."""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+#: the columns every ``list_runs`` row has; the rest are params
+RUN_COLUMNS: tuple[str, ...] = (
+    "run_id", "sweep_id", "key", "experiment", "status", "device", "dtype", "seed", "repeat",
+    "started_at", "finished_at", "duration_s", "reason",
+)
+
+#: columns that tell replicates of one configuration apart (not part of "what ran")
+REPLICATE_COLUMNS: tuple[str, ...] = ("run_id", "key", "seed", "repeat", "status", "started_at",
+                                      "finished_at", "duration_s", "reason", "sweep_id")
+
+#: Altair colour scale for run statuses, so every page colours them alike
+STATUS_COLORS: dict[str, str] = {
+    "pending": "#9e9e9e", "running": "#1f77b4", "done": "#2ca02c", "failed": "#d62728",
+    "skipped": "#ff7f0e", "timeout": "#9467bd", "interrupted": "#8c564b",
+}
+
+
+def param_columns(runs) -> list[str]:
+    """The param columns of a ``list_runs`` frame (component choices and params), in order."""
+    return [c for c in runs.columns if c not in RUN_COLUMNS]
+
+
+def command_line(argv: Any) -> str:
+    """The command a sweep was started with, as one shell-quoted line.
+
+    ``argv`` may be a list, a JSON list in text, or already a string.
+    """
+    if argv is None:
+        return ""
+    if isinstance(argv, str):
+        try:
+            argv = json.loads(argv)
+        except ValueError:
+            return argv
+        if isinstance(argv, str):
+            return argv
+    return shlex.join(str(a) for a in argv)
+
+
+def format_duration(seconds: Any) -> str:
+    """``3725.2`` -> ``"1h 02m 05s"``, ``2.5`` -> ``"2.50 s"``; missing -> ``""``."""
+    if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)):
+        return ""
+    try:
+        seconds = float(seconds)
+    except (TypeError, ValueError):
+        return ""
+    if math.isnan(seconds):
+        return ""
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level with dotted keys: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in (mapping or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def error_summary(reason: Any) -> str:
+    """The line of a reason that says what went wrong: for a traceback its last
+    line (``ValueError: ...``), otherwise the reason's first line."""
+    if not isinstance(reason, str) or not reason.strip():
+        return ""
+    lines = [line for line in reason.strip().splitlines() if line.strip()]
+    if lines[0].startswith("Traceback"):
+        return lines[-1].strip()
+    return lines[0].strip()
+
+
+def is_missing(value: Any) -> bool:
+    """True for None, NaN, ``pd.NA`` and ``NaT``: a value a run does not have."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
+def text_value(value: Any) -> str:
+    """Any value as text for a table cell: lists and dicts as compact JSON, missing as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, list | dict | tuple):
+        return json.dumps(value, default=str)
+    return str(value)

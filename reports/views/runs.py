@@ -1,0 +1,43 @@
+"""Runs page logic: paging through a filtered runs table and preparing a page for display."""
+
+from __future__ import annotations
+
+import math
+
+from scratchlab.reports.views.common import RUN_COLUMNS, error_summary, is_missing, param_columns, text_value
+
+#: columns ``list_runs`` can order by (params are not sortable in SQL here)
+SORTABLE: tuple[str, ...] = (
+    "run_id", "sweep_id", "experiment", "status", "device", "seed", "repeat",
+    "started_at", "finished_at", "duration_s",
+)
+
+#: rows per page offered by the Runs page
+PAGE_SIZES: tuple[int, ...] = (10, 50, 100, 500)
+
+
+def page_count(total: int, page_size: int) -> int:
+    """Pages needed for ``total`` rows, at least one (an empty table is one empty page)."""
+    return max(1, math.ceil(total / page_size))
+
+
+def page_offset(page: int, total: int, page_size: int) -> int:
+    """Offset of 1-based ``page``, clamped to the pages that exist."""
+    page = min(max(1, page), page_count(total, page_size))
+    return (page - 1) * page_size
+
+
+def runs_display(runs):
+    """A page of ``list_runs`` rows as shown: run columns first, then one column per
+    param (values as text, so lists and mixed types display the same everywhere),
+    the error's telling line in ``error`` and the full reason left out (it is shown
+    per run)."""
+    frame = runs.copy()
+    params = param_columns(frame)
+    for column in params:
+        if frame[column].dtype == object:
+            # missing (a param of another experiment) stays missing, not the text "NaN"
+            frame[column] = frame[column].map(lambda v: None if is_missing(v) else text_value(v))
+    frame["error"] = frame["reason"].map(error_summary)
+    first = [c for c in RUN_COLUMNS if c not in ("key", "reason", "finished_at")]
+    return frame[[*first, *params, "error"]]

@@ -1,0 +1,464 @@
+"""``runner sweep``: plan every combination, run it, store it, resume it.
+
+The command only wires the parts together: options -> :class:`SweepSpec`
+(:mod:`~scratchlab.runner.plan`), devices checked
+(:mod:`~scratchlab.runner.environment`), runs stored ``pending``, executed by
+:mod:`~scratchlab.runner.execute`, shown by :mod:`~scratchlab.runner.progress`.
+torch is imported only once runs are about to execute (or a non-CPU device
+is checked), so ``runner sweep --help`` stays light.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from scratchlab.db.records import PlannedRun
+from scratchlab.plugins.types import COMPONENT_CATEGORIES
+from scratchlab.runner.plan import (
+    DTYPES,
+    PlanError,
+    SweepSpec,
+    add_setting,
+    load_config,
+    merge_spec_args,
+    parse_setting,
+    plan,
+    plan_warnings,
+    split_names,
+)
+
+#: options that shape the plan; they cannot be combined with --resume / --rerun-failed
+PLAN_OPTIONS: tuple[str, ...] = (
+    "categories", "experiments", "settings", "config", "devices", "dtype", "repeat", "seed", "data_path",
+    *(f"select_{c}" for c in COMPONENT_CATEGORIES),
+)
+
+#: run statuses that --rerun-failed attempts again
+RERUN_STATUSES: tuple[str, ...] = ("failed", "timeout")
+
+EXIT_INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
+
+
+def _category_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One ``--<category> NAMES`` option per component category."""
+    for category in reversed(COMPONENT_CATEGORIES):
+        command = click.option(
+            f"--{category}",
+            f"select_{category}",
+            metavar="NAMES",
+            help=f"Sweep these {category} components (comma-separated) instead of all or the default.",
+        )(command)
+    return command
+
+
+def _option_flag(name: str) -> str:
+    return {"categories": "--plugins", "settings": "-s", "devices": "--device"}.get(
+        name, "--" + name.removeprefix("select_").replace("_", "-")
+    )
+
+
+def _data_path(value: str | None) -> str | None:
+    """An existing local path made absolute (workers may run elsewhere); a URL as given."""
+    if value is None or "://" in value:
+        return value
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise click.BadParameter(f"{value} does not exist", param_hint="--data-path")
+    return str(path.resolve())
+
+
+def build_spec(options: Mapping[str, Any], plugin_modules: Sequence[str]) -> tuple[SweepSpec, str | None]:
+    """The spec from a config file (if any) overridden by the flags given; and the file's name."""
+    file_args: dict[str, Any] = {}
+    if options["config"] is not None:
+        file_args = load_config(options["config"])
+    settings: dict[str, dict[str, Any]] = {}
+    for text in options["settings"]:
+        target, param, value = parse_setting(text)
+        add_setting(settings, target, param, value, "-s")
+    components = {
+        c: split_names(options[f"select_{c}"]) for c in COMPONENT_CATEGORIES if options[f"select_{c}"] is not None
+    }
+    cli_args = {
+        "plugins": split_names(options["categories"]) if options["categories"] is not None else None,
+        "components": components or None,
+        "experiments": split_names(options["experiments"]) if options["experiments"] is not None else None,
+        "devices": split_names(options["devices"]) if options["devices"] is not None else None,
+        "dtype": options["dtype"],
+        "repeat": options["repeat"],
+        "seed": options["seed"],
+        "data_path": _data_path(options["data_path"]),
+        "settings": settings or None,
+    }
+    merged = merge_spec_args(file_args, cli_args)
+    name = merged.pop("name", None)
+    if merged.get("data_path") is not None and options["data_path"] is None:
+        # a path in the config file is relative to the file, not to where the command runs
+        base = Path(options["config"]).parent
+        merged["data_path"] = _data_path(str(base / merged["data_path"]))
+    return SweepSpec(**merged, plugin_modules=tuple(plugin_modules)), name
+
+
+def default_name(spec: SweepSpec) -> str:
+    """``matmul+init-20250101-120000``: what was swept, and when (UTC)."""
+    what = spec.plugins or tuple(spec.components) or spec.experiments or ("include",)
+    return f"{'+'.join(what)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+# --------------------------------------------------------------------------- the plan as a table
+
+
+def changed_params(run: PlannedRun, registry: Any) -> dict[str, Any]:
+    """The params of ``run`` whose value differs from the default."""
+    defaults = dict(registry.get("experiment", run.experiment).component.params)
+    for category, name in run.components.items():
+        defaults.update({f"{name}.{p}": v for p, v in registry.get(category, name).component.params.items()})
+    return {k: v for k, v in run.params.items() if k not in defaults or defaults[k] != v}
+
+
+def plan_rows(runs: Sequence[PlannedRun], registry: Any) -> list[dict[str, Any]]:
+    """The plan as rows: experiment, components, changed params, device, dtype, seed, repeat, key."""
+    return [
+        {
+            "experiment": r.experiment,
+            "components": dict(r.components),
+            "params": changed_params(r, registry),
+            "device": r.device,
+            "dtype": r.dtype,
+            "seed": r.seed,
+            "repeat": r.repeat,
+            "key": r.key,
+        }
+        for r in runs
+    ]
+
+
+def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
+    """Print the plan table and the count on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=False)
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for column in ("#", "experiment", "components", "params", "device", "repeat"):
+        table.add_column(column, overflow="fold")
+    for i, row in enumerate(rows, 1):
+        table.add_row(
+            str(i),
+            row["experiment"],
+            ", ".join(f"{c}={n}" for c, n in row["components"].items()),
+            ", ".join(f"{k}={v}" for k, v in row["params"].items()),
+            row["device"],
+            str(row["repeat"]),
+        )
+    console.print(table)
+    experiments = len({r["experiment"] for r in rows})
+    console.print(
+        f"{len(rows)} run{'s' if len(rows) != 1 else ''} of {experiments} experiment{'s' if experiments != 1 else ''}",
+        highlight=False,
+    )
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@click.command(name="sweep")
+@click.option("--plugins", "categories", metavar="CATEGORIES",
+              help=f"Categories to sweep with every registered component (comma-separated: {', '.join(COMPONENT_CATEGORIES)}).")
+@_category_options
+@click.option("--experiments", metavar="NAMES",
+              help="Experiments to run (comma-separated); default: every experiment that uses a swept category.")
+@click.option("-s", "--set", "settings", multiple=True, metavar="NAME.PARAM=VALUE",
+              help="Set a param of an experiment or a component (repeatable), parsed by the type of its default; "
+                   "lists comma-separated.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="A TOML file with the same settings plus [[include]] combinations; flags override it.")
+@click.option("--device", "devices", metavar="DEVICES", help="Devices to run on (comma-separated: cpu, cuda, cuda:N, mps).  [default: cpu]")
+@click.option("--dtype", type=click.Choice(DTYPES), help="Floating-point type of data and weights.  [default: float32]")
+@click.option("--repeat", type=click.IntRange(min=1), help="Run each combination N times (seeds SEED, SEED+1, ...).  [default: 1]")
+@click.option("--seed", type=int, help="Base seed of every run.  [default: 0]")
+@click.option("--data-path", metavar="PATH", help="File or folder (or URL) for datasets that read one (sets their `path` param).")
+@click.option("--name", help="Name of the sweep.  [default: what is swept and the time]")
+@click.option("--dry-run", is_flag=True, help="Print the plan and the run count; run and write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan (with --dry-run) or the summary as JSON.")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Run on a local Dask cluster of N single-threaded worker processes.")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on the existing Dask cluster at ADDRESS (tcp://host:port).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Stop a run after SECONDS and record it as timeout.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first failed or timed-out run.")
+@click.option("-q", "--quiet", is_flag=True, help="Plain log lines instead of the live progress bar.")
+@click.option("--resume", type=int, metavar="SWEEP_ID", help="Run again the runs of a stored sweep that are not done or skipped.")
+@click.option("--rerun-failed", type=int, metavar="SWEEP_ID",
+              help="A new sweep with the failed and timed-out runs of SWEEP_ID, planned with the current code.")
+@click.pass_context
+def sweep_run(ctx: click.Context, **options: Any) -> None:
+    """Run every combination of the chosen components and store the results.
+
+    Each experiment runs once per combination of the categories it uses (the
+    others stay at their defaults), on every device, REPEAT times. Runs are
+    stored as pending first, then as each finishes; a failing run is recorded
+    and the sweep goes on. Exit code 0 when every run is done or skipped, 1
+    when any failed or timed out, 2 for a usage error, 130 after Ctrl-C.
+
+    \b
+    Examples:
+      runner sweep --plugins matmul,init
+      runner sweep --plugins matmul --matmul torch,einsum -s matmul.shapes=64x784x50
+      runner sweep --plugins init --experiments init-stats --activation relu,tanh --dry-run
+      runner sweep --config sweep.toml --workers 2
+      runner sweep --resume 3
+      runner sweep --rerun-failed 3
+    """
+    state = ctx.obj
+    _check_combinations(options)
+    from scratchlab.db.errors import DatabaseError
+
+    try:
+        if options["resume"] is not None or options["rerun_failed"] is not None:
+            _continue_stored(ctx, state, options)
+        else:
+            _new_sweep(ctx, state, options)
+    except DatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_combinations(options: Mapping[str, Any]) -> None:
+    if options["workers"] is not None and options["scheduler"] is not None:
+        raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
+    stored = [o for o in ("resume", "rerun_failed") if options[o] is not None]
+    if len(stored) > 1:
+        raise click.UsageError("give --resume or --rerun-failed, not both")
+    if stored:
+        given = [_option_flag(o) for o in PLAN_OPTIONS if options[o] not in (None, ())]
+        if given:
+            raise click.UsageError(
+                f"{_option_flag(stored[0])} replays a stored sweep's plan; it cannot be combined with {', '.join(given)}"
+            )
+
+
+def _plan_or_usage_error(spec: SweepSpec, registry: Any) -> list[PlannedRun]:
+    from scratchlab.runner.environment import DeviceError, check_devices
+
+    try:
+        runs = plan(spec, registry)
+        check_devices(spec.devices)
+    except (PlanError, DeviceError) as exc:
+        raise click.UsageError(str(exc)) from None
+    return runs
+
+
+def _new_sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
+    try:
+        spec, file_name = build_spec(options, state.plugin_modules)
+    except PlanError as exc:
+        raise click.UsageError(str(exc)) from None
+    registry = state.plugins.registry
+    runs = _plan_or_usage_error(spec, registry)
+    for message in plan_warnings(spec, runs, registry):
+        click.echo(f"warning: {message}", err=True)
+    name = options["name"] or file_name or default_name(spec)
+    if options["dry_run"]:
+        _show_plan(runs, registry, f"sweep {name!r} (dry run: nothing is run or written)", options["as_json"])
+        return
+    if not runs:
+        raise click.UsageError("the plan has no runs")
+    _run(ctx, state, options, spec=spec, name=name, runs=runs, timeout=options["timeout"])
+
+
+def _show_plan(runs: Sequence[PlannedRun], registry: Any, title: str, as_json: bool) -> None:
+    rows = plan_rows(runs, registry)
+    if as_json:
+        click.echo(json.dumps({"count": len(rows), "runs": rows}, indent=2, default=str))
+    else:
+        print_plan(rows, title)
+
+
+def _continue_stored(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
+    """--resume (the same sweep) and --rerun-failed (a new sweep of the failed runs)."""
+    from scratchlab.db import open_store
+
+    resuming = options["resume"] is not None
+    sweep_id = options["resume"] if resuming else options["rerun_failed"]
+    store = open_store(state.db_url, read_only=bool(options["dry_run"]))
+    try:
+        stored = store.get_sweep(sweep_id)
+        spec = SweepSpec.from_json(stored["spec"])
+        missing = [m for m in spec.plugin_modules if m not in state.plugin_modules]
+        if missing:
+            raise click.UsageError(
+                f"sweep {sweep_id} was run with {' '.join(f'--plugin {m}' for m in missing)}; pass the same"
+                " --plugin options to continue it"
+            )
+        # a continued sweep keeps its --timeout unless a new one is given
+        timeout = options["timeout"] or (stored["spec"].get("execution") or {}).get("timeout")
+        rows = store.sweep_runs(sweep_id)
+        wanted = (
+            [r for r in rows if r["status"] not in ("done", "skipped")]
+            if resuming
+            else [r for r in rows if r["status"] in RERUN_STATUSES]
+        )
+        if not wanted:
+            what = "every run is done or skipped" if resuming else "no run failed or timed out"
+            click.echo(f"sweep {sweep_id} ({stored['name']}): {what}; nothing to run", err=True)
+            return
+        registry = state.plugins.registry
+        replanned = _plan_or_usage_error(dataclasses.replace(spec, only_keys=None), registry)
+        by_key = {r.key: r for r in replanned}
+        if resuming:
+            lost = [r for r in wanted if r["key"] not in by_key]
+            if lost:
+                raise click.ClickException(
+                    f"sweep {sweep_id}: {len(lost)} of its {len(wanted)} unfinished runs no longer match the"
+                    " plan (a component's code or version changed since); start a new sweep with the same"
+                    f" options, or `runner sweep --rerun-failed {sweep_id}` for its failed runs"
+                )
+            items = [(r["run_id"], by_key[r["key"]]) for r in wanted]
+            title = f"sweep {sweep_id} ({stored['name']}), resumed"
+            if options["dry_run"]:
+                _show_plan([p for _, p in items], registry, f"{title} (dry run)", options["as_json"])
+                return
+            _run(ctx, state, options, store=store, sweep_id=sweep_id, name=stored["name"], items=items, spec=spec,
+                 timeout=timeout)
+            return
+        runs = _match_by_identity(store, sweep_id, wanted, replanned)
+        new_spec = dataclasses.replace(spec, only_keys=tuple(r.key for r in runs))
+        name = options["name"] or f"{stored['name']}-rerun"
+        if options["dry_run"]:
+            _show_plan(runs, registry, f"sweep {name!r}: failed runs of sweep {sweep_id} (dry run)", options["as_json"])
+            return
+        _run(ctx, state, options, store=store, spec=new_spec, name=name, runs=runs, timeout=timeout)
+    finally:
+        store.close()
+
+
+def _match_by_identity(
+    store: Any, sweep_id: int, wanted: Sequence[Mapping[str, Any]], replanned: Sequence[PlannedRun]
+) -> list[PlannedRun]:
+    """The runs of the current plan that are the same runs as ``wanted`` in all
+    but component versions (the code may have been fixed since they failed)."""
+    from scratchlab.runner.plan import run_identity
+
+    current = {run_identity(r): r for r in replanned}
+    stored = [stored_planned_run(store, r["run_id"]) for r in wanted]
+    matched, lost = [], 0
+    for run in stored:
+        found = current.get(run_identity(run))
+        if found is None:
+            lost += 1
+        else:
+            matched.append(found)
+    if lost:
+        click.echo(
+            f"warning: {lost} failed run(s) of sweep {sweep_id} are no longer in its plan"
+            " (a component or param was removed); they are left out",
+            err=True,
+        )
+    if not matched:
+        raise click.ClickException(f"none of the failed runs of sweep {sweep_id} can be planned with the current plugins")
+    return matched
+
+
+def stored_planned_run(store: Any, run_id: int) -> PlannedRun:
+    """A stored run as the :class:`PlannedRun` it was planned as (components, params, versions)."""
+    from scratchlab.db.queries import run_summary
+
+    row = run_summary(store, run_id)
+    return PlannedRun(
+        key=row["key"],
+        experiment=row["experiment"],
+        components=dict(row["components"]),
+        params=dict(row["params"]),
+        device=row["device"],
+        dtype=row["dtype"],
+        seed=int(row["seed"]),
+        repeat=int(row["repeat"]),
+        component_versions=dict(row["component_versions"]),
+    )
+
+
+def _run(
+    ctx: click.Context,
+    state: Any,
+    options: Mapping[str, Any],
+    *,
+    spec: SweepSpec,
+    name: str,
+    runs: Sequence[PlannedRun] = (),
+    items: Sequence[tuple[int, PlannedRun]] = (),
+    store: Any = None,
+    sweep_id: int | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Execute a new sweep of ``runs`` or, with ``sweep_id``, the stored ``items``; print the
+    summary and exit with the sweep's code."""
+    import contextlib
+
+    from scratchlab.db import open_store
+    from scratchlab.runner import execute
+    from scratchlab.runner.environment import capture_environment
+    from scratchlab.runner.progress import make_reporter, print_summary, summary_rows
+
+    reporter = make_reporter(options["quiet"])
+    hooks = execute.HookCaller(state.plugins, reporter.warn)
+    with contextlib.ExitStack() as stack:
+        if store is None:
+            store = open_store(state.db_url)
+            stack.callback(store.close)
+        backend = _backend(options, state, reporter.warn)
+        stack.callback(backend.close)
+        environment = capture_environment(state.plugins)
+        environment["execution"] = backend.describe()
+        if sweep_id is None:
+            argv = [Path(sys.argv[0]).name, *sys.argv[1:]]
+            # the spec as planned, plus how it runs, so --resume continues it alike
+            spec_json = {**spec.to_json(), "execution": {"timeout": timeout}}
+            sweep_id = store.create_sweep(name, argv, spec_json, environment)
+            ids = store.add_runs(sweep_id, list(runs))
+            items = [(ids[r.key], r) for r in runs]
+            stored = {"sweep_id": sweep_id, "name": name, "argv": argv, "spec": spec_json, "environment": environment}
+        else:
+            stored = dict(store.get_sweep(sweep_id))
+            stored["sweep_id"] = sweep_id
+        sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
+        hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])
+        reporter.start(f"sweep {sweep_id} ({name})", len(items))
+        outcome = execute.execute_sweep(
+            store, sweep, items, backend,
+            hooks=hooks, reporter=reporter, timeout=timeout, fail_fast=options["fail_fast"],
+        )
+    rows = summary_rows(reporter.tally)
+    footer = f"sweep {sweep_id}: {outcome.status}"
+    if outcome.interrupted:
+        footer += f" — continue with: runner sweep --resume {sweep_id}"
+    elif outcome.stopped_early:
+        footer += f" (--fail-fast) — continue with: runner sweep --resume {sweep_id}"
+    if options["as_json"]:
+        click.echo(json.dumps({"sweep_id": sweep_id, "name": name, "status": outcome.status, "experiments": rows}))
+    else:
+        print_summary(f"sweep {sweep_id} ({name})", rows, footer)
+    if outcome.interrupted:
+        ctx.exit(EXIT_INTERRUPTED)
+    if outcome.status != "done":
+        ctx.exit(1)
+
+
+def _backend(options: Mapping[str, Any], state: Any, warn: Callable[[str], None]) -> Any:
+    from scratchlab.runner import execute
+
+    try:
+        if options["workers"] is not None:
+            return execute.DaskBackend.local(options["workers"], state.plugin_modules, warn=warn)
+        if options["scheduler"] is not None:
+            return execute.DaskBackend.connect(options["scheduler"], state.plugin_modules, warn=warn)
+    except execute.DaskUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    return execute.InlineBackend(state.plugins)

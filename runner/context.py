@@ -1,0 +1,566 @@
+"""Running one planned run: the run context an experiment receives, and :func:`run_experiment`.
+
+:func:`run_experiment` is the one entry point, used inline by the driver and
+on Dask workers. It looks the experiment and its components up, applies the
+run's params, seeds every RNG, builds a :class:`RunContext`, calls the
+experiment and turns the outcome into a :class:`~scratchlab.db.records.RunResult`.
+It never raises for the run's own failure: a bad device, an unknown
+component, a :class:`~scratchlab.plugins.Skip`, an exhausted time budget or
+any exception in the experiment all become a result with a status and a
+reason.
+
+torch is imported inside functions only, so that modules which import this
+one (the sweep command) keep ``runner --help`` free of torch.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import random
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from scratchlab.db.records import PlannedRun, RunResult, TimingRecord
+from scratchlab.plugins.registry import Registry
+from scratchlab.plugins.types import DEFAULTS, Component, DataSplits, Skip, bind
+from scratchlab.runner import timing as timing_mod
+from scratchlab.runner.stats import RecordBuffer, watch_children
+
+__all__ = ["BudgetExceeded", "RunContext", "SetupError", "run_experiment"]
+
+
+class BudgetExceeded(Exception):
+    """The run's time budget is spent; the runner records the run as ``timeout``."""
+
+
+class SetupError(Exception):
+    """The run cannot start: unknown component or param, bad device or dtype.
+
+    Its message is one line, recorded as the failed run's reason without a
+    traceback, because nothing of the experiment ran.
+    """
+
+
+# ----------------------------------------------------------------- budget
+
+
+class Budget:
+    """A deadline measured with ``time.monotonic``; no deadline when ``seconds`` is None."""
+
+    def __init__(self, seconds: float | None) -> None:
+        if seconds is not None and not seconds > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {seconds!r}")
+        self.seconds = seconds
+        self.started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the budget started."""
+        return time.monotonic() - self.started
+
+    def message(self) -> str:
+        """The timeout reason: the budget and how long the run had taken."""
+        return f"time budget of {self.seconds:g} s exceeded after {self.elapsed:.1f} s"
+
+    def check(self) -> None:
+        """Raise :class:`BudgetExceeded` once the deadline has passed."""
+        if self.seconds is not None and self.elapsed >= self.seconds:
+            raise BudgetExceeded(self.message())
+
+
+@contextlib.contextmanager
+def alarm(budget: Budget) -> Iterator[None]:
+    """Raise :class:`BudgetExceeded` in the main thread when ``budget`` runs out.
+
+    A run that never calls ``check_budget`` (a Python loop, a ``sleep``) is
+    still stopped: SIGALRM interrupts it between bytecodes. Only possible in
+    the main thread of a process with SIGALRM (not on Dask worker threads,
+    not on Windows); elsewhere this does nothing and ``check_budget`` is the
+    only stop. The previous handler and any previous timer (pytest-timeout
+    uses one) are restored, the timer with the time it had left.
+    """
+    usable = (
+        budget.seconds is not None
+        and hasattr(signal, "SIGALRM")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def on_alarm(_signum: int, _frame: Any) -> None:
+        raise BudgetExceeded(budget.message())
+
+    previous_delay, previous_interval, armed_at = 0.0, 0.0, time.monotonic()
+    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        previous_delay, previous_interval = signal.setitimer(
+            signal.ITIMER_REAL, max(budget.seconds - budget.elapsed, 1e-3)
+        )
+        armed_at = time.monotonic()
+        try:
+            yield
+        finally:
+            # the alarm may fire just before this line; the timer is one-shot,
+            # so the outer finally still restores everything
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        # None: the old handler was not set from Python; the default is the best we can do
+        signal.signal(
+            signal.SIGALRM, signal.SIG_DFL if previous_handler is None else previous_handler
+        )
+        if previous_delay > 0:
+            # a timer that would have fired meanwhile fires right away
+            remaining = previous_delay - (time.monotonic() - armed_at)
+            signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-3), previous_interval)
+
+
+# ------------------------------------------------------------------- data
+
+#: (dataset name, version, params) -> DataSplits on the CPU; a few entries at most
+_DATA_CACHE: collections.OrderedDict[tuple, DataSplits] = collections.OrderedDict()
+_DATA_CACHE_SIZE = 4
+
+
+def load_dataset(dataset: Component, version: str) -> DataSplits:
+    """Load ``dataset`` (bound) once per process per (name, version, params).
+
+    The loader runs with the global RNG states saved and restored, so whether
+    the data came from the cache or not, the run that follows sees the same
+    random numbers.
+    """
+    key = (dataset.name, version, tuple(sorted((k, repr(v)) for k, v in dataset.params.items())))
+    if key in _DATA_CACHE:
+        _DATA_CACHE.move_to_end(key)
+        return _DATA_CACHE[key]
+    with preserved_rng():
+        splits = dataset.load()
+    if not isinstance(splits, DataSplits):
+        raise TypeError(
+            f"dataset {dataset.name!r} returned {type(splits).__name__}, not DataSplits"
+        )
+    _DATA_CACHE[key] = splits
+    while len(_DATA_CACHE) > _DATA_CACHE_SIZE:
+        _DATA_CACHE.popitem(last=False)
+    return splits
+
+
+@contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Restore python's, numpy's and torch's (CPU and CUDA) RNG states afterwards."""
+    import numpy as np
+    import torch
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(
+        devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []
+    ):
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+def move_splits(splits: DataSplits, device: Any, dtype: Any) -> DataSplits:
+    """The splits with features on ``device`` as ``dtype`` and labels on ``device`` (int64 kept)."""
+    import dataclasses
+
+    return dataclasses.replace(
+        splits,
+        x_train=splits.x_train.to(device=device, dtype=dtype),
+        y_train=splits.y_train.to(device=device),
+        x_valid=splits.x_valid.to(device=device, dtype=dtype),
+        y_valid=splits.y_valid.to(device=device),
+    )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's ``random``, numpy and torch (every CUDA device too) from ``seed``."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+# ---------------------------------------------------------------- context
+
+
+class RunContext:
+    """What an experiment's ``run(ctx)`` receives.
+
+    - ``ctx.components[category]`` and the shortcuts ``ctx.matmul``,
+      ``ctx.init``, ``ctx.activation``, ``ctx.loss``, ``ctx.dataset``: the
+      chosen components with their params applied;
+    - ``ctx.params``: the experiment's params, defaults merged;
+    - ``ctx.device`` (``torch.device``), ``ctx.dtype`` (``torch.dtype``), ``ctx.seed``;
+    - ``ctx.data``: the dataset's splits on ``ctx.device`` with features in
+      ``ctx.dtype``. An experiment that does not use the ``dataset``
+      category gets the default dataset (``mnist-5k``) with its default params;
+    - recorders: :meth:`timing`, :meth:`stats`, :meth:`watch`, :meth:`metric`,
+      :meth:`note`; and :meth:`check_budget`.
+    """
+
+    def __init__(
+        self,
+        *,
+        experiment: str,
+        components: Mapping[str, Component],
+        params: Mapping[str, Any],
+        device: Any,
+        dtype: Any,
+        seed: int,
+        budget: Budget,
+        dataset: tuple[Component, str] | Callable[[], tuple[Component, str]],
+    ) -> None:
+        self.experiment = experiment
+        self.components: Mapping[str, Component] = MappingProxyType(dict(components))
+        self.params: Mapping[str, Any] = MappingProxyType(dict(params))
+        self.device = device
+        self.dtype = dtype
+        self.seed = seed
+        self._budget = budget
+        # (bound dataset, its version), or a function returning them on first use
+        self._dataset = dataset
+        self._data: DataSplits | None = None
+        self._timings: list[TimingRecord] = []
+        self._buffer = RecordBuffer()
+        self._notes: list[str] = []
+
+    # -- components -------------------------------------------------------
+
+    def _component(self, category: str) -> Any:
+        try:
+            return self.components[category]
+        except KeyError:
+            raise AttributeError(
+                f"experiment {self.experiment!r} does not use {category!r};"
+                f" add it to the experiment's uses (it uses: {', '.join(self.components) or 'nothing'})"
+            ) from None
+
+    @property
+    def matmul(self) -> Any:
+        """The chosen matmul strategy (:class:`~scratchlab.plugins.Matmul`)."""
+        return self._component("matmul")
+
+    @property
+    def init(self) -> Any:
+        """The chosen weight initialisation (:class:`~scratchlab.plugins.Init`)."""
+        return self._component("init")
+
+    @property
+    def activation(self) -> Any:
+        """The chosen activation (:class:`~scratchlab.plugins.Activation`), gain a float."""
+        return self._component("activation")
+
+    @property
+    def loss(self) -> Any:
+        """The chosen loss (:class:`~scratchlab.plugins.Loss`)."""
+        return self._component("loss")
+
+    def _dataset_entry(self) -> tuple[Component, str]:
+        if callable(self._dataset):
+            self._dataset = self._dataset()
+        return self._dataset
+
+    @property
+    def dataset(self) -> Any:
+        """The dataset ``ctx.data`` comes from: the chosen one, or the default."""
+        return self._dataset_entry()[0]
+
+    @property
+    def data(self) -> DataSplits:
+        """The dataset's splits on the run's device and dtype (loaded once per process)."""
+        if self._data is None:
+            splits = load_dataset(*self._dataset_entry())
+            self._data = move_splits(splits, self.device, self.dtype)
+        return self._data
+
+    # -- recorders --------------------------------------------------------
+
+    def timing(
+        self,
+        label: str,
+        fn: Callable[[], Any],
+        *,
+        shape: str | Sequence[int] | None = None,
+        flops: float | None = None,
+        min_run_time: float = timing_mod.DEFAULT_MIN_RUN_TIME,
+        min_replicates: int = timing_mod.DEFAULT_MIN_REPLICATES,
+        max_run_time: float = timing_mod.DEFAULT_MAX_RUN_TIME,
+    ) -> TimingRecord:
+        """Time ``fn()`` with ``torch.utils.benchmark`` and record it under ``label``.
+
+        Replicates are seconds per call; ``flops`` is the floating-point
+        operations of one call (GFLOP/s = flops / median / 1e9). See
+        :mod:`scratchlab.runner.timing` for warm-up, threads, CUDA
+        synchronisation and how slow calls are capped. The budget is checked
+        after every measured block.
+        """
+        record = timing_mod.measure(
+            label,
+            fn,
+            shape=shape,
+            flops=flops,
+            min_run_time=min_run_time,
+            min_replicates=min_replicates,
+            max_run_time=max_run_time,
+            between_blocks=self.check_budget,
+        )
+        self._timings.append(record)
+        return record
+
+    def stats(
+        self, model: str, layer: int, name: str, tensor: Any, step: int | None = None
+    ) -> None:
+        """Record mean, std, min, max, fraction zero and fraction non-finite of ``tensor``.
+
+        Computed on the tensor's device at once and read back with the run's
+        other pending values in one transfer (no device sync here).
+        """
+        self._buffer.add_stats(model, layer, name, tensor, step)
+
+    def watch(
+        self, module: Any, model: str, step: int | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """A context manager recording every child layer's output of ``module``
+        (forward hooks, layers numbered from 1 by ``named_children`` order)::
+
+            with ctx.watch(model, "mlp", step=step):
+                out = model(xb)
+        """
+        return watch_children(self._buffer, module, model, step)
+
+    def metric(self, name: str, value: Any, step: int | None = None) -> None:
+        """Record one value of metric ``name`` (optionally at ``step``).
+
+        ``value`` may be a number or a one-element tensor; a tensor is read
+        when the run ends, so logging a loss every step does not synchronise
+        the device.
+        """
+        self._buffer.add_metric(name, value, step)
+
+    def note(self, message: str) -> None:
+        """Attach a remark to a run that finishes ``done`` (stored as its reason),
+        e.g. which shapes were skipped."""
+        self._notes.append(str(message))
+
+    def check_budget(self) -> None:
+        """Raise :class:`BudgetExceeded` when the run's time budget is spent."""
+        self._budget.check()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return self._budget.elapsed
+
+    # -- results ----------------------------------------------------------
+
+    def result(self, status: str, reason: str | None, started_at: datetime) -> RunResult:
+        """Everything recorded so far as a :class:`RunResult` with ``status`` and ``reason``.
+
+        Pending device values are read now; if the device cannot deliver them
+        any more (it failed), they are dropped and the reason says so.
+        """
+        try:
+            self._buffer.flush()
+        except Exception as exc:  # a failed device cannot be read; keep the rest
+            dropped = self._buffer.discard_pending()
+            note = f"{dropped} pending value(s) lost: {type(exc).__name__}: {exc}"
+            reason = f"{reason}\n{note}" if reason else note
+            status = "failed" if status == "done" else status
+        if status == "done" and self._notes and reason is None:
+            reason = "; ".join(self._notes)
+        return RunResult(
+            status=status,
+            reason=reason,
+            started_at=started_at,
+            finished_at=utcnow(),
+            timings=list(self._timings),
+            stats=self._buffer.stats,
+            metrics=self._buffer.metrics,
+        )
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+# -------------------------------------------------------------- set-up
+
+
+def _registry(registry_or_plugins: Any) -> Registry:
+    registry = getattr(registry_or_plugins, "registry", registry_or_plugins)
+    if not isinstance(registry, Registry):
+        raise TypeError(
+            f"run_experiment needs a Registry or Plugins, got {type(registry_or_plugins).__name__}"
+        )
+    return registry
+
+
+def resolve_device(name: str) -> Any:
+    """``torch.device(name)``, checked to exist on this machine; SetupError with one line otherwise."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise SetupError(f"unknown device {name!r}: {exc}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SetupError(
+                f"device {name!r} was requested but CUDA is not available on this machine"
+                f" (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise SetupError(
+                f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif device.type != "cpu":
+        try:
+            torch.empty(0, device=device)
+        except Exception as exc:
+            raise SetupError(f"device {name!r} is not usable here: {exc}") from None
+    return device
+
+
+def resolve_dtype(name: str) -> Any:
+    """The floating-point ``torch.dtype`` called ``name`` (``"float32"``); SetupError otherwise."""
+    import torch
+
+    dtype = getattr(torch, str(name).removeprefix("torch."), None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise SetupError(
+            f"dtype {name!r} is not a floating-point torch dtype (e.g. float32, float64, bfloat16)"
+        )
+    return dtype
+
+
+def split_params(
+    params: Mapping[str, Any], experiment: Component, components: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Split a run's params into the experiment's (bare names, defaults merged)
+    and each component's (``"<component>.<param>"``, by component name).
+
+    A value for a float param given as an int becomes a float. Unknown names
+    raise :class:`SetupError` listing the valid ones.
+    """
+    chosen = set(components.values())
+    experiment_params = dict(experiment.params)
+    component_params: dict[str, dict[str, Any]] = {name: {} for name in chosen}
+    for key, value in params.items():
+        owner, dot, bare = key.rpartition(".")
+        if dot and owner in chosen:
+            component_params[owner][bare] = value
+        elif key in experiment.params:
+            experiment_params[key] = _coerce(experiment.params[key], value)
+        else:
+            valid = [*experiment.params, *(f"{n}.<param>" for n in sorted(chosen))]
+            raise SetupError(
+                f"unknown param {key!r} for experiment {experiment.name!r}; valid: {', '.join(valid) or 'none'}"
+            )
+    return experiment_params, component_params
+
+
+def _coerce(default: Any, value: Any) -> Any:
+    # TOML and JSON give 1 for 1.0; keep the param's declared type
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def build_context(
+    registry: Registry, planned: PlannedRun, budget: Budget
+) -> tuple[Component, RunContext]:
+    """Look up and bind everything ``planned`` names; raise SetupError with one line if it cannot."""
+    from scratchlab.plugins.registry import UnknownComponentError
+
+    try:
+        experiment_entry = registry.get("experiment", planned.experiment)
+        experiment = experiment_entry.component
+        missing = [c for c in experiment.uses if c not in planned.components]
+        if missing:
+            raise SetupError(
+                f"experiment {experiment.name!r} uses {', '.join(missing)} but the run names no component for it"
+            )
+        entries = {
+            category: registry.get(category, name) for category, name in planned.components.items()
+        }
+        experiment_params, component_params = split_params(
+            planned.params, experiment, planned.components
+        )
+        bound = {
+            category: bind(entry.component, component_params.get(entry.name))
+            for category, entry in entries.items()
+        }
+        if "dataset" in entries:
+            dataset = (bound["dataset"], entries["dataset"].version)
+        else:
+            # looked up on first use: an experiment without data must not need one registered
+            def dataset() -> tuple[Component, str]:
+                default = registry.get("dataset", DEFAULTS["dataset"])
+                return bind(default.component), default.version
+    except (UnknownComponentError, KeyError) as exc:
+        message = exc.args[0] if exc.args else str(exc)
+        raise SetupError(str(message)) from None
+    device = resolve_device(planned.device)
+    dtype = resolve_dtype(planned.dtype)
+    context = RunContext(
+        experiment=experiment.name,
+        components=bound,
+        params=experiment_params,
+        device=device,
+        dtype=dtype,
+        seed=planned.seed,
+        budget=budget,
+        dataset=dataset,
+    )
+    return experiment, context
+
+
+# ------------------------------------------------------------ entry point
+
+
+def run_experiment(
+    registry_or_plugins: Any, planned: PlannedRun, *, timeout: float | None = None
+) -> RunResult:
+    """Run one planned run and return its :class:`RunResult`; never raises for the run's failure.
+
+    Status ``done``; ``skipped`` (a :class:`Skip`, its message the reason);
+    ``timeout`` (the budget of ``timeout`` seconds ran out: ``check_budget``,
+    or SIGALRM when called in the main thread; everything recorded so far is
+    kept); ``failed`` (a set-up problem with a one-line reason, or any other
+    exception with its full traceback). ``KeyboardInterrupt`` propagates, so
+    the caller can mark the run interrupted. ``timeout`` must be positive or
+    None (no budget).
+    """
+    budget = Budget(timeout)
+    started_at = utcnow()
+    registry = _registry(registry_or_plugins)
+    try:
+        experiment, ctx = build_context(registry, planned, budget)
+    except SetupError as exc:
+        return RunResult(
+            status="failed", reason=str(exc), started_at=started_at, finished_at=utcnow()
+        )
+    try:
+        seed_everything(planned.seed)
+        with alarm(budget):
+            experiment.run(ctx)
+    except Skip as exc:
+        return ctx.result("skipped", str(exc) or "skipped by the experiment", started_at)
+    except BudgetExceeded as exc:
+        return ctx.result("timeout", str(exc), started_at)
+    except Exception:
+        return ctx.result("failed", traceback.format_exc(), started_at)
+    return ctx.result("done", None, started_at)

@@ -1,0 +1,174 @@
+"""What machine and code a sweep ran on, stored with the sweep; and which devices exist.
+
+:func:`capture_environment` records python, torch, CUDA and device names, the
+CPU model and thread count, the OS, the git revision of the working directory
+(if it is a checkout) and the versions of scratchlab and of every plugin
+distribution, so that results can be compared knowingly later.
+:func:`check_devices` refuses a device this machine does not have.
+
+torch is imported inside the functions only: ``runner sweep --help`` and
+``--dry-run`` on the CPU must stay light.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+#: distributions whose versions explain results besides the plugins themselves
+KEY_PACKAGES: tuple[str, ...] = ("scratchlab", "torch", "numpy", "pluggy", "sqlalchemy", "dask", "distributed")
+
+_DEVICE = re.compile(r"^(cpu|cuda|mps)(?::(\d+))?$")
+
+
+class DeviceError(ValueError):
+    """A device name that is unknown or not available on this machine."""
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, sysctl on macOS, else ``platform``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    if sys.platform == "darwin":
+        try:
+            return subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def git_revision(directory: str | Path | None = None) -> dict[str, Any] | None:
+    """``{"commit", "dirty"}`` of the git checkout containing ``directory``
+    (default: the working directory), or None outside a checkout or without git."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=directory, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": dirty}
+
+
+def torch_environment() -> dict[str, Any]:
+    """torch's version, threads, CUDA build and the names of the accelerators it sees."""
+    import torch
+
+    info: dict[str, Any] = {
+        "version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cuda_build": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "devices": ["cpu"],
+    }
+    if info["cuda_available"]:
+        info["cudnn"] = torch.backends.cudnn.version()
+        info["devices"] += [
+            f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())
+        ]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        info["devices"].append("mps")
+    return info
+
+
+def plugin_versions(plugins: Any) -> dict[str, dict[str, Any]]:
+    """Each loaded plugin's distribution, version and status, by plugin name."""
+    return {
+        info.name: {
+            "source": info.source,
+            "distribution": info.distribution,
+            "version": info.version,
+            "status": info.status,
+        }
+        for info in plugins.infos
+    }
+
+
+def capture_environment(plugins: Any = None, *, directory: str | Path | None = None) -> dict[str, Any]:
+    """The environment record stored on a sweep (JSON-ready).
+
+    ``plugins`` is the loaded :class:`~scratchlab.plugins.manager.Plugins`;
+    ``directory`` the folder whose git revision is recorded (the working
+    directory by default).
+    """
+    packages = {name: _version(name) for name in KEY_PACKAGES}
+    if plugins is not None:
+        for info in plugins.infos:
+            if info.distribution and info.version:
+                packages[info.distribution] = info.version
+    return {
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "executable": sys.executable,
+        },
+        "os": {"system": platform.system(), "release": platform.release(), "platform": platform.platform()},
+        "host": socket.gethostname(),
+        "cpu": {"model": cpu_model(), "count": os.cpu_count(), "usable": usable_cpus(), "machine": platform.machine()},
+        "torch": torch_environment(),
+        "git": git_revision(directory),
+        "packages": {k: v for k, v in packages.items() if v is not None},
+        "plugins": plugin_versions(plugins) if plugins is not None else {},
+    }
+
+
+def check_devices(devices: tuple[str, ...] | list[str]) -> None:
+    """Raise :class:`DeviceError` for a device name that is unknown or not on this machine.
+
+    Valid names: ``cpu``, ``cuda``, ``cuda:N``, ``mps``. torch is imported
+    only when a device other than the CPU is asked for.
+    """
+    for device in devices:
+        match = _DEVICE.match(device)
+        if match is None:
+            raise DeviceError(f"unknown device {device!r}; valid: cpu, cuda, cuda:N, mps")
+        kind, index = match.group(1), match.group(2)
+        if kind == "cpu":
+            if index not in (None, "0"):
+                raise DeviceError(f"device {device!r}: there is one cpu device; use cpu")
+            continue
+        import torch
+
+        if kind == "cuda":
+            if not torch.cuda.is_available():
+                raise DeviceError(f"device {device!r} is not available: torch {torch.__version__} sees no CUDA GPU")
+            count = torch.cuda.device_count()
+            if index is not None and int(index) >= count:
+                raise DeviceError(f"device {device!r} is not available: {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+        else:
+            mps = getattr(torch.backends, "mps", None)
+            if mps is None or not mps.is_available():
+                raise DeviceError(f"device {device!r} is not available on this machine")

@@ -1,0 +1,486 @@
+"""Executing a sweep's runs: inline in the driver or on Dask workers.
+
+The driver (:func:`execute_sweep`) is the only process that writes to the
+database: it marks each run ``running`` when it is handed out, writes each
+result in one transaction as it comes back, fires the observer hooks, and
+keeps the progress display. A *backend* only turns runs into results:
+
+- :class:`InlineBackend` calls :func:`~scratchlab.runner.context.run_experiment`
+  in this process, one run after another (the timeout is a SIGALRM there);
+- :class:`DaskBackend` submits runs to a Dask cluster, a ``LocalCluster`` of
+  single-threaded worker processes (``--workers N``) or an existing one
+  (``--scheduler ADDRESS``). Workers load the plugins once per process and
+  return plain :class:`~scratchlab.db.records.RunResult` records. A worker's
+  timeout is cooperative (``ctx.check_budget``), so the driver also enforces
+  ``--timeout`` plus a grace period: an overdue run is recorded as
+  ``timeout`` and its worker process restarted.
+
+Ctrl-C stops the sweep between database writes (never inside one): the runs
+in flight become ``interrupted`` and the sweep is finished as interrupted.
+torch and dask are imported only inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import signal
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from scratchlab.db.records import FINAL_STATUSES, PlannedRun, RunResult
+from scratchlab.runner.progress import Reporter
+
+log = logging.getLogger(__name__)
+
+#: (run_id, planned run) pairs, in the order they should run
+Items = Sequence[tuple[int, PlannedRun]]
+#: called with the run ids a backend has just handed out
+StartedCallback = Callable[[list[int]], None]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def failed_result(reason: str, started_at: datetime | None = None, status: str = "failed") -> RunResult:
+    """A result for a run that produced nothing (the worker died, or was stopped)."""
+    return RunResult(status=status, reason=reason, started_at=started_at or _now(), finished_at=_now())
+
+
+# --------------------------------------------------------------------------- interrupts
+
+
+class InterruptGuard:
+    """Turns SIGINT into ``KeyboardInterrupt`` except inside :meth:`deferred` blocks,
+    where it is held until the block ends, so a database write is never cut in half.
+
+    Outside the main thread (where signals cannot be handled) it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._deferring = 0
+        self._previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.hit = True
+        if not self._deferring:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> InterruptGuard:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold SIGINT for the duration of the block; raise it afterwards."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+        if self.hit and not self._deferring:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def ignored(self) -> Iterator[None]:
+        """Ignore further SIGINTs (while cleaning up after the first one)."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+
+
+# --------------------------------------------------------------------------- observer hooks
+
+
+class HookCaller:
+    """Calls the observer hooks one implementation at a time, so that one
+    plugin's exception is a warning (shown once per plugin and hook) and the
+    others still run."""
+
+    def __init__(self, plugins: Any, warn: Callable[[str], None]) -> None:
+        self.plugins = plugins
+        self.warn = warn
+        self._warned: set[tuple[str, str]] = set()
+
+    def __call__(self, hook_name: str, **kwargs: Any) -> None:
+        """Call every implementation of ``hook_name`` with the arguments it asks for."""
+        caller = getattr(self.plugins.hook, hook_name)
+        # pluggy calls the last registered first; keep that order
+        for impl in reversed(caller.get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue  # observer hooks have nothing to wrap
+            try:
+                impl.function(*(kwargs[name] for name in impl.argnames))
+            except Exception as exc:
+                key = (impl.plugin_name, hook_name)
+                if key not in self._warned:
+                    self._warned.add(key)
+                    self.warn(
+                        f"plugin {impl.plugin_name!r}: {hook_name} hook failed: {type(exc).__name__}: {exc}"
+                        " (further failures of this hook are not shown)"
+                    )
+
+
+def run_payload(run_id: int, run: PlannedRun) -> dict[str, Any]:
+    """A planned run as the observer hooks receive it."""
+    payload = asdict(run)
+    payload.pop("component_versions", None)
+    return {"run_id": run_id, **payload}
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class InlineBackend:
+    """Runs one run after another in this process."""
+
+    name = "inline"
+
+    def __init__(self, plugins: Any) -> None:
+        self.plugins = plugins
+
+    def describe(self) -> dict[str, Any]:
+        """How runs execute, for the sweep's environment record."""
+        return {"backend": "inline"}
+
+    def results(self, items: Items, started: StartedCallback, timeout: float | None) -> Iterator[tuple[int, RunResult]]:
+        """Yield ``(run_id, result)`` for each run, in order."""
+        from scratchlab.runner.context import run_experiment
+
+        for run_id, planned in items:
+            started([run_id])
+            yield run_id, run_experiment(self.plugins, planned, timeout=timeout)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@functools.cache
+def _worker_plugins(modules: tuple[str, ...]) -> Any:
+    # one plugin load per worker process (a restarted worker loads again)
+    from scratchlab.plugins.manager import load_plugins
+
+    return load_plugins(modules)
+
+
+def _missing_on_worker(plugins: Any, planned: PlannedRun) -> str | None:
+    """Why this worker cannot run ``planned`` (a component it does not have), or None."""
+    wanted = [("experiment", planned.experiment), *planned.components.items()]
+    names = {(c, n) for c, n in wanted if n not in plugins.registry.names(c)}
+    if not names:
+        return None
+    failures = "; ".join(f"{i.name}: {i.error}" for i in plugins.failures) or "none"
+    missing = ", ".join(f"{c} {n!r}" for c, n in sorted(names))
+    return f"this worker has no {missing} (plugins that failed to load here: {failures})"
+
+
+def run_on_worker(
+    modules: tuple[str, ...], planned: PlannedRun, timeout: float | None, threads: int | None
+) -> RunResult:
+    """The Dask task: set torch's thread count, load the plugins (once per process), run."""
+    import torch
+
+    from scratchlab.runner.context import run_experiment
+
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    plugins = _worker_plugins(tuple(modules))
+    missing = _missing_on_worker(plugins, planned)
+    if missing is not None:
+        return failed_result(missing)
+    return run_experiment(plugins, planned, timeout=timeout)
+
+
+def grace_period(timeout: float) -> float:
+    """Extra seconds the driver waits for a worker's own (cooperative) timeout."""
+    return max(2.0, 0.1 * timeout)
+
+
+class DaskUnavailable(RuntimeError):
+    """dask.distributed is not installed, or the cluster cannot be reached or started."""
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise DaskUnavailable(
+            "--workers and --scheduler need dask.distributed: pip install 'scratchlab[dask]'"
+        ) from None
+    return distributed
+
+
+@dataclass
+class _InFlight:
+    run_id: int
+    planned: PlannedRun
+    since: float  # monotonic time it was handed out (or its worker restarted)
+    started_at: datetime
+
+
+class DaskBackend:
+    """Runs on a Dask cluster; keeps at most one run per worker thread in flight,
+    so that a run handed out is a run that is running, and its age is its run time."""
+
+    name = "dask"
+
+    def __init__(
+        self,
+        client: Any,
+        modules: Sequence[str],
+        *,
+        threads: int | None,
+        cluster: Any = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.cluster = cluster
+        self.modules = tuple(modules)
+        self.threads = threads
+        self.warn = warn or (lambda message: log.warning(message))
+        self.poll = 0.2  # seconds between checks for overdue runs
+
+    @classmethod
+    def local(cls, n_workers: int, modules: Sequence[str], *, warn: Callable[[str], None] | None = None) -> DaskBackend:
+        """Start a ``LocalCluster`` of ``n_workers`` single-threaded processes; torch
+        threads are split between them (usable cores // n_workers each)."""
+        distributed = _import_distributed()
+        from scratchlab.runner.environment import usable_cpus
+
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+        except Exception as exc:
+            raise DaskUnavailable(f"could not start a local Dask cluster: {type(exc).__name__}: {exc}") from None
+        client = distributed.Client(cluster, set_as_default=False)
+        return cls(client, modules, threads=max(1, usable_cpus() // n_workers), cluster=cluster, warn=warn)
+
+    @classmethod
+    def connect(cls, address: str, modules: Sequence[str], *, warn: Callable[[str], None] | None = None) -> DaskBackend:
+        """Use the existing cluster whose scheduler listens at ``address``; its
+        workers keep the torch thread count they were started with."""
+        distributed = _import_distributed()
+        try:
+            client = distributed.Client(address, timeout=10, set_as_default=False)
+            client.wait_for_workers(1, timeout=30)
+        except Exception as exc:
+            raise DaskUnavailable(
+                f"cannot use the Dask scheduler at {address}: {type(exc).__name__}: {exc}"
+            ) from None
+        return cls(client, modules, threads=None, warn=warn)
+
+    def describe(self) -> dict[str, Any]:
+        """The cluster's workers and their threads, for the sweep's environment record."""
+        info = self.client.scheduler_info()
+        return {
+            "backend": "dask",
+            "scheduler": info.get("address"),
+            "local": self.cluster is not None,
+            "torch_threads_per_worker": self.threads,
+            "workers": {address: w.get("nthreads") for address, w in info.get("workers", {}).items()},
+        }
+
+    def _slots(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def _submit(self, run_id: int, planned: PlannedRun, timeout: float | None) -> Any:
+        return self.client.submit(
+            run_on_worker,
+            self.modules,
+            planned,
+            timeout,
+            self.threads,
+            key=f"run-{run_id}-{uuid.uuid4().hex[:8]}",
+            pure=False,
+            retries=0,
+        )
+
+    def _stop_overdue(self, future: Any, flight: Mapping[Any, _InFlight]) -> None:
+        """Cancel an overdue run and restart the worker process it is stuck in;
+        runs that were queued on that worker start their clock again."""
+        workers = [w for w, keys in self.client.processing().items() if future.key in keys]
+        future.cancel()
+        if not workers:
+            return
+        try:
+            self.client.restart_workers(workers, timeout=60)
+        except Exception as exc:
+            self.warn(f"could not restart Dask worker {', '.join(workers)} after a timeout: {exc}")
+            return
+        for other in flight.values():
+            other.since = time.monotonic()
+
+    def results(self, items: Items, started: StartedCallback, timeout: float | None) -> Iterator[tuple[int, RunResult]]:
+        """Yield ``(run_id, result)`` as runs finish; cancels what is in flight when closed early."""
+        distributed = _import_distributed()
+        queue = list(items)[::-1]  # pop() from the end takes them in order
+        flight: dict[Any, _InFlight] = {}
+        limit = None if timeout is None else timeout + grace_period(timeout)
+        try:
+            while queue or flight:
+                handed: list[int] = []
+                while queue and len(flight) < self._slots():
+                    run_id, planned = queue.pop()
+                    flight[self._submit(run_id, planned, timeout)] = _InFlight(
+                        run_id, planned, time.monotonic(), _now()
+                    )
+                    handed.append(run_id)
+                if handed:
+                    started(handed)
+                try:
+                    done, _ = distributed.wait(list(flight), timeout=self.poll, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = set()
+                for future in done:
+                    entry = flight.pop(future)
+                    yield entry.run_id, self._outcome(future, entry)
+                if limit is not None:
+                    now = time.monotonic()
+                    for future, entry in list(flight.items()):
+                        if now - entry.since > limit:
+                            del flight[future]
+                            self._stop_overdue(future, flight)
+                            yield entry.run_id, failed_result(
+                                f"timed out: no result after {limit:.1f}s (--timeout {timeout:g}s plus"
+                                f" {grace_period(timeout):.1f}s grace); the worker was restarted, so nothing"
+                                " this run recorded was kept",
+                                entry.started_at,
+                                status="timeout",
+                            )
+        finally:
+            if flight:
+                self.client.cancel(list(flight))
+
+    @staticmethod
+    def _outcome(future: Any, entry: _InFlight) -> RunResult:
+        try:
+            return future.result()
+        except Exception as exc:
+            # the task itself failed: the worker died (KilledWorker) or could not unpickle
+            text = "".join(traceback.format_exception(exc))
+            return failed_result(f"the Dask task failed: {type(exc).__name__}: {exc}\n{text}", entry.started_at)
+
+    def close(self) -> None:
+        """Disconnect; shut a local cluster down."""
+        with contextlib.suppress(Exception):
+            self.client.close()
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.close()
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+@dataclass
+class SweepOutcome:
+    """How a sweep invocation ended."""
+
+    status: str  # "done", "failed" or "interrupted"
+    interrupted: bool
+    stopped_early: bool  # --fail-fast stopped it
+
+
+def sweep_status(counts: Mapping[str, int], interrupted: bool) -> str:
+    """The sweep's final status from its runs' statuses."""
+    if interrupted:
+        return "interrupted"
+    if any(counts.get(s, 0) for s in ("failed", "timeout", "interrupted", "pending", "running")):
+        return "failed"
+    return "done"
+
+
+def execute_sweep(
+    store: Any,
+    sweep: Mapping[str, Any],
+    items: Items,
+    backend: Any,
+    *,
+    hooks: HookCaller,
+    reporter: Reporter,
+    timeout: float | None = None,
+    fail_fast: bool = False,
+) -> SweepOutcome:
+    """Run ``items`` (already stored as runs of ``sweep``) on ``backend``,
+    writing every result as it arrives, and finish the sweep.
+
+    Returns how it ended; a Ctrl-C is caught here and reported as
+    ``interrupted`` (after the runs in flight are marked so), never raised.
+    """
+    sweep_id = sweep["sweep_id"]
+    running: dict[int, PlannedRun] = {}
+    planned_by_id = dict(items)
+    interrupted = stopped_early = False
+
+    def started(run_ids: list[int]) -> None:
+        with guard.deferred():
+            store.mark_running(run_ids)
+        for run_id in run_ids:
+            running[run_id] = planned_by_id[run_id]
+            reporter.run_started(running[run_id])
+
+    with InterruptGuard() as guard:
+        results = backend.results(items, started, timeout)
+        try:
+            for run_id, result in results:
+                if guard.hit:  # the run saw Ctrl-C but turned it into a result
+                    raise KeyboardInterrupt
+                planned = running.pop(run_id)
+                with guard.deferred():
+                    store.write_result(run_id, result)
+                reporter.run_finished(planned, result)
+                hooks("run_finished", sweep=dict(sweep), run=run_payload(run_id, planned), result=result)
+                if fail_fast and result.status in ("failed", "timeout"):
+                    stopped_early = True
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            with guard.ignored():
+                results.close()  # a Dask backend cancels what is still in flight
+                reporter.stop()
+                if running:
+                    reason = "interrupted by Ctrl-C" if interrupted else "stopped by --fail-fast"
+                    store.mark_status(list(running), "interrupted", reason=reason)
+                    for planned in running.values():
+                        reporter.tally.add(planned, "interrupted")
+                counts = status_counts(store, sweep_id)
+                status = sweep_status(counts, interrupted)
+                store.finish_sweep(sweep_id, status)
+                hooks("sweep_finished", sweep=dict(sweep), counts=counts)
+    return SweepOutcome(status=status, interrupted=interrupted, stopped_early=stopped_early)
+
+
+def status_counts(store: Any, sweep_id: int) -> dict[str, int]:
+    """Number of the sweep's runs in each status."""
+    counts: dict[str, int] = {}
+    for row in store.sweep_runs(sweep_id):
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
+def unfinished(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Stored runs that ``--resume`` runs again: every one not done or skipped."""
+    return [r for r in rows if r["status"] not in FINAL_STATUSES]

@@ -1,0 +1,227 @@
+"""What a sweep shows while it runs and when it ends.
+
+Two reporters with one interface: :class:`LiveProgress`, a rich progress bar
+on stderr with done/failed/skipped counts and the current run, and
+:class:`LogLines`, one plain line per finished run (``--quiet``, or when
+stderr is not a terminal, so logs and CI output stay free of control codes).
+:func:`summary_rows` and :func:`print_summary` make the table printed at the
+end. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from scratchlab.db.records import PlannedRun, RunResult
+
+#: statuses in the order counts are shown
+SHOWN_STATUSES: tuple[str, ...] = ("done", "failed", "timeout", "skipped", "interrupted", "pending", "running")
+
+
+def describe(run: PlannedRun) -> str:
+    """A short label for a run: ``train(xavier, relu, ...) cpu #0``."""
+    components = ", ".join(run.components.values())
+    return f"{run.experiment}({components}) {run.device} #{run.repeat}"
+
+
+def first_line(text: str | None) -> str:
+    """The line of ``text`` that says most: a traceback's last line, else its first."""
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1].strip() if lines[0].startswith("Traceback") else lines[0].strip()
+
+
+def elapsed(result: RunResult) -> float:
+    """Seconds between a result's start and finish (0 when either is missing)."""
+    if result.started_at is None or result.finished_at is None:
+        return 0.0
+    return max(0.0, (result.finished_at - result.started_at).total_seconds())
+
+
+@dataclass
+class Tally:
+    """Counts by status and seconds per experiment for the runs reported so far."""
+
+    total: int = 0
+    counts: Counter = field(default_factory=Counter)
+    by_experiment: dict[str, Counter] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, run: PlannedRun, status: str, seconds: float = 0.0) -> None:
+        """Count one finished (or interrupted) run."""
+        self.counts[status] += 1
+        self.by_experiment.setdefault(run.experiment, Counter())[status] += 1
+        self.seconds[run.experiment] = self.seconds.get(run.experiment, 0.0) + seconds
+
+    @property
+    def finished(self) -> int:
+        """Runs that have an outcome."""
+        return sum(self.counts.values())
+
+    def line(self) -> str:
+        """``done 3 · failed 1 · skipped 0`` (timeouts counted as failed)."""
+        failed = self.counts["failed"] + self.counts["timeout"]
+        return f"done {self.counts['done']} · failed {failed} · skipped {self.counts['skipped']}"
+
+
+class Reporter:
+    """Interface of the two reporters; also usable as a silent one."""
+
+    def __init__(self) -> None:
+        self.tally = Tally()
+
+    def start(self, title: str, total: int) -> None:
+        """A sweep of ``total`` runs begins."""
+        self.tally.total = total
+
+    def run_started(self, run: PlannedRun) -> None:
+        """``run`` was handed to a worker."""
+
+    def run_finished(self, run: PlannedRun, result: RunResult) -> None:
+        """``run`` ended with ``result`` (already written to the database)."""
+        self.tally.add(run, result.status, elapsed(result))
+
+    def warn(self, message: str) -> None:
+        """Show a warning without breaking the display."""
+
+    def stop(self) -> None:
+        """The sweep ended; release the display."""
+
+
+class LogLines(Reporter):
+    """One line per finished run on ``stream``: ``[3/12] done  matmul(torch) cpu #0  0.12s``."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        super().__init__()
+        self.stream = stream or sys.stderr
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()  # a watcher of a piped log sees each run as it ends
+
+    def start(self, title: str, total: int) -> None:
+        """Print the sweep's title and size."""
+        super().start(title, total)
+        self._write(f"{title}: {total} run{'s' if total != 1 else ''}")
+
+    def run_finished(self, run: PlannedRun, result: RunResult) -> None:
+        """Print the run's outcome, with the reason's telling line when it did not finish."""
+        super().run_finished(run, result)
+        width = len(str(self.tally.total))
+        line = f"[{self.tally.finished:>{width}}/{self.tally.total}] {result.status:<8} {describe(run)}  {elapsed(result):.2f}s"
+        if result.status != "done" and result.reason:
+            line += f"  {first_line(result.reason)}"
+        self._write(line)
+
+    def warn(self, message: str) -> None:
+        """Print ``warning: message``."""
+        self._write(f"warning: {message}")
+
+
+class LiveProgress(Reporter):
+    """A rich progress bar on stderr: runs finished of total, counts, elapsed time, current run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[current]}"),
+            console=Console(stderr=True),
+        )
+        self.task: Any = None
+        self.running: dict[int, str] = {}
+
+    def start(self, title: str, total: int) -> None:
+        """Show the bar."""
+        super().start(title, total)
+        self.progress.start()
+        self.task = self.progress.add_task(title, total=total, counts=self.tally.line(), current="")
+
+    def _current(self) -> str:
+        labels = list(self.running.values())
+        if len(labels) <= 1:
+            return "".join(labels)
+        return f"{labels[-1]} (+{len(labels) - 1} more running)"
+
+    def run_started(self, run: PlannedRun) -> None:
+        """Show ``run`` as the current one."""
+        self.running[id(run)] = describe(run)
+        self.progress.update(self.task, current=self._current())
+
+    def run_finished(self, run: PlannedRun, result: RunResult) -> None:
+        """Advance the bar; failures are also printed above it, so they stay visible."""
+        super().run_finished(run, result)
+        self.running.pop(id(run), None)
+        if result.status in ("failed", "timeout"):
+            self.progress.console.print(
+                f"[red]{result.status}[/red] {describe(run)}: {first_line(result.reason)}", markup=True, highlight=False
+            )
+        self.progress.update(self.task, advance=1, counts=self.tally.line(), current=self._current())
+
+    def warn(self, message: str) -> None:
+        """Print above the bar."""
+        self.progress.console.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+
+    def stop(self) -> None:
+        """Leave the final bar on screen."""
+        self.progress.stop()
+
+
+def make_reporter(quiet: bool, stream: IO[str] | None = None) -> Reporter:
+    """The live bar on an interactive stderr, log lines with ``--quiet`` or when piped."""
+    stream = stream or sys.stderr
+    if quiet or not stream.isatty():
+        return LogLines(stream)
+    return LiveProgress()
+
+
+def summary_rows(tally: Tally) -> list[dict[str, Any]]:
+    """One row per experiment: counts by status and total run time, then a total row."""
+    rows = []
+    for experiment, counts in tally.by_experiment.items():
+        row: dict[str, Any] = {"experiment": experiment}
+        row.update({s: counts.get(s, 0) for s in SHOWN_STATUSES if s in tally.counts})
+        row["seconds"] = round(tally.seconds.get(experiment, 0.0), 3)
+        rows.append(row)
+    if len(rows) > 1:
+        total: dict[str, Any] = {"experiment": "total"}
+        total.update({s: tally.counts.get(s, 0) for s in SHOWN_STATUSES if s in tally.counts})
+        total["seconds"] = round(sum(tally.seconds.values()), 3)
+        rows.append(total)
+    return rows
+
+
+def print_summary(title: str, rows: Sequence[Mapping[str, Any]], footer: str | None = None) -> None:
+    """Print the summary table on stdout (plain columns, readable when piped)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=False)
+    table = Table(title=title, title_justify="left", show_edge=False)
+    columns = list(rows[0]) if rows else ["experiment"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "experiment" else "right")
+    for row in rows:
+        style = "bold" if row.get("experiment") == "total" else None
+        table.add_row(*(f"{row[c]:.2f}" if c == "seconds" else str(row[c]) for c in columns), style=style)
+    console.print(table)
+    if footer:
+        console.print(footer, highlight=False)

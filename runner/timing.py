@@ -1,0 +1,112 @@
+"""Timing one callable with ``torch.utils.benchmark``, summarised as a :class:`TimingRecord`.
+
+``torch.utils.benchmark.Timer.blocked_autorange`` does the measuring: it
+warms up while it picks a block size (calls per replicate) that makes the
+timer's own overhead negligible, synchronises the accelerator around each
+block (its default timer calls ``torch.accelerator.synchronize()``), and
+keeps every block as a replicate. We pin the thread count to the run's own
+``torch.get_num_threads()`` (the Timer's default is 1 thread, which would time
+something other than what the run does) and record it.
+
+A call slower than ``min_run_time`` (the Python triple loop takes about a
+second) gives blocked_autorange a single replicate. We then add replicates,
+one call each, until there are ``min_replicates`` or the measuring has taken
+``max_run_time`` seconds, whichever comes first, so a slow strategy still
+gets a spread where it is affordable and never takes unbounded time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from scratchlab.db.records import TimingRecord
+
+#: seconds of measurement blocked_autorange aims for
+DEFAULT_MIN_RUN_TIME = 0.2
+#: replicates wanted even for calls slower than min_run_time ...
+DEFAULT_MIN_REPLICATES = 3
+#: ... as long as measuring has not taken longer than this many seconds
+DEFAULT_MAX_RUN_TIME = 2.0
+
+
+def shape_text(shape: str | Sequence[int] | None) -> str | None:
+    """``"5x784x10"`` from ``(5, 784, 10)``; a string is kept as given; None stays None."""
+    if shape is None or isinstance(shape, str):
+        return shape
+    return "x".join(str(int(d)) for d in shape)
+
+
+def quantile(sorted_values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of ascending ``sorted_values``, linear between ranks (numpy's default)."""
+    if not sorted_values:
+        raise ValueError("no values")
+    position = q * (len(sorted_values) - 1)
+    lower = int(position)
+    upper = min(lower + 1, len(sorted_values) - 1)
+    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * (position - lower)
+
+
+def summarise(
+    label: str,
+    times: Sequence[float],
+    *,
+    number_per_run: int = 1,
+    shape: str | Sequence[int] | None = None,
+    flops: float | None = None,
+    threads: int | None = None,
+) -> TimingRecord:
+    """A :class:`TimingRecord` from per-call times in seconds: median, IQR (p75 - p25), mean, min, max."""
+    if not times:
+        raise ValueError(f"timing {label!r} has no replicates")
+    ordered = sorted(float(t) for t in times)
+    return TimingRecord(
+        label=label,
+        replicates=[float(t) for t in times],
+        median=quantile(ordered, 0.5),
+        iqr=quantile(ordered, 0.75) - quantile(ordered, 0.25),
+        mean=sum(ordered) / len(ordered),
+        min=ordered[0],
+        max=ordered[-1],
+        number_per_run=int(number_per_run),
+        shape=shape_text(shape),
+        flops=None if flops is None else float(flops),
+        threads=threads,
+    )
+
+
+def measure(
+    label: str,
+    fn: Callable[[], Any],
+    *,
+    shape: str | Sequence[int] | None = None,
+    flops: float | None = None,
+    min_run_time: float = DEFAULT_MIN_RUN_TIME,
+    min_replicates: int = DEFAULT_MIN_REPLICATES,
+    max_run_time: float = DEFAULT_MAX_RUN_TIME,
+    between_blocks: Callable[[], None] | None = None,
+) -> TimingRecord:
+    """Time ``fn()`` and return its summary; replicates are seconds per call.
+
+    ``between_blocks`` is called after every measured block; the run context
+    passes its budget check there, so a timing cannot outlive the run's time
+    budget by more than one block.
+    """
+    import torch
+    from torch.utils.benchmark import Timer
+
+    if min_run_time <= 0:
+        raise ValueError(f"min_run_time must be positive, got {min_run_time}")
+    threads = torch.get_num_threads()
+    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads, label=label)
+    started = time.perf_counter()
+    callback = None if between_blocks is None else (lambda _number, _seconds: between_blocks())
+    measurement = timer.blocked_autorange(callback=callback, min_run_time=min_run_time)
+    times = list(measurement.times)
+    number = measurement.number_per_run
+    while len(times) < min_replicates and time.perf_counter() - started < max_run_time:
+        times.extend(timer.timeit(number).times)
+        if between_blocks is not None:
+            between_blocks()
+    return summarise(label, times, number_per_run=number, shape=shape, flops=flops, threads=threads)

@@ -1,0 +1,210 @@
+"""The read queries: filters, paging, ordering, pivots and downsampling, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scratchlab.db import InvalidValueError, open_store, queries
+from scratchlab.db.records import MetricRecord, PlannedRun, RunResult, StatRecord, TimingRecord
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+#: (key, experiment, matmul, lr, status, seconds it took)
+RUNS = [
+    ("a", "train", "torch", 0.1, "done", 3.0),
+    ("b", "train", "einsum", 0.5, "done", 1.0),
+    ("c", "train", "python", 1.0, "failed", 2.0),
+    ("d", "matmul", "torch", None, "done", 5.0),
+    ("e", "matmul", "einsum", None, "skipped", 0.5),
+    ("f", "matmul", "python", None, "pending", None),
+]
+
+
+def _planned(key, experiment, matmul, lr):
+    params = {"shapes": ["5x784x10"], "exact": True} if lr is None else {"lr": lr, "bs": 64, "exact": lr < 1}
+    return PlannedRun(key, experiment, {"matmul": matmul}, params, component_versions={"matmul": "1.0"})
+
+
+def _result(index, status, seconds):
+    started = T0 + timedelta(minutes=index)
+    return RunResult(
+        status,
+        reason="boom" if status == "failed" else None,
+        started_at=started,
+        finished_at=started + timedelta(seconds=seconds),
+        timings=[TimingRecord("mm", [1e-3, 2e-3], 1e-3 * (index + 1), 0.0, 1e-3, 1e-3, 2e-3, flops=2e6, shape="5x784x10")],
+        stats=[
+            StatRecord("deep", layer, f"linear{layer}", 0.0, 1.0, -1.0, 1.0, 0.5,
+                       1.0 if (step == 2 and layer >= 3) else 0.0, step=step)
+            for step in (0, 1, 2) for layer in range(5)
+        ] + [StatRecord("mlp", 0, "linear0", 0.0, 1.0, -1.0, 1.0, 0.5, 0.0)],
+        metrics=[MetricRecord("train_loss", 1.0 / (step + 1), step) for step in range(1000)]
+        + [MetricRecord("valid_acc", 0.5 + step / 10, step) for step in range(3)]
+        + [MetricRecord("gflops", 7.0 + index, None)],
+    )
+
+
+@pytest.fixture
+def store(db_url):
+    with open_store(db_url) as opened:
+        first = opened.create_sweep("first", ["runner", "sweep", "--plugins", "matmul"], {}, {})
+        ids = opened.add_runs(first, [_planned(*run[:4]) for run in RUNS])
+        for index, (key, *_, status, seconds) in enumerate(RUNS):
+            if seconds is not None:
+                opened.write_result(ids[key], _result(index, status, seconds))
+        opened.finish_sweep(first, "failed")
+        second = opened.create_sweep("second", ["runner", "sweep"], {}, {})
+        opened.add_runs(second, [_planned("z", "train", "torch", 2.0)])
+        yield opened
+
+
+def keys(frame) -> list[str]:
+    return list(frame["key"])
+
+
+def test_list_sweeps_counts_runs_per_status(store):
+    sweeps = queries.list_sweeps(store)
+    assert list(sweeps.columns) == [
+        "sweep_id", "name", "status", "started_at", "finished_at", "duration_s", "argv", "n_runs",
+        "pending", "running", "done", "failed", "skipped", "timeout", "interrupted",
+    ]
+    first, second = sweeps.iloc[0], sweeps.iloc[1]
+    assert (first["name"], first["status"], first["n_runs"]) == ("first", "failed", 6)
+    assert (first["done"], first["failed"], first["skipped"], first["pending"], first["running"]) == (3, 1, 1, 1, 0)
+    assert first["argv"] == "runner sweep --plugins matmul"
+    assert first["duration_s"] >= 0
+    assert (second["n_runs"], second["pending"], second["status"]) == (1, 1, "running")
+    assert math.isnan(second["duration_s"])
+
+
+def test_filters_by_sweep_status_experiment(store):
+    assert keys(queries.list_runs(store, sweep_ids=[1])) == list("abcdef")
+    assert keys(queries.list_runs(store, statuses=["done"])) == ["a", "b", "d"]
+    assert keys(queries.list_runs(store, statuses="failed")) == ["c"]
+    assert keys(queries.list_runs(store, experiments=["matmul"], statuses=["done", "skipped"])) == ["d", "e"]
+    assert keys(queries.list_runs(store, sweep_ids=[2])) == ["z"]
+    with pytest.raises(InvalidValueError, match="unknown run status finished"):
+        queries.list_runs(store, statuses=["finished"])
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"lr": 0.5}, ["b"]),
+        ({"lr": 1}, ["c"]),  # an int matches the stored float 1.0
+        ({"lr": (0.2, None)}, ["b", "c", "z"]),
+        ({"lr": (None, 0.5)}, ["a", "b"]),
+        ({"lr": (0.1, 1.0)}, ["a", "b", "c"]),  # inclusive at both ends
+        ({"lr": [0.1, 2.0]}, ["a", "z"]),
+        ({"matmul": "torch"}, ["a", "d", "z"]),
+        ({"matmul": ["einsum", "python"]}, ["b", "c", "e", "f"]),
+        ({"matmul": "torch", "lr": (0.0, None)}, ["a", "z"]),
+        ({"exact": True}, ["a", "b", "d", "e", "f"]),
+        ({"exact": (1, 1)}, []),  # bools are not numbers to a range
+        ({"lr": "0.5"}, ["b"]),  # text typed on a command line matches the stored number's text
+        ({"shapes": ["5x784x10"]}, []),  # a list means any-of, not a JSON list
+        ({"missing": 1}, []),
+    ],
+)
+def test_param_filters(store, params, expected):
+    assert keys(queries.list_runs(store, params=params)) == expected
+    assert queries.count_runs(store, params=params) == len(expected)
+
+
+def test_params_are_pivoted_to_columns_with_their_types(store):
+    runs = queries.list_runs(store, sweep_ids=[1]).set_index("key")
+    assert runs["lr"].dtype == "float64" and runs.loc["b", "lr"] == 0.5 and math.isnan(runs.loc["d", "lr"])
+    assert runs.loc["a", "bs"] == 64
+    assert runs.loc["d", "shapes"] == ["5x784x10"]
+    assert runs.loc["a", "matmul"] == "torch"
+    assert runs.loc["c", "reason"] == "boom"
+    assert runs.loc["b", "duration_s"] == pytest.approx(1.0)
+
+
+def test_paging_and_ordering(store):
+    assert keys(queries.list_runs(store, limit=2)) == ["a", "b"]
+    assert keys(queries.list_runs(store, limit=2, offset=2)) == ["c", "d"]
+    assert keys(queries.list_runs(store, order_by="run_id", descending=True, limit=3)) == ["z", "f", "e"]
+    assert keys(queries.list_runs(store, order_by="lr", descending=True, statuses=["done", "failed", "pending"],
+                                  experiments=["train"])) == ["z", "c", "b", "a"]
+    assert keys(queries.list_runs(store, order_by="duration_s", descending=True, statuses=["done"])) == ["d", "a", "b"]
+    assert keys(queries.list_runs(store, order_by="matmul", experiments=["matmul"])) == ["e", "f", "d"]
+    with pytest.raises(InvalidValueError, match="cannot order runs by 'nonsense'"):
+        queries.list_runs(store, order_by="nonsense")
+
+
+def test_param_values_are_distinct_and_scoped(store):
+    values = queries.param_values(store, sweep_ids=[1], experiments=["train"])
+    by_name = values.groupby("name")["value"].apply(list).to_dict()
+    assert by_name["lr"] == [0.1, 0.5, 1.0]
+    assert by_name["matmul"] == ["einsum", "python", "torch"]
+    assert sorted(by_name["exact"]) == [False, True]
+    assert "shapes" not in by_name  # only matmul runs have shapes
+    assert 2.0 in list(queries.param_values(store)["value"])
+
+
+def test_timings_carry_their_run_and_components(store):
+    timings = queries.timings(store, sweep_ids=[1])
+    assert len(timings) == 5 and set(timings["matmul"]) == {"torch", "einsum", "python"}
+    assert list(timings.columns[:17]) == [
+        "timing_id", "run_id", "sweep_id", "experiment", "device", "label", "shape", "n", "median", "iqr",
+        "mean", "min", "max", "flops", "threads", "number_per_run", "gflops",
+    ]
+    first = timings.iloc[0]
+    assert first["gflops"] == pytest.approx(2e6 / 1e-3 / 1e9) and first["n"] == 2
+    assert len(queries.timing_replicates(store, list(timings["timing_id"]))) == 10
+
+
+def test_activation_stats_final_only_keeps_the_last_step_of_each_model(store):
+    everything = queries.activation_stats(store, run_ids=[1])
+    assert len(everything) == 16
+    final = queries.activation_stats(store, run_ids=[1], final_only=True)
+    assert len(final) == 6
+    deep = final[final["model"] == "deep"]
+    assert set(deep["step"]) == {2} and list(deep["frac_nonfinite"]) == [0, 0, 0, 1, 1]
+    assert final[final["model"] == "mlp"]["step"].isna().all()
+    assert set(queries.activation_stats(store, sweep_ids=[1], models=["mlp"])["model"]) == {"mlp"}
+    summary = queries.run_summary(store, 1)
+    assert summary["first_nonfinite"] == {"deep": "linear3", "mlp": None}
+
+
+@pytest.mark.parametrize("max_points", [2, 7, 100])
+def test_metrics_downsample_in_sql_keeping_first_and_last(store, max_points):
+    history = queries.metrics(store, run_ids=[1, 2], names=["train_loss"], max_points=max_points)
+    for run_id in (1, 2):
+        series = history[history["run_id"] == run_id]
+        assert 2 <= len(series) <= max_points
+        steps = list(series["step"])
+        assert steps[0] == 0 and steps[-1] == 999 and steps == sorted(steps)
+        gaps = {b - a for a, b in itertools.pairwise(steps)}
+        assert max(gaps) - min(gaps) <= 1 or len(steps) == 2  # evenly spaced
+    short = queries.metrics(store, run_ids=[1], names=["valid_acc"], max_points=7)
+    assert list(short["step"]) == [0, 1, 2]  # a series shorter than max_points comes back whole
+    with pytest.raises(InvalidValueError):
+        queries.metrics(store, run_ids=[1], max_points=1)
+
+
+def test_metric_names_and_final_metrics(store):
+    assert queries.metric_names(store) == ["gflops", "train_loss", "valid_acc"]
+    assert queries.metric_names(store, sweep_ids=[2]) == []
+    final = queries.final_metrics(store, run_ids=[1]).set_index("name")["value"].to_dict()
+    assert final == {"gflops": 7.0, "train_loss": 1.0 / 1000, "valid_acc": pytest.approx(0.7)}
+    assert len(queries.final_metrics(store, sweep_ids=[1])) == 5 * 3
+
+
+def test_run_summary_holds_everything_about_one_run(store):
+    summary = queries.run_summary(store, 3)
+    assert (summary["key"], summary["status"], summary["reason"], summary["sweep_name"]) == ("c", "failed", "boom", "first")
+    assert summary["components"] == {"matmul": "python"} and summary["component_versions"] == {"matmul": "1.0"}
+    assert summary["params"] == {"lr": 1.0, "bs": 64, "exact": False}
+    assert summary["duration_s"] == pytest.approx(2.0)
+    assert len(summary["timings"]) == 1 and summary["metrics"]["gflops"] == 9.0
+
+
+def test_huge_id_lists_do_not_hit_parameter_limits(store):
+    many = list(range(1, 40_001))
+    assert len(queries.final_metrics(store, run_ids=many)) == 5 * 3
+    assert len(queries.metrics(store, run_ids=many, names=["valid_acc"])) == 15
