@@ -159,8 +159,7 @@ def is_complete(path: Path) -> bool:
     """True when ``path`` holds the finished big sweep (a build that was interrupted is redone)."""
     if not path.exists():
         return False
-    from scratchlab.db import DatabaseError, open_store
-    from scratchlab.db import queries
+    from scratchlab.db import DatabaseError, open_store, queries
 
     try:
         with open_store(f"sqlite:///{path}", read_only=True) as store:

@@ -83,11 +83,13 @@ def _pump(stream, sink: list[str]) -> None:
         sink.append(line.rstrip("\n"))
 
 
-def run_script(name: str, timeout: float, scratch: Path, threads: int | None = None) -> Outcome:
+def run_script(
+    name: str, timeout: float, scratch: Path, threads: int | None = None, rounds: int | None = None
+) -> Outcome:
     """Run ``benchmarks/<name>.py`` with ``timeout`` seconds, showing its output.
 
-    ``--json-out`` is passed to a script that lists it, and ``--threads`` (when
-    given) to one that takes it.
+    ``--json-out`` is passed to a script that lists it, and ``--threads`` and
+    ``--rounds`` (when given) to one that takes them.
     """
     script = HERE / f"{name}.py"
     if not script.exists():
@@ -97,8 +99,9 @@ def run_script(name: str, timeout: float, scratch: Path, threads: int | None = N
     options = script_options(script)
     if "--json-out" in options:
         argv += ["--json-out", str(json_path)]
-    if threads is not None and "--threads" in options:
-        argv += ["--threads", str(threads)]
+    for option, value in (("--threads", threads), ("--rounds", rounds)):
+        if value is not None and option in options:
+            argv += [option, str(value)]
     print(f"\n=== {name}: {' '.join(argv[1:])}", flush=True)
     lines: list[str] = []
     start = time.perf_counter()
@@ -169,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help=f"comma-separated scripts to run (of: {', '.join(names)})")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per script (default 300)")
     p.add_argument("--threads", type=int, help="torch threads, passed to the scripts that take --threads")
+    p.add_argument("--rounds", type=int, help="rounds, passed to every script that takes --rounds (a quick look: 3)")
     p.add_argument("--markdown", action="store_true", help="also print the summary as a Markdown table")
     p.add_argument("--json-out", type=Path, help="write every script's targets to this file as JSON")
     args = p.parse_args(argv)
@@ -181,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     info = describe_machine()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     with tempfile.TemporaryDirectory(prefix="scratchlab-bench-") as scratch:
-        outcomes = [run_script(name, args.timeout, Path(scratch), args.threads) for name in selected]
+        outcomes = [run_script(name, args.timeout, Path(scratch), args.threads, args.rounds) for name in selected]
     rows = summary_rows(outcomes)
     print()
     print_table(("script", "target", "measured", "target value", "result"), rows, title="summary")

@@ -252,8 +252,7 @@ def list_runs(
         stmt = stmt.limit(limit)
     frame = _frame(store, stmt, RUN_COLUMNS, timed=True)
     wide = _params_wide(store, frame["run_id"].tolist())
-    # a param named like a run column (say "device") becomes "device_param"
-    return frame.join(wide, on="run_id", rsuffix="_param") if not wide.empty else frame
+    return _join_wide(frame, wide, "_param")
 
 
 def count_runs(
@@ -290,6 +289,15 @@ def _params_wide(store: Store, run_ids: list[int], *, components_only: bool = Fa
     frame = pd.DataFrame({name: pd.Series(column, dtype=_dtype(column.values())) for name, column in values.items()})
     frame.index.name = "run_id"
     return frame
+
+
+def _join_wide(frame: pd.DataFrame, wide: pd.DataFrame, suffix: str) -> pd.DataFrame:
+    """Add the per-run columns of ``wide`` to ``frame``; a name ``frame`` already has
+    (a param called "device", say) gets ``suffix``."""
+    if wide.empty:
+        return frame
+    wide = wide.rename(columns={name: f"{name}{suffix}" for name in wide.columns if name in frame.columns})
+    return frame.join(wide, on="run_id")
 
 
 def _dtype(values: Iterable[Any]) -> str | None:
@@ -347,7 +355,7 @@ def timings(
     frame = _frame(store, stmt, TIMING_COLUMNS[:-1])
     frame["gflops"] = frame["flops"].astype(float) / frame["median"].astype(float) / 1e9
     components = _params_wide(store, sorted(set(frame["run_id"])), components_only=True)
-    return frame.join(components, on="run_id", rsuffix="_component") if not components.empty else frame
+    return _join_wide(frame, components, "_component")
 
 
 def timing_replicates(store: Store, timing_ids: Iterable[int] | int) -> pd.DataFrame:

@@ -37,9 +37,14 @@ from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
 
+# lr departs from the lessons' 0.5 on purpose: that was tuned for 782 steps per
+# epoch on 50,000 images. On the default mnist-5k one epoch is 63 steps and lr
+# 0.5 has not settled by then (valid accuracy 0.39-0.71 over inits torch-default,
+# kaiming-normal, simple x seeds 0-2), while 0.2 gives 0.84-0.87 on the same
+# nine runs. `-s train.lr=0.5` reproduces the lessons.
 PARAMS: dict[str, Any] = {
     "bs": 64,
-    "lr": 0.5,
+    "lr": 0.2,
     "epochs": 1,
     "hidden": 50,
     "log_every": 10,
@@ -176,7 +181,7 @@ EXPERIMENT = Experiment(
     uses=("init", "activation", "loss", "matmul", "dataset"),
     params=PARAMS,
     description=(
-        "The lessons' minibatch training loop with hand-written SGD (bs 64, lr 0.5): train loss per"
+        "The lessons' minibatch training loop with hand-written SGD (bs 64, lr 0.2): train loss per"
         " step, valid loss and accuracy per epoch, samples/s; the chosen matmul runs forward and backward."
     ),
 )

@@ -114,6 +114,13 @@ def test_param_filters(store, params, expected):
     assert queries.count_runs(store, params=params) == len(expected)
 
 
+def test_a_param_named_like_a_run_column_keeps_both(store):
+    store.add_runs(2, [PlannedRun("y", "train", {"matmul": "torch"}, {"device": "mine", "status": 3})])
+    run = queries.list_runs(store, sweep_ids=[2]).set_index("key").loc["y"]
+    assert (run["device"], run["device_param"]) == ("cpu", "mine")
+    assert (run["status"], run["status_param"]) == ("pending", 3)
+
+
 def test_params_are_pivoted_to_columns_with_their_types(store):
     runs = queries.list_runs(store, sweep_ids=[1]).set_index("key")
     assert runs["lr"].dtype == "float64" and runs.loc["b", "lr"] == 0.5 and math.isnan(runs.loc["d", "lr"])

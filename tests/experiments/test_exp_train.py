@@ -3,8 +3,8 @@
 The lessons' lr of 0.5 was tuned for 782 steps per epoch on 50,000 images;
 mnist-5k gives 63 steps, and after one epoch at lr 0.5 even the lessons'
 own ``nn.Linear`` loop reaches only 0.61-0.77 valid accuracy (seeds 0-2).
-The accuracy test therefore uses lr 0.1 (measured 0.85-0.88 over seeds
-0-3 for all three inits) and keeps every other default.
+The experiment's default lr is therefore 0.2 (0.84-0.87 over seeds 0-2 for
+all three inits), and the accuracy test runs every default.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def series(result, name):
 
 @pytest.mark.parametrize("init", ["torch-default", "kaiming-normal", "simple"])
 def test_one_epoch_reaches_80_percent(run, done, init):
-    """Seed 0, lr 0.1, everything else at its default (bs 64, 1 epoch, hidden 50)."""
-    result = train(run, done, init=init, lr=0.1)
+    """Seed 0, every default (bs 64, lr 0.2, 1 epoch, hidden 50)."""
+    result = train(run, done, init=init)
     ((step, accuracy),) = series(result, "valid_accuracy")
     assert step == 63  # ceil(4000 / 64) optimiser steps
     assert accuracy >= 0.80
@@ -50,15 +50,24 @@ def test_defaults_record_the_loop_as_the_issue_describes(run, done):
     ((_, epoch_time),) = series(result, "epoch_time_s")
     assert samples_per_s == pytest.approx(4000 / epoch_time)
     assert not result.stats  # stats_every 0: none
-    assert 0.3 < series(result, "valid_accuracy")[0][1] <= 1  # well above chance (0.1)
+    assert 0.8 <= series(result, "valid_accuracy")[0][1] <= 1
 
 
-def test_mse_trains_without_error(run, done):
-    """Seed 0: one output column, float targets, the lessons' mse."""
-    result = train(run, done, loss="mse")
-    ((_, valid_loss),) = series(result, "valid_loss")
-    assert valid_loss == valid_loss  # a number, not NaN
-    assert 0 <= series(result, "valid_accuracy")[0][1] <= 1
+def test_mse_runs_with_defaults_and_trains_at_a_small_lr(run, done):
+    """Seeds 0-2: one output column, float targets, the lessons' mse.
+
+    Regressing the digit as a number has gradients ~10x larger than
+    cross-entropy's: at the default lr 0.2 it may diverge (NaN loss, a finding
+    that is recorded, not an error); at lr 0.01 it learns on every seed.
+    """
+    result = train(run, done, loss="mse")  # status done: `done` asserts it
+    assert len(series(result, "valid_loss")) == 1
+    for seed in range(3):
+        result = train(run, done, loss="mse", lr=0.01, seed=seed)
+        ((_, valid_loss),) = series(result, "valid_loss")
+        first_train_loss = series(result, "train_loss")[0][1]
+        assert valid_loss < first_train_loss / 2
+        assert 0.1 < series(result, "valid_accuracy")[0][1] <= 1
 
 
 def test_stats_every_records_the_layers_at_those_steps(run, done):

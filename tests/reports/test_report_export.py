@@ -1,0 +1,79 @@
+"""Serialising tables (downloads, ``runner export``) and the terminal tables."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from scratchlab.reports import terminal
+from scratchlab.reports.export import records, table_bytes
+from scratchlab.reports.views import timings as views
+
+
+@pytest.fixture
+def frame():
+    """Mixed types: ints, NaN and infinity, a missing param, a list param, text with markup."""
+    return pd.DataFrame({
+        "run_id": [1, 2],
+        "value": [math.nan, math.inf],
+        "lr": [0.1, None],
+        "shapes": [[5, 784, 10], "64x784x50"],
+        "reason": ["[bold]x[/bold] <b>y</b>", None],
+        "started_at": pd.to_datetime(["2024-05-01T12:00:00Z", None], utc=True),
+    })
+
+
+def test_json_keeps_nan_and_infinity_apart_from_missing(frame):
+    rows = json.loads(table_bytes(frame, "json"))
+    assert rows[0]["value"] == "NaN" and rows[1]["value"] == "Infinity"
+    assert rows[1]["lr"] is None and rows[1]["started_at"] is None
+    assert rows[0]["started_at"] == "2024-05-01T12:00:00+00:00" and rows[0]["shapes"] == [5, 784, 10]
+    assert records(frame)[0]["reason"] == "[bold]x[/bold] <b>y</b>"
+
+
+def test_csv_and_parquet_round_trip(frame):
+    csv = pd.read_csv(io.BytesIO(table_bytes(frame, "csv")))
+    assert list(csv.columns) == list(frame.columns) and csv["run_id"].tolist() == [1, 2]
+    parquet = pd.read_parquet(io.BytesIO(table_bytes(frame, "parquet")))
+    assert parquet["shapes"].tolist() == ["[5, 784, 10]", "64x784x50"]  # mixed objects stored as text
+    assert math.isinf(parquet["value"].iloc[1]) and parquet["reason"].iloc[1] is None
+    with pytest.raises(ValueError, match="unknown format"):
+        table_bytes(frame, "xlsx")
+
+
+def render(renderable, width: int = 200) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_database_text_is_never_read_as_markup(frame):
+    text = render(terminal.frame_table(frame))
+    assert "[bold]x[/bold] <b>y</b>" in text
+
+
+def test_runs_table_says_shared_values_once(training_frames):
+    _, _, runs = training_frames
+    text = render(terminal.runs_table(runs.assign(error=""), total=10))
+    assert "6 of 10 runs; all with" in text and "device=cpu" in text
+    assert " lr " in text.replace("┃", " ")  # the column that differs stays
+
+
+def test_benchmark_table_has_rows_per_component_and_columns_per_shape(timings_frames):
+    timings, replicates = timings_frames
+    summary = views.with_speedup(views.summarize(timings, "matmul", replicates), "matmul", "python")
+    text = render(terminal.benchmark_table(summary, "matmul", baseline="python"))
+    header = next(line for line in text.splitlines() if "5x784x10" in line)
+    assert header.index("5x784x10") < header.index("64x784x50")
+    torch_row = next(line for line in text.splitlines() if line.strip().startswith("torch"))
+    assert "10.00 ± 0.20 (2000x)" in torch_row and "Times are in us" in text
+
+
+def test_fixed_prints_benchmark_style_numbers():
+    assert terminal.fixed(12800.0) == "12800" and terminal.fixed(0.0123) == "0.01230"
+    assert terminal.fixed(2000.0, 3) == "2000" and terminal.fixed(0.0) == "0"

@@ -1,0 +1,57 @@
+"""Activations page logic: per-layer profiles, the first non-finite layer, per-step charts."""
+
+from __future__ import annotations
+
+import pytest
+
+from scratchlab.reports.views import activations as views
+
+
+def test_profiles_average_repeats_per_combo_and_layer(stats_frames):
+    stats, runs = stats_frames
+    final = views.final_stats(views.label_stats(stats, runs))
+    # per-step rows of run 1 are not "final": its step-less rows are
+    assert final["step"].isna().all()
+    profile = views.layer_profile(final[final["model"] == "deep"])
+    kaiming = profile[profile["combo"] == "kaiming-normal × relu"]
+    assert list(kaiming["layer"]) == list(range(10)) and set(kaiming["runs"]) == {2}
+    # runs 1 and 3 (a repeat) have std 1.01 and 1.03: the profile shows their mean
+    assert kaiming["std"].iloc[0] == pytest.approx(1.02)
+    assert views.model_names(final) == ["mlp", "deep", "conv"]
+
+
+def test_first_non_finite_layer_per_run_and_model(stats_frames):
+    stats, runs = stats_frames
+    table = views.first_nonfinite(views.final_stats(views.label_stats(stats, runs)))
+    broken = table[table["first_nonfinite"].notna()]
+    assert broken[["run_id", "model", "first_nonfinite", "layer_name"]].to_dict("records") == [
+        {"run_id": 2, "model": "deep", "first_nonfinite": 7, "layer_name": "deep.7"}
+    ]
+    assert len(table) == 9  # three runs x three models
+
+
+def test_final_stats_takes_the_last_step_when_a_run_only_has_steps(stats_frames):
+    stats, runs = stats_frames
+    only_steps = stats[stats["step"].notna()]
+    final = views.final_stats(only_steps)
+    assert set(final["step"]) == {40} and len(final) == 2
+
+
+def test_std_chart_uses_a_log_axis_and_drops_what_it_cannot_draw(stats_frames):
+    stats, runs = stats_frames
+    profile = views.layer_profile(views.final_stats(views.label_stats(stats, runs)))
+    deep = profile[profile["model"] == "deep"]
+    spec = views.layer_chart(deep, "std").to_dict()
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    drawn = next(iter(spec["datasets"].values()))
+    # randn x relu layers 7-9 are infinite: left out of the line, not plotted at 0
+    assert len(drawn) == len(deep) - 3
+    assert "type" not in views.layer_chart(deep, "mean").to_dict()["encoding"]["y"]["scale"]
+
+
+def test_step_chart_draws_one_line_per_layer_over_steps(stats_frames):
+    stats, runs = stats_frames
+    stepped = views.step_stats(views.label_stats(stats, runs))
+    spec = views.step_chart(stepped[stepped["run_id"] == 1]).to_dict()
+    assert spec["encoding"]["x"]["field"] == "step" and spec["encoding"]["color"]["field"] == "layer"
+    assert len(next(iter(spec["datasets"].values()))) == 10

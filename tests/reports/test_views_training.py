@@ -1,0 +1,68 @@
+"""Training page logic: configurations, repeats as mean with a confidence band, final metrics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy.stats import t
+
+from scratchlab.reports.views import training as views
+
+
+def test_configurations_are_named_by_what_differs_not_by_seed(training_frames):
+    _, _, runs = training_frames
+    labels = views.config_labels(runs)
+    assert list(labels["config"]) == ["lr=0.1"] * 3 + ["lr=0.5"] * 3
+    assert list(views.config_labels(runs[runs["lr"] == 0.1])["config"]) == ["train"] * 3
+
+
+def test_repeats_become_a_mean_with_a_student_t_band(training_frames):
+    metrics, _, runs = training_frames
+    curves = views.aggregate_repeats(metrics, runs)
+    first = curves[(curves["config"] == "lr=0.1") & (curves["step"] == 0)].iloc[0]
+    values = [2.0 * f for f in (0.9, 1.0, 1.1)]  # the three repeats' losses at step 0
+    mean = sum(values) / 3
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / 2)
+    half = t.ppf(0.975, 2) * sd / math.sqrt(3)
+    assert first["runs"] == 3 and first["mean"] == pytest.approx(mean)
+    assert (first["lo"], first["hi"]) == pytest.approx((mean - half, mean + half))
+
+
+def test_a_single_run_gets_no_band(training_frames):
+    metrics, _, runs = training_frames
+    one = runs[runs["run_id"] == 1]
+    curves = views.aggregate_repeats(metrics[metrics["run_id"] == 1], one)
+    assert (curves["lo"] == curves["mean"]).all() and (curves["hi"] == curves["mean"]).all()
+
+
+def test_curve_chart_layers_a_band_under_the_mean_line(training_frames):
+    metrics, _, runs = training_frames
+    spec = views.curve_chart(views.aggregate_repeats(metrics, runs), "train_loss", log=True).to_dict()
+    band, line = spec["layer"]
+    assert band["mark"]["type"] == "area" and band["encoding"]["y2"]["field"] == "hi"
+    assert line["mark"]["type"] == "line" and line["encoding"]["y"]["scale"]["type"] == "log"
+
+
+def test_final_metrics_per_run_and_per_configuration(training_frames):
+    _, final, runs = training_frames
+    table = views.final_table(final, runs)
+    assert list(table.columns) == ["run_id", "config", "accuracy", "samples_per_s"]
+    summary = views.final_summary(final, runs).set_index("config")
+    assert summary.loc["lr=0.5", "accuracy mean"] == pytest.approx(0.96)
+    assert summary.loc["lr=0.5", "accuracy std"] == pytest.approx(0.01)
+    assert summary.loc["lr=0.1", "runs"] == 3
+
+
+def test_a_nan_final_value_stays_visible(training_frames):
+    _, final, runs = training_frames
+    final = final.copy()
+    final.loc[(final["run_id"] == 1) & (final["name"] == "accuracy"), "value"] = float("nan")
+    table = views.final_table(final, runs)
+    assert math.isnan(table.loc[table["run_id"] == 1, "accuracy"].iloc[0])
+
+
+def test_default_curves_are_losses_and_accuracies():
+    assert views.default_curves(["epoch_time_s", "train_loss", "valid_accuracy", "samples_per_s"]) == [
+        "train_loss", "valid_accuracy"]
+    assert views.default_curves(["a", "b", "c"]) == ["a", "b"]
