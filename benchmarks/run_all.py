@@ -8,8 +8,9 @@
 Each script runs as its own subprocess (a fresh interpreter, so one script's
 imports and allocations cannot slow the next) and its output is shown as it
 comes. A script whose ``--help`` lists ``--json-out`` (every script built on
-``_common.parser``) reports its targets as JSON; for the others, the lines of their output that say PASS or
-FAIL are carried into the summary verbatim. The exit code is 0 when every
+``_common.parser``) reports its targets as JSON; for the others, the lines of
+their output that say PASS or FAIL, or else their last table, are carried
+into the summary verbatim, and their exit code decides. The exit code is 0 when every
 script ran and every target it reported passed.
 """
 
@@ -53,7 +54,7 @@ class Outcome:
     seconds: float = 0.0
     returncode: int | None = None
     targets: list[dict] = field(default_factory=list)
-    verdict_lines: list[str] = field(default_factory=list)
+    verbatim: list[str] = field(default_factory=list)  # its verdict lines, else its last table
 
     @property
     def ok(self) -> bool:
@@ -63,7 +64,7 @@ class Outcome:
         if self.targets:
             return all(t["passed"] for t in self.targets)
         return self.returncode == 0 and not any(
-            VERDICT.search(line).group(1).upper().startswith("FAIL") for line in self.verdict_lines
+            (match := VERDICT.search(line)) and match.group(1).upper().startswith("FAIL") for line in self.verbatim
         )
 
 
@@ -123,10 +124,22 @@ def run_script(
     if json_path.exists():
         outcome.targets = json.loads(json_path.read_text())["targets"]
     elif status == "ran":
-        outcome.verdict_lines = [line.strip() for line in lines if VERDICT.search(line)]
-        if returncode != 0 and not outcome.verdict_lines:
+        outcome.verbatim = [line.strip() for line in lines if VERDICT.search(line)] or last_block(lines)
+        if returncode != 0 and not outcome.verbatim:
             outcome.status = "crashed"
     return outcome
+
+
+def last_block(lines: list[str], limit: int = 30) -> list[str]:
+    """The last paragraph of a script's output (its final table, by convention), at most ``limit`` lines."""
+    block: list[str] = []
+    for line in reversed(lines):
+        if not line.strip():
+            if block:
+                break
+            continue
+        block.append(line.rstrip())
+    return block[::-1][-limit:]
 
 
 def summary_rows(outcomes: list[Outcome]) -> list[tuple[str, str, str, str, str]]:
@@ -136,8 +149,9 @@ def summary_rows(outcomes: list[Outcome]) -> list[tuple[str, str, str, str, str]
         if o.targets:
             targets = [Target(t["name"], t["measured"], t["limit"], t["op"], t["unit"]) for t in o.targets]
             rows.extend((o.name, *row) for row in target_rows(targets))
-        elif o.verdict_lines:
-            rows.extend((o.name, line, "", "", "(its own verdict)") for line in o.verdict_lines)
+        elif o.verbatim:
+            verdict = "(its output)" if o.ok else f"(its output, exit code {o.returncode})"
+            rows.extend((o.name, line, "", "", verdict) for line in o.verbatim)
         else:
             detail = {
                 "missing": "script not written yet",
@@ -200,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                     "machine": info,
                     "scripts": [
                         {"name": o.name, "status": o.status, "seconds": o.seconds, "returncode": o.returncode,
-                         "targets": o.targets, "verdict_lines": o.verdict_lines}
+                         "targets": o.targets, "verbatim": o.verbatim}
                         for o in outcomes
                     ],
                 },

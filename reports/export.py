@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 #: format name -> (file suffix, MIME type)
@@ -30,20 +31,24 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def records(frame) -> list[dict[str, Any]]:
+def records(frame, nan_is_missing: Iterable[str] = ()) -> list[dict[str, Any]]:
     """The rows of ``frame`` as JSON-safe dicts (missing values as None, NaN kept as "NaN").
 
-    Missing (``None``/``pd.NA``/``NaT``) and not-a-number differ: a param that a
-    run does not have is missing; a loss that diverged is NaN and stays visible.
+    Missing (``None``/``pd.NA``/``NaT``) and not-a-number differ: a loss that
+    diverged is NaN and stays visible. In the columns ``nan_is_missing`` (params:
+    a float column marks a run without that param with NaN) NaN is None.
     """
     import pandas as pd
 
     rows = []
     columns = list(frame.columns)
+    missing_nan = set(nan_is_missing)
     for values in frame.itertuples(index=False, name=None):
         row = {}
         for column, value in zip(columns, values):
-            if value is pd.NA or value is pd.NaT or value is None:
+            if value is pd.NA or value is pd.NaT or value is None or (
+                column in missing_nan and isinstance(value, float) and math.isnan(value)
+            ):
                 row[column] = None
             else:
                 row[column] = json_value(value)
@@ -66,8 +71,9 @@ def _text_or_none(value: Any) -> str | None:
     return str(value)
 
 
-def table_bytes(frame, fmt: str) -> bytes:
-    """``frame`` serialised as ``fmt`` (``csv``, ``parquet`` or ``json``, a list of row objects).
+def table_bytes(frame, fmt: str, nan_is_missing: Iterable[str] = ()) -> bytes:
+    """``frame`` serialised as ``fmt`` (``csv``, ``parquet`` or ``json``, a list of row
+    objects; ``nan_is_missing`` as in :func:`records`).
 
     Raises ``ValueError`` for any other format.
     """
@@ -83,5 +89,5 @@ def table_bytes(frame, fmt: str) -> bytes:
         frame.to_parquet(buffer, index=False)
         return buffer.getvalue()
     if fmt == "json":
-        return (to_json_text(records(frame)) + "\n").encode()
+        return (to_json_text(records(frame, nan_is_missing)) + "\n").encode()
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

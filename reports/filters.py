@@ -2,11 +2,10 @@
 
 A :class:`RunFilter` is what a user narrows the results to: sweeps,
 experiments, statuses and conditions on params (component choices such as
-``matmul=torch,einsum`` and experiment params such as ``lr>=0.1``). The same
-object turns into the keyword arguments of ``scratchlab.db.queries.list_runs``
-and into a URL query string, so a filtered view in the app can be shared and
-the same words work after ``runner runs --where``. Nothing here imports
-Streamlit or torch.
+``matmul=torch,einsum`` and experiment params such as ``lr>=0.1``). It turns
+into the keyword arguments of ``scratchlab.db.queries.list_runs``; the same
+``where`` words work in the app's sidebar and after ``runner runs --where``.
+Nothing here imports Streamlit or torch.
 """
 
 from __future__ import annotations
@@ -19,9 +18,6 @@ from typing import Any
 
 #: categories offered as their own sidebar filter (one multiselect each)
 COMPONENT_FILTERS: tuple[str, ...] = ("matmul", "init", "activation", "loss", "dataset")
-
-#: URL query-string keys of the sidebar filters
-QUERY_KEYS: tuple[str, ...] = ("sweep", "experiment", "status", "where", *COMPONENT_FILTERS)
 
 # ``name>=1e-3``, ``name<=5``, ``name=a,b``: longest operators first so ``>=`` is not read as ``>``
 _CONDITION = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(>=|<=|=)\s*(.*?)\s*$")
@@ -93,20 +89,6 @@ def parse_where(expressions: Iterable[str]) -> dict[str, Any]:
     return params
 
 
-def format_condition(name: str, condition: Any) -> list[str]:
-    """The expressions that :func:`parse_where` reads back into ``{name: condition}``."""
-    if isinstance(condition, tuple):
-        lo, hi = condition
-        return [e for e in (f"{name}>={lo}" if lo is not None else "", f"{name}<={hi}" if hi is not None else "") if e]
-    if isinstance(condition, list | set | frozenset):
-        return [f"{name}={','.join(str(v) for v in condition)}"]
-    return [f"{name}={condition}"]
-
-
-def _split(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
-
-
 @dataclass(frozen=True)
 class RunFilter:
     """What to narrow runs to; empty fields mean "no restriction"."""
@@ -129,69 +111,6 @@ class RunFilter:
     def is_empty(self) -> bool:
         """True when nothing is filtered."""
         return not (self.sweep_ids or self.experiments or self.statuses or self.params)
-
-    def to_query(self) -> dict[str, str]:
-        """The filter as URL query parameters (see :data:`QUERY_KEYS`); empty ones left out.
-
-        Component choices get their own key (``matmul=torch,einsum``); every
-        other param condition goes into ``where`` separated by ``;``.
-        """
-        query: dict[str, str] = {}
-        if self.sweep_ids:
-            query["sweep"] = ",".join(str(s) for s in self.sweep_ids)
-        if self.experiments:
-            query["experiment"] = ",".join(self.experiments)
-        if self.statuses:
-            query["status"] = ",".join(self.statuses)
-        where: list[str] = []
-        for name, condition in self.params.items():
-            if name in COMPONENT_FILTERS and not isinstance(condition, tuple):
-                values = condition if isinstance(condition, list) else [condition]
-                query[name] = ",".join(str(v) for v in values)
-            else:
-                where.extend(format_condition(name, condition))
-        if where:
-            query["where"] = ";".join(where)
-        return query
-
-    @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> RunFilter:
-        """Read a filter back from :meth:`to_query`'s keys; unknown keys are ignored.
-
-        Raises :class:`FilterError` for a sweep id that is not a number or a
-        ``where`` expression that cannot be read.
-        """
-        try:
-            sweep_ids = tuple(int(s) for s in _split(query.get("sweep")))
-        except ValueError:
-            raise FilterError(f"sweep ids must be numbers, not {query.get('sweep')!r}") from None
-        params = parse_where((query.get("where") or "").split(";"))
-        for category in COMPONENT_FILTERS:
-            values = _split(query.get(category))
-            if values:
-                params[category] = values[0] if len(values) == 1 else values
-        return cls(
-            sweep_ids=sweep_ids,
-            experiments=tuple(_split(query.get("experiment"))),
-            statuses=tuple(_split(query.get("status"))),
-            params=params,
-        )
-
-    def component_values(self, category: str) -> list[str]:
-        """The chosen values of one component filter as a list (empty: not filtered)."""
-        condition = self.params.get(category)
-        if condition is None or isinstance(condition, tuple):
-            return []
-        return [str(v) for v in (condition if isinstance(condition, list) else [condition])]
-
-    def where_text(self) -> str:
-        """The non-component conditions as ``;``-separated expressions (the sidebar's text box)."""
-        return ";".join(
-            e
-            for name, condition in self.params.items()
-            if name not in COMPONENT_FILTERS or isinstance(condition, tuple)
-            for e in format_condition(name, condition)
-        )
 
 
 def matches(frame, run_filter: RunFilter):

@@ -54,3 +54,16 @@ def load_table(store, table: str, run_filter: RunFilter):
         # metrics() needs run ids: a whole database's metrics are read run by run id list
         return queries.metrics(store, run_ids=filtered_run_ids(store, run_filter))
     raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLES)}")
+
+
+def nan_is_missing(table: str, frame) -> list[str]:
+    """Columns of a :func:`load_table` result whose NaN means "not recorded" rather
+    than a NaN value: a run's params and unfinished duration, a timing's unknown
+    flops or thread count. Statistics and metrics keep NaN as a value."""
+    from scratchlab.reports.views.common import param_columns
+
+    if table == "runs":
+        return [*param_columns(frame), "duration_s"]
+    if table == "timings":
+        return ["flops", "threads", "gflops"]
+    return []

@@ -134,67 +134,54 @@ def sweep_label(sweeps) -> Callable[[int], str]:
     return lambda sweep_id: f"#{sweep_id} {names.get(sweep_id, '')}".strip()
 
 
+def _multiselect_filter(label: str, options: Sequence[Any], parse: Callable[[str], list], **kwargs: Any) -> list:
+    """One sidebar multiselect kept in the URL under ``label``: seeded from the link,
+    stale values dropped, the choice written back."""
+    remembered(label, [], parse)
+    _valid(label, options)
+    chosen = st.sidebar.multiselect(label, list(options), key=label, placeholder="all", **kwargs)
+    publish(label, chosen)
+    return chosen
+
+
 def sidebar_filters() -> RunFilter:
     """Draw the sidebar filters (sweep, experiment, status, one per component
     category present, and a ``where`` box for any param), keep them in the URL,
     and return them as a :class:`RunFilter`."""
     sweeps = query("list_sweeps")
-    sidebar = st.sidebar
-    sidebar.header("Filters")
-
-    key = "sweep"
-    sweep_ids = [int(s) for s in sweeps["sweep_id"].sort_values(ascending=False)]
-    remembered(key, [], parse_ints)
-    _valid(key, sweep_ids)
-    chosen_sweeps = sidebar.multiselect(
-        "sweep", sweep_ids, key=key, format_func=sweep_label(sweeps), placeholder="all",
+    st.sidebar.header("Filters")
+    chosen_sweeps = _multiselect_filter(
+        "sweep", [int(s) for s in sweeps["sweep_id"].sort_values(ascending=False)], parse_ints,
+        format_func=sweep_label(sweeps),
         help="Sweeps to show. Empty: every sweep; the chart pages then show the newest that has their data.",
     )
-    publish("sweep", chosen_sweeps)
+    scope = chosen_sweeps or None
+    experiments = _multiselect_filter("experiment", query("experiment_names", sweep_ids=scope), _texts)
+    statuses = _multiselect_filter("status", RUN_STATUSES, _texts)
 
-    values = query("param_values", sweep_ids=chosen_sweeps or None)
-    key = "experiment"
-    experiments = query("experiment_names", sweep_ids=chosen_sweeps or None)
-    remembered(key, [], _texts)
-    _valid(key, experiments)
-    chosen_experiments = sidebar.multiselect("experiment", experiments, key=key, placeholder="all")
-    publish("experiment", chosen_experiments)
-
-    key = "status"
-    remembered(key, [], _texts)
-    _valid(key, RUN_STATUSES)
-    chosen_statuses = sidebar.multiselect("status", list(RUN_STATUSES), key=key, placeholder="all")
-    publish("status", chosen_statuses)
-
+    values = query("param_values", sweep_ids=scope)
     params: dict[str, Any] = {}
     for category in COMPONENT_FILTERS:
         options = sorted(values.loc[values["name"] == category, "value"].astype(str).unique())
-        key = category
-        remembered(key, [], _texts)
-        _valid(key, options)
-        if not options:
+        if not options:  # no run in scope chose a component of this category
             publish(category, None)
             continue
-        chosen = sidebar.multiselect(category, options, key=key, placeholder="all")
-        publish(category, chosen)
+        chosen = _multiselect_filter(category, options, _texts)
         if chosen:
             params[category] = chosen[0] if len(chosen) == 1 else chosen
 
-    key = "where"
-    remembered(key, "")
-    where = sidebar.text_input(
-        "where", key=key, placeholder="lr>=0.1; bs=64",
+    remembered("where", "")
+    where = st.sidebar.text_input(
+        "where", key="where", placeholder="lr>=0.1; bs=64",
         help="Conditions on any param, separated by ';': name=value, name=a,b, name>=x, name<=x.",
     )
     publish("where", where)
     try:
         params.update(parse_where(where.split(";")))
     except FilterError as exc:
-        sidebar.error(str(exc))
-    return RunFilter(
-        sweep_ids=tuple(chosen_sweeps), experiments=tuple(chosen_experiments),
-        statuses=tuple(chosen_statuses), params=params,
-    )
+        st.sidebar.error(str(exc))
+    return RunFilter(sweep_ids=tuple(chosen_sweeps), experiments=tuple(experiments), statuses=tuple(statuses),
+                     params=params)
 
 
 def run_filter() -> RunFilter:

@@ -6,6 +6,7 @@ import streamlit as st
 from scratchlab.db.records import RUN_STATUSES
 from scratchlab.reports import ui
 from scratchlab.reports.export import FORMATS, table_bytes
+from scratchlab.reports.tables import nan_is_missing
 from scratchlab.reports.views import runs as views
 from scratchlab.reports.views.sweeps import status_chart, status_counts
 
@@ -15,9 +16,9 @@ kwargs = run_filter.query_kwargs()
 total = int(ui.query("count_runs", **kwargs))
 
 sort_col, order_col, size_col, page_col = st.columns([2, 1, 1, 1])
+sortable = [*views.SORTABLE, *sorted(set(ui.query("param_values", sweep_ids=kwargs["sweep_ids"])["name"]))]
 with sort_col:
-    order_by = ui.page_widget("runs.sort", st.selectbox, "sort by", list(views.SORTABLE), default="run_id",
-                              options=list(views.SORTABLE))
+    order_by = ui.page_widget("runs.sort", st.selectbox, "sort by", sortable, default="run_id", options=sortable)
 with order_col:
     descending = ui.page_widget("runs.desc", st.toggle, "descending", default=False, parse=lambda v: v == "True")
 with size_col:
@@ -51,7 +52,8 @@ def _export(fmt: str):
     def build() -> bytes:
         from scratchlab.db import queries
 
-        return table_bytes(queries.list_runs(store, **kwargs, order_by=order_by, descending=descending), fmt)
+        rows = queries.list_runs(store, **kwargs, order_by=order_by, descending=descending)
+        return table_bytes(rows, fmt, nan_is_missing("runs", rows))
 
     return build
 

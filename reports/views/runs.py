@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import math
 
-from scratchlab.reports.views.common import RUN_COLUMNS, error_summary, is_missing, param_columns, text_value
+from scratchlab.reports.views.common import (
+    RUN_COLUMNS,
+    error_summary,
+    is_missing,
+    param_columns,
+    text_value,
+)
 
-#: columns ``list_runs`` can order by (params are not sortable in SQL here)
+#: run columns ``list_runs`` can order by (it sorts by any param name too)
 SORTABLE: tuple[str, ...] = (
     "run_id", "sweep_id", "experiment", "status", "device", "seed", "repeat",
     "started_at", "finished_at", "duration_s",
@@ -32,12 +38,16 @@ def runs_display(runs):
     param (values as text, so lists and mixed types display the same everywhere),
     the error's telling line in ``error`` and the full reason left out (it is shown
     per run)."""
+    import pandas as pd
+
     frame = runs.copy()
     params = param_columns(frame)
     for column in params:
-        if frame[column].dtype == object:
-            # missing (a param of another experiment) stays missing, not the text "NaN"
-            frame[column] = frame[column].map(lambda v: None if is_missing(v) else text_value(v))
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            # missing (a param of another experiment) stays missing, not the text "NaN";
+            # an object column keeps None (a text column would turn it back into NaN)
+            values = [None if is_missing(v) else text_value(v) for v in frame[column]]
+            frame[column] = pd.Series(values, index=frame.index, dtype=object)
     frame["error"] = frame["reason"].map(error_summary)
     first = [c for c in RUN_COLUMNS if c not in ("key", "reason", "finished_at")]
     return frame[[*first, *params, "error"]]

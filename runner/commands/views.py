@@ -88,9 +88,8 @@ def _echo_json(payload: Any) -> None:
 @filter_options
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="Most rows to show (0: all).")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many rows first.")
-@click.option("--sort", "order_by", type=click.Choice(["run_id", "sweep_id", "experiment", "status", "device",
-              "seed", "repeat", "started_at", "finished_at", "duration_s"]), default="run_id", show_default=True,
-              help="Column to sort by.")
+@click.option("--sort", "order_by", default="run_id", show_default=True, metavar="NAME",
+              help="Sort by a run column (run_id, status, duration_s, ...) or a param (lr, matmul, ...).")
 @click.option("--desc", "descending", is_flag=True, help="Sort in descending order.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {total, offset, runs: [...]}.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV of the rows.")
@@ -109,6 +108,7 @@ def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descend
         raise click.UsageError("choose one of --json and --csv")
     from scratchlab.db import queries
     from scratchlab.reports.export import records, table_bytes
+    from scratchlab.reports.tables import nan_is_missing
     from scratchlab.reports.terminal import runs_table
     from scratchlab.reports.views.runs import runs_display
 
@@ -119,7 +119,7 @@ def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descend
         rows = queries.list_runs(store, **kwargs, limit=limit or None, offset=offset, order_by=order_by,
                                  descending=descending)
     if as_json:
-        _echo_json({"total": int(total), "offset": offset, "runs": records(rows)})
+        _echo_json({"total": int(total), "offset": offset, "runs": records(rows, nan_is_missing("runs", rows))})
     elif as_csv:
         click.echo(table_bytes(rows, "csv").decode(), nl=False)
     else:
@@ -212,14 +212,14 @@ def table_export(state, run_filter, table: str, fmt: str, output: Path | None) -
       runner export --table runs --status failed --format json
     """
     from scratchlab.reports.export import table_bytes
-    from scratchlab.reports.tables import load_table
+    from scratchlab.reports.tables import load_table, nan_is_missing
 
     if fmt == "parquet" and output is None and sys.stdout.isatty():
         raise click.UsageError("Parquet is binary: give -o FILE or pipe the output")
     store = read_store(state)
     with database_errors():
         frame = load_table(store, table, run_filter)
-    data = table_bytes(frame, fmt)
+    data = table_bytes(frame, fmt, nan_is_missing(table, frame))
     if output is None:
         click.echo(data, nl=False)
         return
@@ -256,7 +256,8 @@ def report_serve(state, port: int | None, address: str | None, headless: bool) -
       runner report
       runner --db sqlite:///results/runs.db report --port 8600 --no-browser
     """
-    read_store(state)  # a missing or foreign database is reported here, not in the browser
+    # a missing or foreign database is reported here, not in the browser
+    read_store(state).close()
     command = streamlit_command(state.db_url, port=port, headless=headless, address=address)
     try:
         completed = subprocess.run(command, check=False)

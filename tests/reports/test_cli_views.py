@@ -51,6 +51,11 @@ def test_runs_lists_filtered_runs_as_table_json_and_csv(runner, sample_db, sampl
     payload = json.loads(ok(runner("runs", "--limit", "5", "--offset", "5", "--sort", "run_id", "--desc", "--json")))
     assert payload["total"] == 21 and [r["run_id"] for r in payload["runs"]] == [16, 15, 14, 13, 12]
 
+    payload = json.loads(ok(runner("runs", "--sweep", str(sample_db.train_sweep), "--sort", "lr", "--desc", "--json")))
+    assert payload["runs"][0]["lr"] == 5.0
+    # an init-stats run has no lr: missing, not the number NaN
+    assert payload["runs"][-1]["experiment"] == "init-stats" and payload["runs"][-1]["lr"] is None
+
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
@@ -58,6 +63,7 @@ def test_runs_lists_filtered_runs_as_table_json_and_csv(runner, sample_db, sampl
         (["runs", "--where", "lr>=fast"], 2, "needs a number"),
         (["runs", "--json", "--csv"], 2, "one of --json and --csv"),
         (["runs", "--status", "lost"], 2, "'lost' is not one of"),
+        (["runs", "--sort", "colour"], 1, "cannot order runs by 'colour'"),
         (["show", "999"], 1, "no run 999"),
         (["compare", "--sweep", "2"], 1, "has no timings"),
         (["compare", "--sweep", "1", "--baseline", "numpy"], 1, "no matmul named 'numpy'"),

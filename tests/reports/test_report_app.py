@@ -188,3 +188,13 @@ print("torch" in sys.modules)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_bad_where_expression_is_explained_and_ignored(sample_db, monkeypatch):
+    monkeypatch.setenv("SCRATCHLAB_DB", sample_db.url)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["where"] = "lr>=fast"
+    at.run().switch_page("app_pages/runs.py").run()
+    assert not at.exception
+    assert [e.value for e in at.sidebar.error] == ["filter 'lr>=fast': >= needs a number, not 'fast'"]
+    assert "runs 1–21 of 21" in [c.value for c in at.caption]

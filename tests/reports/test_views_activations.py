@@ -31,7 +31,7 @@ def test_first_non_finite_layer_per_run_and_model(stats_frames):
 
 
 def test_final_stats_takes_the_last_step_when_a_run_only_has_steps(stats_frames):
-    stats, runs = stats_frames
+    stats, _ = stats_frames
     only_steps = stats[stats["step"].notna()]
     final = views.final_stats(only_steps)
     assert set(final["step"]) == {40} and len(final) == 2

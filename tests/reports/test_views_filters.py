@@ -32,18 +32,9 @@ def test_conflicting_conditions_on_one_param_are_refused():
         parse_where(["lr=0.1", "lr>=0.2"])
 
 
-def test_filter_survives_the_url_query_string():
-    run_filter = RunFilter(
-        sweep_ids=(3, 1), experiments=("matmul",), statuses=("done", "failed"),
-        params={"matmul": ["torch", "einsum"], "init": "xavier", "lr": (0.1, None), "shapes": "64x784x50"},
-    )
-    query = run_filter.to_query()
-    assert query["sweep"] == "3,1" and query["matmul"] == "torch,einsum"
-    assert query["where"] == "lr>=0.1;shapes=64x784x50"
-    assert RunFilter.from_query(query) == run_filter
-    assert RunFilter.from_query({}).is_empty
-    with pytest.raises(FilterError, match="sweep ids"):
-        RunFilter.from_query({"sweep": "latest"})
+def test_is_empty_only_without_any_restriction():
+    assert RunFilter().is_empty
+    assert not RunFilter(params={"lr": (0.1, None)}).is_empty
 
 
 def test_query_kwargs_leave_unrestricted_fields_out():
