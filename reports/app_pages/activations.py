@@ -32,9 +32,8 @@ model = ui.page_widget("activations.model", st.radio, "model", models, default=m
                        horizontal=True)
 profile = views.layer_profile(final[final["model"] == model])
 
-mean_col, std_col = st.columns(2)
-mean_col.altair_chart(views.layer_chart(profile, "mean"), width="stretch")
-std_col.altair_chart(views.layer_chart(profile, "std"), width="stretch")
+st.altair_chart(views.layer_chart(profile, "mean"))
+st.altair_chart(views.layer_chart(profile, "std"))
 
 st.subheader("First non-finite layer")
 nonfinite = views.first_nonfinite(final[final["model"] == model])

@@ -21,15 +21,16 @@ VALUES: dict[str, bool] = {"mean": False, "std": True, "frac_zero": False, "frac
 
 
 def label_stats(stats, runs, by: tuple[str, ...] = COMBO_COLUMNS):
-    """``stats`` plus a ``combo`` column naming each run's choices (``kaiming-normal × relu``),
-    taken from the ``list_runs`` frame ``runs``; runs without those columns are named by id."""
+    """``stats`` plus each run's choices (``init``, ``activation``) and a ``combo`` column
+    naming them together (``kaiming-normal × relu``), taken from the ``list_runs`` frame
+    ``runs``; runs without those columns are named by id."""
     present = [c for c in by if c in runs.columns]
     names = runs[["run_id", *present]].copy()
     if present:
         names["combo"] = names[present].astype(str).agg(" × ".join, axis=1)
     else:
         names["combo"] = "run " + names["run_id"].astype(str)
-    return stats.merge(names[["run_id", "combo"]], on="run_id", how="left").fillna({"combo": ""})
+    return stats.merge(names[["run_id", *present, "combo"]], on="run_id", how="left").fillna({"combo": ""})
 
 
 def model_names(stats) -> list[str]:
@@ -58,8 +59,9 @@ def final_stats(stats):
 def layer_profile(stats):
     """Mean over repeats of each statistic per combo, model and layer (``frac_nonfinite``:
     the worst repeat), ready for :func:`layer_chart`."""
+    keys = ["combo", *(c for c in COMBO_COLUMNS if c in stats.columns), "model", "layer", "name"]
     return (
-        stats.groupby(["combo", "model", "layer", "name"], dropna=False)
+        stats.groupby(keys, dropna=False)
         .agg(mean=("mean", "mean"), std=("std", "mean"), frac_zero=("frac_zero", "mean"),
              frac_nonfinite=("frac_nonfinite", "max"), runs=("run_id", "nunique"))
         .reset_index()
@@ -79,7 +81,9 @@ def _plottable(frame, value: str, log: bool):
 
 
 def layer_chart(profile, value: str = "mean", log: bool | None = None):
-    """Lines of one statistic against layer index, one line per init x activation.
+    """Lines of one statistic against layer index: one panel per activation, one
+    line per init (the lessons' grid), or one line per combo when the runs lack
+    those columns.
 
     ``log`` defaults to :data:`VALUES` (std on a log axis, where explosion and
     vanishing both show). Non-finite values are left out of the line; the
@@ -90,17 +94,24 @@ def layer_chart(profile, value: str = "mean", log: bool | None = None):
     log = VALUES.get(value, False) if log is None else log
     data = _plottable(profile, value, log)
     scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
-    return (
+    color = "init" if "init" in data.columns else "combo"
+    title = f"activation {value} per layer"
+    chart = (
         alt.Chart(data)
         .mark_line(point=len(data) <= 400)
         .encode(
             x=alt.X("layer:Q", title="layer"),
-            y=alt.Y(f"{value}:Q", scale=scale, title=f"{value}{' (log)' if log else ''}"),
-            color=alt.Color("combo:N", title="init × activation"),
+            # "~g": 1e+20 rather than twenty digits when activations explode
+            y=alt.Y(f"{value}:Q", scale=scale, title=f"{value}{' (log)' if log else ''}", axis=alt.Axis(format="~g")),
+            color=alt.Color(f"{color}:N", title=color),
             tooltip=["combo", "model", "layer", "name", alt.Tooltip(f"{value}:Q", format=".4g"), "runs"],
         )
-        .properties(title=f"activation {value} per layer", height=280)
     )
+    if "activation" in data.columns and data["activation"].nunique() > 1:
+        return chart.properties(width=220, height=180).facet(
+            facet=alt.Facet("activation:N", title="activation"), columns=3
+        ).properties(title=title)
+    return chart.properties(title=title, height=280)
 
 
 def first_nonfinite(stats):

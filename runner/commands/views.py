@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -259,9 +260,30 @@ def report_serve(state, port: int | None, address: str | None, headless: bool) -
     # a missing or foreign database is reported here, not in the browser
     read_store(state).close()
     command = streamlit_command(state.db_url, port=port, headless=headless, address=address)
+    returncode = run_until_stopped(command)
+    # stopped by Ctrl-C or a terminate signal: a normal end for a server
+    if returncode not in (0, -signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM):
+        raise click.ClickException(f"streamlit exited with status {returncode}")
+
+
+def run_until_stopped(command: list[str], grace_s: float = 10.0) -> int:
+    """Run ``command`` until it exits; a SIGTERM sent to this process is passed on
+    to it, and Ctrl-C stops it, so no server is left behind. Its exit status."""
+    process = subprocess.Popen(command)
+
+    def forward(signum, _frame) -> None:
+        process.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
     try:
-        completed = subprocess.run(command, check=False)
+        return process.wait()
     except KeyboardInterrupt:
-        return
-    if completed.returncode not in (0, -2, 130):
-        raise click.ClickException(f"streamlit exited with status {completed.returncode}")
+        # Ctrl-C in a terminal reaches the server too; make sure it is gone
+        process.terminate()
+        try:
+            return process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import urllib.request
 
 import pandas as pd
 import pytest
@@ -174,19 +175,23 @@ def test_report_command_line_passes_the_database_after_the_separator():
     assert command[command.index("--server.headless") + 1] == "true"
 
 
-@pytest.mark.slow
-def test_report_starts_the_app_server(sample_db, tmp_path, samples):
+def test_report_serves_the_app_and_stops_with_it(sample_db, tmp_path, samples):
     port = samples.free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scratchlab.runner.cli", "--db", sample_db.url, "report", "--no-browser",
-         "--port", str(port), "--address", "127.0.0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path,
-    )
-    try:
-        assert samples.wait_for(f"http://127.0.0.1:{port}/_stcore/health", timeout=60) == "ok"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    health = f"http://127.0.0.1:{port}/_stcore/health"
+    with (tmp_path / "report.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scratchlab.runner.cli", "--db", sample_db.url, "report", "--no-browser",
+             "--port", str(port), "--address", "127.0.0.1"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )
+        try:
+            assert samples.wait_for(health, timeout=60) == "ok"
+        finally:
+            process.terminate()
+            assert process.wait(timeout=30) == 0
+    # the terminate reached the streamlit server: nothing answers on the port any more
+    with pytest.raises(OSError):
+        urllib.request.urlopen(health, timeout=2)
 
 
 def test_views_never_import_torch(sample_db, tmp_path):

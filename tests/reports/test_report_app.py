@@ -123,11 +123,13 @@ def test_activations_page_shows_layers_and_the_first_non_finite_layer(open_page,
     broken = table[table["first_nonfinite"].notna()]
     assert list(broken["combo"]) == ["randn × relu"] and list(broken["first_nonfinite"]) == [samples.FIRST_NONFINITE]
     assert any("non-finite" in w.value for w in at.warning)
-    specs = [json.loads(c.proto.spec) for c in charts(at)]
-    std = next(s for s in specs if s["encoding"]["y"]["field"] == "std" and "layer" in str(s["encoding"]["x"]))
-    assert std["encoding"]["y"]["scale"]["type"] == "log"
+    # facets (one panel per activation) nest the encoding under "spec"
+    encodings = [s.get("spec", s)["encoding"] for s in (json.loads(c.proto.spec) for c in charts(at))]
+    std = next(e for e in encodings if e["y"]["field"] == "std" and e["x"]["field"] == "layer")
+    assert std["y"]["scale"]["type"] == "log" and std["color"]["field"] == "init"
+    assert any("facet" in json.loads(c.proto.spec) for c in charts(at))
     # train runs recorded statistics per step: the per-step chart is there
-    assert any(s["encoding"]["x"]["field"] == "step" for s in specs)
+    assert any(e["x"]["field"] == "step" for e in encodings)
 
 
 def test_training_page_aggregates_repeats_and_lists_final_metrics(open_page, sample_db):
