@@ -227,6 +227,13 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def _quiet_dask_logs() -> None:
+    """Keep distributed's INFO chatter (cluster start, worker restarts) off the
+    sweep's output unless ``-v`` asked for INFO logs."""
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+
+
 @dataclass
 class _InFlight:
     run_id: int
@@ -264,6 +271,7 @@ class DaskBackend:
         distributed = _import_distributed()
         from scratchlab.runner.environment import usable_cpus
 
+        _quiet_dask_logs()
         try:
             cluster = distributed.LocalCluster(
                 n_workers=n_workers,
@@ -282,6 +290,7 @@ class DaskBackend:
         """Use the existing cluster whose scheduler listens at ``address``; its
         workers keep the torch thread count they were started with."""
         distributed = _import_distributed()
+        _quiet_dask_logs()
         try:
             client = distributed.Client(address, timeout=10, set_as_default=False)
             client.wait_for_workers(1, timeout=30)
@@ -317,20 +326,26 @@ class DaskBackend:
             retries=0,
         )
 
-    def _stop_overdue(self, future: Any, flight: Mapping[Any, _InFlight]) -> None:
-        """Cancel an overdue run and restart the worker process it is stuck in;
-        runs that were queued on that worker start their clock again."""
+    def _cancel(self, future: Any) -> list[str]:
+        """Cancel an overdue run; return the workers it is stuck on."""
         workers = [w for w, keys in self.client.processing().items() if future.key in keys]
         future.cancel()
+        return workers
+
+    def _restart(self, workers: list[str], flight: Mapping[Any, _InFlight]) -> None:
+        """Restart the worker processes a cancelled run is stuck in (a thread cannot
+        be stopped); runs rescheduled from them start their clock again."""
         if not workers:
             return
+        moved = {k for w, keys in self.client.processing().items() if w in workers for k in keys}
         try:
             self.client.restart_workers(workers, timeout=60)
         except Exception as exc:
             self.warn(f"could not restart Dask worker {', '.join(workers)} after a timeout: {exc}")
             return
-        for other in flight.values():
-            other.since = time.monotonic()
+        for future, entry in flight.items():
+            if future.key in moved:
+                entry.since = time.monotonic()
 
     def results(self, items: Items, started: StartedCallback, timeout: float | None) -> Iterator[tuple[int, RunResult]]:
         """Yield ``(run_id, result)`` as runs finish; cancels what is in flight when closed early."""
@@ -350,7 +365,9 @@ class DaskBackend:
                 if handed:
                     started(handed)
                 try:
-                    done, _ = distributed.wait(list(flight), timeout=self.poll, return_when="FIRST_COMPLETED")
+                    # wait() looks the client up; ours is not the process-wide default
+                    with self.client.as_current():
+                        done, _ = distributed.wait(list(flight), timeout=self.poll, return_when="FIRST_COMPLETED")
                 except TimeoutError:
                     done = set()
                 for future in done:
@@ -361,14 +378,16 @@ class DaskBackend:
                     for future, entry in list(flight.items()):
                         if now - entry.since > limit:
                             del flight[future]
-                            self._stop_overdue(future, flight)
+                            workers = self._cancel(future)
+                            # the result first: its finish time should not include the restart
                             yield entry.run_id, failed_result(
                                 f"timed out: no result after {limit:.1f}s (--timeout {timeout:g}s plus"
-                                f" {grace_period(timeout):.1f}s grace); the worker was restarted, so nothing"
+                                f" {grace_period(timeout):.1f}s grace); its worker was restarted, so nothing"
                                 " this run recorded was kept",
                                 entry.started_at,
                                 status="timeout",
                             )
+                            self._restart(workers, flight)
         finally:
             if flight:
                 self.client.cancel(list(flight))
@@ -457,12 +476,17 @@ def execute_sweep(
                     break
         except KeyboardInterrupt:
             interrupted = True
+            reason = "interrupted by Ctrl-C"
+        except BaseException as exc:
+            reason = f"the sweep stopped: {type(exc).__name__}: {exc}"
+            raise
+        else:
+            reason = "stopped by --fail-fast"
         finally:
             with guard.ignored():
                 results.close()  # a Dask backend cancels what is still in flight
                 reporter.stop()
                 if running:
-                    reason = "interrupted by Ctrl-C" if interrupted else "stopped by --fail-fast"
                     store.mark_status(list(running), "interrupted", reason=reason)
                     for planned in running.values():
                         reporter.tally.add(planned, "interrupted")

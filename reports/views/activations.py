@@ -100,7 +100,7 @@ def layer_chart(profile, value: str = "mean", log: bool | None = None):
         alt.Chart(data)
         .mark_line(point=len(data) <= 400)
         .encode(
-            x=alt.X("layer:Q", title="layer"),
+            x=alt.X("layer:Q", title="layer", axis=alt.Axis(tickMinStep=1, format="d")),
             # "~g": 1e+20 rather than twenty digits when activations explode
             y=alt.Y(f"{value}:Q", scale=scale, title=f"{value}{' (log)' if log else ''}", axis=alt.Axis(format="~g")),
             color=alt.Color(f"{color}:N", title=color),
