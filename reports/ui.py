@@ -210,6 +210,18 @@ def data_filter(run_filter: RunFilter, kind: str) -> RunFilter | None:
     return replace(run_filter, sweep_ids=tuple(sweep_ids), experiments=tuple(experiments))
 
 
+def first_runs(run_filter: RunFilter, max_runs: int, what: str):
+    """The first ``max_runs`` runs that ``run_filter`` matches, with a caption
+    saying how many more there are (pages that load per-run series cap the
+    runs, so one view never pulls every point of a large sweep)."""
+    kwargs = run_filter.query_kwargs()
+    total = int(query("count_runs", **kwargs))
+    runs = query("list_runs", **kwargs, limit=max_runs)
+    if total > max_runs:
+        st.caption(f"{what} of the first {max_runs} of {total} runs; narrow the filters to see others.")
+    return runs
+
+
 def page_widget(key: str, widget: Callable[..., Any], *args: Any, default: Any = None,
                 parse: Callable[[str], Any] | None = None, options: Sequence[Any] | None = None,
                 **kwargs: Any) -> Any:

@@ -15,11 +15,7 @@ if run_filter is None:
     st.info("No activation statistics in the chosen sweeps and filters. They come from the `init-stats` "
             "experiment (`runner sweep --plugins init,activation`) and from `train` with stats enabled.")
     st.stop()
-kwargs = run_filter.query_kwargs()
-total = int(ui.query("count_runs", **kwargs))
-runs = ui.query("list_runs", **kwargs, limit=MAX_RUNS)
-if total > MAX_RUNS:
-    st.caption(f"Statistics of the first {MAX_RUNS} of {total} runs; narrow the filters to see others.")
+runs = ui.first_runs(run_filter, MAX_RUNS, "Statistics")
 stats = ui.query("activation_stats", run_ids=[int(r) for r in runs["run_id"]])
 if stats.empty:
     st.info("No activation statistics match these filters.")

@@ -17,11 +17,7 @@ if run_filter is None:
     st.info("No training curves in the chosen sweeps and filters. They come from the `train` experiment "
             "(`runner sweep --experiments train`).")
     st.stop()
-kwargs = run_filter.query_kwargs()
-total = int(ui.query("count_runs", **kwargs))
-runs = ui.query("list_runs", **kwargs, limit=MAX_RUNS)
-if total > MAX_RUNS:
-    st.caption(f"Curves of the first {MAX_RUNS} of {total} runs; narrow the filters to see others.")
+runs = ui.first_runs(run_filter, MAX_RUNS, "Curves")
 run_ids = [int(r) for r in runs["run_id"]]
 names = ui.query("metric_names", sweep_ids=list(run_filter.sweep_ids))
 if runs.empty or not names:
