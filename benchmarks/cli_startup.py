@@ -157,10 +157,8 @@ def build_database(path: Path) -> float:
             store.write_result(run_id, result_for(sweep * RUNS_PER_SWEEP + offset))
         store.finish_sweep(sweep_id, "done")
         print(f"  built sweep {sweep + 1}/{N_RUNS // RUNS_PER_SWEEP}", file=sys.stderr, flush=True)
-    dispose = getattr(store, "close", None) or getattr(getattr(store, "engine", None), "dispose", None)
-    if dispose is not None:
-        dispose()  # checkpoint the WAL into the file before it is renamed
-    # fold any write-ahead log into the main file: the cache is one self-contained file
+    store.close()
+    # fold the write-ahead log into the main file before the rename: the cache is one self-contained file
     with sqlite3.connect(partial) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     os.replace(partial, path)

@@ -163,13 +163,21 @@ def summary_rows(outcomes: list[Outcome]) -> list[tuple[str, str, str, str, str]
     return rows
 
 
-def print_markdown(rows: list[tuple[str, ...]]) -> None:
-    """The summary as a Markdown table (for docs/performance.md)."""
+def print_markdown(outcomes: list[Outcome]) -> None:
+    """The summary as Markdown (for docs/performance.md): one table of the targets
+    reported as JSON, then each other script's own table in a code block."""
     headers = ("script", "target", "measured", "target value", "result")
     print("| " + " | ".join(headers) + " |")
     print("|" + "---|" * len(headers))
-    for row in rows:
+    for row in summary_rows([o for o in outcomes if not o.verbatim]):
         print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    print("".join(f"| {o.name} | its own table, below | | | {'ran' if o.ok else 'FAILED'} |\n"
+                  for o in outcomes if o.verbatim), end="")
+    for o in outcomes:
+        if o.verbatim:
+            print(f"\n`{o.name}` (exit code {o.returncode}):\n\n```text")
+            print("\n".join(o.verbatim))
+            print("```")
 
 
 def describe_machine() -> dict[str, object]:
@@ -206,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nscript times: " + ", ".join(f"{o.name} {o.seconds:.0f} s" for o in outcomes if o.seconds))
     if args.markdown:
         print()
-        print_markdown(rows)
+        print_markdown(outcomes)
     if args.json_out is not None:
         args.json_out.write_text(
             json.dumps(

@@ -1,6 +1,7 @@
 """How much the sweep engine costs per run, and what ``--workers 2`` buys.
 
-Two measurements, each the median of ``--repeats`` tries, printed as a table:
+Two measurements, medians of ``--rounds`` alternating rounds (``_common``),
+printed as tables of targets (``--json-out`` for ``run_all.py``):
 
 1. Per-run overhead, inline: ``runner sweep`` (in this process, through the
    real command) over a no-op experiment, 1,000 runs and 10 runs; the
@@ -16,19 +17,19 @@ Two measurements, each the median of ``--repeats`` tries, printed as a table:
    threads it has). Measured on the execution engine with a warm cluster,
    and end to end with the cluster's start-up added. Target: >= 1.6x on 2 cores.
 
-Run: ``python benchmarks/sweep_overhead.py`` (about a minute on 2 cores).
+Run: ``python benchmarks/sweep_overhead.py`` (about a minute on 2 cores); exit
+code 0 when both targets are met.
 The module is also the plugin that registers the two benchmark experiments:
 it puts its own folder on the import path and loads itself with ``--plugin``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from scratchlab.plugins import Experiment, hookimpl
@@ -74,16 +75,15 @@ def sweep_seconds(db_url: str, *args: str) -> float:
     return seconds
 
 
-def per_run_overhead(folder: Path, n: int, repeats: int) -> float:
-    """Median over ``repeats`` of (T(n + 10 runs) - T(10 runs)) / n, in seconds."""
-    samples = []
-    for i in range(repeats):
-        small = sweep_seconds(f"sqlite:///{folder}/small-{i}.db", "--experiments", "bench-noop", "--repeat", "10")
-        large = sweep_seconds(
-            f"sqlite:///{folder}/large-{i}.db", "--experiments", "bench-noop", "--repeat", str(n + 10)
-        )
-        samples.append((large - small) / n)
-    return statistics.median(samples)
+def noop_sweep(folder: Path, n_runs: int) -> Callable[[], float]:
+    """A case: one inline ``runner sweep`` of ``n_runs`` no-op runs into a fresh database; its wall time."""
+    counter = iter(range(10**9))
+
+    def case() -> float:
+        url = f"sqlite:///{folder}/noop-{n_runs}-{next(counter)}.db"
+        return sweep_seconds(url, "--experiments", "bench-noop", "--repeat", str(n_runs))
+
+    return case
 
 
 def parts_per_run(folder: Path, n: int) -> tuple[float, float]:
@@ -110,8 +110,8 @@ def parts_per_run(folder: Path, n: int) -> tuple[float, float]:
     return run_seconds, write_seconds
 
 
-def execution_seconds(folder: Path, name: str, backend, plugins, n_runs: int, loops: int) -> float:
-    """Wall time of executing ``n_runs`` bench-spin runs on ``backend`` (stored first, not timed)."""
+def execution_case(folder: Path, name: str, backend, plugins, n_runs: int, loops: int) -> Callable[[], float]:
+    """A case: execute ``n_runs`` bench-spin runs on ``backend`` (stored first, not timed); its wall time."""
     from scratchlab.db import open_store
     from scratchlab.runner.execute import HookCaller, execute_sweep
     from scratchlab.runner.plan import SweepSpec, plan
@@ -119,84 +119,105 @@ def execution_seconds(folder: Path, name: str, backend, plugins, n_runs: int, lo
 
     spec = SweepSpec(experiments=("bench-spin",), repeat=n_runs, settings={"bench-spin": {"loops": loops}})
     runs = plan(spec, plugins.registry)
-    with open_store(f"sqlite:///{folder}/{name}.db") as store:
-        sweep_id = store.create_sweep(name, [], spec.to_json(), {})
-        ids = store.add_runs(sweep_id, runs)
-        items = [(ids[r.key], r) for r in runs]
-        reporter = Reporter()
-        started = time.perf_counter()
-        outcome = execute_sweep(
-            store, {"sweep_id": sweep_id, "name": name}, items, backend,
-            hooks=HookCaller(plugins, reporter.warn), reporter=reporter,
-        )
-        seconds = time.perf_counter() - started
-    if outcome.status != "done":
-        raise SystemExit(f"{name}: the sweep ended {outcome.status}")
-    return seconds
+    counter = iter(range(10**9))
+
+    def case() -> float:
+        label = f"{name}-{next(counter)}"
+        with open_store(f"sqlite:///{folder}/{label}.db") as store:
+            sweep_id = store.create_sweep(label, [], spec.to_json(), {})
+            ids = store.add_runs(sweep_id, runs)
+            reporter = Reporter()
+            started = time.perf_counter()
+            outcome = execute_sweep(
+                store, {"sweep_id": sweep_id, "name": label}, [(ids[r.key], r) for r in runs], backend,
+                hooks=HookCaller(plugins, reporter.warn), reporter=reporter,
+            )
+            seconds = time.perf_counter() - started
+        if outcome.status != "done":
+            raise SystemExit(f"{label}: the sweep ended {outcome.status}")
+        return seconds
+
+    return case
 
 
-def speed_up(folder: Path, n_runs: int, loops: int, repeats: int) -> dict[str, float]:
-    """Median inline and 2-worker execution times, and the cluster's start-up time."""
-    from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.execute import DaskBackend, InlineBackend
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print the tables, return the exit code (0 when every target is met)."""
+    from _common import (
+        Target,
+        alternate,
+        finish,
+        format_value,
+        median,
+        parser,
+        print_samples,
+        print_table,
+    )
 
-    plugins = load_plugins([PLUGIN])
-    inline = InlineBackend(plugins)
-    execution_seconds(folder, "warm-inline", inline, plugins, 2, loops)  # imports, data caches
-    inline_times = [
-        execution_seconds(folder, f"inline-{i}", inline, plugins, n_runs, loops) for i in range(repeats)
-    ]
-    started = time.perf_counter()
-    dask = DaskBackend.local(2, [PLUGIN])
-    try:
-        execution_seconds(folder, "warm-dask", dask, plugins, 2, loops)  # workers import torch and the plugins
-        startup = time.perf_counter() - started
-        dask_times = [
-            execution_seconds(folder, f"dask-{i}", dask, plugins, n_runs, loops) for i in range(repeats)
-        ]
-    finally:
-        dask.close()
-    return {"inline": statistics.median(inline_times), "dask": statistics.median(dask_times), "startup": startup}
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Measure and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1000, help="no-op runs for the overhead")
-    parser.add_argument("--cpu-runs", type=int, default=12, help="CPU-bound runs for the speed-up")
-    parser.add_argument("--loops", type=int, default=2_000_000, help="iterations per CPU-bound run")
-    parser.add_argument("--repeats", type=int, default=3, help="tries per measurement (median)")
-    args = parser.parse_args(argv)
+    p = parser(__doc__.splitlines()[0], rounds=3)
+    p.add_argument("--runs", type=int, default=1000, help="no-op runs for the overhead (default 1000)")
+    p.add_argument("--cpu-runs", type=int, default=12, help="CPU-bound runs for the speed-up (default 12)")
+    p.add_argument("--loops", type=int, default=5_000_000, help="iterations per CPU-bound run")
+    args = p.parse_args(argv)
 
     # this file is the plugin: importable by name here and in the Dask workers
     sys.path.insert(0, str(HERE))
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    from scratchlab.plugins.manager import load_plugins
+    from scratchlab.runner.execute import DaskBackend, InlineBackend
 
+    base = 10  # the small sweep whose time is subtracted: fixed costs cancel out
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
         folder = Path(tmp)
-        overhead = per_run_overhead(folder, args.runs, args.repeats)
+        print(f"per-run overhead: {args.runs + base} vs {base} no-op runs, inline", file=sys.stderr)
+        noop = alternate(
+            {f"{args.runs + base} runs": noop_sweep(folder, args.runs + base), f"{base} runs": noop_sweep(folder, base)},
+            args.rounds,
+        )
+        overhead = (median(noop[f"{args.runs + base} runs"]) - median(noop[f"{base} runs"])) / args.runs
         run_part, write_part = parts_per_run(folder, args.runs)
-        timings = speed_up(folder, args.cpu_runs, args.loops, args.repeats)
 
-    exec_ratio = timings["inline"] / timings["dask"]
-    e2e_ratio = timings["inline"] / (timings["dask"] + timings["startup"])
-    rows = [
-        ("per-run overhead, inline (1,000 no-op runs)", f"{overhead * 1e3:.2f} ms", "< 5 ms", overhead < 5e-3),
-        ("  of which run_experiment alone", f"{run_part * 1e3:.2f} ms", "", None),
-        ("  of which mark_running + write_result", f"{write_part * 1e3:.2f} ms", "", None),
-        (f"inline, {args.cpu_runs} CPU-bound runs", f"{timings['inline']:.2f} s", "", None),
-        (f"--workers 2, {args.cpu_runs} CPU-bound runs (warm)", f"{timings['dask']:.2f} s", "", None),
-        ("local cluster start-up (incl. worker imports)", f"{timings['startup']:.2f} s", "", None),
-        ("speed-up of --workers 2, warm cluster", f"{exec_ratio:.2f}x", ">= 1.6x", exec_ratio >= 1.6),
-        ("speed-up of --workers 2, with start-up", f"{e2e_ratio:.2f}x", "", None),
+        plugins = load_plugins([PLUGIN])
+        started = time.perf_counter()
+        dask = DaskBackend.local(2, [PLUGIN])
+        try:
+            # the first runs on each backend pay for imports (on the workers: torch and the plugins)
+            execution_case(folder, "warm", dask, plugins, 2, args.loops)()
+            startup = time.perf_counter() - started
+            print(f"speed-up: {args.cpu_runs} CPU-bound runs, inline vs --workers 2", file=sys.stderr)
+            spin = alternate(
+                {
+                    "inline": execution_case(folder, "inline", InlineBackend(plugins), plugins, args.cpu_runs, args.loops),
+                    "--workers 2": execution_case(folder, "dask", dask, plugins, args.cpu_runs, args.loops),
+                },
+                args.rounds,
+            )
+        finally:
+            dask.close()
+
+    print()
+    print_samples(noop, "s", title="no-op sweeps (wall time of the whole command)")
+    print()
+    print_samples(spin, "s", title=f"{args.cpu_runs} CPU-bound runs ({args.loops:,} pure-Python iterations each)")
+    print()
+    inline, workers = median(spin["inline"]), median(spin["--workers 2"])
+    print_table(
+        ("part", "per run / once"),
+        [
+            ("run_experiment alone", format_value(run_part, "s")),
+            ("mark_running + write_result", format_value(write_part, "s")),
+            ("local cluster start-up, incl. worker imports", format_value(startup, "s")),
+            ("speed-up counting the start-up once", f"{inline / (workers + startup):.2f}x"),
+        ],
+        title="breakdown",
+    )
+    targets = [
+        Target("per-run overhead, inline, db writes included", overhead, 5e-3, "<=", "s",
+               note=f"(T({args.runs + base} runs) - T({base} runs)) / {args.runs}, medians of {args.rounds} rounds"),
+        Target("speed-up of --workers 2 over inline, CPU-bound", inline / workers, 1.6, ">=", "x",
+               note=f"warm local cluster, medians of {args.rounds} rounds, {os.cpu_count()} CPUs"),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"sweep engine overhead (medians of {args.repeats}; {os.cpu_count()} CPUs)")
-    print(f"{'measure':<{width}}  {'value':>10}  {'target':>8}  ok")
-    for label, value, target, ok in rows:
-        mark = "" if ok is None else ("yes" if ok else "NO")
-        print(f"{label:<{width}}  {value:>10}  {target:>8}  {mark}")
+    return finish("sweep_overhead", targets, json_out=args.json_out, rounds=args.rounds)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
 from _common import (
     Target,
     alternate,
@@ -50,11 +52,25 @@ from _common import (
     set_threads,
     wall_time,
 )
+from torch import nn
 
 SEED = 0
 DATASET = "mnist-5k"
 #: the components the hand-written loop hard-codes; the run must use exactly these
 LOOP_COMPONENTS = {"init": "kaiming-normal", "activation": "relu", "loss": "cross-entropy", "dataset": DATASET}
+
+
+class Model(nn.Module):
+    """The lessons' model once it uses registered parameters (03_minibatch_training)."""
+
+    def __init__(self, n_in: int, nh: int, n_out: int) -> None:
+        super().__init__()
+        self.l1 = nn.Linear(n_in, nh)
+        self.l2 = nn.Linear(nh, n_out)
+
+    def forward(self, x):
+        """``l2(relu(l1(x)))``."""
+        return self.l2(F.relu(self.l1(x)))
 
 
 def load_plugins():
@@ -102,20 +118,6 @@ def bare_loop(data, params, log_every: int = 0) -> dict:
     (``train_loss``, step -> value), for the check that both sides compute the
     same thing; the timed runs keep nothing.
     """
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    class Model(nn.Module):
-        # the lessons' model once it uses registered parameters (03_minibatch_training)
-        def __init__(self, n_in: int, nh: int, n_out: int) -> None:
-            super().__init__()
-            self.l1 = nn.Linear(n_in, nh)
-            self.l2 = nn.Linear(nh, n_out)
-
-        def forward(self, x):
-            return self.l2(F.relu(self.l1(x)))
-
     bs, lr, nh = params["bs"], params["lr"], params["hidden"]
     x_train, y_train, x_valid, y_valid = data.x_train, data.y_train, data.x_valid, data.y_valid
     n, m = x_train.shape
@@ -324,8 +326,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory_child:
         memory_child(args.memory_child)
         return 0
-
-    import torch
 
     set_threads(args.threads)
     plugins = load_plugins()

@@ -26,6 +26,7 @@ import contextlib
 import functools
 import logging
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -227,6 +228,24 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def _probe(address: str) -> None:
+    """Fail at once when nothing listens at a TCP scheduler address (the Dask
+    client would retry until its connect timeout)."""
+    from distributed.comm import get_address_host_port
+
+    scheme = address.partition("://")[0] if "://" in address else "tcp"
+    if scheme not in ("tcp", "tls"):
+        return  # inproc://, ucx://, ...: let the client judge
+    try:
+        host, port = get_address_host_port(address)
+    except (ValueError, TypeError):
+        raise DaskUnavailable(f"{address!r} is not a Dask scheduler address; expected tcp://HOST:PORT") from None
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise DaskUnavailable(f"cannot use the Dask scheduler at {address}: {exc.strerror or exc}") from None
+
+
 def _quiet_dask_logs() -> None:
     """Keep distributed's INFO chatter (cluster start, worker restarts) off the
     sweep's output unless ``-v`` asked for INFO logs."""
@@ -291,6 +310,7 @@ class DaskBackend:
         workers keep the torch thread count they were started with."""
         distributed = _import_distributed()
         _quiet_dask_logs()
+        _probe(address)
         try:
             client = distributed.Client(address, timeout=10, set_as_default=False)
             client.wait_for_workers(1, timeout=30)
@@ -353,25 +373,29 @@ class DaskBackend:
         queue = list(items)[::-1]  # pop() from the end takes them in order
         flight: dict[Any, _InFlight] = {}
         limit = None if timeout is None else timeout + grace_period(timeout)
+
+        def refill() -> None:
+            handed: list[int] = []
+            while queue and len(flight) < self._slots():
+                run_id, planned = queue.pop()
+                future = self._submit(run_id, planned, timeout)
+                flight[future] = _InFlight(run_id, planned, time.monotonic(), _now())
+                handed.append(run_id)
+            if handed:
+                started(handed)
+
         try:
-            while queue or flight:
-                handed: list[int] = []
-                while queue and len(flight) < self._slots():
-                    run_id, planned = queue.pop()
-                    flight[self._submit(run_id, planned, timeout)] = _InFlight(
-                        run_id, planned, time.monotonic(), _now()
-                    )
-                    handed.append(run_id)
-                if handed:
-                    started(handed)
+            refill()
+            while flight:
                 try:
                     # wait() looks the client up; ours is not the process-wide default
                     with self.client.as_current():
                         done, _ = distributed.wait(list(flight), timeout=self.poll, return_when="FIRST_COMPLETED")
                 except TimeoutError:
                     done = set()
-                for future in done:
-                    entry = flight.pop(future)
+                finished = [(flight.pop(future), future) for future in done]
+                refill()  # hand out the next runs before the driver spends time writing results
+                for entry, future in finished:
                     yield entry.run_id, self._outcome(future, entry)
                 if limit is not None:
                     now = time.monotonic()
@@ -388,6 +412,7 @@ class DaskBackend:
                                 status="timeout",
                             )
                             self._restart(workers, flight)
+                    refill()
         finally:
             if flight:
                 self.client.cancel(list(flight))

@@ -126,7 +126,7 @@ class LogLines(Reporter):
 class LiveProgress(Reporter):
     """A rich progress bar on stderr: runs finished of total, counts, elapsed time, current run."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         super().__init__()
         from rich.console import Console
         from rich.progress import (
@@ -144,7 +144,7 @@ class LiveProgress(Reporter):
             TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(),
             TextColumn("[dim]{task.fields[current]}"),
-            console=Console(stderr=True),
+            console=console or Console(stderr=True),
         )
         self.task: Any = None
         self.running: dict[int, str] = {}

@@ -183,9 +183,9 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
               help="A TOML file with the same settings plus [[include]] combinations; flags override it.")
 @click.option("--device", "devices", metavar="DEVICES", help="Devices to run on (comma-separated: cpu, cuda, cuda:N, mps).  [default: cpu]")
 @click.option("--dtype", type=click.Choice(DTYPES), help="Floating-point type of data and weights.  [default: float32]")
-@click.option("--repeat", type=click.IntRange(min=1), help="Run each combination N times (seeds SEED, SEED+1, ...).  [default: 1]")
-@click.option("--seed", type=int, help="Base seed of every run.  [default: 0]")
-@click.option("--data-path", metavar="PATH", help="File or folder (or URL) for datasets that read one (sets their `path` param).")
+@click.option("--repeat", type=click.IntRange(min=1), metavar="N", help="Run each combination N times (seeds SEED, SEED+1, ...).  [default: 1]")
+@click.option("--seed", type=int, metavar="SEED", help="Base seed of every run.  [default: 0]")
+@click.option("--data-path", metavar="PATH", help="File, folder or URL for datasets that read one (sets their path or directory param).")
 @click.option("--name", help="Name of the sweep.  [default: what is swept and the time]")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the run count; run and write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan (with --dry-run) or the summary as JSON.")
@@ -229,6 +229,10 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
             _new_sweep(ctx, state, options)
     except DatabaseError as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        # Ctrl-C before the runs started (planning, cluster start-up): nothing ran
+        click.echo("interrupted", err=True)
+        ctx.exit(EXIT_INTERRUPTED)
 
 
 def _check_combinations(options: Mapping[str, Any]) -> None:
@@ -237,6 +241,8 @@ def _check_combinations(options: Mapping[str, Any]) -> None:
     stored = [o for o in ("resume", "rerun_failed") if options[o] is not None]
     if len(stored) > 1:
         raise click.UsageError("give --resume or --rerun-failed, not both")
+    if options["resume"] is not None and options["name"] is not None:
+        raise click.UsageError("--resume continues a sweep under its own name; --name cannot be combined with it")
     if stored:
         given = [_option_flag(o) for o in PLAN_OPTIONS if options[o] not in (None, ())]
         if given:
@@ -285,6 +291,7 @@ def _show_plan(runs: Sequence[PlannedRun], registry: Any, title: str, as_json: b
 def _continue_stored(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
     """--resume (the same sweep) and --rerun-failed (a new sweep of the failed runs)."""
     from scratchlab.db import open_store
+    from scratchlab.runner.execute import unfinished
 
     resuming = options["resume"] is not None
     sweep_id = options["resume"] if resuming else options["rerun_failed"]
@@ -301,11 +308,7 @@ def _continue_stored(ctx: click.Context, state: Any, options: Mapping[str, Any])
         # a continued sweep keeps its --timeout unless a new one is given
         timeout = options["timeout"] or (stored["spec"].get("execution") or {}).get("timeout")
         rows = store.sweep_runs(sweep_id)
-        wanted = (
-            [r for r in rows if r["status"] not in ("done", "skipped")]
-            if resuming
-            else [r for r in rows if r["status"] in RERUN_STATUSES]
-        )
+        wanted = unfinished(rows) if resuming else [r for r in rows if r["status"] in RERUN_STATUSES]
         if not wanted:
             what = "every run is done or skipped" if resuming else "no run failed or timed out"
             click.echo(f"sweep {sweep_id} ({stored['name']}): {what}; nothing to run", err=True)
@@ -415,9 +418,9 @@ def _run(
             stack.callback(store.close)
         backend = _backend(options, state, reporter.warn)
         stack.callback(backend.close)
-        environment = capture_environment(state.plugins)
-        environment["execution"] = backend.describe()
         if sweep_id is None:
+            environment = capture_environment(state.plugins)
+            environment["execution"] = backend.describe()
             argv = [Path(sys.argv[0]).name, *sys.argv[1:]]
             # the spec as planned, plus how it runs, so --resume continues it alike
             spec_json = {**spec.to_json(), "execution": {"timeout": timeout}}
@@ -426,8 +429,8 @@ def _run(
             items = [(ids[r.key], r) for r in runs]
             stored = {"sweep_id": sweep_id, "name": name, "argv": argv, "spec": spec_json, "environment": environment}
         else:
-            stored = dict(store.get_sweep(sweep_id))
-            stored["sweep_id"] = sweep_id
+            # a resumed sweep keeps the environment it was started in (the store has no update for it)
+            stored = store.get_sweep(sweep_id)
         sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
         hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])
         reporter.start(f"sweep {sweep_id} ({name})", len(items))

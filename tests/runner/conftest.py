@@ -61,9 +61,12 @@ def echo(ctx):
 
 
 def sleepy(ctx):
+    import torch
+
     time.sleep(ctx.params["seconds"])
     ctx.metric("slept", ctx.params["seconds"])
     ctx.metric("pid", float(os.getpid()))
+    ctx.metric("threads", float(torch.get_num_threads()))
 
 
 def boom(ctx):

@@ -280,3 +280,22 @@ def test_identity_ignores_versions_only(dry_plan):
     other = PlannedRun(**{**run.__dict__, "component_versions": {"matmul": "2"}})
     assert run_identity(run) == run_identity(other)
     assert run_identity(run) != run_identity(PlannedRun(**{**run.__dict__, "params": {"n": 5}}))
+
+
+def test_data_path_reaches_the_datasets_that_read_one_relative_to_a_config_file(sweep, tmp_path: Path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "mnist.pkl.gz").write_bytes(b"")
+    (tmp_path / "conf").mkdir()
+    config = tmp_path / "conf" / "sweep.toml"
+    config.write_text('experiments = ["train"]\ndataset = "mnist,mnist-idx"\ndata-path = "../data/mnist.pkl.gz"\n')
+    result = sweep("--config", str(config), "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    params = {r["components"]["dataset"]: r["params"] for r in json.loads(result.stdout)["runs"]}
+    target = str((data / "mnist.pkl.gz").resolve())
+    assert params["mnist"]["mnist.path"] == target
+    assert params["mnist-idx"]["mnist-idx.directory"] == target
+    # the flag wins over the file, and is resolved against the working directory
+    result = sweep("--config", str(config), "--data-path", "data", "--dry-run", "--json")
+    paths = {r["params"].get("mnist.path") for r in json.loads(result.stdout)["runs"]}
+    assert str(data.resolve()) in paths

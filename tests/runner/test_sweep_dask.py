@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 pytest.importorskip("distributed")
 
-SWEEP = ("--experiments", "echo,boom,skippy,hang", "--matmul", "toy-a,toy-b,toy-c", "--repeat", "2",
-         "-s", "echo.n=6", "--timeout", "1", "-q")
+SWEEP = ("--experiments", "echo,boom,skippy,hang,sleepy", "--matmul", "toy-a,toy-b,toy-c", "--repeat", "2",
+         "-s", "echo.n=6", "-s", "sleepy.seconds=0", "--timeout", "1", "-q")
 
 
 def outcomes(results, sweep_id: int) -> dict[str, tuple]:
@@ -38,13 +41,16 @@ def test_two_workers_give_the_same_results_as_inline_and_stop_a_hanging_run(runn
     assert "Traceback" not in err
 
     one, two = outcomes(results, 1), outcomes(results, 2)
-    assert one.keys() == two.keys() and len(one) == 3 * 2 + 3 * 2 + 2 + 2
-    hang_keys = {k for k, v in one.items() if v[0] == "hang"}
-    assert {k: v for k, v in one.items() if k not in hang_keys} == {
-        k: v for k, v in two.items() if k not in hang_keys
-    }
+    assert one.keys() == two.keys() and len(one) == 3 * 2 + 3 * 2 + 2 + 2 + 2
+    # hang and sleepy record where they ran (what hang recorded dies with its worker)
+    same = {k for k, v in one.items() if v[0] not in ("hang", "sleepy")}
+    assert {k: one[k] for k in same} == {k: two[k] for k in same}
     statuses = {v[0]: v[1] for v in one.values()}
-    assert statuses == {"echo": "done", "boom": "failed", "skippy": "skipped", "hang": "timeout"}
+    assert statuses == {"echo": "done", "boom": "failed", "skippy": "skipped", "hang": "timeout", "sleepy": "done"}
+    # torch threads are split between the workers: usable cores // 2 each
+    threads = {v for (v,) in results.query(
+        "SELECT value FROM metrics JOIN runs USING (run_id) WHERE sweep_id = 2 AND name = 'threads'")}
+    assert threads == {float(max(1, len(os.sched_getaffinity(0)) // 2))}
     # the hanging runs never check their budget: on Dask the driver stopped them and restarted the worker
     reasons = [r for (r,) in results.query("SELECT reason FROM runs WHERE sweep_id = 2 AND experiment = 'hang'")]
     assert len(reasons) == 2 and all("worker was restarted" in r for r in reasons)
@@ -55,3 +61,51 @@ def test_two_workers_give_the_same_results_as_inline_and_stop_a_hanging_run(runn
     assert execution["backend"] == "dask" and execution["local"]
     assert sorted(execution["workers"].values()) == [1, 1]
     assert execution["torch_threads_per_worker"] >= 1
+
+
+#: an existing cluster, started the way someone would start one: in its own process, until stdin closes
+CLUSTER = """
+import sys
+from distributed import LocalCluster
+
+if __name__ == "__main__":
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        print(cluster.scheduler_address, flush=True)
+        sys.stdin.read()
+"""
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_on_an_existing_cluster_given_by_its_scheduler_address(runner_process, results, toy_path):
+    from distributed import Client
+
+    # the workers find the toy plugin through PYTHONPATH, as workers elsewhere find an installed plugin
+    cluster = subprocess.Popen([sys.executable, "-c", CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    try:
+        address = cluster.stdout.readline().strip()
+        assert address.startswith("tcp://"), address
+        process = runner_process("--experiments", "echo,sleepy", "--matmul", "toy-a,toy-b",
+                                 "--scheduler", address, "-q")
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        with Client(address, timeout=10) as client:
+            assert len(client.nthreads()) == 2  # the sweep left the cluster running
+    finally:
+        cluster.stdin.close()
+        cluster.wait(timeout=60)
+    assert sorted(results.statuses().values()) == ["done"] * 3
+    pids = {int(v) for (v,) in results.query("SELECT value FROM metrics WHERE name = 'pid'")}
+    assert pids.isdisjoint({os.getpid(), process.pid, cluster.pid})  # sleepy ran in a worker process
+    (environment,) = results.query("SELECT environment_json FROM sweeps")[0]
+    execution = json.loads(environment)["execution"]
+    assert execution["backend"] == "dask" and not execution["local"]
+    assert execution["scheduler"] == address
+    assert execution["torch_threads_per_worker"] is None  # an existing cluster keeps its own settings
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error(sweep):
+    result = sweep("--experiments", "noop", "--scheduler", "tcp://127.0.0.1:9", "-q")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot use the Dask scheduler at tcp://127.0.0.1:9:")
+    assert len(result.stderr.strip().splitlines()) == 1
