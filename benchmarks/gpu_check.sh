@@ -8,8 +8,8 @@
 # Installs nothing: run it where scratchlab and a CUDA build of torch are
 # already installed (`pip install -e ".[test]"`). On a machine without CUDA it
 # stops at once with one line saying so, exit code 2.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
 
 if ! python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
     echo "error: no CUDA device (torch $(python -c 'import torch; print(torch.__version__)' 2>/dev/null || echo 'not importable'): torch.cuda.is_available() is False); this check needs a GPU" >&2
@@ -19,23 +19,30 @@ python -c 'import torch; print("device:", torch.cuda.get_device_name(0), "| torc
 
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
+# every step runs even when an earlier one fails (GPU time is scarce: get all
+# the evidence from one go); the exit code is 1 when any step failed
+failed=()
 
 echo
 echo "== 1/3 CUDA-marked tests"
-python -m pytest -m cuda -q
+python -m pytest -m cuda -q || failed+=("CUDA tests")
 
 echo
 echo "== 2/3 runner sweep --plugins matmul --experiments matmul --device cuda"
 # --experiments matmul: the train runs that --plugins matmul would add take
 # minutes with the loop strategies on a GPU (one kernel launch per element) and
 # are covered by the CUDA tests above; --timeout bounds any single run.
-# Exit code 1 means some run failed or timed out: show the rest anyway, then fail.
-sweep_status=0
 runner --db "sqlite:///$TMP/gpu.db" sweep --plugins matmul --experiments matmul --device cuda \
-    --timeout 120 -s matmul.shapes=5x784x10,4096x4096x4096 || sweep_status=$?
+    --timeout 120 -s matmul.shapes=5x784x10,4096x4096x4096 || failed+=("runner sweep on cuda")
 
 echo
 echo "== 3/3 stored timings vs a bare torch.utils.benchmark measurement on cuda"
-python benchmarks/timing_fidelity.py --from-db "sqlite:///$TMP/gpu.db" --device cuda
+python benchmarks/timing_fidelity.py --from-db "sqlite:///$TMP/gpu.db" --device cuda \
+    || failed+=("stored vs bare timings")
 
-exit "$sweep_status"
+echo
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "gpu_check: FAILED: $(IFS=,; echo "${failed[*]}")" >&2
+    exit 1
+fi
+echo "gpu_check: all three steps passed"

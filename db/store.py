@@ -130,6 +130,26 @@ class Store:
             if result.rowcount == 0:
                 raise SweepNotFoundError(f"no sweep {sweep_id} in {describe(self.engine.url)}")
 
+    def reopen_sweep(self, sweep_id: int, environment: dict | None = None) -> None:
+        """Mark a stored sweep ``running`` again, for ``runner sweep --resume``.
+
+        ``environment``, when given, is appended to the sweep's environment
+        under ``"resumed"``, so a resume on another machine or torch stays
+        visible next to the environment the sweep started in.
+        """
+        with self._write() as conn:
+            row = conn.execute(
+                select(m.sweeps.c.environment_json).where(m.sweeps.c.sweep_id == sweep_id)
+            ).one_or_none()
+            if row is None:
+                raise SweepNotFoundError(f"no sweep {sweep_id} in {describe(self.engine.url)}")
+            values: dict[str, Any] = {"status": "running", "finished_at": None}
+            if environment is not None:
+                stored = json.loads(row.environment_json or "{}")
+                stored.setdefault("resumed", []).append(environment)
+                values["environment_json"] = _json(stored)
+            conn.execute(update(m.sweeps).where(m.sweeps.c.sweep_id == sweep_id).values(**values))
+
     def get_sweep(self, sweep_id: int) -> dict:
         """One sweep as a dict: its columns, with ``argv``, ``spec`` and ``environment`` decoded."""
         with self._read() as conn:

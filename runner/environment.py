@@ -137,12 +137,30 @@ def capture_environment(plugins: Any = None, *, directory: str | Path | None = N
         },
         "os": {"system": platform.system(), "release": platform.release(), "platform": platform.platform()},
         "host": socket.gethostname(),
-        "cpu": {"model": cpu_model(), "count": os.cpu_count(), "usable": usable_cpus(), "machine": platform.machine()},
+        "cpu": {
+            "model": cpu_model(),
+            "count": os.cpu_count(),
+            "usable": usable_cpus(),
+            "machine": platform.machine(),
+            # a busy machine inflates every timing: keep the evidence with the results
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        },
         "torch": torch_environment(),
         "git": git_revision(directory),
         "packages": {k: v for k, v in packages.items() if v is not None},
         "plugins": plugin_versions(plugins) if plugins is not None else {},
     }
+
+
+def busy_warning(environment: dict[str, Any]) -> str | None:
+    """A one-line warning when other processes already keep the usable CPUs busy
+    (1-minute load average at or above their count), since timings then measure
+    the contention too; None otherwise."""
+    cpu = environment.get("cpu", {})
+    load, usable = (cpu.get("load_average") or [None])[0], cpu.get("usable") or 1
+    if load is None or load < usable:
+        return None
+    return f"the machine is busy (load average {load:.1f} on {usable} usable CPUs): timings will include the contention"
 
 
 def check_devices(devices: tuple[str, ...] | list[str]) -> None:

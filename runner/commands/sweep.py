@@ -407,7 +407,7 @@ def _run(
 
     from scratchlab.db import open_store
     from scratchlab.runner import execute
-    from scratchlab.runner.environment import capture_environment
+    from scratchlab.runner.environment import busy_warning, capture_environment
     from scratchlab.runner.progress import make_reporter, print_summary, summary_rows
 
     reporter = make_reporter(options["quiet"])
@@ -418,9 +418,11 @@ def _run(
             stack.callback(store.close)
         backend = _backend(options, state, reporter.warn)
         stack.callback(backend.close)
+        environment = capture_environment(state.plugins)
+        environment["execution"] = backend.describe()
+        if (busy := busy_warning(environment)) is not None:
+            reporter.warn(busy)
         if sweep_id is None:
-            environment = capture_environment(state.plugins)
-            environment["execution"] = backend.describe()
             argv = [Path(sys.argv[0]).name, *sys.argv[1:]]
             # the spec as planned, plus how it runs, so --resume continues it alike
             spec_json = {**spec.to_json(), "execution": {"timeout": timeout}}
@@ -429,7 +431,8 @@ def _run(
             items = [(ids[r.key], r) for r in runs]
             stored = {"sweep_id": sweep_id, "name": name, "argv": argv, "spec": spec_json, "environment": environment}
         else:
-            # a resumed sweep keeps the environment it was started in (the store has no update for it)
+            # running again, with where it resumed kept beside where it started
+            store.reopen_sweep(sweep_id, environment)
             stored = store.get_sweep(sweep_id)
         sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
         hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])

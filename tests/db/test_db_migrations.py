@@ -160,3 +160,25 @@ def test_runner_db_upgrade_creates_a_new_database(tmp_path):
     assert result.output.startswith(f"created {tmp_path / 'new.db'} at schema {head_revision()}")
     with open_store(url, read_only=True) as store:
         assert queries.count_runs(store) == 0
+
+
+def test_the_head_constant_is_the_migrations_head():
+    """Opening a current database skips Alembic by comparing with HEAD_REVISION."""
+    from scratchlab.db.schema import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION
+
+
+def test_reading_a_current_database_does_not_import_alembic(tmp_path):
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    open_store(url).close()
+    probe = (
+        "import sys; from scratchlab.db import open_store, queries; "
+        f"s = open_store({url!r}, read_only=True); queries.list_sweeps(s); "
+        "print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -155,3 +155,16 @@ def test_an_interactive_terminal_gets_the_live_bar_with_counts_and_the_current_r
     assert "failed boom(toy-a) cpu #0: RuntimeError: boom on purpose" in plain  # printed above the bar
     assert "\x1b[" in screen  # a live display, not log lines
     assert "[1/2]" not in plain
+
+
+def test_a_busy_machine_is_warned_about_and_recorded():
+    from scratchlab.runner.environment import busy_warning, capture_environment
+
+    environment = capture_environment()
+    assert len(environment["cpu"]["load_average"]) == 3
+    calm = {"cpu": {"usable": 2, "load_average": [0.5, 0.4, 0.3]}}
+    busy = {"cpu": {"usable": 2, "load_average": [3.25, 2.0, 1.0]}}
+    assert busy_warning(calm) is None
+    assert busy_warning(busy) == (
+        "the machine is busy (load average 3.2 on 2 usable CPUs): timings will include the contention"
+    )

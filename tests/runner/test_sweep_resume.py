@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -99,3 +100,8 @@ def test_ctrl_c_marks_the_running_run_interrupted_and_exits_130_without_a_traceb
     assert resumed.returncode == 0, err
     assert set(results.statuses().values()) == {"done"}
     assert_no_duplicate_rows(results)
+    # the sweep is done again, and remembers where it was resumed
+    assert results.query("SELECT status FROM sweeps") == [("done",)]
+    (environment,) = [json.loads(e) for (e,) in results.query("SELECT environment_json FROM sweeps")]
+    assert len(environment["resumed"]) == 1
+    assert environment["resumed"][0]["python"] == environment["python"]
