@@ -210,6 +210,18 @@ def data_filter(run_filter: RunFilter, kind: str) -> RunFilter | None:
     return replace(run_filter, sweep_ids=tuple(sweep_ids), experiments=tuple(experiments))
 
 
+def page_scope(title: str, kind: str, missing: str) -> RunFilter:
+    """Draw a data page's title and return the sidebar's filter narrowed to where
+    data of ``kind`` is (:func:`data_filter`); when there is none, say ``missing``
+    (where such data comes from) and stop the page."""
+    st.title(title)
+    scope = data_filter(run_filter(), kind)
+    if scope is None:
+        st.info(missing)
+        st.stop()
+    return scope
+
+
 def first_runs(run_filter: RunFilter, max_runs: int, what: str):
     """The first ``max_runs`` runs that ``run_filter`` matches, with a caption
     saying how many more there are (pages that load per-run series cap the

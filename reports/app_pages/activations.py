@@ -9,12 +9,12 @@ from scratchlab.reports.views import activations as views
 #: most runs whose statistics one view loads; narrow the filters for others
 MAX_RUNS = 200
 
-st.title("Activations")
-run_filter = ui.data_filter(ui.run_filter(), "stats")
-if run_filter is None:
-    st.info("No activation statistics in the chosen sweeps and filters. They come from the `init-stats` "
-            "experiment (`runner sweep --plugins init,activation`) and from `train` with stats enabled.")
-    st.stop()
+run_filter = ui.page_scope(
+    "Activations",
+    "stats",
+    "No activation statistics in the chosen sweeps and filters. They come from the `init-stats` "
+    "experiment (`runner sweep --plugins init,activation`) and from `train` with stats enabled.",
+)
 runs = ui.first_runs(run_filter, MAX_RUNS, "Statistics")
 stats = ui.query("activation_stats", run_ids=[int(r) for r in runs["run_id"]])
 if stats.empty:

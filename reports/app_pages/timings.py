@@ -10,12 +10,12 @@ from scratchlab.reports import ui
 from scratchlab.reports.filters import matches, unapplied
 from scratchlab.reports.views import timings as views
 
-st.title("Timings")
-run_filter = ui.data_filter(ui.run_filter(), "timings")
-if run_filter is None:
-    st.info("No timings in the chosen sweeps and filters. Timings come from the `matmul` experiment "
-            "(`runner sweep --plugins matmul`).")
-    st.stop()
+run_filter = ui.page_scope(
+    "Timings",
+    "timings",
+    "No timings in the chosen sweeps and filters. Timings come from the `matmul` experiment "
+    "(`runner sweep --plugins matmul`).",
+)
 
 
 def load(sweep_ids):

@@ -11,12 +11,12 @@ MAX_RUNS = 60
 #: points per run and metric the query returns (it down-samples)
 MAX_POINTS = 400
 
-st.title("Training")
-run_filter = ui.data_filter(ui.run_filter(), "curves")
-if run_filter is None:
-    st.info("No training curves in the chosen sweeps and filters. They come from the `train` experiment "
-            "(`runner sweep --experiments train`).")
-    st.stop()
+run_filter = ui.page_scope(
+    "Training",
+    "curves",
+    "No training curves in the chosen sweeps and filters. They come from the `train` experiment "
+    "(`runner sweep --experiments train`).",
+)
 runs = ui.first_runs(run_filter, MAX_RUNS, "Curves")
 run_ids = [int(r) for r in runs["run_id"]]
 names = ui.query("metric_names", sweep_ids=list(run_filter.sweep_ids))
