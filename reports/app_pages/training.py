@@ -19,7 +19,9 @@ run_filter = ui.page_scope(
 )
 runs = ui.first_runs(run_filter, MAX_RUNS, "Curves")
 run_ids = [int(r) for r in runs["run_id"]]
-names = ui.query("metric_names", sweep_ids=list(run_filter.sweep_ids))
+# the metrics of the runs shown (not of the whole sweep, whose other experiments record others)
+final = ui.query("final_metrics", run_ids=run_ids)
+names = sorted(final["name"].unique()) if not final.empty else []
 if runs.empty or not names:
     st.info("No metrics match these filters.")
     st.stop()
@@ -36,7 +38,6 @@ if chosen:
         if (curves["name"] == name).any():
             st.altair_chart(views.curve_chart(curves, name, log=log), width="stretch")
 
-final = ui.query("final_metrics", run_ids=run_ids)
 if not final.empty:
     st.header("Final metrics")
     st.caption("Per configuration: mean and standard deviation over its repeats (samples/s included).")

@@ -80,10 +80,12 @@ def curve_chart(aggregated, name: str, log: bool = False):
     data = aggregated[aggregated["name"] == name]
     y_scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
     base = alt.Chart(data).encode(
-        x=alt.X("step:Q", title="step"), color=alt.Color("config:N", title="configuration")
+        x=alt.X("step:Q", title="step"),
+        color=alt.Color("config:N", title="configuration", legend=alt.Legend(labelLimit=420)),
     )
     band = base.mark_area(opacity=0.25).encode(y=alt.Y("lo:Q", scale=y_scale, title=name), y2="hi:Q")
-    line = base.mark_line().encode(
+    # points too: a one-epoch run has a single valid_accuracy value, which a bare line would not draw
+    line = base.mark_line(point=True).encode(
         y=alt.Y("mean:Q", scale=y_scale, title=name),
         tooltip=["config", "step", alt.Tooltip("mean:Q", format=".4g"), "runs",
                  alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g")],
