@@ -143,7 +143,7 @@ def capture_environment(plugins: Any = None, *, directory: str | Path | None = N
             "usable": usable_cpus(),
             "machine": platform.machine(),
             # a busy machine inflates every timing: keep the evidence with the results
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         },
         "torch": torch_environment(),
         "git": git_revision(directory),
