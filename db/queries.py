@@ -23,7 +23,7 @@ from scratchlab.db import models as m
 from scratchlab.db.engine import describe
 from scratchlab.db.errors import InvalidValueError, RunNotFoundError
 from scratchlab.db.params import COMPONENT, decode, matches
-from scratchlab.db.records import RUN_STATUSES
+from scratchlab.db.records import RUN_STATUSES, PlannedRun
 from scratchlab.db.store import Store
 
 RUN_COLUMNS = [
@@ -544,6 +544,45 @@ def run_summary(store: Store, run_id: int) -> dict:
     return summary
 
 
+def planned_runs(store: Store, run_ids: Iterable[int]) -> list[PlannedRun]:
+    """Stored runs as the :class:`PlannedRun` they were planned as (components,
+    params, versions), in the order of ``run_ids``; two queries however many runs
+    (``runner sweep --rerun-failed`` re-plans hundreds at once).
+    Raises RunNotFoundError naming the first id that is not stored."""
+    ids = [int(i) for i in run_ids]
+    if not ids:
+        return []
+    r = m.runs.c
+    with store._read() as conn:
+        rows = {row.run_id: row for row in conn.execute(_runs_select().where(_in(r.run_id, ids)))}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise RunNotFoundError(f"no run {missing[0]} in {describe(store.engine.url)}")
+    components: dict[int, dict[str, str]] = {i: {} for i in ids}
+    versions: dict[int, dict[str, str]] = {i: {} for i in ids}
+    values: dict[int, dict[str, Any]] = {i: {} for i in ids}
+    for run_id, name, kind, text, version in _params_long(store, ids):
+        if kind == COMPONENT:
+            components[run_id][name] = text
+            versions[run_id][name] = version
+        else:
+            values[run_id][name] = decode(kind, text)
+    return [
+        PlannedRun(
+            key=rows[i].key,
+            experiment=rows[i].experiment,
+            components=components[i],
+            params=values[i],
+            device=rows[i].device,
+            dtype=rows[i].dtype,
+            seed=int(rows[i].seed),
+            repeat=int(rows[i].repeat),
+            component_versions=versions[i],
+        )
+        for i in ids
+    ]
+
+
 __all__ = [
     "activation_stats",
     "count_runs",
@@ -553,6 +592,7 @@ __all__ = [
     "metric_names",
     "metrics",
     "param_values",
+    "planned_runs",
     "run_summary",
     "timing_replicates",
     "timings",

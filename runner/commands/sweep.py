@@ -348,10 +348,11 @@ def _match_by_identity(
 ) -> list[PlannedRun]:
     """The runs of the current plan that are the same runs as ``wanted`` in all
     but component versions (the code may have been fixed since they failed)."""
+    from scratchlab.db.queries import planned_runs
     from scratchlab.runner.plan import run_identity
 
     current = {run_identity(r): r for r in replanned}
-    stored = [stored_planned_run(store, r["run_id"]) for r in wanted]
+    stored = planned_runs(store, [r["run_id"] for r in wanted])
     matched, lost = [], 0
     for run in stored:
         found = current.get(run_identity(run))
@@ -368,24 +369,6 @@ def _match_by_identity(
     if not matched:
         raise click.ClickException(f"none of the failed runs of sweep {sweep_id} can be planned with the current plugins")
     return matched
-
-
-def stored_planned_run(store: Any, run_id: int) -> PlannedRun:
-    """A stored run as the :class:`PlannedRun` it was planned as (components, params, versions)."""
-    from scratchlab.db.queries import run_summary
-
-    row = run_summary(store, run_id)
-    return PlannedRun(
-        key=row["key"],
-        experiment=row["experiment"],
-        components=dict(row["components"]),
-        params=dict(row["params"]),
-        device=row["device"],
-        dtype=row["dtype"],
-        seed=int(row["seed"]),
-        repeat=int(row["repeat"]),
-        component_versions=dict(row["component_versions"]),
-    )
 
 
 def _run(

@@ -215,3 +215,30 @@ def test_huge_id_lists_do_not_hit_parameter_limits(store):
     many = list(range(1, 40_001))
     assert len(queries.final_metrics(store, run_ids=many)) == 5 * 3
     assert len(queries.metrics(store, run_ids=many, names=["valid_acc"])) == 15
+
+
+def test_planned_runs_give_back_what_was_planned(tmp_path):
+    """Runs stored with add_runs come back as equal PlannedRun records, in the order asked."""
+    from scratchlab.db import open_store
+    from scratchlab.db.errors import RunNotFoundError
+    from scratchlab.db.queries import planned_runs
+    from scratchlab.db.records import PlannedRun
+
+    store = open_store(f"sqlite:///{tmp_path / 'runs.db'}")
+    planned = [
+        PlannedRun(
+            key=f"k{i}", experiment="train",
+            components={"matmul": "torch", "activation": "leaky-relu"},
+            params={"lr": 0.1 * (i + 1), "shuffle": i % 2 == 0, "leaky-relu.slope": 0.0, "shapes": "5x784x10"},
+            device="cpu", dtype="float64", seed=i, repeat=i,
+            component_versions={"matmul": "0.1.0+aaaa", "activation": "0.1.0+bbbb"},
+        )
+        for i in range(3)
+    ]
+    sweep_id = store.create_sweep("s", ["runner"], {}, {})
+    ids = store.add_runs(sweep_id, planned)
+    wanted = [ids["k2"], ids["k0"]]
+    assert planned_runs(store, wanted) == [planned[2], planned[0]]
+    with pytest.raises(RunNotFoundError, match="no run 999"):
+        planned_runs(store, [ids["k1"], 999])
+    store.close()
