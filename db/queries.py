@@ -174,9 +174,11 @@ def _equals(value: Any) -> ColumnElement[bool]:
     return p.value_text == wanted
 
 
-def _run_filters(sweep_ids, statuses, experiments, params) -> list[ColumnElement[bool]]:
+def _run_filters(sweep_ids, statuses, experiments, params, run_ids=None) -> list[ColumnElement[bool]]:
     r = m.runs.c
     clauses = []
+    if run_ids is not None:
+        clauses.append(_in(r.run_id, [int(i) for i in run_ids]))
     if (ids := _ids(sweep_ids)) is not None:
         clauses.append(_in(r.sweep_id, ids))
     if (names := _names(statuses)) is not None:
@@ -228,6 +230,7 @@ def list_runs(
     statuses: Iterable[str] | str | None = None,
     experiments: Iterable[str] | str | None = None,
     params: Mapping[str, ParamFilter] | None = None,
+    run_ids: Iterable[int] | None = None,
     limit: int | None = None,
     offset: int = 0,
     order_by: str = "run_id",
@@ -235,6 +238,8 @@ def list_runs(
 ) -> pd.DataFrame:
     """Runs matching every filter, one row each, with one column per param name.
 
+    ``run_ids`` keeps only those runs (e.g. the runs a user picked, or the
+    stale ones).
     ``params`` maps a param (or component category) name to a value
     (equality), a ``(low, high)`` numeric range (inclusive, None for an open
     end) or a list of values (any of them). ``order_by`` is a run column,
@@ -244,7 +249,7 @@ def list_runs(
     r = m.runs.c
     stmt = (
         _runs_select()
-        .where(*_run_filters(sweep_ids, statuses, experiments, params))
+        .where(*_run_filters(sweep_ids, statuses, experiments, params, run_ids))
         .order_by(*_run_order(store, order_by, descending), r.run_id.desc() if descending else r.run_id)
         .offset(offset)
     )
@@ -262,11 +267,38 @@ def count_runs(
     statuses: Iterable[str] | str | None = None,
     experiments: Iterable[str] | str | None = None,
     params: Mapping[str, ParamFilter] | None = None,
+    run_ids: Iterable[int] | None = None,
 ) -> int:
     """How many runs :func:`list_runs` would return with the same filters (for paging)."""
-    stmt = select(func.count()).select_from(m.runs).where(*_run_filters(sweep_ids, statuses, experiments, params))
+    stmt = select(func.count()).select_from(m.runs).where(
+        *_run_filters(sweep_ids, statuses, experiments, params, run_ids)
+    )
     with store._read() as conn:
         return int(conn.execute(stmt).scalar_one())
+
+
+def component_versions(
+    store: Store,
+    *,
+    sweep_ids: Iterable[int] | int | None = None,
+    statuses: Iterable[str] | str | None = None,
+    experiments: Iterable[str] | str | None = None,
+    params: Mapping[str, ParamFilter] | None = None,
+    run_ids: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """``[run_id, category, component, version]``: the component each run used
+    in each category and the version of its code then, for the runs that
+    :func:`list_runs` would return with the same filters (one query)."""
+    p = m.params.c
+    stmt = (
+        select(p.run_id, p.name, p.value_text, p.version)
+        .join(m.runs, m.runs.c.run_id == p.run_id)
+        .where(p.kind == COMPONENT, *_run_filters(sweep_ids, statuses, experiments, params, run_ids))
+        .order_by(p.run_id, p.param_id)
+    )
+    with store._read() as conn:
+        rows = conn.execute(stmt).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["run_id", "category", "component", "version"])
 
 
 def _params_long(store: Store, run_ids: list[int], *, components_only: bool = False) -> list[tuple]:
@@ -585,6 +617,7 @@ def planned_runs(store: Store, run_ids: Iterable[int]) -> list[PlannedRun]:
 
 __all__ = [
     "activation_stats",
+    "component_versions",
     "count_runs",
     "final_metrics",
     "list_runs",

@@ -94,9 +94,12 @@ def _echo_json(payload: Any) -> None:
 @click.option("--desc", "descending", is_flag=True, help="Sort in descending order.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: {total, offset, runs: [...]}.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV of the rows.")
+@click.option("--stale", is_flag=True,
+              help="Only runs made by code that has changed since (a component's version differs from the "
+                   "installed one, or it is no longer installed), with what changed. Loads the plugins.")
 @click.pass_obj
 def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descending: bool, as_json: bool,
-              as_csv: bool) -> None:
+              as_csv: bool, stale: bool) -> None:
     """List runs with their params, status and error, filtered like the app's sidebar.
 
     \b
@@ -104,6 +107,7 @@ def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descend
       runner runs --sweep 3 --status failed
       runner runs --experiment matmul --where matmul=torch,einsum --where shapes=64x784x50
       runner runs --where lr>=0.1 --where lr<=0.5 --json
+      runner runs --stale          # results an edit to a plugin has made stale
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
@@ -116,15 +120,27 @@ def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descend
     store = read_store(state)
     with database_errors():
         kwargs = run_filter.query_kwargs()
+        notes: dict[int, str] = {}
+        if stale:
+            from scratchlab.runner.staleness import stale_components, stale_notes
+
+            versions = queries.component_versions(store, **kwargs)
+            notes = stale_notes(stale_components(versions, state.plugins.registry))
+            kwargs["run_ids"] = sorted(notes)
         total = queries.count_runs(store, **kwargs)
         rows = queries.list_runs(store, **kwargs, limit=limit or None, offset=offset, order_by=order_by,
                                  descending=descending)
+    if stale:
+        rows["stale"] = rows["run_id"].map(notes)
     if as_json:
         _echo_json({"total": int(total), "offset": offset, "runs": records(rows, nan_is_missing("runs", rows))})
     elif as_csv:
         click.echo(table_bytes(rows, "csv").decode(), nl=False)
     else:
-        _console().print(runs_table(runs_display(rows), total=int(total)))
+        shown = runs_display(rows)
+        if stale:
+            shown["stale"] = rows["stale"]
+        _console().print(runs_table(shown, total=int(total)))
 
 
 @click.command(name="show")
