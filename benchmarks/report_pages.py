@@ -15,7 +15,6 @@ render time of each page against the 2 s target.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
 import os
@@ -27,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from _common import Target, finish, parser, print_table
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "reports" / "app.py"
@@ -196,13 +196,13 @@ def time_page(page: str, query: dict[str, str], rounds: int) -> list[float]:
     return seconds
 
 
-def main() -> None:
-    """Build or reuse the database, time every page, print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "scratchlab-report-pages.db",
-                        help="database file to build once and reuse (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3, help="renders per page; the median is reported")
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    """Build or reuse the database, time every page, print the table and one
+    target per page; exit 0 when every page renders within the target."""
+    p = parser(__doc__.split("\n\n")[0], rounds=3)
+    p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "scratchlab-report-pages.db",
+                   help="database file to build once and reuse (default: %(default)s)")
+    args = p.parse_args(argv)
     if not is_complete(args.cache):
         args.cache.unlink(missing_ok=True)
         print(f"building {N_RUNS} runs, {N_METRIC_POINTS} metric points into {args.cache} ...", file=sys.stderr)
@@ -213,19 +213,20 @@ def main() -> None:
 
     # AppTest runs outside a server: Streamlit warns about the missing context on every run
     logging.getLogger("streamlit").setLevel(logging.ERROR)
-    rows = []
+    rows, targets = [], []
     for page, query in PAGES:
         seconds = time_page(page, query, args.rounds)
-        rows.append((page, query, statistics.median(seconds), min(seconds), max(seconds)))
-
+        shown = "&".join(f"{k}={v}" for k, v in query.items()) or "(default)"
+        median = statistics.median(seconds)
+        rows.append((page, shown, f"{median:.3f}", f"{min(seconds):.3f}", f"{max(seconds):.3f}"))
+        targets.append(Target(f"{page} page, {shown}", measured=median, limit=TARGET_S, op="<=", unit="s",
+                              note=f"median of {args.rounds} AppTest renders, query cache cleared each"))
     print(f"\nreport pages on {N_RUNS} runs / {N_METRIC_POINTS} metric points "
           f"(AppTest, median of {args.rounds}, query cache cleared each round)")
-    print(f"{'page':<12} {'query':<48} {'median s':>9} {'min s':>7} {'max s':>7} {'target':>7}  ok")
-    for page, query, median, low, high in rows:
-        shown = "&".join(f"{k}={v}" for k, v in query.items()) or "(default)"
-        verdict = "yes" if median < TARGET_S else "NO"
-        print(f"{page:<12} {shown:<48} {median:>9.3f} {low:>7.3f} {high:>7.3f} {TARGET_S:>7.1f}  {verdict}")
+    print_table(("page", "query", "median s", "min s", "max s"), rows)
+    return finish("report_pages", targets, json_out=args.json_out, rounds=args.rounds,
+                  extra={"runs": N_RUNS, "metric_points": N_METRIC_POINTS})
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
