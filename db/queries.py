@@ -496,14 +496,6 @@ def _downsampled(clauses: list[ColumnElement[bool]], max_points: int) -> Select:
     )
 
 
-def metric_names(store: Store, *, sweep_ids: Iterable[int] | int | None = None) -> list[str]:
-    """Distinct metric names, sorted."""
-    x = m.metrics.c
-    stmt = select(x.name).distinct().where(*_run_scope(m.metrics, None, sweep_ids)).order_by(x.name)
-    with store._read() as conn:
-        return list(conn.execute(stmt).scalars())
-
-
 def final_metrics(
     store: Store,
     *,
@@ -576,6 +568,45 @@ def run_summary(store: Store, run_id: int) -> dict:
     return summary
 
 
+def experiment_names(store: Store, *, sweep_ids: Iterable[int] | int | None = None) -> list[str]:
+    """The experiments that have runs in ``sweep_ids`` (every sweep when None), sorted."""
+    r = m.runs.c
+    stmt = select(r.experiment).distinct().order_by(r.experiment)
+    if (ids := _ids(sweep_ids)) is not None:
+        stmt = stmt.where(_in(r.sweep_id, ids))
+    with store._read() as conn:
+        return list(conn.execute(stmt).scalars())
+
+
+#: what a report page plots -> the rows that hold it
+DATA_KINDS: dict[str, Any] = {
+    "timings": lambda: select(m.timings.c.run_id),
+    "stats": lambda: select(m.activation_stats.c.run_id),
+    # curves: metrics recorded per step (a step-less metric is a single number)
+    "curves": lambda: select(m.metrics.c.run_id).where(m.metrics.c.step.is_not(None)),
+}
+
+
+def data_coverage(store: Store, kind: str, *, sweep_ids: Iterable[int] | int | None = None) -> pd.DataFrame:
+    """``[sweep_id, experiment]``: the pairs with at least one run that recorded
+    data of ``kind`` (one of :data:`DATA_KINDS`), newest sweep first, in one query
+    (an index lookup per run, so a page can find its data without reading it)."""
+    if kind not in DATA_KINDS:
+        raise InvalidValueError(f"unknown kind of data {kind!r}; expected one of {', '.join(DATA_KINDS)}")
+    r = m.runs.c
+    rows = DATA_KINDS[kind]().subquery()
+    stmt = (
+        select(r.sweep_id, r.experiment)
+        .distinct()
+        .where(select(rows.c.run_id).where(rows.c.run_id == r.run_id).exists())
+        .order_by(r.sweep_id.desc(), r.experiment)
+    )
+    if (ids := _ids(sweep_ids)) is not None:
+        stmt = stmt.where(_in(r.sweep_id, ids))
+    with store._read() as conn:
+        return pd.DataFrame([tuple(row) for row in conn.execute(stmt)], columns=["sweep_id", "experiment"])
+
+
 def planned_runs(store: Store, run_ids: Iterable[int]) -> list[PlannedRun]:
     """Stored runs as the :class:`PlannedRun` they were planned as (components,
     params, versions), in the order of ``run_ids``; two queries however many runs
@@ -619,10 +650,11 @@ __all__ = [
     "activation_stats",
     "component_versions",
     "count_runs",
+    "data_coverage",
+    "experiment_names",
     "final_metrics",
     "list_runs",
     "list_sweeps",
-    "metric_names",
     "metrics",
     "param_values",
     "planned_runs",

@@ -60,7 +60,6 @@ class Plugins:
     pm: pluggy.PluginManager
     registry: Registry
     infos: list[PluginInfo]
-    modules: tuple[str, ...] = ()
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -194,4 +193,4 @@ def load_plugins(
             PluginInfo(modname, "module", modname),
             lambda m=modname: importlib.import_module(m),
         )
-    return Plugins(loader.pm, loader.registry, loader.infos, tuple(modules))
+    return Plugins(loader.pm, loader.registry, loader.infos)

@@ -190,8 +190,7 @@ def run_filter() -> RunFilter:
 
 
 #: what each kind of data is called in a caption
-KIND_WORDS = {"timings": "timings", "stats": "activation statistics", "curves": "training curves",
-              "metrics": "metrics"}
+KIND_WORDS = {"timings": "timings", "stats": "activation statistics", "curves": "training curves"}
 
 
 def data_filter(run_filter: RunFilter, kind: str) -> RunFilter | None:

@@ -194,9 +194,7 @@ def test_metrics_downsample_in_sql_keeping_first_and_last(store, max_points):
         queries.metrics(store, run_ids=[1], max_points=1)
 
 
-def test_metric_names_and_final_metrics(store):
-    assert queries.metric_names(store) == ["gflops", "train_loss", "valid_acc"]
-    assert queries.metric_names(store, sweep_ids=[2]) == []
+def test_final_metrics(store):
     final = queries.final_metrics(store, run_ids=[1]).set_index("name")["value"].to_dict()
     assert final == {"gflops": 7.0, "train_loss": 1.0 / 1000, "valid_acc": pytest.approx(0.7)}
     assert len(queries.final_metrics(store, sweep_ids=[1])) == 5 * 3
@@ -242,3 +240,32 @@ def test_planned_runs_give_back_what_was_planned(tmp_path):
     with pytest.raises(RunNotFoundError, match="no run 999"):
         planned_runs(store, [ids["k1"], 999])
     store.close()
+
+
+def test_experiment_names_and_data_coverage(db_url):
+    """Which sweep/experiment pairs hold each kind of data a report page plots."""
+    with open_store(db_url) as opened:
+        one = opened.create_sweep("one", ["runner"], {}, {})
+        ids = opened.add_runs(one, [_planned("t", "train", "torch", 0.1), _planned("m", "matmul", "torch", None),
+                                    _planned("p", "matmul", "einsum", None)])
+        opened.write_result(ids["t"], RunResult("done", metrics=[MetricRecord("train_loss", 1.0, 0)]))
+        timing = TimingRecord("mm", [1e-3], 1e-3, 0.0, 1e-3, 1e-3, 1e-3)
+        opened.write_result(ids["m"], RunResult("done", timings=[timing], metrics=[MetricRecord("gflops", 7.0)]))
+        two = opened.create_sweep("two", ["runner"], {}, {})
+        ids = opened.add_runs(two, [_planned("s", "init-stats", "torch", None)])
+        stat = StatRecord("deep", 1, "linear1", 0.0, 1.0, -1.0, 1.0, 0.0, 0.0)
+        opened.write_result(ids["s"], RunResult("done", stats=[stat]))
+
+        assert queries.experiment_names(opened) == ["init-stats", "matmul", "train"]
+        assert queries.experiment_names(opened, sweep_ids=[one]) == ["matmul", "train"]
+
+        def pairs(kind, **kwargs):
+            frame = queries.data_coverage(opened, kind, **kwargs)
+            return [tuple(row) for row in frame.itertuples(index=False)]
+
+        assert pairs("timings") == [(one, "matmul")]
+        assert pairs("curves") == [(one, "train")]  # the step-less gflops is not a curve
+        assert pairs("stats") == [(two, "init-stats")]
+        assert pairs("stats", sweep_ids=[one]) == []
+        with pytest.raises(InvalidValueError, match="unknown kind of data"):
+            queries.data_coverage(opened, "pictures")
