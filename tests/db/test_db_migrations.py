@@ -164,9 +164,9 @@ def test_runner_db_upgrade_creates_a_new_database(tmp_path):
 
 def test_the_head_constant_is_the_migrations_head():
     """Opening a current database skips Alembic by comparing with HEAD_REVISION."""
-    from scratchlab.db.schema import HEAD_REVISION
+    from scratchlab.db.schema import HEAD_REVISION, script_directory
 
-    assert head_revision() == HEAD_REVISION
+    assert script_directory().get_current_head() == HEAD_REVISION
 
 
 def test_reading_a_current_database_does_not_import_alembic(tmp_path):
