@@ -76,15 +76,19 @@ def test_wheel_installs_everything_under_the_scratchlab_namespace(tmp_path):
     ):
         assert module in names
     assert "scratchlab/__init__.py" not in names  # an implicit namespace package
-    # the wheel imports on its own, from a folder that is not the checkout
+    # the wheel's own files import, from a folder that is not the checkout (its
+    # folder goes first on sys.path, ahead of the editable install's finder)
     target = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(target)
     probe = subprocess.run(
-        [sys.executable, "-S", "-c",
-         "import sys; sys.path[:0] = [sys.argv[1]]; import scratchlab.plugins.registry as r; print(r.__file__)",
+        [sys.executable, "-c",
+         "import sys; sys.path.insert(0, sys.argv[1]); import scratchlab.plugins.registry as r, "
+         "scratchlab.db.records as d; print(r.__file__); print(d.__file__)",
          str(target)],
-        capture_output=True, text=True, check=False, cwd=tmp_path,
+        capture_output=True, text=True, check=True, cwd=tmp_path,
     )
-    # -S drops site-packages, so the dependencies are missing; the import path is what counts
-    assert str(target) in probe.stdout or "No module named 'pluggy'" in probe.stderr, probe.stderr
+    assert [Path(line) for line in probe.stdout.split()] == [
+        target / "scratchlab" / "plugins" / "registry.py",
+        target / "scratchlab" / "db" / "records.py",
+    ]
