@@ -89,11 +89,8 @@ class InterruptGuard:
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
         """Hold SIGINT for the duration of the block; raise it afterwards."""
-        self._deferring += 1
-        try:
+        with self.ignored():
             yield
-        finally:
-            self._deferring -= 1
         if self.hit and not self._deferring:
             raise KeyboardInterrupt
 

@@ -19,6 +19,7 @@ the command line builds the spec, this module only computes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -178,24 +179,17 @@ def coerce_value(default: Any, value: Any, where: str) -> Any:
         if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
             return value.lower() in _TRUE
         raise fail("true or false")
-    if isinstance(default, int):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+    if isinstance(default, int | float):
+        # an int default takes whole numbers only; a float default takes either
+        number, accepted, expected = (
+            (int, int, "an integer") if isinstance(default, int) else (float, int | float, "a number")
+        )
+        if isinstance(value, accepted) and not isinstance(value, bool):
+            return number(value)
         if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise fail("an integer")
-    if isinstance(default, float):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise fail("a number")
+            with contextlib.suppress(ValueError):
+                return number(value)
+        raise fail(expected)
     if isinstance(default, str):
         if isinstance(value, str):
             return value
