@@ -35,6 +35,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from scratchlab.runner.environment import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 
 #: comparison operators a target may use; "within" is a ratio within ``limit`` of 1 (0.1: 10%)
@@ -231,7 +233,7 @@ def print_targets(targets: Sequence[Target], *, title: str = "targets") -> None:
 def machine() -> dict[str, object]:
     """What the numbers were measured on: CPU model, cores, OS, Python and, if imported, torch."""
     info: dict[str, object] = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
@@ -251,16 +253,6 @@ def load_average() -> str:
         return " ".join(f"{value:.2f}" for value in os.getloadavg())
     except OSError:
         return "n/a"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def parser(description: str, *, rounds: int, threads: bool = False) -> argparse.ArgumentParser:
