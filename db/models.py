@@ -63,6 +63,11 @@ class Sweep(Base):
     status: Mapped[str] = mapped_column(SHORT)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The process running the sweep and when it last said it is alive, so that
+    # ``--resume`` refuses a live sweep and takes over a crashed one.
+    owner_host: Mapped[str | None] = mapped_column(NAME)
+    owner_pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Run(Base):
@@ -136,6 +141,10 @@ class Timing(Base):
     max: Mapped[float] = _real()
     flops: Mapped[float | None] = mapped_column(Real)
     threads: Mapped[int | None] = mapped_column(Integer)
+    #: ``ok`` or ``noisy``: whether the machine was quiet enough to trust the number
+    quality: Mapped[str] = mapped_column(SHORT, server_default="ok")
+    #: the evidence behind ``quality`` (probe before/after, calibration, load, spread)
+    quality_json: Mapped[str | None] = mapped_column(Text)
 
 
 class TimingReplicate(Base):
@@ -189,6 +198,47 @@ class Metric(Base):
     value: Mapped[float] = _real()
 
 
+class Calibration(Base):
+    """The quiet time of a fixed reference kernel on one machine at one thread count.
+
+    The timing-quality verdict compares the same probe, timed around each
+    measurement, with this figure.
+    """
+
+    __tablename__ = "calibrations"
+    __table_args__ = (UniqueConstraint("machine", "threads"),)
+
+    calibration_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    machine: Mapped[str] = mapped_column(NAME)
+    threads: Mapped[int] = mapped_column(Integer)
+    probe_s: Mapped[float] = _real()
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    details_json: Mapped[str] = mapped_column(Text)
+
+
+class ActivationHistogram(Base):
+    """Binned counts of one layer's activations at one step (the lessons' "colorful dimension").
+
+    One row per layer and step with the counts as a JSON list over ``bins``
+    equal-width bins from ``lo`` to ``hi``: a histogram per value row would
+    be thousands of rows per step.
+    """
+
+    __tablename__ = "activation_histograms"
+    __table_args__ = (Index(None, "run_id", "model", "layer"),)
+
+    activation_histogram_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = _run_fk()
+    model: Mapped[str] = mapped_column(NAME)
+    layer: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(NAME)
+    step: Mapped[int | None] = mapped_column(Integer)
+    lo: Mapped[float] = _real()
+    hi: Mapped[float] = _real()
+    counts_json: Mapped[str] = mapped_column(Text)
+    frac_near_zero: Mapped[float] = _real()
+
+
 sweeps = Sweep.__table__
 runs = Run.__table__
 params = Param.__table__
@@ -196,3 +246,5 @@ timings = Timing.__table__
 timing_replicates = TimingReplicate.__table__
 activation_stats = ActivationStat.__table__
 metrics = Metric.__table__
+calibrations = Calibration.__table__
+activation_histograms = ActivationHistogram.__table__
