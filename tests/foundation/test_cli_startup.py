@@ -73,9 +73,9 @@ def test_wheel_installs_everything_under_the_scratchlab_namespace(tmp_path):
         "scratchlab/runner/cli.py",
         "scratchlab/db/records.py",
         "scratchlab/reports/__init__.py",
+        "scratchlab/__init__.py",  # the notebook API, from api/
     ):
         assert module in names
-    assert "scratchlab/__init__.py" not in names  # an implicit namespace package
     # the wheel's own files import, from a folder that is not the checkout (its
     # folder goes first on sys.path, ahead of the editable install's finder)
     target = tmp_path / "site"
@@ -83,12 +83,13 @@ def test_wheel_installs_everything_under_the_scratchlab_namespace(tmp_path):
         archive.extractall(target)
     probe = subprocess.run(
         [sys.executable, "-c",
-         "import sys; sys.path.insert(0, sys.argv[1]); import scratchlab.plugins.registry as r, "
-         "scratchlab.db.records as d; print(r.__file__); print(d.__file__)",
+         "import sys; sys.path.insert(0, sys.argv[1]); import scratchlab as s, scratchlab.plugins.registry as r, "
+         "scratchlab.db.records as d; print(s.__file__); print(r.__file__); print(d.__file__)",
          str(target)],
         capture_output=True, text=True, check=True, cwd=tmp_path,
     )
     assert [Path(line) for line in probe.stdout.split()] == [
+        target / "scratchlab" / "__init__.py",
         target / "scratchlab" / "plugins" / "registry.py",
         target / "scratchlab" / "db" / "records.py",
     ]
