@@ -199,6 +199,9 @@ class Experiment(Component):
 
     run: Callable[[Any], None]
     uses: tuple[str, ...] = ()
+    #: True when the results are timings that other work on the machine would
+    #: spoil: the runner then lets no other run of the sweep execute beside it.
+    exclusive: bool = False
 
     CATEGORY: ClassVar[str] = "experiment"
     CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("run",)
