@@ -202,6 +202,10 @@ class Experiment(Component):
     #: True when the results are timings that other work on the machine would
     #: spoil: the runner then lets no other run of the sweep execute beside it.
     exclusive: bool = False
+    #: the final metrics that answer "how did it go", shown as columns by
+    #: ``runner runs`` and first in the notebook API: names, or glob patterns
+    #: such as ``"*.gflops"`` (one column per matching metric), in the order shown.
+    headline: tuple[str, ...] = ()
 
     CATEGORY: ClassVar[str] = "experiment"
     CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("run",)
@@ -211,6 +215,7 @@ class Experiment(Component):
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "uses", tuple(self.uses))
+        object.__setattr__(self, "headline", tuple(self.headline))
         unknown = [c for c in self.uses if c not in COMPONENT_CATEGORIES]
         if unknown:
             raise ValueError(

@@ -97,6 +97,7 @@ def run_deep(ctx: Any) -> None:
     flags = torch.stack(finite).tolist()
     first = next((i + 1 for i, ok in enumerate(flags) if not ok), math.nan)
     ctx.metric("first_nonfinite_layer", float(first))
+    ctx.metric("deep.last_std", x.std())  # the 100-layer collapse or explosion in one number
 
 
 def run_conv(ctx: Any) -> None:
@@ -152,6 +153,7 @@ EXPERIMENT = Experiment(
     run=run,
     uses=("init", "activation"),
     params=PARAMS,
+    headline=("first_nonfinite_layer", "deep.last_std"),
     description=(
         "Per-layer activation statistics for the lessons' MLP, a 100-layer deep stack"
         " (first non-finite layer) and Conv2d(1,32,5), built with the chosen init and activation."

@@ -8,7 +8,7 @@ Recorded per shape (``S`` is the shape text, e.g. ``5x784x10``):
 
 - a timing labelled ``S`` with shape ``S`` and ``flops`` = 2*m*k*n;
 - metrics ``S.max_abs_err``, ``S.max_rel_err`` and ``S.correct`` (1 or 0), and
-  ``S.gflops`` (flops / median time / 1e9).
+  ``S.gflops`` (flops / median time / 1e9) and ``S.median_s`` (the timing's median).
 
 ``max_rel_err`` is normwise (:mod:`scratchlab.plugins.experiments.checks`):
 the largest absolute error over the largest absolute reference value.
@@ -93,6 +93,7 @@ def run(ctx: Any) -> None:
             min_run_time=ctx.params["min_run_time"],
         )
         ctx.metric(f"{label}.gflops", flops / record.median / 1e9)
+        ctx.metric(f"{label}.median_s", record.median)  # a headline column of `runner runs`
         ctx.check_budget()
     if skipped:
         ctx.metric("shapes_skipped", float(len(skipped)))
@@ -104,6 +105,7 @@ EXPERIMENT = Experiment(
     run=run,
     uses=("matmul",),
     params=PARAMS,
+    headline=("*.median_s", "*.gflops"),
     description=(
         "Time a matmul strategy per shape (MxKxN, comma-separated) and check it against a float64"
         " reference: median/IQR time, GFLOP/s, max relative error; shapes over the strategy's limit are skipped."

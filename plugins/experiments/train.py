@@ -180,6 +180,7 @@ EXPERIMENT = Experiment(
     run=run,
     uses=("init", "activation", "loss", "matmul", "dataset"),
     params=PARAMS,
+    headline=("valid_accuracy", "valid_loss", "samples_per_s"),
     description=(
         "The lessons' minibatch training loop with hand-written SGD (bs 64, lr 0.2): train loss per"
         " step, valid loss and accuracy per epoch, samples/s; the chosen matmul runs forward and backward."
