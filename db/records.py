@@ -33,6 +33,9 @@ class TimingRecord:
     shape: str | None = None  # e.g. "5x784x10"
     flops: float | None = None  # floating-point operations per call
     threads: int | None = None
+    #: ``ok`` or ``noisy`` (:mod:`scratchlab.db.quality`), and the evidence behind it
+    quality: str = "ok"
+    evidence: dict[str, Any] | None = None
 
 
 @dataclass
