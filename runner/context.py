@@ -540,8 +540,9 @@ def run_experiment(
     ``timeout`` (the budget of ``timeout`` seconds ran out: ``check_budget``,
     or SIGALRM when called in the main thread; everything recorded so far is
     kept); ``failed`` (a set-up problem with a one-line reason, or any other
-    exception with its full traceback). ``KeyboardInterrupt`` propagates, so
-    the caller can mark the run interrupted. ``timeout`` must be positive or
+    exception with its full traceback; ``sys.exit()`` too, its code in the
+    reason). ``KeyboardInterrupt`` propagates, so the caller can mark the run
+    interrupted. ``timeout`` must be positive or
     None (no budget).
     """
     budget = Budget(timeout)
@@ -563,4 +564,7 @@ def run_experiment(
         return ctx.result("timeout", str(exc), started_at)
     except Exception:
         return ctx.result("failed", traceback.format_exc(), started_at)
+    except SystemExit as exc:
+        # plugin code calling sys.exit() must not end the sweep that runs it
+        return ctx.result("failed", f"the experiment called sys.exit({exc.code!r})\n{traceback.format_exc()}", started_at)
     return ctx.result("done", None, started_at)

@@ -146,8 +146,27 @@ def run_payload(run_id: int, run: PlannedRun) -> dict[str, Any]:
 # --------------------------------------------------------------------------- backends
 
 
+def run_threads(planned: PlannedRun, *, exclusive: bool, cores: int, workers: int) -> int:
+    """The torch thread count a run gets: its ``threads`` setting, or for ``auto``
+    (None) every usable core when it runs alone (an exclusive run, or one worker)
+    and an equal share of them (cores // workers, at least 1) when it shares them."""
+    threads = getattr(planned, "threads", None)
+    if threads:
+        return int(threads)
+    return cores if exclusive or workers <= 1 else max(1, cores // workers)
+
+
+def apply_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)`` unless it is already so (or ``threads`` is None)."""
+    import torch
+
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 class InlineBackend:
-    """Runs one run after another in this process."""
+    """Runs one run after another in this process (for debugging with pdb: no
+    worker process, so a plugin that exits or crashes ends the sweep)."""
 
     name = "inline"
 
@@ -156,14 +175,19 @@ class InlineBackend:
 
     def describe(self) -> dict[str, Any]:
         """How runs execute, for the sweep's environment record."""
-        return {"backend": "inline"}
+        from scratchlab.runner.environment import usable_cpus
+
+        return {"backend": "inline", "usable_cpus": usable_cpus()}
 
     def results(self, items: Items, started: StartedCallback, timeout: float | None) -> Iterator[tuple[int, RunResult]]:
         """Yield ``(run_id, result)`` for each run, in order."""
         from scratchlab.runner.context import run_experiment
+        from scratchlab.runner.environment import usable_cpus
 
+        cores = usable_cpus()
         for run_id, planned in items:
             started([run_id])
+            apply_threads(run_threads(planned, exclusive=True, cores=cores, workers=1))
             yield run_id, run_experiment(self.plugins, planned, timeout=timeout)
 
     def close(self) -> None:
@@ -178,7 +202,7 @@ def _worker_plugins(modules: tuple[str, ...]) -> Any:
     return load_plugins(modules)
 
 
-def _missing_on_worker(plugins: Any, planned: PlannedRun) -> str | None:
+def missing_on_worker(plugins: Any, planned: PlannedRun) -> str | None:
     """Why this worker cannot run ``planned`` (a component it does not have), or None."""
     wanted = [("experiment", planned.experiment), *planned.components.items()]
     names = {(c, n) for c, n in wanted if n not in plugins.registry.names(c)}
@@ -197,13 +221,34 @@ def run_on_worker(
 
     from scratchlab.runner.context import run_experiment
 
+    started_at = _now()
     if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     plugins = _worker_plugins(tuple(modules))
-    missing = _missing_on_worker(plugins, planned)
+    missing = missing_on_worker(plugins, planned)
     if missing is not None:
-        return failed_result(missing)
-    return run_experiment(plugins, planned, timeout=timeout)
+        return failed_result(missing, started_at)
+    _announce_start()
+    try:
+        return run_experiment(plugins, planned, timeout=timeout)
+    except BaseException:  # KeyboardInterrupt raised by the run: a result, not a traceback on the worker's terminal
+        return failed_result(f"the run raised {traceback.format_exc()}", started_at)
+
+
+#: the Dask event topic a task publishes when its run starts (after the worker's imports)
+RUN_STARTED_TOPIC = "scratchlab-run-started"
+#: seconds a Dask run may take to start (a cold worker importing torch and the plugins)
+#: before the driver counts its timeout from the hand-out instead
+START_ALLOWANCE = 120.0
+
+
+def _announce_start() -> None:
+    """Tell the driver this Dask task's run starts now, so its ``--timeout`` clock starts here."""
+    with contextlib.suppress(Exception):  # not on a Dask worker, or an old scheduler: the driver copes
+        import distributed
+
+        worker = distributed.get_worker()
+        worker.log_event(RUN_STARTED_TOPIC, {"key": worker.get_current_task()})
 
 
 def grace_period(timeout: float) -> float:
@@ -256,6 +301,7 @@ class _InFlight:
     planned: PlannedRun
     since: float  # monotonic time it was handed out (or its worker restarted)
     started_at: datetime
+    running_since: float | None = None  # monotonic time its worker said the run started
 
 
 class DaskBackend:
@@ -279,23 +325,30 @@ class DaskBackend:
         self.threads = threads
         self.warn = warn or (lambda message: log.warning(message))
         self.poll = 0.2  # seconds between checks for overdue runs
+        self._started: dict[Any, float] = {}  # task key -> monotonic time its run started
+        with contextlib.suppress(Exception):  # an old distributed: timeouts count from the hand-out
+            client.subscribe_topic(RUN_STARTED_TOPIC, self._on_started)
 
     @classmethod
     def local(cls, n_workers: int, modules: Sequence[str], *, warn: Callable[[str], None] | None = None) -> DaskBackend:
         """Start a ``LocalCluster`` of ``n_workers`` single-threaded processes; torch
         threads are split between them (usable cores // n_workers each)."""
         distributed = _import_distributed()
+        import dask
+
         from scratchlab.runner.environment import usable_cpus
 
         _quiet_dask_logs()
         try:
-            cluster = distributed.LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            # a run that kills its worker is retried once, then failed (KilledWorker), not tried on every worker
+            with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+                cluster = distributed.LocalCluster(
+                    n_workers=n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
         except Exception as exc:
             raise DaskUnavailable(f"could not start a local Dask cluster: {type(exc).__name__}: {exc}") from None
         client = distributed.Client(cluster, set_as_default=False)
@@ -337,7 +390,7 @@ class DaskBackend:
             self.modules,
             planned,
             timeout,
-            self.threads,
+            getattr(planned, "threads", None) or self.threads,
             key=f"run-{run_id}-{uuid.uuid4().hex[:8]}",
             pure=False,
             retries=0,
@@ -362,7 +415,24 @@ class DaskBackend:
             return
         for future, entry in flight.items():
             if future.key in moved:
-                entry.since = time.monotonic()
+                entry.since, entry.running_since = time.monotonic(), None
+                self._started.pop(future.key, None)
+
+    def _on_started(self, event: Any) -> None:
+        # called on the client's event-loop thread; a plain dict store is atomic
+        _timestamp, message = event
+        with contextlib.suppress(Exception):
+            self._started[message["key"]] = time.monotonic()
+
+    def _overdue(self, entry: _InFlight, key: Any, limit: float, now: float) -> bool:
+        """Whether a run is past ``limit``, counted from when its worker started it (not from
+        the hand-out, which a cold worker's imports would count); a run never announced
+        counts from the hand-out plus :data:`START_ALLOWANCE`."""
+        started = self._started.get(key, entry.running_since)
+        if started is not None:
+            entry.running_since = started
+            return now - started > limit
+        return now - entry.since > limit + START_ALLOWANCE
 
     def results(self, items: Items, started: StartedCallback, timeout: float | None) -> Iterator[tuple[int, RunResult]]:
         """Yield ``(run_id, result)`` as runs finish; cancels what is in flight when closed early."""
@@ -397,7 +467,7 @@ class DaskBackend:
                 if limit is not None:
                     now = time.monotonic()
                     for future, entry in list(flight.items()):
-                        if now - entry.since > limit:
+                        if self._overdue(entry, future.key, limit, now):
                             del flight[future]
                             workers = self._cancel(future)
                             # the result first: its finish time should not include the restart

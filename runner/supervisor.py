@@ -1,0 +1,547 @@
+"""Supervised worker processes: a run's plugin code cannot take the sweep down.
+
+:class:`SupervisedBackend` is the default way a sweep executes. It keeps a
+pool of long-lived worker processes (started with ``spawn`` once per sweep,
+each importing torch and loading the plugins before it says it is ready) and
+hands each one run at a time over a pipe; the worker sends the
+:class:`~scratchlab.db.records.RunResult` back and the driver, the single
+database writer, stores it. What a plugin does to its own process stays there:
+
+- ``os._exit``, a segfault, SIGKILL from the kernel's OOM killer: the driver
+  sees the worker die, stores the run as ``failed`` with the exit code or
+  signal and the tail of the run's output (stdout and stderr go to a file per
+  worker; ``faulthandler`` writes a crash's Python stack there), and starts a
+  replacement;
+- ``sys.exit`` and ``KeyboardInterrupt`` raised by the run: ``failed`` with the
+  traceback (Ctrl-C at the terminal is the driver's to handle: workers ignore
+  SIGINT);
+- a run that ignores its time budget (catches ``Exception`` around a loop):
+  the driver kills the worker ``--timeout`` plus a grace period after it
+  handed the run out, and stores ``timeout``;
+- a run that allocates more than its worker's memory limit (``RLIMIT_AS``,
+  see :func:`memory_headroom`): ``failed`` with a first line that says
+  ``out of memory``; that worker is replaced, since a process that hit its
+  address-space limit may be left half-broken.
+
+Scheduling: the pool has one worker per usable core by default. A run holds
+as many cores as it has torch threads (``auto``: usable cores // workers) and
+is started only when they are free, so workers never oversubscribe the CPU.
+A run of an experiment declared ``exclusive`` (its results are timings) runs
+alone: it waits until nothing else runs and every worker is started, and
+nothing starts beside it; ``auto`` gives it every usable core. The queue runs
+shared runs first, slowest-looking first (a matmul strategy with a smaller
+``max_madds`` is slower), then the exclusive ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import faulthandler
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import wait as wait_for
+from pathlib import Path
+from typing import Any
+
+from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.runner.execute import (
+    Items,
+    StartedCallback,
+    apply_threads,
+    failed_result,
+    grace_period,
+    missing_on_worker,
+    run_threads,
+)
+
+#: lines and characters of a run's output kept in its reason
+TAIL_LINES = 25
+TAIL_CHARS = 4000
+#: a worker output file is emptied between runs once it is larger than this
+OUTPUT_RESET_BYTES = 1 << 20
+#: workers dying before they are ready this many times in a row stop the sweep
+START_ATTEMPTS = 3
+#: environment variable: memory a run may allocate on top of its worker's start-up size
+MEMORY_ENV = "SCRATCHLAB_WORKER_MEMORY"
+
+_OOM_MARKERS = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "std::bad_alloc", "not enough memory")
+
+
+class WorkerStartError(RuntimeError):
+    """Worker processes die before they are ready (a plugin crashes on import)."""
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes from ``"512M"``, ``"2G"``, ``"1.5GiB"`` or a plain number; None for ``off``/``0``/``none``."""
+    value = text.strip().lower()
+    if value in ("", "0", "off", "none", "no"):
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", value)
+    if match is None:
+        raise ValueError(f"{MEMORY_ENV}={text!r}: expected a size such as 512M or 4G, or off")
+    scale = 1024 ** " kmgt".index(match.group(2) or " ")
+    return int(float(match.group(1)) * scale)
+
+
+def available_memory() -> int | None:
+    """``MemAvailable`` from ``/proc/meminfo`` in bytes (None where there is none)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def memory_headroom(devices: Sequence[str]) -> int | None:
+    """Bytes each worker may allocate on top of its size once started: ``$SCRATCHLAB_WORKER_MEMORY``,
+    else the memory available now; None (no limit) when a run uses an accelerator, whose driver
+    reserves far more address space than it uses, so an address-space limit would break it."""
+    if any(not d.startswith("cpu") for d in devices):
+        return None
+    if MEMORY_ENV in os.environ:
+        return parse_size(os.environ[MEMORY_ENV])
+    return available_memory()
+
+
+def _vm_size() -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _limit_memory(headroom: int | None) -> int | None:
+    """Cap this process's address space at its current size plus ``headroom``; the cap, or None."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    base = _vm_size()
+    if headroom is None or base is None:
+        return None
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = base + headroom if hard == resource.RLIM_INFINITY else min(base + headroom, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return limit
+
+
+def _out_of_memory(result: RunResult) -> bool:
+    return result.status == "failed" and any(m in (result.reason or "") for m in _OOM_MARKERS)
+
+
+# --------------------------------------------------------------------------- the worker process
+
+
+def _redirect_output(path: str) -> None:
+    """Send this process's stdout and stderr (Python's and native code's) to ``path``."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.reconfigure(line_buffering=True)  # what a dying run printed last is kept
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the driver dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+
+
+def worker_main(conn: Any, modules: tuple[str, ...], output: str, headroom: int | None) -> None:
+    """The worker process: load everything, say ready, then run what the driver sends until told to stop."""
+    parent = os.getppid()
+    _redirect_output(output)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the driver decides
+    _die_with_parent()
+    if os.getppid() != parent:
+        return  # the driver died before the line above took effect
+    faulthandler.enable()
+    import torch  # noqa: F401  (imported now, so that no run's clock pays for it)
+
+    from scratchlab.plugins.manager import load_plugins
+
+    plugins = load_plugins(modules)
+    limit = _limit_memory(headroom)
+    conn.send(("ready", os.getpid(), limit))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        planned, timeout, threads = message
+        result = _run_one(plugins, planned, timeout, threads, limit)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        conn.send(result)
+        if _out_of_memory(result):
+            return  # a process that hit its limit may be half-broken: the driver starts a fresh one
+
+
+def _run_one(plugins: Any, planned: PlannedRun, timeout: float | None, threads: int, limit: int | None) -> RunResult:
+    from scratchlab.runner.context import run_experiment
+
+    started_at = datetime.now(UTC)
+    try:
+        apply_threads(threads)
+        missing = missing_on_worker(plugins, planned)
+        if missing is not None:
+            return failed_result(missing, started_at)
+        result = run_experiment(plugins, planned, timeout=timeout)
+    except BaseException as exc:  # KeyboardInterrupt raised by the run itself (SIGINT is ignored here)
+        return failed_result(f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at)
+    if _out_of_memory(result):
+        size = "its address-space limit" if limit is None else f"its limit of {limit / 2**30:.1f} GiB of address space"
+        result.reason = f"out of memory: the run needed more than {size}\n{result.reason}"
+    return result
+
+
+# --------------------------------------------------------------------------- the driver's side
+
+
+def exit_description(code: int | None) -> str:
+    """How a worker process ended, in words (``code`` is ``Process.exitcode``)."""
+    if code is None:
+        return "the worker process stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = {"SIGSEGV": " (a crash in native code)", "SIGKILL": " (out of memory, or killed)",
+               "SIGABRT": " (aborted by native code)", "SIGBUS": " (a crash in native code)"}.get(name, "")
+        return f"the worker process was killed by {name}{why}"
+    return f"the worker process exited with code {code}"
+
+
+@dataclass
+class _Task:
+    run_id: int
+    planned: PlannedRun
+    threads: int
+    cores: int  # cores it holds while it runs
+    alone: bool  # exclusive: nothing else runs beside it
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any
+    output: Path
+    ready: bool = False
+    task: _Task | None = None
+    since: float = 0.0  # monotonic time the task was handed out
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    offset: int = 0  # output file size when the task was handed out
+
+    def tail(self) -> str:
+        """The last lines the worker wrote since its current task was handed out."""
+        try:
+            with self.output.open("rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(self.offset, size - TAIL_CHARS))
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip("\n").splitlines()[-TAIL_LINES:])
+
+
+def _with_output(reason: str, tail: str) -> str:
+    return f"{reason}\n--- the run's last output ---\n{tail}" if tail else reason
+
+
+class SupervisedBackend:
+    """Runs on a pool of supervised worker processes (see the module's docstring)."""
+
+    name = "supervised"
+
+    def __init__(
+        self,
+        plugins: Any,
+        modules: Sequence[str],
+        *,
+        workers: int | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        from scratchlab.runner.environment import usable_cpus
+
+        self.plugins = plugins
+        self.modules = tuple(modules)
+        self.cores = usable_cpus()
+        self.size = max(1, workers or self.cores)
+        self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
+        self.poll = 0.5  # seconds between checks for overdue runs
+        self._context = multiprocessing.get_context("spawn")  # torch's thread pools do not survive a fork
+        self._workers: list[_Worker] = []
+        self._folder: Path | None = None
+        self._headroom: int | None = None
+        self._failed_starts = 0
+        self._count = 0
+
+    def describe(self) -> dict[str, Any]:
+        """How runs execute, for the sweep's environment record."""
+        return {
+            "backend": "supervised",
+            "workers": self.size,
+            "usable_cpus": self.cores,
+            "torch_threads": {"shared": max(1, self.cores // self.size), "exclusive": self.cores},
+            "memory_headroom_bytes": self._headroom,
+        }
+
+    # -- the queue ---------------------------------------------------------
+
+    def _exclusive(self, planned: PlannedRun) -> bool:
+        return bool(getattr(self.plugins.registry.get("experiment", planned.experiment).component, "exclusive", False))
+
+    def _slowness(self, planned: PlannedRun) -> float:
+        """Smaller is slower: the ``max_madds`` of the run's matmul strategy (inf without one)."""
+        name = planned.components.get("matmul")
+        if name is None:
+            return float("inf")
+        return float(getattr(self.plugins.registry.get("matmul", name).component, "max_madds", None) or float("inf"))
+
+    def tasks(self, items: Items) -> list[_Task]:
+        """``items`` as tasks in the order they run: shared runs slowest-looking first, then exclusive ones."""
+        tasks = []
+        for run_id, planned in items:
+            alone = self._exclusive(planned)
+            threads = run_threads(planned, exclusive=alone, cores=self.cores, workers=self.size)
+            tasks.append(_Task(run_id, planned, threads, min(threads, self.cores), alone))
+        order = {id(t): i for i, t in enumerate(tasks)}
+        return sorted(tasks, key=lambda t: (t.alone, self._slowness(t.planned), order[id(t)]))
+
+    # -- workers -----------------------------------------------------------
+
+    def _spawn(self) -> None:
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="scratchlab-workers-"))
+        self._count += 1
+        output = self._folder / f"worker-{self._count}.log"
+        output.touch()
+        conn, child = self._context.Pipe()
+        process = self._context.Process(
+            target=worker_main, args=(child, self.modules, str(output), self._headroom),
+            name=f"scratchlab-worker-{self._count}", daemon=True,
+        )
+        process.start()
+        child.close()
+        self._workers.append(_Worker(process, conn, output))
+
+    def _discard(self, worker: _Worker, *, kill: bool) -> None:
+        self._workers.remove(worker)
+        if kill and worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=5)
+        worker.conn.close()
+
+    def _top_up(self, wanted: int) -> None:
+        while len(self._workers) < wanted:
+            self._spawn()
+
+    # -- handing out -------------------------------------------------------
+
+    def _dispatch(self, queue: deque[_Task]) -> list[int]:
+        """Hand the head of the queue to idle workers while it fits beside what runs; the run ids handed out."""
+        handed: list[int] = []
+        while queue:
+            busy = [w for w in self._workers if w.task is not None]
+            idle = [w for w in self._workers if w.task is None and w.ready]
+            if not idle or any(w.task.alone for w in busy):
+                break
+            task = queue[0]
+            if task.alone:
+                # alone means alone: no run and no starting worker beside it
+                if busy or not all(w.ready for w in self._workers):
+                    break
+            elif busy and sum(w.task.cores for w in busy) + task.cores > self.cores:
+                break
+            queue.popleft()
+            worker = idle[0]
+            with contextlib.suppress(OSError):
+                worker.offset = worker.output.stat().st_size
+                if worker.offset > OUTPUT_RESET_BYTES:
+                    os.truncate(worker.output, 0)  # the worker appends, so it writes at the new end
+                    worker.offset = 0
+            worker.task, worker.since, worker.started_at = task, time.monotonic(), datetime.now(UTC)
+            worker.conn.send((task.planned, self._timeout, task.threads))
+            handed.append(task.run_id)
+        return handed
+
+    # -- collecting --------------------------------------------------------
+
+    def _receive(self, worker: _Worker) -> list[tuple[int, RunResult]]:
+        """Read what ``worker`` has sent; a result comes back as ``(run_id, result)``."""
+        out = []
+        while True:
+            try:
+                if not worker.conn.poll():
+                    break
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                break
+            if isinstance(message, tuple) and message and message[0] == "ready":
+                worker.ready = True
+                self._failed_starts = 0
+                continue
+            task, worker.task = worker.task, None
+            if task is None:
+                continue
+            if message.status not in ("done", "skipped"):
+                message.reason = _with_output(message.reason or message.status, worker.tail())
+            out.append((task.run_id, message))
+        return out
+
+    def _died(self, worker: _Worker) -> list[tuple[int, RunResult]]:
+        """Handle a worker that is gone: its run, if it had one, failed; a start failure is counted."""
+        worker.process.join(timeout=5)
+        code = worker.process.exitcode
+        task, tail = worker.task, worker.tail()
+        was_ready = worker.ready
+        self._discard(worker, kill=True)
+        if task is not None:
+            reason = f"{exit_description(code)} during the run; a new worker took its place"
+            return [(task.run_id, failed_result(_with_output(reason, tail), worker.started_at))]
+        if not was_ready:
+            self._failed_starts += 1
+            if self._failed_starts >= START_ATTEMPTS:
+                raise WorkerStartError(
+                    _with_output(f"worker processes die before they are ready: {exit_description(code)}", tail)
+                    .replace("the run's last output", "the worker's last output")
+                )
+        return []
+
+    def _overdue(self, limit: float) -> list[tuple[int, RunResult]]:
+        """Kill workers whose run outlived ``limit`` seconds; those runs time out."""
+        out = []
+        now = time.monotonic()
+        for worker in [w for w in self._workers if w.task is not None and now - w.since > limit]:
+            task, tail = worker.task, worker.tail()
+            self._discard(worker, kill=True)
+            reason = (
+                f"timed out: the run did not stop within --timeout {self._timeout:g}s plus"
+                f" {grace_period(self._timeout):.1f}s grace (it did not heed its time budget); its worker"
+                " process was killed and replaced, so nothing this run recorded was kept"
+            )
+            out.append((task.run_id, failed_result(_with_output(reason, tail), worker.started_at, status="timeout")))
+        return out
+
+    def _collect(self, limit: float | None) -> list[tuple[int, RunResult]]:
+        waitables = {}
+        for worker in self._workers:
+            waitables[worker.conn] = worker
+            waitables[worker.process.sentinel] = worker
+        wait = self.poll
+        if limit is not None:
+            ages = [time.monotonic() - w.since for w in self._workers if w.task is not None]
+            if ages:
+                wait = min(wait, max(0.0, limit - max(ages)) + 0.01)
+        ready = {id(waitables[o]): waitables[o] for o in wait_for(list(waitables), timeout=wait)}
+        out = []
+        for worker in ready.values():
+            out.extend(self._receive(worker))
+            if not worker.process.is_alive():
+                out.extend(self._died(worker))
+        if limit is not None:
+            out.extend(self._overdue(limit))
+        return out
+
+    # -- the backend interface ---------------------------------------------
+
+    def results(self, items: Items, started: StartedCallback, timeout: float | None) -> Iterator[tuple[int, RunResult]]:
+        """Yield ``(run_id, result)`` as runs finish; kills the runs in flight when closed early."""
+        self._timeout = timeout
+        limit = None if timeout is None else timeout + grace_period(timeout)
+        queue = deque(self.tasks(items))
+        if not self._workers:
+            self._headroom = memory_headroom(sorted({t.planned.device for t in queue}))
+        finished = False
+        try:
+            while True:
+                running = sum(w.task is not None for w in self._workers)
+                if not queue and not running:
+                    break
+                # all tasks alone: one worker is enough; never more workers than runs left
+                wanted = 1 if all(t.alone for t in queue) else min(self.size, len(queue) + running)
+                self._top_up(max(wanted, running))
+                handed = self._dispatch(queue)
+                if handed:
+                    started(handed)
+                yield from self._collect(limit)
+            finished = True
+        finally:
+            if not finished:
+                for worker in [w for w in self._workers if w.task is not None]:
+                    self._discard(worker, kill=True)  # its run is marked interrupted by the driver
+
+    def close(self) -> None:
+        """Stop every worker and remove their output files."""
+        for worker in list(self._workers):
+            if worker.task is None:
+                with contextlib.suppress(OSError, ValueError):
+                    worker.conn.send(None)
+        deadline = time.monotonic() + 2
+        for worker in list(self._workers):
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            self._discard(worker, kill=True)
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+# --------------------------------------------------------------------------- choosing a backend
+
+
+def make_backend(
+    plugins: Any,
+    modules: Sequence[str],
+    *,
+    inline: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Any:
+    """The backend a sweep's options ask for: ``inline`` runs in this process (for pdb);
+    ``scheduler="local"`` starts a local Dask cluster of ``workers`` processes (default:
+    one per usable core) and any other ``scheduler`` is an existing cluster's address;
+    otherwise the supervised pool of ``workers`` processes (default: one per usable core).
+    Raises :class:`~scratchlab.runner.execute.DaskUnavailable` when Dask cannot be used."""
+    from scratchlab.runner.execute import DaskBackend, InlineBackend
+
+    if inline:
+        return InlineBackend(plugins)
+    if scheduler == "local":
+        from scratchlab.runner.environment import usable_cpus
+
+        return DaskBackend.local(workers or usable_cpus(), modules, warn=warn)
+    if scheduler is not None:
+        return DaskBackend.connect(scheduler, modules, warn=warn)
+    return SupervisedBackend(plugins, modules, workers=workers, warn=warn)
