@@ -1,20 +1,19 @@
 """``runner sweep``: plan every combination, run it, store it, resume it.
 
-The command only wires the parts together: options -> :class:`SweepSpec`
-(:mod:`~scratchlab.runner.plan`), devices checked
-(:mod:`~scratchlab.runner.environment`), runs stored ``pending``, executed by
-:mod:`~scratchlab.runner.execute`, shown by :mod:`~scratchlab.runner.progress`.
-torch is imported only once runs are about to execute (or a non-CPU device
-is checked), so ``runner sweep --help`` stays light.
+The command only parses options into a :class:`SweepSpec`
+(:mod:`~scratchlab.runner.plan`) and an
+:class:`~scratchlab.runner.sweeping.Execution`, hands them to
+:mod:`~scratchlab.runner.sweeping` (the orchestration the Python API shares)
+and prints the plan or the summary. torch is imported only once runs are
+about to execute (or a non-CPU device is checked), so ``runner sweep --help``
+stays light.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,6 @@ from scratchlab.runner.plan import (
     load_config,
     merge_spec_args,
     parse_setting,
-    plan,
-    plan_warnings,
     split_names,
 )
 
@@ -40,9 +37,6 @@ PLAN_OPTIONS: tuple[str, ...] = (
     "categories", "experiments", "settings", "config", "devices", "dtype", "repeat", "seed", "data_path",
     *(f"select_{c}" for c in COMPONENT_CATEGORIES),
 )
-
-#: run statuses that --rerun-failed attempts again
-RERUN_STATUSES: tuple[str, ...] = ("failed", "timeout")
 
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
 
@@ -105,12 +99,6 @@ def build_spec(options: Mapping[str, Any], plugin_modules: Sequence[str]) -> tup
         base = Path(options["config"]).parent
         merged["data_path"] = _data_path(str(base / merged["data_path"]))
     return SweepSpec(**merged, plugin_modules=tuple(plugin_modules)), name
-
-
-def default_name(spec: SweepSpec) -> str:
-    """``matmul+init-20250101-120000``: what was swept, and when (UTC)."""
-    what = spec.plugins or tuple(spec.components) or spec.experiments or ("include",)
-    return f"{'+'.join(what)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
 # --------------------------------------------------------------------------- the plan as a table
@@ -190,8 +178,11 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan and the run count; run and write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan (with --dry-run) or the summary as JSON.")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
-              help="Run on a local Dask cluster of N single-threaded worker processes.")
-@click.option("--scheduler", metavar="ADDRESS", help="Run on the existing Dask cluster at ADDRESS (tcp://host:port).")
+              help="Run on N supervised worker processes (a crash costs one run, not the sweep)."
+                   "  [default: one per usable CPU core]")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on the existing Dask cluster at ADDRESS (tcp://host:port), or `local` for a local"
+                   " Dask cluster of --workers processes.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Stop a run after SECONDS and record it as timeout.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed or timed-out run.")
@@ -221,13 +212,13 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
     state = ctx.obj
     _check_combinations(options)
     from scratchlab.db.errors import DatabaseError
+    from scratchlab.runner.sweeping import SweepError, SweepUsageError
 
     try:
-        if options["resume"] is not None or options["rerun_failed"] is not None:
-            _continue_stored(ctx, state, options)
-        else:
-            _new_sweep(ctx, state, options)
-    except DatabaseError as exc:
+        _sweep(ctx, state, options)
+    except SweepUsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except (SweepError, DatabaseError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         # Ctrl-C before the runs started (planning, cluster start-up): nothing ran
@@ -236,8 +227,8 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
 
 
 def _check_combinations(options: Mapping[str, Any]) -> None:
-    if options["workers"] is not None and options["scheduler"] is not None:
-        raise click.UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
+    if options["workers"] is not None and options["scheduler"] not in (None, "local"):
+        raise click.UsageError("--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own")
     stored = [o for o in ("resume", "rerun_failed") if options[o] is not None]
     if len(stored) > 1:
         raise click.UsageError("give --resume or --rerun-failed, not both")
@@ -251,33 +242,43 @@ def _check_combinations(options: Mapping[str, Any]) -> None:
             )
 
 
-def _plan_or_usage_error(spec: SweepSpec, registry: Any) -> list[PlannedRun]:
-    from scratchlab.runner.environment import DeviceError, check_devices
+def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
+    """Prepare (plan, or read the stored sweep), then show it (--dry-run) or run it."""
+    import contextlib
 
-    try:
-        runs = plan(spec, registry)
-        check_devices(spec.devices)
-    except (PlanError, DeviceError) as exc:
-        raise click.UsageError(str(exc)) from None
-    return runs
+    from scratchlab.db import open_store
+    from scratchlab.runner import sweeping
 
-
-def _new_sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
-    try:
-        spec, file_name = build_spec(options, state.plugin_modules)
-    except PlanError as exc:
-        raise click.UsageError(str(exc)) from None
-    registry = state.plugins.registry
-    runs = _plan_or_usage_error(spec, registry)
-    for message in plan_warnings(spec, runs, registry):
-        click.echo(f"warning: {message}", err=True)
-    name = options["name"] or file_name or default_name(spec)
-    if options["dry_run"]:
-        _show_plan(runs, registry, f"sweep {name!r} (dry run: nothing is run or written)", options["as_json"])
-        return
-    if not runs:
-        raise click.UsageError("the plan has no runs")
-    _run(ctx, state, options, spec=spec, name=name, runs=runs, timeout=options["timeout"])
+    with contextlib.ExitStack() as stack:
+        store = None
+        if options["resume"] is not None or options["rerun_failed"] is not None:
+            store = stack.enter_context(open_store(state.db_url, read_only=bool(options["dry_run"])))
+        if options["resume"] is not None:
+            prepared = sweeping.prepare_resume(store, options["resume"], state.plugins, state.plugin_modules)
+        elif options["rerun_failed"] is not None:
+            prepared = sweeping.prepare_rerun(
+                store, options["rerun_failed"], state.plugins, state.plugin_modules, name=options["name"]
+            )
+        else:
+            try:
+                spec, file_name = build_spec(options, state.plugin_modules)
+            except PlanError as exc:
+                raise click.UsageError(str(exc)) from None
+            prepared = sweeping.prepare_new(spec, state.plugins, name=options["name"] or file_name)
+        if prepared.note is not None and store is not None:
+            click.echo(prepared.note, err=True)  # a stored sweep with nothing left to run is not an error
+            return
+        if options["dry_run"]:
+            for message in prepared.warnings:
+                click.echo(f"warning: {message}", err=True)
+            suffix = "dry run" if store is not None else "dry run: nothing is run or written"
+            _show_plan(prepared.runs, state.plugins.registry, f"{prepared.title} ({suffix})", options["as_json"])
+            return
+        if prepared.note is not None:
+            raise click.UsageError(prepared.note)
+        if store is None:
+            store = stack.enter_context(open_store(state.db_url))
+        _run(ctx, state, options, prepared, store)
 
 
 def _show_plan(runs: Sequence[PlannedRun], registry: Any, title: str, as_json: bool) -> None:
@@ -288,166 +289,35 @@ def _show_plan(runs: Sequence[PlannedRun], registry: Any, title: str, as_json: b
         print_plan(rows, title)
 
 
-def _continue_stored(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
-    """--resume (the same sweep) and --rerun-failed (a new sweep of the failed runs)."""
-    from scratchlab.db import open_store
-    from scratchlab.runner.execute import unfinished
+def _run(ctx: click.Context, state: Any, options: Mapping[str, Any], prepared: Any, store: Any) -> None:
+    """Execute ``prepared``, print the summary and exit with the sweep's code."""
+    from scratchlab.runner.progress import make_reporter, print_summary
+    from scratchlab.runner.sweeping import Execution, execute_prepared
 
-    resuming = options["resume"] is not None
-    sweep_id = options["resume"] if resuming else options["rerun_failed"]
-    store = open_store(state.db_url, read_only=bool(options["dry_run"]))
-    try:
-        stored = store.get_sweep(sweep_id)
-        spec = SweepSpec.from_json(stored["spec"])
-        missing = [m for m in spec.plugin_modules if m not in state.plugin_modules]
-        if missing:
-            raise click.UsageError(
-                f"sweep {sweep_id} was run with {' '.join(f'--plugin {m}' for m in missing)}; pass the same"
-                " --plugin options to continue it"
-            )
-        # a continued sweep keeps its --timeout unless a new one is given
-        timeout = options["timeout"] or (stored["spec"].get("execution") or {}).get("timeout")
-        rows = store.sweep_runs(sweep_id)
-        wanted = unfinished(rows) if resuming else [r for r in rows if r["status"] in RERUN_STATUSES]
-        if not wanted:
-            what = "every run is done or skipped" if resuming else "no run failed or timed out"
-            click.echo(f"sweep {sweep_id} ({stored['name']}): {what}; nothing to run", err=True)
-            return
-        registry = state.plugins.registry
-        replanned = _plan_or_usage_error(dataclasses.replace(spec, only_keys=None), registry)
-        by_key = {r.key: r for r in replanned}
-        if resuming:
-            lost = [r for r in wanted if r["key"] not in by_key]
-            if lost:
-                raise click.ClickException(
-                    f"sweep {sweep_id}: {len(lost)} of its {len(wanted)} unfinished runs no longer match the"
-                    " plan (a component's code or version changed since); start a new sweep with the same"
-                    f" options, or `runner sweep --rerun-failed {sweep_id}` for its failed runs"
-                )
-            items = [(r["run_id"], by_key[r["key"]]) for r in wanted]
-            title = f"sweep {sweep_id} ({stored['name']}), resumed"
-            if options["dry_run"]:
-                _show_plan([p for _, p in items], registry, f"{title} (dry run)", options["as_json"])
-                return
-            _run(ctx, state, options, store=store, sweep_id=sweep_id, name=stored["name"], items=items, spec=spec,
-                 timeout=timeout)
-            return
-        runs = _match_by_identity(store, sweep_id, wanted, replanned)
-        new_spec = dataclasses.replace(spec, only_keys=tuple(r.key for r in runs))
-        name = options["name"] or f"{stored['name']}-rerun"
-        if options["dry_run"]:
-            _show_plan(runs, registry, f"sweep {name!r}: failed runs of sweep {sweep_id} (dry run)", options["as_json"])
-            return
-        _run(ctx, state, options, store=store, spec=new_spec, name=name, runs=runs, timeout=timeout)
-    finally:
-        store.close()
-
-
-def _match_by_identity(
-    store: Any, sweep_id: int, wanted: Sequence[Mapping[str, Any]], replanned: Sequence[PlannedRun]
-) -> list[PlannedRun]:
-    """The runs of the current plan that are the same runs as ``wanted`` in all
-    but component versions (the code may have been fixed since they failed)."""
-    from scratchlab.db.queries import planned_runs
-    from scratchlab.runner.plan import run_identity
-
-    current = {run_identity(r): r for r in replanned}
-    stored = planned_runs(store, [r["run_id"] for r in wanted])
-    matched, lost = [], 0
-    for run in stored:
-        found = current.get(run_identity(run))
-        if found is None:
-            lost += 1
-        else:
-            matched.append(found)
-    if lost:
-        click.echo(
-            f"warning: {lost} failed run(s) of sweep {sweep_id} are no longer in its plan"
-            " (a component or param was removed); they are left out",
-            err=True,
-        )
-    if not matched:
-        raise click.ClickException(f"none of the failed runs of sweep {sweep_id} can be planned with the current plugins")
-    return matched
-
-
-def _run(
-    ctx: click.Context,
-    state: Any,
-    options: Mapping[str, Any],
-    *,
-    spec: SweepSpec,
-    name: str,
-    runs: Sequence[PlannedRun] = (),
-    items: Sequence[tuple[int, PlannedRun]] = (),
-    store: Any = None,
-    sweep_id: int | None = None,
-    timeout: float | None = None,
-) -> None:
-    """Execute a new sweep of ``runs`` or, with ``sweep_id``, the stored ``items``; print the
-    summary and exit with the sweep's code."""
-    import contextlib
-
-    from scratchlab.db import open_store
-    from scratchlab.runner import execute
-    from scratchlab.runner.environment import busy_warning, capture_environment
-    from scratchlab.runner.progress import make_reporter, print_summary, summary_rows
-
-    reporter = make_reporter(options["quiet"])
-    hooks = execute.HookCaller(state.plugins, reporter.warn)
-    with contextlib.ExitStack() as stack:
-        if store is None:
-            store = open_store(state.db_url)
-            stack.callback(store.close)
-        backend = _backend(options, state, reporter.warn)
-        stack.callback(backend.close)
-        environment = capture_environment(state.plugins)
-        environment["execution"] = backend.describe()
-        if (busy := busy_warning(environment)) is not None:
-            reporter.warn(busy)
-        if sweep_id is None:
-            argv = [Path(sys.argv[0]).name, *sys.argv[1:]]
-            # the spec as planned, plus how it runs, so --resume continues it alike
-            spec_json = {**spec.to_json(), "execution": {"timeout": timeout}}
-            sweep_id = store.create_sweep(name, argv, spec_json, environment)
-            ids = store.add_runs(sweep_id, list(runs))
-            items = [(ids[r.key], r) for r in runs]
-            stored = {"sweep_id": sweep_id, "name": name, "argv": argv, "spec": spec_json, "environment": environment}
-        else:
-            # running again, with where it resumed kept beside where it started
-            store.reopen_sweep(sweep_id, environment)
-            stored = store.get_sweep(sweep_id)
-        sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
-        hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])
-        reporter.start(f"sweep {sweep_id} ({name})", len(items))
-        outcome = execute.execute_sweep(
-            store, sweep, items, backend,
-            hooks=hooks, reporter=reporter, timeout=timeout, fail_fast=options["fail_fast"],
-        )
-    rows = summary_rows(reporter.tally)
-    footer = f"sweep {sweep_id}: {outcome.status}"
+    execution = Execution(
+        workers=options["workers"],
+        scheduler=options["scheduler"],
+        timeout=options["timeout"],
+        fail_fast=options["fail_fast"],
+    )
+    outcome = execute_prepared(
+        prepared, store=store, plugins=state.plugins, execution=execution,
+        reporter=make_reporter(options["quiet"]), argv=[Path(sys.argv[0]).name, *sys.argv[1:]],
+        plugin_modules=state.plugin_modules,
+    )
+    footer = f"sweep {outcome.sweep_id}: {outcome.status}"
     if outcome.interrupted:
-        footer += f" — continue with: runner sweep --resume {sweep_id}"
+        footer += f" — continue with: runner sweep --resume {outcome.sweep_id}"
     elif outcome.stopped_early:
-        footer += f" (--fail-fast) — continue with: runner sweep --resume {sweep_id}"
+        footer += f" (--fail-fast) — continue with: runner sweep --resume {outcome.sweep_id}"
     if options["as_json"]:
-        click.echo(json.dumps({"sweep_id": sweep_id, "name": name, "status": outcome.status, "experiments": rows}))
+        click.echo(json.dumps(
+            {"sweep_id": outcome.sweep_id, "name": outcome.name, "status": outcome.status,
+             "experiments": outcome.summary}
+        ))
     else:
-        print_summary(f"sweep {sweep_id} ({name})", rows, footer)
+        print_summary(f"sweep {outcome.sweep_id} ({outcome.name})", outcome.summary, footer)
     if outcome.interrupted:
         ctx.exit(EXIT_INTERRUPTED)
     if outcome.status != "done":
         ctx.exit(1)
-
-
-def _backend(options: Mapping[str, Any], state: Any, warn: Callable[[str], None]) -> Any:
-    from scratchlab.runner import execute
-
-    try:
-        if options["workers"] is not None:
-            return execute.DaskBackend.local(options["workers"], state.plugin_modules, warn=warn)
-        if options["scheduler"] is not None:
-            return execute.DaskBackend.connect(options["scheduler"], state.plugin_modules, warn=warn)
-    except execute.DaskUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
-    return execute.InlineBackend(state.plugins)

@@ -1,0 +1,460 @@
+"""Sweep orchestration as plain Python: plan, store, execute, resume, re-run.
+
+One path shared by ``runner sweep`` (which only parses options and prints),
+the notebook API (``scratchlab.sweep``) and the benchmarks::
+
+    from scratchlab.runner.sweeping import run_sweep
+    from scratchlab.runner.plan import SweepSpec
+
+    outcome = run_sweep(SweepSpec(plugins=("matmul",)), db="sqlite:///runs.db")
+    outcome.sweep_id, outcome.status
+
+Errors are domain errors, never click's: :class:`SweepUsageError` for input
+that cannot be planned (the CLI exits 2), :class:`SweepError` for the rest
+(exit 1); database errors stay :class:`~scratchlab.db.errors.DatabaseError`.
+Progress goes to a :class:`SweepReporter`. torch is imported only once runs
+are about to execute (or a non-CPU device is checked).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.runner.plan import PlanError, SweepSpec, plan, plan_warnings
+
+#: run statuses that --rerun-failed attempts again
+RERUN_STATUSES: tuple[str, ...] = ("failed", "timeout")
+
+
+class SweepError(Exception):
+    """A sweep cannot go on; the message is one line a user can act on."""
+
+
+class SweepUsageError(SweepError):
+    """The input cannot be planned (unknown name, bad value, unusable device): nothing was written."""
+
+
+@runtime_checkable
+class SweepReporter(Protocol):
+    """What a sweep tells while it runs. The terminal bar and the notebook bar implement it.
+
+    Calls come from the driver's thread, in order: ``start`` once, then
+    ``run_started``/``run_finished`` per run (several may be started before
+    the first finishes), ``warn`` at any time, ``stop`` once at the end.
+    """
+
+    def start(self, title: str, total: int) -> None:
+        """A sweep of ``total`` runs, called ``title``, begins."""
+
+    def run_started(self, run: PlannedRun) -> None:
+        """``run`` was handed to a worker."""
+
+    def run_finished(self, run: PlannedRun, result: RunResult) -> None:
+        """``run`` ended with ``result`` (already written to the database)."""
+
+    def warn(self, message: str) -> None:
+        """Show a one-line warning."""
+
+    def stop(self) -> None:
+        """The sweep ended; release the display."""
+
+
+class SilentReporter:
+    """A reporter that shows nothing (the default of the Python API)."""
+
+    def start(self, title: str, total: int) -> None:
+        """Nothing to show."""
+
+    def run_started(self, run: PlannedRun) -> None:
+        """Nothing to show."""
+
+    def run_finished(self, run: PlannedRun, result: RunResult) -> None:
+        """Nothing to show."""
+
+    def warn(self, message: str) -> None:
+        """Nothing to show."""
+
+    def stop(self) -> None:
+        """Nothing to release."""
+
+
+class _Tallying:
+    """Wraps any :class:`SweepReporter` and counts outcomes, so the summary does not
+    depend on what the caller's reporter keeps."""
+
+    def __init__(self, inner: SweepReporter) -> None:
+        from scratchlab.runner.progress import Tally
+
+        self.inner = inner
+        self.tally = Tally()
+
+    def start(self, title: str, total: int) -> None:
+        self.tally.total = total
+        self.inner.start(title, total)
+
+    def run_started(self, run: PlannedRun) -> None:
+        self.inner.run_started(run)
+
+    def run_finished(self, run: PlannedRun, result: RunResult) -> None:
+        from scratchlab.runner.progress import elapsed
+
+        self.tally.add(run, result.status, elapsed(result))
+        self.inner.run_finished(run, result)
+
+    def warn(self, message: str) -> None:
+        self.inner.warn(message)
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How runs execute: the backend and the limits. Stored with a sweep so ``--resume`` runs it alike."""
+
+    workers: int | None = None  # N supervised worker processes (default: one per usable core)
+    scheduler: str | None = None  # an existing Dask cluster, or "local" for a local one of `workers`
+    inline: bool = False  # in this process (for pdb)
+    timeout: float | None = None  # seconds per run
+    fail_fast: bool = False
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.scheduler not in (None, "local"):
+            raise SweepUsageError("--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own")
+
+
+@dataclass
+class SweepOutcome:
+    """How one invocation of a sweep ended."""
+
+    sweep_id: int | None  # None when nothing ran (a resume with nothing left)
+    name: str
+    status: str  # "done", "failed", "interrupted" or "nothing to run"
+    interrupted: bool = False
+    stopped_early: bool = False  # --fail-fast stopped it
+    tally: Any = None  # progress.Tally of the runs this invocation finished
+    note: str | None = None  # why nothing ran
+
+    @property
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per experiment: counts by status and seconds, then a total row."""
+        from scratchlab.runner.progress import summary_rows
+
+        return summary_rows(self.tally) if self.tally is not None else []
+
+
+@dataclass
+class Prepared:
+    """A sweep ready to execute, or to show as a dry run: nothing is written yet."""
+
+    spec: SweepSpec
+    name: str
+    runs: list[PlannedRun]  # in order
+    run_ids: list[int | None]  # stored ids (a resume), or None (new runs)
+    title: str
+    sweep_id: int | None = None  # the stored sweep a resume continues
+    timeout: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    note: str | None = None  # set when there is nothing to run
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _default_name(spec: SweepSpec) -> str:
+    from datetime import UTC, datetime
+
+    what = spec.plugins or tuple(spec.components) or spec.experiments or ("include",)
+    return f"{'+'.join(what)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+def plan_runs(spec: SweepSpec, registry: Any) -> list[PlannedRun]:
+    """Plan ``spec`` and check its devices; :class:`SweepUsageError` on a bad plan."""
+    from scratchlab.runner.environment import DeviceError, check_devices
+
+    try:
+        runs = plan(spec, registry)
+        check_devices(spec.devices)
+    except (PlanError, DeviceError) as exc:
+        raise SweepUsageError(str(exc)) from None
+    return runs
+
+
+def prepare_new(spec: SweepSpec, plugins: Any, *, name: str | None = None) -> Prepared:
+    """Plan a new sweep of ``spec``; nothing is written."""
+    runs = plan_runs(spec, plugins.registry)
+    name = name or _default_name(spec)
+    return Prepared(
+        spec=spec,
+        name=name,
+        runs=runs,
+        run_ids=[None] * len(runs),
+        title=f"sweep {name!r}",
+        warnings=plan_warnings(spec, runs, plugins.registry),
+        note=None if runs else "the plan has no runs",
+    )
+
+
+def _stored_spec(store: Any, sweep_id: int, plugin_modules: Sequence[str]) -> tuple[dict, SweepSpec]:
+    stored = store.get_sweep(sweep_id)
+    spec = SweepSpec.from_json(stored["spec"])
+    missing = [m for m in spec.plugin_modules if m not in plugin_modules]
+    if missing:
+        raise SweepUsageError(
+            f"sweep {sweep_id} was run with {' '.join(f'--plugin {m}' for m in missing)}; pass the same"
+            " --plugin options to continue it"
+        )
+    return stored, spec
+
+
+def stored_timeout(stored: Mapping[str, Any]) -> float | None:
+    """The ``--timeout`` a stored sweep ran with."""
+    return (stored["spec"].get("execution") or {}).get("timeout")
+
+
+def prepare_resume(store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = ()) -> Prepared:
+    """The unfinished runs of a stored sweep, matched to the current plan by key.
+
+    ``plugin_modules`` are the ``--plugin`` modules loaded now; the sweep's own must be among them.
+    """
+    from scratchlab.runner.execute import unfinished
+
+    stored, spec = _stored_spec(store, sweep_id, plugin_modules)
+    title = f"sweep {sweep_id} ({stored['name']}), resumed"
+    wanted = unfinished(store.sweep_runs(sweep_id))
+    prepared = Prepared(spec=spec, name=stored["name"], runs=[], run_ids=[], title=title, sweep_id=sweep_id,
+                        timeout=stored_timeout(stored))
+    if not wanted:
+        prepared.note = f"sweep {sweep_id} ({stored['name']}): every run is done or skipped; nothing to run"
+        return prepared
+    by_key = {r.key: r for r in plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)}
+    lost = [r for r in wanted if r["key"] not in by_key]
+    if lost:
+        raise SweepError(
+            f"sweep {sweep_id}: {len(lost)} of its {len(wanted)} unfinished runs no longer match the"
+            " plan (a component's code or version changed since); start a new sweep with the same"
+            f" options, or `runner sweep --rerun-failed {sweep_id}` for its failed runs"
+        )
+    prepared.runs = [by_key[r["key"]] for r in wanted]
+    prepared.run_ids = [r["run_id"] for r in wanted]
+    return prepared
+
+
+def prepare_rerun(
+    store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = (), *, name: str | None = None
+) -> Prepared:
+    """A new sweep of the failed and timed-out runs of a stored sweep, planned with the current code."""
+    stored, spec = _stored_spec(store, sweep_id, plugin_modules)
+    name = name or f"{stored['name']}-rerun"
+    title = f"sweep {name!r}: failed runs of sweep {sweep_id}"
+    wanted = [r for r in store.sweep_runs(sweep_id) if r["status"] in RERUN_STATUSES]
+    prepared = Prepared(spec=spec, name=name, runs=[], run_ids=[], title=title, timeout=stored_timeout(stored))
+    if not wanted:
+        prepared.note = f"sweep {sweep_id} ({stored['name']}): no run failed or timed out; nothing to run"
+        return prepared
+    replanned = plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)
+    runs, lost = _match_by_identity(store, wanted, replanned)
+    if lost:
+        prepared.warnings.append(
+            f"{lost} failed run(s) of sweep {sweep_id} are no longer in its plan"
+            " (a component or param was removed); they are left out"
+        )
+    if not runs:
+        raise SweepError(f"none of the failed runs of sweep {sweep_id} can be planned with the current plugins")
+    prepared.spec = dataclasses.replace(spec, only_keys=tuple(r.key for r in runs))
+    prepared.runs = runs
+    prepared.run_ids = [None] * len(runs)
+    return prepared
+
+
+def _match_by_identity(
+    store: Any, wanted: Sequence[Mapping[str, Any]], replanned: Sequence[PlannedRun]
+) -> tuple[list[PlannedRun], int]:
+    """The runs of the current plan that are the same runs as ``wanted`` in all
+    but component versions (the code may have been fixed since they failed),
+    and how many of ``wanted`` have none."""
+    from scratchlab.db.queries import planned_runs
+    from scratchlab.runner.plan import run_identity
+
+    current = {run_identity(r): r for r in replanned}
+    matched, lost = [], 0
+    for run in planned_runs(store, [r["run_id"] for r in wanted]):
+        found = current.get(run_identity(run))
+        if found is None:
+            lost += 1
+        else:
+            matched.append(found)
+    return matched, lost
+
+
+# --------------------------------------------------------------------------- executing
+
+
+def make_backend(execution: Execution, plugins: Any, modules: Sequence[str], warn: Callable[[str], None]) -> Any:
+    """The backend ``execution`` asks for; :class:`SweepError` when a Dask cluster cannot be used."""
+    from scratchlab.runner import execute, supervisor
+
+    try:
+        return supervisor.make_backend(
+            plugins, tuple(modules), inline=execution.inline, workers=execution.workers,
+            scheduler=execution.scheduler, warn=warn,
+        )
+    except execute.DaskUnavailable as exc:
+        raise SweepError(str(exc)) from None
+
+
+def execute_prepared(
+    prepared: Prepared,
+    *,
+    store: Any,
+    plugins: Any,
+    execution: Execution = Execution(),
+    reporter: SweepReporter | None = None,
+    argv: Sequence[str] = (),
+    plugin_modules: Sequence[str] | None = None,
+) -> SweepOutcome:
+    """Store (a new sweep) or reopen (a resume) and run ``prepared``; finish the sweep.
+
+    A Ctrl-C while runs execute comes back as an ``interrupted`` outcome;
+    one before they start (cluster start-up) raises ``KeyboardInterrupt``.
+    """
+    from scratchlab.runner import execute
+    from scratchlab.runner.environment import busy_warning, capture_environment
+
+    if prepared.note is not None:
+        return SweepOutcome(sweep_id=prepared.sweep_id, name=prepared.name, status="nothing to run",
+                            note=prepared.note)
+    progress = _Tallying(reporter or SilentReporter())
+    for message in prepared.warnings:
+        progress.warn(message)
+    timeout = execution.timeout if execution.timeout is not None else prepared.timeout
+    hooks = execute.HookCaller(plugins, progress.warn)
+    # workers load the --plugin modules loaded here (a resume may add some)
+    modules = tuple(prepared.spec.plugin_modules if plugin_modules is None else plugin_modules)
+    with contextlib.ExitStack() as stack:
+        backend = make_backend(execution, plugins, modules, progress.warn)
+        stack.callback(backend.close)
+        environment = capture_environment(plugins)
+        environment["execution"] = backend.describe()
+        if (busy := busy_warning(environment)) is not None:
+            progress.warn(busy)
+        sweep_id = prepared.sweep_id
+        if sweep_id is None:
+            # the spec as planned, plus how it runs, so --resume continues it alike
+            spec_json = {**prepared.spec.to_json(), "execution": {"timeout": timeout}}
+            sweep_id = store.create_sweep(prepared.name, list(argv), spec_json, environment)
+            ids = store.add_runs(sweep_id, list(prepared.runs))
+            items = [(ids[r.key], r) for r in prepared.runs]
+        else:
+            # running again, with where it resumed kept beside where it started
+            store.reopen_sweep(sweep_id, environment)
+            items = list(zip(prepared.run_ids, prepared.runs, strict=True))
+        stored = store.get_sweep(sweep_id)
+        sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
+        hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])
+        progress.start(f"sweep {sweep_id} ({prepared.name})", len(items))
+        result = execute.execute_sweep(
+            store, sweep, items, backend,
+            hooks=hooks, reporter=progress, timeout=timeout, fail_fast=execution.fail_fast,
+        )
+    return SweepOutcome(
+        sweep_id=sweep_id,
+        name=prepared.name,
+        status=result.status,
+        interrupted=result.interrupted,
+        stopped_early=result.stopped_early,
+        tally=progress.tally,
+    )
+
+
+# --------------------------------------------------------------------------- the API
+
+
+def _db_url(db: str | None) -> str:
+    """A SQLAlchemy URL from a URL or a SQLite file path; None is the CLI's default."""
+    import os
+
+    from scratchlab.runner.cli import DEFAULT_DB
+
+    db = db if db is not None else os.environ.get("SCRATCHLAB_DB", DEFAULT_DB)
+    return db if "://" in str(db) else f"sqlite:///{db}"
+
+
+def _load(plugins: Any, plugin_modules: Sequence[str]) -> Any:
+    if plugins is not None:
+        return plugins
+    from scratchlab.plugins.manager import load_plugins
+
+    return load_plugins(tuple(plugin_modules))
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    db: str | None = None,
+    name: str | None = None,
+    execution: Execution = Execution(),
+    reporter: SweepReporter | None = None,
+    plugins: Any = None,
+    argv: Sequence[str] = (),
+) -> SweepOutcome:
+    """Plan ``spec``, store it as a new sweep in ``db`` (a URL or a SQLite path) and run it.
+
+    ``plugins`` is a loaded :class:`~scratchlab.plugins.manager.Plugins`
+    (default: load the installed ones plus ``spec.plugin_modules``). Raises
+    :class:`SweepUsageError` before anything is written when the plan is bad.
+    """
+    from scratchlab.db import open_store
+
+    loaded = _load(plugins, spec.plugin_modules)
+    prepared = prepare_new(spec, loaded, name=name)
+    if prepared.note is not None:
+        raise SweepUsageError(prepared.note)
+    with open_store(_db_url(db)) as store:
+        return execute_prepared(prepared, store=store, plugins=loaded, execution=execution, reporter=reporter,
+                                argv=argv)
+
+
+def resume_sweep(
+    sweep_id: int,
+    *,
+    db: str | None = None,
+    execution: Execution = Execution(),
+    reporter: SweepReporter | None = None,
+    plugins: Any = None,
+    plugin_modules: Sequence[str] = (),
+) -> SweepOutcome:
+    """Run again the runs of stored sweep ``sweep_id`` that are not done or skipped."""
+    from scratchlab.db import open_store
+
+    loaded = _load(plugins, plugin_modules)
+    with open_store(_db_url(db)) as store:
+        prepared = prepare_resume(store, sweep_id, loaded, plugin_modules)
+        return execute_prepared(prepared, store=store, plugins=loaded, execution=execution, reporter=reporter,
+                                plugin_modules=plugin_modules)
+
+
+def rerun_failed(
+    sweep_id: int,
+    *,
+    db: str | None = None,
+    name: str | None = None,
+    execution: Execution = Execution(),
+    reporter: SweepReporter | None = None,
+    plugins: Any = None,
+    plugin_modules: Sequence[str] = (),
+    argv: Sequence[str] = (),
+) -> SweepOutcome:
+    """A new sweep of the failed and timed-out runs of stored sweep ``sweep_id``."""
+    from scratchlab.db import open_store
+
+    loaded = _load(plugins, plugin_modules)
+    with open_store(_db_url(db)) as store:
+        prepared = prepare_rerun(store, sweep_id, loaded, plugin_modules, name=name)
+        return execute_prepared(prepared, store=store, plugins=loaded, execution=execution, reporter=reporter,
+                                argv=argv, plugin_modules=plugin_modules)
