@@ -177,9 +177,8 @@ def calibrations(store: Any) -> list[dict[str, Any]]:
     c = m.calibrations.c
     stmt = select(c.machine, c.threads, c.probe_s, c.measured_at, c.details_json).order_by(c.machine, c.threads)
     with store.engine.connect() as conn:
-        return [
-            {**row._asdict(), "details": json.loads(row.details_json or "{}")} for row in conn.execute(stmt)
-        ]
+        rows = [row._asdict() for row in conn.execute(stmt)]
+    return [{**row, "details": json.loads(row.pop("details_json") or "{}")} for row in rows]
 
 
 def _number(value: Any) -> float | None:
@@ -191,4 +190,6 @@ def _number(value: Any) -> float | None:
 
 
 def _us(seconds: float | None) -> str:
-    return "?" if seconds is None else f"{seconds * 1e6:.3g} µs"
+    if seconds is None:
+        return "?"
+    return f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} µs"

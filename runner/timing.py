@@ -13,6 +13,12 @@ second) gives blocked_autorange a single replicate. We then add replicates,
 one call each, until there are ``min_replicates`` or the measuring has taken
 ``max_run_time`` seconds, whichever comes first, so a slow strategy still
 gets a spread where it is affordable and never takes unbounded time.
+
+Every measurement is watched (:class:`scratchlab.runner.calibration.Watch`):
+a reference probe is timed before, between blocks and after, and the record
+carries a quality verdict (``ok`` or ``noisy``) with its evidence. The probe
+runs between blocks, outside the blocks' timed region, so it never adds to
+the replicates.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from scratchlab.db.records import TimingRecord
+from scratchlab.runner.calibration import Watch
 
 #: seconds of measurement blocked_autorange aims for
 DEFAULT_MIN_RUN_TIME = 0.2
@@ -100,13 +107,21 @@ def measure(
         raise ValueError(f"min_run_time must be positive, got {min_run_time}")
     threads = torch.get_num_threads()
     timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads, label=label)
+    watch = Watch(threads)
+
+    def after_block(*_: Any) -> None:
+        watch.between()
+        if between_blocks is not None:
+            between_blocks()
+
+    watch.start()
     started = time.perf_counter()
-    callback = None if between_blocks is None else (lambda _number, _seconds: between_blocks())
-    measurement = timer.blocked_autorange(callback=callback, min_run_time=min_run_time)
+    measurement = timer.blocked_autorange(callback=after_block, min_run_time=min_run_time)
     times = list(measurement.times)
     number = measurement.number_per_run
     while len(times) < min_replicates and time.perf_counter() - started < max_run_time:
         times.extend(timer.timeit(number).times)
-        if between_blocks is not None:
-            between_blocks()
-    return summarise(label, times, number_per_run=number, shape=shape, flops=flops, threads=threads)
+        after_block()
+    record = summarise(label, times, number_per_run=number, shape=shape, flops=flops, threads=threads)
+    record.quality, record.evidence = watch.verdict(record.median, record.iqr)
+    return record

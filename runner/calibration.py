@@ -1,0 +1,206 @@
+"""The calibration probe: a fixed reference kernel timed around every measurement.
+
+Contention on a shared machine does not show in a timing's own spread: with
+torch's two threads and two busy loops beside them, a 6 µs matmul measured
+16 ms with an IQR of 0.3%, because every replicate waited equally for a
+descheduled thread. What does show it is a yardstick: a kernel whose quiet
+time on this machine is known. :class:`Watch` times the probe right before a
+measurement, between its blocks (at most every :data:`PROBE_EVERY_S`) and
+right after, and turns those samples, the load average and the timing's
+spread into evidence and a verdict (:func:`scratchlab.db.quality.judge`).
+
+The probe is ``torch.mm`` on the lessons' shape (5x784x10, float32, CPU) with
+the measurement's own thread count, so it waits on the same thread pool as
+the lessons' matmuls and lives in the same µs range. Its quiet figure starts
+as this process's own calibration (the lowest of :data:`CALIBRATION_ROUNDS`
+round medians, each over :data:`ROUND_SAMPLES` samples, at the measurement's
+thread count and at one thread: a median per round ignores one lucky sample,
+the minimum over rounds finds the quietest moment, and one thread is immune
+to the thread-pool stalls contention causes) and is lowered whenever a faster probe figure is seen. When the run is
+stored, :func:`scratchlab.db.quality.settle` compares with the figure kept in
+the database for this machine and thread count, so a worker that happened to
+calibrate on a busy machine is judged against the machine's quiet history.
+
+On CUDA the probe still runs on the CPU: it measures how busy the host is,
+which is what spoils small, launch-bound GPU timings. torch is imported
+inside functions only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from scratchlab.db.quality import assess
+from scratchlab.runner.environment import cpu_model, usable_cpus
+
+#: the probe's operands: the lessons' 5 images x 784 pixels times a 784x10 weight
+PROBE_SHAPE = (5, 784, 10)
+PROBE_NAME = "torch.mm 5x784x10 float32 cpu"
+#: calls per probe sample (about 0.3 ms on a quiet 2020s CPU) ...
+PROBE_CALLS = 40
+#: ... cut short after this many seconds, so a probe on a saturated machine stays cheap
+PROBE_MAX_S = 0.005
+#: a process's own calibration: rounds of samples; the quiet figure is the lowest round median
+CALIBRATION_ROUNDS = 3
+ROUND_SAMPLES = 5
+#: probe between measured blocks at most this often (seconds of wall time)
+PROBE_EVERY_S = 0.02
+
+
+def machine_name() -> str:
+    """The machine a quiet figure belongs to: host name, CPU model and usable CPUs."""
+    return f"{socket.gethostname()} | {cpu_model()} | {usable_cpus()} cpu"
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, or None where the OS has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+class Probe:
+    """The reference kernel at one thread count, with this process's quiet figure for it."""
+
+    def __init__(self, threads: int) -> None:
+        import torch
+
+        self.threads = threads
+        # a private generator: the probe must not move the run's seeded RNG
+        generator = torch.Generator().manual_seed(0)
+        m, k, n = PROBE_SHAPE
+        self._a = torch.randn(m, k, generator=generator)
+        self._b = torch.randn(k, n, generator=generator)
+        self._mm = torch.mm
+        self.quiet_s: float | None = None
+
+    def sample(self, threads: int | None = None) -> float:
+        """Seconds per call of the probe: :data:`PROBE_CALLS` calls, fewer if they take over :data:`PROBE_MAX_S`.
+
+        Runs at this probe's thread count, or at ``threads`` when given.
+
+        A bare ``perf_counter`` loop rather than ``torch.utils.benchmark``:
+        the probe must be able to stop early on a saturated machine, and its
+        few µs of loop overhead are the same in every sample, so they cancel
+        in the ratio to the quiet figure.
+        """
+        import torch
+
+        mm, a, b = self._mm, self._a, self._b
+        threads = threads or self.threads
+        previous = torch.get_num_threads()
+        if previous != threads:
+            torch.set_num_threads(threads)
+        try:
+            calls = 0
+            started = time.perf_counter()
+            elapsed = 0.0
+            while calls < PROBE_CALLS and elapsed < PROBE_MAX_S:
+                mm(a, b)
+                calls += 1
+                elapsed = time.perf_counter() - started
+            return elapsed / calls
+        finally:
+            if previous != threads:
+                torch.set_num_threads(previous)
+
+    def calibrate(self) -> float:
+        """Set and return this process's quiet figure: the lowest round median, at this
+        probe's thread count and at one thread (warm-up first).
+
+        The one-thread rounds bound the figure from above: on a quiet machine
+        more threads do not make this small product slower by anything near the
+        verdict's 2x line, but under contention they do (the pool waits for
+        its slowest, descheduled thread) while one thread keeps its speed, so
+        a process that calibrates on a busy machine still gets a fair yardstick.
+        """
+        figures = []
+        for threads in dict.fromkeys((self.threads, 1)):
+            for _ in range(3):
+                self.sample(threads)  # first calls pay for allocation and kernel selection
+            figures += [
+                statistics.median(self.sample(threads) for _ in range(ROUND_SAMPLES))
+                for _ in range(CALIBRATION_ROUNDS)
+            ]
+        self.offer(min(figures))
+        return self.quiet_s  # type: ignore[return-value]
+
+    def offer(self, figure: float) -> None:
+        """Lower the quiet figure to ``figure`` if that is faster (a quieter moment was seen)."""
+        if figure > 0 and (self.quiet_s is None or figure < self.quiet_s):
+            self.quiet_s = figure
+
+
+_PROBES: dict[int, Probe] = {}
+
+
+def probe_for(threads: int) -> Probe:
+    """This process's probe at ``threads`` threads, calibrated on first use."""
+    probe = _PROBES.get(threads)
+    if probe is None:
+        probe = _PROBES[threads] = Probe(threads)
+        probe.calibrate()
+    return probe
+
+
+class Watch:
+    """Probe samples and load around one measurement; :meth:`verdict` turns them into quality and evidence.
+
+    Call :meth:`start` before measuring, :meth:`between` between measured
+    blocks (it samples at most every :data:`PROBE_EVERY_S` seconds) and
+    :meth:`verdict` after.
+    """
+
+    def __init__(self, threads: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.threads = threads
+        self.probe = probe_for(threads)
+        self.samples: list[float] = []
+        self.loads: list[float] = []
+        self._clock = clock
+        self._last = -float("inf")
+
+    def _take(self) -> None:
+        self.samples.append(self.probe.sample())
+        self._last = self._clock()
+
+    def start(self) -> None:
+        """Sample the probe and the load average right before the measurement."""
+        self._note_load()
+        self._take()
+
+    def between(self) -> None:
+        """Sample the probe if :data:`PROBE_EVERY_S` has passed since the last sample."""
+        if self._clock() - self._last >= PROBE_EVERY_S:
+            self._take()
+
+    def verdict(self, median: float, iqr: float) -> tuple[str, dict[str, Any]]:
+        """Sample once more, then the quality and evidence for a timing with this ``median`` and ``iqr``."""
+        self._take()
+        self._note_load()
+        probe_s = statistics.median(self.samples)
+        local_quiet = self.probe.quiet_s
+        # a measurement's probe median below the process's figure is a quieter moment
+        self.probe.offer(probe_s)
+        evidence = {
+            "machine": machine_name(),
+            "threads": self.threads,
+            "probe": PROBE_NAME,
+            "probe_s": probe_s,
+            "probe_samples": [float(f"{s:.4g}") for s in self.samples],
+            "local_quiet_s": local_quiet,
+            "load1": max(self.loads) if self.loads else None,
+            "cpus": usable_cpus(),
+            "spread": iqr / median if median > 0 else None,
+        }
+        return assess(evidence, self.probe.quiet_s)
+
+    def _note_load(self) -> None:
+        load = load_average()
+        if load is not None:
+            self.loads.append(round(load, 2))
