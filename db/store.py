@@ -26,6 +26,7 @@ from scratchlab.db.errors import (
     SweepNotFoundError,
 )
 from scratchlab.db.params import COMPONENT, encode
+from scratchlab.db.quality import settle
 from scratchlab.db.records import RUN_STATUSES, SWEEP_STATUSES, PlannedRun, RunResult
 from scratchlab.db.schema import check_sqlite_file, ensure_schema
 from scratchlab.db.sqltypes import utcnow
@@ -339,6 +340,7 @@ def _delete_results(conn: Connection, run_id: int) -> None:
 def _insert_timings(conn: Connection, run_id: int, result: RunResult) -> None:
     if not result.timings:
         return
+    settle(conn, result.timings)  # the verdicts against this machine's stored quiet probe figure
     rows = [
         {
             "run_id": run_id,
@@ -353,6 +355,8 @@ def _insert_timings(conn: Connection, run_id: int, result: RunResult) -> None:
             "max": t.max,
             "flops": t.flops,
             "threads": t.threads,
+            "quality": t.quality,
+            "quality_json": None if t.evidence is None else _json(t.evidence),
         }
         for t in result.timings
     ]
