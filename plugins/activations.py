@@ -59,6 +59,28 @@ def tanh_grad(x: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
     return (1 - torch.tanh(x).pow(2)) * grad_out
 
 
+#: 06_cuda_cnn_hooks_init's GeneralRelu settings for its CNN: leak 0.1, sub 0.4, maxv 6
+GENERAL_RELU: dict[str, float] = {"leak": 0.1, "sub": 0.4, "maxv": 6.0}
+
+
+def general_relu(x: torch.Tensor, *, leak: float, sub: float, maxv: float) -> torch.Tensor:
+    """The lessons' ``GeneralRelu``: leaky ReLU with slope ``leak``, minus ``sub``, capped at ``maxv``."""
+    return (torch.where(x > 0, x, x * leak) - sub).clamp_max(maxv)
+
+
+def general_relu_grad(
+    x: torch.Tensor, grad_out: torch.Tensor, *, leak: float, sub: float, maxv: float
+) -> torch.Tensor:
+    """``grad_out`` (times ``leak`` where ``x <= 0``), zero where the output was capped at ``maxv``."""
+    capped = (torch.where(x > 0, x, x * leak) - sub) > maxv
+    return torch.where(capped, torch.zeros_like(grad_out), leaky_relu_grad(x, grad_out, slope=leak))
+
+
+def general_relu_gain(*, leak: float, sub: float, maxv: float) -> float:
+    """The Kaiming gain of a leaky ReLU with slope ``leak`` (the shift and the cap do not change it)."""
+    return gain(leak)
+
+
 def identity(x: torch.Tensor) -> torch.Tensor:
     """No nonlinearity: a purely linear network."""
     return x
@@ -71,7 +93,7 @@ def identity_grad(x: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
 
 @hookimpl
 def register_activations(register):
-    """Register relu, relu-shifted, leaky-relu, tanh and identity."""
+    """Register relu, relu-shifted, leaky-relu, general-relu, tanh and identity."""
     register(Activation(
         name="relu", forward=relu, backward=relu_grad, gain=gain(0.0),
         description="ReLU, x.clamp_min(0); gain sqrt(2).",
@@ -84,6 +106,11 @@ def register_activations(register):
         name="leaky-relu", forward=leaky_relu, backward=leaky_relu_grad, gain=leaky_relu_gain,
         params={"slope": LEAKY_SLOPE},
         description="Leaky ReLU with negative slope `slope`; gain sqrt(2/(1+slope^2)).",
+    ))
+    register(Activation(
+        name="general-relu", forward=general_relu, backward=general_relu_grad, gain=general_relu_gain,
+        params=GENERAL_RELU,
+        description="The lessons' GeneralRelu: leaky (leak), shifted down (sub), capped (maxv).",
     ))
     register(Activation(
         name="tanh", forward=tanh, backward=tanh_grad, gain=5.0 / 3.0,

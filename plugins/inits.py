@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch.nn import init as torch_init
@@ -119,6 +121,66 @@ def init_xavier(weight: torch.Tensor, gain: float, *, mode: str = "fan_in") -> N
     weight.uniform_(-bound, bound)
 
 
+@dataclass(frozen=True, kw_only=True)
+class DataInit(Init):
+    """An init that also needs the built model and a batch of data (LSUV).
+
+    ``fn`` draws the weights as any init does (so code that only knows the
+    ``Init`` contract still gets a sensible model); a model builder that has data
+    then calls ``calibrate(model, xb, layers)``, where ``layers`` are the modules
+    whose outputs should be calibrated, in order, each with a ``weight`` tensor to
+    scale and a settable ``bias`` to shift.
+    """
+
+    calibrate: Callable[..., Any]
+
+    CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("fn", "calibrate")
+
+
+#: LSUV's stopping rule: |mean| and |std - 1| below this (07a_lsuv's 1e-3)
+LSUV_TOL = 1e-3
+#: most rescalings per layer and phase: a layer whose std does not react
+#: (a norm after it) must not loop forever
+LSUV_MAX_ITER = 20
+
+
+@torch.no_grad()
+def lsuv(model: Any, xb: torch.Tensor, layers: Sequence[Any]) -> list[tuple[float, float]]:
+    """07a_lsuv's ``lsuv_module`` on each of ``layers`` in order; returns each one's final (mean, std).
+
+    For each layer, with a forward hook on its output: shift ``bias`` by the
+    output's mean until ``|mean| < 1e-3``, then divide ``weight`` by the output's
+    std until ``|std - 1| < 1e-3`` (std last, so it is the one that holds). Each
+    loop stops after :data:`LSUV_MAX_ITER` passes.
+    """
+    seen: dict[str, float] = {}
+
+    def hook(_module: Any, _inputs: Any, output: torch.Tensor) -> None:
+        std, mean = torch.std_mean(output.detach().float())
+        seen["mean"], seen["std"] = float(mean), float(std)
+
+    # in the model's own mode, as the lessons: a norm's running statistics see these passes
+    results = []
+    for layer in layers:
+        handle = layer.register_forward_hook(hook)
+        try:
+            model(xb)
+            for _ in range(LSUV_MAX_ITER):
+                if abs(seen["mean"]) <= LSUV_TOL:
+                    break
+                layer.bias = layer.bias - seen["mean"]
+                model(xb)
+            for _ in range(LSUV_MAX_ITER):
+                if abs(seen["std"] - 1) <= LSUV_TOL or not seen["std"] > 0:
+                    break
+                layer.weight.div_(seen["std"])
+                model(xb)
+        finally:
+            handle.remove()
+        results.append((seen["mean"], seen["std"]))
+    return results
+
+
 #: name -> (function, depends on mode, description)
 INITS: dict[str, tuple[Callable[..., None], bool, str]] = {
     "randn": (init_randn, False, "Standard normal, std 1, unscaled (gain and mode ignored)."),
@@ -152,3 +214,7 @@ def register_inits(register):
     """Register the lessons' initialisations and PyTorch's."""
     for name, (fn, uses_mode, description) in INITS.items():
         register(Init(name=name, fn=fn, params=MODE_PARAMS if uses_mode else {}, description=description))
+    register(DataInit(
+        name="lsuv", fn=init_kaiming_normal, calibrate=lsuv, params=MODE_PARAMS,
+        description="LSUV (07a_lsuv): Kaiming normal, then each layer rescaled to unit std on a batch.",
+    ))

@@ -92,6 +92,26 @@ def softmax_grad(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (probs - onehot) / output.shape[0]
 
 
+#: 10b_mixup_label_smoothing's epsilon
+LABEL_SMOOTHING = 0.1
+
+
+def label_smoothing(output: torch.Tensor, target: torch.Tensor, *, eps: float = LABEL_SMOOTHING) -> torch.Tensor:
+    """The lessons' ``LabelSmoothingCrossEntropy``: ``eps`` times the mean of ``-log p`` over
+    every class plus ``1 - eps`` times the NLL (= ``F.cross_entropy(label_smoothing=eps)``)."""
+    log_preds = log_softmax_stable(output)
+    spread = -log_preds.sum(dim=-1).mean() / output.shape[-1]
+    return eps * spread + (1 - eps) * nll(log_preds, target)
+
+
+def label_smoothing_grad(output: torch.Tensor, target: torch.Tensor, *, eps: float = LABEL_SMOOTHING) -> torch.Tensor:
+    """``(softmax - smoothed one-hot) / n``, the smoothed target ``(1 - eps) * onehot + eps / c``."""
+    c = output.shape[-1]
+    probs = log_softmax_stable(output).exp()
+    smoothed = (1 - eps) * F.one_hot(target, c).to(probs.dtype) + eps / c
+    return (probs - smoothed) / output.shape[0]
+
+
 #: name -> (forward, description) of the classification losses
 CLASSIFICATION: dict[str, tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], str]] = {
     "nll-naive": (nll_naive, "NLL of log(exp(x)/sum exp(x)); overflows to nan on large logits."),
@@ -103,7 +123,7 @@ CLASSIFICATION: dict[str, tuple[Callable[[torch.Tensor, torch.Tensor], torch.Ten
 
 @hookimpl
 def register_losses(register):
-    """Register mse and the four classification losses."""
+    """Register mse, the four classification losses and label smoothing."""
     register(Loss(
         name="mse", forward=mse, grad=mse_grad, n_outputs=1, target="float",
         description="Mean squared error on one output with the labels as floats (the lessons' mse).",
@@ -113,3 +133,8 @@ def register_losses(register):
             name=name, forward=forward, grad=softmax_grad, n_outputs=None, target="class",
             description=description,
         ))
+    register(Loss(
+        name="label-smoothing", forward=label_smoothing, grad=label_smoothing_grad,
+        n_outputs=None, target="class", params={"eps": LABEL_SMOOTHING},
+        description="Label-smoothing cross-entropy, eps of the target spread over all classes (10b).",
+    ))

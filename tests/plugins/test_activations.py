@@ -12,7 +12,7 @@ from torch.nn import init as torch_init
 from scratchlab.plugins import bind
 from scratchlab.plugins.manager import load_plugins
 
-NAMES = ["relu", "relu-shifted", "leaky-relu", "tanh", "identity"]
+NAMES = ["relu", "relu-shifted", "leaky-relu", "general-relu", "tanh", "identity"]
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,9 @@ def test_all_activations_are_registered(registry):
         ("leaky-relu", {"slope": 0.3}, lambda x: F.leaky_relu(x, 0.3)),
         ("tanh", {}, torch.tanh),
         ("identity", {}, lambda x: x),
+        # 06_cuda_cnn_hooks_init's GeneralRelu(leak=0.1, sub=0.4, maxv=6.)
+        ("general-relu", {}, lambda x: (F.leaky_relu(x, 0.1) - 0.4).clamp_max(6.0)),
+        ("general-relu", {"leak": 0.0, "sub": 0.0, "maxv": 2.0}, lambda x: F.relu(x).clamp_max(2.0)),
     ],
 )
 def test_forward_is_the_named_function(registry, name, params, reference):
@@ -53,7 +56,7 @@ def test_forward_is_the_named_function(registry, name, params, reference):
 @pytest.mark.parametrize(
     ("name", "params"),
     [("relu", {}), ("relu-shifted", {}), ("leaky-relu", {}), ("leaky-relu", {"slope": 0.3}),
-     ("tanh", {}), ("identity", {})],
+     ("tanh", {}), ("identity", {}), ("general-relu", {}), ("general-relu", {"maxv": 2.0})],
 )
 def test_hand_written_backward_equals_autograd(registry, name, params):
     activation = bound(registry, name, **params)
@@ -74,6 +77,7 @@ def test_hand_written_backward_equals_autograd(registry, name, params):
         ("leaky-relu", {"slope": 0.3}, math.sqrt(2 / (1 + 0.09))),
         ("tanh", {}, torch_init.calculate_gain("tanh")),
         ("identity", {}, 1.0),
+        ("general-relu", {}, torch_init.calculate_gain("leaky_relu", 0.1)),
     ],
 )
 def test_gain(registry, name, params, expected):

@@ -28,10 +28,10 @@ def bound_fn(registry, name, **params):
 def test_all_inits_are_registered_and_mode_ones_declare_it(registry):
     assert registry.names("init") == [
         "randn", "simple", "kaiming-normal", "kaiming-uniform",
-        "torch-kaiming-normal", "torch-default", "xavier",
+        "torch-kaiming-normal", "torch-default", "xavier", "lsuv",
     ]
     with_mode = {n for n in registry.names("init") if registry.get("init", n).component.params}
-    assert with_mode == {"kaiming-normal", "kaiming-uniform", "torch-kaiming-normal"}
+    assert with_mode == {"kaiming-normal", "kaiming-uniform", "torch-kaiming-normal", "lsuv"}
     assert all(registry.get("init", n).component.params == {"mode": "fan_in"} for n in with_mode)
 
 

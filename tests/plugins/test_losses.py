@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from scratchlab.plugins import bind
 from scratchlab.plugins.losses import (
     log_softmax_naive,
     log_softmax_simplified,
@@ -32,7 +33,7 @@ def batch(n: int = 64, classes: int = 10, scale: float = 3.0, seed: int = 0):
 
 
 def test_losses_are_registered_with_their_output_width_and_target(registry):
-    assert registry.names("loss") == ["mse", *CLASSIFICATION]
+    assert registry.names("loss") == ["mse", *CLASSIFICATION, "label-smoothing"]
     mse = loss(registry, "mse")
     assert (mse.n_outputs, mse.target) == (1, "float")
     for name in CLASSIFICATION:
@@ -87,7 +88,15 @@ def loss_inputs(name: str, n: int):
     return logits.double(), target
 
 
-@pytest.mark.parametrize("name", ["mse", *CLASSIFICATION])
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+def test_label_smoothing_equals_torch_cross_entropy_with_smoothing(registry, eps):
+    """10b_mixup_label_smoothing's loss is F.cross_entropy(label_smoothing=eps)."""
+    out, target = batch(seed=3)
+    smoothed = bind(loss(registry, "label-smoothing"), {"eps": eps})
+    torch.testing.assert_close(smoothed.forward(out, target), F.cross_entropy(out, target, label_smoothing=eps))
+
+
+@pytest.mark.parametrize("name", ["mse", *CLASSIFICATION, "label-smoothing"])
 @pytest.mark.parametrize("n", [1, 37])
 def test_hand_written_grad_equals_autograd(registry, name, n):
     component = loss(registry, name)
