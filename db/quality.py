@@ -37,6 +37,9 @@ PROBE_LIMIT = 2.0
 #: ... or more than this many times, while the load average per usable CPU is over LOAD_LIMIT
 LOAD_PROBE_LIMIT = 1.5
 LOAD_LIMIT = 1.0
+#: noisy when a measuring thread spent more than this share of the measurement
+#: runnable but waiting for a CPU (a CPU-bound thread then ran over 1/(1-0.3) = 1.4x slower)
+WAIT_LIMIT = 0.3
 #: noisy when the IQR is more than this fraction of the median (pyperf warns from a
 #: standard deviation of 10% of the mean; µs-scale timings on a shared VM routinely
 #: reach 15-20% while the number is still right, so the line is drawn further out)
@@ -47,7 +50,8 @@ def judge(evidence: Mapping[str, Any], quiet_s: float | None) -> tuple[str, list
     """The verdict (``ok`` or ``noisy``) on one timing's ``evidence`` and the reasons for ``noisy``.
 
     ``evidence`` holds ``probe_s`` (the probe's median time per call around and
-    during the measurement), ``load1`` and ``cpus`` (the 1-minute load average
+    during the measurement), ``cpu_wait`` (the largest share of the measurement
+    a measuring thread spent waiting for a CPU), ``load1`` and ``cpus`` (the 1-minute load average
     and the CPUs this process may use) and ``spread`` (IQR / median); missing
     entries are not evidence. ``quiet_s`` is the probe's quiet figure (None:
     unknown, the probe is then no evidence).
@@ -65,6 +69,12 @@ def judge(evidence: Mapping[str, Any], quiet_s: float | None) -> tuple[str, list
     elif ratio is not None and ratio > LOAD_PROBE_LIMIT and load_per_cpu is not None and load_per_cpu > LOAD_LIMIT:
         reasons.append(
             f"load average {load1:.2f} on {cpus:g} CPU(s) and the reference probe {ratio:.1f}x its quiet time"
+        )
+    waited = _number(evidence.get("cpu_wait"))
+    if waited is not None and waited > WAIT_LIMIT:
+        reasons.append(
+            f"a measuring thread waited for a CPU {waited:.0%} of the time: the timing is up to"
+            f" {1 / max(1 - waited, 1e-3):.1f}x too slow"
         )
     spread = _number(evidence.get("spread"))
     if spread is not None and spread > SPREAD_LIMIT:

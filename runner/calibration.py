@@ -9,6 +9,14 @@ measurement, between its blocks (at most every :data:`PROBE_EVERY_S`) and
 right after, and turns those samples, the load average and the timing's
 spread into evidence and a verdict (:func:`scratchlab.db.quality.judge`).
 
+The probe's samples are short (well under a scheduler time slice), so they
+catch thread-pool stalls but can miss plain time-sharing: a single-threaded
+timing on a machine with five runnable processes per core runs five times
+slower, in whole time slices the probe may fall between. For that the
+kernel's own account is read: on Linux, ``/proc/self/task/*/schedstat`` says
+how long each thread was runnable but waiting for a CPU during the
+measurement (``cpu_wait``, the largest share among the threads).
+
 The probe is ``torch.mm`` on the lessons' shape (5x784x10, float32, CPU) with
 the measurement's own thread count, so it waits on the same thread pool as
 the lessons' matmuls and lives in the same µs range. Its quiet figure starts
@@ -55,6 +63,38 @@ PROBE_EVERY_S = 0.02
 def machine_name() -> str:
     """The machine a quiet figure belongs to: host name, CPU model and usable CPUs."""
     return f"{socket.gethostname()} | {cpu_model()} | {usable_cpus()} cpu"
+
+
+def sched_times() -> dict[str, tuple[int, int]] | None:
+    """Per thread of this process: (ns on a CPU, ns waiting for one), from Linux's
+    ``/proc/self/task/*/schedstat``; None where the kernel does not provide it."""
+    times: dict[str, tuple[int, int]] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                running, waiting = f.read().split()[:2]
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+        times[tid] = (int(running), int(waiting))
+    return times or None
+
+
+def wait_fraction(before: dict[str, tuple[int, int]] | None, after: dict[str, tuple[int, int]] | None,
+                  wall_s: float) -> float | None:
+    """The largest share of ``wall_s`` any thread spent runnable but waiting for a CPU.
+
+    A CPU-bound thread that waited a fraction f of the time ran 1/(1-f) times
+    slower than alone; a thread pool is as slow as its most-delayed thread.
+    A thread born in between counts from zero.
+    """
+    if before is None or after is None or wall_s <= 0:
+        return None
+    waits = [(waiting - before.get(tid, (0, 0))[1]) / 1e9 for tid, (_, waiting) in after.items()]
+    return max(0.0, min(1.0, max(waits, default=0.0) / wall_s))
 
 
 def load_average() -> float | None:
@@ -164,15 +204,18 @@ class Watch:
         self.loads: list[float] = []
         self._clock = clock
         self._last = -float("inf")
+        self._sched: dict[str, tuple[int, int]] | None = None
+        self._began = 0.0
 
     def _take(self) -> None:
         self.samples.append(self.probe.sample())
         self._last = self._clock()
 
     def start(self) -> None:
-        """Sample the probe and the load average right before the measurement."""
+        """Sample the probe, the load average and the threads' scheduler times right before the measurement."""
         self._note_load()
         self._take()
+        self._sched, self._began = sched_times(), time.perf_counter()
 
     def between(self) -> None:
         """Sample the probe if :data:`PROBE_EVERY_S` has passed since the last sample."""
@@ -181,6 +224,7 @@ class Watch:
 
     def verdict(self, median: float, iqr: float) -> tuple[str, dict[str, Any]]:
         """Sample once more, then the quality and evidence for a timing with this ``median`` and ``iqr``."""
+        waited = wait_fraction(self._sched, sched_times(), time.perf_counter() - self._began)
         self._take()
         self._note_load()
         probe_s = statistics.median(self.samples)
@@ -197,6 +241,7 @@ class Watch:
             "load1": max(self.loads) if self.loads else None,
             "cpus": usable_cpus(),
             "spread": iqr / median if median > 0 else None,
+            "cpu_wait": None if waited is None else round(waited, 4),
         }
         return assess(evidence, self.probe.quiet_s)
 
