@@ -17,6 +17,10 @@ from scratchlab.db.errors import InvalidValueError
 
 #: kind of a component-choice row (``matmul`` -> ``torch``)
 COMPONENT = "component"
+#: kind of the row that records which experiment a run is and its code's version
+#: (name ``experiment``): stored like a component choice so staleness covers the
+#: experiment's own code, but never read back as a param or a component
+EXPERIMENT = "experiment"
 #: kinds whose ``value_num`` holds the value
 NUMERIC_KINDS = ("int", "float", "bool")
 
@@ -47,7 +51,7 @@ def encode(name: str, value: Any) -> tuple[str, str, float | None]:
 
 def decode(kind: str, text: str) -> Any:
     """The Python value of a stored parameter."""
-    if kind in (COMPONENT, "str"):
+    if kind in (COMPONENT, EXPERIMENT, "str"):
         return text
     if kind == "int":
         return int(text)

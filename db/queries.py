@@ -22,7 +22,7 @@ from sqlalchemy.sql.expression import FunctionElement
 from scratchlab.db import models as m
 from scratchlab.db.engine import describe
 from scratchlab.db.errors import InvalidValueError, RunNotFoundError
-from scratchlab.db.params import COMPONENT, decode, matches
+from scratchlab.db.params import COMPONENT, EXPERIMENT, decode, matches
 from scratchlab.db.records import RUN_STATUSES, PlannedRun
 from scratchlab.db.store import Store
 
@@ -288,12 +288,13 @@ def component_versions(
 ) -> pd.DataFrame:
     """``[run_id, category, component, version]``: the component each run used
     in each category and the version of its code then, for the runs that
-    :func:`list_runs` would return with the same filters (one query)."""
+    :func:`list_runs` would return with the same filters (one query). The
+    experiment is a row too (category ``experiment``), where it was stored."""
     p = m.params.c
     stmt = (
         select(p.run_id, p.name, p.value_text, p.version)
         .join(m.runs, m.runs.c.run_id == p.run_id)
-        .where(p.kind == COMPONENT, *_run_filters(sweep_ids, statuses, experiments, params, run_ids))
+        .where(p.kind.in_((COMPONENT, EXPERIMENT)), *_run_filters(sweep_ids, statuses, experiments, params, run_ids))
         .order_by(p.run_id, p.param_id)
     )
     with store._read() as conn:
@@ -302,11 +303,14 @@ def component_versions(
 
 
 def _params_long(store: Store, run_ids: list[int], *, components_only: bool = False) -> list[tuple]:
-    """``(run_id, name, kind, value_text, version)`` rows of some runs, in insertion order."""
+    """``(run_id, name, kind, value_text, version)`` rows of some runs, in insertion order
+    (the experiment's version row is not a param: see :func:`component_versions`)."""
     if not run_ids:
         return []
     p = m.params.c
-    stmt = select(p.run_id, p.name, p.kind, p.value_text, p.version).where(_in(p.run_id, run_ids))
+    stmt = select(p.run_id, p.name, p.kind, p.value_text, p.version).where(
+        _in(p.run_id, run_ids), p.kind != EXPERIMENT
+    )
     if components_only:
         stmt = stmt.where(p.kind == COMPONENT)
     with store._read() as conn:
@@ -351,6 +355,7 @@ def param_values(
     stmt = (
         select(p.name, p.kind, p.value_text, p.value_num)  # value_num: PostgreSQL sorts DISTINCT rows by selected columns only
         .distinct()
+        .where(p.kind != EXPERIMENT)
         .where(p.run_id.in_(select(m.runs.c.run_id).where(*_run_filters(sweep_ids, None, experiments, None))))
         .order_by(p.name, p.value_num, p.value_text)
     )

@@ -25,7 +25,7 @@ from scratchlab.db.errors import (
     RunNotFoundError,
     SweepNotFoundError,
 )
-from scratchlab.db.params import COMPONENT, encode
+from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
 from scratchlab.db.quality import settle
 from scratchlab.db.records import RUN_STATUSES, SWEEP_STATUSES, PlannedRun, RunResult
 from scratchlab.db.schema import check_sqlite_file, ensure_schema
@@ -304,13 +304,14 @@ def _chunks(items: list, size: int = 500) -> Iterable[list]:
 
 def _param_rows(run: PlannedRun) -> list[tuple]:
     """The params rows of one planned run (``PARAM_COLUMNS`` after ``run_id``):
-    its component choices, then its parameters."""
-    rows = [
+    its experiment and component choices with their versions, then its parameters."""
+    rows = [(EXPERIMENT, EXPERIMENT, run.experiment, None, run.component_versions.get(EXPERIMENT))]
+    rows += [
         (category, COMPONENT, name, None, run.component_versions.get(category))
         for category, name in run.components.items()
     ]
     for name, value in run.params.items():
-        if name in run.components:
+        if name in run.components or name == EXPERIMENT:
             raise InvalidValueError(
                 f"run {run.key}: param {name!r} has the name of a component category; rename the param"
             )

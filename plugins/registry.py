@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from scratchlab.plugins import versions
 from scratchlab.plugins.types import CATEGORIES, TYPES, Component
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -61,24 +60,10 @@ class Registered:
 
 
 def source_hash(component: Component) -> str:
-    """Hash the source code of a component's callables (8 hex digits).
-
-    Falls back to the callable's qualified name where the source is not
-    available (builtins, C extensions), so the hash is always defined.
-    """
-    digest = hashlib.sha256()
-    for f in dataclasses.fields(component):
-        value = getattr(component, f.name)
-        if not callable(value):
-            continue
-        target = getattr(value, "func", value)  # functools.partial
-        try:
-            text = inspect.getsource(target)
-        except (OSError, TypeError):
-            text = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', repr(target))}"
-        digest.update(f.name.encode())
-        digest.update(text.encode())
-    return digest.hexdigest()[:8]
+    """Hash the source of a component's plugin code (8 hex digits): the modules
+    that define its callables and the modules of their package they import
+    (see :mod:`scratchlab.plugins.versions`)."""
+    return versions.source_hash(component)
 
 
 def coerce(category: str, item: Any) -> Component:

@@ -1,7 +1,9 @@
 """Which stored runs were made by code that has changed since.
 
-Every run stores, for each component it used, the component's version:
-its distribution's version and a hash of its source (``0.1.0+3f2a9c1d``).
+Every run stores, for its experiment and for each component it used, the
+version of that code: its distribution's version and a hash of its plugin
+module and of the modules of its package that it imports (``0.1.0+3f2a9c1d``,
+see :mod:`scratchlab.plugins.versions`).
 Comparing those with the versions registered now tells which results an
 edit (or an upgrade, or an uninstall) has made stale. Loading the registry
 imports the plugins, so this module is only used on request (``--stale``).
@@ -18,7 +20,10 @@ def stale_components(versions: Any, registry: Any) -> Any:
     """The rows of ``versions`` (``queries.component_versions``: run_id, category,
     component, version) whose component is no longer registered or whose stored
     version differs from the registered one, with a ``now`` column holding the
-    registered version (or ``"not installed"``)."""
+    registered version (or ``"not installed"``). A row stored without a version
+    (a run recorded by hand, or the experiment of a run stored before experiments
+    had versions) cannot be compared and is left out."""
+    versions = versions[versions["version"].notna()]
     current: dict[tuple[str, str], str] = {}
     for category, name in set(zip(versions["category"], versions["component"], strict=True)):
         try:
