@@ -16,7 +16,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from scratchlab.reports.views.common import text_value
+from scratchlab.reports.textsafe import printable
+from scratchlab.reports.views.common import format_duration, is_missing, text_value
 from scratchlab.reports.views.timings import OPERATION_KEYS, pick_unit
 
 #: style of a run status, as in the app's colours
@@ -44,7 +45,7 @@ def cell(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    return text_value(value)
+    return printable(text_value(value))
 
 
 def fixed(value: float, significant: int = 4) -> str:
@@ -65,7 +66,7 @@ def frame_table(frame, *, title: str | None = None, styles: Mapping[str, Mapping
     table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for column in frame.columns:
         numeric = frame[column].dtype.kind in "iuf"
-        table.add_column(str(column), justify="right" if numeric else "left", overflow="fold")
+        table.add_column(Text(printable(column)), justify="right" if numeric else "left", overflow="fold")
     for row in frame.itertuples(index=False, name=None):
         cells = []
         for column, value in zip(frame.columns, row):
@@ -108,13 +109,76 @@ def runs_table(runs, *, total: int | None = None) -> Table:
     return table
 
 
+#: marks a value measured while the machine was busy (timing quality ``noisy``)
+NOISY_MARK = "~"
+
+
+def _glance_cell(glance, column: str, row, noisy: set[str]) -> Text:
+    value = row[column]
+    if column == "status":
+        return Text(printable(value), style=STATUS_STYLES.get(str(value), ""))
+    if column == "duration":
+        return Text(format_duration(value))
+    if column not in glance.metrics and is_missing(value):
+        return Text("")  # a param this run does not have; a metric's NaN is a value and shows
+    text = cell(value)
+    # a metric derived from a noisy timing (``5x784x10.median_s`` of timing ``5x784x10``)
+    if text and column in glance.metrics and column.split(".", 1)[0] in noisy:
+        text = NOISY_MARK + text
+    return Text(text)
+
+
+def glance_table(glance, columns: list[str], noisy: dict[int, set[str]]) -> Table:
+    """One experiment's runs as a rich table of exactly ``columns`` (cells never wrap)."""
+    table = Table(title=Text(printable(glance.experiment), style="bold"), title_justify="left",
+                  show_edge=False, header_style="bold")
+    frame = glance.frame
+    for column in columns:
+        numeric = column in glance.metrics or column == "duration" or frame[column].dtype.kind in "iuf"
+        table.add_column(Text(printable(column)), justify="right" if numeric else "left", no_wrap=True)
+    for _, row in frame.iterrows():
+        marks = noisy.get(int(row["run_id"]), set()) if "run_id" in frame else set()
+        table.add_row(*(_glance_cell(glance, c, row, marks) for c in columns))
+    return table
+
+
+def fitted_table(glance, console, noisy: dict[int, set[str]] | None = None, *, fit: bool = True) -> Table:
+    """:func:`glance_table` with as many of the glance's columns, in priority order, as
+    fit ``console``'s width whole; the caption names the constant and the hidden ones."""
+    from rich.measure import Measurement
+
+    noisy = noisy or {}
+    columns = list(glance.frame.columns)
+    hidden: list[str] = []
+    table = glance_table(glance, columns, noisy)
+    # measured without the console's limit, which would squeeze the columns to fit
+    unlimited = console.options.update_width(1_000_000)
+    while fit and Measurement.get(console, unlimited, table).maximum > console.width:
+        droppable = [c for c in columns if c not in glance.required]
+        if not droppable:
+            break
+        hidden.insert(0, droppable[-1])
+        columns.remove(droppable[-1])
+        table = glance_table(glance, columns, noisy)
+    notes = [f"{len(glance.frame)} run{'s' if len(glance.frame) != 1 else ''}"]
+    if glance.constant:
+        notes.append("all with " + ", ".join(f"{k}={v}" for k, v in glance.constant.items()))
+    if hidden:
+        notes.append(f"hidden: {', '.join(hidden)} (--wide or --columns)")
+    if any(NOISY_MARK in cell.plain for column in table.columns for cell in column.cells if isinstance(cell, Text)):
+        notes.append(f"{NOISY_MARK}: timed while the machine was busy (noisy)")
+    table.caption = Text(printable("; ".join(notes)))
+    table.caption_justify = "left"
+    return table
+
+
 def mapping_table(mapping: Mapping[str, Any], *, title: str, key: str = "name", value: str = "value") -> Table:
     """A two-column table of a dict (params, environment)."""
     table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     table.add_column(key)
     table.add_column(value, overflow="fold")
     for name, item in mapping.items():
-        table.add_row(Text(str(name)), Text(cell(item)))
+        table.add_row(Text(printable(name)), Text(cell(item)))
     return table
 
 
@@ -129,10 +193,10 @@ def benchmark_table(summary, by: str, *, baseline: str | None = None, title: str
                       f" (Nx): speed-up against {baseline}." if baseline else ""))
     table.add_column(by)
     for shape in shapes:
-        table.add_column(str(shape) or "-", justify="right")
+        table.add_column(Text(printable(shape) or "-"), justify="right")
     others = [k for k in OPERATION_KEYS if k not in (by, "shape")]
     for group_key, group in summary.groupby(others, sort=False):
-        table.add_row(Text(" · ".join(str(k) for k in group_key if str(k)), style="bold"), *[""] * len(shapes))
+        table.add_row(Text(" · ".join(printable(k) for k in group_key if str(k)), style="bold"), *[""] * len(shapes))
         for name, rows in group.groupby(by, sort=False):
             cells = []
             for shape in shapes:
@@ -147,7 +211,7 @@ def benchmark_table(summary, by: str, *, baseline: str | None = None, title: str
                     text += f" ({fixed(speedup, 3)}x)"
                 is_base = baseline is not None and str(name) == str(baseline)
                 cells.append(Text(text, style="bold" if is_base else ""))
-            table.add_row(Text(f"  {name}"), *cells)
+            table.add_row(Text(f"  {printable(name)}"), *cells)
     return table
 
 
@@ -155,7 +219,7 @@ def regression_table(comparison, by: str, *, before: str, after: str) -> Table:
     """``runner compare --sweep A --against B``: per ``by`` and shape the two medians,
     their ratio, the Mann-Whitney p-value and the verdict (slower / faster / within noise)."""
     unit, scale = pick_unit([*comparison["median_before"], *comparison["median_after"]])
-    table = Table(title=f"{after} against {before}", title_justify="left", show_edge=False, header_style="bold",
+    table = Table(title=Text(printable(f"{after} against {before}")), title_justify="left", show_edge=False, header_style="bold",
                   caption=f"Times are in {unit}; ratio = {after} / {before}, above 1 is slower. "
                   "Flagged when IQRs do not overlap or Mann-Whitney p < 0.05.")
     for column in (by, "label", "shape", "device", before, after, "ratio", "p", "change"):
@@ -185,7 +249,7 @@ def metric_table(summary) -> Table:
         for metric in metrics:
             mean, std = row[f"{metric} mean"], row[f"{metric} std"]
             cells.append(cell(mean) + ("" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {std:.2g}"))
-        table.add_row(Text(str(row["config"])), str(row["runs"]), *cells)
+        table.add_row(Text(printable(row["config"])), str(row["runs"]), *cells)
     return table
 
 
@@ -201,9 +265,9 @@ def detail_renderables(detail) -> Group:
     run = detail.run
     header = Text()
     header.append(f"run {run['run_id']}", style="bold")
-    header.append(f"  {run['experiment']}  ")
-    header.append(str(run["status"]), style=STATUS_STYLES.get(str(run["status"]), ""))
-    header.append(f"  sweep #{run['sweep_id']} {run.get('sweep_name') or ''}")
+    header.append(f"  {printable(run['experiment'])}  ")
+    header.append(printable(run["status"]), style=STATUS_STYLES.get(str(run["status"]), ""))
+    header.append(f"  sweep #{run['sweep_id']} {printable(run.get('sweep_name') or '')}")
     parts: list[Any] = [header]
     about = {k: run.get(k) for k in ("device", "dtype", "seed", "repeat", "started_at", "finished_at", "duration_s", "key")}
     parts.append(mapping_table(about, title="run"))
@@ -221,6 +285,6 @@ def detail_renderables(detail) -> Group:
     if detail.metrics:
         parts.append(mapping_table(detail.metrics, title="metrics (final values)", key="metric"))
     if detail.reason:
-        parts.append(Text(f"{run['status']} reason:", style="bold"))
-        parts.append(Text(str(detail.reason)))
+        parts.append(Text(f"{printable(run['status'])} reason:", style="bold"))
+        parts.append(Text(printable(detail.reason, keep_lines=True)))
     return Group(*parts)

@@ -323,6 +323,7 @@ def execute_prepared(
     A Ctrl-C while runs execute comes back as an ``interrupted`` outcome;
     one before they start (cluster start-up) raises ``KeyboardInterrupt``.
     """
+    from scratchlab.reports.glance import HEADLINES_KEY, declared_headlines
     from scratchlab.runner import execute
     from scratchlab.runner.environment import busy_warning, capture_environment
 
@@ -347,6 +348,8 @@ def execute_prepared(
         if sweep_id is None:
             # the spec as planned, plus how it runs, so --resume continues it alike
             spec_json = {**prepared.spec.to_json(), "execution": {"timeout": timeout}}
+            # what `runner runs` shows as each experiment's results, readable without the plugins
+            spec_json[HEADLINES_KEY] = declared_headlines(plugins.registry, {r.experiment for r in prepared.runs})
             sweep_id = store.create_sweep(prepared.name, list(argv), spec_json, environment)
             ids = store.add_runs(sweep_id, list(prepared.runs))
             items = [(ids[r.key], r) for r in prepared.runs]

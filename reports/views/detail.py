@@ -63,7 +63,7 @@ class RunDetail:
 
     def payload(self) -> dict[str, Any]:
         """The JSON form of ``runner show --json``."""
-        from scratchlab.reports.export import json_value, records
+        from scratchlab.reports.export import NONFINITE_KEY, json_value, nonfinite_names, records
 
         return {
             "run": {k: json_value(v) for k, v in self.run.items()},
@@ -73,6 +73,8 @@ class RunDetail:
             "timings": records(self.timings),
             "stats": records(self.stats),
             "metrics": {k: json_value(v) for k, v in self.metrics.items()},
+            # the metrics that were NaN or infinite (null above: JSON has no such numbers)
+            NONFINITE_KEY: nonfinite_names(self.metrics),
             "error": self.error or None,
         }
 

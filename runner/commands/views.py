@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from scratchlab.db.records import RUN_STATUSES
+from scratchlab.runner.options import DB_ID, ROWS
 
 
 def app_path() -> Path:
@@ -51,7 +52,7 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the run filters shared with the app (``--sweep``, ``--experiment``,
     ``--status``, ``--where``); the command receives them as one ``run_filter``."""
 
-    @click.option("--sweep", "sweep_ids", type=int, multiple=True, metavar="ID", help="Only runs of this sweep (repeatable).")
+    @click.option("--sweep", "sweep_ids", type=DB_ID, multiple=True, metavar="ID", help="Only runs of this sweep (repeatable).")
     @click.option("--experiment", "experiments", multiple=True, metavar="NAME", help="Only runs of this experiment (repeatable).")
     @click.option("--status", "statuses", type=click.Choice(RUN_STATUSES), multiple=True,
                   help="Only runs with this status (repeatable).")
@@ -72,11 +73,21 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _console():
+#: a page width for output that is not a terminal and gave no COLUMNS: rows stay on one line
+PIPED_WIDTH = 240
+
+
+def _console(wide: bool = False):
+    """The console tables are printed on: the terminal's width (``COLUMNS`` when set),
+    a wide page when piped, no limit with ``--wide``."""
+    import os
+
     from rich.console import Console
 
-    # piped output gets a wide page, so tables keep one line per row instead of 80 columns
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 240)
+    if wide:
+        return Console(soft_wrap=False, width=1_000_000)
+    known = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(soft_wrap=False, width=None if known else PIPED_WIDTH)
 
 
 def _echo_json(payload: Any) -> None:
@@ -85,37 +96,54 @@ def _echo_json(payload: Any) -> None:
     click.echo(to_json_text(payload))
 
 
+def formula_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--keep-formulas`` (CSV cells written as stored, not neutralised)."""
+    return click.option(
+        "--keep-formulas", is_flag=True,
+        help="CSV: write text cells that begin with = + - @ tab or CR as stored. By default they "
+             "get a leading ' so that a spreadsheet shows them instead of running them.",
+    )(command)
+
+
 @click.command(name="runs")
 @filter_options
-@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="Most rows to show (0: all).")
-@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many rows first.")
+@click.option("--limit", type=ROWS, default=50, show_default=True, help="Most rows to show (0: all).")
+@click.option("--offset", type=ROWS, default=0, help="Skip this many rows first.")
 @click.option("--sort", "order_by", default="run_id", show_default=True, metavar="NAME",
-              help="Sort by a run column (run_id, status, duration_s, ...) or a param (lr, matmul, ...).")
+              help="Sort by a run column (run_id, status, duration_s, ...), a param (lr, matmul, ...) "
+                   "or a final metric (valid_accuracy, ...).")
 @click.option("--desc", "descending", is_flag=True, help="Sort in descending order.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: {total, offset, runs: [...]}.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV of the rows.")
+@click.option("--columns", "columns", metavar="A,B,...",
+              help="Show exactly these columns (run columns, params, final metrics, duration, error).")
+@click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: {total, offset, runs: [...]}, each run with its params and final metrics.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV of the rows, with params and final metrics.")
+@formula_option
 @click.option("--stale", is_flag=True,
               help="Only runs made by code that has changed since (a component's version differs from the "
                    "installed one, or it is no longer installed), with what changed. Loads the plugins.")
 @click.pass_obj
-def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descending: bool, as_json: bool,
-              as_csv: bool, stale: bool) -> None:
-    """List runs with their params, status and error, filtered like the app's sidebar.
+def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descending: bool, columns: str | None,
+              wide: bool, as_json: bool, as_csv: bool, keep_formulas: bool, stale: bool) -> None:
+    """List runs: one table per experiment, with the components and params that
+    vary, the experiment's headline results and the duration; what every row
+    shares is said once below the table. Columns that do not fit the terminal
+    are left out (named below the table); --wide shows them all.
 
     \b
     Examples:
       runner runs --sweep 3 --status failed
-      runner runs --experiment matmul --where matmul=torch,einsum --where shapes=64x784x50
+      runner runs --experiment train --where valid_accuracy>=0.85 --sort valid_accuracy --desc
+      runner runs --experiment matmul --where matmul=torch,einsum --columns run_id,matmul,5x784x10.median_s
       runner runs --where lr>=0.1 --where lr<=0.5 --json
       runner runs --stale          # results an edit to a plugin has made stale
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     from scratchlab.db import queries
-    from scratchlab.reports.export import records, table_bytes
+    from scratchlab.reports import glance
     from scratchlab.reports.tables import nan_is_missing
-    from scratchlab.reports.terminal import runs_table
-    from scratchlab.reports.views.runs import runs_display
 
     store = read_store(state)
     with database_errors():
@@ -130,21 +158,60 @@ def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descend
         total = queries.count_runs(store, **kwargs)
         rows = queries.list_runs(store, **kwargs, limit=limit or None, offset=offset, order_by=order_by,
                                  descending=descending)
-    if stale:
-        rows["stale"] = rows["run_id"].map(notes)
-    if as_json:
-        _echo_json({"total": int(total), "offset": offset, "runs": records(rows, nan_is_missing("runs", rows))})
-    elif as_csv:
-        click.echo(table_bytes(rows, "csv").decode(), nl=False)
-    else:
-        shown = runs_display(rows)
+        missing = nan_is_missing("runs", rows)
+        frame, metric_names = glance.with_final_metrics(store, rows)
         if stale:
-            shown["stale"] = rows["stale"]
-        _console().print(runs_table(shown, total=int(total)))
+            frame["stale"] = frame["run_id"].map(notes)
+        if as_json or as_csv:
+            _print_records(frame, missing, as_json=as_json, keep_formulas=keep_formulas,
+                           envelope={"total": int(total), "offset": offset})
+            return
+        headlines = glance.stored_headlines(store, frame["sweep_id"])
+        noisy = glance.noisy_timings(store, frame["run_id"])
+    _print_glance(frame, metric_names, headlines, noisy, columns=columns, wide=wide, total=int(total))
+
+
+def _print_records(frame, nan_is_missing: list[str], *, as_json: bool, keep_formulas: bool,
+                   envelope: dict[str, Any]) -> None:
+    """``runner runs --json`` / ``--csv``: every column of every row."""
+    from scratchlab.reports.export import records, table_bytes
+
+    if as_json:
+        _echo_json({**envelope, "runs": records(frame, nan_is_missing)})
+    else:
+        click.echo(table_bytes(frame, "csv", nan_is_missing, formulas=keep_formulas).decode(), nl=False)
+
+
+def _print_glance(frame, metric_names: list[str], headlines, noisy, *, columns: str | None, wide: bool,
+                  total: int) -> None:
+    """The tables of ``runner runs``, one per experiment, fitted to the terminal."""
+    from scratchlab.plugins.types import COMPONENT_CATEGORIES
+    from scratchlab.reports import glance
+    from scratchlab.reports.terminal import fitted_table
+    from scratchlab.reports.textsafe import printable
+
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    if chosen:
+        unknown = [c for c in chosen if c not in glance.available_columns(frame)]
+        if unknown and len(frame):
+            raise click.BadParameter(f"no column {', '.join(map(printable, unknown))} among these runs",
+                                     param_hint="--columns")
+    console = _console(wide)
+    if frame.empty:
+        console.print(f"0 of {total} runs")
+        return
+    tables = glance.glance_tables(frame, metric_names, headlines, categories=COMPONENT_CATEGORIES,
+                                  columns=chosen, wide=wide)
+    for table in tables:
+        if "stale" in table.frame and not chosen:
+            table.required = (*table.required, "stale")
+        console.print(fitted_table(table, console, noisy, fit=not wide))
+    if total != len(frame) or len(tables) > 1:
+        console.print(f"{len(frame)} of {total} runs", highlight=False)
 
 
 @click.command(name="show")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=DB_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print the run as JSON.")
 @click.pass_obj
 def run_show(state, run_id: int, as_json: bool) -> None:
@@ -172,7 +239,7 @@ def run_show(state, run_id: int, as_json: bool) -> None:
 
 @click.command(name="compare")
 @filter_options
-@click.option("--against", "against", type=int, metavar="SWEEP",
+@click.option("--against", "against", type=DB_ID, metavar="SWEEP",
               help="Reference sweep: flag timings of --sweep that changed beyond noise against it.")
 @click.option("--by", "by", metavar="COLUMN", help="Rows per this component category (default: the one that varies).")
 @click.option("--baseline", metavar="NAME", help="Speed-ups against this component (default: the slowest).")

@@ -97,7 +97,8 @@ def test_show_prints_params_timings_stats_metrics_and_error(runner, sample_db, s
 
     failed = json.loads(ok(runner("show", str(sample_db.failed_run), "--json")))
     assert failed["run"]["status"] == "failed" and failed["run"]["reason"] == samples.TRACEBACK
-    assert failed["error"].startswith("FloatingPointError") and failed["metrics"] == {"train_loss": "NaN"}
+    assert failed["error"].startswith("FloatingPointError") and failed["metrics"] == {"train_loss": None}
+    assert failed["nonfinite"] == {"train_loss": "NaN"}  # JSON has no NaN: null, and which it was beside
     assert samples.TRACEBACK.splitlines()[-1][:40] in ok(runner("show", str(sample_db.failed_run)))
 
     stats = json.loads(ok(runner("show", str(sample_db.train_runs[0] - 4), "--json")))["stats"]

@@ -28,13 +28,32 @@ def frame():
     })
 
 
-def test_json_keeps_nan_and_infinity_apart_from_missing(frame):
+def test_json_writes_nan_and_infinity_as_null_and_says_which(frame):
     rows = json.loads(table_bytes(frame, "json", nan_is_missing=["lr"]))
-    assert rows[0]["value"] == "NaN" and rows[1]["value"] == "Infinity"
+    assert rows[0]["value"] is None and rows[1]["value"] is None
+    assert rows[0]["nonfinite"] == {"value": "NaN"} and rows[1]["nonfinite"] == {"value": "inf"}
     assert rows[1]["lr"] is None and rows[1]["started_at"] is None
+    # a text column's gap (a run without a reason) is missing, not a NaN value
+    assert rows[1]["reason"] is None
     assert rows[0]["started_at"] == "2024-05-01T12:00:00+00:00" and rows[0]["shapes"] == [5, 784, 10]
     assert records(frame)[0]["reason"] == "[bold]x[/bold] <b>y</b>"
-    assert records(frame)[1]["lr"] == "NaN"  # without the hint a float NaN is a value
+    # without the hint a float NaN is a value
+    assert records(frame)[1]["lr"] is None and records(frame)[1]["nonfinite"] == {"lr": "NaN", "value": "inf"}
+
+
+def test_csv_neutralises_formulas_but_not_numbers():
+    frame = pd.DataFrame({
+        "name": ["=HYPERLINK(\"http://x\")", "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx", "plain", "-0.5"],
+        "value": [-1.0, -2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+    })
+    text = table_bytes(frame, "csv").decode()
+    back = pd.read_csv(io.StringIO(text), keep_default_na=False)
+    assert back["name"].tolist()[:4] == ["'=HYPERLINK(\"http://x\")", "'+1+2", "'-2+3", "'@SUM(A1)"]
+    assert back["name"].tolist()[-2:] == ["plain", "-0.5"]  # text that is a number is left as it is
+    assert ",-1.0" in text and ",-2.0" in text and "'-1" not in text  # negative numbers stay numbers
+    assert "'\tx" in text and "'\rx" in text
+    raw = pd.read_csv(io.StringIO(table_bytes(frame, "csv", formulas=True).decode()))
+    assert raw["name"].iloc[0] == "=HYPERLINK(\"http://x\")"
 
 
 def test_csv_and_parquet_round_trip(frame):

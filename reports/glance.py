@@ -1,0 +1,221 @@
+"""Runs at a glance: which columns answer "how did it go", one table per experiment.
+
+``runner runs`` shows, for each experiment among the rows, the run id and
+status, the components and params that vary among those rows, the
+experiment's headline results (``Experiment.headline``: final-metric names
+or glob patterns) and the duration; what is equal on every row is said once
+in a footer. Columns come in priority order, so a narrow terminal drops the
+least telling first (:func:`scratchlab.reports.terminal.fitted_table`).
+
+The headlines of the experiments a sweep ran are stored in its spec (key
+:data:`HEADLINES_KEY`) when it is planned, so reading them back needs no
+plugin (and no torch); a sweep stored without them shows its final metrics
+by name. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: key of the sweep spec that holds {experiment: [headline patterns]}
+HEADLINES_KEY = "headlines"
+
+#: the run columns of a ``list_runs`` frame that are not params
+RUN_FIELDS: tuple[str, ...] = (
+    "run_id", "sweep_id", "key", "experiment", "status", "device", "dtype", "seed", "repeat",
+    "started_at", "finished_at", "duration_s", "reason",
+)
+
+#: columns every glance table starts with
+FIRST: tuple[str, ...] = ("run_id", "status")
+
+#: run columns shown (after the params) when they vary among the rows
+VARYING_RUN_FIELDS: tuple[str, ...] = ("sweep_id", "device", "dtype", "seed", "repeat")
+
+#: the column that shows how long a run took
+DURATION = "duration"
+
+
+def declared_headlines(registry: Any, experiments: Iterable[str]) -> dict[str, list[str]]:
+    """``{experiment: headline patterns}`` as the installed experiments declare them,
+    for the sweep engine to store in a new sweep's spec under :data:`HEADLINES_KEY`."""
+    known = set(registry.names("experiment"))
+    return {name: list(registry.get("experiment", name).component.headline)
+            for name in sorted(set(experiments)) if name in known}
+
+
+def stored_headlines(store: Any, sweep_ids: Iterable[int]) -> dict[str, list[str]]:
+    """The headline patterns stored in the specs of ``sweep_ids`` (the newest sweep
+    wins where two disagree); one query."""
+    from sqlalchemy import select
+
+    from scratchlab.db import models as m
+
+    ids = sorted({int(i) for i in sweep_ids})
+    if not ids:
+        return {}
+    s = m.sweeps.c
+    with store._read() as conn:
+        texts = conn.execute(select(s.spec_json).where(s.sweep_id.in_(ids)).order_by(s.sweep_id)).scalars().all()
+    found: dict[str, list[str]] = {}
+    for text in texts:
+        try:
+            spec = json.loads(text or "{}")
+        except ValueError:
+            continue
+        headlines = spec.get(HEADLINES_KEY) if isinstance(spec, dict) else None
+        if isinstance(headlines, dict):
+            found.update({str(k): [str(p) for p in v] for k, v in headlines.items() if isinstance(v, list)})
+    return found
+
+
+def headline_columns(patterns: Sequence[str], metric_names: Iterable[str]) -> list[str]:
+    """The metric columns ``patterns`` name, in pattern order (a glob's matches sorted);
+    with no patterns (an experiment that declares none) every metric, sorted."""
+    names = sorted(set(metric_names))
+    if not patterns:
+        return names
+    chosen: list[str] = []
+    for pattern in patterns:
+        for name in (n for n in names if fnmatch.fnmatchcase(n, pattern)):
+            if name not in chosen:
+                chosen.append(name)
+    return chosen
+
+
+def noisy_timings(store: Any, run_ids: Iterable[int]) -> dict[int, set[str]]:
+    """``{run_id: labels}`` of the timings whose quality is ``noisy`` (contended while
+    measured), for the ``~`` marker of the terminal views; one query."""
+    from sqlalchemy import select
+
+    from scratchlab.db import models as m
+
+    ids = [int(i) for i in run_ids]
+    if not ids or "quality" not in m.timings.c:
+        return {}
+    t = m.timings.c
+    stmt = select(t.run_id, t.label).where(t.run_id.in_(ids), t.quality == "noisy")
+    found: dict[int, set[str]] = {}
+    with store._read() as conn:
+        for run_id, label in conn.execute(stmt):
+            found.setdefault(int(run_id), set()).add(str(label))
+    return found
+
+
+def metric_columns(frame, metric_names: Iterable[str]) -> list[str]:
+    """The final-metric columns of ``frame`` (the names of ``metric_names`` it has)."""
+    names = set(metric_names)
+    return [c for c in frame.columns if c in names]
+
+
+def with_final_metrics(store: Any, rows):
+    """``rows`` of ``list_runs`` with one column per final metric of those runs (missing:
+    None, a NaN value: NaN) and the names of the metric columns added."""
+    import pandas as pd
+
+    from scratchlab.db import queries
+
+    ids = [int(i) for i in rows["run_id"]]
+    finals = queries.final_metrics(store, run_ids=ids) if ids else None
+    if finals is None or finals.empty:
+        return rows, []
+    frame = rows.copy()
+    added = []
+    for name, group in finals.groupby("name", sort=True):
+        values = dict(zip(group["run_id"].astype(int), group["value"].astype(float)))
+        column = name if name not in frame.columns else f"{name}_metric"
+        frame[column] = pd.Series([values.get(int(i)) for i in frame["run_id"]], index=frame.index, dtype=object)
+        added.append(column)
+    return frame, added
+
+
+@dataclass
+class Glance:
+    """One experiment's table: ``frame`` holds its rows and the chosen columns in
+    priority order; ``constant`` the columns equal on every row, as text."""
+
+    experiment: str
+    frame: Any
+    constant: dict[str, str] = field(default_factory=dict)
+    metrics: list[str] = field(default_factory=list)
+    #: columns that must stay (the user named them, or the run id and status)
+    required: tuple[str, ...] = FIRST
+
+
+def _text(value: Any) -> str:
+    from scratchlab.reports.terminal import cell
+    from scratchlab.reports.views.common import is_missing
+
+    # numbers as the tables print them: a param column with gaps is float, 100.0 reads 100
+    return "" if is_missing(value) else cell(value)
+
+
+def _first_value(column) -> str:
+    return next((text for text in map(_text, column) if text), "")
+
+
+def _varies(column) -> bool | None:
+    """True when the values differ, False when all are equal, None when all are missing.
+
+    Rows without a value do not count: a component's param (``leaky-relu.slope``)
+    is missing wherever another component ran, which the component column says.
+    """
+    texts = {_text(v) for v in column}
+    texts.discard("")
+    if not texts:
+        return None
+    return len(texts) > 1
+
+
+def glance_tables(frame, metric_names: Sequence[str], headlines: Mapping[str, Sequence[str]], *,
+                  categories: Sequence[str], columns: Sequence[str] | None = None,
+                  wide: bool = False) -> list[Glance]:
+    """Split ``frame`` (``list_runs`` rows with final metrics as columns) into one
+    :class:`Glance` per experiment, in the order experiments first appear.
+
+    Columns: :data:`FIRST`, the varying components (``categories``, in that
+    order), the headline metrics, the duration, the varying params and run
+    fields; ``wide`` adds every other column; ``columns`` (names) replaces the
+    choice by exactly those that exist.
+    """
+    from scratchlab.reports.views.common import error_summary
+
+    tables = []
+    for experiment in dict.fromkeys(frame["experiment"]):
+        rows = frame[frame["experiment"] == experiment].copy()
+        rows[DURATION] = rows["duration_s"]
+        rows["error"] = rows["reason"].map(error_summary)
+        present = [c for c in rows.columns if c not in RUN_FIELDS and c not in (DURATION, "error")]
+        metrics = [c for c in metric_names if c in present and rows[c].map(_text).ne("").any()]
+        params = [c for c in present if c not in metric_names and _varies(rows[c]) is not None]
+        if columns:
+            chosen = [c for c in columns if c in rows.columns]
+            tables.append(Glance(experiment, rows[chosen], metrics=metrics, required=tuple(chosen)))
+            continue
+        components = [c for c in categories if c in params]
+        others = [c for c in params if c not in components]
+        declared = headlines.get(experiment, ())
+        headline = headline_columns(declared, metrics)
+        constant = {c: _first_value(rows[c]) for c in (*components, *others) if _varies(rows[c]) is False}
+        varying = [c for c in VARYING_RUN_FIELDS if _varies(rows[c])]
+        # without a declared headline every metric is one, so the duration goes first
+        results = [*headline, DURATION] if declared else [DURATION, *headline]
+        order = [*FIRST, *(c for c in components if c not in constant), *results,
+                 *(c for c in others if c not in constant), *varying]
+        if rows["error"].ne("").any():
+            order.append("error")
+        if wide:
+            rest = [c for c in (*metrics, *constant, *RUN_FIELDS) if c not in order and c in rows.columns]
+            order += [c for c in rest if c not in ("experiment", "duration_s")]
+            constant = {}
+        tables.append(Glance(experiment, rows[order], constant=constant, metrics=metrics))
+    return tables
+
+
+def available_columns(frame) -> list[str]:
+    """Every column ``--columns`` can name for ``frame``."""
+    return [*frame.columns, DURATION, "error"]

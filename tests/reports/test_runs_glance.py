@@ -1,0 +1,165 @@
+"""``runner runs`` at a glance: one table per experiment that fits the terminal,
+headline results as columns, noisy timings marked, stored text escaped.
+
+The database holds the README's main job (``runner sweep --plugins matmul,init``)
+as the real planner plans it, with made-up results written through the store,
+so the widths are those of the real component, param and metric names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from scratchlab.db import open_store
+from scratchlab.db.records import MetricRecord, RunResult, TimingRecord
+from scratchlab.plugins.manager import load_plugins
+from scratchlab.reports.glance import HEADLINES_KEY, declared_headlines
+from scratchlab.runner.cli import cli
+from scratchlab.runner.plan import SweepSpec, plan
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+ESC_NAME = "\x1b[31mred\x1b[0m"
+
+
+def accuracy(index: int) -> float:
+    """The made-up final valid accuracy of the ``index``-th train run: 0.70 .. 0.97."""
+    return 0.70 + (index * 7 % 28) / 100
+
+
+def fake_result(run, index: int) -> RunResult:
+    """A plausible result for one planned run of the main job."""
+    times = (START, START + timedelta(seconds=1 + index % 7))
+    if run.experiment == "matmul":
+        median = {"python": 0.2, "elementwise": 3e-3, "broadcast": 2e-4, "einsum": 2e-5}.get(run.components["matmul"], 1e-5)
+        noisy = "noisy" if run.components["matmul"] == "einsum" else "ok"
+        timing = TimingRecord(label="5x784x10", replicates=[median] * 5, median=median, iqr=median / 50, mean=median,
+                              min=median, max=median, shape="5x784x10", flops=78400.0, quality=noisy)
+        metrics = [MetricRecord("5x784x10.max_abs_err", 4e-5), MetricRecord("5x784x10.max_rel_err", 7e-7),
+                   MetricRecord("5x784x10.correct", 1.0), MetricRecord("5x784x10.gflops", 78400 / median / 1e9),
+                   MetricRecord("5x784x10.median_s", median)]
+        return RunResult("done", None, *times, timings=[timing], metrics=metrics)
+    if run.experiment == "init-stats":
+        first = 32.0 if run.components["init"] == "randn" else math.nan
+        return RunResult("done", None, *times, metrics=[MetricRecord("first_nonfinite_layer", first),
+                                                        MetricRecord("deep.last_std", 0.7 if first != first else math.nan)])
+    if run.experiment == "gradcheck":
+        metrics = [MetricRecord(f"{t}.max_rel_err", 1e-7) for t in ("x", "w1", "b1", "w2", "b2")]
+        metrics += [MetricRecord("max_rel_err", 1.5e-7), MetricRecord("passed", 1.0), MetricRecord("loss", 2.3)]
+        return RunResult("done", None, *times, metrics=metrics)
+    if run.components.get("matmul") == "python":
+        return RunResult("skipped", "python: 64x784x50 is 2.5e+06 multiply-adds, limit 1e+06", *times)
+    metrics = [MetricRecord("train_loss", 0.5, 70), MetricRecord("valid_loss", 0.31, 79),
+               MetricRecord("valid_accuracy", accuracy(index), 79), MetricRecord("epoch_time_s", 12.5, 79),
+               MetricRecord("samples_per_s", 4000.0 + index)]
+    return RunResult("done", None, *times, metrics=metrics)
+
+
+@pytest.fixture(scope="module")
+def main_job(tmp_path_factory):
+    """(url, {run_id: valid accuracy of the done train runs}) of the main job's database."""
+    plugins = load_plugins()
+    runs = plan(SweepSpec(plugins=("matmul", "init")), plugins.registry)
+    url = f"sqlite:///{tmp_path_factory.mktemp('glance') / 'runs.db'}"
+    spec = {HEADLINES_KEY: declared_headlines(plugins.registry, {r.experiment for r in runs})}
+    accuracies = {}
+    with open_store(url) as store:
+        sweep_id = store.create_sweep(ESC_NAME, ["runner", "sweep", "--plugins", "matmul,init"], spec, {})
+        ids = store.add_runs(sweep_id, runs)
+        for index, run in enumerate(runs):
+            result = fake_result(run, index)
+            store.write_result(ids[run.key], result)
+            if run.experiment == "train" and result.status == "done":
+                accuracies[ids[run.key]] = accuracy(index)
+        store.finish_sweep(sweep_id, "done")
+    return url, accuracies
+
+
+def runs(url: str, *args: str, columns: int = 80) -> str:
+    result = CliRunner().invoke(cli, ["--db", url, "runs", "--limit", "0", *args], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def tables(text: str) -> dict[str, list[str]]:
+    """The printed lines under each experiment's title."""
+    found: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.strip() in ("matmul", "init-stats", "gradcheck", "train"):
+            current = line.strip()
+            found[current] = []
+        elif current:
+            found[current].append(line)
+    return found
+
+
+def test_at_80_columns_every_line_fits_and_the_headlines_are_whole(main_job):
+    url, accuracies = main_job
+    text = runs(url)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text  # nothing cut
+    by_experiment = tables(text)
+    assert set(by_experiment) == {"matmul", "init-stats", "gradcheck", "train"}  # never a mix
+    train_header = by_experiment["train"][0]
+    for header in ("run_id", "status", "matmul", "init", "valid_accuracy"):
+        assert header in train_header
+    run_id, best = max(accuracies.items(), key=lambda item: item[1])
+    row = next(line for line in by_experiment["train"] if line.split("│")[0].strip() == str(run_id))
+    assert f"{best:.4g}" in row
+    # the constant params are said once, below the table
+    assert "lr=0.2" in "\n".join(by_experiment["train"]).replace("\n", " ")
+    assert "5x784x10.median_s" in by_experiment["matmul"][0]
+    assert "first_nonfinite_layer" in by_experiment["init-stats"][0]
+
+
+def test_wider_terminals_show_more_and_wide_shows_everything(main_job):
+    url, _ = main_job
+    narrow, broad = runs(url), runs(url, columns=160)
+    assert "samples_per_s" not in tables(narrow)["train"][0] and "samples_per_s" in tables(broad)["train"][0]
+    assert max(len(line) for line in broad.splitlines()) <= 160
+    assert "hidden: " in narrow and "--wide" in narrow
+    wide = runs(url, "--wide")
+    assert "epoch_time_s" in wide and "train_loss" in wide and "hidden: " not in wide
+
+
+def test_columns_chooses_exactly_the_columns(main_job):
+    url, _ = main_job
+    text = runs(url, "--experiment", "train", "--status", "done", "--columns", "run_id,valid_accuracy")
+    header = tables(text)["train"][0]
+    assert header.split() == ["run_id", "┃", "valid_accuracy"]
+    result = CliRunner().invoke(cli, ["--db", url, "runs", "--columns", "run_id,colour"])
+    assert result.exit_code == 2 and "no column colour" in result.output and "Traceback" not in result.output
+
+
+def test_noisy_timings_are_marked(main_job):
+    url, _ = main_job
+    matmul = tables(runs(url, "--experiment", "matmul"))["matmul"]
+    einsum = next(line for line in matmul if "einsum" in line)
+    torch_row = next(line for line in matmul if " torch " in line)
+    assert "~" in einsum and "~" not in torch_row
+    assert any("noisy" in line for line in matmul)
+
+
+def test_json_has_params_and_final_metrics_and_no_nan_strings(main_job):
+    url, _ = main_job
+    payload = json.loads(runs(url, "--experiment", "init-stats", "--json"))
+    rows = payload["runs"]
+    assert {r["reason"] for r in rows} == {None}
+    randn = next(r for r in rows if r["init"] == "randn")
+    other = next(r for r in rows if r["init"] != "randn")
+    assert randn["first_nonfinite_layer"] == 32 and randn["deep.last_std"] is None
+    assert randn["nonfinite"] == {"deep.last_std": "NaN"}
+    assert other["first_nonfinite_layer"] is None and other["nonfinite"] == {"first_nonfinite_layer": "NaN"}
+    assert "NaN" not in json.dumps([{k: v for k, v in r.items() if k != "nonfinite"} for r in rows])
+
+
+def test_stored_control_characters_are_escaped(main_job):
+    url, _ = main_job
+    result = CliRunner().invoke(cli, ["--db", url, "show", "1"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\\x1b[31mred" in result.output
