@@ -120,6 +120,12 @@ def build(store, run_filter: RunFilter, *, against: int | None = None, by: str |
             reference_sweep.get("environment"), store.get_sweep(sweep_ids[0]).get("environment")
         )
         warnings = []
+        comparison, noisy = _unjudged_noisy(
+            comparison, store, by, run_filter, replace(run_filter, sweep_ids=(against,))
+        )
+        if noisy:
+            warnings.append(f"{noisy} row(s) involve noisy timings (measured on a busy machine) and are not"
+                            " judged; measure them again with runner sweep --retry-noisy")
         if not differences.empty:
             warnings.append("the two sweeps ran in different environments: "
                             + "; ".join(f"{r.key}: {r.before} -> {r.after}" for r in differences.itertuples()))
@@ -137,6 +143,26 @@ def build(store, run_filter: RunFilter, *, against: int | None = None, by: str |
     table = benchmark_table(summary, by, baseline=baseline,
                             title=f"sweep {_sweep_names(sweep_ids)}: median time ± IQR per {by} and shape")
     return Comparison("timings", sweep_ids, summary, table, by=by, baseline=baseline)
+
+
+def _unjudged_noisy(comparison, store, by: str, *run_filters: RunFilter):
+    """``comparison`` with ``change`` set to ``noisy`` on every row where either sweep has a
+    ``noisy`` timing (so ``--fail-on-regression`` never fails on them), and how many rows that is."""
+    from scratchlab.reports.tables import filtered_timings
+    from scratchlab.reports.views.timings import summarize
+
+    noisy_rows = comparison["change"] != comparison["change"]  # all False, same index
+    for run_filter in run_filters:
+        timings = filtered_timings(store, run_filter)
+        if "quality" not in timings.columns or not (timings["quality"] == "noisy").any():
+            continue
+        groups = summarize(timings[timings["quality"] == "noisy"], by)
+        keys = [c for c in comparison.columns if c in groups.columns]
+        marked = comparison[keys].merge(groups[keys].drop_duplicates(), on=keys, how="left", indicator=True)
+        noisy_rows |= (marked["_merge"] == "both").to_numpy()
+    comparison = comparison.copy()
+    comparison.loc[noisy_rows, "change"] = "noisy"
+    return comparison, int(noisy_rows.sum())
 
 
 def _with_warnings(table, warnings: list[str]):

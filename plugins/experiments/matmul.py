@@ -14,8 +14,10 @@ Recorded per shape (``S`` is the shape text, e.g. ``5x784x10``):
 the largest absolute error over the largest absolute reference value.
 ``correct`` is ``max_rel_err <= rtol`` (default the lessons' 1e-3).
 
-A shape larger than the strategy's declared limit (``Matmul.fits``) is not
-run. If every shape is too large, the run is ``skipped`` with the reasons;
+A shape larger than the strategy's declared limit (``Matmul.fits``), or one
+whose tensors would not fit in the memory available now (:func:`peak_bytes`
+against :mod:`~scratchlab.plugins.experiments.memory`), is not run: nothing
+is allocated for it. If every shape is too large, the run is ``skipped`` with the reasons;
 if only some are, the others are measured, the run is ``done``, the reasons
 are kept as the run's note (its reason field) and ``shapes_skipped`` counts them.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
+from scratchlab.plugins.experiments.memory import does_not_fit
 
 #: the lessons' shape: 5 validation images (784 pixels) times a 784x10 weight
 DEFAULT_SHAPES = "5x784x10"
@@ -63,6 +66,29 @@ def parse_shapes(text: str) -> list[tuple[int, int, int]]:
     return shapes
 
 
+def peak_bytes(m: int, k: int, n: int, itemsize: int) -> int:
+    """An upper bound on the bytes one shape needs at its peak, in a dtype of ``itemsize`` bytes.
+
+    The inputs ``a``, ``b`` and their float64 copies (made for the reference),
+    then while the error is computed: the result, the float64 reference, the
+    result in float64, the difference and its absolute value (four float64
+    m x n arrays alive at once besides the result).
+    """
+    inputs = (m * k + k * n) * (itemsize + 8)
+    return inputs + m * n * (itemsize + 4 * 8)
+
+
+def _reason_to_skip(ctx: Any, m: int, k: int, n: int) -> str | None:
+    """Why shape ``m x k x n`` is not run (the strategy's limit, then memory), or None."""
+    import torch
+
+    reason = ctx.matmul.fits(m, k, n)
+    if reason is None:
+        itemsize = torch.empty((), dtype=ctx.dtype).element_size()
+        reason = does_not_fit(peak_bytes(m, k, n, itemsize), ctx.device, what=f"{m}x{k}x{n} in {ctx.dtype}")
+    return reason
+
+
 def run(ctx: Any) -> None:
     """Check and time the chosen strategy on every shape in ``shapes``."""
     import torch
@@ -71,7 +97,7 @@ def run(ctx: Any) -> None:
 
     fn = ctx.matmul.fn
     shapes = parse_shapes(ctx.params["shapes"])
-    too_big = {shape: ctx.matmul.fits(*shape) for shape in shapes}
+    too_big = {shape: _reason_to_skip(ctx, *shape) for shape in shapes}
     skipped = [reason for reason in too_big.values() if reason is not None]
     if len(skipped) == len(shapes):
         raise Skip("; ".join(skipped))
@@ -106,6 +132,7 @@ EXPERIMENT = Experiment(
     uses=("matmul",),
     params=PARAMS,
     headline=("*.median_s", "*.gflops"),
+    exclusive=True,  # its results are timings: a sweep runs it with nothing beside it
     description=(
         "Time a matmul strategy per shape (MxKxN, comma-separated) and check it against a float64"
         " reference: median/IQR time, GFLOP/s, max relative error; shapes over the strategy's limit are skipped."
