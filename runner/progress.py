@@ -1,11 +1,14 @@
 """What a sweep shows while it runs and when it ends.
 
-Two reporters with one interface: :class:`LiveProgress`, a rich progress bar
-on stderr with done/failed/skipped counts and the current run, and
+Three reporters implementing :class:`scratchlab.runner.sweeping.SweepReporter`:
+:class:`LiveProgress`, a rich progress bar on stderr with done/total, counts
+and the current run (on a narrow terminal the run's label is cut first);
 :class:`LogLines`, one plain line per finished run (``--quiet``, or when
-stderr is not a terminal, so logs and CI output stay free of control codes).
-:func:`summary_rows` and :func:`print_summary` make the table printed at the
-end. Nothing here imports torch.
+stderr is not a terminal, so logs and CI output stay free of control codes);
+and :class:`NotebookProgress`, an HTML bar updated in place in a Jupyter
+notebook. :func:`summary_rows` and :func:`print_summary` make the table
+printed at the end. Every stored name and reason is printed through
+:func:`~scratchlab.reports.textsafe.printable`. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -17,23 +20,25 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.reports.textsafe import printable
 
 #: statuses in the order counts are shown
 SHOWN_STATUSES: tuple[str, ...] = ("done", "failed", "timeout", "skipped", "interrupted", "pending", "running")
 
 
 def describe(run: PlannedRun) -> str:
-    """A short label for a run: ``train(xavier, relu, ...) cpu #0``."""
+    """A short label for a run: ``train(xavier, relu, ...) cpu #0``, control characters escaped."""
     components = ", ".join(run.components.values())
-    return f"{run.experiment}({components}) {run.device} #{run.repeat}"
+    return printable(f"{run.experiment}({components}) {run.device} #{run.repeat}")
 
 
 def first_line(text: str | None) -> str:
-    """The line of ``text`` that says most: a traceback's last line, else its first."""
+    """The line of ``text`` that says most: a traceback's last line, else its first
+    (control characters escaped)."""
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]
     if not lines:
         return ""
-    return lines[-1].strip() if lines[0].startswith("Traceback") else lines[0].strip()
+    return printable(lines[-1].strip() if lines[0].startswith("Traceback") else lines[0].strip())
 
 
 def elapsed(result: RunResult) -> float:
@@ -67,6 +72,13 @@ class Tally:
         """``done 3 · failed 1 · skipped 0`` (timeouts counted as failed)."""
         failed = self.counts["failed"] + self.counts["timeout"]
         return f"done {self.counts['done']} · failed {failed} · skipped {self.counts['skipped']}"
+
+    def short(self) -> str:
+        """``3 done · 1 failed`` (the counts that are not zero; done always)."""
+        failed = self.counts["failed"] + self.counts["timeout"]
+        parts = [f"{self.counts['done']} done"]
+        parts += [f"{n} {word}" for n, word in ((failed, "failed"), (self.counts["skipped"], "skipped")) if n]
+        return " · ".join(parts)
 
 
 class Reporter:
@@ -107,7 +119,7 @@ class LogLines(Reporter):
     def start(self, title: str, total: int) -> None:
         """Print the sweep's title and size."""
         super().start(title, total)
-        self._write(f"{title}: {total} run{'s' if total != 1 else ''}")
+        self._write(f"{printable(title)}: {total} run{'s' if total != 1 else ''}")
 
     def run_finished(self, run: PlannedRun, result: RunResult) -> None:
         """Print the run's outcome, with the reason's telling line when it did not finish."""
@@ -120,11 +132,16 @@ class LogLines(Reporter):
 
     def warn(self, message: str) -> None:
         """Print ``warning: message``."""
-        self._write(f"warning: {message}")
+        self._write(f"warning: {printable(message)}")
 
 
 class LiveProgress(Reporter):
-    """A rich progress bar on stderr: runs finished of total, counts, elapsed time, current run."""
+    """A rich progress bar on stderr: the bar, runs finished of total, counts, elapsed
+    time and the current run. The sweep's title is printed once above it; on a
+    narrow terminal the run's label is cut first, so the bar and the count stay."""
+
+    #: columns of the bar itself (it shrinks no further)
+    BAR_WIDTH = 20
 
     def __init__(self, console: Any = None) -> None:
         super().__init__()
@@ -136,30 +153,36 @@ class LiveProgress(Reporter):
             TextColumn,
             TimeElapsedColumn,
         )
+        from rich.table import Column
 
+        # stored names are shown as text, never read as markup
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[counts]}"),
-            TimeElapsedColumn(),
-            TextColumn("[dim]{task.fields[current]}"),
+            BarColumn(bar_width=self.BAR_WIDTH),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[counts]}", markup=False, table_column=Column(no_wrap=True)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[current]}", markup=False, style="dim",
+                       table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis", min_width=1)),
             console=console or Console(stderr=True),
+            expand=True,
         )
         self.task: Any = None
         self.running: dict[int, str] = {}
 
     def start(self, title: str, total: int) -> None:
-        """Show the bar."""
+        """Print the title and show the bar."""
+        from rich.text import Text
+
         super().start(title, total)
+        self.progress.console.print(Text(printable(title), style="bold"))
         self.progress.start()
-        self.task = self.progress.add_task(title, total=total, counts=self.tally.line(), current="")
+        self.task = self.progress.add_task(printable(title), total=total, counts=self.tally.short(), current="")
 
     def _current(self) -> str:
         labels = list(self.running.values())
         if len(labels) <= 1:
             return "".join(labels)
-        return f"{labels[-1]} (+{len(labels) - 1} more running)"
+        return f"(+{len(labels) - 1}) {labels[-1]}"
 
     def run_started(self, run: PlannedRun) -> None:
         """Show ``run`` as the current one."""
@@ -168,21 +191,89 @@ class LiveProgress(Reporter):
 
     def run_finished(self, run: PlannedRun, result: RunResult) -> None:
         """Advance the bar; failures are also printed above it, so they stay visible."""
+        from rich.text import Text
+
         super().run_finished(run, result)
         self.running.pop(id(run), None)
         if result.status in ("failed", "timeout"):
             self.progress.console.print(
-                f"[red]{result.status}[/red] {describe(run)}: {first_line(result.reason)}", markup=True, highlight=False
+                Text.assemble((result.status, "red"), f" {describe(run)}: {first_line(result.reason)}")
             )
-        self.progress.update(self.task, advance=1, counts=self.tally.line(), current=self._current())
+        self.progress.update(self.task, advance=1, counts=self.tally.short(), current=self._current())
 
     def warn(self, message: str) -> None:
         """Print above the bar."""
-        self.progress.console.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+        from rich.text import Text
+
+        self.progress.console.print(Text.assemble(("warning:", "yellow"), f" {printable(message)}"))
 
     def stop(self) -> None:
         """Leave the final bar on screen."""
         self.progress.stop()
+
+
+class NotebookProgress(Reporter):
+    """A progress bar in a Jupyter notebook: one HTML output updated in place with the
+    bar, done/total, the counts and the current run; failures listed below it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handle: Any = None
+        self.title = ""
+        self.current = ""
+        self.failures: list[str] = []
+
+    def _html(self) -> str:
+        import html
+
+        total = max(self.tally.total, 1)
+        lines = [f"<b>{html.escape(self.title)}</b>",
+                 f"<progress value='{self.tally.finished}' max='{total}' style='width:40%'></progress> "
+                 f"{self.tally.finished}/{self.tally.total} · {html.escape(self.tally.short())}"
+                 + (f" · <span style='color:gray'>{html.escape(self.current)}</span>" if self.current else "")]
+        lines += [f"<span style='color:#c00'>{html.escape(line)}</span>" for line in self.failures[-10:]]
+        return "<br>".join(lines)
+
+    def _show(self) -> None:
+        from IPython.display import HTML, display
+
+        if self.handle is None:
+            self.handle = display(HTML(self._html()), display_id=True)
+        else:
+            self.handle.update(HTML(self._html()))
+
+    def start(self, title: str, total: int) -> None:
+        """Show the empty bar."""
+        super().start(title, total)
+        self.title = printable(title)
+        self._show()
+
+    def run_started(self, run: PlannedRun) -> None:
+        """Show ``run`` as the current one."""
+        self.current = describe(run)
+        self._show()
+
+    def run_finished(self, run: PlannedRun, result: RunResult) -> None:
+        """Advance the bar; a failure is listed below it."""
+        super().run_finished(run, result)
+        if result.status in ("failed", "timeout"):
+            self.failures.append(f"{result.status} {describe(run)}: {first_line(result.reason)}")
+        self.current = ""
+        self._show()
+
+    def warn(self, message: str) -> None:
+        """List the warning below the bar."""
+        self.failures.append(f"warning: {printable(message)}")
+        self._show()
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where a notebook bar can be shown)."""
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    ip = shell.get_ipython() if hasattr(shell, "get_ipython") else None
+    return ip is not None and "ZMQInteractiveShell" in type(ip).__name__
 
 
 def make_reporter(quiet: bool, stream: IO[str] | None = None) -> Reporter:
@@ -215,13 +306,15 @@ def print_summary(title: str, rows: Sequence[Mapping[str, Any]], footer: str | N
     from rich.table import Table
 
     console = Console(soft_wrap=False)
-    table = Table(title=title, title_justify="left", show_edge=False)
+    from rich.text import Text
+
+    table = Table(title=Text(printable(title)), title_justify="left", show_edge=False)
     columns = list(rows[0]) if rows else ["experiment"]
     for column in columns:
         table.add_column(column, justify="left" if column == "experiment" else "right")
     for row in rows:
         style = "bold" if row.get("experiment") == "total" else None
-        table.add_row(*(f"{row[c]:.2f}" if c == "seconds" else str(row[c]) for c in columns), style=style)
+        table.add_row(*(Text(f"{row[c]:.2f}" if c == "seconds" else printable(row[c])) for c in columns), style=style)
     console.print(table)
     if footer:
-        console.print(footer, highlight=False)
+        console.print(Text(printable(footer, keep_lines=True)))
