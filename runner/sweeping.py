@@ -124,8 +124,17 @@ class Execution:
     fail_fast: bool = False
 
     def __post_init__(self) -> None:
+        from scratchlab.runner.options import MAX_WORKERS, BoundsError, check_int, check_seconds
+
         if self.workers is not None and self.scheduler not in (None, "local"):
             raise SweepUsageError("--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own")
+        try:
+            if self.workers is not None:
+                check_int(self.workers, "workers", 1, MAX_WORKERS)
+            if self.timeout is not None:
+                check_seconds(self.timeout, "timeout")
+        except BoundsError as exc:
+            raise SweepUsageError(str(exc)) from None
 
 
 @dataclass
@@ -174,13 +183,16 @@ def _default_name(spec: SweepSpec) -> str:
 
 
 def plan_runs(spec: SweepSpec, registry: Any) -> list[PlannedRun]:
-    """Plan ``spec`` and check its devices; :class:`SweepUsageError` on a bad plan."""
+    """Check ``spec``'s numbers, plan it and check its devices; :class:`SweepUsageError`
+    on a bad plan (before anything is written, and before a huge ``repeat`` is expanded)."""
     from scratchlab.runner.environment import DeviceError, check_devices
+    from scratchlab.runner.options import BoundsError, check_sweep_numbers
 
     try:
+        check_sweep_numbers(spec.repeat, spec.seed)
         runs = plan(spec, registry)
         check_devices(spec.devices)
-    except (PlanError, DeviceError) as exc:
+    except (PlanError, DeviceError, BoundsError) as exc:
         raise SweepUsageError(str(exc)) from None
     return runs
 

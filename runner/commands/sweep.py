@@ -21,6 +21,7 @@ import click
 
 from scratchlab.db.records import PlannedRun
 from scratchlab.plugins.types import COMPONENT_CATEGORIES
+from scratchlab.runner import options as options_
 from scratchlab.runner.plan import (
     DTYPES,
     PlanError,
@@ -171,24 +172,25 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
               help="A TOML file with the same settings plus [[include]] combinations; flags override it.")
 @click.option("--device", "devices", metavar="DEVICES", help="Devices to run on (comma-separated: cpu, cuda, cuda:N, mps).  [default: cpu]")
 @click.option("--dtype", type=click.Choice(DTYPES), help="Floating-point type of data and weights.  [default: float32]")
-@click.option("--repeat", type=click.IntRange(min=1), metavar="N", help="Run each combination N times (seeds SEED, SEED+1, ...).  [default: 1]")
-@click.option("--seed", type=int, metavar="SEED", help="Base seed of every run.  [default: 0]")
+@click.option("--repeat", type=options_.REPEAT, metavar="N",
+              help=f"Run each combination N times (seeds SEED, SEED+1, ...; N at most {options_.MAX_REPEAT}).  [default: 1]")
+@click.option("--seed", type=options_.SEED, metavar="SEED", help=f"Base seed of every run (0..{options_.MAX_SEED}).  [default: 0]")
 @click.option("--data-path", metavar="PATH", help="File, folder or URL for datasets that read one (sets their path or directory param).")
 @click.option("--name", help="Name of the sweep.  [default: what is swept and the time]")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the run count; run and write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan (with --dry-run) or the summary as JSON.")
-@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+@click.option("--workers", type=options_.WORKERS, metavar="N",
               help="Run on N supervised worker processes (a crash costs one run, not the sweep)."
                    "  [default: one per usable CPU core]")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on the existing Dask cluster at ADDRESS (tcp://host:port), or `local` for a local"
                    " Dask cluster of --workers processes.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+@click.option("--timeout", type=options_.SECONDS, metavar="SECONDS",
               help="Stop a run after SECONDS and record it as timeout.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed or timed-out run.")
 @click.option("-q", "--quiet", is_flag=True, help="Plain log lines instead of the live progress bar.")
-@click.option("--resume", type=int, metavar="SWEEP_ID", help="Run again the runs of a stored sweep that are not done or skipped.")
-@click.option("--rerun-failed", type=int, metavar="SWEEP_ID",
+@click.option("--resume", type=options_.DB_ID, metavar="SWEEP_ID", help="Run again the runs of a stored sweep that are not done or skipped.")
+@click.option("--rerun-failed", type=options_.DB_ID, metavar="SWEEP_ID",
               help="A new sweep with the failed and timed-out runs of SWEEP_ID, planned with the current code.")
 @click.pass_context
 def sweep_run(ctx: click.Context, **options: Any) -> None:
