@@ -168,7 +168,7 @@ def lsuv(model: Any, xb: torch.Tensor, layers: Sequence[Any]) -> list[tuple[floa
             for _ in range(LSUV_MAX_ITER):
                 if abs(seen["mean"]) <= LSUV_TOL:
                     break
-                layer.bias = layer.bias - seen["mean"]
+                layer.bias -= seen["mean"]
                 model(xb)
             for _ in range(LSUV_MAX_ITER):
                 if abs(seen["std"] - 1) <= LSUV_TOL or not seen["std"] > 0:

@@ -1,5 +1,9 @@
 """The lessons' models, built from the chosen components; shared by the built-in experiments.
 
+Two models: :func:`mlp`, 03_minibatch_training's ``n_in -> hidden -> n_out``,
+and :func:`cnn`, 06_cuda_cnn_hooks_init's small MNIST CNN (conv layers of
+8, 16, 32, 32 filters, stride 2, then average pooling and a linear layer).
+
 Weights are drawn by the run's ``init`` component in PyTorch's ``(out, in)``
 layout, so fans are computed as ``torch.nn.init`` does, then stored as the
 lessons store them: ``(in, out)``, used as ``x @ w + b`` (02_fully_connected's
@@ -11,6 +15,8 @@ lessons' ``w2 = randn(nh, 1) / sqrt(nh)``.
 from __future__ import annotations
 
 import collections
+import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -139,3 +145,110 @@ def correct(output: Tensor, labels: Tensor) -> Tensor:
         predicted = output.squeeze(-1).round()
         return (predicted == labels.to(predicted.dtype)).sum()
     return (output.argmax(dim=-1) == labels).sum()
+
+
+#: 06_cuda_cnn_hooks_init's filters per conv layer
+CNN_FILTERS: tuple[int, ...] = (8, 16, 32, 32)
+
+
+class ConvLayer(nn.Module):
+    """07_batchnorm's ``conv_layer``: a stride-2 convolution, the activation, then the norm.
+
+    The convolution has a bias only when the norm learns no shift of its own (the
+    lessons' ``bias=not bn``). ``bias`` (a property, as 07a_lsuv's ``ConvLayer``) is a
+    shift added to the output, zero until an init such as LSUV sets it; ``weight`` is
+    the convolution's.
+    """
+
+    def __init__(self, conv: nn.Conv2d, act: nn.Module, norm: nn.Module) -> None:
+        super().__init__()
+        self.conv, self.act, self.norm = conv, act, norm
+        self.register_buffer("shift", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``norm(act(conv(x)))`` plus the shift, if one was set."""
+        out = self.norm(self.act(self.conv(x)))
+        return out if self.shift is None else out + self.shift
+
+    @property
+    def weight(self) -> Tensor:
+        """The convolution's weight."""
+        return self.conv.weight
+
+    @property
+    def bias(self) -> Tensor:
+        """The output shift (0 until set)."""
+        return self.shift if self.shift is not None else torch.zeros((), device=self.conv.weight.device)
+
+    @bias.setter
+    def bias(self, value: Tensor) -> None:
+        self.shift = torch.as_tensor(value, device=self.conv.weight.device, dtype=self.conv.weight.dtype).detach()
+
+
+class Images(nn.Module):
+    """Flat ``(n, 784)`` rows back to ``(n, 1, 28, 28)`` images (the lessons' ``mnist_resize``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x.view(-1, 1, side, side)``."""
+        side = math.isqrt(x.shape[-1])
+        return x.view(-1, 1, side, side)
+
+
+def cnn(
+    n_in: int,
+    n_out: int,
+    init: Any,
+    activation: Any,
+    norm: Any,
+    *,
+    mm: Callable[[Tensor, Tensor], Tensor] | None = None,
+    filters: tuple[int, ...] = CNN_FILTERS,
+    device: Any,
+    dtype: Any,
+) -> nn.Sequential:
+    """06_cuda_cnn_hooks_init's CNN: children ``resize``, ``conv1``.. (5x5 then 3x3 kernels,
+    stride 2, padding ks//2), ``pool`` (adaptive average), ``flatten`` and ``lin``.
+
+    ``n_in`` must be a square number of pixels (784). Every weight is drawn by
+    ``init`` (convs with the activation's gain, ``lin`` with gain 1), biases zero.
+    """
+    side = math.isqrt(n_in)
+    if side * side != n_in:
+        raise ValueError(f"the cnn model needs square images, got {n_in} features per row")
+    layers: list[tuple[str, nn.Module]] = [("resize", Images())]
+    channels = (1, *filters)
+    for i, (ni, nf) in enumerate(itertools.pairwise(channels), start=1):
+        ks = 5 if i == 1 else 3
+        conv = nn.Conv2d(ni, nf, ks, stride=2, padding=ks // 2, bias=not norm.shifts)
+        conv.to(device=device, dtype=dtype)
+        with torch.no_grad():
+            init.fn(conv.weight, activation.gain)
+            if conv.bias is not None:
+                conv.bias.zero_()
+        layer = ConvLayer(conv, Activation(activation.forward, activation.name), norm.build(nf))
+        layers.append((f"conv{i}", layer.to(device=device, dtype=dtype)))
+    weight = init_weight(init, filters[-1], n_out, 1.0, device=device, dtype=dtype)
+    layers += [
+        ("pool", nn.AdaptiveAvgPool2d(1)),
+        ("flatten", nn.Flatten()),
+        ("lin", Linear(weight, torch.zeros(n_out, device=device, dtype=dtype), mm)),
+    ]
+    return nn.Sequential(collections.OrderedDict(layers))
+
+
+def conv_layers(model: nn.Module) -> list[nn.Module]:
+    """The :class:`ConvLayer` children of a :func:`cnn`, in order (what LSUV calibrates)."""
+    return [m for m in model.children() if isinstance(m, ConvLayer)]
+
+
+def calibrate(model: nn.Module, init: Any, xb: Tensor) -> list[tuple[float, float]] | None:
+    """Run a data-dependent init's ``calibrate`` (LSUV) on ``model`` with the batch ``xb``.
+
+    The layers calibrated are the CNN's conv layers, or the MLP's first linear
+    layer. Returns each layer's final (mean, std), or None for an ordinary init.
+    """
+    calibrate_fn = getattr(init, "calibrate", None)
+    if calibrate_fn is None:
+        return None
+    layers = conv_layers(model) or [model.lin1]
+    return calibrate_fn(model, xb, layers)

@@ -31,11 +31,19 @@ matmul exceeds is skipped before anything runs ("python: 64x784x50 is 2.5e+06 mu
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
-from scratchlab.plugins import Experiment, Skip
+from scratchlab.plugins import COMPONENT_CATEGORIES, Experiment, Skip
+
+#: the models ``model`` chooses from (see :mod:`.models`)
+MODELS: tuple[str, ...] = ("mlp", "cnn")
+
+#: the norm that means "none": the only one the mlp accepts
+DEFAULT_NORM = "none"
 
 # lr departs from the lessons' 0.5 on purpose: that was tuned for 782 steps per
 # epoch on 50,000 images. On the default mnist-5k one epoch is 63 steps and lr
@@ -50,6 +58,7 @@ PARAMS: dict[str, Any] = {
     "log_every": 10,
     "stats_every": 0,
     "shuffle": False,
+    "model": "mlp",
 }
 
 
@@ -86,57 +95,105 @@ def sync(device: Any) -> None:
 
 
 def evaluate(model: Any, loss: Any, x: Any, y: Any, bs: int) -> tuple[Any, Any]:
-    """Mean loss and accuracy over ``x`` in batches of ``bs`` rows, as 0-d tensors (no sync)."""
+    """Mean loss and accuracy over ``x`` in batches of ``bs`` rows, as 0-d tensors (no sync).
+
+    The model is in eval mode meanwhile (a norm uses its running statistics), then
+    back in training mode.
+    """
     import torch
 
     from scratchlab.plugins.experiments.models import correct
 
     total_loss = torch.zeros((), device=x.device, dtype=x.dtype)
     total_correct = torch.zeros((), device=x.device, dtype=x.dtype)
-    with torch.no_grad():
-        for start in range(0, x.shape[0], bs):
-            xb, yb = x[start : start + bs], y[start : start + bs]
-            out = model(xb)
-            total_loss += loss.forward(out, yb) * xb.shape[0]
-            total_correct += correct(out, yb)
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, x.shape[0], bs):
+                xb, yb = x[start : start + bs], y[start : start + bs]
+                out = model(xb)
+                total_loss += loss.forward(out, yb) * xb.shape[0]
+                total_correct += correct(out, yb)
+    finally:
+        model.train()
     n = max(x.shape[0], 1)
     return total_loss / n, total_correct / n
 
 
-def run(ctx: Any) -> None:
-    """Train the lessons' model with the chosen components; record losses, accuracy and speed."""
-    import torch
+def chosen(ctx: Any, category: str) -> Any:
+    """The run's component of ``category``; the built-in default (sgd, constant, none)
+    while the platform does not know the category yet (interim)."""
+    if category in ctx.components:
+        return ctx.components[category]
+    from scratchlab.plugins.norms import norms
+    from scratchlab.plugins.optimizers import optimizers
+    from scratchlab.plugins.schedules import schedules
 
-    from scratchlab.plugins.experiments.models import mlp, output_width, targets, trainable_matmul
+    made = {"optimizer": optimizers, "schedule": schedules, "norm": norms}[category]()
+    return made[0]
 
-    p = ctx.params
-    bs, lr, epochs = p["bs"], p["lr"], p["epochs"]
-    log_every, stats_every = p["log_every"], p["stats_every"]
-    if bs < 1 or min(epochs, log_every, stats_every) < 0:
+
+def check_params(p: Any) -> None:
+    """Raise ValueError naming every bad value of the loop's params."""
+    if p["bs"] < 1 or min(p["epochs"], p["log_every"], p["stats_every"]) < 0:
         raise ValueError(
             "train: bs must be >= 1 and epochs, log_every, stats_every >= 0;"
-            f" got bs={bs}, epochs={epochs}, log_every={log_every}, stats_every={stats_every}"
+            f" got bs={p['bs']}, epochs={p['epochs']}, log_every={p['log_every']}, stats_every={p['stats_every']}"
         )
-    data, loss = ctx.data, ctx.loss
-    sizes = (data.x_train.shape[1], p["hidden"], output_width(loss, data.n_classes))
-    check_fits(ctx.matmul, bs, sizes)
+    if p["model"] not in MODELS:
+        raise ValueError(f"train: unknown model {p['model']!r}; valid: {', '.join(MODELS)}")
 
-    model = mlp(
-        sizes,
-        ctx.init,
-        ctx.activation,
-        mm=trainable_matmul(ctx.matmul),
-        device=ctx.device,
-        dtype=ctx.dtype,
-    )
-    params = list(model.parameters())
+
+def layer_sizes(ctx: Any) -> tuple[int, ...]:
+    """The (in, out) chain of every matmul the model does, for the strategy's limit."""
+    from scratchlab.plugins.experiments.models import CNN_FILTERS, output_width
+
+    data, p = ctx.data, ctx.params
+    n_out = output_width(ctx.loss, data.n_classes)
+    if p["model"] == "cnn":
+        return (CNN_FILTERS[-1], n_out)
+    return (data.x_train.shape[1], p["hidden"], n_out)
+
+
+def build_model(ctx: Any, sizes: tuple[int, ...]) -> Any:
+    """The chosen model from the run's components; a data-dependent init (LSUV) is
+    calibrated on the first training batch."""
+    from scratchlab.plugins.experiments.models import calibrate, cnn, mlp, trainable_matmul
+
+    p, norm = ctx.params, chosen(ctx, "norm")
+    mm = trainable_matmul(ctx.matmul)
+    kwargs = {"mm": mm, "device": ctx.device, "dtype": ctx.dtype}
+    if p["model"] == "cnn":
+        model = cnn(ctx.data.x_train.shape[1], sizes[-1], ctx.init, ctx.activation, norm, **kwargs)
+    else:
+        if norm.name != DEFAULT_NORM:
+            raise Skip(f"norm {norm.name} applies to model cnn; the mlp has no norm layers")
+        model = mlp(sizes, ctx.init, ctx.activation, **kwargs)
+    calibrate(model, ctx.init, ctx.data.x_train[: p["bs"]])
+    return model
+
+
+def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None:
+    """The lessons' loop: the chosen optimizer steps at the schedule's rate; metrics as the
+    module says. ``watch(step)`` may return a context manager to wrap that step's forward
+    pass (telemetry hooks), or None."""
+    import torch
+
+    from scratchlab.plugins.experiments.models import targets
+
+    p = ctx.params
+    bs, lr, epochs, log_every = p["bs"], p["lr"], p["epochs"], p["log_every"]
+    data, loss = ctx.data, ctx.loss
+    optimizer = chosen(ctx, "optimizer").build(list(model.parameters()), lr)
+    schedule = chosen(ctx, "schedule").fn
     x_train, y_train = data.x_train, targets(loss, data.y_train, ctx.dtype)
     x_valid, y_valid = data.x_valid, targets(loss, data.y_valid, ctx.dtype)
     n = x_train.shape[0]
     starts = range(0, n, bs)
-    loss_fn = loss.forward
+    total_steps = max(len(starts) * epochs, 1)
+    eval_rows = valid_batch(ctx.matmul, bs, layer_sizes(ctx))
 
-    eval_rows = valid_batch(ctx.matmul, bs, sizes)
+    model.train()
     step, train_seconds = 0, 0.0
     for _epoch in range(epochs):
         xs, ys = x_train, y_train
@@ -147,20 +204,16 @@ def run(ctx: Any) -> None:
         started = time.perf_counter()
         for start in starts:
             xb, yb = xs[start : start + bs], ys[start : start + bs]
-            if stats_every and step % stats_every == 0:
-                with ctx.watch(model, "mlp", step=step):
-                    out = model(xb)
-            else:
+            optimizer.hypers["lr"] = schedule(lr, step / total_steps)
+            with (watch and watch(step)) or contextlib.nullcontext():
                 out = model(xb)
-            batch_loss = loss_fn(out, yb)
+            batch_loss = loss.forward(out, yb)
             batch_loss.backward()
-            with torch.no_grad():
-                for param in params:
-                    # p -= lr * p.grad, in one kernel
-                    param.sub_(param.grad, alpha=lr)
-                    param.grad = None
+            optimizer.step()
+            optimizer.zero_grad()
             if log_every and step % log_every == 0:
                 ctx.metric("train_loss", batch_loss, step)
+                ctx.metric("lr", optimizer.hypers["lr"], step)
             step += 1
             ctx.check_budget()
         sync(ctx.device)
@@ -175,10 +228,31 @@ def run(ctx: Any) -> None:
         ctx.metric("samples_per_s", n * epochs / train_seconds)
 
 
+def run(ctx: Any) -> None:
+    """Train the chosen model with the chosen components; record losses, accuracy and speed."""
+    p = ctx.params
+    check_params(p)
+    sizes = layer_sizes(ctx)
+    check_fits(ctx.matmul, p["bs"], sizes)
+    model = build_model(ctx, sizes)
+    stats_every = p["stats_every"]
+
+    def watch(step: int) -> Any:
+        return ctx.watch(model, p["model"], step=step) if stats_every and step % stats_every == 0 else None
+
+    fit(ctx, model, watch)
+
+
+#: every category the loop depends on (optimizer, schedule and norm default to
+#: sgd, constant and none: the loop before they existed, number for number)
+WANTS: tuple[str, ...] = ("init", "activation", "loss", "matmul", "dataset", "optimizer", "schedule", "norm")
+# interim: until the platform knows the lessons' categories, use what it knows
+USES: tuple[str, ...] = tuple(c for c in WANTS if c in COMPONENT_CATEGORIES)
+
 EXPERIMENT = Experiment(
     name="train",
     run=run,
-    uses=("init", "activation", "loss", "matmul", "dataset"),
+    uses=USES,
     params=PARAMS,
     headline=("valid_accuracy", "valid_loss", "samples_per_s"),
     description=(
