@@ -231,8 +231,8 @@ def run_on_worker(
     _announce_start()
     try:
         return run_experiment(plugins, planned, timeout=timeout)
-    except BaseException:  # KeyboardInterrupt raised by the run: a result, not a traceback on the worker's terminal
-        return failed_result(f"the run raised {traceback.format_exc()}", started_at)
+    except BaseException as exc:  # KeyboardInterrupt raised by the run: a result, not a traceback on the worker's terminal
+        return failed_result(f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at)
 
 
 #: the Dask event topic a task publishes when its run starts (after the worker's imports)

@@ -202,9 +202,11 @@ def worker_main(conn: Any, modules: tuple[str, ...], output: str, headroom: int 
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
-        conn.send(result)
-        if _out_of_memory(result):
-            return  # a process that hit its limit may be half-broken: the driver starts a fresh one
+        # a process that hit its memory limit may be half-broken: it retires, the driver starts a fresh one
+        retire = _out_of_memory(result)
+        conn.send(("result", result, retire))
+        if retire:
+            return
 
 
 def _run_one(plugins: Any, planned: PlannedRun, timeout: float | None, threads: int, limit: int | None) -> RunResult:
@@ -262,6 +264,7 @@ class _Worker:
     since: float = 0.0  # monotonic time the task was handed out
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     offset: int = 0  # output file size when the task was handed out
+    retiring: bool = False  # it said it exits after its last result
 
     def tail(self) -> str:
         """The last lines the worker wrote since its current task was handed out."""
@@ -408,16 +411,20 @@ class SupervisedBackend:
                 message = worker.conn.recv()
             except (EOFError, OSError):
                 break
-            if isinstance(message, tuple) and message and message[0] == "ready":
+            if message[0] == "ready":
                 worker.ready = True
                 self._failed_starts = 0
                 continue
+            _, result, retire = message
             task, worker.task = worker.task, None
+            if retire:
+                worker.ready = False  # nothing more is handed to it; its exit is expected
+                worker.retiring = True
             if task is None:
                 continue
-            if message.status not in ("done", "skipped"):
-                message.reason = _with_output(message.reason or message.status, worker.tail())
-            out.append((task.run_id, message))
+            if result.status not in ("done", "skipped"):
+                result.reason = _with_output(result.reason or result.status, worker.tail())
+            out.append((task.run_id, result))
         return out
 
     def _died(self, worker: _Worker) -> list[tuple[int, RunResult]]:
@@ -425,7 +432,7 @@ class SupervisedBackend:
         worker.process.join(timeout=5)
         code = worker.process.exitcode
         task, tail = worker.task, worker.tail()
-        was_ready = worker.ready
+        was_ready = worker.ready or worker.retiring
         self._discard(worker, kill=True)
         if task is not None:
             reason = f"{exit_description(code)} during the run; a new worker took its place"
