@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +44,7 @@ class PluginInfo:
     """One plugin as ``runner plugins`` shows it."""
 
     name: str
-    source: str  # "builtin", "entrypoint" or "module"
+    source: str  # "builtin", "entrypoint", "module" or "object"
     module: str
     distribution: str | None = None
     version: str | None = None
@@ -154,10 +154,13 @@ def load_plugins(
     strict: bool | None = None,
     disabled: Iterable[str] | None = None,
     builtins: Sequence[str] = BUILTIN_PLUGINS,
+    objects: Mapping[str, Any] | None = None,
 ) -> Plugins:
-    """Build the plugin manager: built-ins, then entry points, then ``modules``.
+    """Build the plugin manager: built-ins, then entry points, then ``modules``, then ``objects``.
 
-    ``modules`` are importable module paths given with ``--plugin``. ``strict``
+    ``modules`` are importable module paths given with ``--plugin``;
+    ``objects`` maps a plugin name to a plugin object already in hand (a module,
+    a class or an instance with hook implementations; ``scratchlab.testing``). ``strict``
     and ``disabled`` default to the environment variables
     ``SCRATCHLAB_STRICT_PLUGINS`` and ``SCRATCHLAB_DISABLE_PLUGINS``.
     Raises :class:`PluginError` on the first failure in strict mode.
@@ -193,4 +196,6 @@ def load_plugins(
             PluginInfo(modname, "module", modname),
             lambda m=modname: importlib.import_module(m),
         )
+    for name, obj in (objects or {}).items():
+        loader.add(PluginInfo(name, "object", getattr(obj, "__name__", type(obj).__name__)), lambda o=obj: o)
     return Plugins(loader.pm, loader.registry, loader.infos)
