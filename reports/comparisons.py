@@ -56,25 +56,29 @@ def _sweep_names(sweep_ids: list[int]) -> str:
     return ", ".join(f"#{s}" for s in sweep_ids)
 
 
-def _metrics(store, run_filter: RunFilter) -> Comparison:
+def _metrics(store, run_filter: RunFilter, wide: bool = False) -> Comparison:
+    """Final metrics per configuration, one table per experiment (H5: reports.glance)."""
+    from rich.console import Group
+
     from scratchlab.db import queries
-    from scratchlab.reports.terminal import metric_table
-    from scratchlab.reports.views.training import final_summary
+    from scratchlab.plugins.types import COMPONENT_CATEGORIES
+    from scratchlab.reports import glance
+    from scratchlab.reports.terminal import Fitted
 
     runs = queries.list_runs(store, **run_filter.query_kwargs())
-    final = queries.final_metrics(store, run_ids=[int(r) for r in runs["run_id"]]) if len(runs) else None
-    if final is None or final.empty:
+    frame, names = glance.with_final_metrics(store, runs)
+    if not names:
         raise NothingToCompare(f"no final metrics in sweep {_sweep_names(list(run_filter.sweep_ids))} for these filters")
-    summary = final_summary(final, runs)
-    return Comparison("metrics", list(run_filter.sweep_ids), summary, metric_table(summary))
+    headlines = glance.stored_headlines(store, frame["sweep_id"])
+    tables, summary = glance.config_summaries(frame, names, headlines, categories=COMPONENT_CATEGORIES, wide=wide)
+    return Comparison("metrics", list(run_filter.sweep_ids), summary, Group(*(Fitted(t) for t in tables)))
 
 
 def _summary(store, run_filter: RunFilter, by: str | None):
     from scratchlab.db import queries
-    from scratchlab.reports.tables import filtered_timings
-    from scratchlab.reports.views.timings import default_group, summarize
+    from scratchlab.reports.views.timings import component_columns, default_group, summarize
 
-    timings = filtered_timings(store, run_filter)
+    timings = queries.timings(store, run_filter)
     if timings.empty:
         raise NothingToCompare(
             f"sweep {_sweep_names(list(run_filter.sweep_ids))} has no timings for these filters; "
@@ -82,7 +86,7 @@ def _summary(store, run_filter: RunFilter, by: str | None):
         )
     by = by or default_group(timings)
     if by not in timings.columns:
-        choices = [c for c in timings.columns if c in ("label", "matmul", "init", "activation", "loss", "dataset")]
+        choices = ["label", *component_columns(timings)]
         raise NothingToCompare(f"cannot compare by {by!r}; choose one of {', '.join(choices)}")
     replicates = queries.timing_replicates(store, [int(t) for t in timings["timing_id"]])
     return by, summarize(timings, by, replicates)
@@ -148,12 +152,12 @@ def build(store, run_filter: RunFilter, *, against: int | None = None, by: str |
 def _unjudged_noisy(comparison, store, by: str, *run_filters: RunFilter):
     """``comparison`` with ``change`` set to ``noisy`` on every row where either sweep has a
     ``noisy`` timing (so ``--fail-on-regression`` never fails on them), and how many rows that is."""
-    from scratchlab.reports.tables import filtered_timings
+    from scratchlab.db import queries
     from scratchlab.reports.views.timings import summarize
 
     noisy_rows = comparison["change"] != comparison["change"]  # all False, same index
     for run_filter in run_filters:
-        timings = filtered_timings(store, run_filter)
+        timings = queries.timings(store, run_filter)
         if "quality" not in timings.columns or not (timings["quality"] == "noisy").any():
             continue
         groups = summarize(timings[timings["quality"] == "noisy"], by)

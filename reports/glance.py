@@ -216,6 +216,47 @@ def glance_tables(frame, metric_names: Sequence[str], headlines: Mapping[str, Se
     return tables
 
 
+def config_summaries(frame, metric_names: Sequence[str], headlines: Mapping[str, Sequence[str]], *,
+                     categories: Sequence[str], wide: bool = False):
+    """``runner compare --metrics``: per experiment, one row per configuration (the
+    varying components and params) with its number of runs and ``mean ± std`` of each
+    headline metric (every metric with ``wide``) over its repeats.
+
+    Returns ``(glances, numbers)``: a :class:`Glance` per experiment for the terminal,
+    and one frame of every experiment's rows with ``<metric> mean``/``<metric> std``
+    columns for JSON.
+    """
+    import pandas as pd
+
+    glances, numbers = [], []
+    for table in glance_tables(frame, metric_names, headlines, categories=categories, wide=False):
+        rows = table.frame
+        shown_metrics = table.metrics if wide else [c for c in rows.columns if c in table.metrics]
+        config = [c for c in rows.columns if c not in (*FIRST, DURATION, "error", *table.metrics,
+                                                        *VARYING_RUN_FIELDS)]
+        source = frame.loc[rows.index]
+        keys = source[config].map(_text) if config else pd.DataFrame(index=source.index)
+        groups = keys.groupby(config, sort=False, dropna=False) if config else [((), keys)]
+        shown, stats = [], []
+        for key, group in groups:
+            key = key if isinstance(key, tuple) else (key,)
+            values = {c: pd.to_numeric(source.loc[group.index, c], errors="coerce") for c in shown_metrics}
+            text_row = dict(zip(config, key, strict=True)) | {"runs": len(group)}
+            label = ", ".join(f"{c}={v}" for c, v in zip(config, key, strict=True) if v) or table.experiment
+            number_row = {"experiment": table.experiment, "config": label, **text_row}
+            for c in shown_metrics:
+                mean, std = values[c].mean(), values[c].std()
+                number_row |= {f"{c} mean": mean, f"{c} std": std}
+                text_row[c] = "" if mean != mean else _text(mean) + ("" if std != std else f" ± {std:.2g}")
+            shown.append(text_row)
+            stats.append(number_row)
+        display = pd.DataFrame(shown, columns=[*config, "runs", *shown_metrics])
+        glances.append(Glance(table.experiment, display, constant=table.constant, metrics=list(shown_metrics),
+                              required=tuple(config[:1])))
+        numbers.append(pd.DataFrame(stats))
+    return glances, (pd.concat(numbers, ignore_index=True) if numbers else pd.DataFrame())
+
+
 def available_columns(frame) -> list[str]:
     """Every column ``--columns`` can name for ``frame``."""
     return [*frame.columns, DURATION, "error"]

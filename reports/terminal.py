@@ -142,25 +142,41 @@ def glance_table(glance, columns: list[str], noisy: dict[int, set[str]]) -> Tabl
     return table
 
 
-def fitted_table(glance, console, noisy: dict[int, set[str]] | None = None, *, fit: bool = True) -> Table:
+class Fitted:
+    """A glance table that fits itself to the width it is printed at (a rich renderable)."""
+
+    def __init__(self, glance, noisy: dict[int, set[str]] | None = None, *, fit: bool = True) -> None:
+        self.glance, self.noisy, self.fit = glance, noisy, fit
+
+    def __rich_console__(self, console, options):
+        """Render :func:`fitted_table` at ``options.max_width``."""
+        yield fitted_table(self.glance, console, self.noisy, fit=self.fit, width=options.max_width)
+
+
+def fitted_table(glance, console, noisy: dict[int, set[str]] | None = None, *, fit: bool = True,
+                 width: int | None = None) -> Table:
     """:func:`glance_table` with as many of the glance's columns, in priority order, as
-    fit ``console``'s width whole; the caption names the constant and the hidden ones."""
+    fit ``width`` (default: the console's) whole; the caption names the constant and
+    the hidden ones."""
     from rich.measure import Measurement
 
+    width = width or console.width
     noisy = noisy or {}
     columns = list(glance.frame.columns)
     hidden: list[str] = []
     table = glance_table(glance, columns, noisy)
     # measured without the console's limit, which would squeeze the columns to fit
     unlimited = console.options.update_width(1_000_000)
-    while fit and Measurement.get(console, unlimited, table).maximum > console.width:
+    while fit and Measurement.get(console, unlimited, table).maximum > width:
         droppable = [c for c in columns if c not in glance.required]
         if not droppable:
             break
         hidden.insert(0, droppable[-1])
         columns.remove(droppable[-1])
         table = glance_table(glance, columns, noisy)
-    notes = [f"{len(glance.frame)} run{'s' if len(glance.frame) != 1 else ''}"]
+    rows = len(glance.frame)
+    notes = [f"{rows} run{'s' if rows != 1 else ''}" if "run_id" in glance.frame else
+             f"{rows} configuration{'s' if rows != 1 else ''}"]
     if glance.constant:
         notes.append("all with " + ", ".join(f"{k}={v}" for k, v in glance.constant.items()))
     if hidden:

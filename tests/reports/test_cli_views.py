@@ -165,7 +165,9 @@ def test_export_to_stdout_and_filters(runner, sample_db):
     stats = json.loads(ok(runner("export", "--table", "stats", "--status", "done", "--where", "init=randn",
                                  "--where", "activation=relu", "--format", "json")))
     deep = [s for s in stats if s["model"] == "deep"]
-    assert deep[-1]["std"] == "Infinity" and deep[-1]["mean"] == "NaN"  # non-finite values survive export
+    # non-finite values are null in JSON, and the row says which they were
+    assert deep[-1]["std"] is None and deep[-1]["mean"] is None
+    assert deep[-1]["nonfinite"] == {"mean": "NaN", "std": "inf", "max": "inf"}
 
 
 def test_report_command_line_passes_the_database_after_the_separator():

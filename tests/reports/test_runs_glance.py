@@ -163,3 +163,17 @@ def test_stored_control_characters_are_escaped(main_job):
     result = CliRunner().invoke(cli, ["--db", url, "show", "1"], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output and "\\x1b[31mred" in result.output
+
+
+def test_compare_metrics_is_one_table_per_experiment_within_120_columns(main_job):
+    url, accuracies = main_job
+    result = CliRunner().invoke(cli, ["--db", url, "compare", "--metrics"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 120 and len(lines) < 120
+    by_experiment = tables(result.output)
+    assert set(by_experiment) == {"matmul", "init-stats", "gradcheck", "train"}
+    assert "valid_accuracy" in by_experiment["train"][0] and "runs" in by_experiment["train"][0]
+    payload = json.loads(CliRunner().invoke(cli, ["--db", url, "compare", "--metrics", "--json"]).output)
+    train = [r for r in payload["rows"] if r["experiment"] == "train" and r["valid_accuracy mean"] is not None]
+    assert sorted(r["valid_accuracy mean"] for r in train) == pytest.approx(sorted(accuracies.values()))
