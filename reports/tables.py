@@ -1,37 +1,13 @@
-"""Whole result tables narrowed by a :class:`~scratchlab.reports.filters.RunFilter`,
-for ``runner export`` and the terminal views.
-
-``list_runs`` filters by everything; the other queries take run or sweep ids,
-so their rows are narrowed to the runs ``list_runs`` selects (by sweep ids
-alone when that is the whole filter, which needs no run list at all).
-"""
+"""Whole result tables narrowed by a :class:`~scratchlab.db.filters.RunFilter`,
+for ``runner export`` and the terminal views. Every query takes the filter
+itself, so each table is one filtered SQL query."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from scratchlab.db.filters import RunFilter
 
-from scratchlab.reports.filters import RunFilter, matches, unapplied
-
-#: tables ``runner export`` offers
-TABLES: tuple[str, ...] = ("runs", "timings", "stats", "metrics")
-
-
-def filtered_run_ids(store, run_filter: RunFilter) -> list[int]:
-    """Ids of the runs that pass ``run_filter``."""
-    from scratchlab.db import queries
-
-    return [int(r) for r in queries.list_runs(store, **run_filter.query_kwargs())["run_id"]]
-
-
-def filtered_timings(store, run_filter: RunFilter):
-    """The ``timings`` rows of the runs that pass ``run_filter``."""
-    from scratchlab.db import queries
-
-    frame = queries.timings(store, sweep_ids=list(run_filter.sweep_ids) or None)
-    frame = frame[matches(frame, run_filter)]
-    if run_filter.statuses or unapplied(frame, run_filter):
-        frame = frame[frame["run_id"].isin(filtered_run_ids(store, run_filter))]
-    return frame.reset_index(drop=True)
+#: tables ``runner export`` offers -> the query that reads each
+TABLES: dict[str, str] = {"runs": "list_runs", "timings": "timings", "stats": "activation_stats", "metrics": "metrics"}
 
 
 def load_table(store, table: str, run_filter: RunFilter):
@@ -41,19 +17,9 @@ def load_table(store, table: str, run_filter: RunFilter):
     """
     from scratchlab.db import queries
 
-    if table == "runs":
-        return queries.list_runs(store, **run_filter.query_kwargs())
-    if table == "timings":
-        return filtered_timings(store, run_filter)
-    only_sweeps = replace(run_filter, sweep_ids=()).is_empty
-    if table == "stats":
-        if only_sweeps:
-            return queries.activation_stats(store, sweep_ids=list(run_filter.sweep_ids) or None)
-        return queries.activation_stats(store, run_ids=filtered_run_ids(store, run_filter))
-    if table == "metrics":
-        # metrics() needs run ids: a whole database's metrics are read run by run id list
-        return queries.metrics(store, run_ids=filtered_run_ids(store, run_filter))
-    raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLES)}")
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}; choose one of {', '.join(TABLES)}")
+    return getattr(queries, TABLES[table])(store, run_filter)
 
 
 def nan_is_missing(table: str, frame) -> list[str]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from scratchlab.db import InvalidValueError, open_store, queries
+from scratchlab.db.filters import Condition, FilterError, RunFilter, parse_where
 from scratchlab.db.records import MetricRecord, PlannedRun, RunResult, StatRecord, TimingRecord
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -156,9 +157,9 @@ def test_param_values_are_distinct_and_scoped(store):
 def test_timings_carry_their_run_and_components(store):
     timings = queries.timings(store, sweep_ids=[1])
     assert len(timings) == 5 and set(timings["matmul"]) == {"torch", "einsum", "python"}
-    assert list(timings.columns[:17]) == [
+    assert list(timings.columns[:19]) == [
         "timing_id", "run_id", "sweep_id", "experiment", "device", "label", "shape", "n", "median", "iqr",
-        "mean", "min", "max", "flops", "threads", "number_per_run", "gflops",
+        "mean", "min", "max", "flops", "threads", "number_per_run", "quality", "quality_json", "gflops",
     ]
     first = timings.iloc[0]
     assert first["gflops"] == pytest.approx(2e6 / 1e-3 / 1e9) and first["n"] == 2
@@ -269,3 +270,96 @@ def test_experiment_names_and_data_coverage(db_url):
         assert pairs("stats", sweep_ids=[one]) == []
         with pytest.raises(InvalidValueError, match="unknown kind of data"):
             queries.data_coverage(opened, "pictures")
+
+
+# -- the one run filter ----------------------------------------------------------
+
+
+def test_a_final_metric_filters_and_sorts_runs_in_sql(store):
+    """gflops is recorded once per run without a step (7 + the run's index)."""
+    flt = parse_where(["gflops>=9"])
+    assert keys(queries.list_runs(store, flt)) == ["c", "d", "e"]
+    assert queries.count_runs(store, flt) == 3
+    ordered = queries.list_runs(store, order_by="gflops", descending=True)
+    assert keys(ordered) == ["e", "d", "c", "b", "a", "z", "f"]  # runs without the metric last
+    assert keys(queries.list_runs(store, parse_where(["gflops<8"]))) == ["a"]
+    assert keys(queries.list_runs(store, RunFilter(metrics={"gflops": (8, 9)}))) == ["b", "c"]
+    # != keeps runs that never recorded the metric
+    assert keys(queries.list_runs(store, parse_where(["gflops!=7,8,9,10"]))) == ["e", "f", "z"]
+
+
+def test_final_value_is_the_highest_step_and_a_stepless_value_counts_as_final(store):
+    z = int(queries.list_runs(store, sweep_ids=[2])["run_id"][0])
+    store.write_result(z, RunResult("done", started_at=T0, finished_at=T0 + timedelta(seconds=1), metrics=[
+        MetricRecord("acc", 0.1, 0), MetricRecord("acc", 0.95, None), MetricRecord("acc", 0.2, 5),
+        MetricRecord("loss", 0.3, 2), MetricRecord("loss", 0.4, 2),  # same step: the last written wins
+    ]))
+    final = queries.final_metrics(store, run_ids=[z]).set_index("name")["value"]
+    assert final.to_dict() == {"acc": 0.95, "loss": 0.4}
+    assert keys(queries.list_runs(store, parse_where(["acc>0.9"]))) == ["z"]
+    assert keys(queries.list_runs(store, parse_where(["loss>=0.4", "loss<=0.4"]))) == ["z"]
+
+
+def test_list_runs_gives_final_metrics_as_columns(store):
+    rows = queries.list_runs(store, parse_where(["experiment=train"]), with_metrics=True).set_index("key")
+    assert rows.loc["a", "valid_acc"] == pytest.approx(0.7)
+    assert rows.loc["b", "gflops"] == 8.0 and rows.loc["a", "train_loss"] == pytest.approx(1e-3)
+    assert math.isnan(rows.loc["z", "gflops"])  # pending: no metrics yet
+    only = queries.list_runs(store, RunFilter(run_ids=(1,)), with_metrics=["gflops"])
+    assert list(only.columns[-2:]) == ["exact", "gflops"]
+
+
+def test_where_names_resolve_to_columns_categories_params_and_metrics(store):
+    assert keys(queries.list_runs(store, parse_where(["matmul=torch,einsum", "status!=skipped"]))) == ["a", "b", "d", "z"]
+    assert keys(queries.list_runs(store, parse_where(["lr<0.5"]))) == ["a"]
+    assert keys(queries.list_runs(store, parse_where(["train.lr>0.5"]))) == ["c", "z"]
+    assert keys(queries.list_runs(store, parse_where(["seed=0", "sweep_id=2"]))) == ["z"]
+    assert keys(queries.list_runs(store, parse_where(["duration_s>2.5"]))) == ["a", "d"]
+    assert keys(queries.list_runs(store, parse_where(["matmul!=torch", "experiment=matmul"]))) == ["e", "f"]
+    with pytest.raises(FilterError, match="no run has a param, component category or final metric named 'optimizer'"):
+        queries.list_runs(store, parse_where(["optimizer=adam"]))
+    with pytest.raises(FilterError, match="final metric values are numbers"):
+        queries.count_runs(store, parse_where(["gflops=fast"]))
+
+
+def test_every_read_query_takes_the_filter(store):
+    flt = parse_where(["matmul=torch", "status=done"])  # runs a and d
+    ids = {int(i) for i in queries.list_runs(store, flt)["run_id"]}
+    assert len(ids) == 2
+    assert set(queries.timings(store, flt)["run_id"]) == ids
+    assert set(queries.activation_stats(store, flt)["run_id"]) == ids
+    assert set(queries.metrics(store, flt, names="valid_acc")["run_id"]) == ids
+    assert set(queries.final_metrics(store, flt)["run_id"]) == ids
+    versions = queries.component_versions(store, flt)
+    assert set(versions["run_id"]) == ids and set(versions["component"]) >= {"torch"}
+    assert queries.experiment_names(store, flt) == ["matmul", "train"]
+    assert set(queries.data_coverage(store, "timings", flt)["experiment"]) == {"matmul", "train"}
+    assert set(queries.param_values(store, flt).query("name == 'matmul'")["value"]) == {"torch"}
+    assert queries.count_runs(store, RunFilter(run_ids=())) == 0  # an empty id list keeps no run
+
+
+def test_where_expressions_read_as_a_filter():
+    flt = parse_where(["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4", "status!=failed"])
+    assert flt.fields["optimizer"] == (Condition("=", ("adam", "sgd")),)
+    assert flt.fields["lr"] == (Condition("<", 0.1), Condition(">", 1e-4))
+    assert "failed" not in flt.statuses and "done" in flt.statuses
+    assert flt == parse_where(["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4", "status!=failed"])
+    assert hash(flt) == hash(parse_where(["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4",
+                                          "status!=failed"]))
+    assert RunFilter().is_empty and not flt.is_empty
+    assert RunFilter(params={"lr": (0.1, None)}).params == {"lr": (Condition(">=", 0.1),)}
+
+
+@pytest.mark.parametrize(("expression", "message"), [
+    ("lr", "cannot read filter 'lr'"),
+    ("lr>=fast", "needs a number"),
+    ("lr=", "has no value"),
+    ("lr~1", "cannot read filter"),
+    ("status=finished", "unknown status finished"),
+    ("device>3", "device is text"),
+    ("started_at=1", "cannot filter on 'started_at'"),
+])
+def test_a_bad_where_expression_is_one_line_naming_it(expression, message):
+    with pytest.raises(FilterError, match=message) as caught:
+        parse_where([expression])
+    assert "\n" not in str(caught.value)

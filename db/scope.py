@@ -1,0 +1,253 @@
+"""The one place a :class:`~scratchlab.db.filters.RunFilter` becomes SQL.
+
+:func:`run_clauses` gives WHERE clauses on ``runs``; a query over a child
+table (timings, metrics, ...) joins ``runs`` or restricts its ``run_id`` with
+:func:`run_ids_in`. :func:`order_keys` sorts runs by a run column, a param or
+a final metric. Everything stays in the database: a filter on a final metric
+is a correlated lookup through the ``(run_id, name, step)`` index of
+``metrics``, so it costs one index probe per candidate run and never loads a
+run into Python.
+
+A name in ``RunFilter.fields`` (what ``--where`` gives for anything that is
+not a run column) is resolved here, with at most two one-row index probes:
+a param if any run stored a param of that name, else ``experiment.param``
+for a dotted name, else a final metric if any run recorded one, else a
+one-line :class:`~scratchlab.db.filters.FilterError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Float, and_, bindparam, false, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.expression import FunctionElement
+
+from scratchlab.db import models as m
+from scratchlab.db.filters import RUN_COLUMNS, Condition, FilterError, RunFilter
+from scratchlab.db.params import matches
+
+#: param kinds whose ``value_num`` compares with numbers (bools are 1/0 there but never match numbers)
+NUMERIC_PARAM_KINDS = ("int", "float")
+_SQL_OPS = {
+    "<": lambda col, v: col < v, "<=": lambda col, v: col <= v,
+    ">": lambda col, v: col > v, ">=": lambda col, v: col >= v,
+}
+
+
+class seconds_between(FunctionElement):
+    """Seconds from the first time column to the second, computed by the database (so sortable)."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(seconds_between)
+def _seconds_default(element, compiler, **kw) -> str:
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_sqlite(element, compiler, **kw) -> str:
+    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+def id_in(column, values: Iterable[int]) -> ColumnElement[bool]:
+    """``column IN (ids)`` with the ids rendered inline: a selection of thousands of
+    runs must not hit SQLite's limit on bound parameters."""
+    return column.in_(bindparam("ids", [int(v) for v in values], expanding=True, literal_execute=True, unique=True))
+
+
+def run_column(name: str):
+    """The SQL expression of a run column (``duration_s`` is computed)."""
+    r = m.runs.c
+    if name == "duration_s":
+        return seconds_between(r.started_at, r.finished_at)
+    return r[name]
+
+
+def final_value(name: str):
+    """Correlated scalar: the final value of metric ``name`` for the current ``runs`` row.
+
+    Highest step wins, a step-less value counts as final, the last written
+    breaks ties; NULL (NaN) when the run has no such metric or its final value is NaN.
+    """
+    x = m.metrics.c
+    return (
+        select(x.value)
+        .where(x.run_id == m.runs.c.run_id, x.name == name)
+        .order_by(x.step.is_(None).desc(), x.step.desc(), x.metric_id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# -- names ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a name stands for: ``kind`` is ``column``, ``param`` or ``metric``;
+    ``experiment`` is set for a dotted ``experiment.param`` name."""
+
+    kind: str
+    name: str
+    experiment: str | None = None
+
+
+def _exists(conn: Connection, stmt) -> bool:
+    return conn.execute(stmt.limit(1)).first() is not None
+
+
+def resolve(conn: Connection, name: str) -> Resolved:
+    """What ``name`` means in this database (see the module docstring); FilterError if nothing."""
+    if name in RUN_COLUMNS:
+        return Resolved("column", name)
+    p, x = m.params.c, m.metrics.c
+    if _exists(conn, select(p.run_id).where(p.name == name)):
+        return Resolved("param", name)
+    experiment, dot, bare = name.partition(".")
+    if dot and _exists(conn, select(p.run_id).where(p.name == bare).where(
+            p.run_id.in_(select(m.runs.c.run_id).where(m.runs.c.experiment == experiment)))):
+        return Resolved("param", bare, experiment)
+    if _exists(conn, select(x.run_id).where(x.name == name)):
+        return Resolved("metric", name)
+    raise FilterError(f"no run has a param, component category or final metric named {name!r}")
+
+
+# -- conditions ----------------------------------------------------------------
+
+
+def _param_match(name: str, condition: Condition) -> ColumnElement[bool]:
+    """Does a ``params`` row of ``name`` satisfy ``condition`` (ignoring ``!=``'s negation)?"""
+    p = m.params.c
+    if condition.op in _SQL_OPS:
+        return and_(p.kind.in_(NUMERIC_PARAM_KINDS), _SQL_OPS[condition.op](p.value_num, condition.value))
+    alternatives = []
+    for value in condition.value:
+        column, wanted = matches(value)
+        if column == "value_num":
+            alternatives.append(and_(p.kind.in_(NUMERIC_PARAM_KINDS), p.value_num == wanted))
+        else:
+            alternatives.append(p.value_text == wanted)
+    return or_(*alternatives) if alternatives else false()
+
+
+def _param_clauses(name: str, conds: tuple[Condition, ...], experiment: str | None = None) -> list:
+    p, r = m.params.c, m.runs.c
+    clauses = [r.experiment == experiment] if experiment else []
+    positive = [_param_match(name, c) for c in conds if c.op != "!="]
+    if positive:
+        # one row per (run, name): every condition must hold on that row
+        clauses.append(r.run_id.in_(select(p.run_id).where(p.name == name, *positive)))
+    for c in conds:
+        if c.op == "!=":
+            clauses.append(r.run_id.not_in(select(p.run_id).where(p.name == name, _param_match(name, c))))
+    return clauses
+
+
+def _value_clause(expression, condition: Condition, what: str) -> ColumnElement[bool]:
+    """``condition`` on a numeric or text SQL expression (a run column or a final metric)."""
+    if condition.op in _SQL_OPS:
+        return _SQL_OPS[condition.op](expression, condition.value)
+    if what == "metric":
+        texts = [v for v in condition.value if isinstance(v, str)]
+        if texts:
+            raise FilterError(f"final metric values are numbers; cannot compare with {texts[0]!r}")
+    values = list(condition.value)
+    if condition.op == "=":
+        return expression.in_(values)
+    # != keeps rows without a value (a run that has no such metric, an unfinished duration)
+    return or_(expression.is_(None), expression.not_in(values))
+
+
+def _column_clause(name: str, condition: Condition) -> ColumnElement[bool]:
+    if condition.op not in _SQL_OPS and name not in ("key", "experiment", "device", "dtype", "status"):
+        bad = [v for v in condition.value if isinstance(v, str)]
+        if bad:
+            raise FilterError(f"filter {name}{condition}: {name} is a number, not {bad[0]!r}")
+    return _value_clause(run_column(name), condition, "column")
+
+
+def run_clauses(conn: Connection, run_filter: RunFilter | None) -> list[ColumnElement[bool]]:
+    """WHERE clauses on ``runs`` for ``run_filter`` (an empty list for None or an empty filter).
+
+    ``conn`` is used only to resolve ``fields`` names (one-row index probes).
+    """
+    if run_filter is None:
+        return []
+    r = m.runs.c
+    clauses: list[ColumnElement[bool]] = []
+    if run_filter.run_ids is not None:
+        clauses.append(id_in(r.run_id, run_filter.run_ids) if run_filter.run_ids else false())
+    if run_filter.sweep_ids:
+        clauses.append(id_in(r.sweep_id, run_filter.sweep_ids))
+    if run_filter.statuses:
+        clauses.append(r.status.in_(run_filter.statuses))
+    if run_filter.experiments:
+        clauses.append(r.experiment.in_(run_filter.experiments))
+    for name, conds in run_filter.columns.items():
+        clauses += [_column_clause(name, c) for c in conds]
+    for name, conds in run_filter.params.items():
+        clauses += _param_clauses(name, conds)
+    for name, conds in run_filter.metrics.items():
+        clauses += [_value_clause(final_value(name), c, "metric") for c in conds]
+    for name, conds in run_filter.fields.items():
+        clauses += _resolved_clauses(resolve(conn, name), conds)
+    return clauses
+
+
+def _resolved_clauses(target: Resolved, conds: tuple[Condition, ...]) -> list:
+    if target.kind == "param":
+        return _param_clauses(target.name, conds, target.experiment)
+    return [_value_clause(final_value(target.name), c, "metric") for c in conds]
+
+
+def run_ids_in(conn: Connection, column, run_filter: RunFilter | None) -> list[ColumnElement[bool]]:
+    """Clauses restricting a child table's ``run_id`` ``column`` to the runs of ``run_filter``.
+
+    Run ids alone restrict the child table directly (its run_id index); anything
+    else goes through a subquery on ``runs``.
+    """
+    if run_filter is None or run_filter.is_empty:
+        return []
+    if run_filter.run_ids is not None and run_filter == RunFilter(run_ids=run_filter.run_ids):
+        return [id_in(column, run_filter.run_ids) if run_filter.run_ids else false()]
+    return [column.in_(select(m.runs.c.run_id).where(*run_clauses(conn, run_filter)))]
+
+
+# -- order ---------------------------------------------------------------------
+
+
+def order_keys(conn: Connection, name: str, descending: bool) -> list[Any]:
+    """ORDER BY keys for runs sorted by ``name``: a run column, ``duration_s``, a param
+    (numbers as numbers, anything else by its text) or a final metric. Runs without
+    a value come last either way. FilterError for a name that is none of these."""
+    if name == "reason":
+        raise FilterError("cannot order runs by reason")
+    try:
+        target = resolve(conn, name)
+    except FilterError as exc:
+        raise FilterError(f"cannot order runs by {name!r}: {exc}") from None
+    if target.kind == "column":
+        keys = [run_column(name)]
+    elif target.kind == "metric":
+        keys = [final_value(name)]
+    else:
+        p, r = m.params.c, m.runs.c
+        where = (p.run_id == r.run_id, p.name == target.name)
+        keys = [select(p.value_num).where(*where).scalar_subquery(),
+                select(p.value_text).where(*where).scalar_subquery()]
+    return [(k.desc() if descending else k.asc()).nulls_last() for k in keys]
+
+
+__all__ = [
+    "NUMERIC_PARAM_KINDS", "Resolved", "final_value", "id_in", "order_keys", "resolve", "run_clauses",
+    "run_column", "run_ids_in", "seconds_between",
+]
