@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from scratchlab.db.records import RUN_STATUSES
-from scratchlab.reports.filters import COMPONENT_FILTERS, FilterError, RunFilter, parse_where
+from scratchlab.reports.filters import FilterError, RunFilter, component_categories, parse_where
 from scratchlab.reports.source import resolve_db_url
 
 #: seconds a query result is reused before the database is read again
@@ -161,7 +161,7 @@ def sidebar_filters() -> RunFilter:
 
     values = query("param_values", sweep_ids=scope)
     params: dict[str, Any] = {}
-    for category in COMPONENT_FILTERS:
+    for category in component_categories(values):
         options = sorted(values.loc[values["name"] == category, "value"].astype(str).unique())
         if not options:  # no run in scope chose a component of this category
             publish(category, None)
@@ -173,15 +173,16 @@ def sidebar_filters() -> RunFilter:
     remembered("where", "")
     where = st.sidebar.text_input(
         "where", key="where", placeholder="lr>=0.1; bs=64",
-        help="Conditions on any param, separated by ';': name=value, name=a,b, name>=x, name<=x.",
+        help="Conditions on any param, component or final metric, separated by ';': name=a,b, name!=x, name<x, name>=x, ...",
     )
     publish("where", where)
+    chosen = RunFilter(sweep_ids=tuple(chosen_sweeps), experiments=tuple(experiments), statuses=tuple(statuses),
+                       params=params)
     try:
-        params.update(parse_where(where.split(";")))
+        return parse_where(where.split(";"), chosen)
     except FilterError as exc:
         st.sidebar.error(str(exc))
-    return RunFilter(sweep_ids=tuple(chosen_sweeps), experiments=tuple(experiments), statuses=tuple(statuses),
-                     params=params)
+    return chosen
 
 
 def run_filter() -> RunFilter:

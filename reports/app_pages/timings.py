@@ -7,7 +7,6 @@ from dataclasses import replace
 import streamlit as st
 
 from scratchlab.reports import ui
-from scratchlab.reports.filters import matches, unapplied
 from scratchlab.reports.views import timings as views
 
 run_filter = ui.page_scope(
@@ -19,15 +18,8 @@ run_filter = ui.page_scope(
 
 
 def load(sweep_ids):
-    """Timings of ``sweep_ids`` narrowed by the sidebar filter (conditions the
-    timings frame cannot check go through ``list_runs``)."""
-    frame = ui.query("timings", sweep_ids=list(sweep_ids))
-    flt = replace(run_filter, sweep_ids=tuple(sweep_ids))
-    frame = frame[matches(frame, flt)]
-    if flt.statuses or unapplied(frame, flt):
-        ids = ui.query("list_runs", **flt.query_kwargs())["run_id"]
-        frame = frame[frame["run_id"].isin(ids)]
-    return frame
+    """Timings of ``sweep_ids`` narrowed by the sidebar filter (one filtered query)."""
+    return ui.query("timings", replace(run_filter, sweep_ids=tuple(sweep_ids)))
 
 
 timings = load(run_filter.sweep_ids)

@@ -13,7 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from scratchlab.reports.filters import COMPONENT_FILTERS
+from scratchlab.db.results import TIMING_COLUMNS
+from scratchlab.reports.filters import component_columns as _added_columns
 from scratchlab.reports.views.common import flatten
 
 #: the columns that say which operation a timing measured, besides the component
@@ -30,8 +31,9 @@ ALPHA = 0.05
 
 
 def component_columns(timings) -> list[str]:
-    """The component categories present as columns of a timings frame."""
-    return [c for c in COMPONENT_FILTERS if c in timings.columns]
+    """The component categories present as columns of a timings frame (every
+    column ``queries.timings`` adds after its own: one per category, plugins' too)."""
+    return _added_columns(timings, TIMING_COLUMNS)
 
 
 def default_group(timings) -> str:

@@ -57,17 +57,17 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--status", "statuses", type=click.Choice(RUN_STATUSES), multiple=True,
                   help="Only runs with this status (repeatable).")
     @click.option("--where", "where", multiple=True, metavar="EXPR",
-                  help="Param condition: name=value, name=a,b, name>=x or name<=x (repeatable; "
-                  "components by category, e.g. matmul=torch).")
+                  help="Condition on a run column, component category, param or final metric: "
+                  "name=a,b, name!=x, name<x, name<=x, name>x, name>=x (repeatable; e.g. matmul=torch, "
+                  "lr<0.1, valid_accuracy>=0.85, status!=failed).")
     @functools.wraps(command)
     def wrapper(*args: Any, sweep_ids, experiments, statuses, where, **kwargs: Any) -> Any:
         from scratchlab.reports.filters import FilterError, RunFilter, parse_where
 
         try:
-            params = parse_where(where)
+            run_filter = parse_where(where, RunFilter(sweep_ids=sweep_ids, experiments=experiments, statuses=statuses))
         except FilterError as exc:
             raise click.BadParameter(str(exc), param_hint="--where") from None
-        run_filter = RunFilter(sweep_ids=sweep_ids, experiments=experiments, statuses=statuses, params=params)
         return command(*args, run_filter=run_filter, **kwargs)
 
     return wrapper
