@@ -63,13 +63,19 @@ class MetricRecord:
     step: int | None = None
 
 
+#: the params row holding a run's thread setting (an int, or "auto" for None)
+THREADS_PARAM = "threads"
+
+
 @dataclass
 class PlannedRun:
     """A run as planned: what it is, before it has run.
 
     ``components`` maps category -> component name, ``component_versions``
     category -> version string, ``params`` holds the experiment's and the
-    components' params (``"lr"``, ``"leaky-relu.slope"``).
+    components' params (``"lr"``, ``"leaky-relu.slope"``). ``threads`` is the
+    torch thread count the run asks for; None is ``auto`` (the runner picks:
+    every usable core for a run that runs alone, an equal share otherwise).
     """
 
     key: str
@@ -81,6 +87,7 @@ class PlannedRun:
     seed: int = 0
     repeat: int = 0
     component_versions: dict[str, str] = field(default_factory=dict)
+    threads: int | None = None
 
 
 @dataclass

@@ -85,6 +85,8 @@ class SweepSpec:
     data_path: str | None = None
     only_keys: tuple[str, ...] | None = None
     plugin_modules: tuple[str, ...] = ()
+    #: torch thread counts to sweep; None is ``auto`` (see PlannedRun.threads)
+    threads: tuple[int | None, ...] = (None,)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stored on the sweep; :meth:`from_json` reads it back)."""
@@ -104,6 +106,7 @@ class SweepSpec:
             "data_path": self.data_path,
             "only_keys": None if self.only_keys is None else list(self.only_keys),
             "plugin_modules": list(self.plugin_modules),
+            "threads": ["auto" if t is None else t for t in self.threads],
         }
 
     @classmethod
@@ -125,6 +128,7 @@ class SweepSpec:
             data_path=data.get("data_path"),
             only_keys=None if data.get("only_keys") is None else tuple(data["only_keys"]),
             plugin_modules=tuple(data.get("plugin_modules") or ()),
+            threads=tuple(None if t == "auto" else int(t) for t in data.get("threads") or ("auto",)),
         )
 
 
@@ -231,8 +235,29 @@ def coerce_value(default: Any, value: Any, where: str) -> Any:
 #: top-level keys a ``--config`` file may have (besides one key per component category)
 CONFIG_KEYS: tuple[str, ...] = (
     "plugins", "experiments", "device", "devices", "dtype", "repeat", "seed",
-    "data_path", "name", "set", "params", "include",
+    "data_path", "name", "set", "params", "include", "threads",
 )
+
+#: the most torch threads a run may ask for
+MAX_THREADS = 1024
+
+
+def parse_threads(value: Any, where: str = "--threads") -> tuple[int | None, ...]:
+    """``"auto"``, ``"1,2"``, ``4`` or ``[1, "auto"]`` -> thread settings (None is auto);
+    PlanError naming the allowed values otherwise."""
+    items = split_names(value) if isinstance(value, str) else (value if isinstance(value, list) else [value])
+    out: list[int | None] = []
+    for item in items:
+        text = str(item).strip().lower()
+        if text == "auto":
+            out.append(None)
+            continue
+        if isinstance(item, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_THREADS:
+            raise PlanError(f"{where}: {item!r} is not a thread count; give auto or integers 1 to {MAX_THREADS}")
+        out.append(int(text))
+    if not out:
+        raise PlanError(f"{where}: give auto or integers 1 to {MAX_THREADS}")
+    return tuple(dict.fromkeys(out))
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -270,6 +295,8 @@ def load_config(path: str | Path) -> dict[str, Any]:
         out["experiments"] = split_names(data["experiments"])
     if "device" in data or "devices" in data:
         out["devices"] = split_names(data.get("devices", data.get("device")))
+    if "threads" in data:
+        out["threads"] = parse_threads(data["threads"], f"--config {path}: threads")
     for key, kind in (("dtype", str), ("repeat", int), ("seed", int), ("data_path", str), ("name", str)):
         if key in data:
             if not isinstance(data[key], kind) or isinstance(data[key], bool):
@@ -360,11 +387,14 @@ def run_key(
     dtype: str,
     seed: int,
     repeat: int,
+    threads: int | None = None,
 ) -> str:
     """The run key: SHA-256 (hex) of exactly what a run depends on.
 
     ``versions`` maps category -> version and includes ``"experiment"``, so a
     change to the code of any component (or of the experiment) changes the key.
+    ``threads`` counts only when given (None, auto, leaves the key as it was
+    before thread counts were a setting).
     """
     payload = {
         "experiment": {"name": experiment, "version": versions.get("experiment")},
@@ -375,6 +405,8 @@ def run_key(
         "seed": seed,
         "repeat": repeat,
     }
+    if threads is not None:
+        payload["threads"] = threads
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
@@ -382,7 +414,9 @@ def run_identity(run: PlannedRun) -> str:
     """The run's key computed without component versions: equal for the same
     combination, params, device, dtype, seed and repeat before and after a
     component's code changed (how ``--rerun-failed`` finds a fixed run again)."""
-    return run_key(run.experiment, run.components, {}, run.params, run.device, run.dtype, run.seed, run.repeat)
+    return run_key(
+        run.experiment, run.components, {}, run.params, run.device, run.dtype, run.seed, run.repeat, run.threads
+    )
 
 
 # --------------------------------------------------------------------------- planning
@@ -578,12 +612,12 @@ def _runs_for(
 ) -> Iterable[PlannedRun]:
     versions = {c: registry.get(c, n).version for c, n in components.items()}
     versions["experiment"] = registry.get("experiment", experiment).version
-    for device in spec.devices:
+    for device, threads in itertools.product(spec.devices, spec.threads):
         for repeat in range(spec.repeat):
             # each repeat gets its own seed, so repeats of a training run differ
             seed = spec.seed + repeat
             yield PlannedRun(
-                key=run_key(experiment, components, versions, params, device, spec.dtype, seed, repeat),
+                key=run_key(experiment, components, versions, params, device, spec.dtype, seed, repeat, threads),
                 experiment=experiment,
                 components=dict(components),
                 params=dict(params),
@@ -592,6 +626,7 @@ def _runs_for(
                 seed=seed,
                 repeat=repeat,
                 component_versions=dict(versions),
+                threads=threads,
             )
 
 
