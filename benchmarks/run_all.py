@@ -41,6 +41,7 @@ SCRIPTS: tuple[tuple[str, str], ...] = (
     ("db_write", "our write path vs raw sqlite3"),
     ("sweep_overhead", "per-run sweep overhead, 2-worker speed-up"),
     ("report_pages", "report page times at 10,000 runs"),
+    ("scale", "runner runs and database size at 1k, 10k and 100k runs"),
 )
 
 #: a line of a script's own table that carries a verdict
