@@ -55,6 +55,24 @@ class StatRecord:
 
 
 @dataclass
+class HistogramRecord:
+    """Binned counts of one layer's output at one step (06_cuda_cnn_hooks_init's telemetry).
+
+    ``counts`` has one int per equal-width bin from ``lo`` to ``hi`` (values outside
+    are not counted); ``frac_near_zero`` is the fraction of *all* values near zero.
+    """
+
+    model: str
+    layer: int
+    name: str
+    lo: float
+    hi: float
+    counts: list[int]
+    frac_near_zero: float
+    step: int | None = None
+
+
+@dataclass
 class MetricRecord:
     """One value of a named metric, optionally at a step."""
 
@@ -105,3 +123,4 @@ class RunResult:
     timings: list[TimingRecord] = field(default_factory=list)
     stats: list[StatRecord] = field(default_factory=list)
     metrics: list[MetricRecord] = field(default_factory=list)
+    histograms: list[HistogramRecord] = field(default_factory=list)

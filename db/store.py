@@ -36,6 +36,7 @@ STAT_COLUMNS = (
     "run_id", "model", "layer", "name", "step", "mean", "std", "min", "max", "frac_zero", "frac_nonfinite",
 )
 METRIC_COLUMNS = ("run_id", "name", "step", "value")
+HISTOGRAM_COLUMNS = ("run_id", "model", "layer", "name", "step", "lo", "hi", "counts_json", "frac_near_zero")
 
 
 def open_store(url: str | URL, read_only: bool = False) -> Store:
@@ -294,6 +295,15 @@ class Store:
             insert_rows(
                 conn, m.metrics, METRIC_COLUMNS, [(run_id, p.name, p.step, p.value) for p in result.metrics]
             )
+            insert_rows(
+                conn, m.activation_histograms, HISTOGRAM_COLUMNS,
+                [
+                    # counts as compact JSON: one row per layer and step, not one per bin
+                    (run_id, h.model, h.layer, h.name, h.step, h.lo, h.hi,
+                     json.dumps(h.counts, separators=(",", ":")), h.frac_near_zero)
+                    for h in result.histograms
+                ],
+            )
 
 
 def _chunks(items: list, size: int = 500) -> Iterable[list]:
@@ -324,7 +334,7 @@ def _delete_statements():
     # built once: constructing statements per call cost more than running them
     timing_ids = select(m.timings.c.timing_id).where(m.timings.c.run_id == bindparam("run_id")).scalar_subquery()
     yield delete(m.timing_replicates).where(m.timing_replicates.c.timing_id.in_(timing_ids))
-    for table in (m.timings, m.activation_stats, m.metrics):
+    for table in (m.timings, m.activation_stats, m.metrics, m.activation_histograms):
         yield delete(table).where(table.c.run_id == bindparam("run_id"))
 
 

@@ -31,6 +31,7 @@ from scratchlab.db.records import PlannedRun, RunResult, TimingRecord
 from scratchlab.plugins.registry import Registry
 from scratchlab.plugins.types import DEFAULTS, Component, DataSplits, Skip, bind
 from scratchlab.runner import timing as timing_mod
+from scratchlab.runner.histograms import Binning, HistogramBuffer, watch_histograms
 from scratchlab.runner.stats import RecordBuffer, watch_children
 
 __all__ = ["BudgetExceeded", "RunContext", "SetupError", "run_experiment"]
@@ -234,6 +235,7 @@ class RunContext:
         self._data: DataSplits | None = None
         self._timings: list[TimingRecord] = []
         self._buffer = RecordBuffer()
+        self._histograms = HistogramBuffer()
         self._notes: list[str] = []
 
     # -- components -------------------------------------------------------
@@ -340,6 +342,21 @@ class RunContext:
         """
         return watch_children(self._buffer, module, model, step)
 
+    def histograms(
+        self,
+        module: Any,
+        model: str,
+        step: int | None = None,
+        *,
+        binning: Binning | None = None,
+        only: Sequence[str] | None = None,
+    ) -> contextlib.AbstractContextManager[None]:
+        """A context manager binning the output of each child layer of ``module`` (or of the
+        children named in ``only``) into a histogram, 06_cuda_cnn_hooks_init's telemetry;
+        layers numbered as :meth:`watch` numbers them. ``binning`` defaults to the lessons'
+        40 bins over [-7, 7]; see :mod:`scratchlab.runner.histograms`."""
+        return watch_histograms(self._histograms, module, model, step, binning or Binning(), only)
+
     def metric(self, name: str, value: Any, step: int | None = None) -> None:
         """Record one value of metric ``name`` (optionally at ``step``).
 
@@ -373,8 +390,9 @@ class RunContext:
         """
         try:
             self._buffer.flush()
+            self._histograms.flush()
         except Exception as exc:  # a failed device cannot be read; keep the rest
-            dropped = self._buffer.discard_pending()
+            dropped = self._buffer.discard_pending() + self._histograms.discard_pending()
             note = f"{dropped} pending value(s) lost: {type(exc).__name__}: {exc}"
             reason = f"{reason}\n{note}" if reason else note
             status = "failed" if status == "done" else status
@@ -388,6 +406,7 @@ class RunContext:
             timings=list(self._timings),
             stats=self._buffer.stats,
             metrics=self._buffer.metrics,
+            histograms=self._histograms.records,
         )
 
 

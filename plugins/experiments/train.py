@@ -144,6 +144,11 @@ def check_params(p: Any) -> None:
         raise ValueError(f"train: unknown model {p['model']!r}; valid: {', '.join(MODELS)}")
 
 
+def steps_per_epoch(ctx: Any) -> int:
+    """Optimiser steps in one epoch: one per batch, the last one possibly short."""
+    return -(-ctx.data.x_train.shape[0] // ctx.params["bs"])
+
+
 def layer_sizes(ctx: Any) -> tuple[int, ...]:
     """The (in, out) chain of every matmul the model does, for the strategy's limit."""
     from scratchlab.plugins.experiments.models import CNN_FILTERS, output_width
