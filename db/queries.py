@@ -27,6 +27,7 @@ from scratchlab.db import models as m
 from scratchlab.db.engine import describe
 from scratchlab.db.errors import InvalidValueError, RunNotFoundError
 from scratchlab.db.filters import RUN_COLUMNS, RunFilter, as_filter
+from scratchlab.db.histograms import activation_histograms
 from scratchlab.db.params import COMPONENT, EXPERIMENT, decode
 from scratchlab.db.records import RUN_STATUSES, THREADS_PARAM, PlannedRun
 from scratchlab.db.results import (
@@ -304,6 +305,7 @@ DATA_KINDS: dict[str, Any] = {
     "stats": lambda: select(m.activation_stats.c.run_id),
     # curves: metrics recorded per step (a step-less metric is a single number)
     "curves": lambda: select(m.metrics.c.run_id).where(m.metrics.c.step.is_not(None)),
+    "histograms": lambda: select(m.activation_histograms.c.run_id),
 }
 
 
@@ -366,6 +368,7 @@ __all__ = [
     "SWEEP_COLUMNS",
     "TIMING_COLUMNS",
     "RunFilter",
+    "activation_histograms",
     "activation_stats",
     "component_versions",
     "count_runs",

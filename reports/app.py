@@ -26,6 +26,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("timings.py", "Timings", ":material/timer:", "timings"),
     ("activations.py", "Activations", ":material/stacked_line_chart:", "activations"),
     ("training.py", "Training", ":material/show_chart:", "training"),
+    ("telemetry.py", "Telemetry", ":material/gradient:", "telemetry"),
     ("compare.py", "Compare", ":material/compare_arrows:", "compare"),
 )
 

@@ -191,7 +191,8 @@ def run_filter() -> RunFilter:
 
 
 #: what each kind of data is called in a caption
-KIND_WORDS = {"timings": "timings", "stats": "activation statistics", "curves": "training curves"}
+KIND_WORDS = {"timings": "timings", "stats": "activation statistics", "curves": "training curves",
+              "histograms": "activation histograms"}
 
 
 def data_filter(run_filter: RunFilter, kind: str) -> RunFilter | None:
