@@ -59,32 +59,49 @@ def failed_result(reason: str, started_at: datetime | None = None, status: str =
 # --------------------------------------------------------------------------- interrupts
 
 
+#: signals that stop a sweep the way Ctrl-C does: runs in flight interrupted, the sweep resumable
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def signal_text(signum: int) -> str:
+    """``"Ctrl-C"`` for SIGINT, else the signal's name (``"SIGTERM"``)."""
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
 class InterruptGuard:
-    """Turns SIGINT into ``KeyboardInterrupt`` except inside :meth:`deferred` blocks,
-    where it is held until the block ends, so a database write is never cut in half.
+    """Turns SIGINT, SIGTERM and SIGHUP into ``KeyboardInterrupt`` except inside
+    :meth:`deferred` blocks, where it is held until the block ends, so a database
+    write is never cut in half. ``signum`` is the first such signal received.
 
     Outside the main thread (where signals cannot be handled) it does nothing.
     """
 
     def __init__(self) -> None:
         self.hit = False
+        self.signum: int | None = None
         self._deferring = 0
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
         self.hit = True
+        if self.signum is None:
+            self.signum = signum
         if not self._deferring:
             raise KeyboardInterrupt
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            # None: the old handler was not set from Python; the default is the best we can do
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+        self._previous = {}
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
@@ -512,6 +529,12 @@ class SweepOutcome:
     status: str  # "done", "failed" or "interrupted"
     interrupted: bool
     stopped_early: bool  # --fail-fast stopped it
+    signum: int | None = None  # the signal that interrupted it (SIGINT, SIGTERM, SIGHUP)
+
+    @property
+    def exit_code(self) -> int | None:
+        """128 + the signal's number for an interrupted sweep (the shell's convention), else None."""
+        return None if not self.interrupted else 128 + int(self.signum or signal.SIGINT)
 
 
 def sweep_status(counts: Mapping[str, int], interrupted: bool) -> str:
@@ -568,7 +591,7 @@ def execute_sweep(
                     break
         except KeyboardInterrupt:
             interrupted = True
-            reason = "interrupted by Ctrl-C"
+            reason = f"interrupted by {signal_text(guard.signum or signal.SIGINT)}"
         except BaseException as exc:
             reason = f"the sweep stopped: {type(exc).__name__}: {exc}"
             raise
@@ -586,7 +609,9 @@ def execute_sweep(
                 status = sweep_status(counts, interrupted)
                 store.finish_sweep(sweep_id, status)
                 hooks("sweep_finished", sweep=dict(sweep), counts=counts)
-    return SweepOutcome(status=status, interrupted=interrupted, stopped_early=stopped_early)
+    return SweepOutcome(
+        status=status, interrupted=interrupted, stopped_early=stopped_early, signum=guard.signum if interrupted else None
+    )
 
 
 def status_counts(store: Any, sweep_id: int) -> dict[str, int]:

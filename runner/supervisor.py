@@ -178,7 +178,10 @@ def worker_main(conn: Any, modules: tuple[str, ...], output: str, headroom: int 
     """The worker process: load everything, say ready, then run what the driver sends until told to stop."""
     parent = os.getppid()
     _redirect_output(output)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the driver decides
+    # Ctrl-C and a closed terminal reach the whole process group; the driver decides
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _die_with_parent()
     if os.getppid() != parent:
         return  # the driver died before the line above took effect
