@@ -139,9 +139,9 @@ class DataInit(Init):
 
 #: LSUV's stopping rule: |mean| and |std - 1| below this (07a_lsuv's 1e-3)
 LSUV_TOL = 1e-3
-#: most rescalings per layer and phase: a layer whose std does not react
+#: most shift-and-rescale rounds per layer: a layer whose std does not react
 #: (a norm after it) must not loop forever
-LSUV_MAX_ITER = 20
+LSUV_MAX_ITER = 30
 
 
 @torch.no_grad()
@@ -150,14 +150,18 @@ def lsuv(model: Any, xb: torch.Tensor, layers: Sequence[Any]) -> list[tuple[floa
 
     For each layer, with a forward hook on its output: shift ``bias`` by the
     output's mean until ``|mean| < 1e-3``, then divide ``weight`` by the output's
-    std until ``|std - 1| < 1e-3`` (std last, so it is the one that holds). Each
-    loop stops after :data:`LSUV_MAX_ITER` passes.
+    std until ``|std - 1| < 1e-3``. Rescaling moves the mean again, which the
+    notebook leaves (its printed means are not 0); here the two phases
+    alternate until both hold, at most :data:`LSUV_MAX_ITER` passes in all per layer.
     """
     seen: dict[str, float] = {}
 
     def hook(_module: Any, _inputs: Any, output: torch.Tensor) -> None:
         std, mean = torch.std_mean(output.detach().float())
         seen["mean"], seen["std"] = float(mean), float(std)
+
+    def settled() -> bool:
+        return abs(seen["mean"]) <= LSUV_TOL and (abs(seen["std"] - 1) <= LSUV_TOL or not seen["std"] > 0)
 
     # in the model's own mode, as the lessons: a norm's running statistics see these passes
     results = []
@@ -166,15 +170,14 @@ def lsuv(model: Any, xb: torch.Tensor, layers: Sequence[Any]) -> list[tuple[floa
         try:
             model(xb)
             for _ in range(LSUV_MAX_ITER):
-                if abs(seen["mean"]) <= LSUV_TOL:
+                if settled():
                     break
-                layer.bias -= seen["mean"]
-                model(xb)
-            for _ in range(LSUV_MAX_ITER):
-                if abs(seen["std"] - 1) <= LSUV_TOL or not seen["std"] > 0:
-                    break
-                layer.weight.div_(seen["std"])
-                model(xb)
+                if abs(seen["mean"]) > LSUV_TOL:
+                    layer.bias -= seen["mean"]
+                    model(xb)
+                if seen["std"] > 0 and abs(seen["std"] - 1) > LSUV_TOL:
+                    layer.weight.div_(seen["std"])
+                    model(xb)
         finally:
             handle.remove()
         results.append((seen["mean"], seen["std"]))

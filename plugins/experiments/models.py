@@ -236,19 +236,19 @@ def cnn(
     return nn.Sequential(collections.OrderedDict(layers))
 
 
-def conv_layers(model: nn.Module) -> list[nn.Module]:
-    """The :class:`ConvLayer` children of a :func:`cnn`, in order (what LSUV calibrates)."""
-    return [m for m in model.children() if isinstance(m, ConvLayer)]
+def conv_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The :class:`ConvLayer` children of a :func:`cnn` by name, in order (what LSUV calibrates)."""
+    return {name: m for name, m in model.named_children() if isinstance(m, ConvLayer)}
 
 
-def calibrate(model: nn.Module, init: Any, xb: Tensor) -> list[tuple[float, float]] | None:
+def calibrate(model: nn.Module, init: Any, xb: Tensor) -> dict[str, tuple[float, float]]:
     """Run a data-dependent init's ``calibrate`` (LSUV) on ``model`` with the batch ``xb``.
 
     The layers calibrated are the CNN's conv layers, or the MLP's first linear
-    layer. Returns each layer's final (mean, std), or None for an ordinary init.
+    layer. Returns each layer's final (mean, std) by name; empty for an ordinary init.
     """
     calibrate_fn = getattr(init, "calibrate", None)
     if calibrate_fn is None:
-        return None
-    layers = conv_layers(model) or [model.lin1]
-    return calibrate_fn(model, xb, layers)
+        return {}
+    layers = conv_layers(model) or {"lin1": model.lin1}
+    return dict(zip(layers, calibrate_fn(model, xb, list(layers.values())), strict=True))

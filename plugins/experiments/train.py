@@ -174,7 +174,10 @@ def build_model(ctx: Any, sizes: tuple[int, ...]) -> Any:
         if norm.name != DEFAULT_NORM:
             raise Skip(f"norm {norm.name} applies to model cnn; the mlp has no norm layers")
         model = mlp(sizes, ctx.init, ctx.activation, **kwargs)
-    calibrate(model, ctx.init, ctx.data.x_train[: p["bs"]])
+    for name, (mean, std) in calibrate(model, ctx.init, ctx.data.x_train[: p["bs"]]).items():
+        # what LSUV left each layer's output at, on the batch it calibrated with
+        ctx.metric(f"lsuv_mean.{name}", mean)
+        ctx.metric(f"lsuv_std.{name}", std)
     return model
 
 
