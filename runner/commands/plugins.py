@@ -1,12 +1,11 @@
-"""``runner plugins``: what is installed and what it registers."""
+"""``runner plugins``: what is installed and what it registers; ``runner plugins new``: a new plugin package."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
-
-from scratchlab.plugins.types import CATEGORIES
 
 
 def plugins_payload(plugins) -> dict:
@@ -23,7 +22,7 @@ def plugins_payload(plugins) -> dict:
             }
             for entry in plugins.registry.category(category)
         ]
-        for category in CATEGORIES
+        for category in (c.name for c in plugins.registry.categories())
     }
     return {
         "components": components,
@@ -42,18 +41,23 @@ def plugins_payload(plugins) -> dict:
     }
 
 
-@click.command(name="plugins")
+@click.group(name="plugins", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-@click.pass_obj
-def plugins_list(state, as_json: bool) -> None:
+@click.pass_context
+def plugins_list(ctx: click.Context, as_json: bool) -> None:
     """List every component by category with its plugin, distribution, version
     and description, then every plugin with its status (ok, failed, disabled).
+    ``runner plugins new NAME`` starts a new plugin package.
 
     \b
     Examples:
       runner plugins
       runner --plugin my_module plugins --json
+      runner plugins new my-matmuls
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    state = ctx.obj
     payload = plugins_payload(state.plugins)
     if as_json:
         click.echo(json.dumps(payload, indent=2, default=str))
@@ -81,3 +85,43 @@ def plugins_list(state, as_json: bool) -> None:
         cells = (info[c] or "" for c in ("name", "source", "distribution", "version", "status", "error"))
         table.add_row(*(escape(str(c)) for c in cells), style=style)
     console.print(table)
+
+
+@plugins_list.command(name="new")
+@click.argument("name")
+@click.option("--directory", "-d", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Where to create the package folder NAME.")
+@click.option("--description", help="One line saying what the plugin adds (pyproject, README, docstring).")
+def plugins_new(name: str, directory: Path, description: str | None) -> None:
+    """Create a plugin package in folder NAME: a pyproject with the ``scratchlab``
+    entry point, the package ``scratchlab_NAME`` with one example matmul, a test
+    that runs it through the real engine (``scratchlab.testing``) and a README.
+
+    \b
+    Examples:
+      runner plugins new demo
+      pip install -e ./demo
+      runner sweep --experiments matmul --matmul demo,torch -s matmul.shapes=64x784x50
+      cd demo && pytest
+    """
+    from scratchlab.runner.scaffold import Names, ScaffoldError, write_package
+
+    try:
+        names = Names.of(name, description)
+    except ScaffoldError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    folder = directory / name
+    shown = folder if folder.is_absolute() else f"./{folder}"  # pip takes ./demo as a path, demo as a name
+    try:
+        written = write_package(folder, names)
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {folder}: {exc.strerror or exc}") from None
+    click.echo(f"Created {shown}: distribution {names.distribution}, module {names.module}, matmul {names.name!r}")
+    for path in written:
+        click.echo(f"  {path}")
+    click.echo("Next:")
+    click.echo(f"  pip install -e {shown}")
+    click.echo(f"  runner sweep --experiments matmul --matmul {names.name},torch -s matmul.shapes=64x784x50")
+    click.echo(f"  cd {shown} && pytest")
