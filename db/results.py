@@ -29,6 +29,9 @@ STAT_COLUMNS = [
     "run_id", "model", "layer", "name", "step", "mean", "std", "min", "max", "frac_zero", "frac_nonfinite",
 ]
 METRIC_COLUMNS = ["run_id", "name", "step", "value"]
+#: ``DataFrame.attrs`` key listing the columns of a runs or timings frame that are
+#: component categories (built-in or from a plugin), in order: ``frame.attrs["categories"]``
+CATEGORIES_ATTR = "categories"
 
 
 def names(values: str | Iterable[str] | None) -> list[str] | None:
@@ -68,20 +71,28 @@ def params_long(store: Store, run_ids: list[int], *, components_only: bool = Fal
 def params_wide(store: Store, run_ids: list[int], *, components_only: bool = False) -> pd.DataFrame:
     """One row per run (indexed by run_id), one column per param name, values decoded."""
     values: dict[str, dict[int, Any]] = {}
+    categories: dict[str, None] = {}
     for run_id, name, kind, text, _version in params_long(store, run_ids, components_only=components_only):
         values.setdefault(name, {})[run_id] = decode(kind, text)
+        if kind == COMPONENT:
+            categories[name] = None
     wide = pd.DataFrame({name: pd.Series(column, dtype=_dtype(column.values())) for name, column in values.items()})
     wide.index.name = "run_id"
+    wide.attrs[CATEGORIES_ATTR] = list(categories)
     return wide
 
 
 def join_wide(table: pd.DataFrame, wide: pd.DataFrame, suffix: str) -> pd.DataFrame:
     """Add the per-run columns of ``wide`` to ``table``; a name ``table`` already has
-    (a param called "device", say) gets ``suffix``."""
-    if wide.empty:
-        return table
-    wide = wide.rename(columns={name: f"{name}{suffix}" for name in wide.columns if name in table.columns})
-    return table.join(wide, on="run_id")
+    (a param called "device", say) gets ``suffix``. The result's
+    ``attrs["categories"]`` lists its component-category columns."""
+    categories = list(table.attrs.get(CATEGORIES_ATTR, []))
+    if not wide.empty:
+        renamed = {name: f"{name}{suffix}" for name in wide.columns if name in table.columns}
+        categories += [renamed.get(c, c) for c in wide.attrs.get(CATEGORIES_ATTR, [])]
+        table = table.join(wide.rename(columns=renamed), on="run_id")
+    table.attrs[CATEGORIES_ATTR] = categories
+    return table
 
 
 def _dtype(values: Iterable[Any]) -> str:

@@ -21,6 +21,28 @@ hookspec = pluggy.HookspecMarker("scratchlab")
 
 
 @hookspec
+def register_categories(register: Any) -> None:
+    """Add categories of components (see :mod:`scratchlab.plugins.categories`).
+
+    Called once, for every plugin, before any component is collected. Call
+    ``register(Category(name=..., type=..., default=..., description=...))``.
+    The category's own registration hook (``register_<name>s``, e.g.
+    ``register_optimizers``) then exists for every plugin, and experiments may
+    list the category in ``uses``.
+    """
+
+
+@hookspec
+def register_components(register: Any) -> None:
+    """Register components of any category (the generic form of the per-category hooks).
+
+    Called once, after every category is known. Call ``register(component)``;
+    the category is the component type's ``CATEGORY``. A dict of fields needs
+    ``register(fields, category="optimizer")``.
+    """
+
+
+@hookspec
 def register_matmuls(register: Any) -> None:
     """Register matrix-multiplication strategies.
 
@@ -36,7 +58,11 @@ def register_inits(register: Any) -> None:
 
     Called once when the plugin manager is built. Call
     ``register(Init(name=..., fn=..., description=...))``; ``fn(weight, gain,
-    mode="fan_in")`` fills ``weight`` in place.
+    **params)`` fills ``weight`` in place, keeping its shape. The weight has
+    PyTorch's layout: ``(out, in)`` for a linear layer, ``(out, in, *kernel)``
+    for a convolution (see :func:`scratchlab.plugins.fans`). ``mode``
+    (``"fan_in"``/``"fan_out"``) reaches ``fn`` only if the init declares it in
+    ``params``, like any other param.
     """
 
 
@@ -67,7 +93,11 @@ def register_datasets(register: Any) -> None:
 
     Called once when the plugin manager is built. Call
     ``register(Dataset(name=..., load=..., params=...))``; ``load(**params)``
-    returns a :class:`~scratchlab.plugins.types.DataSplits` of CPU tensors.
+    returns a :class:`~scratchlab.plugins.types.DataSplits` of CPU tensors:
+    normalised float32 features ``(n, d)`` (mean about 0, std about 1 over the
+    training split; :func:`scratchlab.plugins.normalised_splits` does it) and
+    int64 labels ``(n,)`` in ``0..n_classes-1``. A run checks this before the
+    experiment starts and fails with the rule broken.
     """
 
 

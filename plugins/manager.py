@@ -3,22 +3,28 @@
 Every plugin is loaded on its own. One that fails to import or to register is
 rolled back, recorded as failed (with its error) and skipped, so the rest of
 the tool keeps working; ``SCRATCHLAB_STRICT_PLUGINS=1`` turns that into an
-error. ``SCRATCHLAB_DISABLE_PLUGINS=name,...`` blocks plugins by name.
+error. ``SCRATCHLAB_DISABLE_PLUGINS=name,...`` blocks plugins by entry-point,
+distribution or module name. Authoring mistakes that do not stop a plugin (a
+hook name no hookspec has, a component name another plugin already took) are
+kept as one-line warnings on its :class:`PluginInfo`.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pluggy
 
 from scratchlab.plugins import hookspecs
-from scratchlab.plugins.registry import HOOKS, Registered, RegistrationError, Registry
+from scratchlab.plugins.categories import Category, CategoryError
+from scratchlab.plugins.registry import Registered, RegistrationError, Registry
 
 ENTRY_POINT_GROUP = "scratchlab"
 STRICT_ENV = "SCRATCHLAB_STRICT_PLUGINS"
@@ -51,6 +57,14 @@ class PluginInfo:
     status: str = "ok"  # "ok", "failed" or "disabled"
     error: str | None = None
     components: list[str] = field(default_factory=list)
+    #: categories this plugin added (``register_categories``)
+    categories: list[str] = field(default_factory=list)
+    #: authoring mistakes that did not stop the plugin (a mistyped hook, a dropped duplicate)
+    warnings: list[str] = field(default_factory=list)
+
+    def names(self) -> set[str]:
+        """Every name the plugin can be blocked by: entry-point, distribution and module name."""
+        return {n for n in (self.name, self.distribution, self.module, self.module.partition(":")[0]) if n}
 
 
 @dataclass
@@ -67,9 +81,18 @@ class Plugins:
         return [i for i in self.infos if i.status == "failed"]
 
     @property
+    def warnings(self) -> list[str]:
+        """Every authoring warning of every plugin, one line each."""
+        return [w for i in self.infos for w in i.warnings]
+
+    @property
     def hook(self) -> Any:
         """Shortcut to ``pm.hook`` for the observer hooks."""
         return self.pm.hook
+
+    def plugin_of(self, category: str, name: str) -> str:
+        """The plugin that registered component ``name`` of ``category``."""
+        return self.registry.get(category, name).plugin
 
 
 def _env_flag(name: str) -> bool:
@@ -88,27 +111,49 @@ def _scratchlab_version() -> str | None:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, RegistrationError) else str(exc)
+    text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, RegistrationError | CategoryError) else str(exc)
+    return " ".join(text.split())  # one line, whatever the plugin's message held
+
+
+def _spec(hook_name: str, category: Category) -> Any:
+    """A hookspec namespace for a plugin category's registration hook."""
+
+    def register_components_of(register: Any) -> None:
+        """Register components of a plugin-defined category."""
+
+    register_components_of.__name__ = hook_name
+    register_components_of.__doc__ = f"Register {category.name} components: {category.description}"
+    return SimpleNamespace(**{hook_name: hookspecs.hookspec(register_components_of)})
 
 
 class _Loader:
-    """Loads plugins one by one into a fresh manager and registry."""
+    """Loads plugins into a fresh manager and registry in two passes: import every
+    plugin and collect its categories, then collect every plugin's components
+    (so a category's hook exists whichever plugin loads first)."""
 
     def __init__(self, strict: bool, disabled: set[str]) -> None:
         self.pm = pluggy.PluginManager("scratchlab")
         self.pm.add_hookspecs(hookspecs)
         self.registry = Registry()
         self.infos: list[PluginInfo] = []
+        self.loaded: list[tuple[PluginInfo, Any]] = []
         self.strict = strict
         self.disabled = disabled
 
+    def _fail(self, info: PluginInfo, stage: str, exc: BaseException, added: list[Registered]) -> None:
+        info.status = "failed"
+        info.error = f"{stage}: {_describe(exc)}"
+        self.registry.remove(added, failure=info.error)
+        self.registry.failures[info.name] = info.error
+        if self.strict:
+            raise PluginError(f'Error {stage} plugin "{info.name}": {_describe(exc)}') from exc
+
     def add(self, info: PluginInfo, load: Any) -> None:
-        """Import (``load()``) and register one plugin, recording the outcome in ``info``."""
+        """Import (``load()``) one plugin and add its categories, recording the outcome in ``info``."""
         self.infos.append(info)
-        if info.name in self.disabled:
+        if info.names() & self.disabled:
             info.status = "disabled"
             return
-        added: list[Registered] = []
         stage = "importing"
         try:
             obj = load()
@@ -116,32 +161,67 @@ class _Loader:
             if self.pm.is_registered(obj) or self.pm.has_plugin(info.name):
                 raise RegistrationError(f"plugin {info.name!r} is already loaded")
             self.pm.register(obj, name=info.name)
+        except Exception as exc:
+            self._fail(info, stage, exc, [])
+            return
+        try:
+            for impl in self._impls("register_categories", obj):
+                impl.function(register=lambda c, i=info: i.categories.append(self.registry.add_category(c, i.name).name))
+        except Exception as exc:
+            for name in info.categories:
+                self.registry.remove_category(name)
+            self.pm.unregister(obj)
+            self._fail(info, "registering", exc, [])
+            return
+        self.loaded.append((info, obj))
+
+    def _impls(self, hook_name: str, obj: Any) -> list[Any]:
+        caller = getattr(self.pm.hook, hook_name, None)
+        return [impl for impl in (caller.get_hookimpls() if caller else []) if impl.plugin is obj]
+
+    def finish(self) -> None:
+        """Second pass: a hookspec per plugin category, every plugin's components, then
+        a warning for each hook implementation no spec knows."""
+        for category in self.registry.categories():
+            if not hasattr(hookspecs, category.hook):
+                self.pm.add_hookspecs(_spec(category.hook, category))
+        for info, obj in self.loaded:
+            added: list[Registered] = []
             try:
                 self._collect(info, obj, added)
-            except BaseException:
+            except Exception as exc:
                 self.pm.unregister(obj)
-                raise
-        except Exception as exc:
-            self.registry.remove(added)
-            info.status = "failed"
-            info.error = f"{stage}: {_describe(exc)}"
-            if self.strict:
-                raise PluginError(f'Error {stage} plugin "{info.name}": {_describe(exc)}') from exc
-            return
-        info.components = [f"{e.category}:{e.name}" for e in added]
+                self._fail(info, "registering", exc, added)
+                continue
+            info.components = [f"{e.category}:{e.name}" for e in added]
+            info.warnings += unknown_hooks(self.pm, info.name, obj)
 
     def _collect(self, info: PluginInfo, obj: Any, added: list[Registered]) -> None:
-        for category, hook_name in HOOKS.items():
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                if impl.plugin is not obj:
-                    continue
+        calls = [(c.hook, c.name) for c in self.registry.categories()] + [("register_components", None)]
+        for hook_name, category in calls:
+            for impl in self._impls(hook_name, obj):
                 register = self.registry.registrar(
-                    category, info.name, info.distribution, info.version, added
+                    category, info.name, info.distribution, info.version, added, warn=info.warnings.append
                 )
                 try:
                     impl.function(register=register)
                 except RegistrationError as exc:
                     raise RegistrationError(f"plugin {info.name!r}: {exc}") from None
+
+
+def unknown_hooks(pm: pluggy.PluginManager, plugin: str, obj: Any) -> list[str]:
+    """One warning per hook implementation of ``obj`` that no hookspec has,
+    naming the closest hook (a mistyped ``register_matmul`` would otherwise
+    register nothing, silently)."""
+    known = sorted(name for name in vars(pm.hook) if getattr(getattr(pm.hook, name), "spec", None) is not None)
+    warnings = []
+    for caller in pm.get_hookcallers(obj) or []:
+        if caller.spec is not None:
+            continue
+        close = difflib.get_close_matches(caller.name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; hooks: {', '.join(known)}"
+        warnings.append(f"plugin {plugin!r}: {caller.name!r} is not a scratchlab hook, so it is never called{hint}")
+    return warnings
 
 
 def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
@@ -198,4 +278,5 @@ def load_plugins(
         )
     for name, obj in (objects or {}).items():
         loader.add(PluginInfo(name, "object", getattr(obj, "__name__", type(obj).__name__)), lambda o=obj: o)
+    loader.finish()
     return Plugins(loader.pm, loader.registry, loader.infos)

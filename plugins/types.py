@@ -22,22 +22,23 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-#: The built-in categories, in the order they are shown and planned.
-CATEGORIES: tuple[str, ...] = ("matmul", "init", "activation", "loss", "dataset", "experiment")
+_BUILTIN_NAMES = ("CATEGORIES", "COMPONENT_CATEGORIES", "DEFAULTS")
 
-#: Categories that experiments may use (an experiment cannot use experiments).
-COMPONENT_CATEGORIES: tuple[str, ...] = CATEGORIES[:-1]
 
-#: Component chosen for a category the sweep does not name.
-DEFAULTS: Mapping[str, str] = MappingProxyType(
-    {
-        "matmul": "torch",
-        "init": "kaiming-normal",
-        "activation": "relu",
-        "loss": "cross-entropy",
-        "dataset": "mnist-5k",
-    }
-)
+def __getattr__(name: str) -> Any:
+    """``CATEGORIES``, ``COMPONENT_CATEGORIES`` and ``DEFAULTS``: the *built-in*
+    categories' names and defaults, read from the one table in
+    :mod:`scratchlab.plugins.categories`. Code that must also see the categories
+    plugins add asks the registry (``Registry.categories``) instead."""
+    if name not in _BUILTIN_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from scratchlab.plugins.categories import BUILTIN_CATEGORIES
+
+    if name == "CATEGORIES":
+        return tuple(c.name for c in BUILTIN_CATEGORIES)
+    if name == "COMPONENT_CATEGORIES":
+        return tuple(c.name for c in BUILTIN_CATEGORIES if c.is_component)
+    return MappingProxyType({c.name: c.default for c in BUILTIN_CATEGORIES if c.default is not None})
 
 
 class Skip(Exception):
@@ -216,18 +217,8 @@ class Experiment(Component):
         super().__post_init__()
         object.__setattr__(self, "uses", tuple(self.uses))
         object.__setattr__(self, "headline", tuple(self.headline))
-        unknown = [c for c in self.uses if c not in COMPONENT_CATEGORIES]
-        if unknown:
-            raise ValueError(
-                f"experiment {self.name!r} uses unknown categor{'y' if len(unknown) == 1 else 'ies'} "
-                f"{', '.join(unknown)}; known: {', '.join(COMPONENT_CATEGORIES)}"
-            )
-
-
-#: component type for each category
-TYPES: Mapping[str, type[Component]] = MappingProxyType(
-    {t.CATEGORY: t for t in (Matmul, Init, Activation, Loss, Dataset, Experiment)}
-)
+        # whether each used category exists is checked when the experiment is
+        # registered: a plugin's categories are known only once plugins load
 
 
 def bind(component: Component, values: Mapping[str, Any] | None = None) -> Component:

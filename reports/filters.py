@@ -28,6 +28,13 @@ def component_categories(values) -> list[str]:
     return sorted(set(values.loc[values["kind"] == "component", "name"]))
 
 
+def category_columns(frame) -> list[str]:
+    """The component-category columns of a ``list_runs`` or ``timings`` frame, in
+    order (``matmul``, ``init``, ..., and any category a plugin added): the query
+    lists them in ``frame.attrs["categories"]``."""
+    return [c for c in frame.attrs.get("categories", []) if c in frame.columns]
+
+
 def component_columns(frame, base_columns) -> list[str]:
     """The columns of a query's frame after its own ``base_columns``: the component
     categories (``timings``) or params (``list_runs``) joined to each row, in order."""
@@ -36,6 +43,7 @@ def component_columns(frame, base_columns) -> list[str]:
 
 
 __all__ = [
-    "RUN_COLUMNS", "Condition", "FilterError", "RunFilter", "component_categories", "component_columns",
+    "RUN_COLUMNS", "Condition", "FilterError", "RunFilter", "category_columns", "component_categories",
+    "component_columns",
     "parse_condition", "parse_value", "parse_where",
 ]

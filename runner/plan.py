@@ -6,7 +6,8 @@ combinations); :func:`plan` turns it into :class:`PlannedRun` records. Each
 experiment runs once per distinct combination of the categories *it* uses, so
 sweeping ``matmul,init`` runs the ``matmul`` experiment once per matmul, not
 once per (matmul, init) pair. Categories an experiment uses but the sweep does
-not name stay at :data:`~scratchlab.plugins.types.DEFAULTS`.
+not name stay at their default (``Registry.default``; the categories
+themselves, built-in or added by a plugin, come from the registry).
 
 Every run carries complete params (defaults filled in; component params as
 ``"<component>.<param>"``) and a key: the SHA-256 of the canonical JSON of
@@ -31,7 +32,6 @@ from typing import Any
 
 from scratchlab.db.records import PlannedRun
 from scratchlab.plugins.registry import Registry, UnknownComponentError
-from scratchlab.plugins.types import COMPONENT_CATEGORIES, DEFAULTS
 
 DTYPES: tuple[str, ...] = ("float32", "float64")
 
@@ -278,19 +278,23 @@ def load_config(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise PlanError(f"--config {path}: not valid TOML: {exc}") from None
     data = {k.replace("-", "_"): v for k, v in raw.items()}
-    unknown = sorted(set(data) - set(CONFIG_KEYS) - set(COMPONENT_CATEGORIES))
-    if unknown:
-        valid = ", ".join(sorted({*CONFIG_KEYS, *COMPONENT_CATEGORIES}))
-        raise PlanError(f"--config {path}: unknown key(s) {', '.join(unknown)}; valid: {valid}")
+    # any other key names a category (a plugin's too): planning checks that it exists
     if "device" in data and "devices" in data:
         raise PlanError(f"--config {path}: give either device or devices, not both")
 
     out: dict[str, Any] = {}
     if "plugins" in data:
         out["plugins"] = split_names(data["plugins"])
-    components = {c: split_names(data[c]) for c in COMPONENT_CATEGORIES if c in data}
+    components = {c: data[c] for c in data if c not in CONFIG_KEYS}
+    for category in components:
+        value = data[category]
+        if not isinstance(value, str | list) or not all(isinstance(v, str) for v in ([value] if isinstance(value, str) else value)):
+            raise PlanError(
+                f"--config {path}: {category} must be component names (a string or a list of strings);"
+                f" other keys: {', '.join(CONFIG_KEYS)}"
+            )
     if components:
-        out["components"] = components
+        out["components"] = {c: split_names(v) for c, v in components.items()}
     if "experiments" in data:
         out["experiments"] = split_names(data["experiments"])
     if "device" in data or "devices" in data:
@@ -334,15 +338,13 @@ def _table(data: Mapping[str, Any], key: str, path: Path) -> Mapping[str, Any]:
 
 def _include(entry: Mapping[str, Any], path: Path) -> Include:
     entry = {k.replace("-", "_"): v for k, v in entry.items()}
-    unknown = sorted(set(entry) - {"experiment", "params", *COMPONENT_CATEGORIES})
-    if unknown or not isinstance(entry.get("experiment"), str):
-        valid = ", ".join(("experiment", "params", *COMPONENT_CATEGORIES))
-        problem = f"unknown key(s) {', '.join(unknown)}" if unknown else "needs experiment = NAME"
-        raise PlanError(f"--config {path}: [[include]] {problem}; keys: {valid}")
+    if not isinstance(entry.get("experiment"), str):
+        raise PlanError(f"--config {path}: [[include]] needs experiment = NAME (other keys: params, and a category per choice)")
     params = entry.get("params", {})
     if not isinstance(params, dict):
         raise PlanError(f"--config {path}: [[include]] params must be a table")
-    components = {c: entry[c] for c in COMPONENT_CATEGORIES if c in entry}
+    # every other key is a category the experiment uses (checked when planning)
+    components = {c: entry[c] for c in entry if c not in ("experiment", "params")}
     for category, name in components.items():
         if not isinstance(name, str):
             raise PlanError(f"--config {path}: [[include]] {category} must be one component name")
@@ -444,10 +446,9 @@ def _targets(registry: Registry) -> dict[str, list[_Target]]:
 def _resolve_target(text: str, registry: Registry, targets: Mapping[str, list[_Target]]) -> _Target:
     category, colon, name = text.rpartition(":")
     if colon:
-        if category not in (*COMPONENT_CATEGORIES, "experiment"):
-            raise PlanError(
-                f"-s {text}: unknown category {category!r}; valid: {', '.join((*COMPONENT_CATEGORIES, 'experiment'))}"
-            )
+        known = (*registry.component_categories(), "experiment")
+        if category not in known:
+            raise PlanError(f"-s {text}: unknown category {category!r}; valid: {', '.join(known)}")
         try:
             registry.get(category, name)
         except UnknownComponentError as exc:
@@ -502,16 +503,15 @@ def _choices(spec: SweepSpec, registry: Registry) -> tuple[dict[str, tuple[str, 
     its own option narrows it; a category given only its own option sweeps
     exactly those components.
     """
+    known = registry.component_categories()
     for category in spec.plugins:
-        if category not in COMPONENT_CATEGORIES:
+        if category not in known:
             hint = " (choose experiments with --experiments)" if category == "experiment" else ""
-            raise PlanError(
-                f"--plugins: unknown category {category!r}; valid: {', '.join(COMPONENT_CATEGORIES)}{hint}"
-            )
+            raise PlanError(f"--plugins: unknown category {category!r}; valid: {', '.join(known)}{hint}")
     choices: dict[str, tuple[str, ...]] = {}
     for category, names in spec.components.items():
-        if category not in COMPONENT_CATEGORIES:
-            raise PlanError(f"unknown category {category!r}; valid: {', '.join(COMPONENT_CATEGORIES)}")
+        if category not in known:
+            raise PlanError(f"unknown category {category!r}; valid: {', '.join(known)}")
         if not names:
             raise PlanError(f"--{category} needs at least one name; valid: {_valid(registry.names(category))}")
         for name in names:
@@ -529,8 +529,13 @@ def _choices(spec: SweepSpec, registry: Registry) -> tuple[dict[str, tuple[str, 
 def _component_for(category: str, choices: Mapping[str, tuple[str, ...]], registry: Registry, experiment: str) -> tuple[str, ...]:
     if category in choices:
         return choices[category]
-    name = DEFAULTS.get(category)
-    if name is None or name not in registry.names(category):
+    name = registry.default(category)
+    if name is None:
+        raise PlanError(
+            f"experiment {experiment!r} uses {category}, which has no default;"
+            f" choose with --{category} or --plugins {category} (registered: {_valid(registry.names(category))})"
+        )
+    if name not in registry.names(category):
         raise PlanError(
             f"experiment {experiment!r} uses {category}, whose default {name!r} is not registered;"
             f" choose one with --{category} (registered: {_valid(registry.names(category))})"
@@ -630,7 +635,7 @@ def _runs_for(
             )
 
 
-def _check_basics(spec: SweepSpec) -> None:
+def _check_basics(spec: SweepSpec, registry: Registry) -> None:
     if spec.dtype not in DTYPES:
         raise PlanError(f"dtype {spec.dtype!r} is not supported; valid: {', '.join(DTYPES)}")
     if spec.repeat < 1:
@@ -640,7 +645,7 @@ def _check_basics(spec: SweepSpec) -> None:
     if not (spec.plugins or spec.components or spec.experiments or spec.includes):
         raise PlanError(
             "nothing to sweep: name categories with --plugins (one or more of"
-            f" {', '.join(COMPONENT_CATEGORIES)}), experiments with --experiments,"
+            f" {', '.join(registry.component_categories())}), experiments with --experiments,"
             " or [[include]] combinations in --config"
         )
 
@@ -652,7 +657,7 @@ def plan(spec: SweepSpec, registry: Registry) -> list[PlannedRun]:
     component, experiment, setting target, param, or value), before any run
     exists.
     """
-    _check_basics(spec)
+    _check_basics(spec, registry)
     choices, swept = _choices(spec, registry)
     experiments = _experiments(spec, registry, swept)
     settings = _resolve_settings(spec.settings, registry)

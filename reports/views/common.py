@@ -9,11 +9,8 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-#: the columns every ``list_runs`` row has; the rest are params
-RUN_COLUMNS: tuple[str, ...] = (
-    "run_id", "sweep_id", "key", "experiment", "status", "device", "dtype", "seed", "repeat",
-    "started_at", "finished_at", "duration_s", "reason",
-)
+#: the columns every ``list_runs`` row has; the rest are params (one definition, in the database package)
+from scratchlab.db.filters import RUN_COLUMNS
 
 #: columns that tell replicates of one configuration apart (not part of "what ran")
 REPLICATE_COLUMNS: tuple[str, ...] = ("run_id", "key", "seed", "repeat", "status", "started_at",

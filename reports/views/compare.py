@@ -3,6 +3,7 @@ which they differ and every metric and timing they recorded."""
 
 from __future__ import annotations
 
+from scratchlab.reports.filters import category_columns
 from scratchlab.reports.views.common import param_columns, text_value
 
 #: run columns that can differ between compared runs, besides the params
@@ -85,7 +86,7 @@ def from_summaries(summaries):
 
 def run_labels(runs) -> dict[int, str]:
     """Picker labels: ``#12 matmul · einsum · done``."""
-    categories = [c for c in ("matmul", "init", "activation", "loss", "dataset") if c in runs.columns]
+    categories = category_columns(runs)
     labels = {}
     for row in runs.to_dict("records"):
         parts = [str(row["experiment"]), *(str(row[c]) for c in categories if isinstance(row.get(c), str)), str(row["status"])]

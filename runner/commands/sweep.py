@@ -82,6 +82,7 @@ def build_spec(options: Mapping[str, Any], plugin_modules: Sequence[str]) -> tup
     components = {
         c: split_names(options[f"select_{c}"]) for c in COMPONENT_CATEGORIES if options[f"select_{c}"] is not None
     }
+    components.update(options.get("plugin_categories") or {})  # --<category> of categories plugins add
     cli_args = {
         "plugins": split_names(options["categories"]) if options["categories"] is not None else None,
         "components": components or None,
@@ -159,7 +160,7 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
 # --------------------------------------------------------------------------- the command
 
 
-@click.command(name="sweep")
+@click.command(name="sweep", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--plugins", "categories", metavar="CATEGORIES",
               help=f"Categories to sweep with every registered component (comma-separated: {', '.join(COMPONENT_CATEGORIES)}).")
 @_category_options
@@ -210,8 +211,14 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
       runner sweep --config sweep.toml --workers 2
       runner sweep --resume 3
       runner sweep --rerun-failed 3
+
+    A category a plugin adds gets its option too: --optimizer sgd,adam.
     """
     state = ctx.obj
+    if ctx.args:
+        from scratchlab.runner.category_options import category_choices
+
+        options["plugin_categories"] = category_choices(ctx.args, state.plugins.registry)
     _check_combinations(options)
     from scratchlab.db.errors import DatabaseError
     from scratchlab.runner.sweeping import SweepError, SweepUsageError

@@ -294,6 +294,8 @@ def test_bad_settings_are_rejected_naming_the_valid_choices(settings, message):
     ("spec", "message"),
     [
         (SweepSpec(plugins=("matmul", "optimizer")), "unknown category 'optimizer'; valid: matmul, init, activation"),
+        # a config file's mistyped key reads as a category, refused when planning
+        (SweepSpec(components={"plugin": ("matmul",)}), "unknown category 'plugin'; valid: matmul, init"),
         (SweepSpec(components={"matmul": ("torch", "numba")}), "unknown matmul 'numba'; valid: torch, matmul-0"),
         (SweepSpec(experiments=("train", "fit")), "unknown experiment 'fit'; valid: train, relu"),
         (SweepSpec(experiments=("train",), dtype="float16"), "dtype 'float16' is not supported"),
@@ -391,7 +393,7 @@ def test_a_config_file_holds_the_spec_and_flags_override_it(tmp_path: Path):
     ("text", "message"),
     [
         ("plugins = [", "not valid TOML"),
-        ("plugin = 'matmul'", "unknown key(s) plugin; valid:"),
+        ("plugin = 1", "plugin must be component names (a string or a list of strings); other keys:"),
         ("repeat = 'two'", "repeat must be an integer"),
         ("[[include]]\nmatmul = 'torch'", "[[include]] needs experiment = NAME"),
         ("[set]\n'lr' = 1", "[set] key 'lr' must be NAME.PARAM"),
