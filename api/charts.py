@@ -1,0 +1,91 @@
+"""The report app's charts, from Python: ``sl.charts.<name>(results, ...)`` returns an
+Altair chart (a notebook shows it inline).
+
+Each function reads through a :class:`scratchlab.reading.Results` with the
+same filters as ``results.runs(...)`` and hands the rows to the chart
+builders the app's pages use (``scratchlab.reports.views``), so a chart
+here is the app's chart::
+
+    import scratchlab as sl
+
+    results = sl.open("runs.db")
+    sl.charts.layers(results, model="deep", value="std")   # the 100-layer std per init
+    sl.charts.curves(results, "valid_accuracy", experiment="train")
+    sl.charts.timings(results, experiment="matmul")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NoData(ValueError):
+    """The filtered runs recorded nothing this chart draws; the message says what is missing."""
+
+
+def _results(results: Any):
+    from scratchlab.reading import Results
+
+    return results if isinstance(results, Results) else Results(results)
+
+
+def layers(results: Any, *, model: str = "deep", value: str = "std", log: bool | None = None, **filters: Any):
+    """Activation ``value`` (``mean``, ``std``, ``frac_zero``...) per layer of ``model``
+    (``"deep"``: the 100-layer stack, ``"mlp"``, ``"conv"``), one line per init and a
+    panel per activation: the Activations page's chart. ``std`` is on a log axis."""
+    from scratchlab.reports.views import activations as views
+
+    results = _results(results)
+    stats = results.activations(model=model, **filters)
+    if stats.empty:
+        raise NoData(f"no activation statistics of model {model!r} in these runs (run the init-stats experiment)")
+    runs = results.runs(**filters)
+    runs = runs[runs["run_id"].isin(stats["run_id"])]  # the runs drawn name the lines
+    final = views.final_stats(views.label_stats(stats, runs))
+    return views.layer_chart(views.layer_profile(final), value, log=log)
+
+
+def curves(results: Any, name: str = "valid_accuracy", *, log: bool = False, **filters: Any):
+    """Metric ``name`` against step, the mean over repeats per configuration with a
+    confidence band: the Training page's chart."""
+    from scratchlab.reports.views import training as views
+
+    results = _results(results)
+    metrics = results.metrics(name=name, **filters)
+    if metrics.empty or metrics["step"].isna().all():
+        raise NoData(f"no history of metric {name!r} in these runs")
+    return views.curve_chart(views.aggregate_repeats(metrics, results.runs(**filters)), name, log=log)
+
+
+def timings(results: Any, *, by: str | None = None, baseline: str | None = None, **filters: Any):
+    """Median time per shape, one bar per ``by`` value (default: the component that
+    varies) with the IQR, speed-ups against ``baseline`` in the tooltip: the Timings page's chart."""
+    from scratchlab.reports.views import timings as views
+
+    results = _results(results)
+    frame = results.timings(**filters)
+    if frame.empty:
+        raise NoData("no timings in these runs (run the matmul experiment)")
+    by = by or views.default_group(frame)
+    summary = views.summarize(frame, by)
+    if baseline is None:
+        baseline = str(summary.groupby(by)["median"].median().idxmax())
+    return views.timing_chart(views.with_speedup(summary, by, baseline), by)
+
+
+def statuses(results: Any, sweep: int | None = None):
+    """Runs per status of one sweep (default: the newest): the Sweeps page's chart."""
+    from scratchlab.reports.views import sweeps as views
+
+    results = _results(results)
+    table = results.sweeps()
+    if table.empty:
+        raise NoData("the database has no sweeps yet")
+    rows = table if sweep is None else table[table["sweep_id"] == int(sweep)]
+    if rows.empty:
+        raise NoData(f"no sweep {sweep} in {results!r}")
+    row = rows.iloc[-1]
+    return views.status_chart(views.status_counts(row.to_dict()))
+
+
+__all__ = ["NoData", "curves", "layers", "statuses", "timings"]

@@ -1,0 +1,138 @@
+"""Running a sweep from Python: ``sl.sweep(...)``, the engine ``runner sweep`` uses.
+
+::
+
+    import scratchlab as sl
+
+    sweep = sl.sweep(plugins=["matmul", "init"], matmul=["torch", "einsum"],
+                     settings={"train.epochs": 2}, db="runs.db")
+    sweep.runs()            # the DataFrame of sl.open("runs.db").runs(sweep=sweep.sweep_id)
+
+Plans, stores and executes through :mod:`scratchlab.runner.sweeping`, so
+results are the same rows the command line writes. Progress shows as a bar
+in a notebook, on the terminal elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+def _settings(settings: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """``{"train.epochs": 2}`` or ``{"train": {"epochs": 2}}`` -> ``{"train": {"epochs": 2}}``
+    (a target may itself contain dots: ``{"leaky-relu.slope": 0.2}``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in (settings or {}).items():
+        if isinstance(value, Mapping):
+            out.setdefault(str(key), {}).update(value)
+            continue
+        target, dot, param = str(key).rpartition(".")
+        if not dot or not target or not param:
+            raise ValueError(f"setting {key!r}: expected 'NAME.PARAM', e.g. 'train.lr' or 'leaky-relu.slope'")
+        out.setdefault(target, {})[param] = value
+    return out
+
+
+def _names(value: str | Sequence[str]) -> tuple[str, ...]:
+    from scratchlab.runner.plan import split_names
+
+    return split_names(value)
+
+
+def default_reporter(progress: bool):
+    """The notebook bar inside Jupyter, the terminal's bar or log lines elsewhere, nothing when not ``progress``."""
+    from scratchlab.runner.progress import NotebookProgress, in_notebook, make_reporter
+    from scratchlab.runner.sweeping import SilentReporter
+
+    if not progress:
+        return SilentReporter()
+    return NotebookProgress() if in_notebook() else make_reporter(quiet=False)
+
+
+@dataclass
+class Sweep:
+    """A sweep that ran: its id, name and final status, where it is stored, and its
+    counts per experiment (``summary``). ``runs()`` and ``results`` read it back."""
+
+    sweep_id: int | None
+    name: str
+    status: str
+    db: str
+    summary: list[dict[str, Any]]
+    note: str | None = None
+
+    @property
+    def results(self):
+        """The database the sweep wrote, opened read-only (:class:`scratchlab.reading.Results`)."""
+        from scratchlab.reading import Results
+
+        return Results(self.db)
+
+    def runs(self, **filters: Any):
+        """This sweep's runs with params and final metrics as columns; ``filters`` as
+        :meth:`scratchlab.reading.Results.runs` takes them (``experiment=``, ``where=``...)."""
+        with self.results as results:
+            return results.runs(sweep=self.sweep_id, **filters)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k} {v}" for k, v in (self.summary[-1] if self.summary else {}).items()
+                           if k not in ("experiment", "seconds") and v)
+        return f"<sweep {self.sweep_id} {self.name!r}: {self.status}{'; ' + counts if counts else ''}>"
+
+
+def sweep(
+    plugins: str | Sequence[str] = (),
+    *,
+    experiments: str | Sequence[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    db: str | os.PathLike | None = None,
+    workers: int | None = None,
+    repeat: int = 1,
+    seed: int = 0,
+    devices: str | Sequence[str] = ("cpu",),
+    dtype: str = "float32",
+    name: str | None = None,
+    timeout: float | None = None,
+    inline: bool = False,
+    plugin_modules: Sequence[str] = (),
+    progress: bool = True,
+    **components: str | Sequence[str],
+) -> Sweep:
+    """Plan, store and run a sweep, as ``runner sweep`` does; returns a :class:`Sweep`.
+
+    ``plugins`` are the categories to sweep (``["matmul", "init"]``); a category
+    given as a keyword narrows its components (``matmul=["torch", "einsum"]``);
+    ``settings`` sets params (``{"train.epochs": 2}``); ``db`` is a SQLite path
+    or SQLAlchemy URL (default: ``SCRATCHLAB_DB``, else ``runs.db``); ``workers``
+    runs that many in parallel on a local Dask cluster; ``inline`` runs in this
+    process (for a debugger). A plan that cannot be made raises
+    :class:`~scratchlab.runner.sweeping.SweepUsageError` before anything is written.
+    """
+    from scratchlab.plugins.types import COMPONENT_CATEGORIES
+    from scratchlab.reading import database_url
+    from scratchlab.runner.plan import SweepSpec
+    from scratchlab.runner.sweeping import Execution, run_sweep
+
+    unknown = sorted(set(components) - set(COMPONENT_CATEGORIES))
+    if unknown:
+        raise TypeError(f"sweep() got unknown keyword {', '.join(unknown)}; component categories are "
+                        f"{', '.join(COMPONENT_CATEGORIES)}")
+    spec = SweepSpec(
+        plugins=_names(plugins),
+        components={c: _names(v) for c, v in components.items()},
+        experiments=None if experiments is None else _names(experiments),
+        devices=_names(devices),
+        dtype=dtype,
+        repeat=repeat,
+        seed=seed,
+        settings=_settings(settings),
+        plugin_modules=tuple(plugin_modules),
+    )
+    url = database_url(db)
+    outcome = run_sweep(spec, db=url, name=name, execution=Execution(workers=workers, inline=inline, timeout=timeout),
+                        reporter=default_reporter(progress), argv=["scratchlab.sweep", *_names(plugins)])
+    return Sweep(sweep_id=outcome.sweep_id, name=outcome.name, status=outcome.status, db=url,
+                 summary=outcome.summary, note=outcome.note)
