@@ -40,5 +40,8 @@ page = st.navigation(
 )
 ui.drop_other_pages(page.url_path or PAGES[0][3])
 st.session_state[ui.FILTER_STATE] = ui.sidebar_filters()
-st.sidebar.caption(f"database: {ui.db_url()}")
-page.run()
+st.sidebar.caption(f"database: {ui.plain(ui.db_url())}")
+try:
+    page.run()
+except Exception as exc:  # a viewer gets one line, the server log the traceback
+    ui.page_failed(exc)

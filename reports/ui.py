@@ -18,6 +18,7 @@ import streamlit as st
 from scratchlab.db.records import RUN_STATUSES
 from scratchlab.reports.filters import FilterError, RunFilter, component_categories, parse_where
 from scratchlab.reports.source import resolve_db_url
+from scratchlab.reports.views.common import plain
 
 #: seconds a query result is reused before the database is read again
 QUERY_TTL = 30
@@ -42,9 +43,20 @@ def _open(url: str):
 
 def _fail(exc: Exception, url: str) -> None:
     """Show a database problem as one line in the page and stop the script."""
-    st.error(f"{exc}", icon=":material/error:")
-    st.caption(f"database: {url}")
+    st.error(plain(exc), icon=":material/error:")
+    st.caption(f"database: {plain(url)}")
     st.stop()
+
+
+def page_failed(exc: Exception) -> None:
+    """Show a page's unexpected error as one line (the traceback goes to the server's
+    log, not to the viewer: it would show server paths)."""
+    import logging
+
+    logging.getLogger("scratchlab.reports").exception("report page failed")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    st.error(f"This page failed: {plain(type(exc).__name__)}{': ' + plain(first) if first else ''}",
+             icon=":material/error:")
 
 
 def store():
@@ -89,7 +101,11 @@ def query(name: str, *args: Any, **kwargs: Any):
 
 def remembered(key: str, default: Any = None, parse: Callable[[str], Any] | None = None) -> None:
     """Seed the widget state ``key`` from the URL's query string the first time a
-    session renders it (so a shared link opens the same view), else from ``default``."""
+    session renders it (so a shared link opens the same view), else from ``default``.
+
+    A value ``parse`` rejects (``ValueError``, ``TypeError``, ``OverflowError``) is
+    said in one line in the page and replaced by ``default``: a hand-edited link
+    never shows a traceback."""
     if key in st.session_state:
         return
     raw = st.query_params.get(key)
@@ -98,8 +114,14 @@ def remembered(key: str, default: Any = None, parse: Callable[[str], Any] | None
         return
     try:
         st.session_state[key] = parse(raw) if parse else raw
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError) as exc:
         st.session_state[key] = default
+        bad_link(key, raw, exc)
+
+
+def bad_link(key: str, raw: str, reason: Any) -> None:
+    """Say in one line that the link's ``key=raw`` was ignored, and why."""
+    st.warning(f"Ignored {plain(key)}={plain(raw)} in the link: {plain(reason)}", icon=":material/link_off:")
 
 
 def publish(key: str, value: Any, default: Any = None) -> None:
@@ -119,9 +141,24 @@ def _valid(key: str, options: Sequence[Any]) -> None:
     st.session_state[key] = [v for v in (st.session_state.get(key) or []) if v in allowed]
 
 
+#: the largest id a database integer holds (SQLite and PostgreSQL BIGINT)
+MAX_ID = 2**63 - 1
+
+
+def parse_id(text: str) -> int:
+    """``"3"`` -> ``3``; ValueError (one line) for anything but an id from 1 to :data:`MAX_ID`."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{str(text).strip()!r} is not an id") from None
+    if not 1 <= value <= MAX_ID:
+        raise ValueError(f"{value} is out of range for an id")
+    return value
+
+
 def parse_ints(text: str) -> list[int]:
-    """``"3,1"`` -> ``[3, 1]`` (a query-string list of ids)."""
-    return [int(part) for part in text.split(",") if part.strip()]
+    """``"3,1"`` -> ``[3, 1]`` (a query-string list of ids); ValueError for a bad one."""
+    return [parse_id(part) for part in text.split(",") if part.strip()]
 
 
 def _texts(text: str) -> list[str]:
@@ -181,7 +218,7 @@ def sidebar_filters() -> RunFilter:
     try:
         return parse_where(where.split(";"), chosen)
     except FilterError as exc:
-        st.sidebar.error(str(exc))
+        st.sidebar.error(plain(exc))
     return chosen
 
 
@@ -241,6 +278,7 @@ def page_widget(key: str, widget: Callable[..., Any], *args: Any, default: Any =
     """Draw a page's widget whose value is kept in the URL under ``key`` (use
     ``<page>.<name>`` keys: app.py drops other pages' keys). ``options``, when
     given, validates a remembered value (a single value or a list)."""
+    fresh = key not in st.session_state
     remembered(key, default, parse)
     if options is not None:
         value = st.session_state.get(key)
@@ -248,6 +286,8 @@ def page_widget(key: str, widget: Callable[..., Any], *args: Any, default: Any =
             _valid(key, options)
         elif value not in options:
             st.session_state[key] = default if default in options else (options[0] if options else None)
+            if fresh and key in st.query_params:
+                bad_link(key, st.query_params[key], "not one of the choices here")
     value = widget(*args, key=key, **kwargs)
     publish(key, value, default)
     return value

@@ -25,7 +25,7 @@ labelled = views.label_stats(stats, runs)
 final = views.final_stats(labelled)
 models = views.model_names(final)
 model = ui.page_widget("activations.model", st.radio, "model", models, default=models[0], options=models,
-                       horizontal=True)
+                       horizontal=True, format_func=ui.plain)
 profile = views.layer_profile(final[final["model"] == model])
 
 st.altair_chart(views.layer_chart(profile, "mean"))
@@ -35,9 +35,9 @@ st.subheader("First non-finite layer")
 nonfinite = views.first_nonfinite(final[final["model"] == model])
 broken = nonfinite["first_nonfinite"].notna()
 if broken.any():
-    st.warning(f"{int(broken.sum())} of {len(nonfinite)} runs of {model} produced non-finite activations.")
+    st.warning(f"{int(broken.sum())} of {len(nonfinite)} runs of {ui.plain(model)} produced non-finite activations.")
 else:
-    st.caption(f"Every layer of {model} stayed finite in every run.")
+    st.caption(f"Every layer of {ui.plain(model)} stayed finite in every run.")
 st.dataframe(nonfinite, hide_index=True, width="stretch")
 
 stepped = views.step_stats(labelled)
@@ -48,6 +48,7 @@ if not stepped.empty:
                             options=run_ids)
     of_run = stepped[stepped["run_id"] == run_id]
     step_models = views.model_names(of_run)
-    step_model = st.radio("model during training", step_models, horizontal=True, key="activations_step_model")
+    step_model = st.radio("model during training", step_models, horizontal=True, key="activations_step_model",
+                          format_func=ui.plain)
     value = st.radio("statistic", list(views.VALUES), horizontal=True, index=1, key="activations_step_value")
     st.altair_chart(views.step_chart(of_run[of_run["model"] == step_model], value), width="stretch")

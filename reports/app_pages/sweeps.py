@@ -25,9 +25,9 @@ chosen = ui.page_widget(
 row = shown[shown["sweep_id"] == chosen].iloc[0].to_dict()
 detail = ui.query("store.get_sweep", int(chosen))
 
-st.subheader(f"#{chosen} {row['name']}")
+st.subheader(f"#{chosen} {ui.plain(row['name'])}")
 left, middle, right = st.columns(3)
-left.metric("status", str(row["status"]))
+left.metric("status", ui.plain(row["status"]))
 middle.metric("runs", int(row["n_runs"]))
 right.metric("duration", format_duration(row["duration_s"]) or "—")
 st.caption("command")

@@ -1,11 +1,14 @@
-"""Small helpers the page modules share: formatting durations, commands and
-nested dicts as plain text, and picking the param columns of a runs frame."""
+"""Small helpers the page modules share: showing stored strings as plain text,
+formatting durations, commands and nested dicts as text, and picking the param
+columns of a runs frame."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
+import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +24,31 @@ STATUS_COLORS: dict[str, str] = {
     "pending": "#9e9e9e", "running": "#1f77b4", "done": "#2ca02c", "failed": "#d62728",
     "skipped": "#ff7f0e", "timeout": "#9467bd", "interrupted": "#8c564b",
 }
+
+
+#: every ASCII punctuation character: CommonMark lets a backslash make each one literal
+_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
+
+#: text Streamlit's renderer rewrites after parsing (escapes cannot stop it): bare URLs and
+#: e-mail addresses become links, ``:name:`` and ``:material/name:`` become icons. A word
+#: joiner (U+2060, invisible) after the trigger breaks each pattern without changing what is read.
+_AFTER_PARSE = re.compile(r"(:|www|@)")
+WORD_JOINER = "\u2060"
+
+
+def plain(value: Any) -> str:
+    """``value`` as text that Streamlit shows literally wherever it would read Markdown
+    (titles, captions, alerts, widget labels, radio and pill options, metric values).
+
+    Every string that comes from the database or a plugin (sweep, model and component
+    names, descriptions, reasons, error messages) goes through here before such an
+    element: no image is fetched, no link is live, no bold, colour, icon or LaTeX
+    appears, and HTML shows as its source. Newlines and runs of spaces become one space
+    (one line). Elements that never read Markdown (``st.text``, ``st.code``, tables,
+    selectbox and multiselect options) take the string as it is.
+    """
+    text = " ".join(text_value(value).split())
+    return _AFTER_PARSE.sub(lambda m: m.group(1) + WORD_JOINER, _PUNCTUATION.sub(r"\\\1", text))
 
 
 def param_columns(runs) -> list[str]:

@@ -321,3 +321,14 @@ def training_frames():
 def sample_db(tmp_path_factory) -> SampleDB:
     """:func:`build_sample_db` in a session-wide temporary file (tests only read it)."""
     return build_sample_db(tmp_path_factory.mktemp("reports") / "runs.db")
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory):
+    """One headless Chromium for the session's browser tests (skipped where there is none)."""
+    from scratchlab.reports import browser
+
+    if browser.chromium_binary() is None:
+        pytest.skip("no chromium binary (apt-get install chromium)")
+    with browser.Chromium(tmp_path_factory.mktemp("chromium") / "profile", size="1400,1600") as driver:
+        yield driver

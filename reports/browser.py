@@ -1,0 +1,208 @@
+"""A headless Chromium driven over its DevTools protocol, and a ``streamlit run``
+server of the report app: what the browser test and ``benchmarks/browser_pages.py``
+use to open pages as a person would.
+
+Chromium is driven over a websocket with tornado's client (Streamlit already
+installs tornado). ``--dump-dom`` returns before Streamlit's websocket has
+delivered the page, so :meth:`Chromium.visit` polls the page until it shows
+its title and what it must draw, and Streamlit is idle. Every request the page
+makes is recorded, so a test can check that no stored string made the browser
+fetch anything from outside. Nothing here is imported by the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent / "app.py"
+
+#: what a page shows once Streamlit has rendered it (one JSON object)
+PROBE = """JSON.stringify({
+  title: (document.querySelector('h1') || {}).textContent || null,
+  charts: document.querySelectorAll('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg').length,
+  tables: document.querySelectorAll('[data-testid="stDataFrame"], [data-testid="stTable"]').length,
+  exceptions: document.querySelectorAll('[data-testid="stException"]').length,
+  errors: Array.from(document.querySelectorAll('[data-testid="stAlertContentError"]')).map(e => e.textContent),
+  running: !!document.querySelector('[data-testid="stStatusWidget"]'),
+  text: document.body ? document.body.innerText : '',
+  images: Array.from(document.querySelectorAll('img')).map(e => e.getAttribute('src') || ''),
+  links: Array.from(document.querySelectorAll('a[href]')).map(e => e.getAttribute('href')),
+  strong: Array.from(document.querySelectorAll('[data-testid="stMain"] strong, [data-testid="stMain"] em,'
+    + ' [data-testid="stMain"] .katex, [data-testid="stMain"] code span[style*="color"],'
+    + ' [data-testid="stMain"] span[class*="colored"]')).map(e => e.textContent),
+})"""
+
+
+def chromium_binary() -> str | None:
+    """The Chromium executable on PATH, or None."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float) -> str:
+    """GET ``url`` until it answers 200 or ``timeout`` seconds pass; the body."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@contextmanager
+def served_app(db_url: str, workdir: Path, *extra: str):
+    """``streamlit run reports/app.py -- --db db_url`` on a free loopback port; yields its base URL.
+
+    The server's output goes to ``workdir/streamlit.log``."""
+    port = free_port()
+    with (workdir / "streamlit.log").open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+             *extra, "--", "--db", db_url],
+            stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+        )
+        try:
+            wait_for(f"http://127.0.0.1:{port}/_stcore/health", timeout=90)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+@dataclass
+class Visit:
+    """What one page visit saw: the last probe, every URL requested, and seconds until ready."""
+
+    state: dict
+    requests: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ready(self) -> bool:
+        """True when the page finished rendering before the timeout."""
+        return bool(self.state.get("ready"))
+
+
+class Chromium:
+    """A headless Chromium with a DevTools endpoint on its first page."""
+
+    def __init__(self, profile: Path, size: str = "1400,1000") -> None:
+        binary = chromium_binary()
+        if binary is None:
+            raise RuntimeError("no chromium binary (apt-get install chromium)")
+        profile.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             f"--window-size={size}", "--remote-debugging-port=0", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.close()
+                raise RuntimeError("chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+            targets = json.load(response)
+        self.page_socket = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+
+    def __enter__(self) -> Chromium:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the browser."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def visit(self, url: str, ready: str = "title", screenshot: Path | None = None, timeout: float = 180,
+              settle: float = 1.0, full_page: bool = False) -> Visit:
+        """Open ``url`` and wait until it shows a title, at least one ``ready`` element
+        (``charts``, ``tables`` or ``title``) and Streamlit is idle; then wait ``settle``
+        seconds (Vega finishes drawing), save a PNG ``screenshot`` if asked, and return
+        the :class:`Visit`. ``seconds`` counts from navigation to ready, settle excluded."""
+        return asyncio.run(self._visit(url, ready, screenshot, timeout, settle, full_page))
+
+    async def _visit(self, url, ready, screenshot, timeout, settle, full_page) -> Visit:
+        from tornado.websocket import websocket_connect
+
+        connection = await websocket_connect(self.page_socket, max_message_size=64 * 2**20)
+        calls = 0
+        requests: list[str] = []
+
+        async def call(method: str, **params):
+            nonlocal calls
+            calls += 1
+            connection.write_message(json.dumps({"id": calls, "method": method, "params": params}))
+            while True:  # record request events while waiting for our answer
+                message = json.loads(await connection.read_message())
+                if message.get("method") == "Network.requestWillBeSent":
+                    requests.append(message["params"]["request"]["url"])
+                if message.get("id") == calls:
+                    return message.get("result", {})
+
+        try:
+            await call("Network.enable")
+            started = time.monotonic()
+            await call("Page.navigate", url=url)
+            deadline = started + timeout
+            state: dict = {}
+            while True:
+                result = await call("Runtime.evaluate", expression=PROBE, returnByValue=True)
+                state = json.loads(result.get("result", {}).get("value") or "{}")
+                if state.get("title") and state.get(ready) and not state.get("running"):
+                    state["ready"] = True
+                    break
+                if time.monotonic() > deadline:
+                    state["ready"] = False
+                    break
+                await asyncio.sleep(0.1)
+            seconds = time.monotonic() - started
+            await asyncio.sleep(settle)
+            result = await call("Runtime.evaluate", expression=PROBE, returnByValue=True)
+            state = {**json.loads(result.get("result", {}).get("value") or "{}"), "ready": state["ready"]}
+            if screenshot is not None:
+                params = {"format": "png"}
+                if full_page:
+                    metrics = await call("Page.getLayoutMetrics")
+                    size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
+                    height = min(int(size.get("height", 1000)), 6000)
+                    params["clip"] = {"x": 0, "y": 0, "width": int(size.get("width", 1400)), "height": height,
+                                      "scale": 1}
+                    params["captureBeyondViewport"] = True
+                shot = await call("Page.captureScreenshot", **params)
+                screenshot.write_bytes(base64.b64decode(shot["data"]))
+            return Visit(state=state, requests=requests, seconds=seconds)
+        finally:
+            connection.close()
