@@ -196,6 +196,8 @@ def build(path: Path, n_runs: int) -> float:
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.execute("ANALYZE")
     conn.close()
+    for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)  # an old file's log must not be replayed onto the new one
     os.replace(partial, path)
     for side in path.parent.glob(partial.name + "-*"):
         side.unlink()
