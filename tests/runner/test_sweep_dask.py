@@ -1,4 +1,5 @@
-"""``--workers 2`` on a real Dask LocalCluster gives the results an inline sweep gives."""
+"""``--scheduler local`` (a real Dask LocalCluster) gives the results the default
+supervised workers give; ``--scheduler ADDRESS`` uses an existing cluster."""
 
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ def outcomes(results, sweep_id: int) -> dict[str, tuple]:
 
 
 @pytest.mark.slow
-def test_two_workers_give_the_same_results_as_inline_and_stop_a_hanging_run(runner_process, results):
-    inline = runner_process(*SWEEP)
-    _, err = inline.communicate(timeout=120)
-    assert inline.returncode == 1, err  # boom fails, hang times out
+def test_a_local_dask_cluster_gives_the_same_results_as_the_default_and_stops_a_hanging_run(runner_process, results):
+    default = runner_process(*SWEEP)
+    _, err = default.communicate(timeout=180)
+    assert default.returncode == 1, err  # boom fails, hang times out
 
-    on_dask = runner_process(*SWEEP, "--workers", "2")
+    on_dask = runner_process(*SWEEP, "--scheduler", "local", "--workers", "2")
     _, err = on_dask.communicate(timeout=180)
     assert on_dask.returncode == 1, err
     assert "Traceback" not in err
@@ -109,3 +110,24 @@ def test_an_unreachable_scheduler_is_a_one_line_error(sweep):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: cannot use the Dask scheduler at tcp://127.0.0.1:9:")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+#: a plugin whose import takes seconds, as torch's does on a cold worker
+SLOW_IMPORT = """
+import time
+
+time.sleep(4)
+"""
+
+
+@pytest.mark.slow
+def test_the_dask_timeout_clock_starts_when_the_worker_starts_the_run(runner_process, results, toy_path):
+    # each cold worker loads the plugins inside its first task, 4 s here: more than --timeout 1
+    # plus its 2 s grace. Counted from the hand-out, those runs would be stored as timeout.
+    (toy_path / "slowimport.py").write_text(SLOW_IMPORT)
+    process = runner_process("--experiments", "sleepy", "--repeat", "2", "-s", "sleepy.seconds=0",
+                             "--timeout", "1", "--scheduler", "local", "--workers", "2", "-q",
+                             plugins=("sweeptoy", "slowimport"))
+    _, err = process.communicate(timeout=240)
+    assert process.returncode == 0, err
+    assert sorted(results.statuses().values()) == ["done", "done"]
