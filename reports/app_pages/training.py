@@ -28,15 +28,25 @@ if runs.empty or not names:
 
 chosen = ui.page_widget("training.metrics", st.multiselect, "curves", names, default=views.default_curves(names),
                         parse=lambda v: [n for n in v.split(",") if n], options=names)
-log = ui.page_widget("training.log", st.toggle, "log axis", default=False, parse=lambda v: v == "True")
+log_col, clip_col = st.columns(2)
+with log_col:
+    log = ui.page_widget("training.log", st.toggle, "log axis", default=False, parse=lambda v: v == "True")
+with clip_col:
+    clip = ui.page_widget("training.clip", st.toggle, "clip outliers", default=True, parse=lambda v: v == "True",
+                          help="Limit the y axis to the curves' typical range (3 IQRs beyond the quartiles), so one "
+                               "diverging configuration does not flatten the rest. Scroll on a chart to zoom.")
 if chosen:
-    points = ui.query("metrics", run_ids=run_ids, names=list(chosen), max_points=MAX_POINTS)
-    curves = views.aggregate_repeats(points, runs)
-    if curves.empty:
-        st.caption("The chosen metrics have no per-step values in these runs.")
+    points = ui.query("metrics", run_ids=run_ids, names=sorted({*chosen, views.EPOCH_MARKER}), max_points=MAX_POINTS)
+    epochs = views.epoch_steps(points)
     for name in chosen:
-        if (curves["name"] == name).any():
-            st.altair_chart(views.curve_chart(curves, name, log=log), width="stretch")
+        over_epochs = views.per_epoch(points, name, epochs)
+        of_metric = points[points["name"] == name]
+        curves = views.aggregate_repeats(views.as_epochs(of_metric, epochs) if over_epochs else of_metric, runs)
+        if curves.empty:
+            st.caption(f"{ui.plain(name)} has no per-step values in these runs.")
+            continue
+        st.altair_chart(views.curve_chart(curves, name, log=log, clip=clip, x_title="epoch" if over_epochs else "step"),
+                        width="stretch")
 
 if not final.empty:
     st.header("Final metrics")

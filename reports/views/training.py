@@ -18,9 +18,14 @@ CONFIDENCE = 0.95
 
 
 def config_labels(runs):
-    """``[run_id, config]``: each run named by the settings that differ between the
-    runs shown (``activation=tanh, lr=0.1``), replicates (seed, repeat) left out so
-    they share a name; the experiment's name when nothing differs."""
+    """``[run_id, config, colour, dash]``: each run named by the settings that differ
+    between the runs shown (``activation=tanh, lr=0.1``), replicates (seed, repeat)
+    left out so they share a name; the experiment's name when nothing differs.
+
+    ``colour`` and ``dash`` split the name in two for the charts: the setting with the
+    most values is the colour, the next one the line's dash pattern (empty when
+    fewer settings differ), so 7 inits x 4 strategies read as 7 colours x 4 dashes
+    instead of 28 colours."""
     import pandas as pd
 
     candidates = ["experiment", "device", "dtype", *param_columns(runs)]
@@ -32,7 +37,18 @@ def config_labels(runs):
         labels = texts[varying].apply(lambda row: ", ".join(f"{c}={row[c]}" for c in varying if row[c]), axis=1)
     else:
         labels = runs["experiment"].astype(str) if "experiment" in runs else "run"
-    return pd.DataFrame({"run_id": runs["run_id"].to_numpy(), "config": list(labels)})
+    frame = pd.DataFrame({"run_id": runs["run_id"].to_numpy(), "config": list(labels)})
+    by_count = sorted(varying, key=lambda c: -texts[c].nunique())
+    frame["colour"] = list(_setting_of(texts, by_count[:1])) if by_count else list(frame["config"])
+    frame["dash"] = list(_setting_of(texts, by_count[1:2])) if len(by_count) > 1 else ""
+    if len(by_count) > 2:  # the rest of the name rides on the colour
+        frame["colour"] = list(_setting_of(texts, [by_count[0], *by_count[2:]]))
+    return frame
+
+
+def _setting_of(texts, columns):
+    """``name=value, ...`` of ``columns`` per row."""
+    return texts[columns].apply(lambda row: ", ".join(f"{c}={row[c]}" for c in columns if row[c]), axis=1)
 
 
 def setting_text(value) -> str:
@@ -49,14 +65,15 @@ def setting_text(value) -> str:
 def aggregate_repeats(metrics, runs, confidence: float = CONFIDENCE):
     """Mean of each metric per configuration and step over its replicate runs, with
     ``lo``/``hi``: a Student-t confidence interval of the mean (zero width for a single
-    run). Columns: ``config, name, step, mean, lo, hi, runs``. Rows without a step
-    (final values) are left to :func:`final_table`."""
+    run). Columns: ``config, colour, dash, name, step, mean, lo, hi, runs``. Rows
+    without a step (final values) are left to :func:`final_table`."""
     import numpy as np
     from scipy.stats import t
 
     data = metrics[metrics["step"].notna()].merge(config_labels(runs), on="run_id", how="left")
-    grouped = data.groupby(["config", "name", "step"], sort=True)["value"]
+    grouped = data.groupby(["config", "colour", "dash", "name", "step"], sort=True)["value"]
     agg = grouped.agg(mean="mean", std="std", runs="count").reset_index()
+    agg["step"] = agg["step"].astype("int64")
     n = agg["runs"].astype(float)
     # t quantile needs n - 1 >= 1; a lone run gets no band rather than NaN
     quantile = np.where(n > 1, t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)), 0.0)
@@ -66,33 +83,100 @@ def aggregate_repeats(metrics, runs, confidence: float = CONFIDENCE):
     return agg.drop(columns="std")
 
 
+#: the metric every epoch records once (train): its steps mark where epochs end
+EPOCH_MARKER = "epoch_time_s"
+
+
+def epoch_steps(metrics) -> dict[int, list[int]]:
+    """Per run, the steps at which its epochs ended (those of :data:`EPOCH_MARKER`), in order."""
+    marks = metrics[(metrics["name"] == EPOCH_MARKER) & metrics["step"].notna()]
+    return {int(run): sorted(int(s) for s in group["step"]) for run, group in marks.groupby("run_id")}
+
+
+def per_epoch(metrics, name: str, epochs: dict[int, list[int]]) -> bool:
+    """True when every point of metric ``name`` sits at an epoch's end (valid_loss,
+    valid_accuracy): such a metric is drawn over epochs, not over steps."""
+    points = metrics[(metrics["name"] == name) & metrics["step"].notna()]
+    if points.empty or name == EPOCH_MARKER or not epochs:
+        return name == EPOCH_MARKER and bool(epochs)
+    return all(int(step) in set(epochs.get(int(run), ())) for run, step in zip(points["run_id"], points["step"]))
+
+
+def as_epochs(metrics, epochs: dict[int, list[int]]):
+    """``metrics`` with each step replaced by the number of the epoch that ended there (1, 2, ...)."""
+    frame = metrics.copy()
+    frame["step"] = [epochs[int(r)].index(int(s)) + 1 for r, s in zip(frame["run_id"], frame["step"])]
+    return frame
+
+
 def default_curves(names: list[str]) -> list[str]:
     """The metrics plotted before the user picks any: losses and accuracies."""
     chosen = [n for n in names if "loss" in n.lower() or "acc" in n.lower()]
     return chosen or names[:2]
 
 
-def curve_chart(aggregated, name: str, log: bool = False):
-    """One metric against step: a line per configuration (the mean over its
-    replicates) over a band (the confidence interval)."""
-    import altair as alt
+#: how far beyond the quartiles of every curve's values ``clip`` lets the y axis reach
+OUTLIER_IQRS = 3.0
 
-    data = aggregated[aggregated["name"] == name]
-    y_scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
-    base = alt.Chart(data).encode(
-        x=alt.X("step:Q", title="step"),
-        color=alt.Color("config:N", title="configuration", legend=alt.Legend(labelLimit=420)),
+
+def y_range(values, log: bool = False) -> tuple[float, float] | None:
+    """A y range that leaves out outliers (Tukey's fences at :data:`OUTLIER_IQRS`
+    interquartile ranges, on log10 values for a log axis), or None when nothing
+    lies outside: randn's loss of 200 then no longer flattens every other curve."""
+    import numpy as np
+
+    data = np.asarray([v for v in values if v is not None and math.isfinite(v) and (v > 0 or not log)], float)
+    if len(data) < 4:
+        return None
+    scaled = np.log10(data) if log else data
+    q1, q3 = np.percentile(scaled, [25, 75])
+    spread = max(q3 - q1, 1e-12)
+    lo, hi = max(scaled.min(), q1 - OUTLIER_IQRS * spread), min(scaled.max(), q3 + OUTLIER_IQRS * spread)
+    if lo <= scaled.min() and hi >= scaled.max():
+        return None
+    return (10**lo, 10**hi) if log else (float(lo), float(hi))
+
+
+def curve_chart(aggregated, name: str, log: bool = False, clip: bool = False, x_title: str = "step"):
+    """One metric against step (or epoch): a line per configuration (the mean over
+    its replicates) over a band (the confidence interval).
+
+    Configurations are told apart by colour and dash (:func:`config_labels`), every
+    one in the legend. On a ``log`` axis points at or below zero are left out and the
+    band's lower edge is clipped to the line, so the band never reaches zero. ``clip``
+    limits the y axis to :func:`y_range` (outliers drawn at the edge). The x axis is
+    whole numbers; the chart zooms and pans with the mouse (double-click resets)."""
+    import altair as alt
+    import numpy as np
+
+    data = aggregated[aggregated["name"] == name].copy()
+    if log:
+        data = data[data["mean"] > 0]
+        data["lo"] = np.where(data["lo"] > 0, data["lo"], data["mean"])
+    domain = y_range(data["mean"], log) if clip else None
+    y_scale = alt.Scale(type="log" if log else "linear", zero=False, **({"domain": list(domain)} if domain else {}))
+    dashed = data["dash"].astype(str).str.len().gt(0).any()
+    legend = alt.Legend(labelLimit=420, symbolLimit=0, orient="right")
+    encoding = {"color": alt.Color("colour:N", title="configuration" if not dashed else None, legend=legend,
+                                   scale=alt.Scale(scheme="tableau10" if data["colour"].nunique() <= 10 else "tableau20"))}
+    if dashed:
+        encoding["strokeDash"] = alt.StrokeDash("dash:N", title=None, legend=alt.Legend(symbolLimit=0, labelLimit=420))
+    steps = sorted(data["step"].unique())
+    x = alt.X("step:Q", title=x_title, axis=alt.Axis(format="d", tickMinStep=1, values=steps if len(steps) <= 12 else alt.Undefined),
+              scale=alt.Scale(nice=False))
+    base = alt.Chart(data).encode(x=x, **encoding)
+    band = base.mark_area(opacity=0.2, clip=True).encode(y=alt.Y("lo:Q", scale=y_scale, title=name), y2="hi:Q",
+                                                         detail="config:N")
+    line = base.mark_line(point=len(steps) <= 30, clip=True).encode(
+        y=alt.Y("mean:Q", scale=y_scale, title=f"{name}{' (log)' if log else ''}"),
+        detail="config:N",
+        tooltip=["config", alt.Tooltip("step:Q", title=x_title, format="d"), alt.Tooltip("mean:Q", format=".4g"),
+                 "runs", alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g")],
     )
-    band = base.mark_area(opacity=0.25).encode(y=alt.Y("lo:Q", scale=y_scale, title=name), y2="hi:Q")
-    # points too: a one-epoch run has a single valid_accuracy value, which a bare line would not draw
-    line = base.mark_line(point=True).encode(
-        y=alt.Y("mean:Q", scale=y_scale, title=name),
-        tooltip=["config", "step", alt.Tooltip("mean:Q", format=".4g"), "runs",
-                 alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g")],
-    )
-    return alt.layer(band, line).properties(
-        title=f"{name} (mean over repeats, {int(CONFIDENCE * 100)}% band)", height=300
-    )
+    title = f"{name} (mean over repeats, {int(CONFIDENCE * 100)}% band)"
+    if domain:
+        title += ", outliers clipped"
+    return alt.layer(band, line).properties(title=title, height=320).interactive()
 
 
 def final_table(final, runs):
@@ -100,7 +184,7 @@ def final_table(final, runs):
     # pivot, not pivot_table: a NaN final value (a diverged loss) must stay visible
     wide = final.drop_duplicates(["run_id", "name"], keep="last").pivot(index="run_id", columns="name", values="value")
     wide.columns.name = None
-    labelled = config_labels(runs).merge(wide.reset_index(), on="run_id", how="inner")
+    labelled = config_labels(runs)[["run_id", "config"]].merge(wide.reset_index(), on="run_id", how="inner")
     return labelled.sort_values(["config", "run_id"]).reset_index(drop=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 from scipy.stats import t
 
@@ -66,3 +67,53 @@ def test_default_curves_are_losses_and_accuracies():
     assert views.default_curves(["epoch_time_s", "train_loss", "valid_accuracy", "samples_per_s"]) == [
         "train_loss", "valid_accuracy"]
     assert views.default_curves(["a", "b", "c"]) == ["a", "b"]
+
+
+def _spec(chart) -> dict:
+    return chart.to_dict()
+
+
+def test_log_axis_band_stays_positive_and_every_configuration_is_in_the_legend(training_frames):
+    metrics, _, runs = training_frames
+    metrics = metrics.copy()
+    metrics.loc[metrics["step"] == 9, "value"] *= -40  # a repeat that dips below zero widens the band past it
+    curves = views.aggregate_repeats(metrics, runs)
+    assert (curves["lo"] <= 0).any()
+    spec = _spec(views.curve_chart(curves, "train_loss", log=True))
+    data = pd.DataFrame(next(iter(spec["datasets"].values())))
+    assert (data["lo"] > 0).all() and (data["mean"] > 0).all()
+    encoding = spec["layer"][1]["encoding"]
+    assert encoding["y"]["scale"]["type"] == "log"
+    assert encoding["color"]["legend"]["symbolLimit"] == 0  # no "8 of 28": every entry shown
+    assert encoding["x"]["axis"]["format"] == "d"
+
+
+def test_two_varying_settings_are_colour_and_dash(training_frames):
+    _, _, runs = training_frames
+    runs = runs.copy()
+    runs["init"] = ["randn", "kaiming", "xavier"] * 2
+    labels = views.config_labels(runs)
+    assert set(labels["colour"]) == {"init=randn", "init=kaiming", "init=xavier"}
+    assert set(labels["dash"]) == {"lr=0.1", "lr=0.5"}
+
+
+def test_clip_leaves_out_a_diverging_curve():
+    values = [2.3, 2.0, 1.5, 1.2, 1.0, 0.9, 2.2, 1.9, 1.4, 1.1, 200.0, 150.0]
+    lo, hi = views.y_range(values)
+    assert hi < 20 and lo <= 0.9
+    assert views.y_range([1.0, 1.1, 1.2, 1.3, 1.4]) is None
+
+
+def test_epoch_metrics_are_drawn_over_epochs():
+    metrics = pd.DataFrame(
+        [{"run_id": 1, "name": "epoch_time_s", "step": 63, "value": 1.0},
+         {"run_id": 1, "name": "epoch_time_s", "step": 126, "value": 1.0},
+         {"run_id": 1, "name": "valid_loss", "step": 63, "value": 0.5},
+         {"run_id": 1, "name": "valid_loss", "step": 126, "value": 0.4},
+         {"run_id": 1, "name": "train_loss", "step": 63, "value": 0.6},
+         {"run_id": 1, "name": "train_loss", "step": 64, "value": 0.6}]
+    )
+    epochs = views.epoch_steps(metrics)
+    assert epochs == {1: [63, 126]}
+    assert views.per_epoch(metrics, "valid_loss", epochs) and not views.per_epoch(metrics, "train_loss", epochs)
+    assert list(views.as_epochs(metrics[metrics["name"] == "valid_loss"], epochs)["step"]) == [1, 2]
