@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from scratchlab.plugins import Dataset, DataSplits, hookimpl
+from scratchlab.plugins.contracts import Bounds, non_negative, positive_int
 
 
 class DatasetError(ValueError):
@@ -428,5 +429,7 @@ def register_datasets(register):
     register(Dataset(
         name="synthetic", load=load_synthetic,
         params={"n_train": 4000, "n_valid": 1000, "n_classes": 10, "n_features": 784, "spread": 1.0, "seed": 0},
+        bounds={"n_train": positive_int, "n_valid": positive_int, "n_classes": Bounds(low=2, integer=True),
+                "n_features": positive_int, "spread": non_negative, "seed": Bounds(low=0, integer=True)},
         description="Seeded Gaussian blobs of any size, for timing and tests.",
     ))

@@ -17,6 +17,7 @@ from typing import Any
 
 from scratchlab.plugins import versions
 from scratchlab.plugins.categories import BUILTIN_CATEGORIES, Category, check_new
+from scratchlab.plugins.contracts import check_bounds
 from scratchlab.plugins.types import Component, Experiment
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -104,6 +105,9 @@ def coerce(category: Category, item: Any) -> Component:
     for field_name in item.CALLABLE_FIELDS:
         if not callable(getattr(item, field_name)):
             raise RegistrationError(f"{name} {item.name!r}: {field_name} must be callable")
+    if (bad := check_bounds(item, item.params)) is not None:
+        param, value, wanted = bad
+        raise RegistrationError(f"{name} {item.name!r}: the default {param}={value!r} is outside its bounds ({wanted})")
     return item
 
 

@@ -60,6 +60,10 @@ class Component:
     name: str
     description: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: allowed values of some params, checked when a sweep is planned: param ->
+    #: a :class:`~scratchlab.plugins.contracts.Bounds` (``positive``, ``positive_int``,
+    #: ...), a ``(low, high)`` tuple or a callable ``value -> None | "what is wanted"``
+    bounds: Mapping[str, Any] = field(default_factory=dict)
 
     #: category this type belongs to; set by each subclass
     CATEGORY: ClassVar[str] = ""
@@ -70,6 +74,13 @@ class Component:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", _frozen(self.params))
+        object.__setattr__(self, "bounds", _frozen(self.bounds))
+        unknown = sorted(set(self.bounds) - set(self.params))
+        if unknown:
+            raise ValueError(f"{self.name!r}: bounds name {', '.join(unknown)}, which are not params")
+        for param, bound in self.bounds.items():
+            if not (callable(bound) or (isinstance(bound, tuple) and len(bound) == 2)):
+                raise ValueError(f"{self.name!r}: bound of {param!r} must be Bounds, (low, high) or a callable")
 
     @property
     def summary(self) -> str:

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from scratchlab.db.records import PlannedRun, RunResult, TimingRecord
+from scratchlab.plugins.contracts import ContractError, guarded, probe_matmul
 from scratchlab.plugins.registry import Registry
 from scratchlab.plugins.types import DEFAULTS, Component, DataSplits, Skip, bind
 from scratchlab.runner import timing as timing_mod
@@ -519,7 +520,7 @@ def build_context(
             planned.params, experiment, planned.components
         )
         bound = {
-            category: bind(entry.component, component_params.get(entry.name))
+            category: guarded(category, bind(entry.component, component_params.get(entry.name)), entry.plugin)
             for category, entry in entries.items()
         }
         if "dataset" in entries:
@@ -528,12 +529,17 @@ def build_context(
             # looked up on first use: an experiment without data must not need one registered
             def dataset() -> tuple[Component, str]:
                 default = registry.get("dataset", DEFAULTS["dataset"])
-                return bind(default.component), default.version
+                return guarded("dataset", bind(default.component), default.plugin), default.version
     except (UnknownComponentError, KeyError) as exc:
         message = exc.args[0] if exc.args else str(exc)
         raise SetupError(str(message)) from None
     device = resolve_device(planned.device)
     dtype = resolve_dtype(planned.dtype)
+    if "matmul" in entries:
+        try:  # once, on a tiny problem: the timed calls themselves are never wrapped
+            probe_matmul(bound["matmul"], entries["matmul"].plugin, device, dtype)
+        except ContractError as exc:
+            raise SetupError(str(exc)) from None
     context = RunContext(
         experiment=experiment.name,
         components=bound,
@@ -577,6 +583,9 @@ def run_experiment(
         seed_everything(planned.seed)
         with alarm(budget):
             experiment.run(ctx)
+    except ContractError as exc:
+        # a plugin broke the plugin API: one line naming it and the rule, not torch's traceback
+        return ctx.result("failed", str(exc), started_at)
     except Skip as exc:
         return ctx.result("skipped", str(exc) or "skipped by the experiment", started_at)
     except BudgetExceeded as exc:

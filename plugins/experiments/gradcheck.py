@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
+from scratchlab.plugins.contracts import non_negative, positive_int
 
 #: the lessons' test_near tolerance
 RTOL, ATOL = 1e-3, 1e-5
@@ -116,6 +117,7 @@ EXPERIMENT = Experiment(
     run=run,
     uses=("activation", "loss", "init"),
     params=PARAMS,
+    bounds={"batch": positive_int, "hidden": positive_int, "rtol": non_negative, "atol": non_negative},
     headline=("passed", "max_rel_err"),
     description=(
         "The lessons' hand-written backward (loss grad, lin_grad, activation backward) against autograd"

@@ -31,6 +31,7 @@ import math
 from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
+from scratchlab.plugins.contracts import positive_int
 
 MODELS: tuple[str, ...] = ("mlp", "deep", "conv")
 
@@ -153,6 +154,7 @@ EXPERIMENT = Experiment(
     run=run,
     uses=("init", "activation"),
     params=PARAMS,
+    bounds={name: positive_int for name in ("depth", "width", "batch", "hidden", "n_images", "channels", "kernel")},
     headline=("first_nonfinite_layer", "deep.last_std"),
     description=(
         "Per-layer activation statistics for the lessons' MLP, a 100-layer deep stack"

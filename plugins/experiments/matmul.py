@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
+from scratchlab.plugins.contracts import positive
 from scratchlab.plugins.experiments.memory import does_not_fit
 
 #: the lessons' shape: 5 validation images (784 pixels) times a 784x10 weight
@@ -126,11 +127,21 @@ def run(ctx: Any) -> None:
         ctx.note("skipped: " + "; ".join(skipped))
 
 
+def shapes_problem(text: str) -> str | None:
+    """The bound of ``shapes``: None when :func:`parse_shapes` reads it, else why not."""
+    try:
+        parse_shapes(text)
+    except ValueError:
+        return "MxKxN shapes with positive integers, comma-separated, e.g. 5x784x10,64x784x50"
+    return None
+
+
 EXPERIMENT = Experiment(
     name="matmul",
     run=run,
     uses=("matmul",),
     params=PARAMS,
+    bounds={"shapes": shapes_problem, "min_run_time": positive, "rtol": positive},
     headline=("*.median_s", "*.gflops"),
     exclusive=True,  # its results are timings: a sweep runs it with nothing beside it
     description=(

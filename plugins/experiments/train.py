@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scratchlab.plugins import COMPONENT_CATEGORIES, Experiment, Skip
+from scratchlab.plugins.contracts import Bounds, positive, positive_int
 
 #: the models ``model`` chooses from (see :mod:`.models`)
 MODELS: tuple[str, ...] = ("mlp", "cnn")
@@ -262,6 +263,9 @@ EXPERIMENT = Experiment(
     run=run,
     uses=USES,
     params=PARAMS,
+    bounds={"bs": positive_int, "lr": positive, "epochs": positive_int, "hidden": positive_int,
+            "log_every": positive_int, "stats_every": Bounds(low=0, integer=True),
+            "n_train": Bounds(low=0, integer=True)},
     headline=("valid_accuracy", "valid_loss", "samples_per_s"),
     description=(
         "The lessons' minibatch training loop with hand-written SGD (bs 64, lr 0.2): train loss per"
