@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib.metadata
 import tempfile
 import types
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +34,15 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["PluginTestError", "Results", "run_components"]
+__all__ = ["PluginAuthoringWarning", "PluginTestError", "Results", "run_components"]
 
 
 class PluginTestError(Exception):
     """The plugin under test could not be loaded, or the sweep could not be planned."""
+
+
+class PluginAuthoringWarning(UserWarning):
+    """The plugin under test loaded with a mistake (a hook name no hookspec has, a duplicate name)."""
 
 
 @dataclass
@@ -133,8 +138,12 @@ def _load(plugin: Any, isolated: bool) -> tuple[Any, tuple[str, ...]]:
         objects[name] = plugin
     plugins = load_plugins(modules, strict=False, objects=objects)
     for info in plugins.infos:
-        if info.name == name and info.status != "ok":
+        if info.name != name:
+            continue
+        if info.status != "ok":
             raise PluginTestError(f"plugin {name!r} {info.status}: {info.error}")
+        for message in getattr(info, "warnings", ()):  # a mistyped hook, a duplicate name
+            warnings.warn(message, PluginAuthoringWarning, stacklevel=3)
     return plugins, modules
 
 

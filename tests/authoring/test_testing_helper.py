@@ -9,7 +9,7 @@ import pytest
 
 from scratchlab.db import open_store, queries
 from scratchlab.plugins import Experiment, Matmul, hookimpl
-from scratchlab.testing import PluginTestError, run_components
+from scratchlab.testing import PluginAuthoringWarning, PluginTestError, run_components
 
 SHAPES = {"matmul.shapes": "8x16x4"}
 
@@ -121,3 +121,13 @@ def test_experiment_defined_inline_records_metrics_and_params_columns():
     assert results.metrics["value"].tolist() == [0.5, 0.25]
     assert results.metric("loss") == 0.25
     assert results.runs["lr"].tolist() == [0.2]
+
+
+def test_an_authoring_mistake_is_a_warning_the_test_run_shows():
+    class Mistyped:
+        @hookimpl
+        def register_matmul(register):  # no such hook: register_matmuls
+            raise AssertionError("never called")
+
+    with pytest.warns(PluginAuthoringWarning, match="register_matmuls"):
+        run_components(Mistyped, experiment="matmul", matmul="torch", settings=SHAPES)
