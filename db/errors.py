@@ -40,6 +40,10 @@ class DatabaseLockedError(DatabaseError):
     """Another process held the database longer than the busy timeout."""
 
 
+class SweepInUseError(DatabaseError):
+    """Another live process is running the sweep (``--resume`` of a sweep that has not stopped)."""
+
+
 class SweepNotFoundError(DatabaseError, LookupError):
     """No sweep has the requested id."""
 

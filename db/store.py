@@ -25,6 +25,7 @@ from scratchlab.db.errors import (
     RunNotFoundError,
     SweepNotFoundError,
 )
+from scratchlab.db.ownership import Owner
 from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
 from scratchlab.db.quality import settle
 from scratchlab.db.records import RUN_STATUSES, SWEEP_STATUSES, PlannedRun, RunResult
@@ -105,8 +106,11 @@ class Store:
 
     # -- sweeps -------------------------------------------------------------
 
-    def create_sweep(self, name: str, argv: list[str], spec: dict, environment: dict) -> int:
-        """Record a new sweep (status ``running``, started now); return its id."""
+    def create_sweep(
+        self, name: str, argv: list[str], spec: dict, environment: dict, owner: Owner | None = None
+    ) -> int:
+        """Record a new sweep (status ``running``, started now, owned by ``owner`` with a
+        heartbeat now: :mod:`scratchlab.db.ownership`); return its id."""
         with self._write() as conn:
             return conn.execute(
                 insert(m.sweeps).returning(m.sweeps.c.sweep_id),
@@ -117,6 +121,7 @@ class Store:
                     "environment_json": _json(environment),
                     "status": "running",
                     "started_at": utcnow(),
+                    **(owner.columns() if owner is not None else {}),
                 },
             ).scalar_one()
 

@@ -128,6 +128,8 @@ class Execution:
 
         if self.workers is not None and self.scheduler not in (None, "local"):
             raise SweepUsageError("--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own")
+        if self.inline and (self.workers is not None or self.scheduler is not None):
+            raise SweepUsageError("--inline runs in this process; it cannot be combined with --workers or --scheduler")
         try:
             if self.workers is not None:
                 check_int(self.workers, "workers", 1, MAX_WORKERS)
@@ -235,9 +237,11 @@ def prepare_resume(store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequ
     ``plugin_modules`` are the ``--plugin`` modules loaded now; the sweep's own must be among them.
     """
     from scratchlab.runner.execute import unfinished
+    from scratchlab.db.ownership import check_not_live
 
     stored, spec = _stored_spec(store, sweep_id, plugin_modules)
     title = f"sweep {sweep_id} ({stored['name']}), resumed"
+    check_not_live(store, sweep_id)  # refuse a sweep another process still runs, before planning
     wanted = unfinished(store.sweep_runs(sweep_id))
     prepared = Prepared(spec=spec, name=stored["name"], runs=[], run_ids=[], title=title, sweep_id=sweep_id,
                         timeout=stored_timeout(stored))
@@ -336,6 +340,7 @@ def execute_prepared(
     one before they start (cluster start-up) raises ``KeyboardInterrupt``.
     """
     from scratchlab.reports.glance import HEADLINES_KEY, declared_headlines
+    from scratchlab.db import ownership
     from scratchlab.runner import execute
     from scratchlab.runner.environment import busy_warning, capture_environment
 
@@ -350,6 +355,7 @@ def execute_prepared(
     # workers load the --plugin modules loaded here (a resume may add some)
     modules = tuple(prepared.spec.plugin_modules if plugin_modules is None else plugin_modules)
     with contextlib.ExitStack() as stack:
+    owner = ownership.Owner.this_process()
         backend = make_backend(execution, plugins, modules, progress.warn)
         stack.callback(backend.close)
         environment = capture_environment(plugins)
@@ -362,11 +368,15 @@ def execute_prepared(
             spec_json = {**prepared.spec.to_json(), "execution": {"timeout": timeout}}
             # what `runner runs` shows as each experiment's results, readable without the plugins
             spec_json[HEADLINES_KEY] = declared_headlines(plugins.registry, {r.experiment for r in prepared.runs})
-            sweep_id = store.create_sweep(prepared.name, list(argv), spec_json, environment)
+            sweep_id = store.create_sweep(prepared.name, list(argv), spec_json, environment, owner=owner)
             ids = store.add_runs(sweep_id, list(prepared.runs))
             items = [(ids[r.key], r) for r in prepared.runs]
         else:
             # running again, with where it resumed kept beside where it started
+            # refused if another process still runs it; runs a dead driver left running are requeued
+            stale = ownership.claim(store, sweep_id, owner)
+            if stale:
+                progress.warn(f"sweep {sweep_id}: {stale} run(s) its stopped driver left running are run again")
             store.reopen_sweep(sweep_id, environment)
             items = list(zip(prepared.run_ids, prepared.runs, strict=True))
         stored = store.get_sweep(sweep_id)
@@ -374,6 +384,7 @@ def execute_prepared(
         hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])
         progress.start(f"sweep {sweep_id} ({prepared.name})", len(items))
         result = execute.execute_sweep(
+        stack.enter_context(ownership.Heartbeat(store, sweep_id, owner))
             store, sweep, items, backend,
             hooks=hooks, reporter=progress, timeout=timeout, fail_fast=execution.fail_fast,
         )

@@ -192,6 +192,9 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Plain log lines instead of the live progress bar.")
 @click.option("--resume", type=options_.DB_ID, metavar="SWEEP_ID", help="Run again the runs of a stored sweep that are not done or skipped.")
 @click.option("--rerun-failed", type=options_.DB_ID, metavar="SWEEP_ID",
+@click.option("--inline", is_flag=True,
+              help="Run every run in this process, one after another, so that pdb and breakpoints work;"
+                   " a plugin that crashes or exits then ends the sweep.")
               help="A new sweep with the failed and timed-out runs of SWEEP_ID, planned with the current code.")
 @click.pass_context
 def sweep_run(ctx: click.Context, **options: Any) -> None:
@@ -264,6 +267,13 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
             store = stack.enter_context(open_store(state.db_url, read_only=bool(options["dry_run"])))
         if options["resume"] is not None:
             prepared = sweeping.prepare_resume(store, options["resume"], state.plugins, state.plugin_modules)
+    execution = sweeping.Execution(
+        workers=options["workers"],
+        scheduler=options["scheduler"],
+        inline=options["inline"],
+        timeout=options["timeout"],
+        fail_fast=options["fail_fast"],
+    )
         elif options["rerun_failed"] is not None:
             prepared = sweeping.prepare_rerun(
                 store, options["rerun_failed"], state.plugins, state.plugin_modules, name=options["name"]
@@ -287,7 +297,7 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
             raise click.UsageError(prepared.note)
         if store is None:
             store = stack.enter_context(open_store(state.db_url))
-        _run(ctx, state, options, prepared, store)
+        _run(ctx, state, options, prepared, store, execution)
 
 
 def _show_plan(runs: Sequence[PlannedRun], registry: Any, title: str, as_json: bool) -> None:
@@ -298,17 +308,13 @@ def _show_plan(runs: Sequence[PlannedRun], registry: Any, title: str, as_json: b
         print_plan(rows, title)
 
 
-def _run(ctx: click.Context, state: Any, options: Mapping[str, Any], prepared: Any, store: Any) -> None:
+def _run(
+    ctx: click.Context, state: Any, options: Mapping[str, Any], prepared: Any, store: Any, execution: Any
+) -> None:
     """Execute ``prepared``, print the summary and exit with the sweep's code."""
     from scratchlab.runner.progress import make_reporter, print_summary
-    from scratchlab.runner.sweeping import Execution, execute_prepared
+    from scratchlab.runner.sweeping import execute_prepared
 
-    execution = Execution(
-        workers=options["workers"],
-        scheduler=options["scheduler"],
-        timeout=options["timeout"],
-        fail_fast=options["fail_fast"],
-    )
     outcome = execute_prepared(
         prepared, store=store, plugins=state.plugins, execution=execution,
         reporter=make_reporter(options["quiet"]), argv=[Path(sys.argv[0]).name, *sys.argv[1:]],

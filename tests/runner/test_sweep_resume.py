@@ -75,7 +75,9 @@ def test_a_sweep_killed_with_sigkill_resumes_and_runs_every_run_exactly_once(run
     # the runs done before the kill were not run again; the others ran once, in the new process
     pids_after = dict(results.query("SELECT run_id, value FROM metrics WHERE name = 'pid'"))
     assert {r: pids_after[r] for r in pids_before} == pids_before
-    assert len(set(pids_after.values())) == 2
+    # (in other processes than before: the killed sweep's workers are gone)
+    rerun = {pids_after[r] for r in pids_after if r not in pids_before}
+    assert rerun and rerun.isdisjoint(pids_before.values())
     # each run wrote its three metrics once (slept, pid, threads)
     assert results.query("SELECT run_id, count(*) FROM metrics GROUP BY run_id HAVING count(*) != 3") == []
     assert_no_duplicate_rows(results)
@@ -105,3 +107,87 @@ def test_ctrl_c_marks_the_running_run_interrupted_and_exits_130_without_a_traceb
     (environment,) = [json.loads(e) for (e,) in results.query("SELECT environment_json FROM sweeps")]
     assert len(environment["resumed"]) == 1
     assert environment["resumed"][0]["python"] == environment["python"]
+
+
+# --------------------------------------------------------------------------- ownership
+
+
+def test_a_live_sweep_records_its_owner_and_refuses_a_resume(runner_process, sweep, results):
+    # runs that outlast the in-process resume below by far, on a busy machine too
+    process = runner_process("--experiments", "sleepy", "-s", "sleepy.seconds=60", "--repeat", "2", "-q")
+
+    def started() -> bool:
+        try:
+            return bool(results.query("SELECT count(*) FROM runs WHERE status = 'running'")[0][0])
+        except Exception:  # the database is still being created
+            return False
+
+    wait_for(started, what="a running run")
+    host, pid, beat = results.query("SELECT owner_host, owner_pid, heartbeat_at FROM sweeps")[0]
+    assert pid == process.pid and host and beat is not None
+
+    refused = sweep("--resume", "1")
+    assert refused.exit_code == 1, refused.output
+    assert f"sweep 1 is still running in process {process.pid} on {host}" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in refused.output
+    assert results.query("SELECT owner_pid, status FROM sweeps") == [(process.pid, "running")]  # untouched
+
+    # the live sweep was not disturbed: stopped with Ctrl-C, it is resumable at once
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    dry = sweep("--resume", "1", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["count"] == 2
+
+
+def test_a_killed_sweeps_running_runs_are_interrupted_and_run_again_on_resume(runner_process, results):
+    process = runner_process("--experiments", "sleepy", "-s", "sleepy.seconds=0.5", "--repeat", "4", "-q")
+    wait_for(lambda: done_runs(results) >= 1, what="a finished run")
+    time.sleep(0.2)  # into the next run
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert "running" in results.statuses().values()
+    killed = [r for (r,) in results.query("SELECT run_id FROM runs WHERE status = 'running'")]
+
+    resumed = runner_process("--resume", "1", "-q")
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert "left running are run again" in err
+    assert set(results.statuses().values()) == {"done"}
+    assert {r for (r,) in results.query("SELECT run_id FROM runs WHERE status = 'done'")} >= set(killed)
+    assert results.query("SELECT owner_pid FROM sweeps") == [(resumed.pid,)]
+    assert_no_duplicate_rows(results)
+
+
+def test_a_sweep_owned_elsewhere_is_resumable_only_once_its_heartbeat_is_stale(runner_process, sweep, results):
+    from scratchlab.db.ownership import STALE_AFTER_S
+
+    process = runner_process("--experiments", "sleepy", "-s", "sleepy.seconds=0.3", "--repeat", "3", "-q")
+    wait_for(lambda: done_runs(results) >= 1, what="a finished run")
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+
+    def owned_by_another_machine(beat_age_s: float) -> None:
+        # a pid on another host cannot be checked: only the heartbeat tells
+        import sqlite3
+
+        with sqlite3.connect(results.path) as db:
+            db.execute(
+                "UPDATE sweeps SET owner_host = 'elsewhere.example', owner_pid = 4242,"
+                " heartbeat_at = datetime('now', ?)", (f"-{beat_age_s} seconds",)
+            )
+
+    owned_by_another_machine(1)
+    refused = sweep("--resume", "1", "-q")
+    assert refused.exit_code == 1, refused.output
+    assert "still running in process 4242 on elsewhere.example" in refused.stderr
+
+    owned_by_another_machine(STALE_AFTER_S + 5)
+    resumed = sweep("--resume", "1", "-q")
+    assert resumed.exit_code == 0, resumed.output
+    assert set(results.statuses().values()) == {"done"}
+    assert results.query(
+        "SELECT count(*) FROM runs WHERE reason LIKE '%process 4242 on elsewhere.example%'"
+    ) == [(0,)]  # the requeued run ran again: its interrupted reason was replaced by its result
