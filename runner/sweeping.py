@@ -236,12 +236,12 @@ def prepare_resume(store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequ
 
     ``plugin_modules`` are the ``--plugin`` modules loaded now; the sweep's own must be among them.
     """
-    from scratchlab.runner.execute import unfinished
     from scratchlab.db.ownership import check_not_live
+    from scratchlab.runner.execute import unfinished
 
     stored, spec = _stored_spec(store, sweep_id, plugin_modules)
-    title = f"sweep {sweep_id} ({stored['name']}), resumed"
     check_not_live(store, sweep_id)  # refuse a sweep another process still runs, before planning
+    title = f"sweep {sweep_id} ({stored['name']}), resumed"
     wanted = unfinished(store.sweep_runs(sweep_id))
     prepared = Prepared(spec=spec, name=stored["name"], runs=[], run_ids=[], title=title, sweep_id=sweep_id,
                         timeout=stored_timeout(stored))
@@ -339,8 +339,8 @@ def execute_prepared(
     A Ctrl-C while runs execute comes back as an ``interrupted`` outcome;
     one before they start (cluster start-up) raises ``KeyboardInterrupt``.
     """
-    from scratchlab.reports.glance import HEADLINES_KEY, declared_headlines
     from scratchlab.db import ownership
+    from scratchlab.reports.glance import HEADLINES_KEY, declared_headlines
     from scratchlab.runner import execute
     from scratchlab.runner.environment import busy_warning, capture_environment
 
@@ -354,8 +354,8 @@ def execute_prepared(
     hooks = execute.HookCaller(plugins, progress.warn)
     # workers load the --plugin modules loaded here (a resume may add some)
     modules = tuple(prepared.spec.plugin_modules if plugin_modules is None else plugin_modules)
-    with contextlib.ExitStack() as stack:
     owner = ownership.Owner.this_process()
+    with contextlib.ExitStack() as stack:
         backend = make_backend(execution, plugins, modules, progress.warn)
         stack.callback(backend.close)
         environment = capture_environment(plugins)
@@ -372,19 +372,19 @@ def execute_prepared(
             ids = store.add_runs(sweep_id, list(prepared.runs))
             items = [(ids[r.key], r) for r in prepared.runs]
         else:
-            # running again, with where it resumed kept beside where it started
             # refused if another process still runs it; runs a dead driver left running are requeued
             stale = ownership.claim(store, sweep_id, owner)
             if stale:
                 progress.warn(f"sweep {sweep_id}: {stale} run(s) its stopped driver left running are run again")
+            # running again, with where it resumed kept beside where it started
             store.reopen_sweep(sweep_id, environment)
             items = list(zip(prepared.run_ids, prepared.runs, strict=True))
         stored = store.get_sweep(sweep_id)
         sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
         hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])
         progress.start(f"sweep {sweep_id} ({prepared.name})", len(items))
-        result = execute.execute_sweep(
         stack.enter_context(ownership.Heartbeat(store, sweep_id, owner))
+        result = execute.execute_sweep(
             store, sweep, items, backend,
             hooks=hooks, reporter=progress, timeout=timeout, fail_fast=execution.fail_fast,
         )

@@ -186,15 +186,15 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on the existing Dask cluster at ADDRESS (tcp://host:port), or `local` for a local"
                    " Dask cluster of --workers processes.")
+@click.option("--inline", is_flag=True,
+              help="Run every run in this process, one after another, so that pdb and breakpoints work;"
+                   " a plugin that crashes or exits then ends the sweep.")
 @click.option("--timeout", type=options_.SECONDS, metavar="SECONDS",
               help="Stop a run after SECONDS and record it as timeout.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed or timed-out run.")
 @click.option("-q", "--quiet", is_flag=True, help="Plain log lines instead of the live progress bar.")
 @click.option("--resume", type=options_.DB_ID, metavar="SWEEP_ID", help="Run again the runs of a stored sweep that are not done or skipped.")
 @click.option("--rerun-failed", type=options_.DB_ID, metavar="SWEEP_ID",
-@click.option("--inline", is_flag=True,
-              help="Run every run in this process, one after another, so that pdb and breakpoints work;"
-                   " a plugin that crashes or exits then ends the sweep.")
               help="A new sweep with the failed and timed-out runs of SWEEP_ID, planned with the current code.")
 @click.pass_context
 def sweep_run(ctx: click.Context, **options: Any) -> None:
@@ -261,12 +261,6 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
     from scratchlab.db import open_store
     from scratchlab.runner import sweeping
 
-    with contextlib.ExitStack() as stack:
-        store = None
-        if options["resume"] is not None or options["rerun_failed"] is not None:
-            store = stack.enter_context(open_store(state.db_url, read_only=bool(options["dry_run"])))
-        if options["resume"] is not None:
-            prepared = sweeping.prepare_resume(store, options["resume"], state.plugins, state.plugin_modules)
     execution = sweeping.Execution(
         workers=options["workers"],
         scheduler=options["scheduler"],
@@ -274,6 +268,12 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
         timeout=options["timeout"],
         fail_fast=options["fail_fast"],
     )
+    with contextlib.ExitStack() as stack:
+        store = None
+        if options["resume"] is not None or options["rerun_failed"] is not None:
+            store = stack.enter_context(open_store(state.db_url, read_only=bool(options["dry_run"])))
+        if options["resume"] is not None:
+            prepared = sweeping.prepare_resume(store, options["resume"], state.plugins, state.plugin_modules)
         elif options["rerun_failed"] is not None:
             prepared = sweeping.prepare_rerun(
                 store, options["rerun_failed"], state.plugins, state.plugin_modules, name=options["name"]
