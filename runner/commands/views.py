@@ -284,10 +284,11 @@ def runs_compare(state, run_filter, against: int | None, by: str | None, baselin
               help="Output format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="File to write (default: standard output; Parquet needs a file or a pipe).")
+@formula_option
 @click.pass_obj
-def table_export(state, run_filter, table: str, fmt: str, output: Path | None) -> None:
+def table_export(state, run_filter, table: str, fmt: str, output: Path | None, keep_formulas: bool) -> None:
     """Export a results table (runs, timings, stats or metrics) of the filtered runs
-    as CSV, Parquet or JSON.
+    as CSV, Parquet or JSON; the runs table has a column per param and per final metric.
 
     \b
     Examples:
@@ -303,7 +304,15 @@ def table_export(state, run_filter, table: str, fmt: str, output: Path | None) -
     store = read_store(state)
     with database_errors():
         frame = load_table(store, table, run_filter)
-    data = table_bytes(frame, fmt, nan_is_missing(table, frame))
+        missing = nan_is_missing(table, frame)
+        if table == "runs":
+            from scratchlab.reports.glance import with_final_metrics
+
+            frame, names = with_final_metrics(store, frame)
+            if fmt == "parquet":
+                # a typed column: Arrow would store a None/float object column as text
+                frame[names] = frame[names].astype(float)
+    data = table_bytes(frame, fmt, missing, formulas=keep_formulas)
     if output is None:
         click.echo(data, nl=False)
         return

@@ -192,3 +192,32 @@ def test_where_and_sort_take_final_metrics(main_job):
     rows = [line for line in tables(text)["train"] if "│" in line]
     shown = [float(line.split("│")[4]) for line in rows]
     assert shown == sorted(shown, reverse=True) and shown[0] == pytest.approx(max(accuracies.values()))
+
+
+def test_export_runs_has_final_metrics_and_neutralised_cells(main_job, tmp_path):
+    import pandas as pd
+
+    url, accuracies = main_job
+    out = tmp_path / "runs.parquet"
+    result = CliRunner().invoke(cli, ["--db", url, "export", "--where", "valid_accuracy>=0.8", "--format", "parquet",
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    assert frame["valid_accuracy"].dtype == float
+    assert sorted(frame["run_id"]) == sorted(i for i, a in accuracies.items() if a >= 0.8)
+
+
+def test_csv_export_neutralises_a_stored_formula(tmp_path):
+    from scratchlab.db.records import PlannedRun
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with open_store(url) as store:
+        sweep_id = store.create_sweep("hostile", [], {}, {})
+        ids = store.add_runs(sweep_id, [PlannedRun(key="k", experiment="x", components={}, params={"lr": -0.5},
+                                                   seed=0, repeat=0)])
+        store.write_result(ids["k"], RunResult("failed", "=HYPERLINK(\"http://evil\",\"x\")", START, START))
+    for args in (["export"], ["runs", "--csv"]):
+        text = CliRunner().invoke(cli, ["--db", url, *args]).output
+        assert "'=HYPERLINK" in text and ",-0.5" in text  # the formula is text; the number stays a number
+    raw = CliRunner().invoke(cli, ["--db", url, "export", "--keep-formulas"]).output
+    assert '"=HYPERLINK' in raw
