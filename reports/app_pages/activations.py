@@ -24,12 +24,22 @@ if stats.empty:
 labelled = views.label_stats(stats, runs)
 final = views.final_stats(labelled)
 models = views.model_names(final)
-model = ui.page_widget("activations.model", st.radio, "model", models, default=models[0], options=models,
-                       horizontal=True, format_func=ui.plain)
+model = ui.page_widget("activations.model", st.radio, "model", models, default=views.default_model(models),
+                       options=models, horizontal=True, format_func=ui.plain)
 profile = views.layer_profile(final[final["model"] == model])
 
-st.altair_chart(views.layer_chart(profile, "mean"))
-st.altair_chart(views.layer_chart(profile, "std"))
+chart_col, table_col = st.columns([4, 1])
+with chart_col:
+    st.altair_chart(views.layer_chart(profile, "std"), width="stretch")
+with table_col:
+    st.caption("std at the last layer (best first: closest to 1)")
+    st.dataframe(views.last_layer(profile, "std"), hide_index=True, width="stretch",
+                 column_config={"std": st.column_config.NumberColumn(format="%.3g"),
+                                "off by": st.column_config.NumberColumn("|log10 std|", format="%.2f")})
+st.caption("Hover a line or its legend entry to pick it out; scroll to zoom, double-click to reset.")
+if ui.page_widget("activations.mean", st.toggle, "show the mean per layer (symmetric log axis)", default=False,
+                  parse=lambda v: v == "True"):
+    st.altair_chart(views.layer_chart(profile, "mean"), width="stretch")
 
 st.subheader("First non-finite layer")
 nonfinite = views.first_nonfinite(final[final["model"] == model])

@@ -80,38 +80,78 @@ def _plottable(frame, value: str, log: bool):
     return frame[keep]
 
 
+#: the scale each statistic is drawn on: std on a log axis (explosion and vanishing
+#: both show), the mean on a symmetric log (a 1e37 mean no longer flattens the rest)
+SCALES: dict[str, str] = {"mean": "symlog", "std": "log"}
+
+
+def default_model(models: list[str]) -> str | None:
+    """The model a page opens on: the 100-layer ``deep`` stack when it has data (where
+    the lessons' point shows), else the first in :data:`MODEL_ORDER`."""
+    if "deep" in models:
+        return "deep"
+    return models[0] if models else None
+
+
 def layer_chart(profile, value: str = "mean", log: bool | None = None):
     """Lines of one statistic against layer index: one panel per activation, one
     line per init (the lessons' grid), or one line per combo when the runs lack
     those columns.
 
-    ``log`` defaults to :data:`VALUES` (std on a log axis, where explosion and
-    vanishing both show). Non-finite values are left out of the line; the
-    first-non-finite table says where they start.
+    The scale is :data:`SCALES`' (``log=False`` forces a linear one). Lines can be
+    told apart: hovering a line or its legend entry highlights it and fades the
+    rest, and the chart zooms and pans with the mouse (double-click resets).
+    Non-finite values are left out of the line; the first-non-finite table says
+    where they start.
     """
     import altair as alt
 
-    log = VALUES.get(value, False) if log is None else log
-    data = _plottable(profile, value, log)
-    scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
+    kind = SCALES.get(value, "linear") if log is not False else "linear"
+    if log and value not in SCALES:
+        kind = "log"
+    data = _plottable(profile, value, kind == "log")
+    scale = alt.Scale(type=kind) if kind != "linear" else alt.Scale(zero=False)
     color = "init" if "init" in data.columns else "combo"
     title = f"activation {value} per layer"
+    hover = alt.selection_point(fields=[color], on="pointerover", bind="legend", clear="pointerout")
+    zoom = alt.selection_interval(bind="scales")
+    suffix = {"log": " (log)", "symlog": " (symmetric log)"}.get(kind, "")
     chart = (
         alt.Chart(data)
-        .mark_line(point=len(data) <= 400)
+        .mark_line(point=len(data) <= 400, clip=True)
         .encode(
             x=alt.X("layer:Q", title="layer", axis=alt.Axis(tickMinStep=1, format="d")),
             # "~g": 1e+20 rather than twenty digits when activations explode
-            y=alt.Y(f"{value}:Q", scale=scale, title=f"{value}{' (log)' if log else ''}", axis=alt.Axis(format="~g")),
-            color=alt.Color(f"{color}:N", title=color),
+            y=alt.Y(f"{value}:Q", scale=scale, title=f"{value}{suffix}", axis=alt.Axis(format="~g")),
+            color=alt.Color(f"{color}:N", title=color, scale=alt.Scale(scheme="tableau10"),
+                            legend=alt.Legend(symbolLimit=0, labelLimit=300)),
+            opacity=alt.condition(hover, alt.value(1.0), alt.value(0.15)),
+            strokeWidth=alt.condition(hover, alt.value(2.5), alt.value(1.2)),
             tooltip=["combo", "model", "layer", "name", alt.Tooltip(f"{value}:Q", format=".4g"), "runs"],
         )
+        .add_params(hover, zoom)
     )
     if "activation" in data.columns and data["activation"].nunique() > 1:
-        return chart.properties(width=220, height=180).facet(
+        return chart.properties(width=260, height=200).facet(
             facet=alt.Facet("activation:N", title="activation"), columns=3
         ).properties(title=title)
-    return chart.properties(title=title, height=280)
+    return chart.properties(title=title, height=320)
+
+
+def last_layer(profile, value: str = "std"):
+    """``value`` at each combo's last layer, the lessons' verdict on an init (a std
+    near 1 at depth is what Kaiming keeps): ``[combo, layer, <value>, off by]`` with
+    ``off by`` = ``|log10(value)|`` (0: exactly 1), sorted best first."""
+    import numpy as np
+
+    if profile.empty:
+        return profile.assign(**{"off by": []})[["combo", "layer", value, "off by"]]
+    last = profile.loc[profile.groupby("combo")["layer"].idxmax(), ["combo", "layer", value]].copy()
+    values = last[value].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        off = np.abs(np.log10(values.where(values > 0)))
+    last["off by"] = off.where(np.isfinite(off), np.inf)
+    return last.sort_values(["off by", "combo"]).reset_index(drop=True)
 
 
 def first_nonfinite(stats):

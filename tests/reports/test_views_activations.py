@@ -46,7 +46,7 @@ def test_std_chart_uses_a_log_axis_and_drops_what_it_cannot_draw(stats_frames):
     drawn = next(iter(spec["datasets"].values()))
     # randn x relu layers 7-9 are infinite: left out of the line, not plotted at 0
     assert len(drawn) == len(deep) - 3
-    assert "type" not in views.layer_chart(deep, "mean").to_dict()["encoding"]["y"]["scale"]
+    assert views.layer_chart(deep, "mean").to_dict()["encoding"]["y"]["scale"]["type"] == "symlog"
 
 
 def test_step_chart_draws_one_line_per_layer_over_steps(stats_frames):
@@ -55,3 +55,24 @@ def test_step_chart_draws_one_line_per_layer_over_steps(stats_frames):
     spec = views.step_chart(stepped[stepped["run_id"] == 1]).to_dict()
     assert spec["encoding"]["x"]["field"] == "step" and spec["encoding"]["color"]["field"] == "layer"
     assert len(next(iter(spec["datasets"].values()))) == 10
+
+
+def test_opens_on_deep_and_the_mean_is_on_a_symmetric_log_axis(stats_frames):
+    stats, runs = stats_frames
+    final = views.final_stats(views.label_stats(stats, runs))
+    assert views.default_model(views.model_names(final)) == "deep"
+    assert views.default_model(["mlp", "conv"]) == "mlp"
+    profile = views.layer_profile(final[final["model"] == "deep"])
+    spec = views.layer_chart(profile, "mean").to_dict()
+    assert spec["encoding"]["y"]["scale"]["type"] == "symlog"
+    # lines can be told apart: a hover highlight and mouse zoom
+    kinds = {p["select"]["type"] if isinstance(p["select"], dict) else p["select"] for p in spec["params"]}
+    assert kinds == {"point", "interval"} and "condition" in spec["encoding"]["opacity"]
+
+
+def test_last_layer_std_ranks_the_inits_that_keep_it_near_one(stats_frames):
+    stats, runs = stats_frames
+    final = views.final_stats(views.label_stats(stats, runs))
+    table = views.last_layer(views.layer_profile(final[final["model"] == "deep"]), "std")
+    assert list(table["combo"]) == ["kaiming-normal × relu", "randn × relu"]
+    assert table["std"].iloc[0] == pytest.approx(1.02) and table["layer"].iloc[0] == 9
