@@ -18,7 +18,7 @@ import pytest
 
 import scratchlab.plugins
 from scratchlab.plugins import hookspecs
-from scratchlab.testing import run_components
+from scratchlab.testing import PluginTestError, run_components
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "plugins.md"
@@ -100,6 +100,9 @@ def test_matmul_example(example):
     )
     results.raise_for_failures()
     assert results.metric("8x16x40.correct") == 1.0
+    with pytest.raises(PluginTestError, match="block"):  # its bounds: a usage error before anything runs
+        run_components(sys.modules["docs_example_matmul"], experiment="matmul", matmul="blocked",
+                       settings={"blocked.block": 0})
 
 
 def test_init_example(example):
