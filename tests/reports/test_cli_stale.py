@@ -52,3 +52,31 @@ def test_stale_lists_runs_whose_component_changed_or_is_gone(tmp_path):
 
     plain = json.loads(CliRunner().invoke(cli, ["--db", url, "runs", "--json"]).stdout)
     assert plain["total"] == 3 and all("stale" not in run for run in plain["runs"])
+
+
+def test_an_experiment_whose_code_changed_is_stale_and_an_unversioned_one_is_not(tmp_path):
+    """The experiment's version is stored like a component's; a run stored without
+    one (before experiments had versions) is compared on its components only."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    registry = load_plugins().registry
+    matmul_now = registry.get("matmul", "torch").version
+    experiment_now = registry.get("experiment", "matmul").version
+    store = open_store(url)
+    sweep_id = store.create_sweep("s", ["runner", "sweep"], {}, {})
+    runs = {
+        "current": planned("current", "torch", matmul_now),
+        "edited": planned("edited", "torch", matmul_now),
+        "old": planned("old", "torch", matmul_now),
+    }
+    runs["current"].component_versions["experiment"] = experiment_now
+    runs["edited"].component_versions["experiment"] = "0.0.1+0ld0c0de"
+    ids = store.add_runs(sweep_id, list(runs.values()))
+    store.close()
+
+    payload = json.loads(CliRunner().invoke(cli, ["--db", url, "runs", "--stale", "--json"]).stdout)
+    assert {run["run_id"]: run["stale"] for run in payload["runs"]} == {
+        ids["edited"]: f"experiment matmul 0.0.1+0ld0c0de -> {experiment_now}",
+    }
+    shown = json.loads(CliRunner().invoke(cli, ["--db", url, "show", str(ids["edited"]), "--json"]).stdout)
+    assert shown["component_versions"] == {"experiment": "0.0.1+0ld0c0de", "matmul": matmul_now}
+    assert "experiment" not in shown["params"]
