@@ -67,7 +67,8 @@ NUMERIC_COLUMNS: tuple[str, ...] = ("run_id", "sweep_id", "seed", "repeat", "dur
 OPERATORS: tuple[str, ...] = (">=", "<=", "!=", "==", "=", ">", "<")
 ORDERING = (">=", "<=", ">", "<")
 
-_EXPRESSION = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(" + "|".join(map(re.escape, OPERATORS)) + r")\s*(.*?)\s*$")
+# a name may start with a digit: matmul's metrics are named by shape (``5x784x10.gflops``)
+_EXPRESSION = re.compile(r"^\s*(\w[\w.\-]*)\s*(" + "|".join(map(re.escape, OPERATORS)) + r")\s*(.*?)\s*$")
 
 
 class FilterError(InvalidValueError):
