@@ -37,6 +37,9 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "scratchlab.plugins.activations",
     "scratchlab.plugins.losses",
     "scratchlab.plugins.datasets",
+    "scratchlab.plugins.optimizers",
+    "scratchlab.plugins.schedules",
+    "scratchlab.plugins.norms",
     "scratchlab.plugins.experiments",
 )
 

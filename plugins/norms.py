@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from scratchlab.plugins import Category, hookimpl
 from scratchlab.plugins.types import Component
 
 #: dimensions each normalisation averages over, for (n, c, h, w) input
@@ -239,6 +240,22 @@ NORMS: Mapping[str, tuple[Callable[..., nn.Module], bool, dict[str, Any], str]] 
         "The lessons' RunningBatchNorm: running debiased statistics in training too, for small batches.",
     ),
 }
+
+
+@hookimpl
+def register_categories(register):
+    """Add the ``norm`` category (default ``none``)."""
+    register(Category(
+        name="norm", type=Norm, default="none",
+        description="a normalisation layer after each conv layer's activation (07_batchnorm)",
+    ))
+
+
+@hookimpl
+def register_norms(register):
+    """Register none, batchnorm, layernorm, instancenorm, groupnorm and running-batchnorm."""
+    for norm in norms():
+        register(norm)
 
 
 def norms() -> list[Norm]:

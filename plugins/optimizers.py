@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from scratchlab.plugins import Category, hookimpl
 from scratchlab.plugins.types import Component
 
 #: ``lamb``'s cap on the trust ratio ``r1/r2`` (the lessons' ``min(r1/r2, 10)``)
@@ -300,6 +301,22 @@ def optimizers() -> list[Optimizer]:
         Optimizer(name=name, build=build, params=params, description=description)
         for name, (build, params, description) in OPTIMIZERS.items()
     ]
+
+
+@hookimpl
+def register_categories(register):
+    """Add the ``optimizer`` category (default ``sgd``: the lessons' loop before 09)."""
+    register(Category(
+        name="optimizer", type=Optimizer, default="sgd",
+        description="updates the weights from their gradients: stats plus steppers (09_optimizers)",
+    ))
+
+
+@hookimpl
+def register_optimizers(register):
+    """Register sgd, sgd-wd, momentum, adam and lamb."""
+    for optimizer in optimizers():
+        register(optimizer)
 
 
 def by_name(name: str, **values: Any) -> Optimizer:

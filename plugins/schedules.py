@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from scratchlab.plugins import Category, hookimpl
 from scratchlab.plugins.types import Component
 
 Annealer = Callable[[float], float]
@@ -123,6 +124,22 @@ SCHEDULES: Mapping[str, tuple[Callable[..., float], dict[str, Any], str]] = {
         "Cosine up from start*lr to lr over pct of training, then down to end*lr (combine_scheds).",
     ),
 }
+
+
+@hookimpl
+def register_categories(register):
+    """Add the ``schedule`` category (default ``constant``)."""
+    register(Category(
+        name="schedule", type=Schedule, default="constant",
+        description="the learning rate as a function of the position in training (05_anneal)",
+    ))
+
+
+@hookimpl
+def register_schedules(register):
+    """Register constant, linear, cosine, exponential and one-cycle."""
+    for schedule in schedules():
+        register(schedule)
 
 
 def schedules() -> list[Schedule]:

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from scratchlab.plugins import COMPONENT_CATEGORIES, Experiment, Skip
+from scratchlab.plugins import Experiment, Skip
 from scratchlab.plugins.contracts import Bounds, positive, positive_int
 
 #: the models ``model`` chooses from (see :mod:`.models`)
@@ -60,6 +60,8 @@ PARAMS: dict[str, Any] = {
     "stats_every": 0,
     "shuffle": False,
     "model": "mlp",
+    # train on the first n_train rows only (0: all); a bs-2 epoch of 4,000 rows is 2,000 steps
+    "n_train": 0,
 }
 
 
@@ -121,25 +123,13 @@ def evaluate(model: Any, loss: Any, x: Any, y: Any, bs: int) -> tuple[Any, Any]:
     return total_loss / n, total_correct / n
 
 
-def chosen(ctx: Any, category: str) -> Any:
-    """The run's component of ``category``; the built-in default (sgd, constant, none)
-    while the platform does not know the category yet (interim)."""
-    if category in ctx.components:
-        return ctx.components[category]
-    from scratchlab.plugins.norms import norms
-    from scratchlab.plugins.optimizers import optimizers
-    from scratchlab.plugins.schedules import schedules
-
-    made = {"optimizer": optimizers, "schedule": schedules, "norm": norms}[category]()
-    return made[0]
-
-
 def check_params(p: Any) -> None:
     """Raise ValueError naming every bad value of the loop's params."""
-    if p["bs"] < 1 or min(p["epochs"], p["log_every"], p["stats_every"]) < 0:
+    if p["bs"] < 1 or min(p["epochs"], p["log_every"], p["stats_every"], p["n_train"]) < 0:
         raise ValueError(
-            "train: bs must be >= 1 and epochs, log_every, stats_every >= 0;"
-            f" got bs={p['bs']}, epochs={p['epochs']}, log_every={p['log_every']}, stats_every={p['stats_every']}"
+            "train: bs must be >= 1 and epochs, log_every, stats_every, n_train >= 0;"
+            f" got bs={p['bs']}, epochs={p['epochs']}, log_every={p['log_every']},"
+            f" stats_every={p['stats_every']}, n_train={p['n_train']}"
         )
     if p["model"] not in MODELS:
         raise ValueError(f"train: unknown model {p['model']!r}; valid: {', '.join(MODELS)}")
@@ -147,7 +137,8 @@ def check_params(p: Any) -> None:
 
 def steps_per_epoch(ctx: Any) -> int:
     """Optimiser steps in one epoch: one per batch, the last one possibly short."""
-    return -(-ctx.data.x_train.shape[0] // ctx.params["bs"])
+    rows = ctx.params["n_train"] or ctx.data.x_train.shape[0]
+    return -(-min(rows, ctx.data.x_train.shape[0]) // ctx.params["bs"])
 
 
 def layer_sizes(ctx: Any) -> tuple[int, ...]:
@@ -166,7 +157,7 @@ def build_model(ctx: Any, sizes: tuple[int, ...]) -> Any:
     calibrated on the first training batch."""
     from scratchlab.plugins.experiments.models import calibrate, cnn, mlp, trainable_matmul
 
-    p, norm = ctx.params, chosen(ctx, "norm")
+    p, norm = ctx.params, ctx.components["norm"]
     mm = trainable_matmul(ctx.matmul)
     kwargs = {"mm": mm, "device": ctx.device, "dtype": ctx.dtype}
     if p["model"] == "cnn":
@@ -193,9 +184,10 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
     p = ctx.params
     bs, lr, epochs, log_every = p["bs"], p["lr"], p["epochs"], p["log_every"]
     data, loss = ctx.data, ctx.loss
-    optimizer = chosen(ctx, "optimizer").build(list(model.parameters()), lr)
-    schedule = chosen(ctx, "schedule").fn
-    x_train, y_train = data.x_train, targets(loss, data.y_train, ctx.dtype)
+    optimizer = ctx.components["optimizer"].build(list(model.parameters()), lr)
+    schedule = ctx.components["schedule"].fn
+    rows = p["n_train"] or data.x_train.shape[0]
+    x_train, y_train = data.x_train[:rows], targets(loss, data.y_train[:rows], ctx.dtype)
     x_valid, y_valid = data.x_valid, targets(loss, data.y_valid, ctx.dtype)
     n = x_train.shape[0]
     starts = range(0, n, bs)
@@ -254,9 +246,7 @@ def run(ctx: Any) -> None:
 
 #: every category the loop depends on (optimizer, schedule and norm default to
 #: sgd, constant and none: the loop before they existed, number for number)
-WANTS: tuple[str, ...] = ("init", "activation", "loss", "matmul", "dataset", "optimizer", "schedule", "norm")
-# interim: until the platform knows the lessons' categories, use what it knows
-USES: tuple[str, ...] = tuple(c for c in WANTS if c in COMPONENT_CATEGORIES)
+USES: tuple[str, ...] = ("init", "activation", "loss", "matmul", "dataset", "optimizer", "schedule", "norm")
 
 EXPERIMENT = Experiment(
     name="train",

@@ -23,6 +23,9 @@ TRAIN = {
     "loss": "cross-entropy",
     "matmul": "torch",
     "dataset": "mnist-5k",
+    "optimizer": "sgd",
+    "schedule": "constant",
+    "norm": "none",
 }
 
 

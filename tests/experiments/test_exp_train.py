@@ -16,6 +16,9 @@ COMPONENTS = {
     "loss": "cross-entropy",
     "matmul": "torch",
     "dataset": "mnist-5k",
+    "optimizer": "sgd",
+    "schedule": "constant",
+    "norm": "none",
 }
 
 
