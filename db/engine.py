@@ -9,15 +9,18 @@ front, so two writers queue on the busy timeout instead of one of them failing
 with "database is locked" when it upgrades a read lock.
 
 Read-only stores open SQLite through a ``file:...?mode=ro`` URI, which can
-neither create nor write the file; other backends get read-only transactions
-where the driver supports them.
+neither create nor write the file (``immutable=1`` in a folder the reader
+cannot write, where WAL's shared memory cannot be created); other backends get
+read-only transactions where the driver supports them.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -34,6 +37,8 @@ from scratchlab.db.errors import (
     InvalidValueError,
     ReadOnlyDatabaseError,
 )
+
+log = logging.getLogger(__name__)
 
 #: seconds a connection waits for another process's lock before giving up
 BUSY_TIMEOUT_S = 60.0
@@ -100,8 +105,7 @@ def _sqlite_engine(url: URL, path: Path | None, *, read_only: bool) -> Engine:
             url, poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
     else:
-        mode = "ro" if read_only else "rwc"
-        target = f"file:{quote(str(path))}?mode={mode}"
+        target = f"file:{quote(str(path))}?" + (_read_only_query(path) if read_only else "mode=rwc")
 
         def connect() -> sqlite3.Connection:
             # isolation_level=None: SQLAlchemy emits BEGIN itself (see module docstring);
@@ -127,6 +131,35 @@ def _sqlite_engine(url: URL, path: Path | None, *, read_only: bool) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _read_only_query(path: Path) -> str:
+    """``mode=ro``, or ``immutable=1`` where ``mode=ro`` cannot open the file.
+
+    Reading a WAL database needs its ``-shm`` file, which SQLite creates
+    beside the database: in a folder the reader cannot write (another user's
+    results, a read-only mount) a plain ``mode=ro`` open fails with "unable to
+    open database file". ``immutable=1`` then reads the main file without
+    locks or the WAL; a one-line warning says what that can miss.
+    """
+    if os.access(path.parent, os.W_OK) or not path.exists():
+        return "mode=ro"
+    try:
+        with closing(sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)) as probe:
+            probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return "mode=ro"
+    except sqlite3.DatabaseError as exc:
+        if "unable to open" not in str(exc) and "readonly" not in str(exc):
+            return "mode=ro"  # not a locking problem: the normal open reports it
+    wal = path.with_name(path.name + "-wal")
+    pending = wal.stat().st_size if wal.exists() else 0
+    log.warning(
+        "%s: opened as immutable, since SQLite cannot share locks in its unwritable folder; %s",
+        path,
+        f"{pending} bytes in its -wal file are not read: the data may be stale" if pending
+        else "a sweep writing to it meanwhile will not show",
+    )
+    return "immutable=1"
 
 
 @contextmanager

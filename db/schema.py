@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
 from scratchlab.db.engine import (
@@ -61,7 +62,9 @@ class SchemaState:
 
     ``kind``: ``empty`` (no tables at all), ``current`` (ours, at head),
     ``old`` (ours, an earlier revision), ``newer`` (ours, a revision this
-    code does not know) or ``foreign`` (tables, but not ours).
+    code does not know), ``incomplete`` (our version table, but not exactly
+    one revision in it: ``revision`` lists what it holds) or ``foreign``
+    (tables, but not ours).
     """
 
     kind: str
@@ -121,7 +124,9 @@ def inspect_schema(conn: Connection) -> SchemaState:
     if VERSION_TABLE not in tables:
         return SchemaState("foreign", tables=tables)
     revisions = [row[0] for row in conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))]
-    revision = revisions[0] if len(revisions) == 1 else None
+    if len(revisions) != 1:
+        return SchemaState("incomplete", ",".join(map(str, revisions)) or None, tables)
+    revision = revisions[0]
     if revision == HEAD_REVISION:
         return SchemaState("current", revision, tables)
     if revision in known_revisions():
@@ -137,6 +142,12 @@ def refusal(state: SchemaState, url: URL, *, read_only: bool) -> DatabaseError |
         return ForeignDatabaseError(
             f"{where} is not a scratchlab results database (it holds tables {shown}); "
             "left untouched: pass another --db"
+        )
+    if state.kind == "incomplete":
+        held = f"{state.revision.count(',') + 1} revisions ({state.revision})" if state.revision else "no revision"
+        return CorruptDatabaseError(
+            f"{where} is a scratchlab database whose {VERSION_TABLE} table holds {held} instead of one"
+            " (an interrupted creation or a manual edit); left untouched: restore it from a backup or pass another --db"
         )
     if state.kind == "newer":
         return NewerDatabaseError(
@@ -243,13 +254,34 @@ def upgrade(url: str | URL) -> tuple[SchemaState, SchemaState]:
         engine.dispose()
 
 
-def current(url: str | URL) -> SchemaState:
-    """What the database holds now (``runner db current``); never creates or changes anything."""
+def current(url: str | URL, *, check: bool = True) -> SchemaState:
+    """What the database holds now (``runner db current``); never creates or changes anything.
+
+    With ``check``, a SQLite file also gets SQLite's ``PRAGMA quick_check``
+    (every page read; O(N), no index cross-check), and damage is a
+    :class:`CorruptDatabaseError` naming the first problem.
+    """
     url = parse_url(url)
     check_sqlite_file(url, must_exist=True)
     engine = make_engine(url, read_only=True)
     try:
         with transaction(engine) as conn:
+            if check and conn.dialect.name == "sqlite":
+                quick_check(conn, url)
             return inspect_schema(conn)
     finally:
         engine.dispose()
+
+
+def quick_check(conn: Connection, url: URL) -> None:
+    """Raise :class:`CorruptDatabaseError` when SQLite's ``quick_check`` finds damaged pages."""
+    try:
+        problems = [row[0] for row in conn.exec_driver_sql("PRAGMA quick_check(20)")]
+    except sa_exc.DatabaseError as exc:  # pages so damaged that the check itself cannot go on
+        problems = [str(exc.orig or exc).strip().splitlines()[0]]
+    if problems != ["ok"]:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise CorruptDatabaseError(
+            f"{describe(url)} is damaged: SQLite's quick_check found {problems[0]!r}{more}; left untouched:"
+            " restore it from a backup (`sqlite3 FILE .recover` may save what is readable)"
+        )

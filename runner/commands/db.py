@@ -59,7 +59,8 @@ def db_current(state, as_json: bool) -> None:
     """Show the database's schema revision and whether it is up to date.
 
     Opens the database read-only: it never creates or changes anything. A
-    database that is not scratchlab's, or is newer than this scratchlab, is
+    database that is not scratchlab's, is newer than this scratchlab, has an
+    incomplete version table, or has damaged pages (SQLite's quick_check) is
     an error (exit code 1).
     """
     from scratchlab.db import DatabaseError
@@ -71,7 +72,7 @@ def db_current(state, as_json: bool) -> None:
         found = current(url)
     except DatabaseError as exc:
         raise click.ClickException(str(exc)) from None
-    if found.kind in ("foreign", "newer"):
+    if found.kind in ("foreign", "newer", "incomplete"):
         # this version cannot describe it: the same one-line refusal open_store gives
         raise click.ClickException(str(refusal(found, url, read_only=True)))
     where, head = describe(url), head_revision()

@@ -6,6 +6,7 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,112 @@ def test_an_in_memory_database_works(samples):
 def test_a_bad_url_is_one_line():
     with pytest.raises(DatabaseError, match=re.escape("not a database URL: 'runs.db'")):
         open_store("runs.db")
+
+
+# --------------------------------------------------------------------------- incomplete, damaged, unwritable
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [([], "table holds no revision instead of one"), (["0002", "0003"], "table holds 2 revisions (0002,0003)")],
+)
+def test_an_incomplete_version_table_has_its_own_message(tmp_path, rows, message):
+    path = tmp_path / "runs.db"
+    open_store(f"sqlite:///{path}").close()
+    plain = sqlite3.connect(path)
+    plain.execute(f"DELETE FROM {VERSION_TABLE}")
+    plain.executemany(f"INSERT INTO {VERSION_TABLE} VALUES (?)", [(r,) for r in rows])
+    plain.commit()
+    plain.close()
+    assert_refused(path, CorruptDatabaseError, message)
+
+
+def test_runner_db_current_runs_quick_check_and_fails_on_damaged_pages(tmp_path):
+    path = tmp_path / "runs.db"
+    open_store(f"sqlite:///{path}").close()
+    plain = sqlite3.connect(path)
+    plain.executemany(
+        "INSERT INTO sweeps (name, argv_json, spec_json, environment_json, status, started_at)"
+        " VALUES (?, '[]', '{}', '{}', 'done', '2026-01-01 00:00:00')",
+        [(f"sweep {i} " + "x" * 200,) for i in range(3000)],
+    )
+    plain.commit()
+    page_size, pages = (plain.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_size", "page_count"))
+    plain.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    plain.close()
+    healthy = CliRunner().invoke(cli, ["--db", f"sqlite:///{path}", "db", "current"])
+    assert healthy.exit_code == 0 and "up to date" in healthy.output, healthy.output
+
+    data = bytearray(path.read_bytes())
+    victim = pages - 2  # a leaf of the sweeps table, far from the schema page
+    data[victim * page_size:(victim + 1) * page_size] = b"\xff" * page_size
+    path.write_bytes(bytes(data))
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{path}", "db", "current"])
+    assert result.exit_code == 1, result.output
+    assert "is damaged: SQLite's quick_check found" in result.output
+    assert "up to date" not in result.output and result.output.count("\n") == 1
+
+
+#: run as root until the database is opened, then as nobody: the imports a command needs
+#: come from /root (unreadable to nobody), so the command runs once as root to load them
+AS_ANOTHER_USER = """
+import logging, os, sys
+from click.testing import CliRunner
+from scratchlab.runner.cli import cli
+
+warm, target = sys.argv[1], sys.argv[2]
+CliRunner().invoke(cli, ["--db", warm, "runs", "--json"], catch_exceptions=False)
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)
+logging.getLogger().handlers.clear()  # as in a new process: warnings go to this invocation's stderr
+result = CliRunner().invoke(cli, ["--db", target, "runs", "--json"])
+sys.stdout.write(result.stdout)
+sys.stderr.write(result.stderr)
+sys.exit(result.exit_code)
+"""
+
+
+def test_read_only_viewing_works_in_a_folder_the_user_cannot_write(samples):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to another user (the folder's owner could always write it)")
+    # /tmp itself, not pytest's tmp_path: that lies in a folder only root can enter
+    base = Path(tempfile.mkdtemp(prefix="scratchlab-ro-", dir="/tmp"))
+    try:
+        warm, shared = base / "warm", base / "shared"
+        warm.mkdir()
+        shared.mkdir()
+        for folder, name in ((warm, "warm"), (shared, "visible")):
+            with open_store(f"sqlite:///{folder / 'runs.db'}") as store:
+                sweep_id = store.create_sweep(name, [], {}, {})
+                ids = store.add_runs(sweep_id, [samples.planned_run("k1")])
+                store.write_result(ids["k1"], samples.full_result("done"))
+        assert not (shared / "runs.db-wal").exists() and not (shared / "runs.db-shm").exists()
+        with closing(sqlite3.connect(shared / "runs.db")) as plain:
+            assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        (shared / "runs.db").chmod(0o444)
+        shared.chmod(0o555)
+        base.chmod(0o755)
+        before = fingerprint(shared)
+
+        result = subprocess.run(
+            [sys.executable, "-c", AS_ANOTHER_USER, f"sqlite:///{warm / 'runs.db'}", f"sqlite:///{shared / 'runs.db'}"],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "readonly" not in result.stderr and "Traceback" not in result.stderr
+        assert '"k1"' in result.stdout or "k1" in result.stdout
+        notices = [line for line in result.stderr.splitlines() if "opened as immutable" in line]
+        assert len(notices) == 1, result.stderr
+        assert "a sweep writing to it meanwhile will not show" in notices[0]
+        assert fingerprint(shared) == before
+        assert sorted(p.name for p in shared.iterdir()) == ["runs.db"]
+    finally:
+        shared.chmod(0o755)
+        shutil.rmtree(base)
