@@ -31,14 +31,21 @@ groups = [*views.component_columns(timings), "label"]
 by = ui.page_widget("timings.by", st.selectbox, "compare along", groups, default=views.default_group(timings),
                     options=groups)
 values = sorted(timings[by].dropna().astype(str).unique())
-# default baseline: the slowest choice, so speed-ups read as "times faster than"
-slowest = str(timings.groupby(by)["median"].median().idxmax())
-baseline = ui.page_widget("timings.baseline", st.selectbox, "baseline", values, default=slowest, options=values)
+# default baseline: the lessons' python, else the slowest over all shapes, so speed-ups read as
+# "times faster than"; remembered for the session, so a refresh with new rows does not flip it
+baseline = ui.page_widget("timings.baseline", st.selectbox, "baseline", values,
+                          default=views.default_baseline(timings, by), options=values)
 
 replicates = ui.query("timing_replicates", [int(t) for t in timings["timing_id"]])
 summary = views.with_speedup(views.summarize(timings, by, replicates), by, baseline)
 st.altair_chart(views.timing_chart(summary, by), width="stretch")
-st.dataframe(views.timing_table(summary, by), hide_index=True, width="stretch",
+table = views.timing_table(summary, by)
+flagged = int((table["flag"] != "").sum())
+if flagged:
+    st.warning(f"{flagged} of {len(table)} timings are flagged (⚠ in the last column): their IQR is over "
+               f"{views.SPREAD_LIMIT:.0%} of the median, or they were stored as noisy. Re-run them on a quiet machine.",
+               icon=":material/warning:")
+st.dataframe(table, hide_index=True, width="stretch",
              column_config={"speed-up": st.column_config.NumberColumn(format="%.2fx")})
 
 st.header("Against another sweep")
@@ -67,4 +74,4 @@ if against is not None:
         flagged = comparison[comparison["change"] != "within noise"]
         st.caption(f"{len(flagged)} of {len(comparison)} timings changed beyond noise "
                    "(IQRs do not overlap, or Mann-Whitney p < 0.05); ratio = this sweep / reference.")
-        st.dataframe(comparison, hide_index=True, width="stretch")
+        st.dataframe(views.in_unit(comparison, ["median_before", "median_after"]), hide_index=True, width="stretch")

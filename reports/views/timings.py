@@ -92,9 +92,11 @@ def summarize(timings, by: str, replicates=None):
             half = float(group["iqr"].median()) / 2
             q1, q3 = median - half, median + half
         flops = group["flops"].dropna()
+        quality = group.get("quality", ())
         rows.append(
             {
                 **dict(zip(keys, group_key)),
+                "noisy_runs": int(sum(str(q) == "noisy" for q in quality)),
                 "median": float(median),
                 "lo": float(q1),
                 "hi": float(q3),
@@ -105,7 +107,8 @@ def summarize(timings, by: str, replicates=None):
                 "replicates": pooled,
             }
         )
-    summary = pd.DataFrame(rows, columns=[*keys, "median", "lo", "hi", "iqr", "min", "flops", "n_runs", "replicates"])
+    summary = pd.DataFrame(rows, columns=[*keys, "noisy_runs", "median", "lo", "hi", "iqr", "min", "flops", "n_runs",
+                                          "replicates"])
     summary["gflops"] = summary["flops"] / summary["median"] / 1e9
     order = sorted(summary.index, key=lambda i: (_shape_order(summary.at[i, "shape"]), str(summary.at[i, "label"]),
                                                   str(summary.at[i, "device"]), str(summary.at[i, by])))
@@ -141,8 +144,54 @@ def pick_unit(seconds) -> tuple[str, float]:
     return UNITS[-1]
 
 
+#: a timing whose IQR is more than this fraction of its median is flagged as spread
+SPREAD_LIMIT = 0.10
+
+#: the baseline the lessons compare against, when it was timed
+LESSON_BASELINE = "python"
+
+
+def default_baseline(timings, by: str) -> str | None:
+    """The baseline a view opens with, stable from one refresh to the next: the
+    lessons' ``python`` when it was timed, else the slowest choice over all shapes
+    (the one slowest on most label x shape x device; ties: larger geometric-mean
+    median). A noisy sweep can no longer make ``torch`` the baseline because one
+    of its medians sat above another's on one shape."""
+    import numpy as np
+
+    values = timings[by].dropna().astype(str)
+    if values.empty:
+        return None
+    if by != "label" and LESSON_BASELINE in set(values):
+        return LESSON_BASELINE
+    frame = timings.assign(**{by: timings[by].astype(str)})
+    medians = frame.groupby([*OPERATION_KEYS, by], dropna=False)["median"].median().reset_index()
+    slowest = medians.loc[medians.groupby(list(OPERATION_KEYS), dropna=False)["median"].idxmax(), by]
+    wins = slowest.value_counts()
+    level = np.log(medians["median"].clip(lower=1e-300)).groupby(medians[by]).mean()
+    ranked = sorted(level.index, key=lambda v: (-int(wins.get(v, 0)), -float(level[v]), v))
+    return ranked[0]
+
+
+def spread_flag(summary, limit: float = SPREAD_LIMIT) -> list[str]:
+    """Per row, why its time is not to be trusted as it stands: ``IQR 23% of median``
+    when the spread is over ``limit``, ``stored noisy`` when the timing was stored
+    with quality ``noisy`` (contention or drift seen while it was measured); ``""``."""
+    flags = []
+    for row in summary.to_dict("records"):
+        parts = []
+        median, iqr = row.get("median"), row.get("iqr")
+        if median and median > 0 and iqr is not None and math.isfinite(iqr) and iqr / median > limit:
+            parts.append(f"IQR {iqr / median:.0%} of median")
+        if row.get("noisy_runs"):
+            parts.append("stored noisy")
+        flags.append("⚠ " + ", ".join(parts) if parts else "")
+    return flags
+
+
 def timing_table(summary, by: str):
-    """The summary as a display table: times in one readable unit, GFLOP/s and speed-up."""
+    """The summary as a display table: times in one readable unit, GFLOP/s, speed-up,
+    and a ``flag`` on timings whose spread or stored quality makes them doubtful."""
     unit, scale = pick_unit(summary["median"])
     table = summary[[*_keys(by), "n_runs"]].copy()
     table[f"median ({unit})"] = summary["median"] / scale
@@ -150,7 +199,18 @@ def timing_table(summary, by: str):
     table["GFLOP/s"] = summary["gflops"]
     if "speedup" in summary:
         table["speed-up"] = summary["speedup"]
+    table["flag"] = spread_flag(summary)
     return table
+
+
+def in_unit(frame, columns: list[str]):
+    """``frame`` with the time ``columns`` (seconds) in the one unit that suits all of
+    them (:func:`pick_unit`), renamed ``<column> (<unit>)``: one unit per table."""
+    unit, scale = pick_unit([v for c in columns for v in frame[c]])
+    converted = frame.copy()
+    for column in columns:
+        converted[column] = frame[column] / scale
+    return converted.rename(columns={c: f"{c} ({unit})" for c in columns})
 
 
 def timing_chart(summary, by: str):

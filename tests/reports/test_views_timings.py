@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from scratchlab.reports.views import timings as views
@@ -115,3 +116,35 @@ def test_environment_differences_name_cpu_torch_and_devices_only():
         {"key": "packages.torch", "before": "2.3.0", "after": "2.4.0"},
     ]
     assert views.environment_differences(before, dict(before)).empty
+
+
+def test_the_default_baseline_is_python_else_the_slowest_over_all_shapes(timings_frames):
+    timings, _ = timings_frames
+    assert views.default_baseline(timings, "matmul") == "python"
+    without = timings[timings["matmul"] != "python"].copy()
+    # a noisy sweep: torch's small-shape median jumps to 3x broadcast's on that shape only
+    small = without["shape"] == "5x784x10"
+    broadcast = float(without.loc[small & (without["matmul"] == "broadcast"), "median"].iloc[0])
+    without.loc[small & (without["matmul"] == "torch"), "median"] = 3 * broadcast
+    assert views.default_baseline(without, "matmul") == "broadcast"
+
+
+def test_a_wide_spread_or_a_noisy_timing_is_flagged(timings_frames):
+    timings, replicates = timings_frames
+    timings = timings.copy()
+    timings["quality"] = ["noisy" if (m, s) == ("einsum", "5x784x10") else "ok"
+                          for m, s in zip(timings["matmul"], timings["shape"])]
+    summary = views.summarize(timings, "matmul", replicates)
+    summary.loc[(summary["matmul"] == "torch") & (summary["shape"] == "64x784x50"), "iqr"] *= 50
+    table = views.timing_table(summary, "matmul")
+    flags = {(m, s): f for m, s, f in zip(table["matmul"], table["shape"], table["flag"])}
+    assert flags[("einsum", "5x784x10")] == "⚠ stored noisy"
+    assert flags[("torch", "64x784x50")].startswith("⚠ IQR") and "of median" in flags[("torch", "64x784x50")]
+    assert sum(1 for f in flags.values() if f) == 2
+
+
+def test_a_table_of_times_uses_one_unit():
+    frame = pd.DataFrame({"median_before": [2e-6, 0.5], "median_after": [3e-6, 0.6]})
+    converted = views.in_unit(frame, ["median_before", "median_after"])
+    assert list(converted.columns) == ["median_before (us)", "median_after (us)"]
+    assert converted["median_after (us)"].tolist() == pytest.approx([3.0, 600000.0])
