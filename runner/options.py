@@ -36,6 +36,8 @@ MAX_ROWS = 2**31 - 1
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
 #: most worker processes of a local cluster
 MAX_WORKERS = 1024
+#: most rounds of re-measuring noisy runs
+MAX_RETRIES = 10
 
 
 class BoundsError(ValueError):
@@ -127,5 +129,7 @@ SEED = BoundedInt(0, MAX_SEED)
 ROWS = BoundedInt(0, MAX_ROWS)
 #: --workers
 WORKERS = BoundedInt(1, MAX_WORKERS)
+#: --retry-noisy
+RETRIES = BoundedInt(0, MAX_RETRIES)
 #: --timeout
 SECONDS = Seconds()

@@ -22,10 +22,17 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.db.records import PlannedRun
 from scratchlab.runner.plan import PlanError, SweepSpec, plan, plan_warnings
+from scratchlab.runner.reporting import SilentReporter, SweepReporter, Tallying
+
+__all__ = [
+    "Execution", "Prepared", "SilentReporter", "SweepError", "SweepOutcome", "SweepReporter", "SweepUsageError",
+    "execute_prepared", "prepare_new", "prepare_rerun", "prepare_resume", "rerun_failed", "resume_sweep",
+    "run_sweep",
+]
 
 #: run statuses that --rerun-failed attempts again
 RERUN_STATUSES: tuple[str, ...] = ("failed", "timeout")
@@ -39,80 +46,6 @@ class SweepUsageError(SweepError):
     """The input cannot be planned (unknown name, bad value, unusable device): nothing was written."""
 
 
-@runtime_checkable
-class SweepReporter(Protocol):
-    """What a sweep tells while it runs. The terminal bar and the notebook bar implement it.
-
-    Calls come from the driver's thread, in order: ``start`` once, then
-    ``run_started``/``run_finished`` per run (several may be started before
-    the first finishes), ``warn`` at any time, ``stop`` once at the end.
-    """
-
-    def start(self, title: str, total: int) -> None:
-        """A sweep of ``total`` runs, called ``title``, begins."""
-
-    def run_started(self, run: PlannedRun) -> None:
-        """``run`` was handed to a worker."""
-
-    def run_finished(self, run: PlannedRun, result: RunResult) -> None:
-        """``run`` ended with ``result`` (already written to the database)."""
-
-    def warn(self, message: str) -> None:
-        """Show a one-line warning."""
-
-    def stop(self) -> None:
-        """The sweep ended; release the display."""
-
-
-class SilentReporter:
-    """A reporter that shows nothing (the default of the Python API)."""
-
-    def start(self, title: str, total: int) -> None:
-        """Nothing to show."""
-
-    def run_started(self, run: PlannedRun) -> None:
-        """Nothing to show."""
-
-    def run_finished(self, run: PlannedRun, result: RunResult) -> None:
-        """Nothing to show."""
-
-    def warn(self, message: str) -> None:
-        """Nothing to show."""
-
-    def stop(self) -> None:
-        """Nothing to release."""
-
-
-class _Tallying:
-    """Wraps any :class:`SweepReporter` and counts outcomes, so the summary does not
-    depend on what the caller's reporter keeps."""
-
-    def __init__(self, inner: SweepReporter) -> None:
-        from scratchlab.runner.progress import Tally
-
-        self.inner = inner
-        self.tally = Tally()
-
-    def start(self, title: str, total: int) -> None:
-        self.tally.total = total
-        self.inner.start(title, total)
-
-    def run_started(self, run: PlannedRun) -> None:
-        self.inner.run_started(run)
-
-    def run_finished(self, run: PlannedRun, result: RunResult) -> None:
-        from scratchlab.runner.progress import elapsed
-
-        self.tally.add(run, result.status, elapsed(result))
-        self.inner.run_finished(run, result)
-
-    def warn(self, message: str) -> None:
-        self.inner.warn(message)
-
-    def stop(self) -> None:
-        self.inner.stop()
-
-
 @dataclass(frozen=True)
 class Execution:
     """How runs execute: the backend and the limits. Stored with a sweep so ``--resume`` runs it alike."""
@@ -122,9 +55,16 @@ class Execution:
     inline: bool = False  # in this process (for pdb)
     timeout: float | None = None  # seconds per run
     fail_fast: bool = False
+    retry_noisy: int = 0  # measure runs whose timings were judged noisy again, up to this many times
 
     def __post_init__(self) -> None:
-        from scratchlab.runner.options import MAX_WORKERS, BoundsError, check_int, check_seconds
+        from scratchlab.runner.options import (
+            MAX_RETRIES,
+            MAX_WORKERS,
+            BoundsError,
+            check_int,
+            check_seconds,
+        )
 
         if self.workers is not None and self.scheduler not in (None, "local"):
             raise SweepUsageError("--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own")
@@ -135,6 +75,7 @@ class Execution:
                 check_int(self.workers, "workers", 1, MAX_WORKERS)
             if self.timeout is not None:
                 check_seconds(self.timeout, "timeout")
+            check_int(self.retry_noisy, "retry-noisy", 0, MAX_RETRIES)
         except BoundsError as exc:
             raise SweepUsageError(str(exc)) from None
 
@@ -148,6 +89,7 @@ class SweepOutcome:
     status: str  # "done", "failed", "interrupted" or "nothing to run"
     interrupted: bool = False
     stopped_early: bool = False  # --fail-fast stopped it
+    signum: int | None = None  # the signal that interrupted it (SIGINT, SIGTERM, SIGHUP)
     tally: Any = None  # progress.Tally of the runs this invocation finished
     note: str | None = None  # why nothing ran
 
@@ -347,7 +289,7 @@ def execute_prepared(
     if prepared.note is not None:
         return SweepOutcome(sweep_id=prepared.sweep_id, name=prepared.name, status="nothing to run",
                             note=prepared.note)
-    progress = _Tallying(reporter or SilentReporter())
+    progress = Tallying(reporter or SilentReporter())
     for message in prepared.warnings:
         progress.warn(message)
     timeout = execution.timeout if execution.timeout is not None else prepared.timeout
@@ -358,6 +300,7 @@ def execute_prepared(
     with contextlib.ExitStack() as stack:
         backend = make_backend(execution, plugins, modules, progress.warn)
         stack.callback(backend.close)
+        stack.callback(progress.close)  # (callbacks run last-first: the display ends before the backend)
         environment = capture_environment(plugins)
         environment["execution"] = backend.describe()
         if (busy := busy_warning(environment)) is not None:
@@ -388,14 +331,50 @@ def execute_prepared(
             store, sweep, items, backend,
             hooks=hooks, reporter=progress, timeout=timeout, fail_fast=execution.fail_fast,
         )
+        result = _retry_noisy(
+            store, sweep, items, backend, result, rounds=execution.retry_noisy,
+            hooks=hooks, reporter=progress, timeout=timeout, fail_fast=execution.fail_fast,
+        )
     return SweepOutcome(
         sweep_id=sweep_id,
         name=prepared.name,
         status=result.status,
         interrupted=result.interrupted,
         stopped_early=result.stopped_early,
-        tally=progress.tally,
+        signum=result.signum,
+        tally=progress.tally.tally(),
     )
+
+
+def _retry_noisy(store: Any, sweep: Mapping[str, Any], items: Sequence[tuple[int, PlannedRun]], backend: Any,
+                 result: Any, *, rounds: int, reporter: Tallying, **run_options: Any) -> Any:
+    """Measure the runs of ``items`` whose stored timings are ``noisy`` again, up to ``rounds`` times
+    (``--retry-noisy``); each new result replaces the run's earlier one. Returns the last round's outcome."""
+    from scratchlab.db.quality import noisy_runs
+    from scratchlab.runner import execute
+
+    sweep_id = sweep["sweep_id"]
+    ours = dict(items)
+    noisy: list[int] = []
+    for attempt in range(1, rounds + 1):
+        if result.interrupted or result.stopped_early:
+            return result
+        noisy = [run_id for run_id in noisy_runs(store, sweep_id) if run_id in ours]
+        if not noisy:
+            return result
+        store.reopen_sweep(sweep_id)  # running again: a --resume meanwhile is refused
+        reporter.start(f"sweep {sweep_id}: {len(noisy)} noisy run(s) measured again ({attempt}/{rounds})", len(noisy))
+        result = execute.execute_sweep(
+            store, sweep, [(run_id, ours[run_id]) for run_id in noisy], backend, reporter=reporter, **run_options
+        )
+    if rounds and not (result.interrupted or result.stopped_early):
+        still = [run_id for run_id in noisy_runs(store, sweep_id) if run_id in ours]
+        if still:
+            reporter.warn(
+                f"sweep {sweep_id}: {len(still)} run(s) still have noisy timings after {rounds} retries"
+                " (the machine stayed busy); `runner runs` marks them with ~"
+            )
+    return result
 
 
 # --------------------------------------------------------------------------- the API

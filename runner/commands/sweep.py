@@ -192,6 +192,9 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
 @click.option("--timeout", type=options_.SECONDS, metavar="SECONDS",
               help="Stop a run after SECONDS and record it as timeout.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed or timed-out run.")
+@click.option("--retry-noisy", type=options_.RETRIES, default=0, metavar="N",
+              help="Measure again, up to N times, the runs whose timings were judged noisy (the machine was busy);"
+                   f" each new result replaces the old one (N at most {options_.MAX_RETRIES}).  [default: 0]")
 @click.option("-q", "--quiet", is_flag=True, help="Plain log lines instead of the live progress bar.")
 @click.option("--resume", type=options_.DB_ID, metavar="SWEEP_ID", help="Run again the runs of a stored sweep that are not done or skipped.")
 @click.option("--rerun-failed", type=options_.DB_ID, metavar="SWEEP_ID",
@@ -267,6 +270,7 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
         inline=options["inline"],
         timeout=options["timeout"],
         fail_fast=options["fail_fast"],
+        retry_noisy=options["retry_noisy"],
     )
     with contextlib.ExitStack() as stack:
         store = None
@@ -333,6 +337,7 @@ def _run(
     else:
         print_summary(f"sweep {outcome.sweep_id} ({outcome.name})", outcome.summary, footer)
     if outcome.interrupted:
-        ctx.exit(EXIT_INTERRUPTED)
+        # 128 + the signal, as a shell reports it: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
+        ctx.exit(128 + outcome.signum if outcome.signum else EXIT_INTERRUPTED)
     if outcome.status != "done":
         ctx.exit(1)

@@ -93,6 +93,21 @@ def spin(ctx):
     ctx.metric("total", float(total))
 
 
+def jittery(ctx):
+    """A timing judged noisy the first ``noisy_times`` times it is measured (counted in a file)."""
+    counter = ctx.params["counter"]
+    seen = int(open(counter).read()) if os.path.exists(counter) else 0
+    with open(counter, "w") as out:
+        out.write(str(seen + 1))
+    record = ctx.timing("nothing", lambda: None, min_run_time=0.01)
+    if seen < ctx.params["noisy_times"]:
+        # what a busy machine leaves behind: replicates that disagree (db.quality.SPREAD_LIMIT)
+        record.quality, record.evidence = "noisy", {**(record.evidence or {}), "spread": 9.0}
+    else:
+        record.quality, record.evidence = "ok", None  # no evidence: the verdict stands as given
+    ctx.metric("measured", float(seen + 1))
+
+
 @hookimpl
 def register_experiments(register):
     register(Experiment(name="noop", run=noop, description="records one metric"))
@@ -103,6 +118,8 @@ def register_experiments(register):
     register(Experiment(name="hang", run=hang, description="never returns"))
     register(Experiment(name="skippy", run=skippy, description="always skips"))
     register(Experiment(name="spin", run=spin, params={"loops": 200000}, description="burns CPU"))
+    register(Experiment(name="jittery", run=jittery, params={"counter": "", "noisy_times": 1},
+                        description="a timing judged noisy at first"))
 '''
 
 OBSERVER_MODULE = "sweepwatch"

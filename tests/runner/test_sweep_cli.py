@@ -299,3 +299,34 @@ def test_data_path_reaches_the_datasets_that_read_one_relative_to_a_config_file(
     result = sweep("--config", str(config), "--data-path", "data", "--dry-run", "--json")
     paths = {r["params"].get("mnist.path") for r in json.loads(result.stdout)["runs"]}
     assert str(data.resolve()) in paths
+
+
+# --------------------------------------------------------------------------- --retry-noisy
+
+
+def test_retry_noisy_measures_noisy_runs_again_until_their_timings_are_ok(sweep, results, tmp_path: Path):
+    counter = tmp_path / "measured"
+    result = sweep("--experiments", "jittery", "--repeat", "2", "-s", f"jittery.counter={counter}",
+                   "-s", "jittery.noisy_times=2", "--retry-noisy", "3", "-q")
+    assert result.exit_code == 0, result.output
+    # the two runs share the counter: the first pass measures 1 and 2 (noisy), the retry 3 and 4 (ok)
+    assert counter.read_text() == "4"
+    assert results.query("SELECT quality FROM timings") == [("ok",), ("ok",)]
+    assert results.query("SELECT count(*) FROM runs") == [(2,)]
+    assert results.query("SELECT count(*) FROM metrics") == [(2,)]  # each retry replaced the run's results
+    assert "2 noisy run(s) measured again (1/3)" in result.stderr
+    assert "(2/3)" not in result.stderr  # nothing noisy was left after the first retry
+    assert results.query("SELECT status FROM sweeps") == [("done",)]
+
+
+def test_retry_noisy_stops_after_n_rounds_and_says_what_stayed_noisy(sweep, results, tmp_path: Path):
+    counter = tmp_path / "measured"
+    args = ("--experiments", "jittery", "-s", f"jittery.counter={counter}", "-s", "jittery.noisy_times=9", "-q")
+    once = sweep(*args)
+    assert once.exit_code == 0 and counter.read_text() == "1"  # default: no retry
+
+    result = sweep(*args, "--retry-noisy", "2", "--inline")
+    assert result.exit_code == 0, result.output  # noisy is a warning, not a failure
+    assert counter.read_text() == "4"  # the new sweep's run: measured, then twice again
+    assert "sweep 2: 1 run(s) still have noisy timings after 2 retries" in result.stderr
+    assert results.query("SELECT quality FROM timings JOIN runs USING (run_id) WHERE sweep_id = 2") == [("noisy",)]
