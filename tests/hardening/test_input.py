@@ -115,16 +115,36 @@ def test_a_config_file_is_held_to_the_same_limits(db: Path, tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    "setting",
+    ("setting", "allowed"),
     [
-        pytest.param("train.epochs=lots", id="garbage-int"),
-        pytest.param("train.lr=fast", id="garbage-float"),
+        pytest.param("train.epochs=lots", "expected an integer", id="garbage-int"),
+        pytest.param("train.lr=fast", "expected a number", id="garbage-float"),
+        pytest.param("train.lr=nan", "finite number > 0", id="nan-lr"),
+        pytest.param("train.lr=inf", "finite number > 0", id="inf-lr"),
+        pytest.param("train.lr=-0.1", "finite number > 0", id="negative-lr"),
+        pytest.param("train.epochs=-1", "integer >= 1", id="negative-epochs"),
+        pytest.param("train.bs=0", "integer >= 1", id="zero-bs"),
+        pytest.param("train.hidden=-3", ">= 1", id="negative-hidden"),
     ],
 )
-def test_a_param_planning_refuses_writes_no_sweep(db: Path, setting: str):
+def test_a_param_planning_refuses_writes_no_sweep(db: Path, setting: str, allowed: str):
     # one train run (a cheap one if planning let it through): the point is that none is stored
     args = ("--experiments", "train", "--matmul", "torch", "--init", "kaiming-normal", "--activation", "relu")
-    assert_refused(invoke(db, "sweep", *args, "-s", setting), db, setting.split("=")[0])
+    assert_refused(invoke(db, "sweep", *args, "-s", setting), db, setting.split("=")[0], allowed)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        pytest.param("matmul.shapes=-5x3x2", id="negative-shape"),
+        pytest.param("matmul.shapes=0x3x2", id="zero-shape"),
+        pytest.param("matmul.shapes=banana", id="garbage-shape"),
+        pytest.param("matmul.min_run_time=0", id="zero-min-run-time"),
+    ],
+)
+def test_matmul_params_are_refused_at_planning(db: Path, setting: str):
+    args = ("--experiments", "matmul", "--matmul", "torch")
+    assert_refused(invoke(db, "sweep", *args, "-s", setting), db, setting.split("=")[0], "is not allowed")
 
 
 # --------------------------------------------------------------------------- the Python API
