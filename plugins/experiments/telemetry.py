@@ -107,7 +107,7 @@ EXPERIMENT = Experiment(
     run=run,
     uses=train.USES,
     params=PARAMS,
-    headline=("frac_near_zero", "valid_accuracy"),
+    headline=("frac_near_zero", "frac_near_zero.*", "valid_accuracy"),
     description=(
         "06's hooks while the CNN trains: per step and layer the mean, std and a 40-bin histogram"
         " of the activations, and the fraction near zero (final fractions as metrics)."
