@@ -113,11 +113,11 @@ def _names(value: str | Sequence[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def _entry_point_modules() -> set[str]:
-    """Modules that an installed distribution's ``scratchlab`` entry point loads anyway."""
+def _entry_point_modules() -> dict[str, str]:
+    """Module -> entry-point name, for the modules installed distributions load anyway."""
     from scratchlab.plugins.manager import ENTRY_POINT_GROUP
 
-    return {ep.module for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    return {ep.module: ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def _load(plugin: Any, isolated: bool) -> tuple[Any, tuple[str, ...]]:
@@ -129,7 +129,10 @@ def _load(plugin: Any, isolated: bool) -> tuple[Any, tuple[str, ...]]:
     name = None
     if isinstance(plugin, str | types.ModuleType):
         name = plugin if isinstance(plugin, str) else plugin.__name__
-        if name not in _entry_point_modules():  # an installed package under test is loaded once
+        installed = _entry_point_modules()
+        if name in installed:  # an installed package under test is loaded once, by its entry point
+            name = installed[name]
+        else:
             modules = (name,)
     elif plugin is not None:
         if isolated:
