@@ -1,15 +1,27 @@
-"""The ``train`` experiment: the lessons' minibatch loop (03_minibatch_training).
+"""The ``train`` experiment: the lessons' minibatch loop (03_minibatch_training), with the
+optimizer, schedule and norm of 05-09.
 
-The lessons' model ``n_in -> hidden -> n_out`` (``n_out`` from the loss: 1
-for mse, else one per class), weights by the run's ``init``, biases zero,
-every matmul (forward and backward) through the chosen strategy via
-``autograd_matmul`` (the ``torch`` strategy uses PyTorch's fused ``addmm``,
-whose backward is the same ``a @ b``; see ``models.trainable_matmul``). Plain SGD by hand, ``p -= lr * p.grad``, on batches of
-``bs`` rows in order (``shuffle`` draws a seeded permutation per epoch).
+``model`` chooses the network. ``mlp`` (default) is the lessons' ``n_in -> hidden -> n_out``
+(``n_out`` from the loss: 1 for mse, else one per class), every matmul (forward and
+backward) through the chosen strategy via ``autograd_matmul`` (the ``torch`` strategy uses
+PyTorch's fused ``addmm``, whose backward is the same ``a @ b``; see
+``models.trainable_matmul``). ``cnn`` is 06_cuda_cnn_hooks_init's MNIST CNN (conv layers of
+8-16-32-32 filters, stride 2, each followed by the activation and the run's ``norm``; then
+average pooling and a linear layer through the chosen matmul). Weights by the run's
+``init``, biases zero; an init that needs data (``lsuv``) is calibrated on the first
+training batch and its per-layer ``lsuv_mean.<layer>``/``lsuv_std.<layer>`` recorded. The
+mlp has no norm layers: a norm other than ``none`` skips the run.
+
+Each step the ``optimizer`` steps at the rate the ``schedule`` gives for the position in
+training (``lr`` is the peak), on batches of ``bs`` rows in order (``shuffle`` draws a seeded
+permutation per epoch; ``n_train`` > 0 keeps the first rows only). The defaults ``sgd``,
+``constant`` and ``none`` are the loop as it was before those categories existed: the same
+``p -= lr * p.grad`` arithmetic, so the same numbers.
 
 Recorded metrics (``step`` is the global optimiser step, from 0):
 
-- ``train_loss`` of the batch at every ``log_every``-th step (0 = never);
+- ``train_loss`` of the batch and the ``lr`` it was stepped with at every
+  ``log_every``-th step (0 = never);
 - ``valid_loss`` and ``valid_accuracy`` after each epoch, at step = steps done
   so far (accuracy: arg-max per row; for a single output (mse) the output
   rounded to the nearest label);
@@ -258,7 +270,7 @@ EXPERIMENT = Experiment(
             "n_train": Bounds(low=0, integer=True)},
     headline=("valid_accuracy", "valid_loss", "samples_per_s"),
     description=(
-        "The lessons' minibatch training loop with hand-written SGD (bs 64, lr 0.2): train loss per"
-        " step, valid loss and accuracy per epoch, samples/s; the chosen matmul runs forward and backward."
+        "The lessons' minibatch loop (bs 64, lr 0.2) on the MLP or the CNN (model) with the chosen optimizer,"
+        " schedule and norm: train loss per step, valid loss and accuracy per epoch, samples/s."
     ),
 )
