@@ -21,6 +21,9 @@ from typing import Any
 
 from scratchlab.db.records import HistogramRecord
 
+#: read pending histograms back once this many wait, to bound device memory in a long run
+MAX_PENDING = 4096
+
 
 @dataclass(frozen=True)
 class Binning:
@@ -85,6 +88,8 @@ class HistogramBuffer:
         )
         self._records.append(record)
         self._pending.append((record, histogram_vector(tensor, binning)))
+        if len(self._pending) >= MAX_PENDING:
+            self.flush()
 
     def flush(self) -> None:
         """Move every pending histogram to the CPU, one transfer per device."""
