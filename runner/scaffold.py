@@ -158,6 +158,8 @@ Install this plugin in the same environment as scratchlab:
 
     pip install -e .
 
+(offline, `pip install --no-build-isolation -e .` builds with the installed setuptools).
+
 Check that scratchlab sees it, then sweep it against the built-in strategies:
 
     runner plugins
