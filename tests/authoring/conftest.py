@@ -52,7 +52,8 @@ class PluginEnv:
         """``runner ARGV...`` in this environment."""
         code = "import sys; from scratchlab.runner.cli import main; sys.exit(main())"
         env = {**os.environ, "COLUMNS": "250"}
-        env.pop("SCRATCHLAB_DB", None)
+        for name in ("SCRATCHLAB_DB", "SCRATCHLAB_DISABLE_PLUGINS", "SCRATCHLAB_STRICT_PLUGINS"):
+            env.pop(name, None)  # the caller's shell must not change what these tests see
         done = subprocess.run(
             [self.python, "-c", code, *argv], capture_output=True, text=True, cwd=cwd, env=env, timeout=CALL_TIMEOUT
         )
