@@ -204,7 +204,8 @@ class _Loader:
         for hook_name, category in calls:
             for impl in self._impls(hook_name, obj):
                 register = self.registry.registrar(
-                    category, info.name, info.distribution, info.version, added, warn=info.warnings.append
+                    category, info.name, info.distribution, info.version, added, warn=info.warnings.append,
+                    builtin=info.source == "builtin",
                 )
                 try:
                     impl.function(register=register)

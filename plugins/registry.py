@@ -49,6 +49,8 @@ class Registered:
     distribution: str | None
     distribution_version: str | None
     source_hash: str
+    #: registered by one of scratchlab's own plugins
+    builtin: bool = False
 
     @property
     def name(self) -> str:
@@ -174,6 +176,7 @@ class Registry:
         distribution_version: str | None,
         added: list[Registered],
         warn: Callable[[str], None] | None = None,
+        builtin: bool = False,
     ) -> Callable[..., None]:
         """Return the ``register`` callback handed to one plugin's hook.
 
@@ -217,6 +220,7 @@ class Registry:
                 distribution=distribution,
                 distribution_version=distribution_version,
                 source_hash=source_hash(component),
+                builtin=builtin,
             )
             self._items[category][component.name] = entry
             added.append(entry)

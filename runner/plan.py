@@ -230,16 +230,30 @@ def _experiments(spec: SweepSpec, registry: Registry, swept: Sequence[str]) -> t
         for name in spec.experiments:
             _check_component(registry, "experiment", name, "--experiments")
         return spec.experiments
-    chosen = tuple(e.name for e in registry.category("experiment") if set(e.component.uses) & set(swept))
+    chosen = tuple(e.name for e in registry.category("experiment") if joins_by_default(e, swept, registry))
     if not chosen and swept and not spec.includes:
         described = "; ".join(
             f"{e.name} (uses {', '.join(e.component.uses) or 'nothing'})" for e in registry.category("experiment")
         )
         raise PlanError(
-            f"no experiment uses {', '.join(swept)}; name experiments with --experiments"
+            f"no experiment uses {', '.join(swept)} by default (a plugin's experiments run only when named);"
+            " name experiments with --experiments"
             f" (registered: {described or 'none'})"
         )
     return chosen
+
+
+def joins_by_default(entry: Any, swept: Sequence[str], registry: Registry) -> bool:
+    """Whether experiment ``entry`` runs when a sweep names categories but no experiments.
+
+    A built-in experiment joins when it uses a swept category. A plugin's
+    experiment joins only for a category that same plugin added (its own
+    ``fit`` for its own ``optimizer``); one that merely uses a built-in
+    category runs only when named with ``--experiments``, so installing a
+    plugin never changes what the README's ``runner sweep --plugins matmul,init`` runs.
+    """
+    used = set(entry.component.uses) & set(swept)
+    return bool(used) and (entry.builtin or any(registry.category_owner(c) == entry.plugin for c in used))
 
 
 #: dataset params that ``--data-path`` sets, the first one a dataset has
@@ -426,7 +440,17 @@ def plan_warnings(spec: SweepSpec, runs: Sequence[PlannedRun], registry: Registr
         )
         if not in_use:
             warnings.extend(f"-s {text}.{p} is not used by any planned run" for p in params)
-    for category in dict.fromkeys((*spec.plugins, *spec.components)):
+    swept = tuple(dict.fromkeys((*spec.plugins, *spec.components)))
+    for category in swept:
         if category not in used_categories:
             warnings.append(f"{category} is swept but none of the planned experiments uses it")
+    if spec.experiments is None:
+        left_out = [e for e in registry.category("experiment")
+                    if set(e.component.uses) & set(swept) and not joins_by_default(e, swept, registry)]
+        for entry in left_out:
+            warnings.append(
+                f"experiment {entry.name!r} from plugin {entry.plugin!r} also uses"
+                f" {', '.join(c for c in entry.component.uses if c in swept)}; it runs only when named:"
+                f" --experiments {entry.name}"
+            )
     return warnings

@@ -115,10 +115,12 @@ def changed_params(run: PlannedRun, registry: Any) -> dict[str, Any]:
 
 
 def plan_rows(runs: Sequence[PlannedRun], registry: Any) -> list[dict[str, Any]]:
-    """The plan as rows: experiment, components, changed params, device, dtype, seed, repeat, key."""
+    """The plan as rows: experiment, the plugin it comes from, components, changed params, device, dtype,
+    seed, repeat, key."""
     return [
         {
             "experiment": r.experiment,
+            "plugin": registry.get("experiment", r.experiment).plugin,
             "components": dict(r.components),
             "params": changed_params(r, registry),
             "device": r.device,
@@ -138,12 +140,13 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
 
     console = Console(soft_wrap=False)
     table = Table(title=title, title_justify="left", show_edge=False)
-    for column in ("#", "experiment", "components", "params", "device", "repeat"):
+    for column in ("#", "experiment", "plugin", "components", "params", "device", "repeat"):
         table.add_column(column, overflow="fold")
     for i, row in enumerate(rows, 1):
         table.add_row(
             str(i),
             row["experiment"],
+            "built-in" if row["plugin"].startswith("scratchlab.") else row["plugin"],
             ", ".join(f"{c}={n}" for c, n in row["components"].items()),
             ", ".join(f"{k}={v}" for k, v in row["params"].items()),
             row["device"],

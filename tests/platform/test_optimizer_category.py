@@ -106,3 +106,10 @@ def test_the_apps_sidebar_filters_by_the_plugin_category(runner, monkeypatch):
     assert at.sidebar.multiselect(key="optimizer").value == ["sgd"]
     (table,) = [d.value for d in at.dataframe if "run_id" in d.value.columns]
     assert list(table["optimizer"]) == ["sgd"]
+
+
+def test_a_plugin_experiment_joins_the_main_job_only_when_named(runner):
+    """``fit`` uses only the plugin's own category: sweeping matmul,init leaves it out."""
+    main_job = runner("sweep", "--plugins", "matmul,init", "--dry-run", "--json")
+    assert main_job.returncode == 0, main_job.stderr
+    assert "fit" not in {r["experiment"] for r in json.loads(main_job.stdout)["runs"]}

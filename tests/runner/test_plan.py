@@ -51,7 +51,7 @@ def make_registry(
         register = registry.registrar(category, "test", "testdist", "1.0", added)
         for name in names:
             register({"name": name, CALLABLE[category]: source, "params": (params or {}).get(name, {})})
-    register = registry.registrar("experiment", "test", "testdist", "1.0", added)
+    register = registry.registrar("experiment", "test", "testdist", "1.0", added, builtin=True)
     for name, uses, exp_params in experiments:
         register({"name": name, "run": source, "uses": uses, "params": exp_params})
     return registry
@@ -300,7 +300,7 @@ def test_bad_settings_are_rejected_naming_the_valid_choices(settings, message):
         (SweepSpec(experiments=("train", "fit")), "unknown experiment 'fit'; valid: train, relu"),
         (SweepSpec(experiments=("train",), dtype="float16"), "dtype 'float16' is not supported"),
         (SweepSpec(), "nothing to sweep"),
-        (SweepSpec(plugins=("loss",)), "no experiment uses loss; name experiments with --experiments"),
+        (SweepSpec(plugins=("loss",)), "no experiment uses loss by default (a plugin's experiments run only when named); name experiments with --experiments"),
         (SweepSpec(includes=(Include("train", {"loss": "mse"}),)), "it does not use loss"),
         (SweepSpec(includes=(Include("train", {}, {"momentum": 1}),)), "not a param of this combination"),
     ],
