@@ -78,7 +78,7 @@ def module_file(module: str) -> str | None:
         except (ImportError, ValueError):
             return None
         path = getattr(spec, "origin", None) if spec is not None else None
-    if not path or not path.endswith(".py") or not os.path.isfile(path):
+    if not path or not path.endswith(".py"):
         return None
     return path
 
@@ -140,7 +140,10 @@ def _imported_names(stamp: tuple[str, int, int], module: str, is_package: bool) 
 # -- the import closure --------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_module(name: str) -> bool:
+    # cached: most names asked are attributes (``from pkg import fn``), and a failed
+    # module lookup walks every path entry
     if name in sys.modules:
         return True
     try:
@@ -164,11 +167,12 @@ def _targets(base: str, name: str | None, top: str) -> Iterable[str]:
         yield defined_in
 
 
-def imported_modules(module: str) -> list[str]:
-    """``module`` and every module of its top-level package that it imports,
-    transitively, host modules left out; sorted."""
+def _closure(module: str) -> dict[str, tuple[str, int, int]]:
+    """Module name -> its file's stamp, for ``module`` and every module of its
+    top-level package that it imports, transitively, host modules left out."""
     top = _top(module)
     seen: set[str] = set()
+    found: dict[str, tuple[str, int, int]] = {}
     todo = [module]
     while todo:
         current = todo.pop()
@@ -178,12 +182,20 @@ def imported_modules(module: str) -> list[str]:
         path = module_file(current)
         if path is None:
             continue
-        is_package = os.path.basename(path) == "__init__.py"
-        for base, name in _imported_names(_stamp(path), current, is_package):
-            if _top(base) != top:
-                continue
-            todo.extend(t for t in _targets(base, name, top) if t not in seen and not is_host(t))
-    return sorted(seen)
+        try:
+            stamp = found[current] = _stamp(path)
+        except OSError:  # deleted since it was imported
+            continue
+        for base, name in _imported_names(stamp, current, os.path.basename(path) == "__init__.py"):
+            if _top(base) == top:
+                todo.extend(t for t in _targets(base, name, top) if t not in seen and not is_host(t))
+    return found
+
+
+def imported_modules(module: str) -> list[str]:
+    """``module`` and every module of its top-level package that it imports,
+    transitively (host modules left out), sorted: what its version covers."""
+    return sorted(_closure(module))
 
 
 # -- plugin code or another library --------------------------------------------
@@ -240,22 +252,20 @@ def _identity(target: Any) -> str:
 def source_hash(component: Any) -> str:
     """The component's source hash (8 hex digits), as described in this module's docstring."""
     digest = hashlib.sha256()
-    covered: set[str] = set()
+    covered: dict[str, tuple[str, int, int]] = {}
     for field_name, target in _callables(component):
         digest.update(f"{field_name}={_identity(target)}\n".encode())
         module = getattr(target, "__module__", None)
         if not isinstance(module, str):
             continue
         if is_plugin_code(module) and not is_host(module) and module_file(module) is not None:
-            covered.update(imported_modules(module))
+            covered.update(_closure(module))
             continue
         # another library's function (or code without a file): its own source, where there is one
         with contextlib.suppress(OSError, TypeError):
             digest.update(inspect.getsource(target).encode())
-    for module in sorted(covered):
-        path = module_file(module)
-        if path is not None:
-            digest.update(f"{module}:{file_digest(path)}\n".encode())
+    for module, stamp in sorted(covered.items()):
+        digest.update(f"{module}:{_digest(stamp)}\n".encode())
     return digest.hexdigest()[:8]
 
 
