@@ -69,6 +69,10 @@ from scratchlab.runner.execute import (
 #: lines and characters of a run's output kept in its reason
 TAIL_LINES = 25
 TAIL_CHARS = 4000
+#: runs are sent ahead to busy workers while the last run took less than this many seconds ...
+SEND_AHEAD_BELOW = 1.0
+#: ... and at most this many per worker (one when the last run took more than a tenth of that)
+SEND_AHEAD_MAX = 4
 #: a worker output file is emptied between runs once it is larger than this
 OUTPUT_RESET_BYTES = 1 << 20
 #: workers dying before they are ready this many times in a row stop the sweep
@@ -166,6 +170,14 @@ def _redirect_output(path: str) -> None:
             stream.reconfigure(line_buffering=True)  # what a dying run printed last is kept
 
 
+def _output_size() -> int:
+    """Bytes written to this worker's output file so far (where the next run's output begins)."""
+    try:
+        return os.fstat(1).st_size
+    except OSError:
+        return 0
+
+
 def _die_with_parent() -> None:
     """Linux: have the kernel kill this worker when the driver dies (even by SIGKILL)."""
     if not sys.platform.startswith("linux"):
@@ -207,7 +219,7 @@ def worker_main(conn: Any, modules: tuple[str, ...], output: str, headroom: int 
                 stream.flush()
         # a process that hit its memory limit may be half-broken: it retires, the driver starts a fresh one
         retire = _out_of_memory(result)
-        conn.send(("result", result, retire))
+        conn.send(("result", result, retire, _output_size()))
         if retire:
             return
 
@@ -264,6 +276,7 @@ class _Worker:
     output: Path
     ready: bool = False
     task: _Task | None = None
+    queued: deque[_Task] = field(default_factory=deque)  # sent ahead, waiting in the pipe behind ``task``
     since: float = 0.0  # monotonic time the task was handed out
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     offset: int = 0  # output file size when the task was handed out
@@ -312,6 +325,9 @@ class SupervisedBackend:
         self._headroom: int | None = None
         self._failed_starts = 0
         self._count = 0
+        self._queue: deque[_Task] = deque()
+        self._begun: list[int] = []  # runs sent ahead that have started since the driver last looked
+        self._last_seconds: float | None = None  # how long the last finished run took
 
     def describe(self) -> dict[str, Any]:
         """How runs execute, for the sweep's environment record."""
@@ -400,7 +416,30 @@ class SupervisedBackend:
             worker.task, worker.since, worker.started_at = task, time.monotonic(), datetime.now(UTC)
             worker.conn.send((task.planned, self._timeout, task.threads))
             handed.append(task.run_id)
+        self._send_ahead(queue)
         return handed
+
+    def _send_ahead(self, queue: deque[_Task]) -> None:
+        """While runs are short, put the next run in each busy worker's pipe, so that it starts
+        it without waiting for the driver (on a loaded machine every wake-up of the driver costs
+        milliseconds). Only a shared run with the same cores as the one it follows, so the core
+        count and exclusivity hold; never for long runs, which would wait behind another worker."""
+        if self._last_seconds is None or self._last_seconds > SEND_AHEAD_BELOW:
+            return
+        depth = SEND_AHEAD_MAX if self._last_seconds < SEND_AHEAD_BELOW / 10 else 1
+        for worker in self._workers:
+            while queue and not queue[0].alone and len(worker.queued) < depth:
+                task = queue[0]
+                if worker.task is None or worker.retiring or worker.task.alone or worker.task.cores != task.cores:
+                    break
+                queue.popleft()
+                worker.queued.append(task)
+                worker.conn.send((task.planned, self._timeout, task.threads))
+
+    def _requeue(self, worker: _Worker, queue: deque[_Task]) -> None:
+        """Put a run that was sent ahead to a worker that is gone back at the head of the queue."""
+        while worker.queued:
+            queue.appendleft(worker.queued.pop())
 
     # -- collecting --------------------------------------------------------
 
@@ -418,16 +457,24 @@ class SupervisedBackend:
                 worker.ready = True
                 self._failed_starts = 0
                 continue
-            _, result, retire = message
+            _, result, retire, size = message
             task, worker.task = worker.task, None
+            now = time.monotonic()
+            if task is not None:
+                self._last_seconds = now - worker.since
+                if result.status not in ("done", "skipped"):
+                    result.reason = _with_output(result.reason or result.status, worker.tail())
             if retire:
                 worker.ready = False  # nothing more is handed to it; its exit is expected
                 worker.retiring = True
-            if task is None:
-                continue
-            if result.status not in ("done", "skipped"):
-                result.reason = _with_output(result.reason or result.status, worker.tail())
-            out.append((task.run_id, result))
+                self._requeue(worker, self._queue)
+            elif worker.queued:
+                # the next run sent ahead starts now: its clock, its output and its "running" mark
+                worker.task = worker.queued.popleft()
+                worker.since, worker.started_at, worker.offset = now, datetime.now(UTC), size
+                self._begun.append(worker.task.run_id)
+            if task is not None:
+                out.append((task.run_id, result))
         return out
 
     def _died(self, worker: _Worker) -> list[tuple[int, RunResult]]:
@@ -436,6 +483,7 @@ class SupervisedBackend:
         code = worker.process.exitcode
         task, tail = worker.task, worker.tail()
         was_ready = worker.ready or worker.retiring
+        self._requeue(worker, self._queue)
         self._discard(worker, kill=True)
         if task is not None:
             reason = f"{exit_description(code)} during the run; a new worker took its place"
@@ -455,6 +503,7 @@ class SupervisedBackend:
         now = time.monotonic()
         for worker in [w for w in self._workers if w.task is not None and now - w.since > limit]:
             task, tail = worker.task, worker.tail()
+            self._requeue(worker, self._queue)
             self._discard(worker, kill=True)
             reason = (
                 f"timed out: the run did not stop within --timeout {self._timeout:g}s plus"
@@ -490,7 +539,8 @@ class SupervisedBackend:
         """Yield ``(run_id, result)`` as runs finish; kills the runs in flight when closed early."""
         self._timeout = timeout
         limit = None if timeout is None else timeout + grace_period(timeout)
-        queue = deque(self.tasks(items))
+        queue = self._queue = deque(self.tasks(items))
+        self._begun = []
         if not self._workers:
             self._headroom = memory_headroom(sorted({t.planned.device for t in queue}))
         finished = False
@@ -505,7 +555,11 @@ class SupervisedBackend:
                 handed = self._dispatch(queue)
                 if handed:
                     started(handed)
-                yield from self._collect(limit)
+                out = self._collect(limit)
+                if self._begun:  # before their results, which may be in ``out`` already
+                    started(self._begun)
+                    self._begun = []
+                yield from out
             finished = True
         finally:
             if not finished:
