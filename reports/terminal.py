@@ -206,7 +206,9 @@ def benchmark_table(summary, by: str, *, baseline: str | None = None, title: str
     shapes = list(dict.fromkeys(summary["shape"]))
     table = Table(title=title or f"median time ± IQR per {by} and shape", title_justify="left",
                   show_edge=False, header_style="bold", caption=f"Times are in {unit}." + (
-                      f" (Nx): speed-up against {baseline}." if baseline else ""))
+                      f" (Nx): speed-up against {baseline}." if baseline else "") + (
+                      f" {NOISY_MARK}: timed while the machine was busy (noisy)."
+                      if "noisy_runs" in summary and (summary["noisy_runs"] > 0).any() else ""))
     table.add_column(by)
     for shape in shapes:
         table.add_column(Text(printable(shape) or "-"), justify="right")
@@ -222,6 +224,8 @@ def benchmark_table(summary, by: str, *, baseline: str | None = None, title: str
                     continue
                 row = match.iloc[0]
                 text = f"{fixed(row['median'] / scale)} ± {fixed(row['iqr'] / scale, 2)}"
+                if row.get("noisy_runs", 0):
+                    text = NOISY_MARK + text
                 speedup = row.get("speedup", math.nan)
                 if baseline and isinstance(speedup, float) and math.isfinite(speedup):
                     text += f" ({fixed(speedup, 3)}x)"
@@ -295,7 +299,7 @@ def detail_renderables(detail) -> Group:
     if detail.params:
         parts.append(mapping_table(detail.params, title="params"))
     if len(detail.timings):
-        parts.append(frame_table(detail.timings, title="timings (seconds)"))
+        parts.append(frame_table(detail.timings, title="timings (seconds)", styles={"quality": {"noisy": "bold yellow"}}))
     if len(detail.stats):
         parts.append(frame_table(detail.stats, title="activation statistics (last step)"))
     if detail.metrics:

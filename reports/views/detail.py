@@ -11,7 +11,7 @@ from typing import Any
 from scratchlab.reports.views.common import RUN_COLUMNS, error_summary
 
 #: timing columns ``runner show`` lists
-TIMING_FIELDS: tuple[str, ...] = ("label", "shape", "n", "median", "iqr", "min", "gflops", "threads")
+TIMING_FIELDS: tuple[str, ...] = ("label", "shape", "n", "median", "iqr", "min", "gflops", "threads", "quality")
 
 
 def stats_summary(stats):

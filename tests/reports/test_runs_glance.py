@@ -221,3 +221,17 @@ def test_csv_export_neutralises_a_stored_formula(tmp_path):
         assert "'=HYPERLINK" in text and ",-0.5" in text  # the formula is text; the number stays a number
     raw = CliRunner().invoke(cli, ["--db", url, "export", "--keep-formulas"]).output
     assert '"=HYPERLINK' in raw
+
+
+def test_show_and_compare_mark_noisy_timings(main_job):
+    url, _ = main_job
+    text = CliRunner().invoke(cli, ["--db", url, "compare", "--experiment", "matmul"], env={"COLUMNS": "120"}).output
+    einsum = next(line for line in text.splitlines() if line.strip().startswith("einsum"))
+    torch_row = next(line for line in text.splitlines() if line.strip().startswith("torch"))
+    assert "~" in einsum and "~" not in torch_row and "noisy" in text
+    payload = json.loads(runs(url, "--experiment", "matmul", "--json"))
+    einsum_id = next(r["run_id"] for r in payload["runs"] if r["matmul"] == "einsum")
+    shown = CliRunner().invoke(cli, ["--db", url, "show", str(einsum_id)], env={"COLUMNS": "120"}).output
+    assert "noisy" in shown
+    detail = json.loads(CliRunner().invoke(cli, ["--db", url, "show", str(einsum_id), "--json"]).output)
+    assert detail["timings"][0]["quality"] == "noisy"
