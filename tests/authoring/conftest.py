@@ -2,9 +2,10 @@
 
 The tests run on a machine shared with other test runs, so a package is not
 installed into the interpreter everyone uses: :class:`PluginEnv` makes a
-virtual environment that sees this environment's packages
-(``--system-site-packages``, so scratchlab and torch are there) and installs
-into it with the real ``pip install -e`` (no build isolation: no network).
+virtual environment that sees this environment's packages (a ``.pth`` file
+adds this interpreter's site directories, so scratchlab and torch are there
+whether this is a virtual environment or not) and installs into it with the
+real ``pip install -e`` (no build isolation: no network).
 The ``runner`` command is run in that environment as a subprocess, so plugins
 are found through their ``scratchlab`` entry point, as after a real install.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import site
 import subprocess
 import sys
 import textwrap
@@ -30,8 +32,16 @@ class PluginEnv:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        venv.EnvBuilder(system_site_packages=True, with_pip=False).create(root)
+        venv.EnvBuilder(with_pip=False).create(root)
         self.python = str(root / ("Scripts" if os.name == "nt" else "bin") / "python")
+        own = subprocess.run(
+            [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        parents = [*site.getsitepackages(), site.getusersitepackages()]
+        # addsitedir also runs those directories' .pth files (editable installs live there)
+        line = "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in parents if os.path.isdir(p))
+        Path(own, "_parent_environment.pth").write_text(line + "\n")
 
     def pip(self, *args: str) -> subprocess.CompletedProcess:
         """Run this interpreter's pip against the environment (``pip --python``)."""
