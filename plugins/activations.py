@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from scratchlab.plugins import Activation, hookimpl
+from scratchlab.plugins.contracts import finite, in_range
 from scratchlab.plugins.inits import gain
 
 #: default negative slope of ``leaky-relu`` (PyTorch's default too)
@@ -109,7 +110,7 @@ def register_activations(register):
     ))
     register(Activation(
         name="general-relu", forward=general_relu, backward=general_relu_grad, gain=general_relu_gain,
-        params=GENERAL_RELU,
+        params=GENERAL_RELU, bounds={"leak": in_range(0, 1), "sub": finite, "maxv": finite},
         description="The lessons' GeneralRelu: leaky (leak), shifted down (sub), capped (maxv).",
     ))
     register(Activation(

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from scratchlab.plugins import Loss, hookimpl
+from scratchlab.plugins.contracts import in_range
 
 
 def mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -135,6 +136,6 @@ def register_losses(register):
         ))
     register(Loss(
         name="label-smoothing", forward=label_smoothing, grad=label_smoothing_grad,
-        n_outputs=None, target="class", params={"eps": LABEL_SMOOTHING},
+        n_outputs=None, target="class", params={"eps": LABEL_SMOOTHING}, bounds={"eps": in_range(0, 1)},
         description="Label-smoothing cross-entropy, eps of the target spread over all classes (10b).",
     ))

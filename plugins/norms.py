@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from scratchlab.plugins import Category, hookimpl
+from scratchlab.plugins.contracts import in_range, positive, positive_int
 from scratchlab.plugins.types import Component
 
 #: dimensions each normalisation averages over, for (n, c, h, w) input
@@ -258,9 +259,13 @@ def register_norms(register):
         register(norm)
 
 
+#: what each norm param may be
+BOUNDS: Mapping[str, Any] = {"mom": in_range(0, 1), "eps": positive, "groups": positive_int}
+
+
 def norms() -> list[Norm]:
     """The built-in norm components."""
     return [
-        Norm(name=n, build=build, shifts=shifts, params=p, description=d)
+        Norm(name=n, build=build, shifts=shifts, params=p, description=d, bounds={k: BOUNDS[k] for k in p})
         for n, (build, shifts, p, d) in NORMS.items()
     ]

@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 import torch
 
 from scratchlab.plugins import Category, hookimpl
+from scratchlab.plugins.contracts import Bounds, non_negative
 from scratchlab.plugins.types import Component
 
 #: ``lamb``'s cap on the trust ratio ``r1/r2`` (the lessons' ``min(r1/r2, 10)``)
@@ -295,10 +296,18 @@ OPTIMIZERS: Mapping[str, tuple[Callable[..., Any], dict[str, Any], str]] = {
 }
 
 
+#: what each optimizer param may be: averages' momenta in [0, 1), decay and eps >= 0
+BOUNDS: Mapping[str, Any] = {
+    "mom": Bounds(low=0, high=1, high_open=True), "sqr_mom": Bounds(low=0, high=1, high_open=True),
+    "wd": non_negative, "eps": non_negative,
+}
+
+
 def optimizers() -> list[Optimizer]:
     """The built-in optimizer components."""
     return [
-        Optimizer(name=name, build=build, params=params, description=description)
+        Optimizer(name=name, build=build, params=params, description=description,
+                  bounds={p: BOUNDS[p] for p in params if p in BOUNDS})
         for name, (build, params, description) in OPTIMIZERS.items()
     ]
 

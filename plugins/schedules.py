@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from scratchlab.plugins import Category, hookimpl
+from scratchlab.plugins.contracts import in_range, non_negative, positive
 from scratchlab.plugins.types import Component
 
 Annealer = Callable[[float], float]
@@ -142,6 +143,16 @@ def register_schedules(register):
         register(schedule)
 
 
+#: rates are fractions of lr (exponential's must be > 0); one-cycle's pct is a fraction of training
+BOUNDS: Mapping[str, Mapping[str, Any]] = {
+    "linear": {"start": non_negative, "end": non_negative},
+    "cosine": {"start": non_negative, "end": non_negative},
+    "exponential": {"start": positive, "end": positive},
+    "one-cycle": {"pct": in_range(0, 1), "start": non_negative, "end": non_negative},
+}
+
+
 def schedules() -> list[Schedule]:
     """The built-in schedule components."""
-    return [Schedule(name=n, fn=fn, params=p, description=d) for n, (fn, p, d) in SCHEDULES.items()]
+    return [Schedule(name=n, fn=fn, params=p, description=d, bounds=BOUNDS.get(n, {}))
+            for n, (fn, p, d) in SCHEDULES.items()]

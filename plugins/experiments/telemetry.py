@@ -25,6 +25,7 @@ import contextlib
 from typing import Any
 
 from scratchlab.plugins import Experiment
+from scratchlab.plugins.contracts import Bounds, finite, positive_int
 
 from . import train
 
@@ -107,6 +108,8 @@ EXPERIMENT = Experiment(
     run=run,
     uses=train.USES,
     params=PARAMS,
+    bounds={**train.BOUNDS, "every": positive_int, "hist_lo": finite, "hist_hi": finite,
+            "bins": Bounds(low=3, integer=True)},
     headline=("frac_near_zero", "frac_near_zero.*", "valid_accuracy"),
     description=(
         "06's hooks while the CNN trains: per step and layer the mean, std and a 40-bin histogram"

@@ -50,7 +50,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
-from scratchlab.plugins.contracts import Bounds, positive, positive_int
+from scratchlab.plugins.contracts import Bounds, one_of, positive, positive_int
 
 #: the models ``model`` chooses from (see :mod:`.models`)
 MODELS: tuple[str, ...] = ("mlp", "cnn")
@@ -256,6 +256,13 @@ def run(ctx: Any) -> None:
     fit(ctx, model, watch)
 
 
+#: what each param may be (0 means "never" for log_every and stats_every, "all rows" for n_train)
+BOUNDS: dict[str, Any] = {
+    "bs": positive_int, "lr": positive, "epochs": positive_int, "hidden": positive_int,
+    "log_every": Bounds(low=0, integer=True), "stats_every": Bounds(low=0, integer=True),
+    "n_train": Bounds(low=0, integer=True), "model": one_of(*MODELS),
+}
+
 #: every category the loop depends on (optimizer, schedule and norm default to
 #: sgd, constant and none: the loop before they existed, number for number)
 USES: tuple[str, ...] = ("init", "activation", "loss", "matmul", "dataset", "optimizer", "schedule", "norm")
@@ -265,9 +272,7 @@ EXPERIMENT = Experiment(
     run=run,
     uses=USES,
     params=PARAMS,
-    bounds={"bs": positive_int, "lr": positive, "epochs": positive_int, "hidden": positive_int,
-            "log_every": positive_int, "stats_every": Bounds(low=0, integer=True),
-            "n_train": Bounds(low=0, integer=True)},
+    bounds=BOUNDS,
     headline=("valid_accuracy", "valid_loss", "samples_per_s"),
     description=(
         "The lessons' minibatch loop (bs 64, lr 0.2) on the MLP or the CNN (model) with the chosen optimizer,"
