@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
 from click.testing import CliRunner
 
 from scratchlab.runner.cli import cli
@@ -54,6 +55,9 @@ def test_existing_folder_and_bad_names_are_one_line_errors(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
+# pip and four to six runner subprocesses, each importing torch: minutes on a busy machine
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_the_guide_flow_new_install_sweep_and_its_own_test(tmp_path, plugin_env):
     """The exact steps docs/plugins.md gives, in a fresh environment."""
     done = plugin_env.run("plugins", "new", "demo", cwd=tmp_path)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 PACKAGE = {
     "pyproject.toml": """
         [build-system]
@@ -67,6 +69,9 @@ def stale_notes(plugin_env, db: str) -> dict[int, str]:
     return {run["run_id"]: run["stale"] for run in payload["runs"]}
 
 
+# pip and four to six runner subprocesses, each importing torch: minutes on a busy machine
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_edit_and_uninstall_of_an_editable_plugin_package_mark_its_runs_stale(tmp_path, plugin_env, files):
     package = files(tmp_path / "holdout", PACKAGE)
     plugin_env.install_editable(package)
