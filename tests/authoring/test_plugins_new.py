@@ -78,3 +78,12 @@ def test_the_guide_flow_new_install_sweep_and_its_own_test(tmp_path, plugin_env)
     tests = plugin_env.python_run("-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path / "demo")
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "2 passed" in tests.stdout
+
+
+def test_a_scratchlab_prefix_is_not_doubled(tmp_path):
+    result = new("scratchlab-extra", "-d", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    project = tomllib.loads((tmp_path / "scratchlab-extra" / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "scratchlab-extra"
+    assert project["entry-points"]["scratchlab"] == {"extra": "scratchlab_extra"}
+    assert 'name="extra"' in (tmp_path / "scratchlab-extra" / "scratchlab_extra" / "__init__.py").read_text()
