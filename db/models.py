@@ -198,6 +198,23 @@ class Metric(Base):
     value: Mapped[float] = _real()
 
 
+class FinalMetric(Base):
+    """The final value of each metric of a run (its value at the highest step; a
+    step-less value counts as final; the last written wins), kept beside
+    ``metrics`` when a result is written. Deliberately redundant, like MLflow's
+    ``latest_metrics``: ``--where valid_accuracy>=0.85`` and ``--sort`` over
+    100,000 runs are then one range scan of the ``(name, value)`` index instead
+    of an index seek into ``metrics`` per run (see :mod:`scratchlab.db.final`)."""
+
+    __tablename__ = "final_metrics"
+    __table_args__ = (Index(None, "name", "value"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    step: Mapped[int | None] = mapped_column(Integer)
+    value: Mapped[float] = _real()
+
+
 class Calibration(Base):
     """The quiet time of a fixed reference kernel on one machine at one thread count.
 
@@ -246,5 +263,6 @@ timings = Timing.__table__
 timing_replicates = TimingReplicate.__table__
 activation_stats = ActivationStat.__table__
 metrics = Metric.__table__
+final_metrics = FinalMetric.__table__
 calibrations = Calibration.__table__
 activation_histograms = ActivationHistogram.__table__

@@ -263,31 +263,16 @@ def final_metrics(
 ) -> pd.DataFrame:
     """``[run_id, name, value]``: the final value of each metric of each run that
     ``run_filter`` selects — the value at the highest step, a step-less value
-    counting as final, the last written breaking ties (the same rule a metric
-    condition in a RunFilter uses)."""
+    counting as final, the last written breaking ties (kept in ``final_metrics``
+    when a result is written; see :mod:`scratchlab.db.final`)."""
     scope = as_filter(run_filter, run_ids=run_ids, sweep_ids=sweep_ids)
-    x = m.metrics.c
+    f = m.final_metrics.c
     wanted = _names(names)
     with store._read() as conn:
-        clauses = run_ids_in(conn, x.run_id, scope)
+        clauses = run_ids_in(conn, f.run_id, scope)
         if wanted is not None:
-            clauses.append(x.name.in_(wanted))
-        ranked = (
-            select(
-                x.run_id, x.name, x.value,
-                func.row_number()
-                .over(partition_by=(x.run_id, x.name),
-                      order_by=(x.step.is_(None).desc(), x.step.desc(), x.metric_id.desc()))
-                .label("rn"),
-            )
-            .where(*clauses)
-            .subquery()
-        )
-        stmt = (
-            select(ranked.c.run_id, ranked.c.name, ranked.c.value)
-            .where(ranked.c.rn == 1)
-            .order_by(ranked.c.run_id, ranked.c.name)
-        )
+            clauses.append(f.name.in_(wanted))
+        stmt = select(f.run_id, f.name, f.value).where(*clauses).order_by(f.run_id, f.name)
         return frame(conn.execute(stmt), ["run_id", "name", "value"])
 
 

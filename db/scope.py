@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, and_, bindparam, case, false, or_, select
+from sqlalchemy import Float, and_, bindparam, false, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
@@ -73,22 +73,32 @@ def run_column(name: str):
 
 
 def final_value(name: str):
-    """Correlated scalar: the final value of metric ``name`` for the current ``runs`` row.
+    """Correlated scalar: the final value of metric ``name`` for the current ``runs``
+    row (one primary-key seek into ``final_metrics``, see :mod:`scratchlab.db.final`);
+    NULL (NaN) when the run has no such metric or its final value is NaN."""
+    f = m.final_metrics.c
+    return select(f.value).where(f.run_id == m.runs.c.run_id, f.name == name).scalar_subquery()
 
-    Highest step wins, a step-less value counts as final, the last written
-    breaks ties; NULL (NaN) when the run has no such metric or its final value is NaN.
-    """
-    x = m.metrics.c
-    this_run = (x.run_id == m.runs.c.run_id, x.name == name)
-    # Two index seeks instead of one ``ORDER BY step IS NULL DESC, ...``: that order
-    # cannot come from the (run_id, name, step) index, so SQLite sorted every run's
-    # rows, 3x slower on 100,000 runs (benchmarks/scale.py). Same result.
-    stepless = select(x.value).where(*this_run, x.step.is_(None)).order_by(x.metric_id.desc()).limit(1)
-    highest = select(x.value).where(*this_run).order_by(x.step.desc(), x.metric_id.desc()).limit(1)
-    return case(
-        (select(x.metric_id).where(*this_run, x.step.is_(None)).exists(), stepless.scalar_subquery()),
-        else_=highest.scalar_subquery(),
-    )
+
+def _metric_clauses(name: str, conds: tuple[Condition, ...]) -> list[ColumnElement[bool]]:
+    """Conditions on a final metric as ``run_id IN (range scan of final_metrics' (name, value) index)``:
+    the cost follows the matching runs, never one probe per run."""
+    f, r = m.final_metrics.c, m.runs.c
+    positive, clauses = [], []
+    for c in conds:
+        if c.op in _SQL_OPS:
+            positive.append(_SQL_OPS[c.op](f.value, c.value))
+            continue
+        texts = [v for v in c.value if isinstance(v, str)]
+        if texts:
+            raise FilterError(f"final metric values are numbers; cannot compare with {texts[0]!r}")
+        if c.op == "=":
+            positive.append(f.value.in_(list(c.value)))
+        else:  # != keeps runs that never recorded the metric
+            clauses.append(r.run_id.not_in(select(f.run_id).where(f.name == name, f.value.in_(list(c.value)))))
+    if positive:
+        clauses.append(r.run_id.in_(select(f.run_id).where(f.name == name, *positive)))
+    return clauses
 
 
 # -- names ---------------------------------------------------------------------
@@ -112,14 +122,14 @@ def resolve(conn: Connection, name: str) -> Resolved:
     """What ``name`` means in this database (see the module docstring); FilterError if nothing."""
     if name in RUN_COLUMNS:
         return Resolved("column", name)
-    p, x = m.params.c, m.metrics.c
+    p, f = m.params.c, m.final_metrics.c
     if _exists(conn, select(p.run_id).where(p.name == name)):
         return Resolved("param", name)
     experiment, dot, bare = name.partition(".")
     if dot and _exists(conn, select(p.run_id).where(p.name == bare).where(
             p.run_id.in_(select(m.runs.c.run_id).where(m.runs.c.experiment == experiment)))):
         return Resolved("param", bare, experiment)
-    if _exists(conn, select(x.run_id).where(x.name == name)):
+    if _exists(conn, select(f.run_id).where(f.name == name)):  # the (name, value) index: one seek
         return Resolved("metric", name)
     raise FilterError(f"no run has a param, component category or final metric named {name!r}")
 
@@ -155,18 +165,14 @@ def _param_clauses(name: str, conds: tuple[Condition, ...], experiment: str | No
     return clauses
 
 
-def _value_clause(expression, condition: Condition, what: str) -> ColumnElement[bool]:
-    """``condition`` on a numeric or text SQL expression (a run column or a final metric)."""
+def _value_clause(expression, condition: Condition) -> ColumnElement[bool]:
+    """``condition`` on a numeric or text SQL expression (a run column)."""
     if condition.op in _SQL_OPS:
         return _SQL_OPS[condition.op](expression, condition.value)
-    if what == "metric":
-        texts = [v for v in condition.value if isinstance(v, str)]
-        if texts:
-            raise FilterError(f"final metric values are numbers; cannot compare with {texts[0]!r}")
     values = list(condition.value)
     if condition.op == "=":
         return expression.in_(values)
-    # != keeps rows without a value (a run that has no such metric, an unfinished duration)
+    # != keeps rows without a value (an unfinished duration)
     return or_(expression.is_(None), expression.not_in(values))
 
 
@@ -175,7 +181,7 @@ def _column_clause(name: str, condition: Condition) -> ColumnElement[bool]:
         bad = [v for v in condition.value if isinstance(v, str)]
         if bad:
             raise FilterError(f"filter {name}{condition}: {name} is a number, not {bad[0]!r}")
-    return _value_clause(run_column(name), condition, "column")
+    return _value_clause(run_column(name), condition)
 
 
 def run_clauses(conn: Connection, run_filter: RunFilter | None) -> list[ColumnElement[bool]]:
@@ -200,7 +206,7 @@ def run_clauses(conn: Connection, run_filter: RunFilter | None) -> list[ColumnEl
     for name, conds in run_filter.params.items():
         clauses += _param_clauses(name, conds)
     for name, conds in run_filter.metrics.items():
-        clauses += [_value_clause(final_value(name), c, "metric") for c in conds]
+        clauses += _metric_clauses(name, conds)
     for name, conds in run_filter.fields.items():
         clauses += _resolved_clauses(resolve(conn, name), conds)
     return clauses
@@ -209,7 +215,7 @@ def run_clauses(conn: Connection, run_filter: RunFilter | None) -> list[ColumnEl
 def _resolved_clauses(target: Resolved, conds: tuple[Condition, ...]) -> list:
     if target.kind == "param":
         return _param_clauses(target.name, conds, target.experiment)
-    return [_value_clause(final_value(target.name), c, "metric") for c in conds]
+    return _metric_clauses(target.name, conds)
 
 
 def run_ids_in(conn: Connection, column, run_filter: RunFilter | None) -> list[ColumnElement[bool]]:

@@ -25,6 +25,7 @@ from scratchlab.db.errors import (
     RunNotFoundError,
     SweepNotFoundError,
 )
+from scratchlab.db.final import FINAL_COLUMNS, final_rows
 from scratchlab.db.ownership import Owner
 from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
 from scratchlab.db.quality import settle
@@ -300,6 +301,8 @@ class Store:
             insert_rows(
                 conn, m.metrics, METRIC_COLUMNS, [(run_id, p.name, p.step, p.value) for p in result.metrics]
             )
+            # the final value of each metric beside its history: filters and sorts on it are index scans
+            insert_rows(conn, m.final_metrics, FINAL_COLUMNS, final_rows(run_id, result.metrics))
             insert_rows(
                 conn, m.activation_histograms, HISTOGRAM_COLUMNS,
                 [
@@ -339,7 +342,7 @@ def _delete_statements():
     # built once: constructing statements per call cost more than running them
     timing_ids = select(m.timings.c.timing_id).where(m.timings.c.run_id == bindparam("run_id")).scalar_subquery()
     yield delete(m.timing_replicates).where(m.timing_replicates.c.timing_id.in_(timing_ids))
-    for table in (m.timings, m.activation_stats, m.metrics, m.activation_histograms):
+    for table in (m.timings, m.activation_stats, m.metrics, m.final_metrics, m.activation_histograms):
         yield delete(table).where(table.c.run_id == bindparam("run_id"))
 
 
