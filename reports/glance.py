@@ -173,14 +173,15 @@ def _varies(column) -> bool | None:
 
 def glance_tables(frame, metric_names: Sequence[str], headlines: Mapping[str, Sequence[str]], *,
                   categories: Sequence[str], columns: Sequence[str] | None = None,
-                  wide: bool = False) -> list[Glance]:
+                  wide: bool = False, focus: Sequence[str] = ()) -> list[Glance]:
     """Split ``frame`` (``list_runs`` rows with final metrics as columns) into one
     :class:`Glance` per experiment, in the order experiments first appear.
 
     Columns: :data:`FIRST`, the varying components (``categories``, in that
     order), the headline metrics, the duration, the varying params and run
     fields; ``wide`` adds every other column; ``columns`` (names) replaces the
-    choice by exactly those that exist.
+    choice by exactly those that exist. ``focus`` names (what the user sorts and
+    filters by) come right after the run id and status, so they are the last to go.
     """
     from scratchlab.reports.views.common import error_summary
 
@@ -206,6 +207,8 @@ def glance_tables(frame, metric_names: Sequence[str], headlines: Mapping[str, Se
         results = [*headline, DURATION] if declared else [DURATION, *headline]
         order = [*FIRST, *(c for c in components if c not in constant), *results,
                  *(c for c in others if c not in constant), *varying]
+        wanted = [c for c in focus if c in rows.columns and c not in FIRST and c not in RUN_FIELDS[:1]]
+        order = [*FIRST, *dict.fromkeys([*wanted, *order[len(FIRST):]])]
         if rows["error"].ne("").any():
             order.append("error")
         if wide:

@@ -128,17 +128,30 @@ def _glance_cell(glance, column: str, row, noisy: set[str]) -> Text:
     return Text(text)
 
 
-def glance_table(glance, columns: list[str], noisy: dict[int, set[str]]) -> Table:
-    """One experiment's runs as a rich table of exactly ``columns`` (cells never wrap)."""
+def glance_cells(glance, noisy: dict[int, set[str]]) -> dict[str, list[Text]]:
+    """Every cell of a glance's table, by column, formatted once."""
+    frame = glance.frame
+    marks = [noisy.get(int(run_id), set()) for run_id in frame["run_id"]] if "run_id" in frame else (
+        [set()] * len(frame))
+    rows = [row for _, row in frame.iterrows()]
+    return {column: [_glance_cell(glance, column, row, mark) for row, mark in zip(rows, marks)]
+            for column in frame.columns}
+
+
+def glance_table(glance, columns: list[str], cells: dict[str, list[Text]], rows: int | None = None) -> Table:
+    """One experiment's runs as a rich table of exactly ``columns`` (cells never wrap);
+    with ``rows``, only the widest cell of each column, in one row (to measure it)."""
     table = Table(title=Text(printable(glance.experiment), style="bold"), title_justify="left",
                   show_edge=False, header_style="bold")
     frame = glance.frame
     for column in columns:
         numeric = column in glance.metrics or column == "duration" or frame[column].dtype.kind in "iuf"
         table.add_column(Text(printable(column)), justify="right" if numeric else "left", no_wrap=True)
-    for _, row in frame.iterrows():
-        marks = noisy.get(int(row["run_id"]), set()) if "run_id" in frame else set()
-        table.add_row(*(_glance_cell(glance, c, row, marks) for c in columns))
+    if rows is None:
+        for index in range(len(frame)):
+            table.add_row(*(cells[c][index] for c in columns))
+    elif len(frame):
+        table.add_row(*(max(cells[c], key=lambda text: text.cell_len) for c in columns))
     return table
 
 
@@ -161,19 +174,18 @@ def fitted_table(glance, console, noisy: dict[int, set[str]] | None = None, *, f
     from rich.measure import Measurement
 
     width = width or console.width
-    noisy = noisy or {}
+    cells = glance_cells(glance, noisy or {})
     columns = list(glance.frame.columns)
     hidden: list[str] = []
-    table = glance_table(glance, columns, noisy)
-    # measured without the console's limit, which would squeeze the columns to fit
+    # measured on one row of the widest cells, without the console's limit (which would squeeze columns)
     unlimited = console.options.update_width(1_000_000)
-    while fit and Measurement.get(console, unlimited, table).maximum > width:
+    while fit and Measurement.get(console, unlimited, glance_table(glance, columns, cells, rows=1)).maximum > width:
         droppable = [c for c in columns if c not in glance.required]
         if not droppable:
             break
         hidden.insert(0, droppable[-1])
         columns.remove(droppable[-1])
-        table = glance_table(glance, columns, noisy)
+    table = glance_table(glance, columns, cells)
     rows = len(glance.frame)
     notes = [f"{rows} run{'s' if rows != 1 else ''}" if "run_id" in glance.frame else
              f"{rows} configuration{'s' if rows != 1 else ''}"]

@@ -168,7 +168,9 @@ def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descend
             return
         headlines = glance.stored_headlines(store, frame["sweep_id"])
         noisy = glance.noisy_timings(store, frame["run_id"])
-    _print_glance(frame, metric_names, headlines, noisy, columns=columns, wide=wide, total=int(total))
+    # what the user sorts and filters by is what they want to see
+    focus = [order_by, *(n for kind in ("fields", "metrics", "params", "columns") for n in getattr(run_filter, kind, {}))]
+    _print_glance(frame, metric_names, headlines, noisy, columns=columns, wide=wide, total=int(total), focus=focus)
 
 
 def _print_records(frame, nan_is_missing: list[str], *, as_json: bool, keep_formulas: bool,
@@ -183,7 +185,7 @@ def _print_records(frame, nan_is_missing: list[str], *, as_json: bool, keep_form
 
 
 def _print_glance(frame, metric_names: list[str], headlines, noisy, *, columns: str | None, wide: bool,
-                  total: int) -> None:
+                  total: int, focus: list[str]) -> None:
     """The tables of ``runner runs``, one per experiment, fitted to the terminal."""
     from scratchlab.plugins.types import COMPONENT_CATEGORIES
     from scratchlab.reports import glance
@@ -201,7 +203,7 @@ def _print_glance(frame, metric_names: list[str], headlines, noisy, *, columns: 
         console.print(f"0 of {total} runs")
         return
     tables = glance.glance_tables(frame, metric_names, headlines, categories=COMPONENT_CATEGORIES,
-                                  columns=chosen, wide=wide)
+                                  columns=chosen, wide=wide, focus=focus)
     for table in tables:
         if "stale" in table.frame and not chosen:
             table.required = (*table.required, "stale")

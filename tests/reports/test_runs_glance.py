@@ -189,8 +189,10 @@ def test_where_and_sort_take_final_metrics(main_job):
     assert sorted(r["run_id"] for r in payload["runs"]) == sorted(i for i, a in accuracies.items() if a >= 0.8)
     assert payload["total"] == len(payload["runs"]) and {r["experiment"] for r in payload["runs"]} == {"train"}
     text = runs(url, "--where", "valid_accuracy>=0.85", "--sort", "valid_accuracy", "--desc", "--limit", "3")
-    rows = [line for line in tables(text)["train"] if "│" in line]
-    shown = [float(line.split("│")[4]) for line in rows]
+    header, *lines = tables(text)["train"]
+    position = [h.strip() for h in header.split("┃")].index("valid_accuracy")
+    assert position == 2  # what is sorted and filtered by comes first, after run id and status
+    shown = [float(line.split("│")[position]) for line in lines if "│" in line]
     assert shown == sorted(shown, reverse=True) and shown[0] == pytest.approx(max(accuracies.values()))
 
 
