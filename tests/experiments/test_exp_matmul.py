@@ -75,10 +75,15 @@ def test_a_wrong_strategy_is_caught(plugin_path, done, metrics_of):
             "off_by_one": """
                 from scratchlab.plugins import Matmul, hookimpl
 
+                def off_by_one(a, b):
+                    # the classic loop bug, the last term of every sum missed, but only on
+                    # long sums: small probes (the plugin contract's) see a right answer,
+                    # so it is the experiment's own check against float64 that catches it
+                    return a[:, :-1] @ b[:-1] if a.shape[1] > 64 else a @ b
+
                 @hookimpl
                 def register_matmuls(register):
-                    # the classic loop bug: the last term of every sum is missed
-                    register(Matmul(name="off-by-one", fn=lambda a, b: a[:, :-1] @ b[:-1]))
+                    register(Matmul(name="off-by-one", fn=off_by_one))
             """
         }
     )
