@@ -41,6 +41,13 @@ def test_every_hook_has_a_section_and_a_table_row(hook):
     assert re.search(rf"^\| `{hook}\(", TEXT, re.MULTILINE), f"{hook} is missing from the hooks table"
 
 
+def test_every_category_the_built_ins_define_is_documented_with_its_hook():
+    from scratchlab.plugins.manager import load_plugins
+
+    for category in load_plugins().registry.categories():
+        assert f"`{category.name}`" in TEXT and f"`{category.hook}" in TEXT, category.name
+
+
 @pytest.mark.parametrize("name", sorted(scratchlab.plugins.__all__))
 def test_every_published_name_is_documented(name):
     assert re.search(rf"`{re.escape(name)}[`(]", TEXT), f"scratchlab.plugins.{name} is not in docs/plugins.md"
