@@ -77,38 +77,6 @@ def frame_table(frame, *, title: str | None = None, styles: Mapping[str, Mapping
     return table
 
 
-#: columns ``runner runs`` always shows, even when every row has the same value
-ALWAYS_SHOWN: tuple[str, ...] = ("run_id", "experiment", "status", "error")
-
-
-def compact(frame, keep: Iterable[str] = ALWAYS_SHOWN) -> tuple[Any, dict[str, str]]:
-    """Drop the columns in which every row has the same value (``device=cpu`` on
-    every run), except ``keep``; return the narrower frame and the dropped
-    ``{column: value}``, so a caption can say them once."""
-    keep = set(keep)
-    constant = {}
-    for column in frame.columns:
-        if column in keep or len(frame) < 2:
-            continue
-        values = {cell(v) for v in frame[column]}
-        if len(values) == 1:
-            constant[column] = values.pop()
-    return frame.drop(columns=list(constant)), constant
-
-
-def runs_table(runs, *, total: int | None = None) -> Table:
-    """The ``runner runs`` table: one row per run, statuses coloured, the error's telling
-    line; columns equal for every row are said once in the caption."""
-    shown = len(runs)
-    narrow, constant = compact(runs)
-    caption = f"{shown} of {total} runs" if total is not None and total != shown else f"{shown} runs"
-    same = ", ".join(f"{k}={v}" for k, v in constant.items() if v)
-    # a run without a param (another experiment's) has NaN there: show it as not set
-    table = frame_table(narrow, styles={"status": STATUS_STYLES}, nan="")
-    table.caption = caption + (f"; all with {same}" if same else "")
-    return table
-
-
 #: marks a value measured while the machine was busy (timing quality ``noisy``)
 NOISY_MARK = "~"
 
@@ -263,25 +231,6 @@ def regression_table(comparison, by: str, *, before: str, after: str) -> Table:
             f"{row['ratio']:.3f}", cell(row["p_value"]),
             Text(row["change"], style=CHANGE_STYLES.get(row["change"], "")),
         )
-    return table
-
-
-def metric_table(summary) -> Table:
-    """``runner compare --metrics``: one row per configuration, one column per final
-    metric as ``mean ± std`` over its repeats."""
-    metrics = [c[: -len(" mean")] for c in summary.columns if c.endswith(" mean")]
-    table = Table(title="final metrics per configuration (mean ± std over repeats)", title_justify="left",
-                  show_edge=False, header_style="bold")
-    table.add_column("configuration", overflow="fold")
-    table.add_column("runs", justify="right")
-    for metric in metrics:
-        table.add_column(metric, justify="right")
-    for _, row in summary.iterrows():
-        cells = []
-        for metric in metrics:
-            mean, std = row[f"{metric} mean"], row[f"{metric} std"]
-            cells.append(cell(mean) + ("" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {std:.2g}"))
-        table.add_row(Text(printable(row["config"])), str(row["runs"]), *cells)
     return table
 
 

@@ -77,13 +77,6 @@ def test_database_text_is_never_read_as_markup(frame):
     assert "[bold]x[/bold] <b>y</b>" in text
 
 
-def test_runs_table_says_shared_values_once(training_frames):
-    _, _, runs = training_frames
-    text = render(terminal.runs_table(runs.assign(error=""), total=10))
-    assert "6 of 10 runs; all with" in text and "device=cpu" in text
-    assert " lr " in text.replace("┃", " ")  # the column that differs stays
-
-
 def test_benchmark_table_has_rows_per_component_and_columns_per_shape(timings_frames):
     timings, replicates = timings_frames
     summary = views.with_speedup(views.summarize(timings, "matmul", replicates), "matmul", "python")
