@@ -23,24 +23,33 @@ PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
 PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("sweeps.py", "Sweeps", ":material/folder_open:", "sweeps"),
     ("runs.py", "Runs", ":material/table_rows:", "runs"),
+    ("run.py", "Run", ":material/description:", "run"),
     ("timings.py", "Timings", ":material/timer:", "timings"),
     ("activations.py", "Activations", ":material/stacked_line_chart:", "activations"),
     ("training.py", "Training", ":material/show_chart:", "training"),
     ("telemetry.py", "Telemetry", ":material/gradient:", "telemetry"),
+    ("checks.py", "Checks", ":material/rule:", "checks"),
     ("compare.py", "Compare", ":material/compare_arrows:", "compare"),
 )
 
 st.set_page_config(page_title="scratchlab", page_icon=":material/science:", layout="wide")
 
-page = st.navigation(
-    [
-        st.Page(PAGES_DIR / script, title=title, icon=icon, url_path=url, default=index == 0)
-        for index, (script, title, icon, url) in enumerate(PAGES)
-    ]
-)
-ui.drop_other_pages(page.url_path or PAGES[0][3])
-st.session_state[ui.FILTER_STATE] = ui.sidebar_filters()
-st.sidebar.caption(f"database: {ui.plain(ui.db_url())}")
+pages = {url: st.Page(PAGES_DIR / script, title=title, icon=icon, url_path=url) for script, title, icon, url in PAGES}
+
+
+def _home() -> None:
+    """The root URL opens the first page under its own path (so ``/sweeps`` is a page,
+    not "Page not found"), keeping the link's filters."""
+    st.switch_page(pages[PAGES[0][3]], query_params=dict(st.query_params))
+
+
+page = st.navigation([st.Page(_home, title="home", url_path="home", default=True, visibility="hidden"),
+                      *pages.values()])
+if page.url_path in pages:
+    ui.drop_other_pages(page.url_path)
+    ui.live_refresh()
+    st.session_state[ui.FILTER_STATE] = ui.sidebar_filters()
+    st.sidebar.caption(f"database: {ui.plain(ui.db_url())}")
 try:
     page.run()
 except Exception as exc:  # a viewer gets one line, the server log the traceback

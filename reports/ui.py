@@ -20,8 +20,15 @@ from scratchlab.reports.filters import FilterError, RunFilter, component_categor
 from scratchlab.reports.source import resolve_db_url
 from scratchlab.reports.views.common import plain
 
-#: seconds a query result is reused before the database is read again
-QUERY_TTL = 30
+#: seconds a query result is kept at most; results are keyed by the data version
+#: (:func:`scratchlab.reports.lookups.data_version`), so new rows are never hidden
+QUERY_TTL = 600
+
+#: seconds between checks for new results while a sweep is running
+LIVE_SECONDS = 3
+
+#: session-state key of the data version this script run reads
+VERSION_STATE = "_data_version"
 
 #: session-state key under which app.py hands the sidebar's filter to the page
 FILTER_STATE = "_run_filter"
@@ -71,7 +78,7 @@ def store():
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False, max_entries=512)
-def _cached(url: str, name: str, args: tuple, kwargs: dict[str, Any]):
+def _cached(url: str, version: tuple, name: str, args: tuple, kwargs: dict[str, Any]):
     from scratchlab.db import queries
     from scratchlab.reports import lookups
 
@@ -82,21 +89,75 @@ def _cached(url: str, name: str, args: tuple, kwargs: dict[str, Any]):
     return function(source, *args, **kwargs)
 
 
+def _read_version(url: str) -> tuple:
+    from scratchlab.reports import lookups
+
+    return lookups.data_version(_open(url))
+
+
+def data_version(refresh: bool = False) -> tuple:
+    """The data version this script run reads (read once per run, or again with
+    ``refresh``); a change of it makes every cached query read the database again."""
+    from scratchlab.db import DatabaseError
+
+    url = db_url()
+    store()
+    if refresh or VERSION_STATE not in st.session_state:
+        try:
+            st.session_state[VERSION_STATE] = _read_version(url)
+        except DatabaseError as exc:
+            _fail(exc, url)
+    return st.session_state[VERSION_STATE]
+
+
 def query(name: str, *args: Any, **kwargs: Any):
     """Call ``scratchlab.db.queries.<name>(store, *args, **kwargs)`` (or
     :mod:`scratchlab.reports.lookups`' function of that name, or a store method
-    named ``store.<method>``), cached for :data:`QUERY_TTL` seconds per arguments.
+    named ``store.<method>``), cached per arguments and data version.
 
     A :class:`~scratchlab.db.DatabaseError` stops the page with its message.
     """
     from scratchlab.db import DatabaseError
 
     url = db_url()
-    store()  # an unopenable database is reported once, before any query
+    version = data_version()
     try:
-        return _cached(url, name, args, kwargs)
+        return _cached(url, version, name, args, kwargs)
     except DatabaseError as exc:
         _fail(exc, url)
+
+
+def try_query(name: str, *args: Any, **kwargs: Any):
+    """:func:`query`, but a :class:`~scratchlab.db.DatabaseError` (a filter or sort
+    naming something no run has) is returned as ``(None, error)`` for the page to
+    explain, instead of stopping it; ``(result, None)`` otherwise."""
+    from scratchlab.db import DatabaseError
+
+    try:
+        return _cached(db_url(), data_version(), name, args, kwargs), None
+    except DatabaseError as exc:
+        return None, exc
+
+
+def live_refresh() -> None:
+    """While a sweep is running, check every :data:`LIVE_SECONDS` seconds for new
+    results (a fragment that reads the data version) and rerun the page when there
+    are some; say so in the sidebar. Called by app.py once per script run, which
+    also reads the version afresh."""
+    from scratchlab.reports.lookups import running_sweeps
+
+    version = data_version(refresh=True)
+    if not running_sweeps(version):
+        return
+
+    @st.fragment(run_every=LIVE_SECONDS)
+    def watch() -> None:
+        if _read_version(db_url()) != st.session_state.get(VERSION_STATE):
+            st.rerun(scope="app")
+
+    with st.sidebar:
+        st.caption(f":material/sync: live: a sweep is running; new results show within {LIVE_SECONDS} s")
+        watch()
 
 
 def remembered(key: str, default: Any = None, parse: Callable[[str], Any] | None = None) -> None:

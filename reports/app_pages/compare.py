@@ -1,10 +1,15 @@
-"""Compare page: pick runs, see only the settings in which they differ and every
-final metric and timing side by side."""
+"""Compare page: pick runs in a table (or open a link that names them), see only the
+settings in which they differ, every final metric and timing side by side, and
+their metrics and curves as charts."""
 
+import pandas as pd
 import streamlit as st
 
 from scratchlab.reports import ui
 from scratchlab.reports.views import compare as views
+from scratchlab.reports.views import training as training_views
+from scratchlab.reports.views.run import link_config, with_run_links
+from scratchlab.reports.views.timings import pick_unit
 
 #: runs offered in the picker (the filtered ones, newest first)
 MAX_OPTIONS = 500
@@ -15,16 +20,29 @@ candidates = ui.query("list_runs", **run_filter.query_kwargs(), limit=MAX_OPTION
                       descending=True)
 labels = views.run_labels(candidates)
 ui.remembered("compare.runs", [], ui.parse_ints)
-# runs named in a shared link stay pickable even when the filters would hide them
-for run_id in st.session_state["compare.runs"] or []:
-    labels.setdefault(int(run_id), f"#{int(run_id)}")
-chosen = ui.page_widget("compare.runs", st.multiselect, "runs", list(labels), default=[], options=list(labels),
-                        format_func=lambda r: labels.get(r, f"#{r}"), placeholder="pick two or more runs")
+linked = [int(r) for r in st.session_state["compare.runs"] or []]
+
+# rows ticked in a table, not a type-ahead box: typing a name and Enter cannot pick every match
+st.caption("Tick two or more runs (the sidebar narrows the list); the choice is kept in the link.")
+picker = st.dataframe(
+    pd.DataFrame({"run_id": list(labels), "run": list(labels.values())}), hide_index=True, width="stretch",
+    height=220, on_select="rerun", selection_mode="multi-row", key="compare.pick",
+)
+ticked = [list(labels)[i] for i in picker.selection.rows] if picker is not None and picker.selection else []
+chosen = ticked or linked
+missing = [] if not chosen else sorted(set(chosen) - set(ui.query("list_runs", run_ids=chosen)["run_id"].astype(int)))
+if missing:
+    st.warning(f"No run {', '.join(map(str, missing))} in this database; left out.", icon=":material/search_off:")
+    chosen = [r for r in chosen if r not in missing]
+st.session_state["compare.runs"] = chosen
+ui.publish("compare.runs", chosen)
 if len(chosen) < 2:
     st.info("Pick two or more runs to compare them.")
     st.stop()
 
 runs, final, timings = views.from_summaries([ui.query("run_summary", int(r)) for r in chosen])
+st.dataframe(with_run_links(pd.DataFrame({"run_id": chosen, "run": [labels.get(r, f"#{r}") for r in chosen]})),
+             hide_index=True, column_config=link_config())
 st.subheader("Settings that differ")
 settings = views.differing_settings(runs)
 if settings.empty:
@@ -35,5 +53,14 @@ else:
 st.subheader("Final metrics")
 st.dataframe(views.metrics_side_by_side(final, chosen), hide_index=True, width="stretch")
 if not timings.empty:
-    st.subheader("Timings (median, seconds)")
-    st.dataframe(views.timings_side_by_side(timings, chosen), hide_index=True, width="stretch")
+    side = views.timings_side_by_side(timings, chosen)
+    unit, scale = pick_unit(timings["median"])
+    st.subheader(f"Timings (median, {unit})")
+    st.dataframe(side.assign(**{c: side[c] / scale for c in side.columns[1:]}), hide_index=True, width="stretch")
+
+if not final.empty:
+    st.altair_chart(views.metrics_chart(final, chosen), width="content")
+points = ui.query("metrics", run_ids=list(chosen), max_points=400)
+curves = views.run_curves(points)
+for name in training_views.default_curves(sorted(curves["name"].unique())) if not curves.empty else []:
+    st.altair_chart(training_views.curve_chart(curves, name, clip=True), width="stretch")

@@ -1,5 +1,7 @@
-"""Runs page: the filtered runs table, one page at a time, with params as
-columns, status and error; CSV and Parquet downloads of every filtered row."""
+"""Runs page: the filtered runs table, one page at a time, newest first, with
+params and final metrics as columns (sortable by any of them; the sidebar's
+``where`` filters on them, as ``runner runs --where`` does), a link to each run,
+status and error; CSV and Parquet downloads of every filtered row."""
 
 import streamlit as st
 
@@ -8,6 +10,7 @@ from scratchlab.reports import ui
 from scratchlab.reports.export import FORMATS, table_bytes
 from scratchlab.reports.tables import nan_is_missing
 from scratchlab.reports.views import runs as views
+from scratchlab.reports.views.run import link_config, with_run_links
 from scratchlab.reports.views.sweeps import status_chart, status_counts
 
 st.title("Runs")
@@ -16,11 +19,10 @@ kwargs = run_filter.query_kwargs()
 total = int(ui.query("count_runs", **kwargs))
 
 sort_col, order_col, size_col, page_col = st.columns([2, 1, 1, 1])
-sortable = [*views.SORTABLE, *sorted(set(ui.query("param_values", sweep_ids=kwargs["sweep_ids"])["name"]))]
-with sort_col:
-    order_by = ui.page_widget("runs.sort", st.selectbox, "sort by", sortable, default="run_id", options=sortable)
-with order_col:
-    descending = ui.page_widget("runs.desc", st.toggle, "descending", default=False, parse=lambda v: v == "True")
+# the sort choices include the final metrics of the rows shown, so they are drawn after the rows are read
+ui.remembered("runs.sort", "run_id")
+ui.remembered("runs.desc", True, lambda v: v == "True")
+order_by, descending = st.session_state["runs.sort"], bool(st.session_state["runs.desc"])
 with size_col:
     page_size = ui.page_widget("runs.size", st.selectbox, "rows per page", list(views.PAGE_SIZES),
                                default=views.PAGE_SIZES[2], parse=int, options=list(views.PAGE_SIZES))
@@ -33,12 +35,29 @@ with page_col:
                           step=1, default=1, parse=int)
 
 offset = views.page_offset(page, total, page_size)
-rows = ui.query("list_runs", **kwargs, limit=page_size, offset=offset, order_by=order_by, descending=descending)
+rows, error = ui.try_query("list_runs", **kwargs, limit=page_size, offset=offset, order_by=order_by,
+                           descending=descending, with_metrics=True)
+if error is not None:  # a sort column from an old link that no run has
+    ui.bad_link("runs.sort", order_by, error)
+    order_by = st.session_state["runs.sort"] = "run_id"
+    rows = ui.query("list_runs", **kwargs, limit=page_size, offset=offset, order_by=order_by, descending=descending,
+                    with_metrics=True)
+params = sorted(set(ui.query("param_values", **kwargs)["name"]))
+metrics = views.metric_columns(rows, params)
+sortable = list(dict.fromkeys([*views.SORTABLE, *params, *metrics, order_by]))
+with sort_col:
+    ui.page_widget("runs.sort", st.selectbox, "sort by", sortable, default="run_id", options=sortable,
+                   help="Any run column, param or final metric.")
+with order_col:
+    ui.page_widget("runs.desc", st.toggle, "descending", default=True, parse=lambda v: v == "True")
 if total == 0:
     st.info("No runs match these filters.")
     st.stop()
 st.caption(f"runs {offset + 1}–{offset + len(rows)} of {total}")
-st.dataframe(views.runs_display(rows), hide_index=True, width="stretch")
+st.caption("Final metrics are columns: sort by them above, filter on them in the sidebar's where box "
+           "(valid_accuracy>=0.9). Open a run from the first column.")
+st.dataframe(with_run_links(views.runs_display(rows)), hide_index=True, width="stretch",
+             column_config=link_config())
 counts = {status: int(ui.query("count_runs", **{**kwargs, "statuses": [status]}))
           for status in (run_filter.statuses or RUN_STATUSES)}
 st.altair_chart(status_chart(status_counts(counts)), width="stretch")

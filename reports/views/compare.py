@@ -3,6 +3,8 @@ which they differ and every metric and timing they recorded."""
 
 from __future__ import annotations
 
+import math
+
 from scratchlab.reports.filters import category_columns
 from scratchlab.reports.views.common import param_columns, text_value
 
@@ -92,3 +94,39 @@ def run_labels(runs) -> dict[int, str]:
         parts = [str(row["experiment"]), *(str(row[c]) for c in categories if isinstance(row.get(c), str)), str(row["status"])]
         labels[int(row["run_id"])] = f"#{int(row['run_id'])} " + " · ".join(parts)
     return labels
+
+
+def run_curves(points):
+    """``metrics`` points of the chosen runs as curves for
+    :func:`scratchlab.reports.views.training.curve_chart`, one line per run (``#12``)."""
+    frame = points[points["step"].notna()].copy()
+    frame["config"] = "#" + frame["run_id"].astype(int).astype(str)
+    frame["colour"], frame["dash"] = frame["config"], ""
+    frame["step"] = frame["step"].astype("int64")
+    frame["mean"] = frame["lo"] = frame["hi"] = frame["value"].astype(float)
+    frame["runs"] = 1
+    return frame[["config", "colour", "dash", "name", "step", "mean", "lo", "hi", "runs"]]
+
+
+def metrics_chart(final, run_ids):
+    """Bars of every final metric, one small panel per metric (own y scale), one bar per run."""
+    import altair as alt
+
+    data = final[final["run_id"].isin(list(run_ids))].copy()
+    data["run"] = "#" + data["run_id"].astype(int).astype(str)
+    data = data[data["value"].astype(float).map(math.isfinite)]
+    order = [f"#{int(r)}" for r in run_ids]
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("run:N", sort=order, title=None),
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color("run:N", sort=order, legend=None),
+            tooltip=["run", "name", alt.Tooltip("value:Q", format=".4g")],
+        )
+        .properties(width=alt.Step(28), height=140)
+        .facet(facet=alt.Facet("name:N", title=None), columns=5)
+        .resolve_scale(y="independent")
+        .properties(title="final metrics per run")
+    )

@@ -33,6 +33,13 @@ def page_offset(page: int, total: int, page_size: int) -> int:
     return (page - 1) * page_size
 
 
+def metric_columns(runs, params) -> list[str]:
+    """The final-metric columns of a ``list_runs(..., with_metrics=True)`` frame:
+    those that are neither run columns nor among the ``params`` names."""
+    known = set(RUN_COLUMNS) | set(params) | {f"{p}_param" for p in params}
+    return [c for c in runs.columns if c not in known]
+
+
 def runs_display(runs):
     """A page of ``list_runs`` rows as shown: run columns first, then one column per
     param (values as text, so lists and mixed types display the same everywhere),

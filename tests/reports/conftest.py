@@ -271,6 +271,13 @@ def build_sample_db(path: Path) -> SampleDB:
                     matmul_runs=matmul_runs)
 
 
+def as_shown(markdown: str) -> str:
+    """What a viewer reads for Markdown made by ``views.common.plain``: escapes and word joiners removed."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as sock:
@@ -295,7 +302,7 @@ def wait_for(url: str, timeout: float) -> str:
 def samples() -> SimpleNamespace:
     """The sample data's constants and builders, and the server helpers, by name."""
     names = ("STRATEGIES", "SHAPES", "N_REPLICATES", "TRACEBACK", "SKIP_REASON", "FIRST_NONFINITE",
-             "expected_median", "timing_frames", "free_port", "wait_for")
+             "expected_median", "timing_frames", "free_port", "wait_for", "as_shown")
     return SimpleNamespace(**{name: globals()[name] for name in names})
 
 

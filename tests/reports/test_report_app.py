@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[2] / "reports" / "app.py"
-PAGES = ("sweeps", "runs", "timings", "activations", "training", "compare")
+PAGES = ("sweeps", "runs", "run", "timings", "activations", "training", "checks", "compare")
 
 
 @pytest.fixture
@@ -165,14 +165,14 @@ def test_sidebar_choices_are_written_to_the_url(open_page, sample_db):
 
 
 @pytest.mark.parametrize("content", [None, b"this is not a database"])
-def test_a_missing_or_unreadable_database_is_one_message(tmp_path, monkeypatch, content):
+def test_a_missing_or_unreadable_database_is_one_message(tmp_path, monkeypatch, content, samples):
     path = tmp_path / "runs.db"
     if content is not None:
         path.write_bytes(content)
     monkeypatch.setenv("SCRATCHLAB_DB", f"sqlite:///{path}")
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception
-    assert len(at.error) == 1 and str(path) in at.error[0].value + at.caption[-1].value
+    assert len(at.error) == 1 and str(path) in samples.as_shown(at.error[0].value + at.caption[-1].value)
     assert not path.exists() or path.read_bytes() == content  # nothing created, nothing changed
 
 
@@ -192,11 +192,11 @@ print("torch" in sys.modules)
     assert result.stdout.strip().splitlines()[-1] == "False"
 
 
-def test_a_bad_where_expression_is_explained_and_ignored(sample_db, monkeypatch):
+def test_a_bad_where_expression_is_explained_and_ignored(sample_db, monkeypatch, samples):
     monkeypatch.setenv("SCRATCHLAB_DB", sample_db.url)
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["where"] = "lr>=fast"
     at.run().switch_page("app_pages/runs.py").run()
     assert not at.exception
-    assert [e.value for e in at.sidebar.error] == ["filter 'lr>=fast': >= needs a number, not 'fast'"]
+    assert [samples.as_shown(e.value) for e in at.sidebar.error] == ["filter 'lr>=fast': >= needs a number, not 'fast'"]
     assert "runs 1–21 of 21" in [c.value for c in at.caption]

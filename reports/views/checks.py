@@ -1,0 +1,115 @@
+"""Checks page logic: the ``gradcheck`` experiment's verdicts as a grid of
+activation x loss (the largest relative gradient error over every tensor,
+pass or fail, NaN and inf marked), and the loss values side by side, where
+the naive log-softmax overflows (``nll-naive`` NaN or inf with ``randn``
+weights) and the log-sum-exp one stays finite.
+
+Input: a ``list_runs`` frame of gradcheck runs with final metrics as columns
+(``with_metrics=True``): ``<tensor>.max_rel_err``, ``passed`` and ``loss``.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: the metric suffix of a gradient's relative error
+REL_ERR = ".max_rel_err"
+
+#: the losses the overflow comparison puts first, when present
+OVERFLOW_PAIR: tuple[str, ...] = ("nll-naive", "nll-logsumexp")
+
+
+def _verdict(row) -> str:
+    if row["status"] != "done":
+        return str(row["status"])
+    error, passed = row["max_rel_err"], row.get("passed")
+    if isinstance(error, float) and math.isnan(error):
+        return "NaN"
+    if isinstance(error, float) and math.isinf(error):
+        return "inf"
+    if passed is None or (isinstance(passed, float) and math.isnan(passed)):
+        return "?"
+    return "pass" if passed >= 1 else "FAIL"
+
+
+def gradcheck_grid(runs):
+    """One row per gradcheck run: ``run_id, init, activation, loss, max_rel_err``
+    (the largest over every tensor; NaN when any is NaN), ``loss_value``,
+    ``verdict`` (``pass``, ``FAIL``, ``NaN``, ``inf`` or the run's status such
+    as ``skipped``) and ``log10_err`` for the colour (non-finite: NaN)."""
+    import numpy as np
+    import pandas as pd
+
+    columns = [c for c in runs.columns if str(c).endswith(REL_ERR)]
+    frame = pd.DataFrame({
+        "run_id": runs["run_id"].astype(int),
+        "init": runs["init"].astype(str) if "init" in runs else "",
+        "activation": runs["activation"].astype(str) if "activation" in runs else "",
+        "loss": runs["loss"].astype(str) if "loss" in runs else "",
+        "status": runs["status"].astype(str),
+    })
+    errors = runs[columns].astype(float) if columns else pd.DataFrame(index=runs.index)
+    # NaN anywhere wins: max() would skip it and hide the broken gradient
+    worst = errors.max(axis=1, skipna=True) if columns else pd.Series(np.nan, index=runs.index)
+    worst[errors.isna().any(axis=1) & (frame["status"] == "done").to_numpy()] = np.nan
+    frame["max_rel_err"] = worst.to_numpy()
+    frame["passed"] = runs["passed"].to_numpy() if "passed" in runs else np.nan
+    # the loss's final value: list_runs suffixes it, the category ``loss`` being a column already
+    frame["loss_value"] = runs["loss_metric"].astype(float).to_numpy() if "loss_metric" in runs else np.nan
+    frame["verdict"] = [_verdict(row) for row in frame.to_dict("records")]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logged = np.log10(frame["max_rel_err"].where(frame["max_rel_err"] > 0))
+    frame["log10_err"] = logged.where(np.isfinite(logged))
+    return frame.drop(columns="passed")
+
+
+def heatmap(grid):
+    """Activation (rows) x loss (columns) cells coloured by the log10 of the largest
+    relative error, labelled with the verdict; one panel per init."""
+    import altair as alt
+
+    base = alt.Chart(grid).encode(
+        x=alt.X("loss:N", title="loss", axis=alt.Axis(labelAngle=-30)),
+        y=alt.Y("activation:N", title="activation"),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("log10_err:Q", title="log10 max rel err", scale=alt.Scale(scheme="orangered")),
+        tooltip=["init", "activation", "loss", alt.Tooltip("max_rel_err:Q", format=".3g"), "verdict", "run_id"],
+    )
+    text = base.mark_text(fontSize=13, fontWeight="bold").encode(
+        text="verdict:N",
+        color=alt.condition(alt.datum.verdict == "pass", alt.value("#1b5e20"), alt.value("#b71c1c")),
+    )
+    layered = alt.layer(cells, text, data=grid).properties(width=alt.Step(90), height=alt.Step(34))
+    return layered.facet(column=alt.Column("init:N", title="init")).properties(
+        title="gradcheck: hand-written backward against autograd (largest relative error over x, w1, b1, w2, b2)"
+    )
+
+
+def overflow_table(grid, init: str | None = None):
+    """The loss each run computed, one row per init x activation and one column per
+    loss (:data:`OVERFLOW_PAIR` first), values as text so NaN and inf show: the
+    naive log-softmax overflows where log-sum-exp stays finite."""
+    frame = grid if init is None else grid[grid["init"] == init]
+    if frame.empty:
+        return frame[["init", "activation"]]
+    # pivot, not pivot_table: the NaN of an overflow must stay
+    wide = frame.drop_duplicates(["init", "activation", "loss"], keep="last").pivot(
+        index=["init", "activation"], columns="loss", values="loss_value")
+    order = [c for c in OVERFLOW_PAIR if c in wide.columns] + sorted(c for c in wide.columns if c not in OVERFLOW_PAIR)
+    wide = wide[order].map(lambda v: "NaN" if math.isnan(v) else f"{v:.6g}")
+    wide.columns.name = None
+    return wide.reset_index()
+
+
+def overflowed(grid) -> list[tuple[str, str]]:
+    """``(init, activation)`` pairs where some loss is non-finite while ``nll-logsumexp`` is finite."""
+    found = []
+    for (init, activation), group in grid.groupby(["init", "activation"]):
+        values = dict(zip(group["loss"], group["loss_value"]))
+        safe = values.get("nll-logsumexp")
+        if safe is None or not math.isfinite(safe):
+            continue
+        if any(v is not None and not math.isfinite(v) for v in values.values()):
+            found.append((init, activation))
+    return found
