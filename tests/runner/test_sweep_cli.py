@@ -76,7 +76,7 @@ def test_a_config_file_plans_includes_and_flags_override_it(sweep, tmp_path: Pat
         (["--experiments", "echo", "-s", "echo.n=1", "-s", "echo.n=2"], "sets echo.n twice"),
         (["--experiments", "noop", "--device", "tpu"], "unknown device 'tpu'; valid: cpu, cuda, cuda:N, mps"),
         (["--experiments", "noop", "--data-path", "/no/such/file"], "does not exist"),
-        (["--experiments", "noop", "--workers", "2", "--scheduler", "tcp://x:1"], "not both"),
+        (["--experiments", "noop", "--workers", "2", "--scheduler", "tcp://x:1"], "--workers sets the local worker count"),
         (["--resume", "1", "--plugins", "matmul"], "cannot be combined with --plugins"),
         (["--resume", "1", "--rerun-failed", "1"], "give --resume or --rerun-failed, not both"),
         ([], "nothing to sweep"),
@@ -134,8 +134,9 @@ def test_a_sweep_where_every_run_is_done_or_skipped_exits_0(sweep, results):
 
 
 def test_a_hanging_run_is_stopped_by_timeout_and_keeps_what_it_recorded(sweep, results):
+    # inline: the run's own alarm stops it, so what it recorded is kept (a supervised worker is killed)
     started = time.monotonic()
-    result = sweep("--experiments", "hang,noop", "--timeout", "1", "-q")
+    result = sweep("--experiments", "hang,noop", "--timeout", "1", "--inline", "-q")
     assert time.monotonic() - started < 20
     assert result.exit_code == 1, result.output
     assert results.query("SELECT experiment, status FROM runs ORDER BY run_id") == [("hang", "timeout"), ("noop", "done")]
@@ -145,11 +146,12 @@ def test_a_hanging_run_is_stopped_by_timeout_and_keeps_what_it_recorded(sweep, r
 
 
 def test_fail_fast_stops_at_the_first_failure_and_resume_finishes(sweep, results):
-    result = sweep("--experiments", "boom,echo", "--matmul", "toy-a", "--fail-fast", "-q")
+    # inline: one run at a time, so nothing else has started when boom fails
+    result = sweep("--experiments", "boom,echo", "--matmul", "toy-a", "--fail-fast", "--inline", "-q")
     assert result.exit_code == 1
     assert results.query("SELECT experiment, status FROM runs ORDER BY run_id") == [("boom", "failed"), ("echo", "pending")]
     assert "--resume 1" in result.stdout
-    resumed = sweep("--resume", "1", "-q")
+    resumed = sweep("--resume", "1", "--inline", "-q")
     assert resumed.exit_code == 1  # boom fails again
     assert results.query("SELECT experiment, status FROM runs ORDER BY run_id") == [("boom", "failed"), ("echo", "done")]
 
@@ -164,15 +166,16 @@ def test_the_environment_is_stored_on_the_sweep(sweep, results):
     assert env["cpu"]["count"] >= 1 and env["cpu"]["model"]
     assert env["packages"]["scratchlab"] == importlib.metadata.version("scratchlab")
     assert env["plugins"]["sweeptoy"]["status"] == "ok"
-    assert env["execution"] == {"backend": "inline"}
+    assert env["execution"]["backend"] == "supervised"  # the default: worker processes
+    assert env["execution"]["workers"] >= 1
     assert "git" in env  # None here: the test runs outside a checkout
 
 
 def test_observer_hooks_see_the_sweep_and_a_broken_one_is_only_a_warning(sweep, results, tmp_path, monkeypatch):
     log = tmp_path / "hooks.jsonl"
     monkeypatch.setenv("SWEEPWATCH_LOG", str(log))
-    result = sweep("--experiments", "echo,boom", "--matmul", "toy-a,toy-b", "-q",
-                   plugins=("sweeptoy", "sweepwatch", "sweepbroken"))
+    result = sweep("--experiments", "echo,boom", "--matmul", "toy-a,toy-b", "--inline", "-q",
+                   plugins=("sweeptoy", "sweepwatch", "sweepbroken"))  # inline: hooks in run order
     assert result.exit_code == 1
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert [e["event"] for e in events] == ["sweep_started", *["run_finished"] * 4, "sweep_finished"]
@@ -331,3 +334,23 @@ def test_retry_noisy_stops_after_n_rounds_and_says_what_stayed_noisy(sweep, resu
     assert counter.read_text() == "4"  # the new sweep's run: measured, then twice again
     assert "sweep 2: 1 run(s) still have noisy timings after 2 retries" in result.stderr
     assert results.query("SELECT quality FROM timings JOIN runs USING (run_id) WHERE sweep_id = 2") == [("noisy",)]
+
+
+# --------------------------------------------------------------------------- --inline
+
+
+def test_inline_runs_every_run_in_this_process(sweep, results):
+    import os
+
+    result = sweep("--experiments", "sleepy", "-s", "sleepy.seconds=0", "--repeat", "2", "--inline", "-q")
+    assert result.exit_code == 0, result.output
+    # CliRunner runs the command in the test's own process: so did every run
+    assert results.query("SELECT DISTINCT value FROM metrics WHERE name = 'pid'") == [(float(os.getpid()),)]
+
+
+@pytest.mark.parametrize("other", [["--workers", "2"], ["--scheduler", "local"]])
+def test_inline_with_workers_or_a_scheduler_is_a_usage_error(sweep, db_file: Path, other):
+    result = sweep("--experiments", "noop", "--inline", *other)
+    assert result.exit_code == 2, result.output
+    assert "--inline runs in this process; it cannot be combined with --workers or --scheduler" in result.stderr
+    assert not db_file.exists()
