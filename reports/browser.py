@@ -29,6 +29,7 @@ APP = Path(__file__).resolve().parent / "app.py"
 
 #: what a page shows once Streamlit has rendered it (one JSON object)
 PROBE = """JSON.stringify({
+  url: location.href,
   title: (document.querySelector('h1') || {}).textContent || null,
   charts: document.querySelectorAll('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg').length,
   tables: document.querySelectorAll('[data-testid="stDataFrame"], [data-testid="stTable"]').length,
@@ -146,6 +147,15 @@ class Chromium:
                 self.process.kill()
                 self.process.wait()
 
+    def click_page(self, url_path: str, title: str, ready: str = "title", screenshot: Path | None = None,
+                   timeout: float = 180, settle: float = 0.0) -> Visit:
+        """Open another page of the app already shown by clicking its sidebar link (as a
+        person moves between pages: no reload), and wait until it shows ``title``, a
+        ``ready`` element and Streamlit is idle; ``seconds`` counts from the click."""
+        link = f'[data-testid="stSidebarNav"] a[href$="/{url_path}"]'
+        action = f"(() => {{ const a = document.querySelector({link!r}); if (a) a.click(); return !!a; }})()"
+        return asyncio.run(self._visit(None, ready, screenshot, timeout, settle, False, action=action, title=title))
+
     def visit(self, url: str, ready: str = "title", screenshot: Path | None = None, timeout: float = 180,
               settle: float = 1.0, full_page: bool = False) -> Visit:
         """Open ``url`` and wait until it shows a title, at least one ``ready`` element
@@ -154,7 +164,8 @@ class Chromium:
         the :class:`Visit`. ``seconds`` counts from navigation to ready, settle excluded."""
         return asyncio.run(self._visit(url, ready, screenshot, timeout, settle, full_page))
 
-    async def _visit(self, url, ready, screenshot, timeout, settle, full_page) -> Visit:
+    async def _visit(self, url, ready, screenshot, timeout, settle, full_page, action: str | None = None,
+                     title: str | None = None) -> Visit:
         from tornado.websocket import websocket_connect
 
         connection = await websocket_connect(self.page_socket, max_message_size=64 * 2**20)
@@ -175,13 +186,19 @@ class Chromium:
         try:
             await call("Network.enable")
             started = time.monotonic()
-            await call("Page.navigate", url=url)
+            if action is None:
+                await call("Page.navigate", url=url)
+            else:
+                clicked = await call("Runtime.evaluate", expression=action, returnByValue=True)
+                if not clicked.get("result", {}).get("value"):
+                    raise RuntimeError(f"no sidebar link for {title!r} on the page")
             deadline = started + timeout
             state: dict = {}
             while True:
                 result = await call("Runtime.evaluate", expression=PROBE, returnByValue=True)
                 state = json.loads(result.get("result", {}).get("value") or "{}")
-                if state.get("title") and state.get(ready) and not state.get("running"):
+                titled = state.get("title") if title is None else state.get("title") == title
+                if titled and state.get(ready) and not state.get("running"):
                     state["ready"] = True
                     break
                 if time.monotonic() > deadline:

@@ -337,5 +337,38 @@ def chromium(tmp_path_factory):
 
     if browser.chromium_binary() is None:
         pytest.skip("no chromium binary (apt-get install chromium)")
-    with browser.Chromium(tmp_path_factory.mktemp("chromium") / "profile", size="1400,1600") as driver:
+    with browser.Chromium(tmp_path_factory.mktemp("chromium") / "profile", size="1400,2200") as driver:
         yield driver
+
+
+#: the README's main job, reduced so the session builds it in a minute or two: three
+#: strategies on the lessons' shape, three inits (randn explodes, kaiming holds, torch's
+#: default fades), one epoch; and a gradcheck sweep of activation x loss with randn and
+#: kaiming weights (where the naive log-softmax overflows)
+MAIN_JOB = (
+    ["sweep", "--plugins", "matmul,init", "--matmul", "python,einsum,torch", "--init", "randn,kaiming-normal,torch-default",
+     "-s", "matmul.shapes=5x784x10,64x784x50", "-s", "matmul.min_run_time=0.05", "-s", "train.epochs=1",
+     "--name", "main-job"],
+    ["sweep", "--plugins", "activation,loss", "--experiments", "gradcheck", "--init", "randn,kaiming-normal",
+     "--activation", "relu,tanh", "--loss", "nll-naive,nll-logsumexp,cross-entropy", "-s", "gradcheck.batch=200",
+     "--name", "checks"],
+)
+
+
+@pytest.fixture(scope="session")
+def main_job_db(tmp_path_factory) -> str:
+    """The URL of a database the reduced :data:`MAIN_JOB` wrote through ``runner sweep``
+    (built once per session; ``SCRATCHLAB_MAIN_JOB_DB`` names a ready one instead)."""
+    import os
+    import subprocess
+    import sys
+
+    ready = os.environ.get("SCRATCHLAB_MAIN_JOB_DB")
+    if ready:
+        return ready
+    url = f"sqlite:///{tmp_path_factory.mktemp('main-job') / 'runs.db'}"
+    for command in MAIN_JOB:
+        result = subprocess.run([sys.executable, "-m", "scratchlab.runner.cli", "--db", url, *command],
+                                capture_output=True, text=True, timeout=1500)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return url
