@@ -193,13 +193,14 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
               help="Run every run in this process, one after another, so that pdb and breakpoints work;"
                    " a plugin that crashes or exits then ends the sweep.")
 @click.option("--timeout", type=options_.SECONDS, metavar="SECONDS",
-              help="Stop a run after SECONDS and record it as timeout.")
+              help=f"Stop a run after SECONDS (finite, > 0, at most {options_.MAX_TIMEOUT_S:g}) and record it as timeout.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed or timed-out run.")
 @click.option("--retry-noisy", type=options_.RETRIES, default=0, metavar="N",
               help="Measure again, up to N times, the runs whose timings were judged noisy (the machine was busy);"
                    f" each new result replaces the old one (N at most {options_.MAX_RETRIES}).  [default: 0]")
 @click.option("-q", "--quiet", is_flag=True, help="Plain log lines instead of the live progress bar.")
-@click.option("--resume", type=options_.DB_ID, metavar="SWEEP_ID", help="Run again the runs of a stored sweep that are not done or skipped.")
+@click.option("--resume", type=options_.DB_ID, metavar="SWEEP_ID", help="Run again the runs of a stored sweep that are not done or skipped; refused while"
+                   " another process still runs it (its heartbeat is fresh).")
 @click.option("--rerun-failed", type=options_.DB_ID, metavar="SWEEP_ID",
               help="A new sweep with the failed and timed-out runs of SWEEP_ID, planned with the current code.")
 @click.pass_context
