@@ -43,7 +43,7 @@ from scratchlab.db.results import (
     timing_replicates,
     timings,
 )
-from scratchlab.db.scope import id_in, order_keys, run_clauses
+from scratchlab.db.scope import id_in, metric_count, run_clauses, sorted_runs
 from scratchlab.db.store import Store
 
 SWEEP_COLUMNS = [
@@ -143,14 +143,8 @@ def list_runs(
     Raises :class:`~scratchlab.db.filters.FilterError` for a name no run has.
     """
     scope = _scope(run_filter, sweep_ids, statuses, experiments, params, run_ids)
-    r = m.runs.c
     with store._read() as conn:
-        stmt = (
-            _runs_select()
-            .where(*run_clauses(conn, scope))
-            .order_by(*order_keys(conn, order_by, descending), r.run_id.desc() if descending else r.run_id)
-            .offset(offset)
-        )
+        stmt = sorted_runs(conn, _runs_select(), scope, order_by, descending).offset(offset)
         if limit is not None:
             stmt = stmt.limit(limit)
         frame = _timed_frame(conn.execute(stmt), RUN_COLUMNS)
@@ -175,7 +169,9 @@ def count_runs(
     """How many runs :func:`list_runs` would return with the same filter (for paging)."""
     scope = _scope(run_filter, sweep_ids, statuses, experiments, params, run_ids)
     with store._read() as conn:
-        stmt = select(func.count()).select_from(m.runs).where(*run_clauses(conn, scope))
+        stmt = metric_count(conn, scope)
+        if stmt is None:
+            stmt = select(func.count()).select_from(m.runs).where(*run_clauses(conn, scope))
         return int(conn.execute(stmt).scalar_one())
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, and_, bindparam, false, or_, select
+from sqlalchemy import Float, and_, bindparam, false, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
@@ -184,10 +184,16 @@ def _column_clause(name: str, condition: Condition) -> ColumnElement[bool]:
     return _value_clause(run_column(name), condition)
 
 
-def run_clauses(conn: Connection, run_filter: RunFilter | None) -> list[ColumnElement[bool]]:
+def run_clauses(
+    conn: Connection, run_filter: RunFilter | None, joined: tuple[str, Any] | None = None
+) -> list[ColumnElement[bool]]:
     """WHERE clauses on ``runs`` for ``run_filter`` (an empty list for None or an empty filter).
 
     ``conn`` is used only to resolve ``fields`` names (one-row index probes).
+    ``joined`` is ``(metric name, final_metrics alias)`` when the query joins that
+    metric's final value (to sort by it): conditions on it then test the joined
+    value, so the database can walk the ``(name, value)`` index in order and stop
+    at the page's last row.
     """
     if run_filter is None:
         return []
@@ -206,16 +212,49 @@ def run_clauses(conn: Connection, run_filter: RunFilter | None) -> list[ColumnEl
     for name, conds in run_filter.params.items():
         clauses += _param_clauses(name, conds)
     for name, conds in run_filter.metrics.items():
-        clauses += _metric_clauses(name, conds)
+        clauses += _metric_or_joined(name, conds, joined)
     for name, conds in run_filter.fields.items():
-        clauses += _resolved_clauses(resolve(conn, name), conds)
+        target = resolve(conn, name)
+        if target.kind == "param":
+            clauses += _param_clauses(target.name, conds, target.experiment)
+        else:
+            clauses += _metric_or_joined(target.name, conds, joined)
     return clauses
 
 
-def _resolved_clauses(target: Resolved, conds: tuple[Condition, ...]) -> list:
-    if target.kind == "param":
-        return _param_clauses(target.name, conds, target.experiment)
-    return _metric_clauses(target.name, conds)
+def _metric_or_joined(name: str, conds: tuple[Condition, ...], joined: tuple[str, Any] | None) -> list:
+    if joined is None or joined[0] != name:
+        return _metric_clauses(name, conds)
+    value = joined[1].c.value
+    on_join = [_SQL_OPS[c.op](value, c.value) for c in conds if c.op in _SQL_OPS]
+    on_join += [value.in_(list(c.value)) for c in conds if c.op == "=" and _numbers(c)]
+    rest = tuple(c for c in conds if c.op == "!=" or (c.op == "=" and not _numbers(c)))
+    return on_join + _metric_clauses(name, rest)
+
+
+def _numbers(condition: Condition) -> bool:
+    return not any(isinstance(v, str) for v in condition.value)
+
+
+def metric_count(conn: Connection, run_filter: RunFilter | None) -> Any:
+    """``SELECT count(*)`` of ``final_metrics`` rows when ``run_filter`` is nothing but
+    conditions on one final metric (``--where valid_accuracy>=0.85``): every such row
+    is one run, so ``runs`` need not be read. None for any other filter."""
+    if run_filter is None:
+        return None
+    named = {**run_filter.metrics, **run_filter.fields}
+    if run_filter != RunFilter(metrics=run_filter.metrics, fields=run_filter.fields) or len(named) != 1 \
+            or len(run_filter.metrics) + len(run_filter.fields) != 1:
+        return None
+    ((name, conds),) = named.items()
+    if name in run_filter.fields and resolve(conn, name).kind != "metric":
+        return None
+    if any(c.op not in _SQL_OPS for c in conds):
+        return None
+    f = m.final_metrics.c
+    return select(func.count()).select_from(m.final_metrics).where(
+        f.name == name, *(_SQL_OPS[c.op](f.value, c.value) for c in conds)
+    )
 
 
 def run_ids_in(conn: Connection, column, run_filter: RunFilter | None) -> list[ColumnElement[bool]]:
@@ -234,16 +273,35 @@ def run_ids_in(conn: Connection, column, run_filter: RunFilter | None) -> list[C
 # -- order ---------------------------------------------------------------------
 
 
+def sorted_runs(conn: Connection, stmt: Any, run_filter: RunFilter | None, order_by: str, descending: bool) -> Any:
+    """``stmt`` (a SELECT over ``runs``) filtered by ``run_filter`` and ordered by
+    ``order_by`` (see :func:`order_keys`), ties by run id. Sorting by a final metric
+    joins its ``final_metrics`` row instead of looking it up per run."""
+    r = m.runs.c
+    tie = r.run_id.desc() if descending else r.run_id
+    target = _order_target(conn, order_by)
+    if target.kind != "metric":
+        return stmt.where(*run_clauses(conn, run_filter)).order_by(*order_keys(conn, order_by, descending), tie)
+    f = m.final_metrics.alias("sort_metric")
+    stmt = stmt.select_from(m.runs.outerjoin(f, and_(f.c.run_id == r.run_id, f.c.name == target.name)))
+    key = f.c.value.desc() if descending else f.c.value.asc()
+    return stmt.where(*run_clauses(conn, run_filter, (target.name, f))).order_by(key.nulls_last(), tie)
+
+
+def _order_target(conn: Connection, name: str) -> Resolved:
+    if name == "reason":
+        raise FilterError("cannot order runs by reason")
+    try:
+        return resolve(conn, name)
+    except FilterError as exc:
+        raise FilterError(f"cannot order runs by {name!r}: {exc}") from None
+
+
 def order_keys(conn: Connection, name: str, descending: bool) -> list[Any]:
     """ORDER BY keys for runs sorted by ``name``: a run column, ``duration_s``, a param
     (numbers as numbers, anything else by its text) or a final metric. Runs without
     a value come last either way. FilterError for a name that is none of these."""
-    if name == "reason":
-        raise FilterError("cannot order runs by reason")
-    try:
-        target = resolve(conn, name)
-    except FilterError as exc:
-        raise FilterError(f"cannot order runs by {name!r}: {exc}") from None
+    target = _order_target(conn, name)
     if target.kind == "column":
         keys = [run_column(name)]
     elif target.kind == "metric":
@@ -257,6 +315,16 @@ def order_keys(conn: Connection, name: str, descending: bool) -> list[Any]:
 
 
 __all__ = [
-    "NUMERIC_PARAM_KINDS", "Resolved", "final_value", "id_in", "order_keys", "resolve", "run_clauses",
-    "run_column", "run_ids_in", "seconds_between",
+    "NUMERIC_PARAM_KINDS",
+    "Resolved",
+    "final_value",
+    "id_in",
+    "metric_count",
+    "order_keys",
+    "resolve",
+    "run_clauses",
+    "run_column",
+    "run_ids_in",
+    "seconds_between",
+    "sorted_runs",
 ]

@@ -282,6 +282,10 @@ def test_a_final_metric_filters_and_sorts_runs_in_sql(store):
     assert queries.count_runs(store, flt) == 3
     ordered = queries.list_runs(store, order_by="gflops", descending=True)
     assert keys(ordered) == ["e", "d", "c", "b", "a", "z", "f"]  # runs without the metric last
+    # sorting by the metric a filter names joins it: same rows, same order
+    assert keys(queries.list_runs(store, parse_where(["gflops>=8", "status=done,skipped"]), order_by="gflops",
+                                  descending=True)) == ["e", "d", "b"]
+    assert keys(queries.list_runs(store, parse_where(["gflops>=8"]), order_by="gflops", limit=2, offset=1)) == ["c", "d"]
     assert keys(queries.list_runs(store, parse_where(["gflops<8"]))) == ["a"]
     assert keys(queries.list_runs(store, RunFilter(metrics={"gflops": (8, 9)}))) == ["b", "c"]
     # != keeps runs that never recorded the metric
