@@ -28,12 +28,12 @@ model = ui.page_widget("activations.model", st.radio, "model", models, default=v
                        options=models, horizontal=True, format_func=ui.plain)
 profile = views.layer_profile(final[final["model"] == model])
 
-chart_col, table_col = st.columns([4, 1])
+chart_col, table_col = st.columns([3, 2])
 with chart_col:
     st.altair_chart(views.layer_chart(profile, "std"), width="stretch")
 with table_col:
     st.caption("std at the last layer (best first: closest to 1)")
-    st.dataframe(views.last_layer(profile, "std"), hide_index=True, width="stretch",
+    st.dataframe(views.last_layer(profile, "std").drop(columns="layer"), hide_index=True, width="stretch",
                  column_config={"std": st.column_config.NumberColumn(format="%.3g"),
                                 "off by": st.column_config.NumberColumn("|log10 std|", format="%.2f")})
 st.caption("Hover a line or its legend entry to pick it out; scroll to zoom, double-click to reset.")

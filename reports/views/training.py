@@ -31,7 +31,8 @@ def config_labels(runs):
     candidates = ["experiment", "device", "dtype", *param_columns(runs)]
     candidates = [c for c in candidates if c in runs.columns and c not in REPLICATE_COLUMNS]
     texts = runs[candidates].map(setting_text) if candidates else runs[[]]
-    varying = [c for c in candidates if texts[c].nunique() > 1]
+    # a setting only some runs have with one value (kaiming-normal.mode) is implied by another, not a difference
+    varying = [c for c in candidates if texts[c].nunique() > 1 and texts[c][texts[c] != ""].nunique() > 1]
     if varying:
         # a run shows only the settings it has: an init-stats run has no lr
         labels = texts[varying].apply(lambda row: ", ".join(f"{c}={row[c]}" for c in varying if row[c]), axis=1)
@@ -157,19 +158,23 @@ def curve_chart(aggregated, name: str, log: bool = False, clip: bool = False, x_
     y_scale = alt.Scale(type="log" if log else "linear", zero=False, **({"domain": list(domain)} if domain else {}))
     dashed = data["dash"].astype(str).str.len().gt(0).any()
     legend = alt.Legend(labelLimit=420, symbolLimit=0, orient="right")
+    colours = alt.Scale(scheme="tableau10" if data["colour"].nunique() <= 10 else "tableau20")
     encoding = {"color": alt.Color("colour:N", title="configuration" if not dashed else None, legend=legend,
-                                   scale=alt.Scale(scheme="tableau10" if data["colour"].nunique() <= 10 else "tableau20"))}
+                                   scale=colours)}
     if dashed:
         encoding["strokeDash"] = alt.StrokeDash("dash:N", title=None, legend=alt.Legend(symbolLimit=0, labelLimit=420))
     steps = sorted(data["step"].unique())
     x = alt.X("step:Q", title=x_title, axis=alt.Axis(format="d", tickMinStep=1, values=steps if len(steps) <= 12 else alt.Undefined),
               scale=alt.Scale(nice=False))
-    base = alt.Chart(data).encode(x=x, **encoding)
-    band = base.mark_area(opacity=0.2, clip=True).encode(y=alt.Y("lo:Q", scale=y_scale, title=name), y2="hi:Q",
-                                                         detail="config:N")
+    base = alt.Chart(data).encode(x=x)
+    # the legend comes from the lines alone: the band's opacity would fade its symbols
+    band = base.mark_area(opacity=0.2, clip=True).encode(
+        y=alt.Y("lo:Q", scale=y_scale, title=name), y2="hi:Q", detail="config:N",
+        color=alt.Color("colour:N", legend=None, scale=colours),
+    )
     line = base.mark_line(point=len(steps) <= 30, clip=True).encode(
-        y=alt.Y("mean:Q", scale=y_scale, title=f"{name}{' (log)' if log else ''}"),
-        detail="config:N",
+        y=alt.Y("mean:Q", scale=y_scale, title=f"{name}{' (log)' if log else ''}", axis=alt.Axis(format="~g")),
+        detail="config:N", **encoding,
         tooltip=["config", alt.Tooltip("step:Q", title=x_title, format="d"), alt.Tooltip("mean:Q", format=".4g"),
                  "runs", alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g")],
     )
