@@ -158,6 +158,11 @@ def test_json_has_params_and_final_metrics_and_no_nan_strings(main_job):
     assert randn["nonfinite"] == {"deep.last_std": "NaN"}
     assert other["first_nonfinite_layer"] is None and other["nonfinite"] == {"first_nonfinite_layer": "NaN"}
     assert "NaN" not in json.dumps([{k: v for k, v in r.items() if k != "nonfinite"} for r in rows])
+    # beside a skipped run's reason, a done run's missing reason is null, never "NaN"
+    train = json.loads(runs(url, "--experiment", "train", "--json"))["runs"]
+    assert {r["status"] for r in train} == {"done", "skipped"}
+    assert all((r["reason"] is None) == (r["status"] == "done") for r in train)
+    assert "NaN" not in json.dumps(train)
 
 
 def test_stored_control_characters_are_escaped(main_job):
