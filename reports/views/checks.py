@@ -65,23 +65,27 @@ def gradcheck_grid(runs):
 
 def heatmap(grid):
     """Activation (rows) x loss (columns) cells coloured by the log10 of the largest
-    relative error, labelled with the verdict; one panel per init."""
+    relative error, labelled with the verdict (white on the darker half of the
+    scale, so every label reads); one panel per init, stacked."""
     import altair as alt
 
+    errors = grid["log10_err"].dropna()
+    middle = float((errors.min() + errors.max()) / 2) if len(errors) else 0.0
     base = alt.Chart(grid).encode(
-        x=alt.X("loss:N", title="loss", axis=alt.Axis(labelAngle=-30)),
+        x=alt.X("loss:N", title="loss", axis=alt.Axis(labelAngle=-30, orient="top")),
         y=alt.Y("activation:N", title="activation"),
     )
-    cells = base.mark_rect().encode(
+    cells = base.mark_rect(stroke="white").encode(
         color=alt.Color("log10_err:Q", title="log10 max rel err", scale=alt.Scale(scheme="orangered")),
         tooltip=["init", "activation", "loss", alt.Tooltip("max_rel_err:Q", format=".3g"), "verdict", "run_id"],
     )
-    text = base.mark_text(fontSize=13, fontWeight="bold").encode(
+    text = base.mark_text(fontSize=12, fontWeight="bold").encode(
         text="verdict:N",
-        color=alt.condition(alt.datum.verdict == "pass", alt.value("#1b5e20"), alt.value("#b71c1c")),
+        color=alt.condition(f"isValid(datum.log10_err) && datum.log10_err > {middle}", alt.value("white"),
+                            alt.value("#222222")),
     )
-    layered = alt.layer(cells, text, data=grid).properties(width=alt.Step(90), height=alt.Step(34))
-    return layered.facet(column=alt.Column("init:N", title="init")).properties(
+    layered = alt.layer(cells, text, data=grid).properties(width=alt.Step(78), height=alt.Step(26))
+    return layered.facet(row=alt.Row("init:N", title="init")).properties(
         title="gradcheck: hand-written backward against autograd (largest relative error over x, w1, b1, w2, b2)"
     )
 

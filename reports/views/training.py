@@ -173,7 +173,7 @@ def curve_chart(aggregated, name: str, log: bool = False, clip: bool = False, x_
         color=alt.Color("colour:N", legend=None, scale=colours),
     )
     line = base.mark_line(point=len(steps) <= 30, clip=True).encode(
-        y=alt.Y("mean:Q", scale=y_scale, title=f"{name}{' (log)' if log else ''}", axis=alt.Axis(format="~g")),
+        y=alt.Y("mean:Q", scale=y_scale, title=f"{name}{' (log)' if log else ''}", axis=alt.Axis(format=".4~g")),
         detail="config:N", **encoding,
         tooltip=["config", alt.Tooltip("step:Q", title=x_title, format="d"), alt.Tooltip("mean:Q", format=".4g"),
                  "runs", alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g")],
