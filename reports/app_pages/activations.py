@@ -5,6 +5,7 @@ import streamlit as st
 
 from scratchlab.reports import ui
 from scratchlab.reports.views import activations as views
+from scratchlab.reports.views.run import link_config, with_run_links
 
 #: most runs whose statistics one view loads; narrow the filters for others
 MAX_RUNS = 200
@@ -48,7 +49,7 @@ if broken.any():
     st.warning(f"{int(broken.sum())} of {len(nonfinite)} runs of {ui.plain(model)} produced non-finite activations.")
 else:
     st.caption(f"Every layer of {ui.plain(model)} stayed finite in every run.")
-st.dataframe(nonfinite, hide_index=True, width="stretch")
+st.dataframe(with_run_links(nonfinite), hide_index=True, width="stretch", column_config=link_config())
 
 stepped = views.step_stats(labelled)
 if not stepped.empty:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from scratchlab.reports import ui
 from scratchlab.reports.views import training as views
+from scratchlab.reports.views.run import link_config, with_run_links
 
 #: most runs whose curves one view loads; narrow the filters for others
 MAX_RUNS = 60
@@ -53,4 +54,5 @@ if not final.empty:
     st.caption("Per configuration: mean and standard deviation over its repeats (samples/s included).")
     st.dataframe(views.final_summary(final, runs), hide_index=True, width="stretch")
     with st.expander("per run"):
-        st.dataframe(views.final_table(final, runs), hide_index=True, width="stretch")
+        st.dataframe(with_run_links(views.final_table(final, runs)), hide_index=True, width="stretch",
+                     column_config=link_config())
