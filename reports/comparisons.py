@@ -61,16 +61,16 @@ def _metrics(store, run_filter: RunFilter, wide: bool = False) -> Comparison:
     from rich.console import Group
 
     from scratchlab.db import queries
-    from scratchlab.plugins.types import COMPONENT_CATEGORIES
     from scratchlab.reports import glance
+    from scratchlab.reports.filters import category_columns
     from scratchlab.reports.terminal import Fitted
 
-    runs = queries.list_runs(store, **run_filter.query_kwargs())
+    runs = queries.list_runs(store, run_filter)
     frame, names = glance.with_final_metrics(store, runs)
     if not names:
         raise NothingToCompare(f"no final metrics in sweep {_sweep_names(list(run_filter.sweep_ids))} for these filters")
     headlines = glance.stored_headlines(store, frame["sweep_id"])
-    tables, summary = glance.config_summaries(frame, names, headlines, categories=COMPONENT_CATEGORIES, wide=wide)
+    tables, summary = glance.config_summaries(frame, names, headlines, categories=category_columns(frame), wide=wide)
     return Comparison("metrics", list(run_filter.sweep_ids), summary, Group(*(Fitted(t) for t in tables)))
 
 

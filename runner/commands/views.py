@@ -187,8 +187,8 @@ def _print_records(frame, nan_is_missing: list[str], *, as_json: bool, keep_form
 def _print_glance(frame, metric_names: list[str], headlines, noisy, *, columns: str | None, wide: bool,
                   total: int, focus: list[str]) -> None:
     """The tables of ``runner runs``, one per experiment, fitted to the terminal."""
-    from scratchlab.plugins.types import COMPONENT_CATEGORIES
     from scratchlab.reports import glance
+    from scratchlab.reports.filters import category_columns
     from scratchlab.reports.terminal import fitted_table
     from scratchlab.reports.textsafe import printable
 
@@ -202,7 +202,7 @@ def _print_glance(frame, metric_names: list[str], headlines, noisy, *, columns: 
     if frame.empty:
         console.print(f"0 of {total} runs")
         return
-    tables = glance.glance_tables(frame, metric_names, headlines, categories=COMPONENT_CATEGORIES,
+    tables = glance.glance_tables(frame, metric_names, headlines, categories=category_columns(frame),
                                   columns=chosen, wide=wide, focus=focus)
     for table in tables:
         if "stale" in table.frame and not chosen:
