@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from scratchlab.db import models as m
-from scratchlab.db.engine import describe
+from scratchlab.db.engine import describe, sqlite_path
 from scratchlab.db.errors import DatabaseError, SweepInUseError, SweepNotFoundError
 from scratchlab.db.sqltypes import utcnow
 
@@ -169,9 +169,14 @@ class Heartbeat:
                 log.warning("sweep %s: heartbeat not written: %s", self.sweep_id, exc)
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        url = self.store.engine.url
+        # an in-memory SQLite database is one connection no other process can see: nothing to guard,
+        # and a second thread on that connection would interleave with the driver's transactions
+        if url.get_backend_name() != "sqlite" or sqlite_path(url) is not None:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=self.interval + 5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.interval + 5)

@@ -239,3 +239,29 @@ def test_a_read_only_store_refuses_writes_and_the_backend_enforces_it(db_url, wr
             conn.exec_driver_sql("DELETE FROM metrics")
     with open_store(db_url, read_only=True) as reader:
         assert len(queries.metrics(reader, run_ids=[ids["k0"]])) == 4
+
+
+def test_the_heartbeat_thread_refreshes_the_owners_beat_and_stops_with_the_block(tmp_path):
+    import time
+
+    from scratchlab.db import open_store
+    from scratchlab.db.ownership import Heartbeat, Owner, beat
+
+    me = Owner.this_process()
+    with open_store(f"sqlite:///{tmp_path / 'runs.db'}") as store:
+        sweep_id = store.create_sweep("s", [], {}, {}, owner=me)
+
+        def last_beat():
+            with store.engine.connect() as conn:
+                return conn.exec_driver_sql("SELECT heartbeat_at FROM sweeps").scalar_one()
+
+        first = last_beat()
+        with Heartbeat(store, sweep_id, me, interval=0.05) as heartbeat:
+            deadline = time.monotonic() + 30
+            while last_beat() == first and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert last_beat() > first
+        assert not heartbeat._thread.is_alive()
+        # only the owner beats: another process's beat changes nothing
+        assert beat(store, sweep_id, Owner(me.host, me.pid + 1)) is False
+        assert beat(store, sweep_id, me) is True
