@@ -60,7 +60,7 @@ def parse_models(text: str) -> list[str]:
 
 def run_mlp(ctx: Any) -> None:
     """The lessons' 784-50-10 on the validation images."""
-    from scratchlab.plugins.experiments.models import mlp
+    from scratchlab.plugins.experiments.models import calibrate, mlp
 
     x = ctx.data.x_valid
     model = mlp(
@@ -70,6 +70,8 @@ def run_mlp(ctx: Any) -> None:
         device=ctx.device,
         dtype=ctx.dtype,
     )
+    if calibrate(model, ctx.init, x):
+        ctx.note("lsuv calibrated the mlp's lin1 on these images; the deep and conv models use its Kaiming draw only")
     ctx.stats("mlp", 0, "input", x)
     with ctx.watch(model, "mlp"):
         model(x)
