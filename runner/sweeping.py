@@ -48,7 +48,10 @@ class SweepUsageError(SweepError):
 
 @dataclass(frozen=True)
 class Execution:
-    """How runs execute: the backend and the limits. Stored with a sweep so ``--resume`` runs it alike."""
+    """How runs execute: the backend and the limits; checked when made (:class:`SweepUsageError`).
+
+    A new sweep stores its timeout, which ``--resume`` keeps unless given another.
+    """
 
     workers: int | None = None  # N supervised worker processes (default: one per usable core)
     scheduler: str | None = None  # an existing Dask cluster, or "local" for a local one of `workers`
