@@ -1,0 +1,328 @@
+"""The Dask backend: runs on a local Dask cluster (``--scheduler local``) or an existing one
+(``--scheduler ADDRESS``).
+
+Workers load the plugins once per process and return plain
+:class:`~scratchlab.db.records.RunResult` records. A task announces when its
+run starts (after a cold worker's imports of torch and the plugins), and the
+driver's ``--timeout`` clock starts there. A worker's timeout is cooperative
+(``ctx.check_budget``), so the driver also enforces ``--timeout`` plus a grace
+period: an overdue run is recorded as ``timeout`` and its worker process
+restarted. A local cluster retries a task that killed its worker once, then
+fails it (``KilledWorker``); a run's own ``KeyboardInterrupt`` or
+``SystemExit`` comes back as a failed result, not as a traceback on the
+terminal. dask is imported only inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.runner.execute import (
+    DaskUnavailable,
+    Items,
+    StartedCallback,
+    failed_result,
+    grace_period,
+    missing_on_worker,
+)
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _worker_plugins(modules: tuple[str, ...]) -> Any:
+    # one plugin load per worker process (a restarted worker loads again)
+    from scratchlab.plugins.manager import load_plugins
+
+    return load_plugins(modules)
+
+
+def run_on_worker(
+    modules: tuple[str, ...], planned: PlannedRun, timeout: float | None, threads: int | None
+) -> RunResult:
+    """The Dask task: set torch's thread count, load the plugins (once per process), run."""
+    import torch
+
+    from scratchlab.runner.context import run_experiment
+
+    started_at = datetime.now(UTC)
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    plugins = _worker_plugins(tuple(modules))
+    missing = missing_on_worker(plugins, planned)
+    if missing is not None:
+        return failed_result(missing, started_at)
+    _announce_start()
+    try:
+        return run_experiment(plugins, planned, timeout=timeout)
+    except BaseException as exc:  # KeyboardInterrupt raised by the run: a result, not a traceback on the worker's terminal
+        return failed_result(f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at)
+
+
+#: the Dask event topic a task publishes when its run starts (after the worker's imports)
+RUN_STARTED_TOPIC = "scratchlab-run-started"
+#: seconds a Dask run may take to start (a cold worker importing torch and the plugins)
+#: before the driver counts its timeout from the hand-out instead
+START_ALLOWANCE = 120.0
+
+
+def _announce_start() -> None:
+    """Tell the driver this Dask task's run starts now, so its ``--timeout`` clock starts here."""
+    with contextlib.suppress(Exception):  # not on a Dask worker, or an old scheduler: the driver copes
+        import distributed
+
+        worker = distributed.get_worker()
+        worker.log_event(RUN_STARTED_TOPIC, {"key": worker.get_current_task()})
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise DaskUnavailable(
+            "--workers and --scheduler need dask.distributed: pip install 'scratchlab[dask]'"
+        ) from None
+    return distributed
+
+
+def _probe(address: str) -> None:
+    """Fail at once when nothing listens at a TCP scheduler address (the Dask
+    client would retry until its connect timeout)."""
+    from distributed.comm import get_address_host_port
+
+    scheme = address.partition("://")[0] if "://" in address else "tcp"
+    if scheme not in ("tcp", "tls"):
+        return  # inproc://, ucx://, ...: let the client judge
+    try:
+        host, port = get_address_host_port(address)
+    except (ValueError, TypeError):
+        raise DaskUnavailable(f"{address!r} is not a Dask scheduler address; expected tcp://HOST:PORT") from None
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        raise DaskUnavailable(f"cannot use the Dask scheduler at {address}: {exc.strerror or exc}") from None
+
+
+def _quiet_dask_logs() -> None:
+    """Keep distributed's INFO chatter (cluster start, worker restarts) off the
+    sweep's output unless ``-v`` asked for INFO logs."""
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+
+
+@dataclass
+class _InFlight:
+    run_id: int
+    planned: PlannedRun
+    since: float  # monotonic time it was handed out (or its worker restarted)
+    started_at: datetime
+    running_since: float | None = None  # monotonic time its worker said the run started
+
+
+class DaskBackend:
+    """Runs on a Dask cluster; keeps at most one run per worker thread in flight,
+    so that a run handed out is a run that is running, and its age is its run time."""
+
+    name = "dask"
+
+    def __init__(
+        self,
+        client: Any,
+        modules: Sequence[str],
+        *,
+        threads: int | None,
+        cluster: Any = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.cluster = cluster
+        self.modules = tuple(modules)
+        self.threads = threads
+        self.warn = warn or (lambda message: log.warning(message))
+        self.poll = 0.2  # seconds between checks for overdue runs
+        self._started: dict[Any, float] = {}  # task key -> monotonic time its run started
+        with contextlib.suppress(Exception):  # an old distributed: timeouts count from the hand-out
+            client.subscribe_topic(RUN_STARTED_TOPIC, self._on_started)
+
+    @classmethod
+    def local(cls, n_workers: int, modules: Sequence[str], *, warn: Callable[[str], None] | None = None) -> DaskBackend:
+        """Start a ``LocalCluster`` of ``n_workers`` single-threaded processes; torch
+        threads are split between them (usable cores // n_workers each)."""
+        distributed = _import_distributed()
+        import dask
+
+        from scratchlab.runner.environment import usable_cpus
+
+        _quiet_dask_logs()
+        try:
+            # a run that kills its worker is retried once, then failed (KilledWorker), not tried on every worker
+            with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+                cluster = distributed.LocalCluster(
+                    n_workers=n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+        except Exception as exc:
+            raise DaskUnavailable(f"could not start a local Dask cluster: {type(exc).__name__}: {exc}") from None
+        client = distributed.Client(cluster, set_as_default=False)
+        return cls(client, modules, threads=max(1, usable_cpus() // n_workers), cluster=cluster, warn=warn)
+
+    @classmethod
+    def connect(cls, address: str, modules: Sequence[str], *, warn: Callable[[str], None] | None = None) -> DaskBackend:
+        """Use the existing cluster whose scheduler listens at ``address``; its
+        workers keep the torch thread count they were started with."""
+        distributed = _import_distributed()
+        _quiet_dask_logs()
+        _probe(address)
+        try:
+            client = distributed.Client(address, timeout=10, set_as_default=False)
+            client.wait_for_workers(1, timeout=30)
+        except Exception as exc:
+            raise DaskUnavailable(
+                f"cannot use the Dask scheduler at {address}: {type(exc).__name__}: {exc}"
+            ) from None
+        return cls(client, modules, threads=None, warn=warn)
+
+    def describe(self) -> dict[str, Any]:
+        """The cluster's workers and their threads, for the sweep's environment record."""
+        info = self.client.scheduler_info()
+        return {
+            "backend": "dask",
+            "scheduler": info.get("address"),
+            "local": self.cluster is not None,
+            "torch_threads_per_worker": self.threads,
+            "workers": {address: w.get("nthreads") for address, w in info.get("workers", {}).items()},
+        }
+
+    def _slots(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def _submit(self, run_id: int, planned: PlannedRun, timeout: float | None) -> Any:
+        return self.client.submit(
+            run_on_worker,
+            self.modules,
+            planned,
+            timeout,
+            getattr(planned, "threads", None) or self.threads,
+            key=f"run-{run_id}-{uuid.uuid4().hex[:8]}",
+            pure=False,
+            retries=0,
+        )
+
+    def _cancel(self, future: Any) -> list[str]:
+        """Cancel an overdue run; return the workers it is stuck on."""
+        workers = [w for w, keys in self.client.processing().items() if future.key in keys]
+        future.cancel()
+        return workers
+
+    def _restart(self, workers: list[str], flight: Mapping[Any, _InFlight]) -> None:
+        """Restart the worker processes a cancelled run is stuck in (a thread cannot
+        be stopped); runs rescheduled from them start their clock again."""
+        if not workers:
+            return
+        moved = {k for w, keys in self.client.processing().items() if w in workers for k in keys}
+        try:
+            self.client.restart_workers(workers, timeout=60)
+        except Exception as exc:
+            self.warn(f"could not restart Dask worker {', '.join(workers)} after a timeout: {exc}")
+            return
+        for future, entry in flight.items():
+            if future.key in moved:
+                entry.since, entry.running_since = time.monotonic(), None
+                self._started.pop(future.key, None)
+
+    def _on_started(self, event: Any) -> None:
+        # called on the client's event-loop thread; a plain dict store is atomic
+        _timestamp, message = event
+        with contextlib.suppress(Exception):
+            self._started[message["key"]] = time.monotonic()
+
+    def _overdue(self, entry: _InFlight, key: Any, limit: float, now: float) -> bool:
+        """Whether a run is past ``limit``, counted from when its worker started it (not from
+        the hand-out, which a cold worker's imports would count); a run never announced
+        counts from the hand-out plus :data:`START_ALLOWANCE`."""
+        started = self._started.get(key, entry.running_since)
+        if started is not None:
+            entry.running_since = started
+            return now - started > limit
+        return now - entry.since > limit + START_ALLOWANCE
+
+    def results(self, items: Items, started: StartedCallback, timeout: float | None) -> Iterator[tuple[int, RunResult]]:
+        """Yield ``(run_id, result)`` as runs finish; cancels what is in flight when closed early."""
+        distributed = _import_distributed()
+        queue = list(items)[::-1]  # pop() from the end takes them in order
+        flight: dict[Any, _InFlight] = {}
+        limit = None if timeout is None else timeout + grace_period(timeout)
+
+        def refill() -> None:
+            handed: list[int] = []
+            while queue and len(flight) < self._slots():
+                run_id, planned = queue.pop()
+                future = self._submit(run_id, planned, timeout)
+                flight[future] = _InFlight(run_id, planned, time.monotonic(), datetime.now(UTC))
+                handed.append(run_id)
+            if handed:
+                started(handed)
+
+        try:
+            refill()
+            while flight:
+                try:
+                    # wait() looks the client up; ours is not the process-wide default
+                    with self.client.as_current():
+                        done, _ = distributed.wait(list(flight), timeout=self.poll, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = set()
+                finished = [(flight.pop(future), future) for future in done]
+                refill()  # hand out the next runs before the driver spends time writing results
+                for entry, future in finished:
+                    yield entry.run_id, self._outcome(future, entry)
+                if limit is not None:
+                    now = time.monotonic()
+                    for future, entry in list(flight.items()):
+                        if self._overdue(entry, future.key, limit, now):
+                            del flight[future]
+                            workers = self._cancel(future)
+                            # the result first: its finish time should not include the restart
+                            yield entry.run_id, failed_result(
+                                f"timed out: no result after {limit:.1f}s (--timeout {timeout:g}s plus"
+                                f" {grace_period(timeout):.1f}s grace); its worker was restarted, so nothing"
+                                " this run recorded was kept",
+                                entry.started_at,
+                                status="timeout",
+                            )
+                            self._restart(workers, flight)
+                    refill()
+        finally:
+            if flight:
+                self.client.cancel(list(flight))
+
+    @staticmethod
+    def _outcome(future: Any, entry: _InFlight) -> RunResult:
+        try:
+            return future.result()
+        except Exception as exc:
+            # the task itself failed: the worker died (KilledWorker) or could not unpickle
+            text = "".join(traceback.format_exception(exc))
+            return failed_result(f"the Dask task failed: {type(exc).__name__}: {exc}\n{text}", entry.started_at)
+
+    def close(self) -> None:
+        """Disconnect; shut a local cluster down."""
+        with contextlib.suppress(Exception):
+            self.client.close()
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.close()

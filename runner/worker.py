@@ -1,0 +1,191 @@
+"""The worker process of the supervised pool, and the memory limit it runs under.
+
+:func:`worker_main` is what each worker process runs: it sends its stdout and
+stderr to a file the driver reads a failed run's tail from, ignores Ctrl-C and
+SIGHUP (the driver decides), dies with the driver (Linux ``PR_SET_PDEATHSIG``),
+enables ``faulthandler`` (a crash's Python stack lands in that file), imports
+torch and the plugins, caps its address space (:func:`memory_headroom`), says
+ready, then runs what the driver sends, one run at a time, until told to stop.
+A run's ``KeyboardInterrupt`` or ``SystemExit`` becomes a failed result; a
+run that hit the memory limit is ``failed`` with ``out of memory`` first and
+its worker retires, since a process that hit its limit may be half-broken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import faulthandler
+import os
+import re
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.runner.execute import apply_threads, failed_result, missing_on_worker
+
+#: environment variable: memory a run may allocate on top of its worker's start-up size
+MEMORY_ENV = "SCRATCHLAB_WORKER_MEMORY"
+
+_OOM_MARKERS = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "std::bad_alloc", "not enough memory")
+
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes from ``"512M"``, ``"2G"``, ``"1.5GiB"`` or a plain number; None for ``off``/``0``/``none``."""
+    value = text.strip().lower()
+    if value in ("", "0", "off", "none", "no"):
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", value)
+    if match is None:
+        raise ValueError(f"{MEMORY_ENV}={text!r}: expected a size such as 512M or 4G, or off")
+    scale = 1024 ** " kmgt".index(match.group(2) or " ")
+    return int(float(match.group(1)) * scale)
+
+
+def available_memory() -> int | None:
+    """``MemAvailable`` from ``/proc/meminfo`` in bytes (None where there is none)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def memory_headroom(devices: Sequence[str]) -> int | None:
+    """Bytes each worker may allocate on top of its size once started: ``$SCRATCHLAB_WORKER_MEMORY``,
+    else the memory available now; None (no limit) when a run uses an accelerator, whose driver
+    reserves far more address space than it uses, so an address-space limit would break it."""
+    if any(not d.startswith("cpu") for d in devices):
+        return None
+    if MEMORY_ENV in os.environ:
+        return parse_size(os.environ[MEMORY_ENV])
+    return available_memory()
+
+
+def _vm_size() -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _limit_memory(headroom: int | None) -> int | None:
+    """Cap this process's address space at its current size plus ``headroom``; the cap, or None."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    base = _vm_size()
+    if headroom is None or base is None:
+        return None
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = base + headroom if hard == resource.RLIM_INFINITY else min(base + headroom, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return limit
+
+
+def _out_of_memory(result: RunResult) -> bool:
+    return result.status == "failed" and any(m in (result.reason or "") for m in _OOM_MARKERS)
+
+
+# --------------------------------------------------------------------------- the worker process
+
+
+def _redirect_output(path: str) -> None:
+    """Send this process's stdout and stderr (Python's and native code's) to ``path``."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.reconfigure(line_buffering=True)  # what a dying run printed last is kept
+
+
+def _output_size() -> int:
+    """Bytes written to this worker's output file so far (where the next run's output begins)."""
+    try:
+        return os.fstat(1).st_size
+    except OSError:
+        return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the driver dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+
+
+def worker_main(conn: Any, modules: tuple[str, ...], output: str, headroom: int | None) -> None:
+    """The worker process: load everything, say ready, then run what the driver sends until told to stop."""
+    parent = os.getppid()
+    _redirect_output(output)
+    # Ctrl-C and a closed terminal reach the whole process group; the driver decides
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    _die_with_parent()
+    if os.getppid() != parent:
+        return  # the driver died before the line above took effect
+    faulthandler.enable()
+    import torch  # noqa: F401  (imported now, so that no run's clock pays for it)
+
+    from scratchlab.plugins.manager import load_plugins
+
+    plugins = load_plugins(modules)
+    limit = _limit_memory(headroom)
+    conn.send(("ready", os.getpid(), limit))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        planned, timeout, threads = message
+        result = _run_one(plugins, planned, timeout, threads, limit)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        # a process that hit its memory limit may be half-broken: it retires, the driver starts a fresh one
+        retire = _out_of_memory(result)
+        conn.send(("result", result, retire, _output_size()))
+        if retire:
+            return
+
+
+def _run_one(plugins: Any, planned: PlannedRun, timeout: float | None, threads: int, limit: int | None) -> RunResult:
+    from scratchlab.runner.context import run_experiment
+
+    started_at = datetime.now(UTC)
+    try:
+        apply_threads(threads)
+        missing = missing_on_worker(plugins, planned)
+        if missing is not None:
+            return failed_result(missing, started_at)
+        result = run_experiment(plugins, planned, timeout=timeout)
+    except BaseException as exc:  # KeyboardInterrupt raised by the run itself (SIGINT is ignored here)
+        return failed_result(f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at)
+    if _out_of_memory(result):
+        size = "its address-space limit" if limit is None else f"its limit of {limit / 2**30:.1f} GiB of address space"
+        result.reason = f"out of memory: the run needed more than {size}\n{result.reason}"
+    return result
