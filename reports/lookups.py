@@ -53,3 +53,23 @@ def data_version(store) -> tuple:
 def running_sweeps(version: tuple) -> int:
     """How many sweeps :func:`data_version` saw running."""
     return int(version[1])
+
+
+def training_curves(store, run_filter, run_ids: list[int], names: list[str], max_points: int) -> dict:
+    """The Training page's curves, computed once per data version (the app caches this
+    call): per metric name, ``(curves, over_epochs)`` with ``curves`` the
+    :func:`~scratchlab.reports.views.training.aggregate_repeats` frame (steps turned
+    into epochs for a per-epoch metric) of the runs ``run_ids``."""
+    from scratchlab.db import queries
+    from scratchlab.reports.views import training as views
+
+    runs = queries.list_runs(store, run_filter, run_ids=run_ids)
+    points = queries.metrics(store, run_ids=run_ids, names=sorted({*names, views.EPOCH_MARKER}), max_points=max_points)
+    epochs = views.epoch_steps(points)
+    result = {}
+    for name in names:
+        over_epochs = views.per_epoch(points, name, epochs)
+        of_metric = points[points["name"] == name]
+        result[name] = (views.aggregate_repeats(views.as_epochs(of_metric, epochs) if over_epochs else of_metric, runs),
+                        over_epochs)
+    return result

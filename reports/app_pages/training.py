@@ -37,12 +37,9 @@ with clip_col:
                           help="Limit the y axis to the curves' typical range (3 IQRs beyond the quartiles), so one "
                                "diverging configuration does not flatten the rest. Scroll on a chart to zoom.")
 if chosen:
-    points = ui.query("metrics", run_ids=run_ids, names=sorted({*chosen, views.EPOCH_MARKER}), max_points=MAX_POINTS)
-    epochs = views.epoch_steps(points)
+    curves_by_name = ui.query("training_curves", run_filter, run_ids, list(chosen), MAX_POINTS)
     for name in chosen:
-        over_epochs = views.per_epoch(points, name, epochs)
-        of_metric = points[points["name"] == name]
-        curves = views.aggregate_repeats(views.as_epochs(of_metric, epochs) if over_epochs else of_metric, runs)
+        curves, over_epochs = curves_by_name[name]
         if curves.empty:
             st.caption(f"{ui.plain(name)} has no per-step values in these runs.")
             continue
