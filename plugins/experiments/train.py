@@ -77,11 +77,19 @@ PARAMS: dict[str, Any] = {
 }
 
 
+def strategy(ctx: Any) -> Any:
+    """The run's matmul strategy, or None when the experiment does not use the ``matmul``
+    category (``telemetry``): then PyTorch's own matmul, with no limit."""
+    return ctx.components.get("matmul")
+
+
 def check_fits(matmul: Any, bs: int, sizes: tuple[int, ...]) -> None:
     """Raise Skip if any layer's ``bs x n_in x n_out`` matmul is over the strategy's limit.
 
     The backward matmuls (``g @ w.T``, ``x.T @ g``) have the same multiply-adds.
     """
+    if matmul is None:
+        return
     for n_in, n_out in itertools.pairwise(sizes):
         reason = matmul.fits(bs, n_in, n_out)
         if reason is not None:
@@ -96,7 +104,7 @@ def valid_batch(matmul: Any, bs: int, sizes: tuple[int, ...]) -> int:
     """Rows per validation pass: as many as every layer's matmul fits, from ``bs`` up to
     :data:`MAX_VALID_BATCH` (one pass for mnist-5k's 1,000 rows with a fast strategy)."""
     rows = float(MAX_VALID_BATCH)
-    for n_in, n_out in itertools.pairwise(sizes):
+    for n_in, n_out in itertools.pairwise(sizes if matmul is not None else ()):
         rows = min(rows, matmul.max_madds / (n_in * n_out))  # max_madds may be inf
     return max(bs, int(rows))
 
@@ -170,7 +178,7 @@ def build_model(ctx: Any, sizes: tuple[int, ...]) -> Any:
     from scratchlab.plugins.experiments.models import calibrate, cnn, mlp, trainable_matmul
 
     p, norm = ctx.params, ctx.components["norm"]
-    mm = trainable_matmul(ctx.matmul)
+    mm = None if strategy(ctx) is None else trainable_matmul(strategy(ctx))
     kwargs = {"mm": mm, "device": ctx.device, "dtype": ctx.dtype}
     if p["model"] == "cnn":
         model = cnn(ctx.data.x_train.shape[1], sizes[-1], ctx.init, ctx.activation, norm, **kwargs)
@@ -204,7 +212,7 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
     n = x_train.shape[0]
     starts = range(0, n, bs)
     total_steps = max(len(starts) * epochs, 1)
-    eval_rows = valid_batch(ctx.matmul, bs, layer_sizes(ctx))
+    eval_rows = valid_batch(strategy(ctx), bs, layer_sizes(ctx))
 
     model.train()
     step, train_seconds = 0, 0.0
@@ -246,7 +254,7 @@ def run(ctx: Any) -> None:
     p = ctx.params
     check_params(p)
     sizes = layer_sizes(ctx)
-    check_fits(ctx.matmul, p["bs"], sizes)
+    check_fits(strategy(ctx), p["bs"], sizes)
     model = build_model(ctx, sizes)
     stats_every = p["stats_every"]
 
