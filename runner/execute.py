@@ -189,15 +189,21 @@ class InlineBackend:
         return {"backend": "inline", "usable_cpus": usable_cpus()}
 
     def results(self, items: Items, started: StartedCallback, timeout: float | None) -> Iterator[tuple[int, RunResult]]:
-        """Yield ``(run_id, result)`` for each run, in order."""
+        """Yield ``(run_id, result)`` for each run, in order; this process's torch thread
+        count is set for each run and restored afterwards."""
+        import torch
+
         from scratchlab.runner.context import run_experiment
         from scratchlab.runner.environment import usable_cpus
 
-        cores = usable_cpus()
-        for run_id, planned in items:
-            started([run_id])
-            apply_threads(run_threads(planned, exclusive=True, cores=cores, workers=1))
-            yield run_id, run_experiment(self.plugins, planned, timeout=timeout)
+        cores, before = usable_cpus(), torch.get_num_threads()
+        try:
+            for run_id, planned in items:
+                started([run_id])
+                apply_threads(run_threads(planned, exclusive=True, cores=cores, workers=1))
+                yield run_id, run_experiment(self.plugins, planned, timeout=timeout)
+        finally:
+            apply_threads(before)
 
     def close(self) -> None:
         """Nothing to release."""
