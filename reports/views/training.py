@@ -166,14 +166,15 @@ def curve_chart(aggregated, name: str, log: bool = False, clip: bool = False, x_
     steps = sorted(data["step"].unique())
     x = alt.X("step:Q", title=x_title, axis=alt.Axis(format="d", tickMinStep=1, values=steps if len(steps) <= 12 else alt.Undefined),
               scale=alt.Scale(nice=False))
+    y_title = f"{name}{' (log)' if log else ''}"
     base = alt.Chart(data).encode(x=x)
     # the legend comes from the lines alone: the band's opacity would fade its symbols
     band = base.mark_area(opacity=0.2, clip=True).encode(
-        y=alt.Y("lo:Q", scale=y_scale, title=name), y2="hi:Q", detail="config:N",
+        y=alt.Y("lo:Q", scale=y_scale, title=y_title), y2="hi:Q", detail="config:N",
         color=alt.Color("colour:N", legend=None, scale=colours),
     )
     line = base.mark_line(point=len(steps) <= 30, clip=True).encode(
-        y=alt.Y("mean:Q", scale=y_scale, title=f"{name}{' (log)' if log else ''}", axis=alt.Axis(format=".4~g")),
+        y=alt.Y("mean:Q", scale=y_scale, title=y_title, axis=alt.Axis(format=".4~g")),
         detail="config:N", **encoding,
         tooltip=["config", alt.Tooltip("step:Q", title=x_title, format="d"), alt.Tooltip("mean:Q", format=".4g"),
                  "runs", alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g")],
@@ -181,7 +182,11 @@ def curve_chart(aggregated, name: str, log: bool = False, clip: bool = False, x_
     title = f"{name} (mean over repeats, {int(CONFIDENCE * 100)}% band)"
     if domain:
         title += ", outliers clipped"
-    return alt.layer(band, line).properties(title=title, height=320).interactive()
+    # independent legends: the lines' legend alone is drawn (the band's is off)
+    chart = alt.layer(band, line).resolve_legend(color="independent", strokeDash="independent")
+    # tall enough for every legend entry: the page crops a legend that overflows the chart
+    entries = data["colour"].nunique() + (data["dash"].nunique() + 1 if dashed else 0)
+    return chart.properties(title=title, height=max(320, 21 * entries)).interactive()
 
 
 def final_table(final, runs):
