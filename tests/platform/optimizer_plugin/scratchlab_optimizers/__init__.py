@@ -1,6 +1,8 @@
-"""A scratchlab plugin written as a third party would: it adds the ``optimizer``
-category, two optimizers (``sgd`` and ``momentum``) and the ``fit`` experiment,
-which fits a line with the chosen optimizer. Nothing in scratchlab names any of them."""
+"""A scratchlab plugin written as a third party would: it adds the ``solver``
+category (an optimizer by another name: scratchlab has a built-in ``optimizer``
+category, itself built on the same API), two solvers (``sgd`` and ``momentum``)
+and the ``fit`` experiment, which fits a line with the chosen solver. Nothing in
+scratchlab names any of them."""
 
 from __future__ import annotations
 
@@ -12,12 +14,12 @@ from scratchlab.plugins import Category, Component, Experiment, hookimpl
 
 
 @dataclass(frozen=True, kw_only=True)
-class Optimizer(Component):
+class Solver(Component):
     """``step(weights, grads, lr, state)`` updates ``weights`` in place; ``state`` is a dict it may keep."""
 
     step: Callable[..., None]
 
-    CATEGORY: ClassVar[str] = "optimizer"
+    CATEGORY: ClassVar[str] = "solver"
     CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("step",)
     PARAM_FIELDS: ClassVar[tuple[str, ...]] = ("step",)
 
@@ -35,7 +37,7 @@ def momentum_step(weights: list, grads: list, lr: float, state: dict, *, beta: f
 
 
 def fit(ctx: Any) -> None:
-    """Fit y = 3x + 1 by gradient descent with the chosen optimizer; record the loss per step."""
+    """Fit y = 3x + 1 by gradient descent with the chosen solver; record the loss per step."""
     import torch
 
     generator = torch.Generator().manual_seed(ctx.seed)
@@ -47,7 +49,7 @@ def fit(ctx: Any) -> None:
         loss = ((x @ w + b - y) ** 2).mean()
         loss.backward()
         with torch.no_grad():
-            ctx.components["optimizer"].step([w, b], [w.grad, b.grad], ctx.params["lr"], state)
+            ctx.components["solver"].step([w, b], [w.grad, b.grad], ctx.params["lr"], state)
         w.grad.zero_()
         b.grad.zero_()
         ctx.metric("loss", float(loss), step)
@@ -56,18 +58,18 @@ def fit(ctx: Any) -> None:
 
 @hookimpl
 def register_categories(register):
-    register(Category(name="optimizer", type=Optimizer, default="sgd",
+    register(Category(name="solver", type=Solver, default="sgd",
                       description="updates the weights from their gradients"))
 
 
 @hookimpl
-def register_optimizers(register):
-    register(Optimizer(name="sgd", step=sgd_step, description="plain gradient descent"))
-    register(Optimizer(name="momentum", step=momentum_step, params={"beta": 0.9},
+def register_solvers(register):
+    register(Solver(name="sgd", step=sgd_step, description="plain gradient descent"))
+    register(Solver(name="momentum", step=momentum_step, params={"beta": 0.9},
                        description="gradient descent with momentum"))
 
 
 @hookimpl
 def register_experiments(register):
-    register(Experiment(name="fit", run=fit, uses=("optimizer",), params={"steps": 20, "lr": 0.1},
-                        description="fit a line with the chosen optimizer"))
+    register(Experiment(name="fit", run=fit, uses=("solver",), params={"steps": 20, "lr": 0.1},
+                        description="fit a line with the chosen solver"))
