@@ -125,20 +125,34 @@ def wall_time(fn: Callable[[], object]) -> Callable[[], float]:
     return case
 
 
-def subprocess_time(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Callable[[], float]:
+def subprocess_time(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, cpu: list[float] | None = None
+) -> Callable[[], float]:
     """A case for :func:`alternate`: run ``argv`` once, return its wall time (hyperfine style).
 
     Output is discarded; a non-zero exit raises with the command's stderr, so a
-    broken command cannot pass for a fast one.
+    broken command cannot pass for a fast one. With ``cpu``, the child's CPU
+    time (user + system, from ``RUSAGE_CHILDREN``) is appended to it each time:
+    on a machine other processes keep busy, wall time grows with their load
+    while CPU time stays close to the work the command itself does.
     """
+    import resource
+
     full_env = {**os.environ, **(env or {})}
 
+    def used() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
     def case() -> float:
+        before = used()
         start = time.perf_counter()
         result = subprocess.run(
             list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env, check=False
         )
         elapsed = time.perf_counter() - start
+        if cpu is not None:
+            cpu.append(used() - before)
         if result.returncode != 0:
             raise RuntimeError(
                 f"{' '.join(argv)} exited with {result.returncode}: {result.stderr.decode(errors='replace').strip()}"
