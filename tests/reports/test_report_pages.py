@@ -146,3 +146,19 @@ def test_the_data_version_changes_when_a_result_is_written(tmp_path):
         assert after != before
         store.finish_sweep(sweep, "done")
         assert lookups.running_sweeps(lookups.data_version(store)) == 0
+
+
+def test_a_running_sweep_makes_the_page_live_and_new_rows_show(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    started = datetime(2024, 5, 1, tzinfo=UTC)
+    with open_store(url) as store:
+        sweep = store.create_sweep("live", ["runner", "sweep"], {}, {})
+        ids = store.add_runs(sweep, [PlannedRun(key=k, experiment="train", components={}, params={}) for k in "ab"])
+        store.write_result(ids["a"], RunResult("done", None, started, started + timedelta(seconds=1)))
+    at = _open(url, "runs", monkeypatch)
+    assert any("live" in c.value for c in at.sidebar.caption)
+    assert sorted(_table(at, "run_id")["status"]) == ["done", "pending"]
+    with open_store(url) as store:  # the sweep writes its next result while the page is open
+        store.write_result(ids["b"], RunResult("done", None, started, started + timedelta(seconds=2)))
+    at.run()  # what the live fragment triggers when the data version changes
+    assert sorted(_table(at, "run_id")["status"]) == ["done", "done"]  # the query cache did not hide it
