@@ -62,5 +62,7 @@ if not final.empty:
     st.altair_chart(views.metrics_chart(final, chosen), width="content")
 points = ui.query("metrics", run_ids=list(chosen), max_points=400)
 curves = views.run_curves(points)
-for name in training_views.default_curves(sorted(curves["name"].unique())) if not curves.empty else []:
-    st.altair_chart(training_views.curve_chart(curves, name, clip=True), width="stretch")
+for name in training_views.default_curves(list(curves)) if curves else []:
+    frame, over_epochs = curves[name]
+    st.altair_chart(training_views.curve_chart(frame, name, clip=True, x_title="epoch" if over_epochs else "step"),
+                    width="stretch")

@@ -96,16 +96,27 @@ def run_labels(runs) -> dict[int, str]:
     return labels
 
 
-def run_curves(points):
+def run_curves(points) -> dict:
     """``metrics`` points of the chosen runs as curves for
-    :func:`scratchlab.reports.views.training.curve_chart`, one line per run (``#12``)."""
+    :func:`scratchlab.reports.views.training.curve_chart`, one line per run (``#12``):
+    per metric name, ``(curves, over_epochs)``, a per-epoch metric's steps turned into epochs."""
+    from scratchlab.reports.views import training
+
     frame = points[points["step"].notna()].copy()
+    epochs = training.epoch_steps(frame)
     frame["config"] = "#" + frame["run_id"].astype(int).astype(str)
     frame["colour"], frame["dash"] = frame["config"], ""
-    frame["step"] = frame["step"].astype("int64")
     frame["mean"] = frame["lo"] = frame["hi"] = frame["value"].astype(float)
     frame["runs"] = 1
-    return frame[["config", "colour", "dash", "name", "step", "mean", "lo", "hi", "runs"]]
+    result = {}
+    for name in sorted(frame["name"].unique()):
+        of_metric = frame[frame["name"] == name]
+        over_epochs = training.per_epoch(frame, name, epochs)
+        if over_epochs:
+            of_metric = training.as_epochs(of_metric, epochs)
+        of_metric = of_metric.assign(step=of_metric["step"].astype("int64"))
+        result[name] = (of_metric[["config", "colour", "dash", "name", "step", "mean", "lo", "hi", "runs"]], over_epochs)
+    return result
 
 
 def metrics_chart(final, run_ids):
