@@ -29,7 +29,7 @@ from scratchlab.db.final import FINAL_COLUMNS, final_rows
 from scratchlab.db.ownership import Owner
 from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
 from scratchlab.db.quality import settle
-from scratchlab.db.records import RUN_STATUSES, SWEEP_STATUSES, PlannedRun, RunResult
+from scratchlab.db.records import RUN_STATUSES, SWEEP_STATUSES, THREADS_PARAM, PlannedRun, RunResult
 from scratchlab.db.schema import check_sqlite_file, ensure_schema
 from scratchlab.db.sqltypes import utcnow
 
@@ -335,6 +335,10 @@ def _param_rows(run: PlannedRun) -> list[tuple]:
             )
         kind, text, number = encode(name, value)
         rows.append((name, kind, text, number, None))
+    # a thread count given with --threads is a run setting like the device: a row, so it can be
+    # filtered on (auto, None, writes none: the real count is on every timing and in the sweep's environment)
+    if run.threads is not None and THREADS_PARAM not in run.params:
+        rows.append((THREADS_PARAM, *encode(THREADS_PARAM, run.threads), None))
     return rows
 
 

@@ -30,13 +30,14 @@ from scratchlab.runner.plan import (
     load_config,
     merge_spec_args,
     parse_setting,
+    parse_threads,
     split_names,
 )
 
 #: options that shape the plan; they cannot be combined with --resume / --rerun-failed
 PLAN_OPTIONS: tuple[str, ...] = (
     "categories", "experiments", "settings", "config", "devices", "dtype", "repeat", "seed", "data_path",
-    *(f"select_{c}" for c in COMPONENT_CATEGORIES),
+    "threads", *(f"select_{c}" for c in COMPONENT_CATEGORIES),
 )
 
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
@@ -93,6 +94,7 @@ def build_spec(options: Mapping[str, Any], plugin_modules: Sequence[str]) -> tup
         "seed": options["seed"],
         "data_path": _data_path(options["data_path"]),
         "settings": settings or None,
+        "threads": parse_threads(options["threads"]) if options["threads"] is not None else None,
     }
     merged = merge_spec_args(file_args, cli_args)
     name = merged.pop("name", None)
@@ -180,6 +182,10 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
               help=f"Run each combination N times (seeds SEED, SEED+1, ...; N at most {options_.MAX_REPEAT}).  [default: 1]")
 @click.option("--seed", type=options_.SEED, metavar="SEED", help=f"Base seed of every run (0..{options_.MAX_SEED}).  [default: 0]")
 @click.option("--data-path", metavar="PATH", help="File, folder or URL for datasets that read one (sets their path or directory param).")
+@click.option("--threads", metavar="N[,M...]",
+              help="torch threads per run, swept like any setting; auto: usable cores // workers for runs that"
+                   " share the cores, every usable core for a run that runs alone (an exclusive experiment such"
+                   " as matmul, or one worker).  [default: auto]")
 @click.option("--name", help="Name of the sweep.  [default: what is swept and the time]")
 @click.option("--dry-run", is_flag=True, help="Print the plan and the run count; run and write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan (with --dry-run) or the summary as JSON.")
