@@ -56,7 +56,7 @@ if total == 0:
 st.caption(f"runs {offset + 1}–{offset + len(rows)} of {total}")
 st.caption("Final metrics are columns: sort by them above, filter on them in the sidebar's where box "
            "(valid_accuracy>=0.9). Open a run from the first column.")
-st.dataframe(with_run_links(views.runs_display(rows)), hide_index=True, width="stretch",
+st.dataframe(with_run_links(views.runs_display(rows, metrics)), hide_index=True, width="stretch",
              column_config=link_config())
 counts = {status: int(ui.query("count_runs", **{**kwargs, "statuses": [status]}))
           for status in (run_filter.statuses or RUN_STATUSES)}

@@ -40,11 +40,12 @@ def metric_columns(runs, params) -> list[str]:
     return [c for c in runs.columns if c not in known]
 
 
-def runs_display(runs):
-    """A page of ``list_runs`` rows as shown: run columns first, then one column per
-    param (values as text, so lists and mixed types display the same everywhere),
-    the error's telling line in ``error`` and the full reason left out (it is shown
-    per run)."""
+def runs_display(runs, metrics=()):
+    """A page of ``list_runs`` rows as shown: run columns first (the final-metric
+    columns ``metrics`` right after the status, where they are seen without
+    scrolling), then one column per param (values as text, so lists and mixed types
+    display the same everywhere), the error's telling line in ``error`` and the full
+    reason left out (it is shown per run)."""
     import pandas as pd
 
     frame = runs.copy()
@@ -57,4 +58,7 @@ def runs_display(runs):
             frame[column] = pd.Series(values, index=frame.index, dtype=object)
     frame["error"] = frame["reason"].map(error_summary)
     first = [c for c in RUN_COLUMNS if c not in ("key", "reason", "finished_at")]
-    return frame[[*first, *params, "error"]]
+    shown = [c for c in metrics if c in frame.columns]
+    at = first.index("status") + 1
+    params = [c for c in params if c not in shown]
+    return frame[[*first[:at], *shown, *first[at:], *params, "error"]]
