@@ -103,3 +103,15 @@ def test_a_bad_link_is_one_line_in_the_page(sample_db, monkeypatch, page, query)
     assert not at.error, [e.value for e in at.error]
     messages += [w.value for w in at.warning]
     assert any("Ignored" in m and "\n" not in m for m in messages), messages
+
+
+def test_plain_escapes_every_markdown_trigger_and_keeps_the_text(samples):
+    from scratchlab.reports.views.common import plain
+
+    for text in (SWEEP_NAME, MODEL, COMPONENT, "a@b.org www.example.org :material/home: :smile:", "x_y*z`q`"):
+        escaped = plain(text)
+        assert samples.as_shown(escaped) == " ".join(text.split())
+        # no unescaped trigger is left: every < [ ] ( : is preceded by a backslash
+        assert "://" not in escaped and "](" not in escaped and ":red[" not in escaped
+        assert all(escaped[i - 1] == "\\" for i, c in enumerate(escaped) if c in "<[]():" and i)
+    assert plain("two\nlines") == "two lines"
