@@ -16,7 +16,8 @@ from scratchlab.reports import browser
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "test-artifacts" / "report-pages"
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# a shared 2-core machine makes a page take tens of seconds: the suite-wide 300 s is too short here
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 #: (screenshot name, url path and query, title, element that must be drawn)
 PAGES = [

@@ -17,7 +17,8 @@ from scratchlab.db import open_store
 from scratchlab.db.records import MetricRecord, PlannedRun, RunResult, StatRecord
 from scratchlab.reports import browser
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# a shared 2-core machine makes a page take tens of seconds: the suite-wide 300 s is too short here
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 #: nothing listens there: a request to it is what the page must never make
 TRAP = "127.0.0.1:9"
