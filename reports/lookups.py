@@ -73,3 +73,20 @@ def training_curves(store, run_filter, run_ids: list[int], names: list[str], max
         result[name] = (views.aggregate_repeats(views.as_epochs(of_metric, epochs) if over_epochs else of_metric, runs),
                         over_epochs)
     return result
+
+
+def gradcheck_grid(store, run_filter, limit: int) -> tuple:
+    """The Checks page's data, computed once per data version (the app caches this
+    call): ``(grid, sweep_id)`` with ``grid`` the
+    :func:`~scratchlab.reports.views.checks.gradcheck_grid` of the newest ``limit``
+    gradcheck runs ``run_filter`` selects, narrowed to the newest sweep that has any
+    when the filter names no sweep (``sweep_id`` then; else None)."""
+    from scratchlab.db import queries
+    from scratchlab.reports.views import checks
+
+    runs = queries.list_runs(store, run_filter, limit=limit, order_by="run_id", descending=True, with_metrics=True)
+    newest = None
+    if not run_filter.sweep_ids and not runs.empty:
+        newest = int(runs["sweep_id"].max())
+        runs = runs[runs["sweep_id"] == newest]
+    return (checks.gradcheck_grid(runs) if not runs.empty else None), newest

@@ -13,18 +13,15 @@ MAX_RUNS = 2000
 
 st.title("Checks")
 scope = ui.run_filter().narrowed(experiments=("gradcheck",))
-runs = ui.query("list_runs", scope, limit=MAX_RUNS, order_by="run_id", descending=True, with_metrics=True)
-if runs.empty:
+grid, newest = ui.query("gradcheck_grid", scope, MAX_RUNS)
+if grid is None:
     st.info("No gradcheck runs in the chosen sweeps and filters. They come from "
             "`runner sweep --plugins activation,loss --experiments gradcheck` (add `--init randn,kaiming-normal` "
             "to see the naive log-softmax overflow).")
     st.stop()
-if not scope.sweep_ids:
-    newest = int(runs["sweep_id"].max())
-    runs = runs[runs["sweep_id"] == newest]
+if newest is not None:
     st.caption(f"Showing sweep #{newest}, the newest with gradcheck runs; choose sweeps in the sidebar.")
 
-grid = views.gradcheck_grid(runs)
 failing = grid[~grid["verdict"].isin(["pass", "skipped"])]
 if failing.empty:
     st.success(f"All {int((grid['verdict'] == 'pass').sum())} checked combinations pass: the hand-written "
