@@ -261,3 +261,19 @@ def test_a_dask_task_that_kills_its_worker_fails_after_one_retry_without_traceba
     assert 1 <= len(attempts) <= 2  # tried, retried at most once
     assert "Traceback" not in err
     assert len(err.splitlines()) < 20
+
+
+@pytest.mark.slow
+def test_threads_are_a_swept_run_setting_applied_in_the_worker_and_stored(faulty: Path, tmp_path: Path):
+    db = tmp_path / "runs.db"
+    process = runner(db, "--experiments", "f-ok", "--threads", "1,2,auto", "--workers", "1", "-q")
+    _, err = process.communicate(timeout=280)
+    assert process.returncode == 0, err
+    # one run per setting; one worker runs alone, so auto is every usable core
+    assert sorted(m["threads"] for m in metrics(db, "f-ok")) == sorted([1.0, 2.0, float(len(os.sched_getaffinity(0)))])
+    stored = query(db, "SELECT p.value_num FROM params p JOIN runs USING (run_id) WHERE p.name = 'threads'")
+    assert sorted(v for (v,) in stored) == [1.0, 2.0]  # a given count is a filterable row; auto writes none
+    bad = runner(db, "--experiments", "f-ok", "--threads", "0", "-q")
+    _, err = bad.communicate(timeout=120)
+    assert bad.returncode == 2 and err.strip().splitlines()[-1].endswith("give auto or integers 1 to 1024")
+    assert query(db, "SELECT count(*) FROM sweeps") == [(1,)]  # nothing written for the bad value
