@@ -110,7 +110,10 @@ def replicate_chart(timings, replicates):
 
     unit, scale = pick_unit(replicates["seconds"])
     names = timings[["timing_id", "label", "shape", "quality"]].copy()
-    names["timing"] = (names["label"].astype(str) + " " + names["shape"].fillna("").astype(str)).str.strip()
+    # matmul labels each timing by its shape: say it once
+    shapes = names["shape"].fillna("").astype(str)
+    names["timing"] = [label if label == shape else f"{label} {shape}".strip()
+                       for label, shape in zip(names["label"].astype(str), shapes)]
     data = replicates.merge(names, on="timing_id")
     data["time"] = data["seconds"] / scale
     medians = data.groupby("timing", as_index=False)["time"].median()
