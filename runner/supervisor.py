@@ -170,7 +170,8 @@ class SupervisedBackend:
             "workers": self.size,
             "usable_cpus": self.cores,
             "torch_threads": {"shared": max(1, self.cores // self.size), "exclusive": self.cores},
-            "memory_headroom_bytes": self._headroom,
+            # set when the workers start: MemAvailable then, or $SCRATCHLAB_WORKER_MEMORY; none for accelerators
+            "memory_headroom_bytes": self._headroom if self._workers else memory_headroom(("cpu",)),
         }
 
     # -- the queue ---------------------------------------------------------
