@@ -81,7 +81,7 @@ class MetricRecord:
     step: int | None = None
 
 
-#: the params row holding a run's thread setting (an int, or "auto" for None)
+#: the params row holding a thread count given with --threads (auto runs have none)
 THREADS_PARAM = "threads"
 
 
