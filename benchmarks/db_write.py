@@ -4,7 +4,7 @@
     python benchmarks/db_write.py                    # 400 runs, 5 alternating rounds
     python benchmarks/db_write.py --runs 1000 --rounds 7
 
-Every run carries 6 params (2 component choices and 4 parameters), 300 metric
+Every run carries 7 params rows (its experiment, 2 component choices and 4 parameters), 300 metric
 points, one timing with 100 replicates and 100 layer statistics. Each round
 writes N such runs into a fresh database file once per side, in the same
 process, alternating which side goes first:
@@ -39,10 +39,11 @@ from pathlib import Path
 from _common import Target, alternate, finish, format_value, median, parser, print_table
 
 from scratchlab.db import open_store
-from scratchlab.db.params import encode
+from scratchlab.db.final import final_rows
+from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
 from scratchlab.db.records import MetricRecord, PlannedRun, RunResult, StatRecord, TimingRecord
 
-N_PARAMS = 6
+N_PARAMS = 7  # the experiment row, 2 component choices, 4 parameters
 N_POINTS = 300
 N_REPLICATES = 100
 N_STATS = 100
@@ -141,8 +142,10 @@ def write_raw(workload: Workload, folder: Path) -> float:
                 (sweep_id, planned.key, planned.experiment, planned.device, planned.dtype, planned.seed,
                  planned.repeat, result.status, result.started_at.strftime(fmt), result.finished_at.strftime(fmt)),
             ).lastrowid
-            params = [(run_id, c, "component", n, None, planned.component_versions.get(c))
-                      for c, n in planned.components.items()]
+            params = [(run_id, EXPERIMENT, EXPERIMENT, planned.experiment, None,
+                       planned.component_versions.get(EXPERIMENT))]
+            params += [(run_id, c, COMPONENT, n, None, planned.component_versions.get(c))
+                       for c, n in planned.components.items()]
             params += [(run_id, k, *encode(k, v), None) for k, v in planned.params.items()]
             conn.executemany(
                 "INSERT INTO params (run_id, name, kind, value_text, value_num, version) VALUES (?, ?, ?, ?, ?, ?)",
@@ -168,6 +171,10 @@ def write_raw(workload: Workload, folder: Path) -> float:
             conn.executemany(
                 "INSERT INTO metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)",
                 [(run_id, p.name, p.step, _nan_null(p.value)) for p in result.metrics],
+            )
+            conn.executemany(
+                "INSERT INTO final_metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)",
+                [(r, name, step, _nan_null(value)) for r, name, step, value in final_rows(run_id, result.metrics)],
             )
             conn.execute("COMMIT")
         return time.perf_counter() - start

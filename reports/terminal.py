@@ -135,10 +135,11 @@ class Fitted:
 
 
 def fitted_table(glance, console, noisy: dict[int, set[str]] | None = None, *, fit: bool = True,
-                 width: int | None = None) -> Table:
+                 width: int | None = None) -> Group:
     """:func:`glance_table` with as many of the glance's columns, in priority order, as
-    fit ``width`` (default: the console's) whole; the caption names the constant and
-    the hidden ones."""
+    fit ``width`` (default: the console's) whole, and below it a footer naming the
+    constant and the hidden ones (wrapped at ``width``, not at the table's width: a
+    narrow table would otherwise fold the footer into a tall column)."""
     from rich.measure import Measurement
 
     width = width or console.width
@@ -163,9 +164,7 @@ def fitted_table(glance, console, noisy: dict[int, set[str]] | None = None, *, f
         notes.append(f"hidden: {', '.join(hidden)} (--wide or --columns)")
     if any(NOISY_MARK in cell.plain for column in table.columns for cell in column.cells if isinstance(cell, Text)):
         notes.append(f"{NOISY_MARK}: timed while the machine was busy (noisy)")
-    table.caption = Text(printable("; ".join(notes)))
-    table.caption_justify = "left"
-    return table
+    return Group(table, Text(printable("; ".join(notes)), style="dim"))
 
 
 def mapping_table(mapping: Mapping[str, Any], *, title: str, key: str = "name", value: str = "value") -> Table:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-TABLES = ("runs", "params", "timings", "timing_replicates", "activation_stats", "metrics")
+TABLES = ("runs", "params", "timings", "timing_replicates", "activation_stats", "metrics", "final_metrics")
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def tables(text: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     current = None
     for line in text.splitlines():
-        if line.strip() in ("matmul", "init-stats", "gradcheck", "train"):
+        if line.strip() in ("matmul", "init-stats", "gradcheck", "train", "telemetry"):
             current = line.strip()
             found[current] = []
         elif current:
@@ -106,7 +106,7 @@ def test_at_80_columns_every_line_fits_and_the_headlines_are_whole(main_job):
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "…" not in text  # nothing cut
     by_experiment = tables(text)
-    assert set(by_experiment) == {"matmul", "init-stats", "gradcheck", "train"}  # never a mix
+    assert set(by_experiment) == {"matmul", "init-stats", "gradcheck", "train", "telemetry"}  # never a mix
     train_header = by_experiment["train"][0]
     for header in ("run_id", "status", "matmul", "init", "valid_accuracy"):
         assert header in train_header
@@ -178,10 +178,11 @@ def test_compare_metrics_is_one_table_per_experiment_within_120_columns(main_job
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     total = json.loads(runs(url, "--json", "--limit", "1"))["total"]
-    # one line per configuration plus a few per table (it was 4,199 lines for 54 runs)
-    assert max(len(line) for line in lines) <= 120 and len(lines) < total + 4 * 12
     by_experiment = tables(result.output)
-    assert set(by_experiment) == {"matmul", "init-stats", "gradcheck", "train"}
+    # one table per experiment the main job plans, never a mix
+    assert set(by_experiment) == {"matmul", "init-stats", "gradcheck", "train", "telemetry"}
+    # one line per configuration plus a few per table (it was 4,199 lines for 54 runs)
+    assert max(len(line) for line in lines) <= 120 and len(lines) < total + 12 * len(by_experiment)
     assert "valid_accuracy" in by_experiment["train"][0] and "runs" in by_experiment["train"][0]
     payload = json.loads(CliRunner().invoke(cli, ["--db", url, "compare", "--metrics", "--json"]).output)
     train = [r for r in payload["rows"] if r["experiment"] == "train" and r["valid_accuracy mean"] is not None]
