@@ -7,9 +7,6 @@ the ``samples`` fixture (conftest modules are not importable by name)."""
 from __future__ import annotations
 
 import math
-import socket
-import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -278,31 +275,12 @@ def as_shown(markdown: str) -> str:
     return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, timeout: float) -> str:
-    """GET ``url`` until it answers 200 or ``timeout`` seconds pass; the body."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-
-
 @pytest.fixture(scope="session")
 def samples() -> SimpleNamespace:
-    """The sample data's constants and builders, and the server helpers, by name."""
+    """The sample data's constants and builders, by name (the server helpers are in
+    ``scratchlab.reports.browser``)."""
     names = ("STRATEGIES", "SHAPES", "N_REPLICATES", "TRACEBACK", "SKIP_REASON", "FIRST_NONFINITE",
-             "expected_median", "timing_frames", "free_port", "wait_for", "as_shown")
+             "expected_median", "timing_frames", "as_shown")
     return SimpleNamespace(**{name: globals()[name] for name in names})
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from scratchlab.reports.browser import free_port, wait_for
 from scratchlab.runner.cli import cli
 from scratchlab.runner.commands.views import streamlit_command
 
@@ -178,8 +179,8 @@ def test_report_command_line_passes_the_database_after_the_separator():
     assert command[command.index("--server.headless") + 1] == "true"
 
 
-def test_report_serves_the_app_and_stops_with_it(sample_db, tmp_path, samples):
-    port = samples.free_port()
+def test_report_serves_the_app_and_stops_with_it(sample_db, tmp_path):
+    port = free_port()
     health = f"http://127.0.0.1:{port}/_stcore/health"
     with (tmp_path / "report.log").open("wb") as log:
         process = subprocess.Popen(
@@ -188,7 +189,7 @@ def test_report_serves_the_app_and_stops_with_it(sample_db, tmp_path, samples):
             stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
         )
         try:
-            assert samples.wait_for(health, timeout=60) == "ok"
+            assert wait_for(health, timeout=60) == "ok"
         finally:
             process.terminate()
             assert process.wait(timeout=30) == 0
