@@ -36,6 +36,7 @@ difference of the parameters after N steps):
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -53,16 +54,17 @@ LAMB_MAX_TRUST = 10.0
 # ------------------------------------------------------------------ stats
 
 
-class Stat:
-    """A statistic kept per parameter: ``init_state(p)`` creates it, ``update`` advances it."""
+class Stat(ABC):
+    """A statistic kept per parameter: ``init_state(p)`` creates it, ``update`` advances it
+    (the lessons' ``Stat``, an abstract base: each optimizer is built from its subclasses)."""
 
+    @abstractmethod
     def init_state(self, p: torch.Tensor) -> dict[str, Any]:
         """The state before the first step."""
-        raise NotImplementedError
 
+    @abstractmethod
     def update(self, p: torch.Tensor, state: dict[str, Any], **hypers: Any) -> dict[str, Any]:
         """Advance ``state`` with ``p.grad`` and return it."""
-        raise NotImplementedError
 
 
 class AverageGrad(Stat):
