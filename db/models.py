@@ -1,21 +1,33 @@
-"""The results schema at head, as SQLAlchemy 2.0 typed models.
+"""The results schema at head, as SQLAlchemy Core tables.
 
 Conventions (after optuna's ``models.py``): plural table names, ``<entity>_id``
 keys, unique constraints on natural keys, 53-bit floats that keep NaN and
 infinities (:class:`~scratchlab.db.sqltypes.Real`), JSON in ``*_json`` text
 columns, UTC times. Deliberate deviations carry a comment.
 
+Core tables, not ORM classes: every query and write goes through the tables
+(``select(runs.c.status)``, bulk ``insert``), nothing maps rows to objects, and
+importing ``sqlalchemy.orm`` plus declaring the classes cost a read command
+about 0.15 s of start-up on a small machine.
+
 The schema is created and changed only by the Alembic revisions in
 ``db/migrations/versions``; a test checks that migrating an empty database to
-head gives exactly these models.
+head gives exactly these tables.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from scratchlab.db.sqltypes import Real, UTCDateTime
 
@@ -29,240 +41,202 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+#: every table of the results schema (Alembic's ``target_metadata``)
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
 NAME = String(255)
 SHORT = String(32)
 
 
-class Base(DeclarativeBase):
-    """Declarative base of the results schema."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+def _id(name: str) -> Column:
+    return Column(name, Integer, primary_key=True)
 
 
-def _real() -> Mapped[float]:
+def _required(name: str, type_) -> Column:
+    return Column(name, type_, nullable=False)
+
+
+def _optional(name: str, type_) -> Column:
+    return Column(name, type_, nullable=True)
+
+
+def _real(name: str) -> Column:
     # Nullable although the value is always a float: NULL is how NaN is stored.
-    return mapped_column(Real, nullable=True)
+    return Column(name, Real, nullable=True)
 
 
-def _run_fk() -> Mapped[int]:
+def _run_fk(**kwargs) -> Column:
     # Children go with their run; the store also deletes them explicitly, so
     # this only matters for hand-made deletes in a SQL shell.
-    return mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False)
+    return Column("run_id", ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False, **kwargs)
 
 
-class Sweep(Base):
-    """One ``runner sweep`` invocation: what was asked for and where it ran."""
-
-    __tablename__ = "sweeps"
-
-    sweep_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(NAME)
-    argv_json: Mapped[str] = mapped_column(Text)
-    spec_json: Mapped[str] = mapped_column(Text)
-    environment_json: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(SHORT)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+#: One ``runner sweep`` invocation: what was asked for and where it ran.
+sweeps = Table(
+    "sweeps", metadata,
+    _id("sweep_id"),
+    _required("name", NAME),
+    _required("argv_json", Text),
+    _required("spec_json", Text),
+    _required("environment_json", Text),
+    _required("status", SHORT),
+    _required("started_at", UTCDateTime),
+    _optional("finished_at", UTCDateTime),
     # The process running the sweep and when it last said it is alive, so that
     # ``--resume`` refuses a live sweep and takes over a crashed one.
-    owner_host: Mapped[str | None] = mapped_column(NAME)
-    owner_pid: Mapped[int | None] = mapped_column(Integer)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    _optional("owner_host", NAME),
+    _optional("owner_pid", Integer),
+    _optional("heartbeat_at", UTCDateTime),
+)
 
+#: One experiment on one combination of components, device and repeat.
+runs = Table(
+    "runs", metadata,
+    _id("run_id"),
+    Column("sweep_id", ForeignKey("sweeps.sweep_id", ondelete="CASCADE"), nullable=False),
+    _required("key", NAME),
+    _required("experiment", NAME),
+    _required("device", String(64)),
+    _required("dtype", SHORT),
+    _required("seed", Integer),
+    _required("repeat", Integer),
+    _required("status", SHORT),
+    _optional("reason", Text),
+    _optional("started_at", UTCDateTime),
+    _optional("finished_at", UTCDateTime),
+    UniqueConstraint("sweep_id", "key"),
+    Index(None, "sweep_id", "status"),
+    Index(None, "experiment"),
+    Index(None, "status"),
+)
 
-class Run(Base):
-    """One experiment on one combination of components, device and repeat."""
+#: One component choice (``matmul`` -> ``torch``) or one parameter value of a run.
+#:
+#: ``kind`` says how ``value_text`` decodes: ``component``, ``str``, ``int``,
+#: ``float``, ``bool``, ``json`` or ``null``. ``value_num`` holds the number
+#: for ``int``/``float``/``bool`` (1/0) rows, so ``lr > 0.1`` is a SQL filter.
+#: ``version`` is the component's version on component rows: it belongs to
+#: the choice, and a column keeps the runs table free of one extra
+#: ``<category>.version`` column per category.
+params = Table(
+    "params", metadata,
+    _id("param_id"),
+    _run_fk(),
+    _required("name", NAME),
+    _required("kind", SHORT),
+    _required("value_text", Text),
+    _optional("value_num", Real),
+    _optional("version", NAME),
+    UniqueConstraint("run_id", "name"),
+    Index(None, "name", "value_num"),
+    Index(None, "name", "value_text"),
+)
 
-    __tablename__ = "runs"
-    __table_args__ = (
-        UniqueConstraint("sweep_id", "key"),
-        Index(None, "sweep_id", "status"),
-        Index(None, "experiment"),
-        Index(None, "status"),
-    )
+#: One timed operation of a run: its summary; the replicates are in ``timing_replicates``.
+timings = Table(
+    "timings", metadata,
+    _id("timing_id"),
+    _run_fk(),
+    _required("label", NAME),
+    _optional("shape", NAME),
+    _required("n", Integer),  # number of replicates
+    _required("number_per_run", Integer),  # calls averaged into each replicate
+    _real("median"),
+    _real("iqr"),
+    _real("mean"),
+    _real("min"),
+    _real("max"),
+    _optional("flops", Real),
+    _optional("threads", Integer),
+    # ``ok`` or ``noisy``: whether the machine was quiet enough to trust the number
+    Column("quality", SHORT, nullable=False, server_default="ok"),
+    # the evidence behind ``quality`` (probe before/after, calibration, load, spread)
+    _optional("quality_json", Text),
+    Index(None, "run_id"),
+)
 
-    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.sweep_id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(NAME)
-    experiment: Mapped[str] = mapped_column(NAME)
-    device: Mapped[str] = mapped_column(String(64))
-    dtype: Mapped[str] = mapped_column(SHORT)
-    seed: Mapped[int] = mapped_column(Integer)
-    repeat: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(SHORT)
-    reason: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+#: One replicate of a timing, in seconds per call.
+#:
+#: One row per replicate rather than a JSON list: confidence intervals and
+#: significance tests can then select replicates in SQL, and the write
+#: benchmark showed the cost (about 60 µs per 100 replicates) is noise next
+#: to a run. The natural key is the primary key (no surrogate id).
+timing_replicates = Table(
+    "timing_replicates", metadata,
+    Column("timing_id", ForeignKey("timings.timing_id", ondelete="CASCADE"), primary_key=True),
+    Column("replicate", Integer, primary_key=True),
+    _real("seconds"),
+)
 
+#: Statistics of one layer's output in one model of a run, optionally at a step.
+activation_stats = Table(
+    "activation_stats", metadata,
+    _id("activation_stat_id"),
+    _run_fk(),
+    _required("model", NAME),
+    _required("layer", Integer),
+    _required("name", NAME),
+    _optional("step", Integer),
+    *(_real(name) for name in ("mean", "std", "min", "max", "frac_zero", "frac_nonfinite")),
+    Index(None, "run_id", "model", "layer"),
+)
 
-class Param(Base):
-    """One component choice (``matmul`` -> ``torch``) or one parameter value of a run.
+#: One value of a named metric of a run, optionally at a step.
+metrics = Table(
+    "metrics", metadata,
+    _id("metric_id"),
+    _run_fk(),
+    _required("name", NAME),
+    _optional("step", Integer),
+    _real("value"),
+    Index(None, "run_id", "name", "step"),
+)
 
-    ``kind`` says how ``value_text`` decodes: ``component``, ``str``, ``int``,
-    ``float``, ``bool``, ``json`` or ``null``. ``value_num`` holds the number
-    for ``int``/``float``/``bool`` (1/0) rows, so ``lr > 0.1`` is a SQL filter.
-    ``version`` is the component's version on component rows: it belongs to
-    the choice, and a column keeps the runs table free of one extra
-    ``<category>.version`` column per category.
-    """
+#: The final value of each metric of a run (its value at the highest step; a
+#: step-less value counts as final; the last written wins), kept beside
+#: ``metrics`` when a result is written. Deliberately redundant, like MLflow's
+#: ``latest_metrics``: ``--where valid_accuracy>=0.85`` and ``--sort`` over
+#: 100,000 runs are then one range scan of the ``(name, value)`` index instead
+#: of an index seek into ``metrics`` per run (see :mod:`scratchlab.db.final`).
+final_metrics = Table(
+    "final_metrics", metadata,
+    _run_fk(primary_key=True),
+    Column("name", NAME, primary_key=True),
+    _optional("step", Integer),
+    _real("value"),
+    Index(None, "name", "value"),
+)
 
-    __tablename__ = "params"
-    __table_args__ = (
-        UniqueConstraint("run_id", "name"),
-        Index(None, "name", "value_num"),
-        Index(None, "name", "value_text"),
-    )
+#: The quiet time of a fixed reference kernel on one machine at one thread count.
+#: The timing-quality verdict compares the same probe, timed around each
+#: measurement, with this figure.
+calibrations = Table(
+    "calibrations", metadata,
+    _id("calibration_id"),
+    _required("machine", NAME),
+    _required("threads", Integer),
+    _real("probe_s"),
+    _required("measured_at", UTCDateTime),
+    _required("details_json", Text),
+    UniqueConstraint("machine", "threads"),
+)
 
-    param_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = _run_fk()
-    name: Mapped[str] = mapped_column(NAME)
-    kind: Mapped[str] = mapped_column(SHORT)
-    value_text: Mapped[str] = mapped_column(Text)
-    value_num: Mapped[float | None] = mapped_column(Real)
-    version: Mapped[str | None] = mapped_column(NAME)
-
-
-class Timing(Base):
-    """One timed operation of a run: its summary; the replicates are in ``timing_replicates``."""
-
-    __tablename__ = "timings"
-    __table_args__ = (Index(None, "run_id"),)
-
-    timing_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = _run_fk()
-    label: Mapped[str] = mapped_column(NAME)
-    shape: Mapped[str | None] = mapped_column(NAME)
-    n: Mapped[int] = mapped_column(Integer)  # number of replicates
-    number_per_run: Mapped[int] = mapped_column(Integer)  # calls averaged into each replicate
-    median: Mapped[float] = _real()
-    iqr: Mapped[float] = _real()
-    mean: Mapped[float] = _real()
-    min: Mapped[float] = _real()
-    max: Mapped[float] = _real()
-    flops: Mapped[float | None] = mapped_column(Real)
-    threads: Mapped[int | None] = mapped_column(Integer)
-    #: ``ok`` or ``noisy``: whether the machine was quiet enough to trust the number
-    quality: Mapped[str] = mapped_column(SHORT, server_default="ok")
-    #: the evidence behind ``quality`` (probe before/after, calibration, load, spread)
-    quality_json: Mapped[str | None] = mapped_column(Text)
-
-
-class TimingReplicate(Base):
-    """One replicate of a timing, in seconds per call.
-
-    One row per replicate rather than a JSON list: confidence intervals and
-    significance tests can then select replicates in SQL, and the write
-    benchmark showed the cost (about 60 µs per 100 replicates) is noise next
-    to a run. The natural key is the primary key (no surrogate id).
-    """
-
-    __tablename__ = "timing_replicates"
-
-    timing_id: Mapped[int] = mapped_column(
-        ForeignKey("timings.timing_id", ondelete="CASCADE"), primary_key=True
-    )
-    replicate: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seconds: Mapped[float] = _real()
-
-
-class ActivationStat(Base):
-    """Statistics of one layer's output in one model of a run, optionally at a step."""
-
-    __tablename__ = "activation_stats"
-    __table_args__ = (Index(None, "run_id", "model", "layer"),)
-
-    activation_stat_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = _run_fk()
-    model: Mapped[str] = mapped_column(NAME)
-    layer: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(NAME)
-    step: Mapped[int | None] = mapped_column(Integer)
-    mean: Mapped[float] = _real()
-    std: Mapped[float] = _real()
-    min: Mapped[float] = _real()
-    max: Mapped[float] = _real()
-    frac_zero: Mapped[float] = _real()
-    frac_nonfinite: Mapped[float] = _real()
-
-
-class Metric(Base):
-    """One value of a named metric of a run, optionally at a step."""
-
-    __tablename__ = "metrics"
-    __table_args__ = (Index(None, "run_id", "name", "step"),)
-
-    metric_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = _run_fk()
-    name: Mapped[str] = mapped_column(NAME)
-    step: Mapped[int | None] = mapped_column(Integer)
-    value: Mapped[float] = _real()
-
-
-class FinalMetric(Base):
-    """The final value of each metric of a run (its value at the highest step; a
-    step-less value counts as final; the last written wins), kept beside
-    ``metrics`` when a result is written. Deliberately redundant, like MLflow's
-    ``latest_metrics``: ``--where valid_accuracy>=0.85`` and ``--sort`` over
-    100,000 runs are then one range scan of the ``(name, value)`` index instead
-    of an index seek into ``metrics`` per run (see :mod:`scratchlab.db.final`)."""
-
-    __tablename__ = "final_metrics"
-    __table_args__ = (Index(None, "name", "value"),)
-
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True)
-    name: Mapped[str] = mapped_column(NAME, primary_key=True)
-    step: Mapped[int | None] = mapped_column(Integer)
-    value: Mapped[float] = _real()
-
-
-class Calibration(Base):
-    """The quiet time of a fixed reference kernel on one machine at one thread count.
-
-    The timing-quality verdict compares the same probe, timed around each
-    measurement, with this figure.
-    """
-
-    __tablename__ = "calibrations"
-    __table_args__ = (UniqueConstraint("machine", "threads"),)
-
-    calibration_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    machine: Mapped[str] = mapped_column(NAME)
-    threads: Mapped[int] = mapped_column(Integer)
-    probe_s: Mapped[float] = _real()
-    measured_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    details_json: Mapped[str] = mapped_column(Text)
-
-
-class ActivationHistogram(Base):
-    """Binned counts of one layer's activations at one step (the lessons' "colorful dimension").
-
-    One row per layer and step with the counts as a JSON list over ``bins``
-    equal-width bins from ``lo`` to ``hi``: a histogram per value row would
-    be thousands of rows per step.
-    """
-
-    __tablename__ = "activation_histograms"
-    __table_args__ = (Index(None, "run_id", "model", "layer"),)
-
-    activation_histogram_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[int] = _run_fk()
-    model: Mapped[str] = mapped_column(NAME)
-    layer: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(NAME)
-    step: Mapped[int | None] = mapped_column(Integer)
-    lo: Mapped[float] = _real()
-    hi: Mapped[float] = _real()
-    counts_json: Mapped[str] = mapped_column(Text)
-    frac_near_zero: Mapped[float] = _real()
-
-
-sweeps = Sweep.__table__
-runs = Run.__table__
-params = Param.__table__
-timings = Timing.__table__
-timing_replicates = TimingReplicate.__table__
-activation_stats = ActivationStat.__table__
-metrics = Metric.__table__
-final_metrics = FinalMetric.__table__
-calibrations = Calibration.__table__
-activation_histograms = ActivationHistogram.__table__
+#: Binned counts of one layer's activations at one step (the lessons' "colorful dimension").
+#:
+#: One row per layer and step with the counts as a JSON list over ``bins``
+#: equal-width bins from ``lo`` to ``hi``: a histogram per value row would
+#: be thousands of rows per step.
+activation_histograms = Table(
+    "activation_histograms", metadata,
+    _id("activation_histogram_id"),
+    _run_fk(),
+    _required("model", NAME),
+    _required("layer", Integer),
+    _required("name", NAME),
+    _optional("step", Integer),
+    _real("lo"),
+    _real("hi"),
+    _required("counts_json", Text),
+    _real("frac_near_zero"),
+    Index(None, "run_id", "model", "layer"),
+)

@@ -34,7 +34,10 @@ from scratchlab.db.sqltypes import utcnow
 QUALITIES: tuple[str, ...] = ("ok", "noisy")
 #: noisy when the probe took more than this many times its quiet figure
 PROBE_LIMIT = 2.0
-#: ... or more than this many times, while the load average per usable CPU is over LOAD_LIMIT
+#: ... or more than this many times, while the load average per usable CPU is over
+#: LOAD_LIMIT, where the scheduler's own account (``cpu_wait``) is missing: the load
+#: average is a lagging 1-minute proxy (it stays high for a minute after a busy spell
+#: ends), so it only stands in for the direct measure, never overrules it
 LOAD_PROBE_LIMIT = 1.5
 LOAD_LIMIT = 1.0
 #: noisy when a measuring thread spent more than this share of the measurement
@@ -66,7 +69,8 @@ def judge(evidence: Mapping[str, Any], quiet_s: float | None) -> tuple[str, list
             f"the reference probe took {ratio:.1f}x its quiet time ({_us(probe_s)} vs {_us(quiet_s)}):"
             " other work was competing for the cores"
         )
-    elif ratio is not None and ratio > LOAD_PROBE_LIMIT and load_per_cpu is not None and load_per_cpu > LOAD_LIMIT:
+    elif (ratio is not None and ratio > LOAD_PROBE_LIMIT and load_per_cpu is not None and load_per_cpu > LOAD_LIMIT
+          and _number(evidence.get("cpu_wait")) is None):
         reasons.append(
             f"load average {load1:.2f} on {cpus:g} CPU(s) and the reference probe {ratio:.1f}x its quiet time"
         )

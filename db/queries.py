@@ -21,7 +21,6 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import case, func, select
-from sqlalchemy.sql import Select
 
 from scratchlab.db import models as m
 from scratchlab.db.engine import describe
@@ -43,7 +42,8 @@ from scratchlab.db.results import (
     timing_replicates,
     timings,
 )
-from scratchlab.db.scope import id_in, metric_count, run_clauses, sorted_runs
+from scratchlab.db.rows import METRIC_SUFFIX, PARAM_SUFFIX, count_selected, page_select, runs_select
+from scratchlab.db.scope import id_in, run_clauses
 from scratchlab.db.store import Store
 
 SWEEP_COLUMNS = [
@@ -107,14 +107,6 @@ def list_sweeps(store: Store) -> pd.DataFrame:
 # -- runs ----------------------------------------------------------------------
 
 
-def _runs_select() -> Select:
-    r = m.runs.c
-    return select(
-        r.run_id, r.sweep_id, r.key, r.experiment, r.status, r.device, r.dtype, r.seed, r.repeat,
-        r.started_at, r.finished_at, r.reason,
-    )
-
-
 def list_runs(
     store: Store,
     run_filter: RunFilter | None = None,
@@ -144,15 +136,13 @@ def list_runs(
     """
     scope = _scope(run_filter, sweep_ids, statuses, experiments, params, run_ids)
     with store._read() as conn:
-        stmt = sorted_runs(conn, _runs_select(), scope, order_by, descending).offset(offset)
-        if limit is not None:
-            stmt = stmt.limit(limit)
+        stmt = page_select(conn, scope, order_by=order_by, descending=descending, limit=limit, offset=offset)
         frame = _timed_frame(conn.execute(stmt), RUN_COLUMNS)
     ids = [int(i) for i in frame["run_id"]]
-    frame = join_wide(frame, params_wide(store, ids), "_param")
+    frame = join_wide(frame, params_wide(store, ids), PARAM_SUFFIX)
     if with_metrics:
         wanted = None if with_metrics is True else list(with_metrics)
-        frame = join_wide(frame, final_metrics_wide(store, ids, wanted), "_metric")
+        frame = join_wide(frame, final_metrics_wide(store, ids, wanted), METRIC_SUFFIX)
     return frame
 
 
@@ -167,12 +157,7 @@ def count_runs(
     run_ids: Ids = None,
 ) -> int:
     """How many runs :func:`list_runs` would return with the same filter (for paging)."""
-    scope = _scope(run_filter, sweep_ids, statuses, experiments, params, run_ids)
-    with store._read() as conn:
-        stmt = metric_count(conn, scope)
-        if stmt is None:
-            stmt = select(func.count()).select_from(m.runs).where(*run_clauses(conn, scope))
-        return int(conn.execute(stmt).scalar_one())
+    return count_selected(store, _scope(run_filter, sweep_ids, statuses, experiments, params, run_ids))
 
 
 def component_versions(
@@ -243,7 +228,7 @@ def run_summary(store: Store, run_id: int) -> dict:
     activations, or None), ``metrics`` (name -> final value), ``reason``.
     """
     r = m.runs.c
-    stmt = _runs_select().add_columns(m.sweeps.c.name).join(m.sweeps, m.sweeps.c.sweep_id == r.sweep_id)
+    stmt = runs_select().add_columns(m.sweeps.c.name).join(m.sweeps, m.sweeps.c.sweep_id == r.sweep_id)
     with store._read() as conn:
         row = conn.execute(stmt.where(r.run_id == int(run_id))).first()
     if row is None:
@@ -334,7 +319,7 @@ def planned_runs(store: Store, run_ids: Iterable[int]) -> list[PlannedRun]:
         return []
     r = m.runs.c
     with store._read() as conn:
-        rows = {row.run_id: row for row in conn.execute(_runs_select().where(id_in(r.run_id, ids)))}
+        rows = {row.run_id: row for row in conn.execute(runs_select().where(id_in(r.run_id, ids)))}
     missing = [i for i in ids if i not in rows]
     if missing:
         raise RunNotFoundError(f"no run {missing[0]} in {describe(store.engine.url)}")

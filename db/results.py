@@ -17,7 +17,8 @@ from sqlalchemy.sql import ColumnElement, Select
 from scratchlab.db import models as m
 from scratchlab.db.errors import InvalidValueError
 from scratchlab.db.filters import RunFilter, as_filter
-from scratchlab.db.params import COMPONENT, EXPERIMENT, decode
+from scratchlab.db.params import COMPONENT, decode
+from scratchlab.db.rows import final_values, params_long
 from scratchlab.db.scope import id_in, run_ids_in
 from scratchlab.db.store import Store
 
@@ -49,23 +50,6 @@ def frame(rows, columns: list[str]) -> pd.DataFrame:
 
 
 # -- params as columns -----------------------------------------------------------
-
-
-def params_long(store: Store, run_ids: list[int], *, components_only: bool = False,
-                with_experiment: bool = False) -> list[tuple]:
-    """``(run_id, name, kind, value_text, version)`` rows of some runs, in insertion order
-    (the experiment's version row is not a param: see ``queries.component_versions``;
-    ``with_experiment`` keeps it, for reading the experiment's version back)."""
-    if not run_ids:
-        return []
-    p = m.params.c
-    stmt = select(p.run_id, p.name, p.kind, p.value_text, p.version).where(id_in(p.run_id, run_ids))
-    if not with_experiment:
-        stmt = stmt.where(p.kind != EXPERIMENT)
-    if components_only:
-        stmt = stmt.where(p.kind == COMPONENT)
-    with store._read() as conn:
-        return [tuple(row) for row in conn.execute(stmt.order_by(p.param_id))]
 
 
 def params_wide(store: Store, run_ids: list[int], *, components_only: bool = False) -> pd.DataFrame:
@@ -266,14 +250,9 @@ def final_metrics(
     counting as final, the last written breaking ties (kept in ``final_metrics``
     when a result is written; see :mod:`scratchlab.db.final`)."""
     scope = as_filter(run_filter, run_ids=run_ids, sweep_ids=sweep_ids)
-    f = m.final_metrics.c
     wanted = _names(names)
     with store._read() as conn:
-        clauses = run_ids_in(conn, f.run_id, scope)
-        if wanted is not None:
-            clauses.append(f.name.in_(wanted))
-        stmt = select(f.run_id, f.name, f.value).where(*clauses).order_by(f.run_id, f.name)
-        return frame(conn.execute(stmt), ["run_id", "name", "value"])
+        return frame(final_values(conn, scope, wanted), ["run_id", "name", "value"])
 
 
 def final_metrics_wide(store: Store, run_ids: list[int], wanted: Iterable[str] | None = None) -> pd.DataFrame:

@@ -106,12 +106,6 @@ def noisy_timings(store: Any, run_ids: Iterable[int]) -> dict[int, set[str]]:
     return found
 
 
-def metric_columns(frame, metric_names: Iterable[str]) -> list[str]:
-    """The final-metric columns of ``frame`` (the names of ``metric_names`` it has)."""
-    names = set(metric_names)
-    return [c for c in frame.columns if c in names]
-
-
 def with_final_metrics(store: Any, rows):
     """``rows`` of ``list_runs`` with one column per final metric of those runs (missing:
     None, a NaN value: NaN) and the names of the metric columns added."""
@@ -133,17 +127,31 @@ def with_final_metrics(store: Any, rows):
     return frame, added
 
 
+#: a table as glance reads it: column name -> one value per row, every column as long
+Columns = Mapping[str, Sequence[Any]]
+
+
+def columns_of(frame) -> dict[str, list[Any]]:
+    """A DataFrame as :data:`Columns` (what :func:`glance_tables` takes)."""
+    return {column: frame[column].tolist() for column in frame.columns}
+
+
 @dataclass
 class Glance:
-    """One experiment's table: ``frame`` holds its rows and the chosen columns in
-    priority order; ``constant`` the columns equal on every row, as text."""
+    """One experiment's table: ``columns`` holds its rows' values of the chosen
+    columns, in priority order; ``positions`` the rows' positions in the table it
+    was cut from; ``constant`` the columns equal on every row, as text."""
 
     experiment: str
-    frame: Any
+    columns: dict[str, list[Any]]
     constant: dict[str, str] = field(default_factory=dict)
     metrics: list[str] = field(default_factory=list)
     #: columns that must stay (the user named them, or the run id and status)
     required: tuple[str, ...] = FIRST
+    positions: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()), ()))
 
 
 def _text(value: Any) -> str:
@@ -171,11 +179,12 @@ def _varies(column) -> bool | None:
     return len(texts) > 1
 
 
-def glance_tables(frame, metric_names: Sequence[str], headlines: Mapping[str, Sequence[str]], *,
+def glance_tables(table: Columns, metric_names: Sequence[str], headlines: Mapping[str, Sequence[str]], *,
                   categories: Sequence[str], columns: Sequence[str] | None = None,
                   wide: bool = False, focus: Sequence[str] = ()) -> list[Glance]:
-    """Split ``frame`` (``list_runs`` rows with final metrics as columns) into one
-    :class:`Glance` per experiment, in the order experiments first appear.
+    """Split ``table`` (``list_runs`` rows with final metrics as columns, as
+    :data:`Columns`: see :func:`columns_of` and :func:`scratchlab.db.rows.run_rows`)
+    into one :class:`Glance` per experiment, in the order experiments first appear.
 
     Columns: :data:`FIRST`, the varying components (``categories``, in that
     order), the headline metrics, the duration, the varying params and run
@@ -186,16 +195,18 @@ def glance_tables(frame, metric_names: Sequence[str], headlines: Mapping[str, Se
     from scratchlab.reports.views.common import error_summary
 
     tables = []
-    for experiment in dict.fromkeys(frame["experiment"]):
-        rows = frame[frame["experiment"] == experiment].copy()
+    for experiment in dict.fromkeys(table["experiment"]):
+        positions = [i for i, e in enumerate(table["experiment"]) if e == experiment]
+        rows = {c: [values[i] for i in positions] for c, values in table.items()}
         rows[DURATION] = rows["duration_s"]
-        rows["error"] = rows["reason"].map(error_summary)
-        present = [c for c in rows.columns if c not in RUN_FIELDS and c not in (DURATION, "error")]
-        metrics = [c for c in metric_names if c in present and rows[c].map(_text).ne("").any()]
+        rows["error"] = [error_summary(reason) for reason in rows["reason"]]
+        present = [c for c in rows if c not in RUN_FIELDS and c not in (DURATION, "error")]
+        metrics = [c for c in metric_names if c in present and any(map(_text, rows[c]))]
         params = [c for c in present if c not in metric_names and _varies(rows[c]) is not None]
         if columns:
-            chosen = [c for c in columns if c in rows.columns]
-            tables.append(Glance(experiment, rows[chosen], metrics=metrics, required=tuple(chosen)))
+            chosen = [c for c in columns if c in rows]
+            tables.append(Glance(experiment, {c: rows[c] for c in chosen}, metrics=metrics, required=tuple(chosen),
+                                 positions=positions))
             continue
         components = [c for c in categories if c in params]
         others = [c for c in params if c not in components]
@@ -207,15 +218,16 @@ def glance_tables(frame, metric_names: Sequence[str], headlines: Mapping[str, Se
         results = [*headline, DURATION] if declared else [DURATION, *headline]
         order = [*FIRST, *(c for c in components if c not in constant), *results,
                  *(c for c in others if c not in constant), *varying]
-        wanted = [c for c in focus if c in rows.columns and c not in FIRST and c not in RUN_FIELDS[:1]]
+        wanted = [c for c in focus if c in rows and c not in FIRST and c not in RUN_FIELDS[:1]]
         order = [*FIRST, *dict.fromkeys([*wanted, *order[len(FIRST):]])]
-        if rows["error"].ne("").any():
+        if any(rows["error"]):
             order.append("error")
         if wide:
-            rest = [c for c in (*metrics, *constant, *RUN_FIELDS) if c not in order and c in rows.columns]
+            rest = [c for c in (*metrics, *constant, *RUN_FIELDS) if c not in order and c in rows]
             order += [c for c in rest if c not in ("experiment", "duration_s")]
             constant = {}
-        tables.append(Glance(experiment, rows[order], constant=constant, metrics=metrics))
+        tables.append(Glance(experiment, {c: rows[c] for c in order}, constant=constant, metrics=metrics,
+                             positions=positions))
     return tables
 
 
@@ -232,12 +244,11 @@ def config_summaries(frame, metric_names: Sequence[str], headlines: Mapping[str,
     import pandas as pd
 
     glances, numbers = [], []
-    for table in glance_tables(frame, metric_names, headlines, categories=categories, wide=False):
-        rows = table.frame
-        shown_metrics = table.metrics if wide else [c for c in rows.columns if c in table.metrics]
-        config = [c for c in rows.columns if c not in (*FIRST, DURATION, "error", *table.metrics,
+    for table in glance_tables(columns_of(frame), metric_names, headlines, categories=categories, wide=False):
+        shown_metrics = table.metrics if wide else [c for c in table.columns if c in table.metrics]
+        config = [c for c in table.columns if c not in (*FIRST, DURATION, "error", *table.metrics,
                                                         *VARYING_RUN_FIELDS)]
-        source = frame.loc[rows.index]
+        source = frame.iloc[table.positions]
         keys = source[config].map(_text) if config else pd.DataFrame(index=source.index)
         groups = keys.groupby(config, sort=False, dropna=False) if config else [((), keys)]
         shown, stats = [], []
@@ -253,13 +264,13 @@ def config_summaries(frame, metric_names: Sequence[str], headlines: Mapping[str,
                 text_row[c] = "" if mean != mean else _text(mean) + ("" if std != std else f" ± {std:.2g}")
             shown.append(text_row)
             stats.append(number_row)
-        display = pd.DataFrame(shown, columns=[*config, "runs", *shown_metrics])
+        display = {c: [row.get(c, "") for row in shown] for c in [*config, "runs", *shown_metrics]}
         glances.append(Glance(table.experiment, display, constant=table.constant, metrics=list(shown_metrics),
                               required=tuple(config[:1])))
         numbers.append(pd.DataFrame(stats))
     return glances, (pd.concat(numbers, ignore_index=True) if numbers else pd.DataFrame())
 
 
-def available_columns(frame) -> list[str]:
-    """Every column ``--columns`` can name for ``frame``."""
-    return [*frame.columns, DURATION, "error"]
+def available_columns(table: Columns) -> list[str]:
+    """Every column ``--columns`` can name for ``table``."""
+    return [*table, DURATION, "error"]

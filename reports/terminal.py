@@ -11,14 +11,12 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import pandas as pd
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from scratchlab.reports.textsafe import printable
 from scratchlab.reports.views.common import format_duration, is_missing, text_value
-from scratchlab.reports.views.timings import OPERATION_KEYS, pick_unit
 
 #: style of a run status, as in the app's colours
 STATUS_STYLES: dict[str, str] = {
@@ -32,7 +30,7 @@ CHANGE_STYLES: dict[str, str] = {"slower": "bold red", "faster": "bold green", "
 
 def cell(value: Any) -> str:
     """A value as table text: numbers with four significant digits, missing as empty."""
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing, without importing it
         return ""
     if isinstance(value, float):
         if math.isnan(value):
@@ -81,8 +79,7 @@ def frame_table(frame, *, title: str | None = None, styles: Mapping[str, Mapping
 NOISY_MARK = "~"
 
 
-def _glance_cell(glance, column: str, row, noisy: set[str]) -> Text:
-    value = row[column]
+def _glance_cell(glance, column: str, value: Any, noisy: set[str]) -> Text:
     if column == "status":
         return Text(printable(value), style=STATUS_STYLES.get(str(value), ""))
     if column == "duration":
@@ -98,12 +95,16 @@ def _glance_cell(glance, column: str, row, noisy: set[str]) -> Text:
 
 def glance_cells(glance, noisy: dict[int, set[str]]) -> dict[str, list[Text]]:
     """Every cell of a glance's table, by column, formatted once."""
-    frame = glance.frame
-    marks = [noisy.get(int(run_id), set()) for run_id in frame["run_id"]] if "run_id" in frame else (
-        [set()] * len(frame))
-    rows = [row for _, row in frame.iterrows()]
-    return {column: [_glance_cell(glance, column, row, mark) for row, mark in zip(rows, marks)]
-            for column in frame.columns}
+    run_ids = glance.columns.get("run_id")
+    marks = [noisy.get(int(run_id), set()) for run_id in run_ids] if run_ids is not None else [set()] * len(glance)
+    return {column: [_glance_cell(glance, column, value, mark) for value, mark in zip(values, marks)]
+            for column, values in glance.columns.items()}
+
+
+def _numeric(values) -> bool:
+    """A column of numbers (ints or floats, NaN included; None where a row has no value)."""
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
 
 
 def glance_table(glance, columns: list[str], cells: dict[str, list[Text]], rows: int | None = None) -> Table:
@@ -111,14 +112,13 @@ def glance_table(glance, columns: list[str], cells: dict[str, list[Text]], rows:
     with ``rows``, only the widest cell of each column, in one row (to measure it)."""
     table = Table(title=Text(printable(glance.experiment), style="bold"), title_justify="left",
                   show_edge=False, header_style="bold")
-    frame = glance.frame
     for column in columns:
-        numeric = column in glance.metrics or column == "duration" or frame[column].dtype.kind in "iuf"
+        numeric = column in glance.metrics or column == "duration" or _numeric(glance.columns[column])
         table.add_column(Text(printable(column)), justify="right" if numeric else "left", no_wrap=True)
     if rows is None:
-        for index in range(len(frame)):
+        for index in range(len(glance)):
             table.add_row(*(cells[c][index] for c in columns))
-    elif len(frame):
+    elif len(glance):
         table.add_row(*(max(cells[c], key=lambda text: text.cell_len) for c in columns))
     return table
 
@@ -144,7 +144,7 @@ def fitted_table(glance, console, noisy: dict[int, set[str]] | None = None, *, f
 
     width = width or console.width
     cells = glance_cells(glance, noisy or {})
-    columns = list(glance.frame.columns)
+    columns = list(glance.columns)
     hidden: list[str] = []
     # measured on one row of the widest cells, without the console's limit (which would squeeze columns)
     unlimited = console.options.update_width(1_000_000)
@@ -155,8 +155,8 @@ def fitted_table(glance, console, noisy: dict[int, set[str]] | None = None, *, f
         hidden.insert(0, droppable[-1])
         columns.remove(droppable[-1])
     table = glance_table(glance, columns, cells)
-    rows = len(glance.frame)
-    notes = [f"{rows} run{'s' if rows != 1 else ''}" if "run_id" in glance.frame else
+    rows = len(glance)
+    notes = [f"{rows} run{'s' if rows != 1 else ''}" if "run_id" in glance.columns else
              f"{rows} configuration{'s' if rows != 1 else ''}"]
     if glance.constant:
         notes.append("all with " + ", ".join(f"{k}={v}" for k, v in glance.constant.items()))
@@ -181,6 +181,8 @@ def benchmark_table(summary, by: str, *, baseline: str | None = None, title: str
     """A ``torch.utils.benchmark.Compare``-style table: one row per ``by`` value
     (within each label and device), one column per shape, cells ``median ± IQR``
     in one unit, with ``(N.Nx)`` the speed-up against ``baseline`` when given."""
+    from scratchlab.reports.views.timings import OPERATION_KEYS, pick_unit
+
     unit, scale = pick_unit(summary["median"])
     shapes = list(dict.fromkeys(summary["shape"]))
     table = Table(title=title or f"median time ± IQR per {by} and shape", title_justify="left",
@@ -217,6 +219,8 @@ def benchmark_table(summary, by: str, *, baseline: str | None = None, title: str
 def regression_table(comparison, by: str, *, before: str, after: str) -> Table:
     """``runner compare --sweep A --against B``: per ``by`` and shape the two medians,
     their ratio, the Mann-Whitney p-value and the verdict (slower / faster / within noise)."""
+    from scratchlab.reports.views.timings import pick_unit
+
     unit, scale = pick_unit([*comparison["median_before"], *comparison["median_after"]])
     table = Table(title=Text(printable(f"{after} against {before}")), title_justify="left", show_edge=False, header_style="bold",
                   caption=f"Times are in {unit}; ratio = {after} / {before}, above 1 is slower. "

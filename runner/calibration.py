@@ -22,9 +22,9 @@ the measurement's own thread count, so it waits on the same thread pool as
 the lessons' matmuls and lives in the same µs range. Its quiet figure starts
 as this process's own calibration (the lowest of :data:`CALIBRATION_ROUNDS`
 round medians, each over :data:`ROUND_SAMPLES` samples, at the measurement's
-thread count and at one thread: a median per round ignores one lucky sample,
-the minimum over rounds finds the quietest moment, and one thread is immune
-to the thread-pool stalls contention causes) and is lowered whenever a faster probe figure is seen. When the run is
+thread count: a median per round ignores one lucky sample, the minimum over
+rounds finds the quietest moment) and is lowered whenever a faster probe
+figure is seen. When the run is
 stored, :func:`scratchlab.db.quality.settle` compares with the figure kept in
 the database for this machine and thread count, so a worker that happened to
 calibrate on a busy machine is judged against the machine's quiet history.
@@ -151,23 +151,22 @@ class Probe:
                 torch.set_num_threads(previous)
 
     def calibrate(self) -> float:
-        """Set and return this process's quiet figure: the lowest round median, at this
-        probe's thread count and at one thread (warm-up first).
+        """Set and return this process's quiet figure: the lowest round median at this
+        probe's thread count (warm-up first).
 
-        The one-thread rounds bound the figure from above: on a quiet machine
-        more threads do not make this small product slower by anything near the
-        verdict's 2x line, but under contention they do (the pool waits for
-        its slowest, descheduled thread) while one thread keeps its speed, so
-        a process that calibrates on a busy machine still gets a fair yardstick.
+        Only this thread count: the probe's figure must be comparable with the
+        probe samples taken around a measurement at the same count. (An earlier
+        version also took the one-thread rounds into the minimum, to bound a
+        figure calibrated on a busy machine; but one thread runs this small
+        product faster than two on a quiet machine too, 11.0 against 13.2 µs on
+        the 2-core test machine, so every later probe read 1.2x slow before any
+        contention and quiet timings were called noisy. A worker that calibrates
+        on a busy machine is judged against the machine's stored quiet history
+        instead: :func:`scratchlab.db.quality.settle`.)
         """
-        figures = []
-        for threads in dict.fromkeys((self.threads, 1)):
-            for _ in range(3):
-                self.sample(threads)  # first calls pay for allocation and kernel selection
-            figures += [
-                statistics.median(self.sample(threads) for _ in range(ROUND_SAMPLES))
-                for _ in range(CALIBRATION_ROUNDS)
-            ]
+        for _ in range(3):
+            self.sample()  # first calls pay for allocation and kernel selection
+        figures = [statistics.median(self.sample() for _ in range(ROUND_SAMPLES)) for _ in range(CALIBRATION_ROUNDS)]
         self.offer(min(figures))
         return self.quiet_s  # type: ignore[return-value]
 

@@ -11,11 +11,12 @@ import importlib.util
 import logging
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from scratchlab.plugins.manager import PluginError, Plugins, load_plugins
+if TYPE_CHECKING:
+    from scratchlab.plugins.manager import Plugins
 
 DEFAULT_DB = "sqlite:///runs.db"
 
@@ -57,6 +58,9 @@ class AppState:
     def plugins(self) -> Plugins:
         """Load the plugins once; report failed ones as one warning line each on stderr."""
         if self._plugins is None:
+            # imported here: the read commands (``runner runs``, ``show``) never load plugins
+            from scratchlab.plugins.manager import PluginError, load_plugins
+
             try:
                 self._plugins = load_plugins(self.plugin_modules)
             except PluginError as exc:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from alembic import context
 
-from scratchlab.db.models import Base
+from scratchlab.db.models import metadata
 from scratchlab.db.schema import VERSION_TABLE
 
 OPTIONS = {
-    "target_metadata": Base.metadata,
+    "target_metadata": metadata,
     "version_table": VERSION_TABLE,
     # SQLite cannot ALTER most things: batch mode recreates the table instead
     "render_as_batch": True,

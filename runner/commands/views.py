@@ -141,36 +141,56 @@ def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descend
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
+    from scratchlab.db.filters import as_filter
+    from scratchlab.db.rows import count_selected, run_rows
+    from scratchlab.reports import glance
+
+    store = read_store(state)
+    with database_errors():
+        scope = as_filter(run_filter)
+        notes: dict[int, str] = {}
+        if stale:
+            notes = _stale_notes(state, store, scope)
+            scope = scope.narrowed(run_ids=sorted(notes))
+        total = count_selected(store, scope)
+        if as_json or as_csv:
+            _print_records(*_records_page(store, scope, notes if stale else None, limit=limit, offset=offset,
+                                          order_by=order_by, descending=descending),
+                           as_json=as_json, keep_formulas=keep_formulas, envelope={"total": total, "offset": offset})
+            return
+        # the table path reads plain rows: importing pandas would cost more than the query
+        page = run_rows(store, scope, limit=limit or None, offset=offset, order_by=order_by, descending=descending)
+        if stale:
+            page.add("stale", [notes.get(run_id) for run_id in page.columns["run_id"]])
+        headlines = glance.stored_headlines(store, page.columns["sweep_id"])
+        noisy = glance.noisy_timings(store, page.columns["run_id"])
+    # what the user sorts and filters by is what they want to see
+    focus = [order_by, *(n for kind in ("fields", "metrics", "params", "columns") for n in getattr(run_filter, kind, {}))]
+    _print_glance(page, headlines, noisy, columns=columns, wide=wide, total=total, focus=focus)
+
+
+def _stale_notes(state, store, scope) -> dict[int, str]:
+    """``{run_id: what changed}`` of the runs in ``scope`` made by code that has changed since."""
+    from scratchlab.db import queries
+    from scratchlab.runner.staleness import stale_components, stale_notes
+
+    versions = queries.component_versions(store, scope)
+    return stale_notes(stale_components(versions, state.plugins.registry))
+
+
+def _records_page(store, scope, notes: dict[int, str] | None, **page: Any):
+    """One page of runs as a DataFrame with every column (``--json``/``--csv``) and
+    the columns whose NaN means "not recorded"."""
     from scratchlab.db import queries
     from scratchlab.reports import glance
     from scratchlab.reports.tables import nan_is_missing
 
-    store = read_store(state)
-    with database_errors():
-        kwargs = run_filter.query_kwargs()
-        notes: dict[int, str] = {}
-        if stale:
-            from scratchlab.runner.staleness import stale_components, stale_notes
-
-            versions = queries.component_versions(store, **kwargs)
-            notes = stale_notes(stale_components(versions, state.plugins.registry))
-            kwargs["run_ids"] = sorted(notes)
-        total = queries.count_runs(store, **kwargs)
-        rows = queries.list_runs(store, **kwargs, limit=limit or None, offset=offset, order_by=order_by,
-                                 descending=descending)
-        missing = nan_is_missing("runs", rows)
-        frame, metric_names = glance.with_final_metrics(store, rows)
-        if stale:
-            frame["stale"] = frame["run_id"].map(notes)
-        if as_json or as_csv:
-            _print_records(frame, missing, as_json=as_json, keep_formulas=keep_formulas,
-                           envelope={"total": int(total), "offset": offset})
-            return
-        headlines = glance.stored_headlines(store, frame["sweep_id"])
-        noisy = glance.noisy_timings(store, frame["run_id"])
-    # what the user sorts and filters by is what they want to see
-    focus = [order_by, *(n for kind in ("fields", "metrics", "params", "columns") for n in getattr(run_filter, kind, {}))]
-    _print_glance(frame, metric_names, headlines, noisy, columns=columns, wide=wide, total=int(total), focus=focus)
+    rows = queries.list_runs(store, scope, limit=page.pop("limit") or None, **page)
+    missing = nan_is_missing("runs", rows)
+    frame, _names = glance.with_final_metrics(store, rows)
+    if notes is not None:
+        frame["stale"] = frame["run_id"].map(notes)
+    return frame, missing
 
 
 def _print_records(frame, nan_is_missing: list[str], *, as_json: bool, keep_formulas: bool,
@@ -184,32 +204,32 @@ def _print_records(frame, nan_is_missing: list[str], *, as_json: bool, keep_form
         click.echo(table_bytes(frame, "csv", nan_is_missing, formulas=keep_formulas).decode(), nl=False)
 
 
-def _print_glance(frame, metric_names: list[str], headlines, noisy, *, columns: str | None, wide: bool,
-                  total: int, focus: list[str]) -> None:
-    """The tables of ``runner runs``, one per experiment, fitted to the terminal."""
+def _print_glance(page, headlines, noisy, *, columns: str | None, wide: bool, total: int,
+                  focus: list[str]) -> None:
+    """The tables of ``runner runs`` (``page``: :class:`scratchlab.db.rows.RunRows`), one per
+    experiment, fitted to the terminal."""
     from scratchlab.reports import glance
-    from scratchlab.reports.filters import category_columns
     from scratchlab.reports.terminal import fitted_table
     from scratchlab.reports.textsafe import printable
 
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     if chosen:
-        unknown = [c for c in chosen if c not in glance.available_columns(frame)]
-        if unknown and len(frame):
+        unknown = [c for c in chosen if c not in glance.available_columns(page.columns)]
+        if unknown and len(page):
             raise click.BadParameter(f"no column {', '.join(map(printable, unknown))} among these runs",
                                      param_hint="--columns")
     console = _console(wide)
-    if frame.empty:
+    if not len(page):
         console.print(f"0 of {total} runs")
         return
-    tables = glance.glance_tables(frame, metric_names, headlines, categories=category_columns(frame),
+    tables = glance.glance_tables(page.columns, page.metrics, headlines, categories=page.categories,
                                   columns=chosen, wide=wide, focus=focus)
     for table in tables:
-        if "stale" in table.frame and not chosen:
+        if "stale" in table.columns and not chosen:
             table.required = (*table.required, "stale")
         console.print(fitted_table(table, console, noisy, fit=not wide))
-    if total != len(frame) or len(tables) > 1:
-        console.print(f"{len(frame)} of {total} runs", highlight=False)
+    if total != len(page) or len(tables) > 1:
+        console.print(f"{len(page)} of {total} runs", highlight=False)
 
 
 @click.command(name="show")

@@ -32,6 +32,8 @@ def evidence(**values):
         {},  # a quiet machine
         {"probe_s": 1.9 * QUIET},  # the probe within its line
         {"load1": 9.0},  # a lagging load average alone is no proof
+        # ... nor with a slowish probe, where the scheduler says no thread waited for a CPU
+        {"probe_s": 1.6 * QUIET, "load1": 4.0, "cpu_wait": 0.0},
         {"spread": 0.4},  # a wide spread, still inside the line
         {"cpu_wait": 0.2},
         {"probe_s": None, "cpu_wait": None, "load1": None},  # no evidence at all
@@ -47,7 +49,8 @@ def test_quiet_evidence_is_ok(values):
     [
         # the finding of issue 15: 6 µs measured 16 ms with a tiny IQR; the probe shows it
         ({"probe_s": 16e-3, "spread": 0.003}, "1600.0x its quiet time"),
-        ({"probe_s": 1.6 * QUIET, "load1": 4.0}, "load average 4.00 on 2 CPU(s)"),
+        # where the kernel keeps no per-thread wait times, the load average stands in
+        ({"probe_s": 1.6 * QUIET, "load1": 4.0, "cpu_wait": None}, "load average 4.00 on 2 CPU(s)"),
         ({"cpu_wait": 0.75}, "waited for a CPU 75% of the time: the timing is up to 4.0x too slow"),
         ({"spread": 0.8}, "the IQR is 80% of the median"),
     ],

@@ -15,7 +15,7 @@ from sqlalchemy import MetaData, insert, select
 
 from scratchlab.db import OutdatedDatabaseError, open_store, queries, upgrade
 from scratchlab.db.engine import make_engine, transaction
-from scratchlab.db.models import Base
+from scratchlab.db.models import metadata
 from scratchlab.db.schema import (
     VERSION_TABLE,
     alembic_config,
@@ -106,7 +106,7 @@ def test_upgrade_from_the_first_revision_keeps_every_row(db_url, database_at):
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})
-            assert compare_metadata(context, Base.metadata) == []
+            assert compare_metadata(context, metadata) == []
     finally:
         engine.dispose()
 

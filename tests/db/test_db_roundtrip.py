@@ -19,7 +19,7 @@ from scratchlab.db import (
     open_store,
     queries,
 )
-from scratchlab.db.models import Base
+from scratchlab.db.models import metadata
 from scratchlab.db.records import MetricRecord, RunResult, StatRecord
 from scratchlab.db.schema import VERSION_TABLE
 
@@ -57,7 +57,7 @@ def written(store):
 def test_schema_created_by_migrations_matches_the_models(store):
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})
-        diff = compare_metadata(context, Base.metadata)
+        diff = compare_metadata(context, metadata)
     assert diff == []
 
 
