@@ -93,3 +93,22 @@ def test_wheel_installs_everything_under_the_scratchlab_namespace(tmp_path):
         target / "scratchlab" / "plugins" / "registry.py",
         target / "scratchlab" / "db" / "records.py",
     ]
+
+
+def test_runs_table_loads_neither_pandas_nor_plugins(tmp_path):
+    """``runner runs`` prints its table from plain rows: pandas, torch and the plugin
+    manager would cost more start-up than the query on 100,000 runs."""
+    from scratchlab.db import open_store
+    from scratchlab.db.records import PlannedRun
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with open_store(url) as store:
+        sweep_id = store.create_sweep("s", [], {}, {})
+        store.add_runs(sweep_id, [PlannedRun(key="a", experiment="train", components={"matmul": "torch"}, params={})])
+    probe = NO_TORCH_AFTER.format(argv=["--db", url, "runs", "--where", "matmul=torch"]) + (
+        "print('MANAGER=' + str('scratchlab.plugins.manager' in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "torch" in result.stdout and "pending" in result.stdout  # the table itself
+    heavy, manager = result.stdout.strip().splitlines()[-2:]
+    assert heavy == "HEAVY=" and manager == "MANAGER=False"
