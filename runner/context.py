@@ -15,14 +15,9 @@ one (the sweep command) keep ``runner --help`` free of torch.
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import random
-import signal
-import threading
-import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -32,14 +27,13 @@ from scratchlab.plugins.contracts import ContractError, guarded, probe_matmul
 from scratchlab.plugins.registry import Registry
 from scratchlab.plugins.types import DEFAULTS, Component, DataSplits, Skip, bind
 from scratchlab.runner import timing as timing_mod
+from scratchlab.runner.budget import Budget, BudgetExceeded, alarm
 from scratchlab.runner.histograms import Binning, HistogramBuffer, watch_histograms
+from scratchlab.runner.rundata import load_dataset, move_splits, seed_everything
 from scratchlab.runner.stats import RecordBuffer, watch_children
 
-__all__ = ["BudgetExceeded", "RunContext", "SetupError", "run_experiment"]
-
-
-class BudgetExceeded(Exception):
-    """The run's time budget is spent; the runner records the run as ``timeout``."""
+# BudgetExceeded and load_dataset are re-exported: plugins and the workers import them from here
+__all__ = ["BudgetExceeded", "RunContext", "SetupError", "load_dataset", "run_experiment"]
 
 
 class SetupError(Exception):
@@ -48,150 +42,6 @@ class SetupError(Exception):
     Its message is one line, recorded as the failed run's reason without a
     traceback, because nothing of the experiment ran.
     """
-
-
-# ----------------------------------------------------------------- budget
-
-
-class Budget:
-    """A deadline measured with ``time.monotonic``; no deadline when ``seconds`` is None."""
-
-    def __init__(self, seconds: float | None) -> None:
-        if seconds is not None and not seconds > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {seconds!r}")
-        self.seconds = seconds
-        self.started = time.monotonic()
-
-    @property
-    def elapsed(self) -> float:
-        """Seconds since the budget started."""
-        return time.monotonic() - self.started
-
-    def message(self) -> str:
-        """The timeout reason: the budget and how long the run had taken."""
-        return f"time budget of {self.seconds:g} s exceeded after {self.elapsed:.1f} s"
-
-    def check(self) -> None:
-        """Raise :class:`BudgetExceeded` once the deadline has passed."""
-        if self.seconds is not None and self.elapsed >= self.seconds:
-            raise BudgetExceeded(self.message())
-
-
-@contextlib.contextmanager
-def alarm(budget: Budget) -> Iterator[None]:
-    """Raise :class:`BudgetExceeded` in the main thread when ``budget`` runs out.
-
-    A run that never calls ``check_budget`` (a Python loop, a ``sleep``) is
-    still stopped: SIGALRM interrupts it between bytecodes. Only possible in
-    the main thread of a process with SIGALRM (not on Dask worker threads,
-    not on Windows); elsewhere this does nothing and ``check_budget`` is the
-    only stop. The previous handler and any previous timer (pytest-timeout
-    uses one) are restored, the timer with the time it had left.
-    """
-    usable = (
-        budget.seconds is not None
-        and hasattr(signal, "SIGALRM")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
-
-    def on_alarm(_signum: int, _frame: Any) -> None:
-        raise BudgetExceeded(budget.message())
-
-    previous_delay, previous_interval, armed_at = 0.0, 0.0, time.monotonic()
-    previous_handler = signal.signal(signal.SIGALRM, on_alarm)
-    try:
-        previous_delay, previous_interval = signal.setitimer(
-            signal.ITIMER_REAL, max(budget.seconds - budget.elapsed, 1e-3)
-        )
-        armed_at = time.monotonic()
-        try:
-            yield
-        finally:
-            # the alarm may fire just before this line; the timer is one-shot,
-            # so the outer finally still restores everything
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    finally:
-        # None: the old handler was not set from Python; the default is the best we can do
-        signal.signal(
-            signal.SIGALRM, signal.SIG_DFL if previous_handler is None else previous_handler
-        )
-        if previous_delay > 0:
-            # a timer that would have fired meanwhile fires right away
-            remaining = previous_delay - (time.monotonic() - armed_at)
-            signal.setitimer(signal.ITIMER_REAL, max(remaining, 1e-3), previous_interval)
-
-
-# ------------------------------------------------------------------- data
-
-#: (dataset name, version, params) -> DataSplits on the CPU; a few entries at most
-_DATA_CACHE: collections.OrderedDict[tuple, DataSplits] = collections.OrderedDict()
-_DATA_CACHE_SIZE = 4
-
-
-def load_dataset(dataset: Component, version: str) -> DataSplits:
-    """Load ``dataset`` (bound) once per process per (name, version, params).
-
-    The loader runs with the global RNG states saved and restored, so whether
-    the data came from the cache or not, the run that follows sees the same
-    random numbers.
-    """
-    key = (dataset.name, version, tuple(sorted((k, repr(v)) for k, v in dataset.params.items())))
-    if key in _DATA_CACHE:
-        _DATA_CACHE.move_to_end(key)
-        return _DATA_CACHE[key]
-    with preserved_rng():
-        splits = dataset.load()
-    if not isinstance(splits, DataSplits):
-        raise TypeError(
-            f"dataset {dataset.name!r} returned {type(splits).__name__}, not DataSplits"
-        )
-    _DATA_CACHE[key] = splits
-    while len(_DATA_CACHE) > _DATA_CACHE_SIZE:
-        _DATA_CACHE.popitem(last=False)
-    return splits
-
-
-@contextlib.contextmanager
-def preserved_rng() -> Iterator[None]:
-    """Restore python's, numpy's and torch's (CPU and CUDA) RNG states afterwards."""
-    import numpy as np
-    import torch
-
-    py_state, np_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(
-        devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []
-    ):
-        try:
-            yield
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
-
-
-def move_splits(splits: DataSplits, device: Any, dtype: Any) -> DataSplits:
-    """The splits with features on ``device`` as ``dtype`` and labels on ``device`` (int64 kept)."""
-    import dataclasses
-
-    return dataclasses.replace(
-        splits,
-        x_train=splits.x_train.to(device=device, dtype=dtype),
-        y_train=splits.y_train.to(device=device),
-        x_valid=splits.x_valid.to(device=device, dtype=dtype),
-        y_valid=splits.y_valid.to(device=device),
-    )
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python's ``random``, numpy and torch (every CUDA device too) from ``seed``."""
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)  # also seeds every CUDA device
 
 
 # ---------------------------------------------------------------- context

@@ -64,14 +64,22 @@ from scratchlab.runner.worker import memory_headroom, worker_main
 #: lines and characters of a run's output kept in its reason
 TAIL_LINES = 25
 TAIL_CHARS = 4000
-#: runs are sent ahead to busy workers while the last run took less than this many seconds ...
+#: a run is sent ahead to a busy worker when a run of its kind (see :func:`run_kind`)
+#: took less than this many seconds earlier in the sweep ...
 SEND_AHEAD_BELOW = 1.0
-#: ... and at most this many per worker (one when the last run took more than a tenth of that)
+#: ... and at most this many per worker (one when that run took more than a tenth of that)
 SEND_AHEAD_MAX = 4
 #: a worker output file is emptied between runs once it is larger than this
 OUTPUT_RESET_BYTES = 1 << 20
 #: workers dying before they are ready this many times in a row stop the sweep
 START_ATTEMPTS = 3
+def run_kind(planned: PlannedRun) -> tuple[str, str | None]:
+    """Runs that take about as long as each other: one experiment with one matmul strategy
+    (the strategy is what makes a run slow: elementwise training loops over every output
+    element in Python, torch's takes milliseconds)."""
+    return planned.experiment, planned.components.get("matmul")
+
+
 class WorkerStartError(RuntimeError):
     """Worker processes die before they are ready (a plugin crashes on import)."""
 
@@ -161,7 +169,7 @@ class SupervisedBackend:
         self._count = 0
         self._queue: deque[_Task] = deque()
         self._begun: list[int] = []  # runs sent ahead that have started since the driver last looked
-        self._last_seconds: float | None = None  # how long the last finished run took
+        self._seconds: dict[tuple[str, str | None], float] = {}  # how long the last run of each kind took
 
     def describe(self) -> dict[str, Any]:
         """How runs execute, for the sweep's environment record."""
@@ -258,18 +266,28 @@ class SupervisedBackend:
         """While runs are short, put the next run in each busy worker's pipe, so that it starts
         it without waiting for the driver (on a loaded machine every wake-up of the driver costs
         milliseconds). Only a shared run with the same cores as the one it follows, so the core
-        count and exclusivity hold; never for long runs, which would wait behind another worker."""
-        if self._last_seconds is None or self._last_seconds > SEND_AHEAD_BELOW:
-            return
-        depth = SEND_AHEAD_MAX if self._last_seconds < SEND_AHEAD_BELOW / 10 else 1
+        count and exclusivity hold; only where both are of a kind (:func:`run_kind`) seen to take
+        under :data:`SEND_AHEAD_BELOW`, so that no run waits behind a long one."""
         for worker in self._workers:
-            while queue and not queue[0].alone and len(worker.queued) < depth:
+            while queue and not queue[0].alone:
                 task = queue[0]
-                if worker.task is None or worker.retiring or worker.task.alone or worker.task.cores != task.cores:
+                # only runs known to be short, behind runs known to be short: a run queued behind
+                # a long one waits there while another worker idles (the main job's elementwise
+                # training runs, 12 s each, ended up two in one worker's pipe)
+                if not self._short(task):
+                    return
+                depth = SEND_AHEAD_MAX if self._seconds[run_kind(task.planned)] < SEND_AHEAD_BELOW / 10 else 1
+                if (len(worker.queued) >= depth or worker.task is None or worker.retiring or worker.task.alone
+                        or worker.task.cores != task.cores or not self._short(worker.task)):
                     break
                 queue.popleft()
                 worker.queued.append(task)
                 worker.conn.send((task.planned, self._timeout, task.threads))
+
+    def _short(self, task: _Task) -> bool:
+        """Whether a run of ``task``'s kind took under :data:`SEND_AHEAD_BELOW` earlier in the sweep."""
+        seconds = self._seconds.get(run_kind(task.planned))
+        return seconds is not None and seconds <= SEND_AHEAD_BELOW
 
     def _requeue(self, worker: _Worker, queue: deque[_Task]) -> None:
         """Put a run that was sent ahead to a worker that is gone back at the head of the queue."""
@@ -296,7 +314,7 @@ class SupervisedBackend:
             task, worker.task = worker.task, None
             now = time.monotonic()
             if task is not None:
-                self._last_seconds = now - worker.since
+                self._seconds[run_kind(task.planned)] = now - worker.since
                 if result.status not in ("done", "skipped"):
                     result.reason = _with_output(result.reason or result.status, worker.tail())
             if retire:

@@ -79,3 +79,36 @@ def test_memory_sizes_and_exit_descriptions():
     assert exit_description(3) == "the worker process exited with code 3"
     assert exit_description(-11).startswith("the worker process was killed by SIGSEGV")
     assert "out of memory" in exit_description(-9)
+
+
+def test_runs_are_sent_ahead_only_when_known_to_be_short(plugins):
+    """A run put in a busy worker's pipe waits there, so only runs seen to be short go
+    there, and only behind a short run: the main job's 12 s elementwise training runs
+    once queued two deep in one worker while the other worker idled."""
+    from collections import deque
+    from types import SimpleNamespace
+
+    from scratchlab.runner.supervisor import SEND_AHEAD_MAX, run_kind
+
+    runs = plan(SweepSpec(plugins=("matmul", "init"), experiments=("train",)), plugins.registry)
+    backend = SupervisedBackend(plugins, (), workers=2)
+    tasks = backend.tasks(list(enumerate(runs)))
+    slow = [t for t in tasks if t.planned.components["matmul"] == "elementwise"]
+    fast = [t for t in tasks if t.planned.components["matmul"] == "torch"]
+    sent = []
+    worker = SimpleNamespace(task=slow[0], queued=deque(), retiring=False, conn=SimpleNamespace(send=sent.append))
+    backend._workers, backend._timeout = [worker], None
+
+    backend._send_ahead(deque(slow[1:]))  # a kind not seen yet: its length is unknown
+    backend._seconds[run_kind(slow[0].planned)] = 12.0
+    backend._send_ahead(deque(slow[1:]))  # a kind seen to be long
+    assert not worker.queued and not sent
+
+    backend._seconds[run_kind(fast[0].planned)] = 0.01
+    backend._send_ahead(deque(fast[1:]))  # short, but behind a long run
+    assert not worker.queued
+
+    worker.task = fast[0]
+    queue = deque(fast[1:])
+    backend._send_ahead(queue)  # short behind short: the pipe fills
+    assert list(worker.queued) == fast[1: 1 + SEND_AHEAD_MAX] and len(sent) == SEND_AHEAD_MAX
