@@ -1,7 +1,7 @@
 """Noisy detection: timings spoiled by contention are stored ``noisy``, quiet ones ``ok``.
 
 \b
-    python benchmarks/noisy_detection.py                  # 2 quiet + 2 busy sweeps of 9 runs
+    python benchmarks/noisy_detection.py                  # 3 quiet + 3 busy sweeps of 9 runs
     python benchmarks/noisy_detection.py --rounds 3 --busy 4
 
 Each round runs the same real sweep twice, as a subprocess (``runner --db
@@ -20,6 +20,10 @@ targets, as issue 15 states them:
   ``noisy`` (the share caught must be 1);
 - of the quiet side's timings that are right (within 1.5x of their quiet
   value), at most 1 in 20 is ``noisy`` (false alarms).
+
+Three rounds by default: at 9 timings per quiet sweep that is 27 quiet
+timings, and a rate of "1 in 20" cannot be measured on fewer than 20 (with
+the 18 of two rounds, a single alarm already reads 5.6%).
 
 The machine today is shared: a "quiet" sweep may meet other people's work,
 which is why a quiet-side timing that is actually slow is not counted as a
@@ -95,7 +99,7 @@ def stored(url: str) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the alternating quiet and busy sweeps and print the detection targets."""
-    p = parser(__doc__.split("\n\n")[0], rounds=2)
+    p = parser(__doc__.split("\n\n")[0], rounds=3)
     p.add_argument("--busy", type=int, default=len(os.sched_getaffinity(0)),
                    help="busy-loop processes on the busy side (default: one per usable CPU)")
     p.add_argument("--repeat", type=int, default=3, help="repeats of each run per sweep (default 3)")
