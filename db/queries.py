@@ -42,7 +42,14 @@ from scratchlab.db.results import (
     timing_replicates,
     timings,
 )
-from scratchlab.db.rows import METRIC_SUFFIX, PARAM_SUFFIX, count_selected, page_select, runs_select
+from scratchlab.db.rows import (
+    METRIC_SUFFIX,
+    PARAM_SUFFIX,
+    count_selected,
+    distinct_params,
+    page_select,
+    runs_select,
+)
 from scratchlab.db.scope import id_in, run_clauses
 from scratchlab.db.store import Store
 
@@ -200,14 +207,17 @@ def param_values(
     scope = _scope(run_filter, sweep_ids, None, experiments)
     p = m.params.c
     with store._read() as conn:
-        stmt = (
-            select(p.name, p.kind, p.value_text, p.value_num)  # value_num: PostgreSQL sorts DISTINCT rows by selected columns only
-            .distinct()
-            .where(p.kind != EXPERIMENT)
-            .where(p.run_id.in_(select(m.runs.c.run_id).where(*run_clauses(conn, scope))))
-            .order_by(p.name, p.value_num, p.value_text)
-        )
-        rows = conn.execute(stmt).all()
+        if scope.is_empty:
+            rows = distinct_params(conn)
+        else:
+            stmt = (
+                select(p.name, p.kind, p.value_text, p.value_num)  # value_num: PostgreSQL sorts DISTINCT rows by selected columns only
+                .distinct()
+                .where(p.kind != EXPERIMENT)
+                .where(p.run_id.in_(select(m.runs.c.run_id).where(*run_clauses(conn, scope))))
+                .order_by(p.name, p.value_num, p.value_text)
+            )
+            rows = conn.execute(stmt).all()
     return pd.DataFrame({
         "name": [row[0] for row in rows],
         "value": pd.Series([decode(row[1], row[2]) for row in rows], dtype=object),
