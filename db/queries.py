@@ -310,12 +310,18 @@ def data_coverage(store: Store, kind: str, run_filter: RunFilter | None = None, 
     r = m.runs.c
     rows = DATA_KINDS[kind]().subquery()
     with store._read() as conn:
-        stmt = (
-            select(r.sweep_id, r.experiment)
-            .distinct()
-            .where(select(rows.c.run_id).where(rows.c.run_id == r.run_id).exists(), *run_clauses(conn, scope))
-            .order_by(r.sweep_id.desc(), r.experiment)
+        clauses = run_clauses(conn, scope)
+        # each (sweep, experiment) pair asks once whether any of its runs has such data,
+        # and stops at the first that does; asking per run cost 0.4 s at 100,000 runs
+        pairs = select(r.sweep_id, r.experiment).distinct().where(*clauses).subquery()
+        has_data = (
+            select(rows.c.run_id)
+            .join(m.runs, r.run_id == rows.c.run_id)
+            .where(r.sweep_id == pairs.c.sweep_id, r.experiment == pairs.c.experiment, *clauses)
+            .exists()
         )
+        stmt = select(pairs.c.sweep_id, pairs.c.experiment).where(has_data).order_by(
+            pairs.c.sweep_id.desc(), pairs.c.experiment)
         return pd.DataFrame([tuple(row) for row in conn.execute(stmt)], columns=["sweep_id", "experiment"])
 
 

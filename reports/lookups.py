@@ -66,12 +66,13 @@ def training_curves(store, run_filter, run_ids: list[int], names: list[str], max
     runs = queries.list_runs(store, run_filter, run_ids=run_ids)
     points = queries.metrics(store, run_ids=run_ids, names=sorted({*names, views.EPOCH_MARKER}), max_points=max_points)
     epochs = views.epoch_steps(points)
+    labels = views.config_labels(runs)  # once for every metric
     result = {}
     for name in names:
         over_epochs = views.per_epoch(points, name, epochs)
         of_metric = points[points["name"] == name]
-        result[name] = (views.aggregate_repeats(views.as_epochs(of_metric, epochs) if over_epochs else of_metric, runs),
-                        over_epochs)
+        curves = views.as_epochs(of_metric, epochs) if over_epochs else of_metric
+        result[name] = (views.aggregate_repeats(curves, runs, labels=labels), over_epochs)
     return result
 
 

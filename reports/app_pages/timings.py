@@ -22,6 +22,13 @@ def load(sweep_ids):
     return ui.query("timings", replace(run_filter, sweep_ids=tuple(sweep_ids)))
 
 
+def replicates_of(frame):
+    """Every replicate of ``frame``'s timings, or None where there are too many to pool."""
+    if not views.pools_replicates(frame):
+        return None
+    return ui.query("timing_replicates", [int(t) for t in frame["timing_id"]])
+
+
 timings = load(run_filter.sweep_ids)
 if timings.empty:
     st.info("No timings match these filters.")
@@ -36,7 +43,10 @@ values = sorted(timings[by].dropna().astype(str).unique())
 baseline = ui.page_widget("timings.baseline", st.selectbox, "baseline", values,
                           default=views.default_baseline(timings, by), options=values)
 
-replicates = ui.query("timing_replicates", [int(t) for t in timings["timing_id"]])
+replicates = replicates_of(timings)
+if replicates is None:
+    st.caption(f"{int(timings['n'].sum()):,} replicates in these {len(timings):,} timings: each row's quartiles "
+               "are the medians of its runs' own. Narrow the filters to pool every replicate.")
 summary = views.with_speedup(views.summarize(timings, by, replicates), by, baseline)
 st.altair_chart(views.timing_chart(summary, by), width="stretch")
 table = views.timing_table(summary, by)
@@ -59,7 +69,7 @@ if against is not None:
     if reference.empty:
         st.info(f"Sweep #{against} has no timings that match these filters.")
     else:
-        reference_replicates = ui.query("timing_replicates", [int(t) for t in reference["timing_id"]])
+        reference_replicates = replicates_of(reference)
         before = views.summarize(reference, by, reference_replicates)
         after = views.summarize(timings, by, replicates)
         differences = views.environment_differences(

@@ -29,6 +29,17 @@ ENVIRONMENT_TOKENS: tuple[str, ...] = ("cpu", "torch", "device", "cuda", "gpu", 
 #: significance level of the Mann-Whitney U test on replicates
 ALPHA = 0.05
 
+#: the most replicates a view pools; past this (a sweep of thousands of timing runs:
+#: 300,000 replicates took 2.2 s to read and group) each configuration is summarised
+#: by its runs' own medians and IQRs, which at that many runs say the same
+MAX_POOLED_REPLICATES = 50_000
+
+
+def pools_replicates(timings) -> bool:
+    """Whether :func:`summarize` should pool every replicate of ``timings`` (their
+    ``n`` adds up to at most :data:`MAX_POOLED_REPLICATES`)."""
+    return bool(len(timings)) and float(timings["n"].fillna(0).sum()) <= MAX_POOLED_REPLICATES
+
 
 def component_columns(timings) -> list[str]:
     """The component categories present as columns of a timings frame (every
