@@ -17,8 +17,11 @@ script ran and every target it reported passed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -114,8 +117,11 @@ def run_script(
     lines: list[str] = []
     start = time.perf_counter()
     # stderr joins stdout: the progress lines belong with the table they lead to
+    # its own process group: on a timeout the script's children (a sweep and its
+    # workers) go too, instead of running on and loading the next script's numbers
     process = subprocess.Popen(
-        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+        start_new_session=True,
     )
     reader = threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True)
     reader.start()
@@ -123,7 +129,8 @@ def run_script(
         returncode = process.wait(timeout=timeout)
         status = "ran"
     except subprocess.TimeoutExpired:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         returncode = process.wait()
         status = "timeout"
     reader.join(timeout=5)
