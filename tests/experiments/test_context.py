@@ -21,6 +21,7 @@ from torch import nn
 from scratchlab.db.records import PlannedRun
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner import context as context_mod
+from scratchlab.runner import rundata
 from scratchlab.runner.context import BudgetExceeded, RunContext, run_experiment
 from scratchlab.runner.stats import RecordBuffer, stat_vector
 from scratchlab.runner.timing import DEFAULT_MIN_REPLICATES, measure, quantile, summarise
@@ -239,16 +240,16 @@ def test_seed_makes_runs_repeatable(probe):
 
 
 def test_data_is_cached_moved_and_does_not_disturb_the_rng(probe, monkeypatch):
-    monkeypatch.setattr(context_mod, "_DATA_CACHE", type(context_mod._DATA_CACHE)())
+    monkeypatch.setattr(rundata, "_DATA_CACHE", type(rundata._DATA_CACHE)())
     probe("ok", dtype="float64", seed=1)
     draw_before_any_load = probe.seen["draw"]
     data = probe.seen["ctx"].data  # the default dataset, mnist-5k: this one loads it
     assert data.x_train.dtype == torch.float64 and data.y_train.dtype == torch.int64
     assert data.x_train.shape == (4000, 784)
-    assert len(context_mod._DATA_CACHE) == 1
+    assert len(rundata._DATA_CACHE) == 1
     probe("ok", dtype="float64", seed=1)
     again = probe.seen["ctx"].data
-    assert len(context_mod._DATA_CACHE) == 1  # loaded once per process
+    assert len(rundata._DATA_CACHE) == 1  # loaded once per process
     assert torch.equal(again.x_valid, data.x_valid)
     assert probe.seen["draw"] == draw_before_any_load
 
