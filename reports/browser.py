@@ -157,15 +157,18 @@ class Chromium:
         return asyncio.run(self._visit(None, ready, screenshot, timeout, settle, False, action=action, title=title))
 
     def visit(self, url: str, ready: str = "title", screenshot: Path | None = None, timeout: float = 180,
-              settle: float = 1.0, full_page: bool = False) -> Visit:
+              settle: float = 1.0, full_page: bool = False, expect: str | None = None) -> Visit:
         """Open ``url`` and wait until it shows a title, at least one ``ready`` element
-        (``charts``, ``tables`` or ``title``) and Streamlit is idle; then wait ``settle``
-        seconds (Vega finishes drawing), save a PNG ``screenshot`` if asked, and return
-        the :class:`Visit`. ``seconds`` counts from navigation to ready, settle excluded."""
-        return asyncio.run(self._visit(url, ready, screenshot, timeout, settle, full_page))
+        (``charts``, ``tables`` or ``title``), the text ``expect`` when given, and
+        Streamlit is idle; then wait ``settle`` seconds (Vega finishes drawing), save a
+        PNG ``screenshot`` if asked, and return the :class:`Visit`. ``seconds`` counts
+        from navigation to ready, settle excluded. (On a busy machine the last elements
+        of a script run can reach the page after Streamlit says it is idle: ``expect``
+        waits for the one a caller needs.)"""
+        return asyncio.run(self._visit(url, ready, screenshot, timeout, settle, full_page, expect=expect))
 
     async def _visit(self, url, ready, screenshot, timeout, settle, full_page, action: str | None = None,
-                     title: str | None = None) -> Visit:
+                     title: str | None = None, expect: str | None = None) -> Visit:
         from tornado.websocket import websocket_connect
 
         connection = await websocket_connect(self.page_socket, max_message_size=64 * 2**20)
@@ -198,7 +201,8 @@ class Chromium:
                 result = await call("Runtime.evaluate", expression=PROBE, returnByValue=True)
                 state = json.loads(result.get("result", {}).get("value") or "{}")
                 titled = state.get("title") if title is None else state.get("title") == title
-                if titled and state.get(ready) and not state.get("running"):
+                shown = expect is None or expect in str(state.get("text", "")).replace("\u2060", "")
+                if titled and shown and state.get(ready) and not state.get("running"):
                     state["ready"] = True
                     break
                 if time.monotonic() > deadline:
