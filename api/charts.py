@@ -29,7 +29,14 @@ def _results(results: Any):
     return results if isinstance(results, Results) else Results(results)
 
 
-def layers(results: Any, *, model: str = "deep", value: str = "std", log: bool | None = None, **filters: Any):
+def layers(
+    results: Any,
+    *,
+    model: str = "deep",
+    value: str = "std",
+    log: bool | None = None,
+    **filters: Any,
+):
     """Activation ``value`` (``mean``, ``std``, ``frac_zero``...) per layer of ``model``
     (``"deep"``: the 100-layer stack, ``"mlp"``, ``"conv"``), one line per init and a
     panel per activation: the Activations page's chart. ``std`` is on a log axis."""
@@ -38,7 +45,9 @@ def layers(results: Any, *, model: str = "deep", value: str = "std", log: bool |
     results = _results(results)
     stats = results.activations(model=model, **filters)
     if stats.empty:
-        raise NoData(f"no activation statistics of model {model!r} in these runs (run the init-stats experiment)")
+        raise NoData(
+            f"no activation statistics of model {model!r} in these runs (run the init-stats experiment)"
+        )
     runs = results.runs(**filters)
     runs = runs[runs["run_id"].isin(stats["run_id"])]  # the runs drawn name the lines
     final = views.final_stats(views.label_stats(stats, runs))
@@ -54,7 +63,9 @@ def curves(results: Any, name: str = "valid_accuracy", *, log: bool = False, **f
     metrics = results.metrics(name=name, **filters)
     if metrics.empty or metrics["step"].isna().all():
         raise NoData(f"no history of metric {name!r} in these runs")
-    return views.curve_chart(views.aggregate_repeats(metrics, results.runs(**filters)), name, log=log)
+    return views.curve_chart(
+        views.aggregate_repeats(metrics, results.runs(**filters)), name, log=log
+    )
 
 
 def timings(results: Any, *, by: str | None = None, baseline: str | None = None, **filters: Any):

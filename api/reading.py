@@ -49,7 +49,9 @@ def run_filter(sweep: Many = None, experiment: Many = None, status: Many = None,
     value, list of values or ``(low, high)`` range, on params and final metrics alike)."""
     from scratchlab.db.filters import RunFilter, parse_where
 
-    base = RunFilter(sweep_ids=_many(sweep, int), experiments=_many(experiment), statuses=_many(status))
+    base = RunFilter(
+        sweep_ids=_many(sweep, int), experiments=_many(experiment), statuses=_many(status)
+    )
     if where is None:
         return base
     if isinstance(where, Mapping):
@@ -88,8 +90,18 @@ class Results:
 
         return queries.list_sweeps(self._store)
 
-    def runs(self, sweep: Many = None, experiment: Many = None, status: Many = None, where: Any = None, *,
-             sort: str = "run_id", desc: bool = False, limit: int | None = None, offset: int = 0):
+    def runs(
+        self,
+        sweep: Many = None,
+        experiment: Many = None,
+        status: Many = None,
+        where: Any = None,
+        *,
+        sort: str = "run_id",
+        desc: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ):
         """The runs that pass the filters, one row each: the run's columns, one column
         per param and component choice, then one column per final metric (the
         value at the last step; NaN where a run has none). ``sort`` is a run
@@ -97,20 +109,37 @@ class Results:
         from scratchlab.db import queries
         from scratchlab.reports.glance import with_final_metrics
 
-        rows = queries.list_runs(self._store, run_filter(sweep, experiment, status, where), limit=limit,
-                                 offset=offset, order_by=sort, descending=desc)
+        rows = queries.list_runs(
+            self._store,
+            run_filter(sweep, experiment, status, where),
+            limit=limit,
+            offset=offset,
+            order_by=sort,
+            descending=desc,
+        )
         frame, names = with_final_metrics(self._store, rows)
         for name in names:
-            frame[name] = frame[name].astype(float)  # None (no such metric) becomes NaN, as pandas users expect
+            frame[name] = frame[name].astype(
+                float
+            )  # None (no such metric) becomes NaN, as pandas users expect
         return frame
 
-    def timings(self, sweep: Many = None, experiment: Many = None, status: Many = None, where: Any = None):
+    def timings(
+        self, sweep: Many = None, experiment: Many = None, status: Many = None, where: Any = None
+    ):
         """Timings (median, IQR, min, max, flops, GFLOP/s per timed operation) of the
         runs that pass the filters, with each run's component choices."""
         return self._table("timings", sweep, experiment, status, where)
 
-    def activations(self, sweep: Many = None, experiment: Many = None, status: Many = None, where: Any = None, *,
-                    model: Many = None):
+    def activations(
+        self,
+        sweep: Many = None,
+        experiment: Many = None,
+        status: Many = None,
+        where: Any = None,
+        *,
+        model: Many = None,
+    ):
         """Per-layer activation statistics (mean, std, min, max, fraction zero and
         non-finite, per step where recorded) of the filtered runs; ``model``
         narrows to ``"mlp"``, ``"deep"``, ``"conv"``..."""
@@ -118,8 +147,15 @@ class Results:
         models = _many(model)
         return frame[frame["model"].isin(models)].reset_index(drop=True) if models else frame
 
-    def metrics(self, sweep: Many = None, experiment: Many = None, status: Many = None, where: Any = None, *,
-                name: Many = None):
+    def metrics(
+        self,
+        sweep: Many = None,
+        experiment: Many = None,
+        status: Many = None,
+        where: Any = None,
+        *,
+        name: Many = None,
+    ):
         """Metric histories (``run_id, name, step, value``) of the filtered runs;
         ``name`` narrows to some metrics (``"train_loss"``)."""
         frame = self._table("metrics", sweep, experiment, status, where)
@@ -139,7 +175,9 @@ class Results:
         return load_table(self._store, table, run_filter(*filters))
 
 
-def open(db: str | os.PathLike | None = None) -> Results:  # shadows the builtin inside this module only: sl.open is the API
+def open(
+    db: str | os.PathLike | None = None,
+) -> Results:  # shadows the builtin inside this module only: sl.open is the API
     """Open a results database read-only: a SQLite file path, any SQLAlchemy URL,
     or None for the command line's (``SCRATCHLAB_DB``, else ``runs.db``)."""
     return Results(db)

@@ -31,7 +31,9 @@ def _settings(settings: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
             continue
         target, dot, param = str(key).rpartition(".")
         if not dot or not target or not param:
-            raise ValueError(f"setting {key!r}: expected 'NAME.PARAM', e.g. 'train.lr' or 'leaky-relu.slope'")
+            raise ValueError(
+                f"setting {key!r}: expected 'NAME.PARAM', e.g. 'train.lr' or 'leaky-relu.slope'"
+            )
         out.setdefault(target, {})[param] = value
     return out
 
@@ -78,9 +80,14 @@ class Sweep:
             return results.runs(sweep=self.sweep_id, **filters)
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{k} {v}" for k, v in (self.summary[-1] if self.summary else {}).items()
-                           if k not in ("experiment", "seconds") and v)
-        return f"<sweep {self.sweep_id} {self.name!r}: {self.status}{'; ' + counts if counts else ''}>"
+        counts = ", ".join(
+            f"{k} {v}"
+            for k, v in (self.summary[-1] if self.summary else {}).items()
+            if k not in ("experiment", "seconds") and v
+        )
+        return (
+            f"<sweep {self.sweep_id} {self.name!r}: {self.status}{'; ' + counts if counts else ''}>"
+        )
 
 
 def sweep(
@@ -118,8 +125,10 @@ def sweep(
 
     unknown = sorted(set(components) - set(COMPONENT_CATEGORIES))
     if unknown:
-        raise TypeError(f"sweep() got unknown keyword {', '.join(unknown)}; component categories are "
-                        f"{', '.join(COMPONENT_CATEGORIES)}")
+        raise TypeError(
+            f"sweep() got unknown keyword {', '.join(unknown)}; component categories are "
+            f"{', '.join(COMPONENT_CATEGORIES)}"
+        )
     spec = SweepSpec(
         plugins=_names(plugins),
         components={c: _names(v) for c, v in components.items()},
@@ -132,7 +141,19 @@ def sweep(
         plugin_modules=tuple(plugin_modules),
     )
     url = database_url(db)
-    outcome = run_sweep(spec, db=url, name=name, execution=Execution(workers=workers, inline=inline, timeout=timeout),
-                        reporter=default_reporter(progress), argv=["scratchlab.sweep", *_names(plugins)])
-    return Sweep(sweep_id=outcome.sweep_id, name=outcome.name, status=outcome.status, db=url,
-                 summary=outcome.summary, note=outcome.note)
+    outcome = run_sweep(
+        spec,
+        db=url,
+        name=name,
+        execution=Execution(workers=workers, inline=inline, timeout=timeout),
+        reporter=default_reporter(progress),
+        argv=["scratchlab.sweep", *_names(plugins)],
+    )
+    return Sweep(
+        sweep_id=outcome.sweep_id,
+        name=outcome.name,
+        status=outcome.status,
+        db=url,
+        summary=outcome.summary,
+        note=outcome.note,
+    )

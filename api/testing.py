@@ -87,7 +87,9 @@ class Results:
         rows = self.final_metrics[self.final_metrics["name"] == name]
         if len(rows) != 1:
             known = ", ".join(sorted(set(self.final_metrics["name"]))) or "none"
-            raise KeyError(f"{len(rows)} runs recorded metric {name!r} (one expected); metrics: {known}")
+            raise KeyError(
+                f"{len(rows)} runs recorded metric {name!r} (one expected); metrics: {known}"
+            )
         return float(rows["value"].iloc[0])
 
 
@@ -136,7 +138,9 @@ def _load(plugin: Any, isolated: bool) -> tuple[Any, tuple[str, ...]]:
             modules = (name,)
     elif plugin is not None:
         if isolated:
-            raise PluginTestError("isolated=True needs a plugin importable by name (a module or its name)")
+            raise PluginTestError(
+                "isolated=True needs a plugin importable by name (a module or its name)"
+            )
         name = f"test:{getattr(plugin, '__qualname__', type(plugin).__qualname__)}"
         objects[name] = plugin
     plugins = load_plugins(modules, strict=False, objects=objects)
@@ -200,7 +204,9 @@ def run_components(
         execution = Execution(inline=not isolated, workers=1 if isolated else None, timeout=timeout)
         with tempfile.TemporaryDirectory(prefix="scratchlab-test-") as folder:
             url = _url(db) if db is not None else f"sqlite:///{Path(folder) / 'runs.db'}"
-            outcome = run_sweep(spec, db=url, name="scratchlab.testing", execution=execution, plugins=plugins)
+            outcome = run_sweep(
+                spec, db=url, name="scratchlab.testing", execution=execution, plugins=plugins
+            )
             results = _read(url, outcome.sweep_id, outcome.status)
     except SweepError as exc:
         raise PluginTestError(str(exc)) from None

@@ -39,7 +39,15 @@ POINTS_PER_RUN = 100
 RUNS_PER_SWEEP = 10_000
 STRATEGIES = ("python", "elementwise", "broadcast", "einsum", "torch")
 SHAPES = ("5x784x10", "64x784x50", "512x512x512")
-INITS = ("randn", "simple", "kaiming-normal", "kaiming-uniform", "torch-kaiming-normal", "torch-default", "xavier")
+INITS = (
+    "randn",
+    "simple",
+    "kaiming-normal",
+    "kaiming-uniform",
+    "torch-kaiming-normal",
+    "torch-default",
+    "xavier",
+)
 ACTIVATIONS = ("relu", "relu-shifted", "leaky-relu", "tanh", "identity")
 LAYERS = (("mlp", 3), ("deep", 101), ("conv", 2))
 LRS = (0.01, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -73,12 +81,27 @@ def planned(index: int, n_runs: int):
         components = {"init": init, "activation": activation}
         params = {"depth": 100, "width": 512, "batch": 256}
     else:
-        components = {"init": INITS[(index // 24) % len(INITS)], "activation": ACTIVATIONS[(index // 168) % 5],
-                      "loss": "cross-entropy", "matmul": "torch", "dataset": "mnist-5k"}
-        params = {"lr": LRS[index % 6], "bs": (32, 64, 128, 256)[(index // 6) % 4], "epochs": EPOCHS,
-                  "hidden": 50}
-    return PlannedRun(key=f"big-{index}", experiment=experiment, components=components, params=params,
-                      seed=index % 97, repeat=index // 840)
+        components = {
+            "init": INITS[(index // 24) % len(INITS)],
+            "activation": ACTIVATIONS[(index // 168) % 5],
+            "loss": "cross-entropy",
+            "matmul": "torch",
+            "dataset": "mnist-5k",
+        }
+        params = {
+            "lr": LRS[index % 6],
+            "bs": (32, 64, 128, 256)[(index // 6) % 4],
+            "epochs": EPOCHS,
+            "hidden": 50,
+        }
+    return PlannedRun(
+        key=f"big-{index}",
+        experiment=experiment,
+        components=components,
+        params=params,
+        seed=index % 97,
+        repeat=index // 840,
+    )
 
 
 def _time(seconds: float) -> str:
@@ -99,50 +122,93 @@ def _results(run_id: int, index: int, n_runs: int, counters: dict) -> dict[str, 
     rows: dict[str, list[tuple]] = {"metrics": [], "timings": [], "replicates": [], "stats": []}
     wobble = 1 + 0.1 * math.sin(index)
     if experiment == "matmul":
-        base = {"python": 1e-6, "elementwise": 1e-7, "broadcast": 1e-8, "einsum": 1e-10, "torch": 5e-11}
+        base = {
+            "python": 1e-6,
+            "elementwise": 1e-7,
+            "broadcast": 1e-8,
+            "einsum": 1e-10,
+            "torch": 5e-11,
+        }
         for shape in SHAPES:
             m, k, n = (int(x) for x in shape.split("x"))
             median = base[STRATEGIES[index % len(STRATEGIES)]] * m * k * n * wobble
             counters["timing"] += 1
             timing_id = counters["timing"]
             replicates = [median * (1 + 0.01 * (j % 5 - 2)) for j in range(REPLICATES)]
-            rows["timings"].append((timing_id, run_id, shape, shape, REPLICATES, 100, median, median * 0.02, median,
-                                    min(replicates), max(replicates), 2.0 * m * k * n, 1,
-                                    "noisy" if index % 53 == 0 else "ok"))
+            rows["timings"].append(
+                (
+                    timing_id,
+                    run_id,
+                    shape,
+                    shape,
+                    REPLICATES,
+                    100,
+                    median,
+                    median * 0.02,
+                    median,
+                    min(replicates),
+                    max(replicates),
+                    2.0 * m * k * n,
+                    1,
+                    "noisy" if index % 53 == 0 else "ok",
+                )
+            )
             rows["replicates"] += [(timing_id, j, r) for j, r in enumerate(replicates)]
-            rows["metrics"] += [(run_id, f"{shape}.median_s", None, median),
-                                (run_id, f"{shape}.gflops", None, 2.0 * m * k * n / median / 1e9),
-                                (run_id, f"{shape}.max_rel_err", None, 1e-7 * wobble),
-                                (run_id, f"{shape}.correct", None, 1.0)]
+            rows["metrics"] += [
+                (run_id, f"{shape}.median_s", None, median),
+                (run_id, f"{shape}.gflops", None, 2.0 * m * k * n / median / 1e9),
+                (run_id, f"{shape}.max_rel_err", None, 1e-7 * wobble),
+                (run_id, f"{shape}.correct", None, 1.0),
+            ]
         rows["metrics"].append((run_id, "shapes_skipped", None, 0.0))
     elif experiment == "init-stats":
         gain = (0.7, 1.0, 1.02, 22.6)[index % 4]
         for model, layers in LAYERS:
             for layer in range(1, layers + 1):
-                std = min(gain ** layer, 1e300)
-                rows["stats"].append((run_id, model, layer, f"layer{layer}", None, std * 0.4, std, -std, 4 * std,
-                                      0.5 if index % 2 else 0.0, 0.0))
-        rows["metrics"].append((run_id, "deep.last_std", None, min(gain ** 100, 1e300)))
+                std = min(gain**layer, 1e300)
+                rows["stats"].append(
+                    (
+                        run_id,
+                        model,
+                        layer,
+                        f"layer{layer}",
+                        None,
+                        std * 0.4,
+                        std,
+                        -std,
+                        4 * std,
+                        0.5 if index % 2 else 0.0,
+                        0.0,
+                    )
+                )
+        rows["metrics"].append((run_id, "deep.last_std", None, min(gain**100, 1e300)))
     else:
         lr = LRS[index % 6]
         points = _train_points(n_runs)
         steps = points - 2 * EPOCHS - 2
-        rows["metrics"] += [(run_id, "train_loss", s, 2.3 * wobble / (1 + lr * s)) for s in range(steps)]
+        rows["metrics"] += [
+            (run_id, "train_loss", s, 2.3 * wobble / (1 + lr * s)) for s in range(steps)
+        ]
         for epoch in range(1, EPOCHS + 1):
             step = epoch * steps // EPOCHS
-            rows["metrics"] += [(run_id, "valid_loss", step, 2.0 * wobble / (1 + lr * step)),
-                                (run_id, "valid_accuracy", step, 1 - 0.9 / (1 + lr * step * wobble))]
-        rows["metrics"] += [(run_id, "samples_per_s", None, 4e4 * wobble), (run_id, "train_time_s", None, 1.5)]
+            rows["metrics"] += [
+                (run_id, "valid_loss", step, 2.0 * wobble / (1 + lr * step)),
+                (run_id, "valid_accuracy", step, 1 - 0.9 / (1 + lr * step * wobble)),
+            ]
+        rows["metrics"] += [
+            (run_id, "samples_per_s", None, 4e4 * wobble),
+            (run_id, "train_time_s", None, 1.5),
+        ]
     return rows
 
 
 INSERTS = {
     "metrics": "INSERT INTO metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)",
     "timings": "INSERT INTO timings (timing_id, run_id, label, shape, n, number_per_run, median, iqr, mean, min,"
-               " max, flops, threads, quality) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " max, flops, threads, quality) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "replicates": "INSERT INTO timing_replicates (timing_id, replicate, seconds) VALUES (?, ?, ?)",
     "stats": "INSERT INTO activation_stats (run_id, model, layer, name, step, mean, std, min, max, frac_zero,"
-             " frac_nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " frac_nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 }
 
 
@@ -160,14 +226,22 @@ def build(path: Path, n_runs: int) -> float:
     with open_store(f"sqlite:///{partial}") as store:
         for first in range(0, n_runs, RUNS_PER_SWEEP):
             last = min(first + RUNS_PER_SWEEP, n_runs)
-            sweep_id = store.create_sweep(f"big-{first // RUNS_PER_SWEEP}", ["runner", "sweep", "--plugins", "matmul,init"],
-                                          {"bench": True}, {"python": sys.version.split()[0], "cpu": "bench"})
+            sweep_id = store.create_sweep(
+                f"big-{first // RUNS_PER_SWEEP}",
+                ["runner", "sweep", "--plugins", "matmul,init"],
+                {"bench": True},
+                {"python": sys.version.split()[0], "cpu": "bench"},
+            )
             for chunk in range(first, last, 2_000):
                 plan = [planned(i, n_runs) for i in range(chunk, min(chunk + 2_000, last))]
                 ids = store.add_runs(sweep_id, plan)
                 run_ids += [(ids[p.key], int(p.key.removeprefix("big-"))) for p in plan]
             store.finish_sweep(sweep_id, "done")
-            print(f"  planned {last:,} runs ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+            print(
+                f"  planned {last:,} runs ({time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     conn = sqlite3.connect(partial)
     conn.execute("PRAGMA synchronous = OFF")
     counters = {"timing": 0}
@@ -179,21 +253,38 @@ def build(path: Path, n_runs: int) -> float:
             for table, statement in INSERTS.items():
                 conn.executemany(statement, batch[table])
                 batch[table].clear()
-            conn.executemany("UPDATE runs SET status = ?, started_at = ?, finished_at = ? WHERE run_id = ?", statuses)
+            conn.executemany(
+                "UPDATE runs SET status = ?, started_at = ?, finished_at = ? WHERE run_id = ?",
+                statuses,
+            )
             statuses.clear()
 
     for done, (run_id, index) in enumerate(run_ids, start=1):
         for table, rows in _results(run_id, index, n_runs, counters).items():
             batch[table] += rows
         failed = index % 50 == 49
-        statuses.append(("failed" if failed else "done", _time(index * 7), _time(index * 7 + 1 + index % 13), run_id))
+        statuses.append(
+            (
+                "failed" if failed else "done",
+                _time(index * 7),
+                _time(index * 7 + 1 + index % 13),
+                run_id,
+            )
+        )
         if done % 5_000 == 0 or done == len(run_ids):
             flush()
-            print(f"  wrote results of {done:,} runs ({time.perf_counter() - started:.0f} s)", file=sys.stderr,
-                  flush=True)
-    conn.execute("UPDATE runs SET reason = 'Traceback (most recent call last):\nRuntimeError: bench'"
-                 " WHERE status = 'failed'")
-    with conn:  # the raw inserts bypass the store, which keeps final_metrics: fill it in one statement
+            print(
+                f"  wrote results of {done:,} runs ({time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    conn.execute(
+        "UPDATE runs SET reason = 'Traceback (most recent call last):\nRuntimeError: bench'"
+        " WHERE status = 'failed'"
+    )
+    with (
+        conn
+    ):  # the raw inserts bypass the store, which keeps final_metrics: fill it in one statement
         conn.execute(BACKFILL)
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -213,7 +304,9 @@ def is_current(path: Path, n_runs: int) -> bool:
         return False
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            count = conn.execute("SELECT count(*) FROM runs WHERE status IN ('done', 'failed')").fetchone()[0]
+            count = conn.execute(
+                "SELECT count(*) FROM runs WHERE status IN ('done', 'failed')"
+            ).fetchone()[0]
     except sqlite3.Error:
         return False
     if count != n_runs:
@@ -234,7 +327,10 @@ def cached(n_runs: int, path: Path | None = None) -> Path:
     if is_current(path, n_runs):
         print(f"using cached {path}", file=sys.stderr)
     else:
-        print(f"building {path}: {n_runs:,} runs, {POINTS_PER_RUN * n_runs:,} metric points ...", file=sys.stderr,
-              flush=True)
+        print(
+            f"building {path}: {n_runs:,} runs, {POINTS_PER_RUN * n_runs:,} metric points ...",
+            file=sys.stderr,
+            flush=True,
+        )
         print(f"built in {build(path, n_runs):.0f} s", file=sys.stderr)
     return path

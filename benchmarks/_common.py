@@ -64,7 +64,9 @@ class Target:
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
-            raise ValueError(f"target {self.name!r}: op must be one of {', '.join(OPS)}, not {self.op!r}")
+            raise ValueError(
+                f"target {self.name!r}: op must be one of {', '.join(OPS)}, not {self.op!r}"
+            )
 
     @property
     def passed(self) -> bool:
@@ -199,7 +201,9 @@ def format_value(value: float, unit: str) -> str:
     return f"{value:.4g} {unit}".rstrip()
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, title: str = "") -> None:
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], *, title: str = ""
+) -> None:
     """Print a plain fixed-width table (no rich: the output is pasted into Markdown and logs)."""
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
@@ -211,10 +215,18 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, tit
             print("  ".join("-" * width for width in widths))
 
 
-def print_samples(samples: Mapping[str, Sequence[float]], unit: str = "s", *, title: str = "") -> None:
+def print_samples(
+    samples: Mapping[str, Sequence[float]], unit: str = "s", *, title: str = ""
+) -> None:
     """Print median, IQR, min and the number of rounds of each case."""
     rows = [
-        (name, format_value(median(v), unit), format_value(iqr(v), unit), format_value(min(v), unit), len(v))
+        (
+            name,
+            format_value(median(v), unit),
+            format_value(iqr(v), unit),
+            format_value(min(v), unit),
+            len(v),
+        )
         for name, v in samples.items()
     ]
     print_table(("case", "median", "IQR", "min", "rounds"), rows, title=title)
@@ -278,13 +290,16 @@ def parser(description: str, *, rounds: int, threads: bool = False) -> argparse.
     """
     sys.stdout.reconfigure(line_buffering=True)
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--rounds", type=int, default=rounds, help=f"alternating rounds (default {rounds})")
+    p.add_argument(
+        "--rounds", type=int, default=rounds, help=f"alternating rounds (default {rounds})"
+    )
     p.add_argument("--json-out", type=Path, help="also write the targets to this file as JSON")
     if threads:
         p.add_argument(
-            "--threads", type=int,
+            "--threads",
+            type=int,
             help="torch threads for both sides (default: torch's own, one per core); 1 keeps a busy"
-                 " shared machine from stalling small ops for whole scheduler slices",
+            " shared machine from stalling small ops for whole scheduler slices",
         )
     return p
 

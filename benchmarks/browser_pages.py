@@ -49,11 +49,18 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 def one_round(db_url: str, workdir: Path) -> tuple[float, dict[str, float]]:
     """First paint on a fresh server and profile, then every page warm; seconds."""
     warm: dict[str, float] = {}
-    with browser.served_app(db_url, workdir) as base, browser.Chromium(workdir / "profile", size="1400,1000") as chrome:
+    with (
+        browser.served_app(db_url, workdir) as base,
+        browser.Chromium(workdir / "profile", size="1400,1000") as chrome,
+    ):
         first = chrome.visit(f"{base}/", ready="tables", settle=0)
         if not first.ready:
             raise SystemExit(f"the first page did not render: {first.state.get('errors')}")
-        for path, title, ready in PAGES:  # warm the server's caches, as a first look at each page does
+        for (
+            path,
+            title,
+            ready,
+        ) in PAGES:  # warm the server's caches, as a first look at each page does
             chrome.click_page(path, title, ready, settle=0)
         for path, title, ready in PAGES:
             visit = chrome.click_page(path, title, ready, settle=0)
@@ -66,7 +73,9 @@ def one_round(db_url: str, workdir: Path) -> tuple[float, dict[str, float]]:
 def main(argv: list[str] | None = None) -> int:
     """Time first paint and warm pages over the rounds; print the table and the targets."""
     p = parser(__doc__.split("\n\n")[0], rounds=3)
-    p.add_argument("--db", required=True, help="results database URL (the main job's), e.g. sqlite:///runs.db")
+    p.add_argument(
+        "--db", required=True, help="results database URL (the main job's), e.g. sqlite:///runs.db"
+    )
     args = p.parse_args(argv)
     if browser.chromium_binary() is None:
         raise SystemExit("no chromium binary (apt-get install chromium)")
@@ -78,18 +87,43 @@ def main(argv: list[str] | None = None) -> int:
         firsts.append(first)
         for path, seconds in pages.items():
             warm[path].append(seconds)
-        print(f"round {index + 1}: first paint {first:.2f} s, slowest warm page {max(pages.values()):.2f} s "
-              f"(load {load_average()})", file=sys.stderr)
-    rows = [("first paint (cold server)", f"{statistics.median(firsts):.2f}", f"{min(firsts):.2f}", f"{max(firsts):.2f}")]
-    rows += [(f"{path} (warm, sidebar click)", f"{statistics.median(v):.2f}", f"{min(v):.2f}", f"{max(v):.2f}")
-             for path, v in warm.items()]
+        print(
+            f"round {index + 1}: first paint {first:.2f} s, slowest warm page {max(pages.values()):.2f} s "
+            f"(load {load_average()})",
+            file=sys.stderr,
+        )
+    rows = [
+        (
+            "first paint (cold server)",
+            f"{statistics.median(firsts):.2f}",
+            f"{min(firsts):.2f}",
+            f"{max(firsts):.2f}",
+        )
+    ]
+    rows += [
+        (
+            f"{path} (warm, sidebar click)",
+            f"{statistics.median(v):.2f}",
+            f"{min(v):.2f}",
+            f"{max(v):.2f}",
+        )
+        for path, v in warm.items()
+    ]
     print(f"\nreport app in headless Chromium on {args.db} (median of {args.rounds} rounds)")
     print_table(("page", "median s", "min s", "max s"), rows)
     note = f"median of {args.rounds} rounds, headless Chromium, load {load_average()}"
-    targets = [Target("first paint, cold server", statistics.median(firsts), FIRST_PAINT_S, "<=", "s", note)]
-    targets += [Target(f"{path} page, warm", statistics.median(v), WARM_PAGE_S, "<=", "s", note)
-                for path, v in warm.items()]
-    return finish("browser_pages", targets, json_out=args.json_out, rounds=args.rounds, extra={"db": args.db})
+    targets = [
+        Target(
+            "first paint, cold server", statistics.median(firsts), FIRST_PAINT_S, "<=", "s", note
+        )
+    ]
+    targets += [
+        Target(f"{path} page, warm", statistics.median(v), WARM_PAGE_S, "<=", "s", note)
+        for path, v in warm.items()
+    ]
+    return finish(
+        "browser_pages", targets, json_out=args.json_out, rounds=args.rounds, extra={"db": args.db}
+    )
 
 
 if __name__ == "__main__":

@@ -67,10 +67,16 @@ def imports_torch(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Measure the three commands and print the targets."""
     p = parser(__doc__.split("\n\n")[0], rounds=15)
-    p.add_argument("--cache-dir", type=Path, default=None,
-                   help="where the 10,000-run database is cached (default: the temp folder)")
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where the 10,000-run database is cached (default: the temp folder)",
+    )
     args = p.parse_args(argv)
-    db_path = cached(N_RUNS, None if args.cache_dir is None else args.cache_dir / default_path(N_RUNS).name)
+    db_path = cached(
+        N_RUNS, None if args.cache_dir is None else args.cache_dir / default_path(N_RUNS).name
+    )
     url = f"sqlite:///{db_path}"
     runner = runner_executable()
     commands = {
@@ -80,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     # the environment variable must not redirect `runner --help` to another database
     env = {"SCRATCHLAB_DB": url}
-    samples = alternate({name: subprocess_time(cmd, env=env) for name, cmd in commands.items()},
-                        args.rounds, warmup=2)
+    samples = alternate(
+        {name: subprocess_time(cmd, env=env) for name, cmd in commands.items()},
+        args.rounds,
+        warmup=2,
+    )
     print()
     print_samples(samples, "s", title=f"wall time per start, {args.rounds} alternating rounds")
     torch_help = imports_torch(["--help"])
@@ -89,15 +98,32 @@ def main(argv: list[str] | None = None) -> int:
     base = median(samples["python -c pass"])
     note = "difference of medians over {} rounds; imports torch: {}".format
     targets = [
-        Target("runner --help minus python -c pass", median(samples["runner --help"]) - base, 0.3,
-               unit="s", note=note(args.rounds, "yes" if torch_help else "no")),
-        Target(f"runner runs ({N_RUNS:,} runs) minus python -c pass", median(samples["runner runs"]) - base,
-               1.0, unit="s", note=note(args.rounds, "yes" if torch_runs else "no")),
+        Target(
+            "runner --help minus python -c pass",
+            median(samples["runner --help"]) - base,
+            0.3,
+            unit="s",
+            note=note(args.rounds, "yes" if torch_help else "no"),
+        ),
+        Target(
+            f"runner runs ({N_RUNS:,} runs) minus python -c pass",
+            median(samples["runner runs"]) - base,
+            1.0,
+            unit="s",
+            note=note(args.rounds, "yes" if torch_runs else "no"),
+        ),
     ]
     if torch_help or torch_runs:
-        targets.append(Target("commands that import torch", float(torch_help + torch_runs), 0, unit=""))
-    return finish("cli_startup", targets, json_out=args.json_out, rounds=args.rounds,
-                  extra={"samples": samples, "database": str(db_path)})
+        targets.append(
+            Target("commands that import torch", float(torch_help + torch_runs), 0, unit="")
+        )
+    return finish(
+        "cli_startup",
+        targets,
+        json_out=args.json_out,
+        rounds=args.rounds,
+        extra={"samples": samples, "database": str(db_path)},
+    )
 
 
 if __name__ == "__main__":

@@ -72,16 +72,30 @@ def make_workload(n_runs: int) -> Workload:
             finished_at=t0 + timedelta(seconds=i + 1),
             timings=[
                 TimingRecord(
-                    label="forward", replicates=replicates, median=replicates[50], iqr=1e-5,
-                    mean=sum(replicates) / N_REPLICATES, min=min(replicates), max=max(replicates),
-                    shape="64x784x50", flops=2 * 64 * 784 * 50, threads=1,
+                    label="forward",
+                    replicates=replicates,
+                    median=replicates[50],
+                    iqr=1e-5,
+                    mean=sum(replicates) / N_REPLICATES,
+                    min=min(replicates),
+                    max=max(replicates),
+                    shape="64x784x50",
+                    flops=2 * 64 * 784 * 50,
+                    threads=1,
                 )
             ],
             stats=[
                 StatRecord(
-                    model="deep", layer=layer, name=f"linear{layer}", mean=0.01 * layer, std=1.0 + layer,
-                    min=-math.inf if layer == 99 else -3.0, max=3.0, frac_zero=0.5,
-                    frac_nonfinite=0.0, step=None,
+                    model="deep",
+                    layer=layer,
+                    name=f"linear{layer}",
+                    mean=0.01 * layer,
+                    std=1.0 + layer,
+                    min=-math.inf if layer == 99 else -3.0,
+                    max=3.0,
+                    frac_zero=0.5,
+                    frac_nonfinite=0.0,
+                    step=None,
                 )
                 for layer in range(N_STATS)
             ],
@@ -139,13 +153,33 @@ def write_raw(workload: Workload, folder: Path) -> float:
             run_id = conn.execute(
                 'INSERT INTO runs (sweep_id, "key", experiment, device, dtype, seed, repeat, status, '
                 "started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (sweep_id, planned.key, planned.experiment, planned.device, planned.dtype, planned.seed,
-                 planned.repeat, result.status, result.started_at.strftime(fmt), result.finished_at.strftime(fmt)),
+                (
+                    sweep_id,
+                    planned.key,
+                    planned.experiment,
+                    planned.device,
+                    planned.dtype,
+                    planned.seed,
+                    planned.repeat,
+                    result.status,
+                    result.started_at.strftime(fmt),
+                    result.finished_at.strftime(fmt),
+                ),
             ).lastrowid
-            params = [(run_id, EXPERIMENT, EXPERIMENT, planned.experiment, None,
-                       planned.component_versions.get(EXPERIMENT))]
-            params += [(run_id, c, COMPONENT, n, None, planned.component_versions.get(c))
-                       for c, n in planned.components.items()]
+            params = [
+                (
+                    run_id,
+                    EXPERIMENT,
+                    EXPERIMENT,
+                    planned.experiment,
+                    None,
+                    planned.component_versions.get(EXPERIMENT),
+                )
+            ]
+            params += [
+                (run_id, c, COMPONENT, n, None, planned.component_versions.get(c))
+                for c, n in planned.components.items()
+            ]
             params += [(run_id, k, *encode(k, v), None) for k, v in planned.params.items()]
             conn.executemany(
                 "INSERT INTO params (run_id, name, kind, value_text, value_num, version) VALUES (?, ?, ?, ?, ?, ?)",
@@ -155,8 +189,20 @@ def write_raw(workload: Workload, folder: Path) -> float:
                 timing_id = conn.execute(
                     "INSERT INTO timings (run_id, label, shape, n, number_per_run, median, iqr, mean, min, max, "
                     "flops, threads) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (run_id, t.label, t.shape, len(t.replicates), t.number_per_run, t.median, t.iqr, t.mean,
-                     t.min, t.max, t.flops, t.threads),
+                    (
+                        run_id,
+                        t.label,
+                        t.shape,
+                        len(t.replicates),
+                        t.number_per_run,
+                        t.median,
+                        t.iqr,
+                        t.mean,
+                        t.min,
+                        t.max,
+                        t.flops,
+                        t.threads,
+                    ),
                 ).lastrowid
                 conn.executemany(
                     "INSERT INTO timing_replicates (timing_id, replicate, seconds) VALUES (?, ?, ?)",
@@ -165,8 +211,22 @@ def write_raw(workload: Workload, folder: Path) -> float:
             conn.executemany(
                 "INSERT INTO activation_stats (run_id, model, layer, name, step, mean, std, min, max, frac_zero, "
                 "frac_nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, s.model, s.layer, s.name, s.step, s.mean, s.std, s.min, s.max, s.frac_zero,
-                  s.frac_nonfinite) for s in result.stats],
+                [
+                    (
+                        run_id,
+                        s.model,
+                        s.layer,
+                        s.name,
+                        s.step,
+                        s.mean,
+                        s.std,
+                        s.min,
+                        s.max,
+                        s.frac_zero,
+                        s.frac_nonfinite,
+                    )
+                    for s in result.stats
+                ],
             )
             conn.executemany(
                 "INSERT INTO metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)",
@@ -174,7 +234,10 @@ def write_raw(workload: Workload, folder: Path) -> float:
             )
             conn.executemany(
                 "INSERT INTO final_metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)",
-                [(r, name, step, _nan_null(value)) for r, name, step, value in final_rows(run_id, result.metrics)],
+                [
+                    (r, name, step, _nan_null(value))
+                    for r, name, step, value in final_rows(run_id, result.metrics)
+                ],
             )
             conn.execute("COMMIT")
         return time.perf_counter() - start
@@ -213,7 +276,9 @@ def mlflow_available() -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Measure, print the table and the target; exit 0 when the target is met."""
     p = parser(__doc__.split("\n\n")[0], rounds=5)
-    p.add_argument("--runs", type=int, default=400, help="runs written per side per round (default 400)")
+    p.add_argument(
+        "--runs", type=int, default=400, help="runs written per side per round (default 400)"
+    )
     args = p.parse_args(argv)
     workload = make_workload(args.runs)
     with tempfile.TemporaryDirectory(prefix="scratchlab-db-write-") as scratch:

@@ -33,8 +33,16 @@ README_JOB = ["sweep", "--plugins", "matmul,init"]
 #: the experiments of the job issue 15 measured (200 s inline); the README's job now also plans
 #: the telemetry experiment (40 runs of minutes each), which --full keeps
 EXPERIMENTS = "matmul,init-stats,gradcheck,train"
-REDUCED = ["--experiments", EXPERIMENTS, "--dataset", "synthetic", "-s", "synthetic.n_train=800",
-           "-s", "synthetic.n_valid=200"]
+REDUCED = [
+    "--experiments",
+    EXPERIMENTS,
+    "--dataset",
+    "synthetic",
+    "-s",
+    "synthetic.n_train=800",
+    "-s",
+    "synthetic.n_valid=200",
+]
 
 
 def runner() -> str:
@@ -44,7 +52,9 @@ def runner() -> str:
 
 def has_inline() -> bool:
     """Whether this checkout's ``runner sweep`` has the ``--inline`` flag yet."""
-    help_text = subprocess.run([runner(), "sweep", "--help"], capture_output=True, text=True, check=False).stdout
+    help_text = subprocess.run(
+        [runner(), "sweep", "--help"], capture_output=True, text=True, check=False
+    ).stdout
     return "--inline" in help_text
 
 
@@ -63,25 +73,43 @@ def job(folder: Path, extra: list[str], full: bool):
 def main(argv: list[str] | None = None) -> int:
     """Time the default and the inline job, alternating, and print the ratio target."""
     p = parser(__doc__.split("\n\n")[0], rounds=2)
-    p.add_argument("--full", action="store_true", help="the README's job as written, not the reduced one")
+    p.add_argument(
+        "--full", action="store_true", help="the README's job as written, not the reduced one"
+    )
     args = p.parse_args(argv)
     if not has_inline():
-        target = Target("default / --inline wall time", float("nan"), 0.6,
-                        note="`runner sweep --inline` does not exist in this checkout yet")
+        target = Target(
+            "default / --inline wall time",
+            float("nan"),
+            0.6,
+            note="`runner sweep --inline` does not exist in this checkout yet",
+        )
         return finish("main_job", [target], json_out=args.json_out, rounds=0)
     with tempfile.TemporaryDirectory(prefix="scratchlab-main-job-") as scratch:
         folder = Path(scratch)
         samples = alternate(
-            {"default": job(folder, [], args.full), "--inline": job(folder, ["--inline"], args.full)},
-            args.rounds, warmup=0,
+            {
+                "default": job(folder, [], args.full),
+                "--inline": job(folder, ["--inline"], args.full),
+            },
+            args.rounds,
+            warmup=0,
         )
     print()
     what = "the README's main job" if args.full else "the reduced main job (synthetic 800/200 rows)"
     print_samples(samples, "s", title=f"{what}: wall time, {args.rounds} alternating rounds")
     r = ratio(median(samples["default"]), median(samples["--inline"]))
-    targets = [Target("default / --inline wall time", r, 0.6,
-                      note=f"medians of {args.rounds} rounds of {what}")]
-    return finish("main_job", targets, json_out=args.json_out, rounds=args.rounds, extra={"samples": samples})
+    targets = [
+        Target(
+            "default / --inline wall time",
+            r,
+            0.6,
+            note=f"medians of {args.rounds} rounds of {what}",
+        )
+    ]
+    return finish(
+        "main_job", targets, json_out=args.json_out, rounds=args.rounds, extra={"samples": samples}
+    )
 
 
 if __name__ == "__main__":

@@ -55,9 +55,25 @@ BUSY_LOOP = "while True: pass"
 def sweep_argv(url: str, repeat: int) -> list[str]:
     """The ``runner`` command line of one sweep."""
     runner = str(Path(sys.executable).with_name("runner"))
-    return [runner, "--db", url, "sweep", "--plugins", "matmul", "--matmul", STRATEGIES,
-            "--experiments", "matmul", "-s", f"matmul.shapes={SHAPES}", "-s", "matmul.min_run_time=0.1",
-            "--repeat", str(repeat), "--quiet"]
+    return [
+        runner,
+        "--db",
+        url,
+        "sweep",
+        "--plugins",
+        "matmul",
+        "--matmul",
+        STRATEGIES,
+        "--experiments",
+        "matmul",
+        "-s",
+        f"matmul.shapes={SHAPES}",
+        "-s",
+        "matmul.min_run_time=0.1",
+        "--repeat",
+        str(repeat),
+        "--quiet",
+    ]
 
 
 @contextlib.contextmanager
@@ -78,7 +94,9 @@ def run_sweep(url: str, repeat: int) -> None:
     """One sweep as a subprocess; raises with its output when it fails."""
     result = subprocess.run(sweep_argv(url, repeat), capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise RuntimeError(f"runner sweep exited with {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(
+            f"runner sweep exited with {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
 
 
 def stored(url: str) -> list[dict]:
@@ -90,9 +108,14 @@ def stored(url: str) -> list[dict]:
     with open_store(url, read_only=True) as store:
         frame = queries.timings(store)
     return [
-        {"sweep": int(row.sweep_id), "strategy": row.matmul, "shape": row.shape, "median": float(row.median),
-         "quality": row.quality,
-         "reasons": json.loads(row.quality_json).get("reasons", []) if row.quality_json else []}
+        {
+            "sweep": int(row.sweep_id),
+            "strategy": row.matmul,
+            "shape": row.shape,
+            "median": float(row.median),
+            "quality": row.quality,
+            "reasons": json.loads(row.quality_json).get("reasons", []) if row.quality_json else [],
+        }
         for row in frame.itertuples()
     ]
 
@@ -100,9 +123,15 @@ def stored(url: str) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     """Run the alternating quiet and busy sweeps and print the detection targets."""
     p = parser(__doc__.split("\n\n")[0], rounds=3)
-    p.add_argument("--busy", type=int, default=len(os.sched_getaffinity(0)),
-                   help="busy-loop processes on the busy side (default: one per usable CPU)")
-    p.add_argument("--repeat", type=int, default=3, help="repeats of each run per sweep (default 3)")
+    p.add_argument(
+        "--busy",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="busy-loop processes on the busy side (default: one per usable CPU)",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=3, help="repeats of each run per sweep (default 3)"
+    )
     args = p.parse_args(argv)
     side_of: dict[int, str] = {}
     with tempfile.TemporaryDirectory(prefix="scratchlab-noisy-") as folder:
@@ -118,8 +147,11 @@ def main(argv: list[str] | None = None) -> int:
                     run_sweep(url, args.repeat)
                 sweeps += 1
                 side_of[sweeps] = side
-                print(f"  round {index + 1}/{args.rounds}: {side} sweep in {time.perf_counter() - started:.1f} s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  round {index + 1}/{args.rounds}: {side} sweep in {time.perf_counter() - started:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         timings = stored(url)
     for t in timings:
         t["side"] = side_of[t["sweep"]]
@@ -137,19 +169,46 @@ def main(argv: list[str] | None = None) -> int:
         if t["side"] == "quiet" and times <= RIGHT:
             right += 1
             false_alarms += t["quality"] == "noisy"
-        rows.append((t["side"], t["strategy"], t["shape"], f"{t['median'] * 1e6:.1f} us", f"{times:.1f}x",
-                     t["quality"], "; ".join(t["reasons"])[:90]))
-    print_table(("side", "strategy", "shape", "median", "x quiet", "stored", "why"), rows,
-                title=f"every stored timing ({args.busy} busy loops on the busy side)")
+        rows.append(
+            (
+                t["side"],
+                t["strategy"],
+                t["shape"],
+                f"{t['median'] * 1e6:.1f} us",
+                f"{times:.1f}x",
+                t["quality"],
+                "; ".join(t["reasons"])[:90],
+            )
+        )
+    print_table(
+        ("side", "strategy", "shape", "median", "x quiet", "stored", "why"),
+        rows,
+        title=f"every stored timing ({args.busy} busy loops on the busy side)",
+    )
     targets = [
-        Target(f"timings over {SLOW:g}x their quiet value stored noisy", caught / slow if slow else float("nan"),
-               1.0, op=">=", unit="",
-               note=f"{caught} of {slow} slow timings flagged ({len(timings)} timings in all)"),
-        Target("false alarms among right quiet timings", false_alarms / right if right else float("nan"),
-               0.05, unit="", note=f"{false_alarms} of {right} quiet-side timings within {RIGHT:g}x flagged"),
+        Target(
+            f"timings over {SLOW:g}x their quiet value stored noisy",
+            caught / slow if slow else float("nan"),
+            1.0,
+            op=">=",
+            unit="",
+            note=f"{caught} of {slow} slow timings flagged ({len(timings)} timings in all)",
+        ),
+        Target(
+            "false alarms among right quiet timings",
+            false_alarms / right if right else float("nan"),
+            0.05,
+            unit="",
+            note=f"{false_alarms} of {right} quiet-side timings within {RIGHT:g}x flagged",
+        ),
     ]
-    return finish("noisy_detection", targets, json_out=args.json_out, rounds=args.rounds,
-                  extra={"timings": timings})
+    return finish(
+        "noisy_detection",
+        targets,
+        json_out=args.json_out,
+        rounds=args.rounds,
+        extra={"timings": timings},
+    )
 
 
 if __name__ == "__main__":

@@ -80,8 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     """Build or reuse the database, time every page, print the table and one
     target per page; exit 0 when every page renders within the target."""
     p = parser(__doc__.split("\n\n")[0], rounds=3)
-    p.add_argument("--runs", type=int, default=SIZES[0], help="runs in the database (default: %(default)s)")
-    p.add_argument("--cache", type=Path, help="database file to build once and reuse (default: _bigdb's per size)")
+    p.add_argument(
+        "--runs", type=int, default=SIZES[0], help="runs in the database (default: %(default)s)"
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        help="database file to build once and reuse (default: _bigdb's per size)",
+    )
     args = p.parse_args(argv)
     path = cached(args.runs, args.cache)
     os.environ["SCRATCHLAB_DB"] = f"sqlite:///{path}"
@@ -96,13 +102,28 @@ def main(argv: list[str] | None = None) -> int:
         shown = "&".join(f"{k}={v}" for k, v in query.items()) or "(default)"
         median = statistics.median(seconds)
         rows.append((page, shown, f"{median:.3f}", f"{min(seconds):.3f}", f"{max(seconds):.3f}"))
-        targets.append(Target(f"{page} page, {shown}", measured=median, limit=TARGET_S, op="<=", unit="s",
-                              note=f"median of {args.rounds} AppTest renders, query cache cleared each"))
-    print(f"\nreport pages on {args.runs} runs / {args.runs * POINTS_PER_RUN} metric points "
-          f"(AppTest, median of {args.rounds}, query cache cleared each round)")
+        targets.append(
+            Target(
+                f"{page} page, {shown}",
+                measured=median,
+                limit=TARGET_S,
+                op="<=",
+                unit="s",
+                note=f"median of {args.rounds} AppTest renders, query cache cleared each",
+            )
+        )
+    print(
+        f"\nreport pages on {args.runs} runs / {args.runs * POINTS_PER_RUN} metric points "
+        f"(AppTest, median of {args.rounds}, query cache cleared each round)"
+    )
     print_table(("page", "query", "median s", "min s", "max s"), rows)
-    return finish("report_pages", targets, json_out=args.json_out, rounds=args.rounds,
-                  extra={"runs": args.runs, "metric_points": args.runs * POINTS_PER_RUN})
+    return finish(
+        "report_pages",
+        targets,
+        json_out=args.json_out,
+        rounds=args.rounds,
+        extra={"runs": args.runs, "metric_points": args.runs * POINTS_PER_RUN},
+    )
 
 
 if __name__ == "__main__":

@@ -74,16 +74,26 @@ class Outcome:
         if self.targets:
             return all(t["passed"] for t in self.targets)
         return self.returncode == 0 and not any(
-            (match := VERDICT.search(line)) and match.group(1).upper().startswith("FAIL") for line in self.verbatim
+            (match := VERDICT.search(line)) and match.group(1).upper().startswith("FAIL")
+            for line in self.verbatim
         )
 
 
 def script_options(script: Path) -> set[str]:
     """The long options a script's ``--help`` lists (``--json-out``, ``--threads``, ...)."""
     probe = subprocess.run(
-        [sys.executable, str(script), "--help"], cwd=REPO, capture_output=True, text=True, check=False, timeout=60
+        [sys.executable, str(script), "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
-    return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", probe.stdout)) if probe.returncode == 0 else set()
+    return (
+        set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", probe.stdout))
+        if probe.returncode == 0
+        else set()
+    )
 
 
 def _pump(stream, sink: list[str]) -> None:
@@ -120,7 +130,12 @@ def run_script(
     # its own process group: on a timeout the script's children (a sweep and its
     # workers) go too, instead of running on and loading the next script's numbers
     process = subprocess.Popen(
-        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+        argv,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
         start_new_session=True,
     )
     reader = threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True)
@@ -138,7 +153,9 @@ def run_script(
     if json_path.exists():
         outcome.targets = json.loads(json_path.read_text())["targets"]
     elif status == "ran":
-        outcome.verbatim = [line.strip() for line in lines if VERDICT.search(line)] or last_block(lines)
+        outcome.verbatim = [line.strip() for line in lines if VERDICT.search(line)] or last_block(
+            lines
+        )
         if returncode != 0 and not outcome.verbatim:
             outcome.status = "crashed"
     return outcome
@@ -161,7 +178,9 @@ def summary_rows(outcomes: list[Outcome]) -> list[tuple[str, str, str, str, str]
     rows: list[tuple[str, str, str, str, str]] = []
     for o in outcomes:
         if o.targets:
-            targets = [Target(t["name"], t["measured"], t["limit"], t["op"], t["unit"]) for t in o.targets]
+            targets = [
+                Target(t["name"], t["measured"], t["limit"], t["op"], t["unit"]) for t in o.targets
+            ]
             rows.extend((o.name, *row) for row in target_rows(targets))
         elif o.verbatim:
             verdict = "(its output)" if o.ok else f"(its output, exit code {o.returncode})"
@@ -185,8 +204,14 @@ def print_markdown(outcomes: list[Outcome]) -> None:
     print("|" + "---|" * len(headers))
     for row in summary_rows([o for o in outcomes if not o.verbatim]):
         print("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
-    print("".join(f"| {o.name} | its own table, below | | | {'ran' if o.ok else 'FAILED'} |\n"
-                  for o in outcomes if o.verbatim), end="")
+    print(
+        "".join(
+            f"| {o.name} | its own table, below | | | {'ran' if o.ok else 'FAILED'} |\n"
+            for o in outcomes
+            if o.verbatim
+        ),
+        end="",
+    )
     for o in outcomes:
         if o.verbatim:
             print(f"\n`{o.name}` (exit code {o.returncode}):\n\n```text")
@@ -206,12 +231,26 @@ def main(argv: list[str] | None = None) -> int:
     names = [name for name, _ in SCRIPTS]
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", help=f"comma-separated scripts to run (of: {', '.join(names)})")
-    p.add_argument("--timeout", type=float, default=300.0,
-                   help="seconds per script (default 300; main_job gets at least 1200, scale 900)")
-    p.add_argument("--threads", type=int, help="torch threads, passed to the scripts that take --threads")
-    p.add_argument("--rounds", type=int, help="rounds, passed to every script that takes --rounds (a quick look: 3)")
-    p.add_argument("--markdown", action="store_true", help="also print the summary as a Markdown table")
-    p.add_argument("--json-out", type=Path, help="write every script's targets to this file as JSON")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds per script (default 300; main_job gets at least 1200, scale 900)",
+    )
+    p.add_argument(
+        "--threads", type=int, help="torch threads, passed to the scripts that take --threads"
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        help="rounds, passed to every script that takes --rounds (a quick look: 3)",
+    )
+    p.add_argument(
+        "--markdown", action="store_true", help="also print the summary as a Markdown table"
+    )
+    p.add_argument(
+        "--json-out", type=Path, help="write every script's targets to this file as JSON"
+    )
     args = p.parse_args(argv)
     selected = names
     if args.only:
@@ -222,12 +261,22 @@ def main(argv: list[str] | None = None) -> int:
     info = describe_machine()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     with tempfile.TemporaryDirectory(prefix="scratchlab-bench-") as scratch:
-        outcomes = [run_script(name, max(args.timeout, MIN_TIMEOUTS.get(name, 0.0)), Path(scratch), args.threads,
-                               args.rounds) for name in selected]
+        outcomes = [
+            run_script(
+                name,
+                max(args.timeout, MIN_TIMEOUTS.get(name, 0.0)),
+                Path(scratch),
+                args.threads,
+                args.rounds,
+            )
+            for name in selected
+        ]
     rows = summary_rows(outcomes)
     print()
     print_table(("script", "target", "measured", "target value", "result"), rows, title="summary")
-    print("\nscript times: " + ", ".join(f"{o.name} {o.seconds:.0f} s" for o in outcomes if o.seconds))
+    print(
+        "\nscript times: " + ", ".join(f"{o.name} {o.seconds:.0f} s" for o in outcomes if o.seconds)
+    )
     if args.markdown:
         print()
         print_markdown(outcomes)
@@ -237,8 +286,14 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "machine": info,
                     "scripts": [
-                        {"name": o.name, "status": o.status, "seconds": o.seconds, "returncode": o.returncode,
-                         "targets": o.targets, "verbatim": o.verbatim}
+                        {
+                            "name": o.name,
+                            "status": o.status,
+                            "seconds": o.seconds,
+                            "returncode": o.returncode,
+                            "targets": o.targets,
+                            "verbatim": o.verbatim,
+                        }
                         for o in outcomes
                     ],
                 },

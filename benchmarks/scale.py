@@ -38,7 +38,16 @@ from _common import (
 )
 
 SIZES = (1_000, 10_000, 100_000)
-FILTERED = ["runs", "--experiment", "train", "--where", "valid_accuracy>=0.85", "--sort", "valid_accuracy", "--desc"]
+FILTERED = [
+    "runs",
+    "--experiment",
+    "train",
+    "--where",
+    "valid_accuracy>=0.85",
+    "--sort",
+    "valid_accuracy",
+    "--desc",
+]
 LIMIT_S = 1.0
 
 
@@ -82,7 +91,9 @@ def growth(previous: float, current: float, size_ratio: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Measure every size, print the growth table and the targets at the largest size."""
     p = parser(__doc__.split("\n\n")[0], rounds=5)
-    p.add_argument("--sizes", default=",".join(str(s) for s in SIZES), help="comma-separated run counts")
+    p.add_argument(
+        "--sizes", default=",".join(str(s) for s in SIZES), help="comma-separated run counts"
+    )
     args = p.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     results = {n: measure(n, args.rounds) for n in sizes}
@@ -92,29 +103,78 @@ def main(argv: list[str] | None = None) -> int:
         grew = {}
         if previous is not None:
             ratio = n / previous
-            grew = {k: growth(results[previous][k], r[k], ratio) for k in ("runs_s", "filtered_s", "bytes")}
-        rows.append((f"{n:,}", f"{n * 100:,}", format_value(r["bytes"], "B"), f"{r['bytes'] / n / 1024:.1f} KiB",
-                     f"{r['runs_s']:.3f} s", f"{r['runs_cpu_s']:.3f} s", grew.get("runs_s", ""),
-                     f"{r['filtered_s']:.3f} s", f"{r['filtered_cpu_s']:.3f} s", grew.get("filtered_s", ""),
-                     grew.get("bytes", "")))
+            grew = {
+                k: growth(results[previous][k], r[k], ratio)
+                for k in ("runs_s", "filtered_s", "bytes")
+            }
+        rows.append(
+            (
+                f"{n:,}",
+                f"{n * 100:,}",
+                format_value(r["bytes"], "B"),
+                f"{r['bytes'] / n / 1024:.1f} KiB",
+                f"{r['runs_s']:.3f} s",
+                f"{r['runs_cpu_s']:.3f} s",
+                grew.get("runs_s", ""),
+                f"{r['filtered_s']:.3f} s",
+                f"{r['filtered_cpu_s']:.3f} s",
+                grew.get("filtered_s", ""),
+                grew.get("bytes", ""),
+            )
+        )
         previous = n
     print()
-    print_table(("runs", "metric points", "database", "per run", "runs - python", "(CPU)", "growth",
-                 "filtered - python", "(CPU)", "growth", "size growth"), rows,
-                title=f"runner runs over python -c pass, wall (and CPU) medians of {args.rounds} alternating rounds")
+    print_table(
+        (
+            "runs",
+            "metric points",
+            "database",
+            "per run",
+            "runs - python",
+            "(CPU)",
+            "growth",
+            "filtered - python",
+            "(CPU)",
+            "growth",
+            "size growth",
+        ),
+        rows,
+        title=f"runner runs over python -c pass, wall (and CPU) medians of {args.rounds} alternating rounds",
+    )
     largest = sizes[-1]
     r = results[largest]
     note = f"difference of medians over {args.rounds} rounds, {largest:,} runs"
     targets = [
-        Target(f"runner runs ({largest:,} runs) minus python -c pass", r["runs_s"], LIMIT_S, unit="s", note=note),
-        Target(f"runner runs with a metric filter and sort ({largest:,} runs) minus python -c pass",
-               r["filtered_s"], LIMIT_S, unit="s", note=note),
+        Target(
+            f"runner runs ({largest:,} runs) minus python -c pass",
+            r["runs_s"],
+            LIMIT_S,
+            unit="s",
+            note=note,
+        ),
+        Target(
+            f"runner runs with a metric filter and sort ({largest:,} runs) minus python -c pass",
+            r["filtered_s"],
+            LIMIT_S,
+            unit="s",
+            note=note,
+        ),
         # the same in CPU time: what the command costs itself, whatever else keeps the machine busy
-        Target(f"runner runs with a metric filter and sort ({largest:,} runs) minus python -c pass, CPU time",
-               r["filtered_cpu_s"], LIMIT_S, unit="s", note=note.replace("difference", "CPU-time difference")),
+        Target(
+            f"runner runs with a metric filter and sort ({largest:,} runs) minus python -c pass, CPU time",
+            r["filtered_cpu_s"],
+            LIMIT_S,
+            unit="s",
+            note=note.replace("difference", "CPU-time difference"),
+        ),
     ]
-    return finish("scale", targets, json_out=args.json_out, rounds=args.rounds,
-                  extra={"results": {str(n): v for n, v in results.items()}})
+    return finish(
+        "scale",
+        targets,
+        json_out=args.json_out,
+        rounds=args.rounds,
+        extra={"results": {str(n): v for n, v in results.items()}},
+    )
 
 
 if __name__ == "__main__":

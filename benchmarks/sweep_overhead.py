@@ -54,8 +54,14 @@ def bench_spin(ctx) -> None:
 def register_experiments(register) -> None:
     """The benchmark's two experiments."""
     register(Experiment(name="bench-noop", run=bench_noop, description="does nothing"))
-    register(Experiment(name="bench-spin", run=bench_spin, params={"loops": 2_000_000},
-                        description="pure-Python arithmetic"))
+    register(
+        Experiment(
+            name="bench-spin",
+            run=bench_spin,
+            params={"loops": 2_000_000},
+            description="pure-Python arithmetic",
+        )
+    )
 
 
 # --------------------------------------------------------------------------- measurements
@@ -110,14 +116,18 @@ def parts_per_run(folder: Path, n: int) -> tuple[float, float]:
     return run_seconds, write_seconds
 
 
-def execution_case(folder: Path, name: str, backend, plugins, n_runs: int, loops: int) -> Callable[[], float]:
+def execution_case(
+    folder: Path, name: str, backend, plugins, n_runs: int, loops: int
+) -> Callable[[], float]:
     """A case: execute ``n_runs`` bench-spin runs on ``backend`` (stored first, not timed); its wall time."""
     from scratchlab.db import open_store
     from scratchlab.runner.execute import HookCaller, execute_sweep
     from scratchlab.runner.plan import SweepSpec, plan
     from scratchlab.runner.progress import Reporter
 
-    spec = SweepSpec(experiments=("bench-spin",), repeat=n_runs, settings={"bench-spin": {"loops": loops}})
+    spec = SweepSpec(
+        experiments=("bench-spin",), repeat=n_runs, settings={"bench-spin": {"loops": loops}}
+    )
     runs = plan(spec, plugins.registry)
     counter = iter(range(10**9))
 
@@ -129,8 +139,12 @@ def execution_case(folder: Path, name: str, backend, plugins, n_runs: int, loops
             reporter = Reporter()
             started = time.perf_counter()
             outcome = execute_sweep(
-                store, {"sweep_id": sweep_id, "name": label}, [(ids[r.key], r) for r in runs], backend,
-                hooks=HookCaller(plugins, reporter.warn), reporter=reporter,
+                store,
+                {"sweep_id": sweep_id, "name": label},
+                [(ids[r.key], r) for r in runs],
+                backend,
+                hooks=HookCaller(plugins, reporter.warn),
+                reporter=reporter,
             )
             seconds = time.perf_counter() - started
         if outcome.status != "done":
@@ -154,14 +168,20 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     p = parser(__doc__.splitlines()[0], rounds=3)
-    p.add_argument("--runs", type=int, default=1000, help="no-op runs for the overhead (default 1000)")
-    p.add_argument("--cpu-runs", type=int, default=12, help="CPU-bound runs for the speed-up (default 12)")
+    p.add_argument(
+        "--runs", type=int, default=1000, help="no-op runs for the overhead (default 1000)"
+    )
+    p.add_argument(
+        "--cpu-runs", type=int, default=12, help="CPU-bound runs for the speed-up (default 12)"
+    )
     p.add_argument("--loops", type=int, default=5_000_000, help="iterations per CPU-bound run")
     args = p.parse_args(argv)
 
     # this file is the plugin: importable by name here and in the Dask workers
     sys.path.insert(0, str(HERE))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(HERE), os.environ.get("PYTHONPATH")])
+    )
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.runner.execute import InlineBackend
     from scratchlab.runner.supervisor import SupervisedBackend
@@ -169,12 +189,20 @@ def main(argv: list[str] | None = None) -> int:
     base = 10  # the small sweep whose time is subtracted: fixed costs cancel out
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
         folder = Path(tmp)
-        print(f"per-run overhead: {args.runs + base} vs {base} no-op runs, default (supervised)", file=sys.stderr)
+        print(
+            f"per-run overhead: {args.runs + base} vs {base} no-op runs, default (supervised)",
+            file=sys.stderr,
+        )
         noop = alternate(
-            {f"{args.runs + base} runs": noop_sweep(folder, args.runs + base), f"{base} runs": noop_sweep(folder, base)},
+            {
+                f"{args.runs + base} runs": noop_sweep(folder, args.runs + base),
+                f"{base} runs": noop_sweep(folder, base),
+            },
             args.rounds,
         )
-        overhead = (median(noop[f"{args.runs + base} runs"]) - median(noop[f"{base} runs"])) / args.runs
+        overhead = (
+            median(noop[f"{args.runs + base} runs"]) - median(noop[f"{base} runs"])
+        ) / args.runs
         run_part, write_part = parts_per_run(folder, args.runs)
 
         plugins = load_plugins([PLUGIN])
@@ -184,11 +212,17 @@ def main(argv: list[str] | None = None) -> int:
             # the first runs on each backend pay for imports (on the workers: torch and the plugins)
             execution_case(folder, "warm", dask, plugins, 2, args.loops)()
             startup = time.perf_counter() - started
-            print(f"speed-up: {args.cpu_runs} CPU-bound runs, inline vs --workers 2", file=sys.stderr)
+            print(
+                f"speed-up: {args.cpu_runs} CPU-bound runs, inline vs --workers 2", file=sys.stderr
+            )
             spin = alternate(
                 {
-                    "inline": execution_case(folder, "inline", InlineBackend(plugins), plugins, args.cpu_runs, args.loops),
-                    "--workers 2": execution_case(folder, "dask", dask, plugins, args.cpu_runs, args.loops),
+                    "inline": execution_case(
+                        folder, "inline", InlineBackend(plugins), plugins, args.cpu_runs, args.loops
+                    ),
+                    "--workers 2": execution_case(
+                        folder, "dask", dask, plugins, args.cpu_runs, args.loops
+                    ),
                 },
                 args.rounds,
             )
@@ -198,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print_samples(noop, "s", title="no-op sweeps (wall time of the whole command)")
     print()
-    print_samples(spin, "s", title=f"{args.cpu_runs} CPU-bound runs ({args.loops:,} pure-Python iterations each)")
+    print_samples(
+        spin,
+        "s",
+        title=f"{args.cpu_runs} CPU-bound runs ({args.loops:,} pure-Python iterations each)",
+    )
     print()
     inline, workers = median(spin["inline"]), median(spin["--workers 2"])
     print_table(
@@ -212,10 +250,22 @@ def main(argv: list[str] | None = None) -> int:
         title="breakdown",
     )
     targets = [
-        Target("per-run overhead, supervised workers, db writes included", overhead, 5e-3, "<=", "s",
-               note=f"(T({args.runs + base} runs) - T({base} runs)) / {args.runs}, medians of {args.rounds} rounds"),
-        Target("speed-up of --workers 2 over inline, CPU-bound", inline / workers, 1.6, ">=", "x",
-               note=f"warm supervised workers, medians of {args.rounds} rounds, {os.cpu_count()} CPUs"),
+        Target(
+            "per-run overhead, supervised workers, db writes included",
+            overhead,
+            5e-3,
+            "<=",
+            "s",
+            note=f"(T({args.runs + base} runs) - T({base} runs)) / {args.runs}, medians of {args.rounds} rounds",
+        ),
+        Target(
+            "speed-up of --workers 2 over inline, CPU-bound",
+            inline / workers,
+            1.6,
+            ">=",
+            "x",
+            note=f"warm supervised workers, medians of {args.rounds} rounds, {os.cpu_count()} CPUs",
+        ),
     ]
     return finish("sweep_overhead", targets, json_out=args.json_out, rounds=args.rounds)
 

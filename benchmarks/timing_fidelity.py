@@ -49,8 +49,20 @@ MIN_RUN_TIME = 0.2
 
 def sweep_argv(url: str, shapes: str, device: str = "cpu") -> list[str]:
     """The ``runner`` arguments of one fidelity sweep (only the matmul experiment: train is not timed here)."""
-    return ["--db", url, "sweep", "--plugins", "matmul", "--experiments", "matmul",
-            "--device", device, "-s", f"matmul.shapes={shapes}", "--quiet"]
+    return [
+        "--db",
+        url,
+        "sweep",
+        "--plugins",
+        "matmul",
+        "--experiments",
+        "matmul",
+        "--device",
+        device,
+        "-s",
+        f"matmul.shapes={shapes}",
+        "--quiet",
+    ]
 
 
 def run_sweep(url: str) -> None:
@@ -73,9 +85,16 @@ def stored_timings(url: str, sweep_id: int | None = None):
         frame = queries.timings(store, sweep_ids=sweep_id)
     frame = frame[frame["experiment"] == "matmul"]
     return [
-        {"strategy": row.matmul, "shape": row.shape, "device": row.device, "median": float(row.median),
-         "iqr": float(row.iqr), "threads": int(row.threads) if row.threads == row.threads else None,
-         "n": int(row.n), "quality": getattr(row, "quality", "ok")}
+        {
+            "strategy": row.matmul,
+            "shape": row.shape,
+            "device": row.device,
+            "median": float(row.median),
+            "iqr": float(row.iqr),
+            "threads": int(row.threads) if row.threads == row.threads else None,
+            "n": int(row.n),
+            "quality": getattr(row, "quality", "ok"),
+        }
         for row in frame.itertuples()
     ]
 
@@ -115,7 +134,9 @@ def bare_timing(fn, shape: str, device: str, threads: int | None) -> tuple[float
     timer = Timer(stmt="fn(a, b)", globals={"fn": fn, "a": a, "b": b}, num_threads=threads)
     watch = Watch(threads)
     watch.start()
-    measurement = timer.blocked_autorange(min_run_time=MIN_RUN_TIME, callback=lambda *_: watch.between())
+    measurement = timer.blocked_autorange(
+        min_run_time=MIN_RUN_TIME, callback=lambda *_: watch.between()
+    )
     verdict, _evidence = watch.verdict(measurement.median, measurement.iqr)
     return measurement.median, measurement.iqr, verdict
 
@@ -127,19 +148,27 @@ def fidelity_rounds(url: str, plugins, rounds: int) -> tuple[dict, dict]:
     """
     stored: dict[str, list[tuple[float, float, str]]] = {}
     bare: dict[str, list[tuple[float, float, str]]] = {}
-    run_sweep(url)  # warm-up: imports, the worker, the probe's calibration; and the threads it times at
+    run_sweep(
+        url
+    )  # warm-up: imports, the worker, the probe's calibration; and the threads it times at
     threads = next((row["threads"] for row in stored_timings(url, latest_sweep(url))), None)
     for index in range(rounds):
         for side in rotated(["sweep", "bare"], index):
             if side == "sweep":
                 run_sweep(url)
                 for row in stored_timings(url, latest_sweep(url)):
-                    stored.setdefault(row["strategy"], []).append((row["median"], row["iqr"], row["quality"]))
+                    stored.setdefault(row["strategy"], []).append(
+                        (row["median"], row["iqr"], row["quality"])
+                    )
             else:
                 for name in plugins.registry.names("matmul"):
-                    bare.setdefault(name, []).append(bare_timing(strategy_fn(plugins, name), SHAPE, "cpu", threads))
+                    bare.setdefault(name, []).append(
+                        bare_timing(strategy_fn(plugins, name), SHAPE, "cpu", threads)
+                    )
         latest = ", ".join(
-            f"{name} {stored[name][-1][0] * 1e6:.1f}/{bare[name][-1][0] * 1e6:.1f} us" for name in STEADY if name in stored
+            f"{name} {stored[name][-1][0] * 1e6:.1f}/{bare[name][-1][0] * 1e6:.1f} us"
+            for name in STEADY
+            if name in stored
         )
         print(f"  round {index + 1}/{rounds} (stored/bare): {latest}", file=sys.stderr, flush=True)
     return stored, bare
@@ -154,17 +183,47 @@ def from_db(url: str, device: str) -> int:
     for row in stored_timings(url):
         if row["device"].split(":")[0] != device.split(":")[0]:
             continue
-        bare_median, bare_iqr, _verdict = bare_timing(strategy_fn(plugins, row["strategy"]), row["shape"], row["device"],
-                                            row["threads"])
+        bare_median, bare_iqr, _verdict = bare_timing(
+            strategy_fn(plugins, row["strategy"]), row["shape"], row["device"], row["threads"]
+        )
         r = ratio(row["median"], bare_median)
-        rows.append((row["strategy"], row["shape"], f"{row['median'] * 1e6:.2f} us", f"{row['iqr'] * 1e6:.2f} us",
-                     row["n"], f"{bare_median * 1e6:.2f} us", f"{bare_iqr * 1e6:.2f} us", f"{r:.3f}"))
-        targets.append(Target(f"{row['strategy']} {row['shape']} stored / bare", r, 0.10, op="within",
-                              note=f"one stored run against one bare measurement on {row['device']}"))
+        rows.append(
+            (
+                row["strategy"],
+                row["shape"],
+                f"{row['median'] * 1e6:.2f} us",
+                f"{row['iqr'] * 1e6:.2f} us",
+                row["n"],
+                f"{bare_median * 1e6:.2f} us",
+                f"{bare_iqr * 1e6:.2f} us",
+                f"{r:.3f}",
+            )
+        )
+        targets.append(
+            Target(
+                f"{row['strategy']} {row['shape']} stored / bare",
+                r,
+                0.10,
+                op="within",
+                note=f"one stored run against one bare measurement on {row['device']}",
+            )
+        )
     if not rows:
         raise SystemExit(f"error: no done matmul timings on {device} in {url}")
-    print_table(("strategy", "shape", "stored median", "stored IQR", "replicates", "bare median", "bare IQR",
-                 "stored/bare"), rows, title=f"stored vs bare torch.utils.benchmark on {device}")
+    print_table(
+        (
+            "strategy",
+            "shape",
+            "stored median",
+            "stored IQR",
+            "replicates",
+            "bare median",
+            "bare IQR",
+            "stored/bare",
+        ),
+        rows,
+        title=f"stored vs bare torch.utils.benchmark on {device}",
+    )
     return finish("timing_fidelity", targets, json_out=None)
 
 
@@ -179,8 +238,12 @@ def ok_medians(measured: list[tuple[float, float, str]]) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     """Run the alternating rounds (or the one-off ``--from-db`` comparison) and print the targets."""
     p = parser(__doc__.split("\n\n")[0], rounds=7, threads=True)
-    p.add_argument("--from-db", metavar="URL", help="compare against the timings already stored in URL")
-    p.add_argument("--device", default="cpu", help="device of the --from-db comparison (default cpu)")
+    p.add_argument(
+        "--from-db", metavar="URL", help="compare against the timings already stored in URL"
+    )
+    p.add_argument(
+        "--device", default="cpu", help="device of the --from-db comparison (default cpu)"
+    )
     args = p.parse_args(argv)
     threads = set_threads(args.threads)
     if args.from_db:
@@ -194,26 +257,62 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="scratchlab-fidelity-") as folder:
         url = f"sqlite:///{Path(folder) / 'fidelity.db'}"
         stored, bare = fidelity_rounds(url, plugins, args.rounds)
-    print(f"\ntorch {torch.__version__}, {threads} threads; shape {SHAPE}; {args.rounds} rounds,"
-          " each one sweep and one bare Timer per strategy, alternating")
+    print(
+        f"\ntorch {torch.__version__}, {threads} threads; shape {SHAPE}; {args.rounds} rounds,"
+        " each one sweep and one bare Timer per strategy, alternating"
+    )
     rows, targets = [], []
     for name in plugins.registry.names("matmul"):
         clean_stored, clean_bare = ok_medians(stored[name]), ok_medians(bare[name])
         best_stored, best_bare = min(clean_stored, default=NAN), min(clean_bare, default=NAN)
         r = ratio(best_stored, best_bare)
-        typical = ratio(median([m for m, _, _ in stored[name]]), median([m for m, _, _ in bare[name]]))
+        typical = ratio(
+            median([m for m, _, _ in stored[name]]), median([m for m, _, _ in bare[name]])
+        )
         spread = median([i / m for m, i, _ in stored[name]])
-        rows.append((name, f"{best_stored * 1e6:.2f} us", f"{best_bare * 1e6:.2f} us", f"{r:.3f}",
-                     f"{typical:.3f}", f"{spread * 100:.1f}%",
-                     f"{len(clean_stored)}/{len(stored[name])}", f"{len(clean_bare)}/{len(bare[name])}"))
-        targets.append(Target(f"{name}: stored / bare, best ok of {args.rounds}", r, 0.10, op="within",
-                              note=f"fastest median among the rounds judged ok: {len(clean_stored)} stored,"
-                                   f" {len(clean_bare)} bare of {args.rounds}"))
-    print_table(("strategy", "best ok stored", "best ok bare", "stored/bare", "median stored/bare (all)",
-                 "stored IQR/median", "stored ok", "bare ok"), rows,
-                title=f"best of the rounds judged ok, of {args.rounds} (medians of all rounds beside it)")
-    return finish("timing_fidelity", targets, json_out=args.json_out, rounds=args.rounds,
-                  extra={"stored": stored, "bare": bare})
+        rows.append(
+            (
+                name,
+                f"{best_stored * 1e6:.2f} us",
+                f"{best_bare * 1e6:.2f} us",
+                f"{r:.3f}",
+                f"{typical:.3f}",
+                f"{spread * 100:.1f}%",
+                f"{len(clean_stored)}/{len(stored[name])}",
+                f"{len(clean_bare)}/{len(bare[name])}",
+            )
+        )
+        targets.append(
+            Target(
+                f"{name}: stored / bare, best ok of {args.rounds}",
+                r,
+                0.10,
+                op="within",
+                note=f"fastest median among the rounds judged ok: {len(clean_stored)} stored,"
+                f" {len(clean_bare)} bare of {args.rounds}",
+            )
+        )
+    print_table(
+        (
+            "strategy",
+            "best ok stored",
+            "best ok bare",
+            "stored/bare",
+            "median stored/bare (all)",
+            "stored IQR/median",
+            "stored ok",
+            "bare ok",
+        ),
+        rows,
+        title=f"best of the rounds judged ok, of {args.rounds} (medians of all rounds beside it)",
+    )
+    return finish(
+        "timing_fidelity",
+        targets,
+        json_out=args.json_out,
+        rounds=args.rounds,
+        extra={"stored": stored, "bare": bare},
+    )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,12 @@ from torch import nn
 SEED = 0
 DATASET = "mnist-5k"
 #: the components the hand-written loop hard-codes; the run must use exactly these
-LOOP_COMPONENTS = {"init": "kaiming-normal", "activation": "relu", "loss": "cross-entropy", "dataset": DATASET}
+LOOP_COMPONENTS = {
+    "init": "kaiming-normal",
+    "activation": "relu",
+    "loss": "cross-entropy",
+    "dataset": DATASET,
+}
 
 
 class Model(nn.Module):
@@ -98,13 +103,17 @@ def planned_train(plugins, stats_every: int = 0):
 
     settings = {"train": {"stats_every": stats_every}} if stats_every else {}
     (run,) = plan(
-        SweepSpec(experiments=("train",), components={"matmul": ("torch",)}, settings=settings, seed=SEED),
+        SweepSpec(
+            experiments=("train",), components={"matmul": ("torch",)}, settings=settings, seed=SEED
+        ),
         plugins.registry,
     )
     chosen = {c: run.components[c] for c in LOOP_COMPONENTS}
     if chosen != LOOP_COMPONENTS or run.params["epochs"] != 1 or run.params["shuffle"]:
         # the hand-written loop mirrors these defaults; comparing against other work would mislead
-        raise SystemExit(f"error: the train defaults changed ({chosen}, {run.params}); update this script")
+        raise SystemExit(
+            f"error: the train defaults changed ({chosen}, {run.params}); update this script"
+        )
     return run
 
 
@@ -159,9 +168,12 @@ def bare_loop(data, params, log_every: int = 0) -> dict:
             tot_loss += loss_func(pred, yb) * xb.shape[0]
             tot_correct += (pred.argmax(dim=1) == yb).float().sum()
     nv = x_valid.shape[0]
-    return {"epoch_time_s": epoch_seconds, "valid_loss": float(tot_loss / nv),
-            "valid_accuracy": float(tot_correct / nv),
-            "train_loss": {step: float(value) for step, value in logged.items()}}
+    return {
+        "epoch_time_s": epoch_seconds,
+        "valid_loss": float(tot_loss / nv),
+        "valid_accuracy": float(tot_correct / nv),
+        "train_loss": {step: float(value) for step, value in logged.items()},
+    }
 
 
 def ours(plugins, planned) -> dict:
@@ -196,7 +208,11 @@ def check_same_work(plugins, data, planned, steps: int = 4) -> str:
     pairs = [(s, bare["train_loss"].get(s, math.nan), mine["train_loss"][s]) for s in compared]
     same = bool(pairs) and all(math.isclose(b, o, rel_tol=1e-3) for _, b, o in pairs)
     shown = ", ".join(f"step {s}: {b:.4f}/{o:.4f}" for s, b, o in pairs)
-    verdict = "same computation" if same else "DIFFERENT computations: the comparison is not like for like"
+    verdict = (
+        "same computation"
+        if same
+        else "DIFFERENT computations: the comparison is not like for like"
+    )
     return (
         f"batch loss bare/ours at {shown}: {verdict}; after the epoch, valid accuracy"
         f" {bare['valid_accuracy']:.3f}/{mine['valid_accuracy']:.3f}"
@@ -268,7 +284,9 @@ def memory_child(side: str) -> None:
     else:
         ours(plugins, planned)
     run_peak = peak_rss_bytes()
-    print(f"process={max(process_before, run_peak)} base={base} run={run_peak - base} reset={int(reset)}")
+    print(
+        f"process={max(process_before, run_peak)} base={base} run={run_peak - base} reset={int(reset)}"
+    )
 
 
 def measure_memory(rounds: int) -> dict[str, list[dict[str, int]]]:
@@ -277,12 +295,17 @@ def measure_memory(rounds: int) -> dict[str, list[dict[str, int]]]:
     for index in range(rounds):
         for side in rotated(list(results), index):
             out = subprocess.run(
-                [sys.executable, __file__, "--memory-child", side], capture_output=True, text=True, check=False
+                [sys.executable, __file__, "--memory-child", side],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
             if out.returncode != 0 or not line.startswith("process="):
                 raise RuntimeError(f"memory run of {side} failed: {out.stderr.strip()[-2000:]}")
-            results[side].append({key: int(value) for key, value in (item.split("=") for item in line.split())})
+            results[side].append(
+                {key: int(value) for key, value in (item.split("=") for item in line.split())}
+            )
     return results
 
 
@@ -312,14 +335,20 @@ def inner_epoch_times(plugins, data, planned, rounds: int) -> dict:
                 bare_times.append(bare_loop(data, planned.params)["epoch_time_s"])
             else:
                 our_times.append(ours(plugins, planned)["epoch_time_s"])
-    return {"bare": bare_times, "train": our_times, "bare_median": median(bare_times),
-            "train_median": median(our_times)}
+    return {
+        "bare": bare_times,
+        "train": our_times,
+        "bare_median": median(bare_times),
+        "train_median": median(our_times),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Measure the three cases and the memory, print the targets."""
     p = parser(__doc__.split("\n\n")[0], rounds=30, threads=True)
-    p.add_argument("--memory-rounds", type=int, default=3, help="fresh-process runs per side (default 3)")
+    p.add_argument(
+        "--memory-rounds", type=int, default=3, help="fresh-process runs per side (default 3)"
+    )
     p.add_argument("--profile", action="store_true", help="profile our side with cProfile and stop")
     p.add_argument("--memory-child", choices=("bare", "train"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -337,8 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         profile_ours(plugins, plain)
         return 0
     hyper = ", ".join(f"{k} {plain.params[k]}" for k in ("bs", "lr", "hidden"))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {data.x_train.shape[0]} training rows,"
-          f" {hyper}, {steps} steps per epoch; stats_every={steps} for the stats case")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {data.x_train.shape[0]} training rows,"
+        f" {hyper}, {steps} steps per epoch; stats_every={steps} for the stats case"
+    )
     print(check_same_work(plugins, data, plain))
 
     samples = alternate(
@@ -351,12 +382,18 @@ def main(argv: list[str] | None = None) -> int:
         warmup=2,
     )
     print()
-    print_samples(samples, "s", title=f"one run (set-up, 1 epoch, validation), {args.rounds} alternating rounds")
+    print_samples(
+        samples,
+        "s",
+        title=f"one run (set-up, 1 epoch, validation), {args.rounds} alternating rounds",
+    )
     inner = inner_epoch_times(plugins, data, plain, rounds=min(args.rounds, 10))
 
     memory = measure_memory(args.memory_rounds)
-    mib = {side: {key: median([r[key] for r in runs]) / 2**20 for key in ("process", "run")}
-           for side, runs in memory.items()}
+    mib = {
+        side: {key: median([r[key] for r in runs]) / 2**20 for key in ("process", "run")}
+        for side, runs in memory.items()
+    }
     print()
     print_table(
         ("side", "run's peak above loaded data", "process peak"),
@@ -369,21 +406,39 @@ def main(argv: list[str] | None = None) -> int:
     bare = median(samples["bare loop"])
     rounds_note = f"medians of {args.rounds} alternating rounds, end to end"
     targets = [
-        Target("train / bare loop, run time", ratio(median(samples["train"]), bare), 1.10, note=rounds_note),
-        Target("train + stats once per epoch / bare loop", ratio(median(samples["train + stats"]), bare), 1.25,
-               note=rounds_note),
-        Target("train / bare loop, peak memory of the run", ratio(mib["train"]["run"], mib["bare"]["run"]), 1.2,
-               note=f"peak RSS above the loaded data, median of {args.memory_rounds} fresh processes per side;"
-                    f" whole-process peaks {mib['train']['process']:.1f} vs {mib['bare']['process']:.1f} MiB"
-                    f" ({ratio(mib['train']['process'], mib['bare']['process']):.3f}x)"),
+        Target(
+            "train / bare loop, run time",
+            ratio(median(samples["train"]), bare),
+            1.10,
+            note=rounds_note,
+        ),
+        Target(
+            "train + stats once per epoch / bare loop",
+            ratio(median(samples["train + stats"]), bare),
+            1.25,
+            note=rounds_note,
+        ),
+        Target(
+            "train / bare loop, peak memory of the run",
+            ratio(mib["train"]["run"], mib["bare"]["run"]),
+            1.2,
+            note=f"peak RSS above the loaded data, median of {args.memory_rounds} fresh processes per side;"
+            f" whole-process peaks {mib['train']['process']:.1f} vs {mib['bare']['process']:.1f} MiB"
+            f" ({ratio(mib['train']['process'], mib['bare']['process']):.3f}x)",
+        ),
     ]
-    print(f"\ninner epoch only (training steps, no set-up or validation), median of {len(inner['bare'])}:"
-          f" bare {inner['bare_median'] * 1e3:.1f} ms, train {inner['train_median'] * 1e3:.1f} ms,"
-          f" ratio {ratio(inner['train_median'], inner['bare_median']):.3f}x (not a target)")
-    return finish("train_overhead", targets, json_out=args.json_out, rounds=args.rounds,
-                  extra={"samples": samples, "memory": memory})
-
-
+    print(
+        f"\ninner epoch only (training steps, no set-up or validation), median of {len(inner['bare'])}:"
+        f" bare {inner['bare_median'] * 1e3:.1f} ms, train {inner['train_median'] * 1e3:.1f} ms,"
+        f" ratio {ratio(inner['train_median'], inner['bare_median']):.3f}x (not a target)"
+    )
+    return finish(
+        "train_overhead",
+        targets,
+        json_out=args.json_out,
+        rounds=args.rounds,
+        extra={"samples": samples, "memory": memory},
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ from sqlalchemy import Connection, Table, insert
 _cache: dict[tuple[str, str, tuple[str, ...]], tuple[str, bool, tuple[str, ...], list]] = {}
 
 
-def _compiled(conn: Connection, table: Table, columns: tuple[str, ...]) -> tuple[str, bool, tuple[str, ...], list]:
+def _compiled(
+    conn: Connection, table: Table, columns: tuple[str, ...]
+) -> tuple[str, bool, tuple[str, ...], list]:
     """SQL text, whether it is positional, the parameter order and the columns' bind processors."""
     dialect = conn.dialect
     key = (dialect.name, table.name, columns)
@@ -33,7 +35,9 @@ def _compiled(conn: Connection, table: Table, columns: tuple[str, ...]) -> tuple
     return _cache[key]
 
 
-def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+def insert_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
     """Insert ``rows`` (tuples of values for ``columns``, in that order) into ``table``."""
     if not rows:
         return
@@ -41,7 +45,10 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: li
     sql, positional, order, processors = _compiled(conn, table, columns)
     if any(processors):
         rows = [
-            tuple(value if proc is None else proc(value) for proc, value in zip(processors, row, strict=True))
+            tuple(
+                value if proc is None else proc(value)
+                for proc, value in zip(processors, row, strict=True)
+            )
             for row in rows
         ]
     if positional:

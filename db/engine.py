@@ -101,9 +101,7 @@ def make_engine(url: str | URL, *, read_only: bool = False) -> Engine:
 def _sqlite_engine(url: URL, path: Path | None, *, read_only: bool) -> Engine:
     if path is None:
         # One shared connection, or every checkout would see its own empty memory database.
-        engine = create_engine(
-            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-        )
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
         target = f"file:{quote(str(path))}?" + (_read_only_query(path) if read_only else "mode=rwc")
 
@@ -111,7 +109,11 @@ def _sqlite_engine(url: URL, path: Path | None, *, read_only: bool) -> Engine:
             # isolation_level=None: SQLAlchemy emits BEGIN itself (see module docstring);
             # check_same_thread=False: the pool hands connections to Streamlit's threads.
             return sqlite3.connect(
-                target, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                target,
+                uri=True,
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
             )
 
         engine = create_engine(url, creator=connect)
@@ -156,14 +158,17 @@ def _read_only_query(path: Path) -> str:
     log.warning(
         "%s: opened as immutable, since SQLite cannot share locks in its unwritable folder; %s",
         path,
-        f"{pending} bytes in its -wal file are not read: the data may be stale" if pending
+        f"{pending} bytes in its -wal file are not read: the data may be stale"
+        if pending
         else "a sweep writing to it meanwhile will not show",
     )
     return "immutable=1"
 
 
 @contextmanager
-def transaction(engine: Engine, *, write: bool = False, exclusive: bool = False) -> Iterator[Connection]:
+def transaction(
+    engine: Engine, *, write: bool = False, exclusive: bool = False
+) -> Iterator[Connection]:
     """One unit of work: begin, yield the connection, commit; roll back on any error.
 
     Driver errors come out as :class:`DatabaseError` subclasses with one line.
@@ -193,9 +198,13 @@ def translate(exc: sa_exc.DBAPIError, url: URL) -> DatabaseError:
             f"{where} stayed locked by another process for {BUSY_TIMEOUT_S:.0f} s: {first_line}"
         )
     if "not a database" in lowered or "malformed" in lowered or "encrypted" in lowered:
-        return CorruptDatabaseError(f"{where} is not a usable SQLite database ({first_line}); left untouched")
+        return CorruptDatabaseError(
+            f"{where} is not a usable SQLite database ({first_line}); left untouched"
+        )
     if "unable to open database file" in lowered:
-        return DatabaseNotFoundError(f"cannot open {where}: {first_line} (does the folder exist, is it writable?)")
+        return DatabaseNotFoundError(
+            f"cannot open {where}: {first_line} (does the folder exist, is it writable?)"
+        )
     if isinstance(exc, sa_exc.IntegrityError):
         return DatabaseError(f"{where}: rejected by a constraint: {first_line}")
     return DatabaseError(f"{where}: {first_line}")

@@ -54,12 +54,32 @@ from scratchlab.db.records import RUN_STATUSES
 
 #: the columns every ``list_runs`` row has, in order; every further column is a param or a final metric
 RUN_COLUMNS: tuple[str, ...] = (
-    "run_id", "sweep_id", "key", "experiment", "status", "device", "dtype", "seed", "repeat",
-    "started_at", "finished_at", "duration_s", "reason",
+    "run_id",
+    "sweep_id",
+    "key",
+    "experiment",
+    "status",
+    "device",
+    "dtype",
+    "seed",
+    "repeat",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "reason",
 )
 #: run columns a condition can name (times and the reason are not filters)
 FILTER_COLUMNS: tuple[str, ...] = (
-    "run_id", "sweep_id", "key", "experiment", "status", "device", "dtype", "seed", "repeat", "duration_s",
+    "run_id",
+    "sweep_id",
+    "key",
+    "experiment",
+    "status",
+    "device",
+    "dtype",
+    "seed",
+    "repeat",
+    "duration_s",
 )
 #: run columns whose values are numbers
 NUMERIC_COLUMNS: tuple[str, ...] = ("run_id", "sweep_id", "seed", "repeat", "duration_s")
@@ -68,7 +88,9 @@ OPERATORS: tuple[str, ...] = (">=", "<=", "!=", "==", "=", ">", "<")
 ORDERING = (">=", "<=", ">", "<")
 
 # a name may start with a digit: matmul's metrics are named by shape (``5x784x10.gflops``)
-_EXPRESSION = re.compile(r"^\s*(\w[\w.\-]*)\s*(" + "|".join(map(re.escape, OPERATORS)) + r")\s*(.*?)\s*$")
+_EXPRESSION = re.compile(
+    r"^\s*(\w[\w.\-]*)\s*(" + "|".join(map(re.escape, OPERATORS)) + r")\s*(.*?)\s*$"
+)
 
 
 class FilterError(InvalidValueError):
@@ -95,16 +117,24 @@ def conditions(name: str, condition: Any) -> tuple[Condition, ...]:
     """The :class:`Condition` tuple a condition written in any accepted form stands for."""
     if isinstance(condition, Condition):
         return (condition,)
-    if isinstance(condition, tuple) and all(isinstance(c, Condition) for c in condition) and condition:
+    if (
+        isinstance(condition, tuple)
+        and all(isinstance(c, Condition) for c in condition)
+        and condition
+    ):
         return condition
     if isinstance(condition, tuple):
         if len(condition) != 2:
             raise FilterError(f"filter {name!r}: a range is a (low, high) pair, got {condition!r}")
         low, high = (_number(name, bound) for bound in condition)
-        return tuple(c for c in (
-            Condition(">=", low) if low is not None else None,
-            Condition("<=", high) if high is not None else None,
-        ) if c is not None)
+        return tuple(
+            c
+            for c in (
+                Condition(">=", low) if low is not None else None,
+                Condition("<=", high) if high is not None else None,
+            )
+            if c is not None
+        )
     if isinstance(condition, list | set | frozenset):
         return (Condition("=", tuple(condition)),)
     return (Condition("=", (condition,)),)
@@ -122,7 +152,9 @@ def _condition_map(value: Mapping[str, Any] | None, kind: str) -> dict[str, tupl
     out: dict[str, tuple[Condition, ...]] = {}
     for name, condition in (value or {}).items():
         if kind == "columns" and name not in FILTER_COLUMNS:
-            raise FilterError(f"cannot filter on run column {name!r}; choose one of {', '.join(FILTER_COLUMNS)}")
+            raise FilterError(
+                f"cannot filter on run column {name!r}; choose one of {', '.join(FILTER_COLUMNS)}"
+            )
         out[str(name)] = conditions(str(name), condition)
     return out
 
@@ -160,17 +192,21 @@ class RunFilter:
         set_(self, "statuses", _tuple(self.statuses, str))
         unknown = sorted(set(self.statuses) - set(RUN_STATUSES))
         if unknown:
-            raise FilterError(f"unknown run status {', '.join(unknown)}; expected one of {', '.join(RUN_STATUSES)}")
+            raise FilterError(
+                f"unknown run status {', '.join(unknown)}; expected one of {', '.join(RUN_STATUSES)}"
+            )
         if self.run_ids is not None:
             set_(self, "run_ids", _tuple(self.run_ids, int))
         for kind in ("params", "metrics", "columns", "fields"):
             set_(self, kind, _condition_map(getattr(self, kind), kind))
 
     def __hash__(self) -> int:
-        return hash(tuple(
-            tuple(sorted(value.items())) if isinstance(value, dict) else value
-            for value in (getattr(self, f.name) for f in fields(self))
-        ))
+        return hash(
+            tuple(
+                tuple(sorted(value.items())) if isinstance(value, dict) else value
+                for value in (getattr(self, f.name) for f in fields(self))
+            )
+        )
 
     @property
     def is_empty(self) -> bool:
@@ -190,7 +226,9 @@ class RunFilter:
             values: dict[str, Any] = {"run_ids": _intersect_ids(result.run_ids, extra.run_ids)}
             for name in ("sweep_ids", "experiments", "statuses"):
                 mine, theirs = getattr(result, name), getattr(extra, name)
-                values[name] = tuple(v for v in mine if v in theirs) if mine and theirs else mine or theirs
+                values[name] = (
+                    tuple(v for v in mine if v in theirs) if mine and theirs else mine or theirs
+                )
                 if mine and theirs and not values[name]:
                     values[name], values["run_ids"] = mine, ()  # nothing can match both
             for name in ("params", "metrics", "columns", "fields"):
@@ -209,8 +247,11 @@ class RunFilter:
 
     def describe(self) -> str:
         """The filter as ``--where``-like words, for messages ("no runs match ...")."""
-        words = [f"{name}={','.join(map(str, getattr(self, name)))}"
-                 for name in ("sweep_ids", "experiments", "statuses") if getattr(self, name)]
+        words = [
+            f"{name}={','.join(map(str, getattr(self, name)))}"
+            for name in ("sweep_ids", "experiments", "statuses")
+            if getattr(self, name)
+        ]
         if self.run_ids is not None:
             words.append(f"run_ids={len(self.run_ids)} runs")
         for kind in ("columns", "params", "metrics", "fields"):
@@ -218,7 +259,9 @@ class RunFilter:
         return " ".join(words) or "(no filter)"
 
 
-def _intersect_ids(mine: tuple[int, ...] | None, theirs: tuple[int, ...] | None) -> tuple[int, ...] | None:
+def _intersect_ids(
+    mine: tuple[int, ...] | None, theirs: tuple[int, ...] | None
+) -> tuple[int, ...] | None:
     if mine is None or theirs is None:
         return theirs if mine is None else mine
     keep = set(theirs)
@@ -293,7 +336,9 @@ def parse_where(expressions: Iterable[str], base: RunFilter | None = None) -> Ru
                 raise FilterError(f"filter {expression!r}: {name} is text; use = or !=")
             columns[name] = (*columns.get(name, ()), condition)
         elif name in RUN_COLUMNS:
-            raise FilterError(f"cannot filter on {name!r}; run columns that filter: {', '.join(FILTER_COLUMNS)}")
+            raise FilterError(
+                f"cannot filter on {name!r}; run columns that filter: {', '.join(FILTER_COLUMNS)}"
+            )
         else:
             named[name] = (*named.get(name, ()), condition)
     return (base or RunFilter()).narrowed(statuses=statuses, columns=columns, fields=named)
@@ -306,8 +351,10 @@ def _statuses(expression: str, condition: Condition, before: tuple[str, ...]) ->
     named = {str(v) for v in condition.value}
     unknown = sorted(named - set(RUN_STATUSES))
     if unknown:
-        raise FilterError(f"filter {expression!r}: unknown status {', '.join(unknown)}; "
-                          f"expected one of {', '.join(RUN_STATUSES)}")
+        raise FilterError(
+            f"filter {expression!r}: unknown status {', '.join(unknown)}; "
+            f"expected one of {', '.join(RUN_STATUSES)}"
+        )
     chosen = [s for s in RUN_STATUSES if (s in named) == (condition.op == "=")]
     if before:
         chosen = [s for s in chosen if s in before]

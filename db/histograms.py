@@ -18,7 +18,17 @@ from scratchlab.db.filters import RunFilter, as_filter
 from scratchlab.db.scope import run_ids_in
 from scratchlab.db.store import Store
 
-HISTOGRAM_COLUMNS = ["run_id", "model", "layer", "name", "step", "lo", "hi", "counts", "frac_near_zero"]
+HISTOGRAM_COLUMNS = [
+    "run_id",
+    "model",
+    "layer",
+    "name",
+    "step",
+    "lo",
+    "hi",
+    "counts",
+    "frac_near_zero",
+]
 
 
 def activation_histograms(
@@ -41,7 +51,17 @@ def activation_histograms(
         if layers is not None:
             clauses.append(h.name.in_([layers] if isinstance(layers, str) else list(layers)))
         stmt = (
-            select(h.run_id, h.model, h.layer, h.name, h.step, h.lo, h.hi, h.counts_json, h.frac_near_zero)
+            select(
+                h.run_id,
+                h.model,
+                h.layer,
+                h.name,
+                h.step,
+                h.lo,
+                h.hi,
+                h.counts_json,
+                h.frac_near_zero,
+            )
             .where(*clauses)
             .order_by(h.run_id, h.model, h.layer, h.step)
         )

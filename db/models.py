@@ -73,7 +73,8 @@ def _run_fk(**kwargs) -> Column:
 
 #: One ``runner sweep`` invocation: what was asked for and where it ran.
 sweeps = Table(
-    "sweeps", metadata,
+    "sweeps",
+    metadata,
     _id("sweep_id"),
     _required("name", NAME),
     _required("argv_json", Text),
@@ -91,7 +92,8 @@ sweeps = Table(
 
 #: One experiment on one combination of components, device and repeat.
 runs = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     _id("run_id"),
     Column("sweep_id", ForeignKey("sweeps.sweep_id", ondelete="CASCADE"), nullable=False),
     _required("key", NAME),
@@ -119,7 +121,8 @@ runs = Table(
 #: the choice, and a column keeps the runs table free of one extra
 #: ``<category>.version`` column per category.
 params = Table(
-    "params", metadata,
+    "params",
+    metadata,
     _id("param_id"),
     _run_fk(),
     _required("name", NAME),
@@ -134,7 +137,8 @@ params = Table(
 
 #: One timed operation of a run: its summary; the replicates are in ``timing_replicates``.
 timings = Table(
-    "timings", metadata,
+    "timings",
+    metadata,
     _id("timing_id"),
     _run_fk(),
     _required("label", NAME),
@@ -162,7 +166,8 @@ timings = Table(
 #: benchmark showed the cost (about 60 µs per 100 replicates) is noise next
 #: to a run. The natural key is the primary key (no surrogate id).
 timing_replicates = Table(
-    "timing_replicates", metadata,
+    "timing_replicates",
+    metadata,
     Column("timing_id", ForeignKey("timings.timing_id", ondelete="CASCADE"), primary_key=True),
     Column("replicate", Integer, primary_key=True),
     _real("seconds"),
@@ -170,7 +175,8 @@ timing_replicates = Table(
 
 #: Statistics of one layer's output in one model of a run, optionally at a step.
 activation_stats = Table(
-    "activation_stats", metadata,
+    "activation_stats",
+    metadata,
     _id("activation_stat_id"),
     _run_fk(),
     _required("model", NAME),
@@ -183,7 +189,8 @@ activation_stats = Table(
 
 #: One value of a named metric of a run, optionally at a step.
 metrics = Table(
-    "metrics", metadata,
+    "metrics",
+    metadata,
     _id("metric_id"),
     _run_fk(),
     _required("name", NAME),
@@ -201,7 +208,8 @@ metrics = Table(
 #: index holds ``run_id`` too, so a metric filter joined to ``runs`` (``--experiment
 #: train --where valid_accuracy>=0.85``) reads the run ids from the index alone.
 final_metrics = Table(
-    "final_metrics", metadata,
+    "final_metrics",
+    metadata,
     _run_fk(primary_key=True),
     Column("name", NAME, primary_key=True),
     _optional("step", Integer),
@@ -213,7 +221,8 @@ final_metrics = Table(
 #: The timing-quality verdict compares the same probe, timed around each
 #: measurement, with this figure.
 calibrations = Table(
-    "calibrations", metadata,
+    "calibrations",
+    metadata,
     _id("calibration_id"),
     _required("machine", NAME),
     _required("threads", Integer),
@@ -229,7 +238,8 @@ calibrations = Table(
 #: equal-width bins from ``lo`` to ``hi``: a histogram per value row would
 #: be thousands of rows per step.
 activation_histograms = Table(
-    "activation_histograms", metadata,
+    "activation_histograms",
+    metadata,
     _id("activation_histogram_id"),
     _run_fk(),
     _required("model", NAME),

@@ -77,8 +77,10 @@ def live_owner(row: Any, now: datetime | None = None) -> str | None:
     if age > STALE_AFTER_S:
         return None
     here = Owner.this_process()
-    if row.owner_host == here.host and row.owner_pid is not None and (
-        row.owner_pid == here.pid or not _pid_alive(row.owner_pid)
+    if (
+        row.owner_host == here.host
+        and row.owner_pid is not None
+        and (row.owner_pid == here.pid or not _pid_alive(row.owner_pid))
     ):
         return None  # this very process (a leftover claim), or a dead one on this host
     return f"process {row.owner_pid} on {row.owner_host} (last heartbeat {max(age, 0):.0f}s ago)"
@@ -94,7 +96,9 @@ def _in_use(sweep_id: int, owner: str) -> SweepInUseError:
 def _sweep_row(conn: Any, store: Any, sweep_id: int) -> Any:
     cols = m.sweeps.c
     row = conn.execute(
-        select(cols.status, cols.owner_host, cols.owner_pid, cols.heartbeat_at).where(cols.sweep_id == sweep_id)
+        select(cols.status, cols.owner_host, cols.owner_pid, cols.heartbeat_at).where(
+            cols.sweep_id == sweep_id
+        )
     ).one_or_none()
     if row is None:
         raise SweepNotFoundError(f"no sweep {sweep_id} in {describe(store.engine.url)}")
@@ -127,11 +131,13 @@ def claim(store: Any, sweep_id: int, owner: Owner) -> int:
                 status="interrupted",
                 finished_at=now,
                 reason=f"its sweep's driver (process {row.owner_pid} on {row.owner_host}) stopped without"
-                       " finishing it; run again by --resume",
+                " finishing it; run again by --resume",
             )
         ).rowcount
         conn.execute(
-            update(m.sweeps).where(m.sweeps.c.sweep_id == sweep_id).values(status="running", **owner.columns())
+            update(m.sweeps)
+            .where(m.sweeps.c.sweep_id == sweep_id)
+            .values(status="running", **owner.columns())
         )
     return stale
 
@@ -140,11 +146,18 @@ def beat(store: Any, sweep_id: int, owner: Owner) -> bool:
     """Refresh the heartbeat; False when ``owner`` no longer owns the sweep."""
     cols = m.sweeps.c
     with store._write() as conn:
-        return conn.execute(
-            update(m.sweeps)
-            .where(cols.sweep_id == sweep_id, cols.owner_host == owner.host, cols.owner_pid == owner.pid)
-            .values(heartbeat_at=utcnow())
-        ).rowcount == 1
+        return (
+            conn.execute(
+                update(m.sweeps)
+                .where(
+                    cols.sweep_id == sweep_id,
+                    cols.owner_host == owner.host,
+                    cols.owner_pid == owner.pid,
+                )
+                .values(heartbeat_at=utcnow())
+            ).rowcount
+            == 1
+        )
 
 
 class Heartbeat:
@@ -154,10 +167,14 @@ class Heartbeat:
     and the next one tried: a missed beat or two is within the grace period.
     """
 
-    def __init__(self, store: Any, sweep_id: int, owner: Owner, interval: float = HEARTBEAT_S) -> None:
+    def __init__(
+        self, store: Any, sweep_id: int, owner: Owner, interval: float = HEARTBEAT_S
+    ) -> None:
         self.store, self.sweep_id, self.owner, self.interval = store, sweep_id, owner, interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-sweep-{sweep_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"heartbeat-sweep-{sweep_id}", daemon=True
+        )
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):

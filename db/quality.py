@@ -72,8 +72,13 @@ def judge(evidence: Mapping[str, Any], quiet_s: float | None) -> tuple[str, list
             f"the reference probe took {ratio:.1f}x its quiet time ({_us(probe_s)} vs {_us(quiet_s)}):"
             " other work was competing for the cores"
         )
-    elif (ratio is not None and ratio > LOAD_PROBE_LIMIT and load_per_cpu is not None and load_per_cpu > LOAD_LIMIT
-          and _number(evidence.get("cpu_wait")) is None):
+    elif (
+        ratio is not None
+        and ratio > LOAD_PROBE_LIMIT
+        and load_per_cpu is not None
+        and load_per_cpu > LOAD_LIMIT
+        and _number(evidence.get("cpu_wait")) is None
+    ):
         reasons.append(
             f"load average {load1:.2f} on {cpus:g} CPU(s) and the reference probe {ratio:.1f}x its quiet time"
         )
@@ -111,16 +116,23 @@ def settle(conn: Connection, timings: Iterable[Any]) -> None:
     ``calibrations`` row is created or lowered to match. A timing without
     evidence (written by an older scratchlab, or by hand) keeps its verdict.
     """
-    with_evidence = [t for t in timings if getattr(t, "evidence", None) and t.evidence.get("machine")]
+    with_evidence = [
+        t for t in timings if getattr(t, "evidence", None) and t.evidence.get("machine")
+    ]
     groups: dict[tuple[str, int], list[Any]] = {}
     for t in with_evidence:
-        groups.setdefault((str(t.evidence["machine"]), int(t.evidence.get("threads") or 0)), []).append(t)
+        groups.setdefault(
+            (str(t.evidence["machine"]), int(t.evidence.get("threads") or 0)), []
+        ).append(t)
     for (machine, threads), group in groups.items():
         stored = quiet_figure(conn, machine, threads)
         seen = [
             value
             for t in group
-            for value in (_number(t.evidence.get("local_quiet_s")), _number(t.evidence.get("probe_s")))
+            for value in (
+                _number(t.evidence.get("local_quiet_s")),
+                _number(t.evidence.get("probe_s")),
+            )
             if value is not None and value > 0
         ]
         best = min([*seen, *([stored] if stored is not None else [])], default=None)
@@ -138,12 +150,16 @@ def quiet_figure(conn: Connection, machine: str, threads: int) -> float | None:
     ).scalar_one_or_none()
 
 
-def _record_quiet(conn: Connection, machine: str, threads: int, probe_s: float, evidence: Mapping) -> None:
+def _record_quiet(
+    conn: Connection, machine: str, threads: int, probe_s: float, evidence: Mapping
+) -> None:
     c = m.calibrations.c
     values = {
         "probe_s": probe_s,
         "measured_at": utcnow(),
-        "details_json": json.dumps({"probe": evidence.get("probe"), "rule": "lowest probe figure seen"}),
+        "details_json": json.dumps(
+            {"probe": evidence.get("probe"), "rule": "lowest probe figure seen"}
+        ),
     }
     # lower only: two writers racing keep the faster figure
     lowered = conn.execute(
@@ -192,7 +208,9 @@ def noisy_runs(store: Any, sweep_id: int) -> list[int]:
 def calibrations(store: Any) -> list[dict[str, Any]]:
     """Every stored quiet figure: machine, threads, probe_s, measured_at, details."""
     c = m.calibrations.c
-    stmt = select(c.machine, c.threads, c.probe_s, c.measured_at, c.details_json).order_by(c.machine, c.threads)
+    stmt = select(c.machine, c.threads, c.probe_s, c.measured_at, c.details_json).order_by(
+        c.machine, c.threads
+    )
     with store.engine.connect() as conn:
         rows = [row._asdict() for row in conn.execute(stmt)]
     return [{**row, "details": json.loads(row.pop("details_json") or "{}")} for row in rows]

@@ -54,7 +54,14 @@ from scratchlab.db.scope import id_in, run_clauses
 from scratchlab.db.store import Store
 
 SWEEP_COLUMNS = [
-    "sweep_id", "name", "status", "started_at", "finished_at", "duration_s", "argv", "n_runs",
+    "sweep_id",
+    "name",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "argv",
+    "n_runs",
     *RUN_STATUSES,
 ]
 
@@ -66,18 +73,36 @@ Names = Iterable[str] | str | None
 
 def _timed_frame(rows, columns: list[str]) -> pd.DataFrame:
     """A frame of rows with UTC ``started_at``/``finished_at`` and ``duration_s`` computed from them."""
-    frame = pd.DataFrame.from_records([tuple(r) for r in rows], columns=[c for c in columns if c != "duration_s"])
+    frame = pd.DataFrame.from_records(
+        [tuple(r) for r in rows], columns=[c for c in columns if c != "duration_s"]
+    )
     for column in ("started_at", "finished_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     # computed here, exact to the microsecond; SQL computes it only to sort by it
-    frame.insert(columns.index("duration_s"), "duration_s", (frame["finished_at"] - frame["started_at"]).dt.total_seconds())
+    frame.insert(
+        columns.index("duration_s"),
+        "duration_s",
+        (frame["finished_at"] - frame["started_at"]).dt.total_seconds(),
+    )
     return frame
 
 
-def _scope(run_filter: RunFilter | None, sweep_ids: Ids = None, statuses: Names = None, experiments: Names = None,
-           params: Mapping[str, ParamFilter] | None = None, run_ids: Ids = None) -> RunFilter:
-    return as_filter(run_filter, sweep_ids=sweep_ids, statuses=statuses, experiments=experiments, params=params,
-                     run_ids=run_ids)
+def _scope(
+    run_filter: RunFilter | None,
+    sweep_ids: Ids = None,
+    statuses: Names = None,
+    experiments: Names = None,
+    params: Mapping[str, ParamFilter] | None = None,
+    run_ids: Ids = None,
+) -> RunFilter:
+    return as_filter(
+        run_filter,
+        sweep_ids=sweep_ids,
+        statuses=statuses,
+        experiments=experiments,
+        params=params,
+        run_ids=run_ids,
+    )
 
 
 # -- sweeps --------------------------------------------------------------------
@@ -98,7 +123,12 @@ def list_sweeps(store: Store) -> pd.DataFrame:
     s = m.sweeps.c
     stmt = (
         select(
-            s.sweep_id, s.name, s.status, s.started_at, s.finished_at, s.argv_json,
+            s.sweep_id,
+            s.name,
+            s.status,
+            s.started_at,
+            s.finished_at,
+            s.argv_json,
             func.coalesce(counts.c.n_runs, 0),
             *(func.coalesce(counts.c[status], 0) for status in RUN_STATUSES),
         )
@@ -143,7 +173,9 @@ def list_runs(
     """
     scope = _scope(run_filter, sweep_ids, statuses, experiments, params, run_ids)
     with store._read() as conn:
-        stmt = page_select(conn, scope, order_by=order_by, descending=descending, limit=limit, offset=offset)
+        stmt = page_select(
+            conn, scope, order_by=order_by, descending=descending, limit=limit, offset=offset
+        )
         frame = _timed_frame(conn.execute(stmt), RUN_COLUMNS)
     ids = [int(i) for i in frame["run_id"]]
     frame = join_wide(frame, params_wide(store, ids), PARAM_SUFFIX)
@@ -164,7 +196,9 @@ def count_runs(
     run_ids: Ids = None,
 ) -> int:
     """How many runs :func:`list_runs` would return with the same filter (for paging)."""
-    return count_selected(store, _scope(run_filter, sweep_ids, statuses, experiments, params, run_ids))
+    return count_selected(
+        store, _scope(run_filter, sweep_ids, statuses, experiments, params, run_ids)
+    )
 
 
 def component_versions(
@@ -191,7 +225,9 @@ def component_versions(
             .order_by(p.run_id, p.param_id)
         )
         rows = conn.execute(stmt).all()
-    return pd.DataFrame([tuple(r) for r in rows], columns=["run_id", "category", "component", "version"])
+    return pd.DataFrame(
+        [tuple(r) for r in rows], columns=["run_id", "category", "component", "version"]
+    )
 
 
 def param_values(
@@ -211,18 +247,22 @@ def param_values(
             rows = distinct_params(conn)
         else:
             stmt = (
-                select(p.name, p.kind, p.value_text, p.value_num)  # value_num: PostgreSQL sorts DISTINCT rows by selected columns only
+                select(
+                    p.name, p.kind, p.value_text, p.value_num
+                )  # value_num: PostgreSQL sorts DISTINCT rows by selected columns only
                 .distinct()
                 .where(p.kind != EXPERIMENT)
                 .where(p.run_id.in_(select(m.runs.c.run_id).where(*run_clauses(conn, scope))))
                 .order_by(p.name, p.value_num, p.value_text)
             )
             rows = conn.execute(stmt).all()
-    return pd.DataFrame({
-        "name": [row[0] for row in rows],
-        "value": pd.Series([decode(row[1], row[2]) for row in rows], dtype=object),
-        "kind": [row[1] for row in rows],
-    })
+    return pd.DataFrame(
+        {
+            "name": [row[0] for row in rows],
+            "value": pd.Series([decode(row[1], row[2]) for row in rows], dtype=object),
+            "kind": [row[1] for row in rows],
+        }
+    )
 
 
 # -- one run -------------------------------------------------------------------
@@ -238,12 +278,16 @@ def run_summary(store: Store, run_id: int) -> dict:
     activations, or None), ``metrics`` (name -> final value), ``reason``.
     """
     r = m.runs.c
-    stmt = runs_select().add_columns(m.sweeps.c.name).join(m.sweeps, m.sweeps.c.sweep_id == r.sweep_id)
+    stmt = (
+        runs_select().add_columns(m.sweeps.c.name).join(m.sweeps, m.sweeps.c.sweep_id == r.sweep_id)
+    )
     with store._read() as conn:
         row = conn.execute(stmt.where(r.run_id == int(run_id))).first()
     if row is None:
         raise RunNotFoundError(f"no run {run_id} in {describe(store.engine.url)}")
-    summary: dict[str, Any] = dict(zip([c for c in RUN_COLUMNS if c != "duration_s"] + ["sweep_name"], row, strict=True))
+    summary: dict[str, Any] = dict(
+        zip([c for c in RUN_COLUMNS if c != "duration_s"] + ["sweep_name"], row, strict=True)
+    )
     started, finished = summary["started_at"], summary["finished_at"]
     summary["duration_s"] = (finished - started).total_seconds() if started and finished else None
     components, versions, values = _split_params(store, [int(run_id)])[int(run_id)]
@@ -257,7 +301,11 @@ def run_summary(store: Store, run_id: int) -> dict:
         timings=timings(store, run_ids=[run_id]),
         stats=stats,
         first_nonfinite={
-            model: (bad[bad["model"] == model]["name"].iloc[0] if (bad["model"] == model).any() else None)
+            model: (
+                bad[bad["model"] == model]["name"].iloc[0]
+                if (bad["model"] == model).any()
+                else None
+            )
             for model in stats["model"].unique()
         },
         metrics=dict(zip(final["name"], final["value"], strict=True)),
@@ -281,12 +329,16 @@ def _split_params(store: Store, run_ids: list[int]) -> dict[int, tuple[dict, dic
     return split
 
 
-def experiment_names(store: Store, run_filter: RunFilter | None = None, *, sweep_ids: Ids = None) -> list[str]:
+def experiment_names(
+    store: Store, run_filter: RunFilter | None = None, *, sweep_ids: Ids = None
+) -> list[str]:
     """The experiments that have runs ``run_filter`` selects (every run when None), sorted."""
     scope = _scope(run_filter, sweep_ids)
     r = m.runs.c
     with store._read() as conn:
-        stmt = select(r.experiment).distinct().where(*run_clauses(conn, scope)).order_by(r.experiment)
+        stmt = (
+            select(r.experiment).distinct().where(*run_clauses(conn, scope)).order_by(r.experiment)
+        )
         return list(conn.execute(stmt).scalars())
 
 
@@ -300,12 +352,16 @@ DATA_KINDS: dict[str, Any] = {
 }
 
 
-def data_coverage(store: Store, kind: str, run_filter: RunFilter | None = None, *, sweep_ids: Ids = None) -> pd.DataFrame:
+def data_coverage(
+    store: Store, kind: str, run_filter: RunFilter | None = None, *, sweep_ids: Ids = None
+) -> pd.DataFrame:
     """``[sweep_id, experiment]``: the pairs with at least one run of ``run_filter`` that recorded
     data of ``kind`` (one of :data:`DATA_KINDS`), newest sweep first, in one query
     (an index lookup per run, so a page can find its data without reading it)."""
     if kind not in DATA_KINDS:
-        raise InvalidValueError(f"unknown kind of data {kind!r}; expected one of {', '.join(DATA_KINDS)}")
+        raise InvalidValueError(
+            f"unknown kind of data {kind!r}; expected one of {', '.join(DATA_KINDS)}"
+        )
     scope = _scope(run_filter, sweep_ids)
     r = m.runs.c
     rows = DATA_KINDS[kind]().subquery()
@@ -320,9 +376,14 @@ def data_coverage(store: Store, kind: str, run_filter: RunFilter | None = None, 
             .where(r.sweep_id == pairs.c.sweep_id, r.experiment == pairs.c.experiment, *clauses)
             .exists()
         )
-        stmt = select(pairs.c.sweep_id, pairs.c.experiment).where(has_data).order_by(
-            pairs.c.sweep_id.desc(), pairs.c.experiment)
-        return pd.DataFrame([tuple(row) for row in conn.execute(stmt)], columns=["sweep_id", "experiment"])
+        stmt = (
+            select(pairs.c.sweep_id, pairs.c.experiment)
+            .where(has_data)
+            .order_by(pairs.c.sweep_id.desc(), pairs.c.experiment)
+        )
+        return pd.DataFrame(
+            [tuple(row) for row in conn.execute(stmt)], columns=["sweep_id", "experiment"]
+        )
 
 
 def planned_runs(store: Store, run_ids: Iterable[int]) -> list[PlannedRun]:

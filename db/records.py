@@ -11,7 +11,15 @@ from datetime import datetime
 from typing import Any
 
 #: every status a run can have
-RUN_STATUSES: tuple[str, ...] = ("pending", "running", "done", "failed", "skipped", "timeout", "interrupted")
+RUN_STATUSES: tuple[str, ...] = (
+    "pending",
+    "running",
+    "done",
+    "failed",
+    "skipped",
+    "timeout",
+    "interrupted",
+)
 #: statuses after which a run is not re-run by ``--resume``
 FINAL_STATUSES: tuple[str, ...] = ("done", "skipped")
 #: every status a sweep can have (``running`` until ``finish_sweep``)

@@ -23,11 +23,38 @@ from scratchlab.db.scope import id_in, run_ids_in
 from scratchlab.db.store import Store
 
 TIMING_COLUMNS = [
-    "timing_id", "run_id", "sweep_id", "experiment", "device", "label", "shape", "n", "median",
-    "iqr", "mean", "min", "max", "flops", "threads", "number_per_run", "quality", "quality_json", "gflops",
+    "timing_id",
+    "run_id",
+    "sweep_id",
+    "experiment",
+    "device",
+    "label",
+    "shape",
+    "n",
+    "median",
+    "iqr",
+    "mean",
+    "min",
+    "max",
+    "flops",
+    "threads",
+    "number_per_run",
+    "quality",
+    "quality_json",
+    "gflops",
 ]
 STAT_COLUMNS = [
-    "run_id", "model", "layer", "name", "step", "mean", "std", "min", "max", "frac_zero", "frac_nonfinite",
+    "run_id",
+    "model",
+    "layer",
+    "name",
+    "step",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "frac_zero",
+    "frac_nonfinite",
 ]
 METRIC_COLUMNS = ["run_id", "name", "step", "value"]
 #: ``DataFrame.attrs`` key listing the columns of a runs or timings frame that are
@@ -56,11 +83,15 @@ def params_wide(store: Store, run_ids: list[int], *, components_only: bool = Fal
     """One row per run (indexed by run_id), one column per param name, values decoded."""
     values: dict[str, dict[int, Any]] = {}
     categories: dict[str, None] = {}
-    for run_id, name, kind, text, _version in params_long(store, run_ids, components_only=components_only):
+    for run_id, name, kind, text, _version in params_long(
+        store, run_ids, components_only=components_only
+    ):
         values.setdefault(name, {})[run_id] = decode(kind, text)
         if kind == COMPONENT:
             categories[name] = None
-    wide = pd.DataFrame({name: pd.Series(column, dtype=_dtype(column.values())) for name, column in values.items()})
+    wide = pd.DataFrame(
+        {name: pd.Series(column, dtype=_dtype(column.values())) for name, column in values.items()}
+    )
     wide.index.name = "run_id"
     wide.attrs[CATEGORIES_ATTR] = list(categories)
     return wide
@@ -108,8 +139,24 @@ def timings(
     with store._read() as conn:
         stmt = (
             select(
-                t.timing_id, t.run_id, r.sweep_id, r.experiment, r.device, t.label, t.shape, t.n, t.median,
-                t.iqr, t.mean, t.min, t.max, t.flops, t.threads, t.number_per_run, t.quality, t.quality_json,
+                t.timing_id,
+                t.run_id,
+                r.sweep_id,
+                r.experiment,
+                r.device,
+                t.label,
+                t.shape,
+                t.n,
+                t.median,
+                t.iqr,
+                t.mean,
+                t.min,
+                t.max,
+                t.flops,
+                t.threads,
+                t.number_per_run,
+                t.quality,
+                t.quality_json,
             )
             .join(m.runs, r.run_id == t.run_id)
             .where(*run_ids_in(conn, t.run_id, scope))
@@ -127,7 +174,10 @@ def timing_replicates(store: Store, timing_ids: Iterable[int] | int) -> pd.DataF
     ids = [int(timing_ids)] if isinstance(timing_ids, int) else [int(i) for i in timing_ids]
     stmt = select(tr.timing_id, tr.replicate, tr.seconds).where(id_in(tr.timing_id, ids))
     with store._read() as conn:
-        return frame(conn.execute(stmt.order_by(tr.timing_id, tr.replicate)), ["timing_id", "replicate", "seconds"])
+        return frame(
+            conn.execute(stmt.order_by(tr.timing_id, tr.replicate)),
+            ["timing_id", "replicate", "seconds"],
+        )
 
 
 # -- activation statistics -----------------------------------------------------
@@ -161,7 +211,11 @@ def activation_stats(
             )
             stmt = stmt.join(
                 last,
-                and_(last.c.run_id == a.run_id, last.c.model == a.model, last.c.last == func.coalesce(a.step, -1)),
+                and_(
+                    last.c.run_id == a.run_id,
+                    last.c.model == a.model,
+                    last.c.last == func.coalesce(a.step, -1),
+                ),
             )
         table = frame(conn.execute(stmt.order_by(a.run_id, a.model, a.step, a.layer)), STAT_COLUMNS)
     table["step"] = table["step"].astype("Int64")
@@ -187,7 +241,9 @@ def metrics(
     always keeping the first and the last, so a chart never loads a million points.
     """
     if max_points is not None and max_points < 2:
-        raise InvalidValueError(f"max_points must be at least 2 (first and last point), got {max_points}")
+        raise InvalidValueError(
+            f"max_points must be at least 2 (first and last point), got {max_points}"
+        )
     scope = as_filter(run_filter, run_ids=run_ids, sweep_ids=sweep_ids)
     x = m.metrics.c
     wanted = _names(names)
@@ -196,8 +252,11 @@ def metrics(
         if wanted is not None:
             clauses.append(x.name.in_(wanted))
         if max_points is None:
-            stmt = select(x.run_id, x.name, x.step, x.value).where(*clauses).order_by(
-                x.run_id, x.name, x.step, x.metric_id)
+            stmt = (
+                select(x.run_id, x.name, x.step, x.value)
+                .where(*clauses)
+                .order_by(x.run_id, x.name, x.step, x.metric_id)
+            )
         else:
             stmt = _downsampled(clauses, max_points)
         table = frame(conn.execute(stmt), METRIC_COLUMNS)
@@ -215,7 +274,11 @@ def _downsampled(clauses: list[ColumnElement[bool]], max_points: int) -> Select:
     window = {"partition_by": (x.run_id, x.name)}
     ranked = (
         select(
-            x.run_id, x.name, x.step, x.value, x.metric_id,
+            x.run_id,
+            x.name,
+            x.step,
+            x.value,
+            x.metric_id,
             func.row_number().over(order_by=(x.step, x.metric_id), **window).label("rn"),
             func.count().over(**window).label("n"),
         )
@@ -255,7 +318,9 @@ def final_metrics(
         return frame(final_values(conn, scope, wanted), ["run_id", "name", "value"])
 
 
-def final_metrics_wide(store: Store, run_ids: list[int], wanted: Iterable[str] | None = None) -> pd.DataFrame:
+def final_metrics_wide(
+    store: Store, run_ids: list[int], wanted: Iterable[str] | None = None
+) -> pd.DataFrame:
     """One row per run (indexed by run_id), one column per metric name: its final value."""
     if not run_ids:
         return pd.DataFrame()

@@ -33,13 +33,30 @@ def runs_select() -> Select:
     """SELECT of the stored run columns (every :data:`RUN_COLUMNS` but the computed ``duration_s``)."""
     r = m.runs.c
     return select(
-        r.run_id, r.sweep_id, r.key, r.experiment, r.status, r.device, r.dtype, r.seed, r.repeat,
-        r.started_at, r.finished_at, r.reason,
+        r.run_id,
+        r.sweep_id,
+        r.key,
+        r.experiment,
+        r.status,
+        r.device,
+        r.dtype,
+        r.seed,
+        r.repeat,
+        r.started_at,
+        r.finished_at,
+        r.reason,
     )
 
 
-def page_select(conn: Connection, scope: RunFilter | None, *, order_by: str = "run_id", descending: bool = False,
-                limit: int | None = None, offset: int = 0) -> Select:
+def page_select(
+    conn: Connection,
+    scope: RunFilter | None,
+    *,
+    order_by: str = "run_id",
+    descending: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Select:
     """The runs ``scope`` selects, sorted by ``order_by`` (see
     :func:`scratchlab.db.scope.sorted_runs`) and paged: filtering, sorting and
     paging all in SQL, so a page of 50 never reads the other runs."""
@@ -56,8 +73,9 @@ def count_selected(store: Any, scope: RunFilter | None) -> int:
         return int(conn.execute(stmt).scalar_one())
 
 
-def params_long(store: Any, run_ids: list[int], *, components_only: bool = False,
-                with_experiment: bool = False) -> list[tuple]:
+def params_long(
+    store: Any, run_ids: list[int], *, components_only: bool = False, with_experiment: bool = False
+) -> list[tuple]:
     """``(run_id, name, kind, value_text, version)`` rows of some runs, in insertion order
     (the experiment's version row is not a param: see ``queries.component_versions``;
     ``with_experiment`` keeps it, for reading the experiment's version back)."""
@@ -73,7 +91,9 @@ def params_long(store: Any, run_ids: list[int], *, components_only: bool = False
         return [tuple(row) for row in conn.execute(stmt.order_by(p.param_id))]
 
 
-def final_values(conn: Connection, scope: RunFilter | None, names: Sequence[str] | None = None) -> list[tuple]:
+def final_values(
+    conn: Connection, scope: RunFilter | None, names: Sequence[str] | None = None
+) -> list[tuple]:
     """``(run_id, name, value)`` of the final metrics of the runs ``scope`` selects
     (``names``: only those metrics), ordered by run and name."""
     f = m.final_metrics.c
@@ -96,10 +116,16 @@ def distinct_params(conn: Connection) -> list[tuple]:
     to its default's type), so the kind is read from the first row of each value.
     """
     p = m.params.c
-    same_name = select(func.min(p.value_text)).where(p.name == bindparam("name"), p.value_text > bindparam("text"))
+    same_name = select(func.min(p.value_text)).where(
+        p.name == bindparam("name"), p.value_text > bindparam("text")
+    )
     next_name = select(func.min(p.name)).where(p.name > bindparam("name"))
     first_text = select(func.min(p.value_text)).where(p.name == bindparam("name"))
-    kind = select(p.kind, p.value_num).where(p.name == bindparam("name"), p.value_text == bindparam("text")).limit(1)
+    kind = (
+        select(p.kind, p.value_num)
+        .where(p.name == bindparam("name"), p.value_text == bindparam("text"))
+        .limit(1)
+    )
     found = []
     name = conn.execute(select(func.min(p.name))).scalar()
     text = None if name is None else conn.execute(first_text, {"name": name}).scalar()
@@ -113,7 +139,9 @@ def distinct_params(conn: Connection) -> list[tuple]:
             following = None if name is None else conn.execute(first_text, {"name": name}).scalar()
         text = following
     # by name, then numbers by value, then text (value_num is NaN where the value is no number)
-    return sorted(found, key=lambda r: (r[0], not _is_number(r[3]), r[3] if _is_number(r[3]) else 0.0, r[2]))
+    return sorted(
+        found, key=lambda r: (r[0], not _is_number(r[3]), r[3] if _is_number(r[3]) else 0.0, r[2])
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -144,20 +172,42 @@ class RunRows:
         self.columns[name] = values
 
 
-def run_rows(store: Any, scope: RunFilter | None, *, order_by: str = "run_id", descending: bool = False,
-             limit: int | None = None, offset: int = 0) -> RunRows:
+def run_rows(
+    store: Any,
+    scope: RunFilter | None,
+    *,
+    order_by: str = "run_id",
+    descending: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> RunRows:
     """One page of the runs ``scope`` selects, with their params and final metrics as
     columns: three queries (the page, its params, its final metrics)."""
     with store._read() as conn:
-        page = [tuple(row) for row in conn.execute(page_select(conn, scope, order_by=order_by,
-                                                                descending=descending, limit=limit, offset=offset))]
+        page = [
+            tuple(row)
+            for row in conn.execute(
+                page_select(
+                    conn,
+                    scope,
+                    order_by=order_by,
+                    descending=descending,
+                    limit=limit,
+                    offset=offset,
+                )
+            )
+        ]
         ids = [row[0] for row in page]
         finals = final_values(conn, RunFilter(run_ids=ids)) if ids else []
     stored = [c for c in RUN_COLUMNS if c != "duration_s"]
-    columns: dict[str, list[Any]] = {name: [row[i] for row in page] for i, name in enumerate(stored)}
+    columns: dict[str, list[Any]] = {
+        name: [row[i] for row in page] for i, name in enumerate(stored)
+    }
     # exact to the microsecond; SQL computes the duration only to sort by it
-    durations = [(end - start).total_seconds() if start is not None and end is not None else None
-                 for start, end in zip(columns["started_at"], columns["finished_at"], strict=True)]
+    durations = [
+        (end - start).total_seconds() if start is not None and end is not None else None
+        for start, end in zip(columns["started_at"], columns["finished_at"], strict=True)
+    ]
     columns = {name: durations if name == "duration_s" else columns[name] for name in RUN_COLUMNS}
     position = {run_id: i for i, run_id in enumerate(ids)}
     categories: list[str] = []
@@ -171,7 +221,11 @@ def run_rows(store: Any, scope: RunFilter | None, *, order_by: str = "run_id", d
     columns.update({renamed[name]: values for name, values in params.items()})
     metrics: dict[str, list[Any]] = {}
     for run_id, name, value in finals:
-        metrics.setdefault(name, [None] * len(ids))[position[run_id]] = float("nan") if value is None else float(value)
+        metrics.setdefault(name, [None] * len(ids))[position[run_id]] = (
+            float("nan") if value is None else float(value)
+        )
     metric_columns = {name: suffixed(name, columns, METRIC_SUFFIX) for name in sorted(metrics)}
     columns.update({metric_columns[name]: metrics[name] for name in sorted(metrics)})
-    return RunRows(columns, categories=[renamed[c] for c in categories], metrics=list(metric_columns.values()))
+    return RunRows(
+        columns, categories=[renamed[c] for c in categories], metrics=list(metric_columns.values())
+    )

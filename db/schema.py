@@ -144,7 +144,11 @@ def refusal(state: SchemaState, url: URL, *, read_only: bool) -> DatabaseError |
             "left untouched: pass another --db"
         )
     if state.kind == "incomplete":
-        held = f"{state.revision.count(',') + 1} revisions ({state.revision})" if state.revision else "no revision"
+        held = (
+            f"{state.revision.count(',') + 1} revisions ({state.revision})"
+            if state.revision
+            else "no revision"
+        )
         return CorruptDatabaseError(
             f"{where} is a scratchlab database whose {VERSION_TABLE} table holds {held} instead of one"
             " (an interrupted creation or a manual edit); left untouched: restore it from a backup or pass another --db"
@@ -178,16 +182,22 @@ def check_sqlite_file(url: URL, *, must_exist: bool) -> None:
         return
     if not path.exists():
         if must_exist:
-            raise DatabaseNotFoundError(f"no results database at {path}: run a sweep first, or pass --db")
+            raise DatabaseNotFoundError(
+                f"no results database at {path}: run a sweep first, or pass --db"
+            )
         if not path.parent.is_dir():
-            raise DatabaseNotFoundError(f"cannot create {path}: folder {path.parent} does not exist")
+            raise DatabaseNotFoundError(
+                f"cannot create {path}: folder {path.parent} does not exist"
+            )
         return
     if not path.is_file():
         raise CorruptDatabaseError(f"{path} is not a file")
     with path.open("rb") as handle:
         header = handle.read(len(SQLITE_HEADER))
     if header and header != SQLITE_HEADER:
-        raise CorruptDatabaseError(f"{path} is not a SQLite database; left untouched: pass another --db")
+        raise CorruptDatabaseError(
+            f"{path} is not a SQLite database; left untouched: pass another --db"
+        )
 
 
 def _lock(conn: Connection) -> None:
@@ -195,7 +205,9 @@ def _lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
 
 
-def ensure_schema(engine: Engine, *, read_only: bool, upgrade: bool = False) -> tuple[SchemaState, SchemaState]:
+def ensure_schema(
+    engine: Engine, *, read_only: bool, upgrade: bool = False
+) -> tuple[SchemaState, SchemaState]:
     """Check the schema; create it in an empty database; with ``upgrade``, migrate an old one.
 
     Returns the state before and after. Raises the refusal for anything else;
@@ -214,7 +226,9 @@ def ensure_schema(engine: Engine, *, read_only: bool, upgrade: bool = False) -> 
         return state, state
     with transaction(engine, write=True, exclusive=True) as conn:
         _lock(conn)
-        before = inspect_schema(conn)  # again, under the lock: another process may have just created it
+        before = inspect_schema(
+            conn
+        )  # again, under the lock: another process may have just created it
         if _needs_change(before, upgrade):
             from alembic import command
 

@@ -35,8 +35,10 @@ from scratchlab.db.params import matches
 #: param kinds whose ``value_num`` compares with numbers (bools are 1/0 there but never match numbers)
 NUMERIC_PARAM_KINDS = ("int", "float")
 _SQL_OPS = {
-    "<": lambda col, v: col < v, "<=": lambda col, v: col <= v,
-    ">": lambda col, v: col > v, ">=": lambda col, v: col >= v,
+    "<": lambda col, v: col < v,
+    "<=": lambda col, v: col <= v,
+    ">": lambda col, v: col > v,
+    ">=": lambda col, v: col >= v,
 }
 
 
@@ -62,7 +64,11 @@ def _seconds_sqlite(element, compiler, **kw) -> str:
 def id_in(column, values: Iterable[int]) -> ColumnElement[bool]:
     """``column IN (ids)`` with the ids rendered inline: a selection of thousands of
     runs must not hit SQLite's limit on bound parameters."""
-    return column.in_(bindparam("ids", [int(v) for v in values], expanding=True, literal_execute=True, unique=True))
+    return column.in_(
+        bindparam(
+            "ids", [int(v) for v in values], expanding=True, literal_execute=True, unique=True
+        )
+    )
 
 
 def run_column(name: str):
@@ -96,7 +102,9 @@ def _metric_clauses(name: str, conds: tuple[Condition, ...]) -> list[ColumnEleme
         if c.op == "=":
             positive.append(f.value.in_(list(c.value)))
         else:  # != keeps runs that never recorded the metric
-            clauses.append(r.run_id.not_in(select(f.run_id).where(f.name == name, f.value.in_(list(c.value)))))
+            clauses.append(
+                r.run_id.not_in(select(f.run_id).where(f.name == name, f.value.in_(list(c.value))))
+            )
     if positive:
         clauses.append(r.run_id.in_(select(f.run_id).where(f.name == name, *positive)))
     return clauses
@@ -127,8 +135,12 @@ def resolve(conn: Connection, name: str) -> Resolved:
     if _exists(conn, select(p.run_id).where(p.name == name)):
         return Resolved("param", name)
     experiment, dot, bare = name.partition(".")
-    if dot and _exists(conn, select(p.run_id).where(p.name == bare).where(
-            p.run_id.in_(select(m.runs.c.run_id).where(m.runs.c.experiment == experiment)))):
+    if dot and _exists(
+        conn,
+        select(p.run_id)
+        .where(p.name == bare)
+        .where(p.run_id.in_(select(m.runs.c.run_id).where(m.runs.c.experiment == experiment))),
+    ):
         return Resolved("param", bare, experiment)
     if _exists(conn, select(f.run_id).where(f.name == name)):  # the (name, value) index: one seek
         return Resolved("metric", name)
@@ -142,7 +154,9 @@ def _param_match(name: str, condition: Condition) -> ColumnElement[bool]:
     """Does a ``params`` row of ``name`` satisfy ``condition`` (ignoring ``!=``'s negation)?"""
     p = m.params.c
     if condition.op in _SQL_OPS:
-        return and_(p.kind.in_(NUMERIC_PARAM_KINDS), _SQL_OPS[condition.op](p.value_num, condition.value))
+        return and_(
+            p.kind.in_(NUMERIC_PARAM_KINDS), _SQL_OPS[condition.op](p.value_num, condition.value)
+        )
     alternatives = []
     for value in condition.value:
         column, wanted = matches(value)
@@ -162,7 +176,9 @@ def _param_clauses(name: str, conds: tuple[Condition, ...], experiment: str | No
         clauses.append(r.run_id.in_(select(p.run_id).where(p.name == name, *positive)))
     for c in conds:
         if c.op == "!=":
-            clauses.append(r.run_id.not_in(select(p.run_id).where(p.name == name, _param_match(name, c))))
+            clauses.append(
+                r.run_id.not_in(select(p.run_id).where(p.name == name, _param_match(name, c)))
+            )
     return clauses
 
 
@@ -178,7 +194,13 @@ def _value_clause(expression, condition: Condition) -> ColumnElement[bool]:
 
 
 def _column_clause(name: str, condition: Condition) -> ColumnElement[bool]:
-    if condition.op not in _SQL_OPS and name not in ("key", "experiment", "device", "dtype", "status"):
+    if condition.op not in _SQL_OPS and name not in (
+        "key",
+        "experiment",
+        "device",
+        "dtype",
+        "status",
+    ):
         bad = [v for v in condition.value if isinstance(v, str)]
         if bad:
             raise FilterError(f"filter {name}{condition}: {name} is a number, not {bad[0]!r}")
@@ -223,7 +245,9 @@ def run_clauses(
     return clauses
 
 
-def _metric_or_joined(name: str, conds: tuple[Condition, ...], joined: tuple[str, Any] | None) -> list:
+def _metric_or_joined(
+    name: str, conds: tuple[Condition, ...], joined: tuple[str, Any] | None
+) -> list:
     if joined is None or joined[0] != name:
         return _metric_clauses(name, conds)
     value = joined[1].c.value
@@ -259,8 +283,10 @@ def metric_count(conn: Connection, run_filter: RunFilter | None) -> Any:
     if any(c.op not in _SQL_OPS for c in conds):
         return None
     f = m.final_metrics.c
-    stmt = select(func.count()).select_from(m.final_metrics).where(
-        f.name == name, *(_SQL_OPS[c.op](f.value, c.value) for c in conds)
+    stmt = (
+        select(func.count())
+        .select_from(m.final_metrics)
+        .where(f.name == name, *(_SQL_OPS[c.op](f.value, c.value) for c in conds))
     )
     rest = dataclasses.replace(run_filter, metrics={}, fields={})
     if rest.is_empty:
@@ -285,7 +311,9 @@ def run_ids_in(conn: Connection, column, run_filter: RunFilter | None) -> list[C
 # -- order ---------------------------------------------------------------------
 
 
-def sorted_runs(conn: Connection, stmt: Any, run_filter: RunFilter | None, order_by: str, descending: bool) -> Any:
+def sorted_runs(
+    conn: Connection, stmt: Any, run_filter: RunFilter | None, order_by: str, descending: bool
+) -> Any:
     """``stmt`` (a SELECT over ``runs``) filtered by ``run_filter`` and ordered by
     ``order_by`` (see :func:`order_keys`), ties by run id. Sorting by a final metric
     joins its ``final_metrics`` row instead of looking it up per run."""
@@ -293,11 +321,17 @@ def sorted_runs(conn: Connection, stmt: Any, run_filter: RunFilter | None, order
     tie = r.run_id.desc() if descending else r.run_id
     target = _order_target(conn, order_by)
     if target.kind != "metric":
-        return stmt.where(*run_clauses(conn, run_filter)).order_by(*order_keys(conn, order_by, descending), tie)
+        return stmt.where(*run_clauses(conn, run_filter)).order_by(
+            *order_keys(conn, order_by, descending), tie
+        )
     f = m.final_metrics.alias("sort_metric")
-    stmt = stmt.select_from(m.runs.outerjoin(f, and_(f.c.run_id == r.run_id, f.c.name == target.name)))
+    stmt = stmt.select_from(
+        m.runs.outerjoin(f, and_(f.c.run_id == r.run_id, f.c.name == target.name))
+    )
     key = f.c.value.desc() if descending else f.c.value.asc()
-    return stmt.where(*run_clauses(conn, run_filter, (target.name, f))).order_by(key.nulls_last(), tie)
+    return stmt.where(*run_clauses(conn, run_filter, (target.name, f))).order_by(
+        key.nulls_last(), tie
+    )
 
 
 def _order_target(conn: Connection, name: str) -> Resolved:
@@ -321,8 +355,10 @@ def order_keys(conn: Connection, name: str, descending: bool) -> list[Any]:
     else:
         p, r = m.params.c, m.runs.c
         where = (p.run_id == r.run_id, p.name == target.name)
-        keys = [select(p.value_num).where(*where).scalar_subquery(),
-                select(p.value_text).where(*where).scalar_subquery()]
+        keys = [
+            select(p.value_num).where(*where).scalar_subquery(),
+            select(p.value_text).where(*where).scalar_subquery(),
+        ]
     return [(k.desc() if descending else k.asc()).nulls_last() for k in keys]
 
 

@@ -35,10 +35,30 @@ from scratchlab.db.sqltypes import utcnow
 
 PARAM_COLUMNS = ("run_id", "name", "kind", "value_text", "value_num", "version")
 STAT_COLUMNS = (
-    "run_id", "model", "layer", "name", "step", "mean", "std", "min", "max", "frac_zero", "frac_nonfinite",
+    "run_id",
+    "model",
+    "layer",
+    "name",
+    "step",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "frac_zero",
+    "frac_nonfinite",
 )
 METRIC_COLUMNS = ("run_id", "name", "step", "value")
-HISTOGRAM_COLUMNS = ("run_id", "model", "layer", "name", "step", "lo", "hi", "counts_json", "frac_near_zero")
+HISTOGRAM_COLUMNS = (
+    "run_id",
+    "model",
+    "layer",
+    "name",
+    "step",
+    "lo",
+    "hi",
+    "counts_json",
+    "frac_near_zero",
+)
 
 
 def open_store(url: str | URL, read_only: bool = False) -> Store:
@@ -67,7 +87,9 @@ def _json(value: Any) -> str:
 
 def _check_status(status: str, allowed: Sequence[str], what: str) -> None:
     if status not in allowed:
-        raise InvalidValueError(f"unknown {what} status {status!r}; expected one of {', '.join(allowed)}")
+        raise InvalidValueError(
+            f"unknown {what} status {status!r}; expected one of {', '.join(allowed)}"
+        )
 
 
 class Store:
@@ -99,7 +121,9 @@ class Store:
 
     def _write(self):
         if self.read_only:
-            raise ReadOnlyDatabaseError(f"{describe(self.engine.url)} was opened read-only; nothing was written")
+            raise ReadOnlyDatabaseError(
+                f"{describe(self.engine.url)} was opened read-only; nothing was written"
+            )
         return transaction(self.engine, write=True)
 
     def _read(self):
@@ -161,7 +185,11 @@ class Store:
     def get_sweep(self, sweep_id: int) -> dict:
         """One sweep as a dict: its columns, with ``argv``, ``spec`` and ``environment`` decoded."""
         with self._read() as conn:
-            row = conn.execute(select(m.sweeps).where(m.sweeps.c.sweep_id == sweep_id)).mappings().first()
+            row = (
+                conn.execute(select(m.sweeps).where(m.sweeps.c.sweep_id == sweep_id))
+                .mappings()
+                .first()
+            )
         if row is None:
             raise SweepNotFoundError(f"no sweep {sweep_id} in {describe(self.engine.url)}")
         return {
@@ -187,7 +215,9 @@ class Store:
             return [dict(row) for row in rows]
 
     def _require_sweep(self, conn: Connection, sweep_id: int) -> None:
-        found = conn.execute(select(m.sweeps.c.sweep_id).where(m.sweeps.c.sweep_id == sweep_id)).first()
+        found = conn.execute(
+            select(m.sweeps.c.sweep_id).where(m.sweeps.c.sweep_id == sweep_id)
+        ).first()
         if found is None:
             raise SweepNotFoundError(f"no sweep {sweep_id} in {describe(self.engine.url)}")
 
@@ -217,24 +247,30 @@ class Store:
             todo = [run for key, run in new.items() if key not in ids]
             if todo:
                 param_rows = [_param_rows(run) for run in todo]  # validate before writing
-                new_ids = conn.execute(
-                    insert(m.runs).returning(m.runs.c.run_id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "sweep_id": sweep_id,
-                            "key": run.key,
-                            "experiment": run.experiment,
-                            "device": run.device,
-                            "dtype": run.dtype,
-                            "seed": run.seed,
-                            "repeat": run.repeat,
-                            "status": "pending",
-                        }
-                        for run in todo
-                    ],
-                ).scalars().all()
+                new_ids = (
+                    conn.execute(
+                        insert(m.runs).returning(m.runs.c.run_id, sort_by_parameter_order=True),
+                        [
+                            {
+                                "sweep_id": sweep_id,
+                                "key": run.key,
+                                "experiment": run.experiment,
+                                "device": run.device,
+                                "dtype": run.dtype,
+                                "seed": run.seed,
+                                "repeat": run.repeat,
+                                "status": "pending",
+                            }
+                            for run in todo
+                        ],
+                    )
+                    .scalars()
+                    .all()
+                )
                 insert_rows(
-                    conn, m.params, PARAM_COLUMNS,
+                    conn,
+                    m.params,
+                    PARAM_COLUMNS,
                     [
                         (run_id, *row)
                         for run_id, run_rows in zip(new_ids, param_rows, strict=True)
@@ -246,7 +282,10 @@ class Store:
 
     def mark_running(self, run_ids: list[int]) -> None:
         """Mark runs as started now (clears an earlier finish time and reason)."""
-        self._set_status(run_ids, {"status": "running", "started_at": utcnow(), "finished_at": None, "reason": None})
+        self._set_status(
+            run_ids,
+            {"status": "running", "started_at": utcnow(), "finished_at": None, "reason": None},
+        )
 
     def mark_status(self, run_ids: list[int], status: str, reason: str | None = None) -> None:
         """Set runs' status and reason; a final status also sets the finish time, ``pending`` clears both times."""
@@ -264,11 +303,17 @@ class Store:
             found: set[int] = set()
             for chunk in _chunks(run_ids):
                 conn.execute(update(m.runs).where(m.runs.c.run_id.in_(chunk)).values(**values))
-                found.update(conn.execute(select(m.runs.c.run_id).where(m.runs.c.run_id.in_(chunk))).scalars())
+                found.update(
+                    conn.execute(
+                        select(m.runs.c.run_id).where(m.runs.c.run_id.in_(chunk))
+                    ).scalars()
+                )
             missing = [run_id for run_id in run_ids if run_id not in found]
             if missing:
                 # raising rolls the whole update back: no run changes when one id is wrong
-                raise RunNotFoundError(f"no run {', '.join(map(str, missing))} in {describe(self.engine.url)}")
+                raise RunNotFoundError(
+                    f"no run {', '.join(map(str, missing))} in {describe(self.engine.url)}"
+                )
 
     def write_result(self, run_id: int, result: RunResult) -> None:
         """Store everything one run produced, in one transaction, replacing earlier results of that run.
@@ -292,23 +337,51 @@ class Store:
             _delete_results(conn, run_id)
             _insert_timings(conn, run_id, result)
             insert_rows(
-                conn, m.activation_stats, STAT_COLUMNS,
+                conn,
+                m.activation_stats,
+                STAT_COLUMNS,
                 [
-                    (run_id, s.model, s.layer, s.name, s.step, s.mean, s.std, s.min, s.max, s.frac_zero, s.frac_nonfinite)
+                    (
+                        run_id,
+                        s.model,
+                        s.layer,
+                        s.name,
+                        s.step,
+                        s.mean,
+                        s.std,
+                        s.min,
+                        s.max,
+                        s.frac_zero,
+                        s.frac_nonfinite,
+                    )
                     for s in result.stats
                 ],
             )
             insert_rows(
-                conn, m.metrics, METRIC_COLUMNS, [(run_id, p.name, p.step, p.value) for p in result.metrics]
+                conn,
+                m.metrics,
+                METRIC_COLUMNS,
+                [(run_id, p.name, p.step, p.value) for p in result.metrics],
             )
             # the final value of each metric beside its history: filters and sorts on it are index scans
             insert_rows(conn, m.final_metrics, FINAL_COLUMNS, final_rows(run_id, result.metrics))
             insert_rows(
-                conn, m.activation_histograms, HISTOGRAM_COLUMNS,
+                conn,
+                m.activation_histograms,
+                HISTOGRAM_COLUMNS,
                 [
                     # counts as compact JSON: one row per layer and step, not one per bin
-                    (run_id, h.model, h.layer, h.name, h.step, h.lo, h.hi,
-                     json.dumps(h.counts, separators=(",", ":")), h.frac_near_zero)
+                    (
+                        run_id,
+                        h.model,
+                        h.layer,
+                        h.name,
+                        h.step,
+                        h.lo,
+                        h.hi,
+                        json.dumps(h.counts, separators=(",", ":")),
+                        h.frac_near_zero,
+                    )
                     for h in result.histograms
                 ],
             )
@@ -344,9 +417,19 @@ def _param_rows(run: PlannedRun) -> list[tuple]:
 
 def _delete_statements():
     # built once: constructing statements per call cost more than running them
-    timing_ids = select(m.timings.c.timing_id).where(m.timings.c.run_id == bindparam("run_id")).scalar_subquery()
+    timing_ids = (
+        select(m.timings.c.timing_id)
+        .where(m.timings.c.run_id == bindparam("run_id"))
+        .scalar_subquery()
+    )
     yield delete(m.timing_replicates).where(m.timing_replicates.c.timing_id.in_(timing_ids))
-    for table in (m.timings, m.activation_stats, m.metrics, m.final_metrics, m.activation_histograms):
+    for table in (
+        m.timings,
+        m.activation_stats,
+        m.metrics,
+        m.final_metrics,
+        m.activation_histograms,
+    ):
         yield delete(table).where(table.c.run_id == bindparam("run_id"))
 
 
@@ -386,7 +469,9 @@ def _insert_timings(conn: Connection, run_id: int, result: RunResult) -> None:
     # one multi-row INSERT ... RETURNING, ids in the order of the rows
     timing_ids = conn.execute(INSERT_TIMINGS, rows).scalars().all()
     insert_rows(
-        conn, m.timing_replicates, ("timing_id", "replicate", "seconds"),
+        conn,
+        m.timing_replicates,
+        ("timing_id", "replicate", "seconds"),
         [
             (timing_id, index, seconds)
             for timing_id, t in zip(timing_ids, result.timings, strict=True)

@@ -40,7 +40,9 @@ def leaky_relu(x: torch.Tensor, *, slope: float = LEAKY_SLOPE) -> torch.Tensor:
     return torch.where(x > 0, x, x * slope)
 
 
-def leaky_relu_grad(x: torch.Tensor, grad_out: torch.Tensor, *, slope: float = LEAKY_SLOPE) -> torch.Tensor:
+def leaky_relu_grad(
+    x: torch.Tensor, grad_out: torch.Tensor, *, slope: float = LEAKY_SLOPE
+) -> torch.Tensor:
     """``grad_out`` where ``x`` is positive, ``slope * grad_out`` elsewhere."""
     return torch.where(x > 0, grad_out, grad_out * slope)
 
@@ -95,30 +97,60 @@ def identity_grad(x: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
 @hookimpl
 def register_activations(register):
     """Register relu, relu-shifted, leaky-relu, general-relu, tanh and identity."""
-    register(Activation(
-        name="relu", forward=relu, backward=relu_grad, gain=gain(0.0),
-        description="ReLU, x.clamp_min(0); gain sqrt(2).",
-    ))
-    register(Activation(
-        name="relu-shifted", forward=relu_shifted, backward=relu_grad, gain=gain(0.0),
-        description="ReLU minus 0.5 (the fastai tweak); gain sqrt(2) as ReLU.",
-    ))
-    register(Activation(
-        name="leaky-relu", forward=leaky_relu, backward=leaky_relu_grad, gain=leaky_relu_gain,
-        params={"slope": LEAKY_SLOPE},
-        description="Leaky ReLU with negative slope `slope`; gain sqrt(2/(1+slope^2)).",
-    ))
-    register(Activation(
-        name="general-relu", forward=general_relu, backward=general_relu_grad, gain=general_relu_gain,
-        params=GENERAL_RELU, bounds={"leak": in_range(0, 1), "sub": finite, "maxv": finite},
-        description="The lessons' GeneralRelu: leaky (leak), shifted down (sub), capped (maxv).",
-    ))
-    register(Activation(
-        name="tanh", forward=tanh, backward=tanh_grad, gain=5.0 / 3.0,
-        description="Hyperbolic tangent; gain 5/3 (as torch.nn.init.calculate_gain).",
-    ))
-    register(Activation(
-        name="identity", forward=identity, backward=identity_grad, gain=1.0,
-        description="No nonlinearity (linear network); gain 1.",
-    ))
-
+    register(
+        Activation(
+            name="relu",
+            forward=relu,
+            backward=relu_grad,
+            gain=gain(0.0),
+            description="ReLU, x.clamp_min(0); gain sqrt(2).",
+        )
+    )
+    register(
+        Activation(
+            name="relu-shifted",
+            forward=relu_shifted,
+            backward=relu_grad,
+            gain=gain(0.0),
+            description="ReLU minus 0.5 (the fastai tweak); gain sqrt(2) as ReLU.",
+        )
+    )
+    register(
+        Activation(
+            name="leaky-relu",
+            forward=leaky_relu,
+            backward=leaky_relu_grad,
+            gain=leaky_relu_gain,
+            params={"slope": LEAKY_SLOPE},
+            description="Leaky ReLU with negative slope `slope`; gain sqrt(2/(1+slope^2)).",
+        )
+    )
+    register(
+        Activation(
+            name="general-relu",
+            forward=general_relu,
+            backward=general_relu_grad,
+            gain=general_relu_gain,
+            params=GENERAL_RELU,
+            bounds={"leak": in_range(0, 1), "sub": finite, "maxv": finite},
+            description="The lessons' GeneralRelu: leaky (leak), shifted down (sub), capped (maxv).",
+        )
+    )
+    register(
+        Activation(
+            name="tanh",
+            forward=tanh,
+            backward=tanh_grad,
+            gain=5.0 / 3.0,
+            description="Hyperbolic tangent; gain 5/3 (as torch.nn.init.calculate_gain).",
+        )
+    )
+    register(
+        Activation(
+            name="identity",
+            forward=identity,
+            backward=identity_grad,
+            gain=1.0,
+            description="No nonlinearity (linear network); gain 1.",
+        )
+    )

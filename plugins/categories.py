@@ -69,11 +69,38 @@ from scratchlab.plugins.types import Activation, Component, Dataset, Experiment,
 
 CATEGORY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: names a category cannot take: they are run columns, sweep options or CLI words
-RESERVED_NAMES = frozenset({
-    "experiment", "experiments", "plugin", "plugins", "device", "devices", "dtype", "seed", "repeat", "status",
-    "key", "name", "config", "set", "threads", "workers", "scheduler", "timeout", "resume", "sweep",
-    "run", "run_id", "sweep_id", "reason", "help", "json", "quiet", "data_path",
-})
+RESERVED_NAMES = frozenset(
+    {
+        "experiment",
+        "experiments",
+        "plugin",
+        "plugins",
+        "device",
+        "devices",
+        "dtype",
+        "seed",
+        "repeat",
+        "status",
+        "key",
+        "name",
+        "config",
+        "set",
+        "threads",
+        "workers",
+        "scheduler",
+        "timeout",
+        "resume",
+        "sweep",
+        "run",
+        "run_id",
+        "sweep_id",
+        "reason",
+        "help",
+        "json",
+        "quiet",
+        "data_path",
+    }
+)
 
 
 class CategoryError(ValueError):
@@ -103,7 +130,9 @@ class Category:
                 f"category name {self.name!r} is not valid: use lower-case letters, digits and '_', starting with a letter"
             )
         if not (isinstance(self.type, type) and issubclass(self.type, Component)):
-            raise CategoryError(f"category {self.name!r}: type must be a Component subclass, got {self.type!r}")
+            raise CategoryError(
+                f"category {self.name!r}: type must be a Component subclass, got {self.type!r}"
+            )
         if self.name != self.type.CATEGORY:
             raise CategoryError(
                 f"category {self.name!r}: its type {self.type.__name__} has CATEGORY = {self.type.CATEGORY!r};"
@@ -125,11 +154,24 @@ def plural(name: str) -> str:
 
 #: The built-in categories, in the order they are shown and planned.
 BUILTIN_CATEGORIES: tuple[Category, ...] = (
-    Category("matmul", Matmul, "fn(a, b) -> a @ b for 2-D tensors, with the largest problem it is fit for", "torch"),
-    Category("init", Init, "fills a weight tensor in place from the gain of the activation that follows",
-             "kaiming-normal"),
-    Category("activation", Activation, "a nonlinearity with an optional hand-written backward and its init gain",
-             "relu"),
+    Category(
+        "matmul",
+        Matmul,
+        "fn(a, b) -> a @ b for 2-D tensors, with the largest problem it is fit for",
+        "torch",
+    ),
+    Category(
+        "init",
+        Init,
+        "fills a weight tensor in place from the gain of the activation that follows",
+        "kaiming-normal",
+    ),
+    Category(
+        "activation",
+        Activation,
+        "a nonlinearity with an optional hand-written backward and its init gain",
+        "relu",
+    ),
     Category("loss", Loss, "a loss with an optional hand-written gradient", "cross-entropy"),
     Category("dataset", Dataset, "loads train/valid splits as tensors", "mnist-5k"),
     Category("experiment", Experiment, "a procedure that uses some categories and records results"),
@@ -139,14 +181,20 @@ BUILTIN_CATEGORIES: tuple[Category, ...] = (
 def check_new(category: Any, known: dict[str, Category]) -> Category:
     """``category`` if it can join ``known`` (a :class:`Category`), else CategoryError."""
     if not isinstance(category, Category):
-        raise CategoryError(f"register_categories expects a Category, got {type(category).__name__}")
+        raise CategoryError(
+            f"register_categories expects a Category, got {type(category).__name__}"
+        )
     if category.name in known:
         raise CategoryError(f"category {category.name!r} already exists")
     if category.name in RESERVED_NAMES and category not in BUILTIN_CATEGORIES:
-        raise CategoryError(f"category name {category.name!r} is reserved (a run column or sweep option)")
+        raise CategoryError(
+            f"category name {category.name!r} is reserved (a run column or sweep option)"
+        )
     clash = next((c.name for c in known.values() if c.hook == category.hook), None)
     if clash is not None:
-        raise CategoryError(f"category {category.name!r}: hook {category.hook} is already category {clash!r}'s")
+        raise CategoryError(
+            f"category {category.name!r}: hook {category.hook} is already category {clash!r}'s"
+        )
     return category
 
 

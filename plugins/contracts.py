@@ -59,19 +59,29 @@ def check_splits(splits: Any, name: str, plugin: str | None = None) -> None:
     for split in ("train", "valid"):
         x, y = getattr(splits, f"x_{split}"), getattr(splits, f"y_{split}")
         if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-            raise fail(f"x_{split} and y_{split} must be torch tensors, got {type(x).__name__} and {type(y).__name__}")
+            raise fail(
+                f"x_{split} and y_{split} must be torch tensors, got {type(x).__name__} and {type(y).__name__}"
+            )
         if x.dtype != torch.float32:
             raise fail(f"x_{split} must be float32, got {str(x.dtype).removeprefix('torch.')}")
         if x.dim() != 2:
             raise fail(f"x_{split} must be (n, d), got shape {tuple(x.shape)}")
         if y.dtype != torch.int64:
-            raise fail(f"y_{split} must be int64 class labels, got {str(y.dtype).removeprefix('torch.')}")
+            raise fail(
+                f"y_{split} must be int64 class labels, got {str(y.dtype).removeprefix('torch.')}"
+            )
         if y.shape != (x.shape[0],):
-            raise fail(f"y_{split} must be ({x.shape[0]},) to match x_{split}, got {tuple(y.shape)}")
+            raise fail(
+                f"y_{split} must be ({x.shape[0]},) to match x_{split}, got {tuple(y.shape)}"
+            )
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= splits.n_classes):
-            raise fail(f"y_{split} must lie in 0..{splits.n_classes - 1} (n_classes), got {int(y.min())}..{int(y.max())}")
+            raise fail(
+                f"y_{split} must lie in 0..{splits.n_classes - 1} (n_classes), got {int(y.min())}..{int(y.max())}"
+            )
     if splits.x_train.shape[1] != splits.x_valid.shape[1]:
-        raise fail(f"x_train and x_valid must have the same width, got {splits.x_train.shape[1]} and {splits.x_valid.shape[1]}")
+        raise fail(
+            f"x_train and x_valid must have the same width, got {splits.x_train.shape[1]} and {splits.x_valid.shape[1]}"
+        )
     if splits.x_train.numel():
         mean, std = float(splits.x_train.mean()), float(splits.x_train.std())
         if not (abs(mean) <= MEAN_LIMIT and STD_RANGE[0] <= std <= STD_RANGE[1]):
@@ -112,7 +122,9 @@ def _checked_load(fn: Callable[..., Any], name: str, plugin: str | None) -> Call
     return load
 
 
-def probe_matmul(component: Any, plugin: str | None, device: Any = "cpu", dtype: Any = None) -> None:
+def probe_matmul(
+    component: Any, plugin: str | None, device: Any = "cpu", dtype: Any = None
+) -> None:
     """Call the matmul once on a (3, 4) @ (4, 5) problem; ContractError unless it gives (3, 5) ≈ a @ b."""
     import torch
 
@@ -125,18 +137,26 @@ def probe_matmul(component: Any, plugin: str | None, device: Any = "cpu", dtype:
         return
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (3, 5):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ContractError(f"{who} broke the Matmul contract: (3, 4) @ (4, 5) must give (3, 5), got {shape}")
+        raise ContractError(
+            f"{who} broke the Matmul contract: (3, 4) @ (4, 5) must give (3, 5), got {shape}"
+        )
     if not torch.allclose(out.float().cpu(), (a @ b).float().cpu(), rtol=1e-3, atol=1e-3):
-        raise ContractError(f"{who} broke the Matmul contract: its result differs from a @ b on a (3, 4) @ (4, 5) probe")
+        raise ContractError(
+            f"{who} broke the Matmul contract: its result differs from a @ b on a (3, 4) @ (4, 5) probe"
+        )
 
 
 def guarded(category: str, component: Any, plugin: str | None) -> Any:
     """``component`` with its post-conditions checked on every call where that is
     cheap (an init keeps the weight's shape, a dataset's splits keep the contract)."""
     if category == "init":
-        return dataclasses.replace(component, fn=_checked_init(component.fn, _who("init", component.name, plugin)))
+        return dataclasses.replace(
+            component, fn=_checked_init(component.fn, _who("init", component.name, plugin))
+        )
     if category == "dataset":
-        return dataclasses.replace(component, load=_checked_load(component.load, component.name, plugin))
+        return dataclasses.replace(
+            component, load=_checked_load(component.load, component.name, plugin)
+        )
     return component
 
 
@@ -182,7 +202,9 @@ class Bounds:
             return self.describe()
         if self.low is not None and (number <= self.low if self.low_open else number < self.low):
             return self.describe()
-        if self.high is not None and (number >= self.high if self.high_open else number > self.high):
+        if self.high is not None and (
+            number >= self.high if self.high_open else number > self.high
+        ):
             return self.describe()
         return None
 
@@ -238,6 +260,17 @@ def check_bounds(component: Any, values: Mapping[str, Any]) -> tuple[str, Any, s
 
 
 __all__ = [
-    "Bounds", "ContractError", "check_bounds", "check_splits", "finite", "guarded", "in_range", "non_negative",
-    "one_of", "positive", "positive_int", "probe_matmul", "problem",
+    "Bounds",
+    "ContractError",
+    "check_bounds",
+    "check_splits",
+    "finite",
+    "guarded",
+    "in_range",
+    "non_negative",
+    "one_of",
+    "positive",
+    "positive_int",
+    "probe_matmul",
+    "problem",
 ]

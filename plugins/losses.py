@@ -97,7 +97,9 @@ def softmax_grad(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 LABEL_SMOOTHING = 0.1
 
 
-def label_smoothing(output: torch.Tensor, target: torch.Tensor, *, eps: float = LABEL_SMOOTHING) -> torch.Tensor:
+def label_smoothing(
+    output: torch.Tensor, target: torch.Tensor, *, eps: float = LABEL_SMOOTHING
+) -> torch.Tensor:
     """The lessons' ``LabelSmoothingCrossEntropy``: ``eps`` times the mean of ``-log p`` over
     every class plus ``1 - eps`` times the NLL (= ``F.cross_entropy(label_smoothing=eps)``)."""
     log_preds = log_softmax_stable(output)
@@ -105,7 +107,9 @@ def label_smoothing(output: torch.Tensor, target: torch.Tensor, *, eps: float = 
     return eps * spread + (1 - eps) * nll(log_preds, target)
 
 
-def label_smoothing_grad(output: torch.Tensor, target: torch.Tensor, *, eps: float = LABEL_SMOOTHING) -> torch.Tensor:
+def label_smoothing_grad(
+    output: torch.Tensor, target: torch.Tensor, *, eps: float = LABEL_SMOOTHING
+) -> torch.Tensor:
     """``(softmax - smoothed one-hot) / n``, the smoothed target ``(1 - eps) * onehot + eps / c``."""
     c = output.shape[-1]
     probs = log_softmax_stable(output).exp()
@@ -125,17 +129,36 @@ CLASSIFICATION: dict[str, tuple[Callable[[torch.Tensor, torch.Tensor], torch.Ten
 @hookimpl
 def register_losses(register):
     """Register mse, the four classification losses and label smoothing."""
-    register(Loss(
-        name="mse", forward=mse, grad=mse_grad, n_outputs=1, target="float",
-        description="Mean squared error on one output with the labels as floats (the lessons' mse).",
-    ))
+    register(
+        Loss(
+            name="mse",
+            forward=mse,
+            grad=mse_grad,
+            n_outputs=1,
+            target="float",
+            description="Mean squared error on one output with the labels as floats (the lessons' mse).",
+        )
+    )
     for name, (forward, description) in CLASSIFICATION.items():
-        register(Loss(
-            name=name, forward=forward, grad=softmax_grad, n_outputs=None, target="class",
-            description=description,
-        ))
-    register(Loss(
-        name="label-smoothing", forward=label_smoothing, grad=label_smoothing_grad,
-        n_outputs=None, target="class", params={"eps": LABEL_SMOOTHING}, bounds={"eps": in_range(0, 1)},
-        description="Label-smoothing cross-entropy, eps of the target spread over all classes (10b).",
-    ))
+        register(
+            Loss(
+                name=name,
+                forward=forward,
+                grad=softmax_grad,
+                n_outputs=None,
+                target="class",
+                description=description,
+            )
+        )
+    register(
+        Loss(
+            name="label-smoothing",
+            forward=label_smoothing,
+            grad=label_smoothing_grad,
+            n_outputs=None,
+            target="class",
+            params={"eps": LABEL_SMOOTHING},
+            bounds={"eps": in_range(0, 1)},
+            description="Label-smoothing cross-entropy, eps of the target spread over all classes (10b).",
+        )
+    )

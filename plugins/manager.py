@@ -67,7 +67,11 @@ class PluginInfo:
 
     def names(self) -> set[str]:
         """Every name the plugin can be blocked by: entry-point, distribution and module name."""
-        return {n for n in (self.name, self.distribution, self.module, self.module.partition(":")[0]) if n}
+        return {
+            n
+            for n in (self.name, self.distribution, self.module, self.module.partition(":")[0])
+            if n
+        }
 
 
 @dataclass
@@ -114,7 +118,11 @@ def _scratchlab_version() -> str | None:
 
 
 def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, RegistrationError | CategoryError) else str(exc)
+    text = (
+        f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, RegistrationError | CategoryError)
+        else str(exc)
+    )
     return " ".join(text.split())  # one line, whatever the plugin's message held
 
 
@@ -143,7 +151,9 @@ class _Loader:
         self.strict = strict
         self.disabled = disabled
 
-    def _fail(self, info: PluginInfo, stage: str, exc: BaseException, added: list[Registered]) -> None:
+    def _fail(
+        self, info: PluginInfo, stage: str, exc: BaseException, added: list[Registered]
+    ) -> None:
         info.status = "failed"
         info.error = f"{stage}: {_describe(exc)}"
         self.registry.remove(added, failure=info.error)
@@ -169,7 +179,11 @@ class _Loader:
             return
         try:
             for impl in self._impls("register_categories", obj):
-                impl.function(register=lambda c, i=info: i.categories.append(self.registry.add_category(c, i.name).name))
+                impl.function(
+                    register=lambda c, i=info: i.categories.append(
+                        self.registry.add_category(c, i.name).name
+                    )
+                )
         except Exception as exc:
             for name in info.categories:
                 self.registry.remove_category(name)
@@ -200,11 +214,18 @@ class _Loader:
             info.warnings += unknown_hooks(self.pm, info.name, obj)
 
     def _collect(self, info: PluginInfo, obj: Any, added: list[Registered]) -> None:
-        calls = [(c.hook, c.name) for c in self.registry.categories()] + [("register_components", None)]
+        calls = [(c.hook, c.name) for c in self.registry.categories()] + [
+            ("register_components", None)
+        ]
         for hook_name, category in calls:
             for impl in self._impls(hook_name, obj):
                 register = self.registry.registrar(
-                    category, info.name, info.distribution, info.version, added, warn=info.warnings.append,
+                    category,
+                    info.name,
+                    info.distribution,
+                    info.version,
+                    added,
+                    warn=info.warnings.append,
                     builtin=info.source == "builtin",
                 )
                 try:
@@ -217,14 +238,18 @@ def unknown_hooks(pm: pluggy.PluginManager, plugin: str, obj: Any) -> list[str]:
     """One warning per hook implementation of ``obj`` that no hookspec has,
     naming the closest hook (a mistyped ``register_matmul`` would otherwise
     register nothing, silently)."""
-    known = sorted(name for name in vars(pm.hook) if getattr(getattr(pm.hook, name), "spec", None) is not None)
+    known = sorted(
+        name for name in vars(pm.hook) if getattr(getattr(pm.hook, name), "spec", None) is not None
+    )
     warnings = []
     for caller in pm.get_hookcallers(obj) or []:
         if caller.spec is not None:
             continue
         close = difflib.get_close_matches(caller.name, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else f"; hooks: {', '.join(known)}"
-        warnings.append(f"plugin {plugin!r}: {caller.name!r} is not a scratchlab hook, so it is never called{hint}")
+        warnings.append(
+            f"plugin {plugin!r}: {caller.name!r} is not a scratchlab hook, so it is never called{hint}"
+        )
     return warnings
 
 
@@ -281,6 +306,9 @@ def load_plugins(
             lambda m=modname: importlib.import_module(m),
         )
     for name, obj in (objects or {}).items():
-        loader.add(PluginInfo(name, "object", getattr(obj, "__name__", type(obj).__name__)), lambda o=obj: o)
+        loader.add(
+            PluginInfo(name, "object", getattr(obj, "__name__", type(obj).__name__)),
+            lambda o=obj: o,
+        )
     loader.finish()
     return Plugins(loader.pm, loader.registry, loader.infos)

@@ -146,9 +146,18 @@ def autograd_matmul(
 #: name -> (function, one-line description); no square brackets in descriptions,
 #: which the rich tables of ``runner plugins`` would read as markup
 STRATEGIES: dict[str, tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], str]] = {
-    "python": (matmul_python, "Triple Python loop, one multiply-add per step (the lessons' first matmul)."),
-    "elementwise": (matmul_elementwise, "Two loops; each output is a row of a times a column of b, summed."),
-    "broadcast": (matmul_broadcast, "One loop; each row of a broadcast against all of b, summed over dim 0."),
+    "python": (
+        matmul_python,
+        "Triple Python loop, one multiply-add per step (the lessons' first matmul).",
+    ),
+    "elementwise": (
+        matmul_elementwise,
+        "Two loops; each output is a row of a times a column of b, summed.",
+    ),
+    "broadcast": (
+        matmul_broadcast,
+        "One loop; each row of a broadcast against all of b, summed over dim 0.",
+    ),
     "einsum": (matmul_einsum, "torch.einsum('ik,kj->ij', a, b)."),
     "torch": (matmul_torch, "PyTorch's a @ b (BLAS / cuBLAS), the baseline."),
 }

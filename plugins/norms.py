@@ -230,10 +230,30 @@ def running_batchnorm(nf: int, *, mom: float = 0.1, eps: float = 1e-5) -> nn.Mod
 #: name -> (build, shifts, params with defaults, description)
 NORMS: Mapping[str, tuple[Callable[..., nn.Module], bool, dict[str, Any], str]] = {
     "none": (no_norm, False, {}, "No normalisation (the convolutions keep their bias)."),
-    "batchnorm": (batchnorm, True, {"mom": 0.1, "eps": 1e-5}, "BatchNorm from scratch (= nn.BatchNorm2d)."),
-    "layernorm": (layernorm, True, {"eps": 1e-5}, "LayerNorm over channels and pixels, scalar mult and add."),
-    "instancenorm": (instancenorm, True, {"eps": 1e-5}, "InstanceNorm (= nn.InstanceNorm2d affine)."),
-    "groupnorm": (groupnorm, True, {"groups": 4, "eps": 1e-5}, "GroupNorm from scratch (= nn.GroupNorm)."),
+    "batchnorm": (
+        batchnorm,
+        True,
+        {"mom": 0.1, "eps": 1e-5},
+        "BatchNorm from scratch (= nn.BatchNorm2d).",
+    ),
+    "layernorm": (
+        layernorm,
+        True,
+        {"eps": 1e-5},
+        "LayerNorm over channels and pixels, scalar mult and add.",
+    ),
+    "instancenorm": (
+        instancenorm,
+        True,
+        {"eps": 1e-5},
+        "InstanceNorm (= nn.InstanceNorm2d affine).",
+    ),
+    "groupnorm": (
+        groupnorm,
+        True,
+        {"groups": 4, "eps": 1e-5},
+        "GroupNorm from scratch (= nn.GroupNorm).",
+    ),
     "running-batchnorm": (
         running_batchnorm,
         True,
@@ -246,10 +266,14 @@ NORMS: Mapping[str, tuple[Callable[..., nn.Module], bool, dict[str, Any], str]] 
 @hookimpl
 def register_categories(register):
     """Add the ``norm`` category (default ``none``)."""
-    register(Category(
-        name="norm", type=Norm, default="none",
-        description="a normalisation layer after each conv layer's activation (07_batchnorm)",
-    ))
+    register(
+        Category(
+            name="norm",
+            type=Norm,
+            default="none",
+            description="a normalisation layer after each conv layer's activation (07_batchnorm)",
+        )
+    )
 
 
 @hookimpl
@@ -266,6 +290,13 @@ BOUNDS: Mapping[str, Any] = {"mom": in_range(0, 1), "eps": positive, "groups": p
 def norms() -> list[Norm]:
     """The built-in norm components."""
     return [
-        Norm(name=n, build=build, shifts=shifts, params=p, description=d, bounds={k: BOUNDS[k] for k in p})
+        Norm(
+            name=n,
+            build=build,
+            shifts=shifts,
+            params=p,
+            description=d,
+            bounds={k: BOUNDS[k] for k in p},
+        )
         for n, (build, shifts, p, d) in NORMS.items()
     ]

@@ -77,7 +77,9 @@ class AverageGrad(Stat):
         """A zero average."""
         return {"grad_avg": torch.zeros_like(p)}
 
-    def update(self, p: torch.Tensor, state: dict[str, Any], *, mom: float, **_: Any) -> dict[str, Any]:
+    def update(
+        self, p: torch.Tensor, state: dict[str, Any], *, mom: float, **_: Any
+    ) -> dict[str, Any]:
         """Fold ``p.grad`` into the average; record the dampening used as ``mom_damp``."""
         state["mom_damp"] = 1.0 - mom if self.dampening else 1.0
         state["grad_avg"].mul_(mom).add_(p.grad, alpha=state["mom_damp"])
@@ -91,7 +93,9 @@ class AverageSqrGrad(Stat):
         """A zero average."""
         return {"sqr_avg": torch.zeros_like(p)}
 
-    def update(self, p: torch.Tensor, state: dict[str, Any], *, sqr_mom: float, **_: Any) -> dict[str, Any]:
+    def update(
+        self, p: torch.Tensor, state: dict[str, Any], *, sqr_mom: float, **_: Any
+    ) -> dict[str, Any]:
         """Fold ``p.grad**2`` into the average; record ``sqr_damp``."""
         state["sqr_damp"] = 1.0 - sqr_mom
         state["sqr_avg"].mul_(sqr_mom).addcmul_(p.grad, p.grad, value=state["sqr_damp"])
@@ -300,16 +304,23 @@ OPTIMIZERS: Mapping[str, tuple[Callable[..., Any], dict[str, Any], str]] = {
 
 #: what each optimizer param may be: averages' momenta in [0, 1), decay and eps >= 0
 BOUNDS: Mapping[str, Any] = {
-    "mom": Bounds(low=0, high=1, high_open=True), "sqr_mom": Bounds(low=0, high=1, high_open=True),
-    "wd": non_negative, "eps": non_negative,
+    "mom": Bounds(low=0, high=1, high_open=True),
+    "sqr_mom": Bounds(low=0, high=1, high_open=True),
+    "wd": non_negative,
+    "eps": non_negative,
 }
 
 
 def optimizers() -> list[Optimizer]:
     """The built-in optimizer components."""
     return [
-        Optimizer(name=name, build=build, params=params, description=description,
-                  bounds={p: BOUNDS[p] for p in params if p in BOUNDS})
+        Optimizer(
+            name=name,
+            build=build,
+            params=params,
+            description=description,
+            bounds={p: BOUNDS[p] for p in params if p in BOUNDS},
+        )
         for name, (build, params, description) in OPTIMIZERS.items()
     ]
 
@@ -317,10 +328,14 @@ def optimizers() -> list[Optimizer]:
 @hookimpl
 def register_categories(register):
     """Add the ``optimizer`` category (default ``sgd``: the lessons' loop before 09)."""
-    register(Category(
-        name="optimizer", type=Optimizer, default="sgd",
-        description="updates the weights from their gradients: stats plus steppers (09_optimizers)",
-    ))
+    register(
+        Category(
+            name="optimizer",
+            type=Optimizer,
+            default="sgd",
+            description="updates the weights from their gradients: stats plus steppers (09_optimizers)",
+        )
+    )
 
 
 @hookimpl
@@ -335,4 +350,3 @@ def by_name(name: str, **values: Any) -> Optimizer:
     from scratchlab.plugins.types import bind
 
     return bind(next(o for o in optimizers() if o.name == name), values)
-

@@ -82,14 +82,20 @@ def coerce(category: Category, item: Any) -> Component:
         required = {
             f.name
             for f in dataclasses.fields(cls)
-            if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if f.init
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
         }
         missing = sorted(required - set(item))
         if missing:
-            raise RegistrationError(f"{name} {item.get('name', '?')!r} is missing field(s): {', '.join(missing)}")
+            raise RegistrationError(
+                f"{name} {item.get('name', '?')!r} is missing field(s): {', '.join(missing)}"
+            )
         extra = sorted(set(item) - fields)
         if extra:
-            raise RegistrationError(f"{name} {item.get('name', '?')!r} has unknown field(s): {', '.join(extra)}")
+            raise RegistrationError(
+                f"{name} {item.get('name', '?')!r} has unknown field(s): {', '.join(extra)}"
+            )
         try:
             item = cls(**item)
         except (TypeError, ValueError) as exc:
@@ -109,7 +115,9 @@ def coerce(category: Category, item: Any) -> Component:
             raise RegistrationError(f"{name} {item.name!r}: {field_name} must be callable")
     if (bad := check_bounds(item, item.params)) is not None:
         param, value, wanted = bad
-        raise RegistrationError(f"{name} {item.name!r}: the default {param}={value!r} is outside its bounds ({wanted})")
+        raise RegistrationError(
+            f"{name} {item.name!r}: the default {param}={value!r} is outside its bounds ({wanted})"
+        )
     return item
 
 
@@ -152,7 +160,9 @@ class Registry:
         try:
             return self._categories[name]
         except KeyError:
-            raise UnknownComponentError(f"unknown category {name!r}; valid: {', '.join(self._categories)}") from None
+            raise UnknownComponentError(
+                f"unknown category {name!r}; valid: {', '.join(self._categories)}"
+            ) from None
 
     def category_owner(self, name: str) -> str:
         """The plugin that added category ``name`` (``scratchlab`` for a built-in)."""
@@ -193,7 +203,9 @@ class Registry:
             if category is None:
                 category = getattr(item, "CATEGORY", None) or None
                 if category is None:
-                    raise RegistrationError("register_components: give a Component, or category= with a dict")
+                    raise RegistrationError(
+                        "register_components: give a Component, or category= with a dict"
+                    )
             try:
                 info = self._categories[category]
             except KeyError:
@@ -259,7 +271,9 @@ class Registry:
         except KeyError:
             pass
         if category not in self._items:
-            raise UnknownComponentError(f"unknown category {category!r}; valid: {', '.join(self._items)}")
+            raise UnknownComponentError(
+                f"unknown category {category!r}; valid: {', '.join(self._items)}"
+            )
         plugin = self.lost.get((category, name))
         if plugin is not None:
             raise UnknownComponentError(
@@ -267,7 +281,8 @@ class Registry:
             )
         valid = ", ".join(self._items[category]) or "none registered"
         hint = "".join(
-            f"; plugin {p!r} failed to load ({why}) and may provide it" for p, why in self.failures.items()
+            f"; plugin {p!r} failed to load ({why}) and may provide it"
+            for p, why in self.failures.items()
         )
         raise UnknownComponentError(f"unknown {category} {name!r}; valid: {valid}{hint}")
 

@@ -55,7 +55,9 @@ def combine_scheds(pcts: Sequence[float], scheds: Sequence[Annealer]) -> Anneale
     ``pos`` 1 (and beyond) is the last piece's end, which the lessons' version indexed past.
     """
     if len(pcts) != len(scheds) or not pcts:
-        raise ValueError(f"combine_scheds needs one fraction per schedule, got {len(pcts)} and {len(scheds)}")
+        raise ValueError(
+            f"combine_scheds needs one fraction per schedule, got {len(pcts)} and {len(scheds)}"
+        )
     if any(p < 0 for p in pcts) or not math.isclose(sum(pcts), 1.0):
         raise ValueError(f"schedule fractions must be >= 0 and sum to 1, got {list(pcts)}")
     edges = [0.0, *itertools.accumulate(pcts)]
@@ -117,8 +119,16 @@ class Schedule(Component):
 SCHEDULES: Mapping[str, tuple[Callable[..., float], dict[str, Any], str]] = {
     "constant": (constant, {}, "The training lr throughout."),
     "linear": (linear, {"start": 1.0, "end": 0.0}, "Linear from start*lr to end*lr."),
-    "cosine": (cosine, {"start": 1.0, "end": 0.0}, "Cosine from start*lr to end*lr (05_anneal sched_cos)."),
-    "exponential": (exponential, {"start": 1.0, "end": 0.01}, "Exponential from start*lr to end*lr."),
+    "cosine": (
+        cosine,
+        {"start": 1.0, "end": 0.0},
+        "Cosine from start*lr to end*lr (05_anneal sched_cos).",
+    ),
+    "exponential": (
+        exponential,
+        {"start": 1.0, "end": 0.01},
+        "Exponential from start*lr to end*lr.",
+    ),
     "one-cycle": (
         one_cycle,
         {"pct": 0.3, "start": 0.1, "end": 1e-5},
@@ -130,10 +140,14 @@ SCHEDULES: Mapping[str, tuple[Callable[..., float], dict[str, Any], str]] = {
 @hookimpl
 def register_categories(register):
     """Add the ``schedule`` category (default ``constant``)."""
-    register(Category(
-        name="schedule", type=Schedule, default="constant",
-        description="the learning rate as a function of the position in training (05_anneal)",
-    ))
+    register(
+        Category(
+            name="schedule",
+            type=Schedule,
+            default="constant",
+            description="the learning rate as a function of the position in training (05_anneal)",
+        )
+    )
 
 
 @hookimpl
@@ -154,5 +168,7 @@ BOUNDS: Mapping[str, Mapping[str, Any]] = {
 
 def schedules() -> list[Schedule]:
     """The built-in schedule components."""
-    return [Schedule(name=n, fn=fn, params=p, description=d, bounds=BOUNDS.get(n, {}))
-            for n, (fn, p, d) in SCHEDULES.items()]
+    return [
+        Schedule(name=n, fn=fn, params=p, description=d, bounds=BOUNDS.get(n, {}))
+        for n, (fn, p, d) in SCHEDULES.items()
+    ]

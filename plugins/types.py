@@ -38,7 +38,9 @@ def __getattr__(name: str) -> Any:
         return tuple(c.name for c in BUILTIN_CATEGORIES)
     if name == "COMPONENT_CATEGORIES":
         return tuple(c.name for c in BUILTIN_CATEGORIES if c.is_component)
-    return MappingProxyType({c.name: c.default for c in BUILTIN_CATEGORIES if c.default is not None})
+    return MappingProxyType(
+        {c.name: c.default for c in BUILTIN_CATEGORIES if c.default is not None}
+    )
 
 
 class Skip(Exception):
@@ -77,10 +79,14 @@ class Component:
         object.__setattr__(self, "bounds", _frozen(self.bounds))
         unknown = sorted(set(self.bounds) - set(self.params))
         if unknown:
-            raise ValueError(f"{self.name!r}: bounds name {', '.join(unknown)}, which are not params")
+            raise ValueError(
+                f"{self.name!r}: bounds name {', '.join(unknown)}, which are not params"
+            )
         for param, bound in self.bounds.items():
             if not (callable(bound) or (isinstance(bound, tuple) and len(bound) == 2)):
-                raise ValueError(f"{self.name!r}: bound of {param!r} must be Bounds, (low, high) or a callable")
+                raise ValueError(
+                    f"{self.name!r}: bound of {param!r} must be Bounds, (low, high) or a callable"
+                )
 
     @property
     def summary(self) -> str:
@@ -108,7 +114,9 @@ class Matmul(Component):
         """Return why ``(m x k) @ (k x n)`` is too large for this strategy, or None."""
         madds = m * k * n
         if madds > self.max_madds:
-            return f"{self.name}: {m}x{k}x{n} is {madds:.1e} multiply-adds, limit {self.max_madds:.0e}"
+            return (
+                f"{self.name}: {m}x{k}x{n} is {madds:.1e} multiply-adds, limit {self.max_madds:.0e}"
+            )
         return None
 
 
@@ -166,7 +174,9 @@ class Loss(Component):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.target not in ("class", "float"):
-            raise ValueError(f"loss {self.name!r}: target must be 'class' or 'float', not {self.target!r}")
+            raise ValueError(
+                f"loss {self.name!r}: target must be 'class' or 'float', not {self.target!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -40,16 +40,18 @@ from collections.abc import Iterable
 from typing import Any
 
 #: modules of the plugin API: a plugin imports them to register, they compute no results
-HOST_MODULES = frozenset({
-    "scratchlab.plugins",
-    "scratchlab.plugins.types",
-    "scratchlab.plugins.hookspecs",
-    "scratchlab.plugins.registry",
-    "scratchlab.plugins.manager",
-    "scratchlab.plugins.versions",
-    "scratchlab.plugins.categories",
-    "scratchlab.plugins.contracts",
-})
+HOST_MODULES = frozenset(
+    {
+        "scratchlab.plugins",
+        "scratchlab.plugins.types",
+        "scratchlab.plugins.hookspecs",
+        "scratchlab.plugins.registry",
+        "scratchlab.plugins.manager",
+        "scratchlab.plugins.versions",
+        "scratchlab.plugins.categories",
+        "scratchlab.plugins.contracts",
+    }
+)
 _PLUGIN_PREFIX = "scratchlab.plugins."
 _HOST_PACKAGE = "scratchlab"
 
@@ -116,7 +118,9 @@ def _first_words(text: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _imported_names(stamp: tuple[str, int, int], module: str, is_package: bool) -> tuple[tuple[str, str | None], ...]:
+def _imported_names(
+    stamp: tuple[str, int, int], module: str, is_package: bool
+) -> tuple[tuple[str, str | None], ...]:
     """``(module, name)`` for each import statement of a file: ``name`` is the
     imported attribute of a ``from`` import (None for a plain ``import``)."""
     with open(stamp[0], encoding="utf-8", errors="replace") as handle:
@@ -188,7 +192,9 @@ def _closure(module: str) -> dict[str, tuple[str, int, int]]:
             continue
         for base, name in _imported_names(stamp, current, os.path.basename(path) == "__init__.py"):
             if _top(base) == top:
-                todo.extend(t for t in _targets(base, name, top) if t not in seen and not is_host(t))
+                todo.extend(
+                    t for t in _targets(base, name, top) if t not in seen and not is_host(t)
+                )
     return found
 
 
@@ -269,4 +275,12 @@ def source_hash(component: Any) -> str:
     return digest.hexdigest()[:8]
 
 
-__all__ = ["HOST_MODULES", "file_digest", "imported_modules", "is_host", "is_plugin_code", "module_file", "source_hash"]
+__all__ = [
+    "HOST_MODULES",
+    "file_digest",
+    "imported_modules",
+    "is_host",
+    "is_plugin_code",
+    "module_file",
+    "source_hash",
+]

@@ -34,7 +34,10 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
 
 st.set_page_config(page_title="scratchlab", page_icon=":material/science:", layout="wide")
 
-pages = {url: st.Page(PAGES_DIR / script, title=title, icon=icon, url_path=url) for script, title, icon, url in PAGES}
+pages = {
+    url: st.Page(PAGES_DIR / script, title=title, icon=icon, url_path=url)
+    for script, title, icon, url in PAGES
+}
 
 
 def _home() -> None:
@@ -43,8 +46,12 @@ def _home() -> None:
     st.switch_page(pages[PAGES[0][3]], query_params=dict(st.query_params))
 
 
-page = st.navigation([st.Page(_home, title="home", url_path="home", default=True, visibility="hidden"),
-                      *pages.values()])
+page = st.navigation(
+    [
+        st.Page(_home, title="home", url_path="home", default=True, visibility="hidden"),
+        *pages.values(),
+    ]
+)
 if page.url_path in pages:
     ui.drop_other_pages(page.url_path)
     ui.live_refresh()

@@ -78,10 +78,28 @@ def served_app(db_url: str, workdir: Path, *extra: str):
     port = free_port()
     with (workdir / "streamlit.log").open("wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-             *extra, "--", "--db", db_url],
-            stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(APP),
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+                *extra,
+                "--",
+                "--db",
+                db_url,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
         )
         try:
             wait_for(f"http://127.0.0.1:{port}/_stcore/health", timeout=90)
@@ -114,10 +132,23 @@ class Chromium:
             raise RuntimeError("no chromium binary (apt-get install chromium)")
         profile.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-             f"--window-size={size}", "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                f"--window-size={size}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
@@ -147,17 +178,34 @@ class Chromium:
                 self.process.kill()
                 self.process.wait()
 
-    def click_page(self, url_path: str, title: str, ready: str = "title", screenshot: Path | None = None,
-                   timeout: float = 180, settle: float = 0.0) -> Visit:
+    def click_page(
+        self,
+        url_path: str,
+        title: str,
+        ready: str = "title",
+        screenshot: Path | None = None,
+        timeout: float = 180,
+        settle: float = 0.0,
+    ) -> Visit:
         """Open another page of the app already shown by clicking its sidebar link (as a
         person moves between pages: no reload), and wait until it shows ``title``, a
         ``ready`` element and Streamlit is idle; ``seconds`` counts from the click."""
         link = f'[data-testid="stSidebarNav"] a[href$="/{url_path}"]'
         action = f"(() => {{ const a = document.querySelector({link!r}); if (a) a.click(); return !!a; }})()"
-        return asyncio.run(self._visit(None, ready, screenshot, timeout, settle, False, action=action, title=title))
+        return asyncio.run(
+            self._visit(None, ready, screenshot, timeout, settle, False, action=action, title=title)
+        )
 
-    def visit(self, url: str, ready: str = "title", screenshot: Path | None = None, timeout: float = 180,
-              settle: float = 1.0, full_page: bool = False, expect: str | None = None) -> Visit:
+    def visit(
+        self,
+        url: str,
+        ready: str = "title",
+        screenshot: Path | None = None,
+        timeout: float = 180,
+        settle: float = 1.0,
+        full_page: bool = False,
+        expect: str | None = None,
+    ) -> Visit:
         """Open ``url`` and wait until it shows a title, at least one ``ready`` element
         (``charts``, ``tables`` or ``title``), the text ``expect`` when given, and
         Streamlit is idle; then wait ``settle`` seconds (Vega finishes drawing), save a
@@ -165,10 +213,22 @@ class Chromium:
         from navigation to ready, settle excluded. (On a busy machine the last elements
         of a script run can reach the page after Streamlit says it is idle: ``expect``
         waits for the one a caller needs.)"""
-        return asyncio.run(self._visit(url, ready, screenshot, timeout, settle, full_page, expect=expect))
+        return asyncio.run(
+            self._visit(url, ready, screenshot, timeout, settle, full_page, expect=expect)
+        )
 
-    async def _visit(self, url, ready, screenshot, timeout, settle, full_page, action: str | None = None,
-                     title: str | None = None, expect: str | None = None) -> Visit:
+    async def _visit(
+        self,
+        url,
+        ready,
+        screenshot,
+        timeout,
+        settle,
+        full_page,
+        action: str | None = None,
+        title: str | None = None,
+        expect: str | None = None,
+    ) -> Visit:
         from tornado.websocket import websocket_connect
 
         connection = await websocket_connect(self.page_socket, max_message_size=64 * 2**20)
@@ -212,15 +272,23 @@ class Chromium:
             seconds = time.monotonic() - started
             await asyncio.sleep(settle)
             result = await call("Runtime.evaluate", expression=PROBE, returnByValue=True)
-            state = {**json.loads(result.get("result", {}).get("value") or "{}"), "ready": state["ready"]}
+            state = {
+                **json.loads(result.get("result", {}).get("value") or "{}"),
+                "ready": state["ready"],
+            }
             if screenshot is not None:
                 params = {"format": "png"}
                 if full_page:
                     metrics = await call("Page.getLayoutMetrics")
                     size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
                     height = min(int(size.get("height", 1000)), 6000)
-                    params["clip"] = {"x": 0, "y": 0, "width": int(size.get("width", 1400)), "height": height,
-                                      "scale": 1}
+                    params["clip"] = {
+                        "x": 0,
+                        "y": 0,
+                        "width": int(size.get("width", 1400)),
+                        "height": height,
+                        "scale": 1,
+                    }
                     params["captureBeyondViewport"] = True
                 shot = await call("Page.captureScreenshot", **params)
                 screenshot.write_bytes(base64.b64decode(shot["data"]))

@@ -35,8 +35,13 @@ class Comparison:
 
         table = self.table.drop(columns=[c for c in ("replicates",) if c in self.table.columns])
         payload = {
-            "kind": self.kind, "sweeps": self.sweep_ids, "by": self.by, "baseline": self.baseline,
-            "against": self.against, "regressions": self.regressions, "warnings": self.warnings,
+            "kind": self.kind,
+            "sweeps": self.sweep_ids,
+            "by": self.by,
+            "baseline": self.baseline,
+            "against": self.against,
+            "regressions": self.regressions,
+            "warnings": self.warnings,
             "rows": records(table),
         }
         if self.environment_differences is not None:
@@ -68,10 +73,16 @@ def _metrics(store, run_filter: RunFilter, wide: bool = False) -> Comparison:
     runs = queries.list_runs(store, run_filter)
     frame, names = glance.with_final_metrics(store, runs)
     if not names:
-        raise NothingToCompare(f"no final metrics in sweep {_sweep_names(list(run_filter.sweep_ids))} for these filters")
+        raise NothingToCompare(
+            f"no final metrics in sweep {_sweep_names(list(run_filter.sweep_ids))} for these filters"
+        )
     headlines = glance.stored_headlines(store, frame["sweep_id"])
-    tables, summary = glance.config_summaries(frame, names, headlines, categories=category_columns(frame), wide=wide)
-    return Comparison("metrics", list(run_filter.sweep_ids), summary, Group(*(Fitted(t) for t in tables)))
+    tables, summary = glance.config_summaries(
+        frame, names, headlines, categories=category_columns(frame), wide=wide
+    )
+    return Comparison(
+        "metrics", list(run_filter.sweep_ids), summary, Group(*(Fitted(t) for t in tables))
+    )
 
 
 def _summary(store, run_filter: RunFilter, by: str | None):
@@ -92,8 +103,15 @@ def _summary(store, run_filter: RunFilter, by: str | None):
     return by, summarize(timings, by, replicates)
 
 
-def build(store, run_filter: RunFilter, *, against: int | None = None, by: str | None = None,
-          baseline: str | None = None, metric_mode: bool = False) -> Comparison:
+def build(
+    store,
+    run_filter: RunFilter,
+    *,
+    against: int | None = None,
+    by: str | None = None,
+    baseline: str | None = None,
+    metric_mode: bool = False,
+) -> Comparison:
     """Compare the runs passing ``run_filter`` (the newest sweep when it names none).
 
     With ``metric_mode``: final metrics per configuration. With ``against``: the
@@ -128,24 +146,44 @@ def build(store, run_filter: RunFilter, *, against: int | None = None, by: str |
             comparison, store, by, run_filter, replace(run_filter, sweep_ids=(against,))
         )
         if noisy:
-            warnings.append(f"{noisy} row(s) involve noisy timings (measured on a busy machine) and are not"
-                            " judged; measure them again with runner sweep --retry-noisy")
+            warnings.append(
+                f"{noisy} row(s) involve noisy timings (measured on a busy machine) and are not"
+                " judged; measure them again with runner sweep --retry-noisy"
+            )
         if not differences.empty:
-            warnings.append("the two sweeps ran in different environments: "
-                            + "; ".join(f"{r.key}: {r.before} -> {r.after}" for r in differences.itertuples()))
-        table = regression_table(comparison, by, before=f"sweep #{against}", after=f"sweep {_sweep_names(sweep_ids)}")
+            warnings.append(
+                "the two sweeps ran in different environments: "
+                + "; ".join(f"{r.key}: {r.before} -> {r.after}" for r in differences.itertuples())
+            )
+        table = regression_table(
+            comparison, by, before=f"sweep #{against}", after=f"sweep {_sweep_names(sweep_ids)}"
+        )
         renderable = _with_warnings(table, warnings)
-        return Comparison("regressions", sweep_ids, comparison, renderable, by=by, against=against,
-                          regressions=int((comparison["change"] == "slower").sum()), warnings=warnings,
-                          environment_differences=differences)
+        return Comparison(
+            "regressions",
+            sweep_ids,
+            comparison,
+            renderable,
+            by=by,
+            against=against,
+            regressions=int((comparison["change"] == "slower").sum()),
+            warnings=warnings,
+            environment_differences=differences,
+        )
     values = [str(v) for v in summary[by].dropna().unique()]
     if baseline is None:
         baseline = str(summary.groupby(by)["median"].median().idxmax())
     elif baseline not in values:
-        raise NothingToCompare(f"no {by} named {baseline!r} in these timings; choose one of {', '.join(sorted(values))}")
+        raise NothingToCompare(
+            f"no {by} named {baseline!r} in these timings; choose one of {', '.join(sorted(values))}"
+        )
     summary = with_speedup(summary, by, baseline)
-    table = benchmark_table(summary, by, baseline=baseline,
-                            title=f"sweep {_sweep_names(sweep_ids)}: median time ± IQR per {by} and shape")
+    table = benchmark_table(
+        summary,
+        by,
+        baseline=baseline,
+        title=f"sweep {_sweep_names(sweep_ids)}: median time ± IQR per {by} and shape",
+    )
     return Comparison("timings", sweep_ids, summary, table, by=by, baseline=baseline)
 
 
@@ -162,7 +200,9 @@ def _unjudged_noisy(comparison, store, by: str, *run_filters: RunFilter):
             continue
         groups = summarize(timings[timings["quality"] == "noisy"], by)
         keys = [c for c in comparison.columns if c in groups.columns]
-        marked = comparison[keys].merge(groups[keys].drop_duplicates(), on=keys, how="left", indicator=True)
+        marked = comparison[keys].merge(
+            groups[keys].drop_duplicates(), on=keys, how="left", indicator=True
+        )
         noisy_rows |= (marked["_merge"] == "both").to_numpy()
     comparison = comparison.copy()
     comparison.loc[noisy_rows, "change"] = "noisy"

@@ -73,7 +73,9 @@ def records(frame, nan_is_missing: Iterable[str] = ()) -> list[dict[str, Any]]:
     rows = []
     columns = list(frame.columns)
     missing_nan = set(nan_is_missing) | {
-        c for c in columns if frame[c].dtype.kind not in "iufc" and any(isinstance(v, str) for v in frame[c])
+        c
+        for c in columns
+        if frame[c].dtype.kind not in "iufc" and any(isinstance(v, str) for v in frame[c])
     }
     for values in frame.itertuples(index=False, name=None):
         row: dict[str, Any] = {}
@@ -135,7 +137,9 @@ def _text_or_none(value: Any) -> str | None:
     return str(value)
 
 
-def table_bytes(frame, fmt: str, nan_is_missing: Iterable[str] = (), *, formulas: bool = False) -> bytes:
+def table_bytes(
+    frame, fmt: str, nan_is_missing: Iterable[str] = (), *, formulas: bool = False
+) -> bytes:
     """``frame`` serialised as ``fmt`` (``csv``, ``parquet`` or ``json``, a list of row
     objects; ``nan_is_missing`` as in :func:`records`). CSV cells that would run
     as spreadsheet formulas are neutralised (:func:`neutralise_formulas`) unless

@@ -43,7 +43,14 @@ def component_columns(frame, base_columns) -> list[str]:
 
 
 __all__ = [
-    "RUN_COLUMNS", "Condition", "FilterError", "RunFilter", "category_columns", "component_categories",
+    "RUN_COLUMNS",
+    "Condition",
+    "FilterError",
+    "RunFilter",
+    "category_columns",
+    "component_categories",
     "component_columns",
-    "parse_condition", "parse_value", "parse_where",
+    "parse_condition",
+    "parse_value",
+    "parse_where",
 ]

@@ -26,8 +26,19 @@ HEADLINES_KEY = "headlines"
 
 #: the run columns of a ``list_runs`` frame that are not params
 RUN_FIELDS: tuple[str, ...] = (
-    "run_id", "sweep_id", "key", "experiment", "status", "device", "dtype", "seed", "repeat",
-    "started_at", "finished_at", "duration_s", "reason",
+    "run_id",
+    "sweep_id",
+    "key",
+    "experiment",
+    "status",
+    "device",
+    "dtype",
+    "seed",
+    "repeat",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "reason",
 )
 
 #: columns every glance table starts with
@@ -44,8 +55,11 @@ def declared_headlines(registry: Any, experiments: Iterable[str]) -> dict[str, l
     """``{experiment: headline patterns}`` as the installed experiments declare them,
     for the sweep engine to store in a new sweep's spec under :data:`HEADLINES_KEY`."""
     known = set(registry.names("experiment"))
-    return {name: list(registry.get("experiment", name).component.headline)
-            for name in sorted(set(experiments)) if name in known}
+    return {
+        name: list(registry.get("experiment", name).component.headline)
+        for name in sorted(set(experiments))
+        if name in known
+    }
 
 
 def stored_headlines(store: Any, sweep_ids: Iterable[int]) -> dict[str, list[str]]:
@@ -60,7 +74,11 @@ def stored_headlines(store: Any, sweep_ids: Iterable[int]) -> dict[str, list[str
         return {}
     s = m.sweeps.c
     with store._read() as conn:
-        texts = conn.execute(select(s.spec_json).where(s.sweep_id.in_(ids)).order_by(s.sweep_id)).scalars().all()
+        texts = (
+            conn.execute(select(s.spec_json).where(s.sweep_id.in_(ids)).order_by(s.sweep_id))
+            .scalars()
+            .all()
+        )
     found: dict[str, list[str]] = {}
     for text in texts:
         try:
@@ -69,7 +87,9 @@ def stored_headlines(store: Any, sweep_ids: Iterable[int]) -> dict[str, list[str
             continue
         headlines = spec.get(HEADLINES_KEY) if isinstance(spec, dict) else None
         if isinstance(headlines, dict):
-            found.update({str(k): [str(p) for p in v] for k, v in headlines.items() if isinstance(v, list)})
+            found.update(
+                {str(k): [str(p) for p in v] for k, v in headlines.items() if isinstance(v, list)}
+            )
     return found
 
 
@@ -122,7 +142,9 @@ def with_final_metrics(store: Any, rows):
     for name, group in finals.groupby("name", sort=True):
         values = dict(zip(group["run_id"].astype(int), group["value"].astype(float)))
         column = name if name not in frame.columns else f"{name}_metric"
-        frame[column] = pd.Series([values.get(int(i)) for i in frame["run_id"]], index=frame.index, dtype=object)
+        frame[column] = pd.Series(
+            [values.get(int(i)) for i in frame["run_id"]], index=frame.index, dtype=object
+        )
         added.append(column)
     return frame, added
 
@@ -179,9 +201,16 @@ def _varies(column) -> bool | None:
     return len(texts) > 1
 
 
-def glance_tables(table: Columns, metric_names: Sequence[str], headlines: Mapping[str, Sequence[str]], *,
-                  categories: Sequence[str], columns: Sequence[str] | None = None,
-                  wide: bool = False, focus: Sequence[str] = ()) -> list[Glance]:
+def glance_tables(
+    table: Columns,
+    metric_names: Sequence[str],
+    headlines: Mapping[str, Sequence[str]],
+    *,
+    categories: Sequence[str],
+    columns: Sequence[str] | None = None,
+    wide: bool = False,
+    focus: Sequence[str] = (),
+) -> list[Glance]:
     """Split ``table`` (``list_runs`` rows with final metrics as columns, as
     :data:`Columns`: see :func:`columns_of` and :func:`scratchlab.db.rows.run_rows`)
     into one :class:`Glance` per experiment, in the order experiments first appear.
@@ -205,34 +234,61 @@ def glance_tables(table: Columns, metric_names: Sequence[str], headlines: Mappin
         params = [c for c in present if c not in metric_names and _varies(rows[c]) is not None]
         if columns:
             chosen = [c for c in columns if c in rows]
-            tables.append(Glance(experiment, {c: rows[c] for c in chosen}, metrics=metrics, required=tuple(chosen),
-                                 positions=positions))
+            tables.append(
+                Glance(
+                    experiment,
+                    {c: rows[c] for c in chosen},
+                    metrics=metrics,
+                    required=tuple(chosen),
+                    positions=positions,
+                )
+            )
             continue
         components = [c for c in categories if c in params]
         others = [c for c in params if c not in components]
         declared = headlines.get(experiment, ())
         headline = headline_columns(declared, metrics)
-        constant = {c: _first_value(rows[c]) for c in (*components, *others) if _varies(rows[c]) is False}
+        constant = {
+            c: _first_value(rows[c]) for c in (*components, *others) if _varies(rows[c]) is False
+        }
         varying = [c for c in VARYING_RUN_FIELDS if _varies(rows[c])]
         # without a declared headline every metric is one, so the duration goes first
         results = [*headline, DURATION] if declared else [DURATION, *headline]
-        order = [*FIRST, *(c for c in components if c not in constant), *results,
-                 *(c for c in others if c not in constant), *varying]
+        order = [
+            *FIRST,
+            *(c for c in components if c not in constant),
+            *results,
+            *(c for c in others if c not in constant),
+            *varying,
+        ]
         wanted = [c for c in focus if c in rows and c not in FIRST and c not in RUN_FIELDS[:1]]
-        order = [*FIRST, *dict.fromkeys([*wanted, *order[len(FIRST):]])]
+        order = [*FIRST, *dict.fromkeys([*wanted, *order[len(FIRST) :]])]
         if any(rows["error"]):
             order.append("error")
         if wide:
             rest = [c for c in (*metrics, *constant, *RUN_FIELDS) if c not in order and c in rows]
             order += [c for c in rest if c not in ("experiment", "duration_s")]
             constant = {}
-        tables.append(Glance(experiment, {c: rows[c] for c in order}, constant=constant, metrics=metrics,
-                             positions=positions))
+        tables.append(
+            Glance(
+                experiment,
+                {c: rows[c] for c in order},
+                constant=constant,
+                metrics=metrics,
+                positions=positions,
+            )
+        )
     return tables
 
 
-def config_summaries(frame, metric_names: Sequence[str], headlines: Mapping[str, Sequence[str]], *,
-                     categories: Sequence[str], wide: bool = False):
+def config_summaries(
+    frame,
+    metric_names: Sequence[str],
+    headlines: Mapping[str, Sequence[str]],
+    *,
+    categories: Sequence[str],
+    wide: bool = False,
+):
     """``runner compare --metrics``: per experiment, one row per configuration (the
     varying components and params) with its number of runs and ``mean ± std`` of each
     headline metric (every metric with ``wide``) over its repeats.
@@ -244,29 +300,48 @@ def config_summaries(frame, metric_names: Sequence[str], headlines: Mapping[str,
     import pandas as pd
 
     glances, numbers = [], []
-    for table in glance_tables(columns_of(frame), metric_names, headlines, categories=categories, wide=False):
+    for table in glance_tables(
+        columns_of(frame), metric_names, headlines, categories=categories, wide=False
+    ):
         shown_metrics = table.metrics if wide else [c for c in table.columns if c in table.metrics]
-        config = [c for c in table.columns if c not in (*FIRST, DURATION, "error", *table.metrics,
-                                                        *VARYING_RUN_FIELDS)]
+        config = [
+            c
+            for c in table.columns
+            if c not in (*FIRST, DURATION, "error", *table.metrics, *VARYING_RUN_FIELDS)
+        ]
         source = frame.iloc[table.positions]
         keys = source[config].map(_text) if config else pd.DataFrame(index=source.index)
         groups = keys.groupby(config, sort=False, dropna=False) if config else [((), keys)]
         shown, stats = [], []
         for key, group in groups:
             key = key if isinstance(key, tuple) else (key,)
-            values = {c: pd.to_numeric(source.loc[group.index, c], errors="coerce") for c in shown_metrics}
+            values = {
+                c: pd.to_numeric(source.loc[group.index, c], errors="coerce") for c in shown_metrics
+            }
             text_row = dict(zip(config, key, strict=True)) | {"runs": len(group)}
-            label = ", ".join(f"{c}={v}" for c, v in zip(config, key, strict=True) if v) or table.experiment
+            label = (
+                ", ".join(f"{c}={v}" for c, v in zip(config, key, strict=True) if v)
+                or table.experiment
+            )
             number_row = {"experiment": table.experiment, "config": label, **text_row}
             for c in shown_metrics:
                 mean, std = values[c].mean(), values[c].std()
                 number_row |= {f"{c} mean": mean, f"{c} std": std}
-                text_row[c] = "" if mean != mean else _text(mean) + ("" if std != std else f" ± {std:.2g}")
+                text_row[c] = (
+                    "" if mean != mean else _text(mean) + ("" if std != std else f" ± {std:.2g}")
+                )
             shown.append(text_row)
             stats.append(number_row)
         display = {c: [row.get(c, "") for row in shown] for c in [*config, "runs", *shown_metrics]}
-        glances.append(Glance(table.experiment, display, constant=table.constant, metrics=list(shown_metrics),
-                              required=tuple(config[:1])))
+        glances.append(
+            Glance(
+                table.experiment,
+                display,
+                constant=table.constant,
+                metrics=list(shown_metrics),
+                required=tuple(config[:1]),
+            )
+        )
         numbers.append(pd.DataFrame(stats))
     return glances, (pd.concat(numbers, ignore_index=True) if numbers else pd.DataFrame())
 

@@ -8,8 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-def data_scope(store, kind: str, *, sweep_ids: Iterable[int] | None = None,
-               experiments: Iterable[str] | None = None) -> tuple[list[int], list[str]]:
+def data_scope(
+    store,
+    kind: str,
+    *,
+    sweep_ids: Iterable[int] | None = None,
+    experiments: Iterable[str] | None = None,
+) -> tuple[list[int], list[str]]:
     """Where a page finds data of ``kind`` (``timings``, ``stats`` or ``curves``) by default.
 
     With ``sweep_ids``: all of them, and the experiments (within ``experiments``
@@ -43,10 +48,16 @@ def data_version(store) -> tuple:
 
     r, s = m.runs.c, m.sweeps.c
     with store._read() as conn:
-        sweeps = conn.execute(select(func.count(), func.count().filter(s.status == "running"),
-                                     func.max(s.finished_at))).one()
-        runs = conn.execute(select(func.count(), func.count(r.finished_at), func.max(r.finished_at),
-                                   func.max(r.run_id))).one()
+        sweeps = conn.execute(
+            select(
+                func.count(), func.count().filter(s.status == "running"), func.max(s.finished_at)
+            )
+        ).one()
+        runs = conn.execute(
+            select(
+                func.count(), func.count(r.finished_at), func.max(r.finished_at), func.max(r.run_id)
+            )
+        ).one()
     return (*(str(v) for v in sweeps), *(str(v) for v in runs))
 
 
@@ -55,7 +66,9 @@ def running_sweeps(version: tuple) -> int:
     return int(version[1])
 
 
-def training_curves(store, run_filter, run_ids: list[int], names: list[str], max_points: int) -> dict:
+def training_curves(
+    store, run_filter, run_ids: list[int], names: list[str], max_points: int
+) -> dict:
     """The Training page's curves, computed once per data version (the app caches this
     call): per metric name, ``(curves, over_epochs)`` with ``curves`` the
     :func:`~scratchlab.reports.views.training.aggregate_repeats` frame (steps turned
@@ -64,7 +77,9 @@ def training_curves(store, run_filter, run_ids: list[int], names: list[str], max
     from scratchlab.reports.views import training as views
 
     runs = queries.list_runs(store, run_filter, run_ids=run_ids)
-    points = queries.metrics(store, run_ids=run_ids, names=sorted({*names, views.EPOCH_MARKER}), max_points=max_points)
+    points = queries.metrics(
+        store, run_ids=run_ids, names=sorted({*names, views.EPOCH_MARKER}), max_points=max_points
+    )
     epochs = views.epoch_steps(points)
     labels = views.config_labels(runs)  # once for every metric
     result = {}
@@ -85,7 +100,9 @@ def gradcheck_grid(store, run_filter, limit: int) -> tuple:
     from scratchlab.db import queries
     from scratchlab.reports.views import checks
 
-    runs = queries.list_runs(store, run_filter, limit=limit, order_by="run_id", descending=True, with_metrics=True)
+    runs = queries.list_runs(
+        store, run_filter, limit=limit, order_by="run_id", descending=True, with_metrics=True
+    )
     newest = None
     if not run_filter.sweep_ids and not runs.empty:
         newest = int(runs["sweep_id"].max())

@@ -7,7 +7,12 @@ from __future__ import annotations
 from scratchlab.db.filters import RunFilter
 
 #: tables ``runner export`` offers -> the query that reads each
-TABLES: dict[str, str] = {"runs": "list_runs", "timings": "timings", "stats": "activation_stats", "metrics": "metrics"}
+TABLES: dict[str, str] = {
+    "runs": "list_runs",
+    "timings": "timings",
+    "stats": "activation_stats",
+    "metrics": "metrics",
+}
 
 
 def load_table(store, table: str, run_filter: RunFilter):

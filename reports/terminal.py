@@ -21,17 +21,29 @@ from scratchlab.reports.views.common import format_duration, is_missing, text_va
 
 #: style of a run status, as in the app's colours
 STATUS_STYLES: dict[str, str] = {
-    "done": "green", "failed": "red", "timeout": "magenta", "skipped": "yellow",
-    "interrupted": "red", "running": "cyan", "pending": "dim",
+    "done": "green",
+    "failed": "red",
+    "timeout": "magenta",
+    "skipped": "yellow",
+    "interrupted": "red",
+    "running": "cyan",
+    "pending": "dim",
 }
 
 #: style of a comparison verdict
-CHANGE_STYLES: dict[str, str] = {"slower": "bold red", "faster": "bold green", "within noise": "dim"}
+CHANGE_STYLES: dict[str, str] = {
+    "slower": "bold red",
+    "faster": "bold green",
+    "within noise": "dim",
+}
 
 
 def cell(value: Any) -> str:
     """A value as table text: numbers with four significant digits, missing as empty."""
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing, without importing it
+    if value is None or type(value).__name__ in (
+        "NAType",
+        "NaTType",
+    ):  # pandas' missing, without importing it
         return ""
     if isinstance(value, float):
         if math.isnan(value):
@@ -58,14 +70,21 @@ def fixed(value: float, significant: int = 4) -> str:
     return f"{value:.{max(0, significant - digits)}f}"
 
 
-def frame_table(frame, *, title: str | None = None, styles: Mapping[str, Mapping[str, str]] | None = None,
-                nan: str = "NaN") -> Table:
+def frame_table(
+    frame,
+    *,
+    title: str | None = None,
+    styles: Mapping[str, Mapping[str, str]] | None = None,
+    nan: str = "NaN",
+) -> Table:
     """A DataFrame as a rich table; ``styles`` maps a column to {value: style} (e.g. status
     colours); ``nan`` is how NaN shows (empty where NaN means "not set", as params of other experiments)."""
     table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for column in frame.columns:
         numeric = frame[column].dtype.kind in "iuf"
-        table.add_column(Text(printable(column)), justify="right" if numeric else "left", overflow="fold")
+        table.add_column(
+            Text(printable(column)), justify="right" if numeric else "left", overflow="fold"
+        )
     for row in frame.itertuples(index=False, name=None):
         cells = []
         for column, value in zip(frame.columns, row):
@@ -97,15 +116,23 @@ def _glance_cell(glance, column: str, value: Any, noisy: set[str]) -> Text:
 def glance_cells(glance, noisy: dict[int, set[str]]) -> dict[str, list[Text]]:
     """Every cell of a glance's table, by column, formatted once."""
     run_ids = glance.columns.get("run_id")
-    marks = [noisy.get(int(run_id), set()) for run_id in run_ids] if run_ids is not None else [set()] * len(glance)
-    return {column: [_glance_cell(glance, column, value, mark) for value, mark in zip(values, marks)]
-            for column, values in glance.columns.items()}
+    marks = (
+        [noisy.get(int(run_id), set()) for run_id in run_ids]
+        if run_ids is not None
+        else [set()] * len(glance)
+    )
+    return {
+        column: [_glance_cell(glance, column, value, mark) for value, mark in zip(values, marks)]
+        for column, values in glance.columns.items()
+    }
 
 
 def _numeric(values) -> bool:
     """A column of numbers (ints or floats, NaN included; None where a row has no value)."""
     present = [v for v in values if v is not None]
-    return bool(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present)
+    return bool(present) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in present
+    )
 
 
 #: the glance grid's rules, as rich draws a table with ``show_edge=False`` and its
@@ -123,12 +150,16 @@ def grid_width(columns: list[str], widths: dict[str, int]) -> int:
     return sum(widths[c] + 2 for c in columns) + max(len(columns) - 1, 0)
 
 
-def glance_grid(glance, columns: list[str], cells: dict[str, list[Text]], widths: dict[str, int]) -> list[Text]:
+def glance_grid(
+    glance, columns: list[str], cells: dict[str, list[Text]], widths: dict[str, int]
+) -> list[Text]:
     """One experiment's runs as lines of text: its name, the header, a rule and a row
     per run, each cell padded to its column's width (numbers to the right); cells
     never wrap. Laid out here rather than by ``rich.table.Table``, which took 0.2 s
     of ``runner runs``' start-up for 50 rows; the look is the same."""
-    right = {c: c in glance.metrics or c == "duration" or _numeric(glance.columns[c]) for c in columns}
+    right = {
+        c: c in glance.metrics or c == "duration" or _numeric(glance.columns[c]) for c in columns
+    }
 
     def unwrapped(text: str = "", style: str = "") -> Text:
         # a line wider than the terminal is the terminal's to fold, never rich's to re-wrap
@@ -154,7 +185,9 @@ def glance_grid(glance, columns: list[str], cells: dict[str, list[Text]], widths
 class Fitted:
     """A glance table that fits itself to the width it is printed at (a rich renderable)."""
 
-    def __init__(self, glance, noisy: dict[int, set[str]] | None = None, *, fit: bool = True) -> None:
+    def __init__(
+        self, glance, noisy: dict[int, set[str]] | None = None, *, fit: bool = True
+    ) -> None:
         self.glance, self.noisy, self.fit = glance, noisy, fit
 
     def __rich_console__(self, console, options):
@@ -162,8 +195,14 @@ class Fitted:
         yield fitted_table(self.glance, console, self.noisy, fit=self.fit, width=options.max_width)
 
 
-def fitted_table(glance, console, noisy: dict[int, set[str]] | None = None, *, fit: bool = True,
-                 width: int | None = None) -> Group:
+def fitted_table(
+    glance,
+    console,
+    noisy: dict[int, set[str]] | None = None,
+    *,
+    fit: bool = True,
+    width: int | None = None,
+) -> Group:
     """:func:`glance_grid` with as many of the glance's columns, in priority order, as
     fit ``width`` (default: the console's) whole, and below it a footer naming the
     constant and the hidden ones (wrapped at ``width``, not at the table's width: a
@@ -180,18 +219,25 @@ def fitted_table(glance, console, noisy: dict[int, set[str]] | None = None, *, f
         hidden.insert(0, droppable[-1])
         columns.remove(droppable[-1])
     rows = len(glance)
-    notes = [f"{rows} run{'s' if rows != 1 else ''}" if "run_id" in glance.columns else
-             f"{rows} configuration{'s' if rows != 1 else ''}"]
+    notes = [
+        f"{rows} run{'s' if rows != 1 else ''}"
+        if "run_id" in glance.columns
+        else f"{rows} configuration{'s' if rows != 1 else ''}"
+    ]
     if glance.constant:
         notes.append("all with " + ", ".join(f"{k}={v}" for k, v in glance.constant.items()))
     if hidden:
         notes.append(f"hidden: {', '.join(hidden)} (--wide or --columns)")
     if any(NOISY_MARK in text.plain for column in columns for text in cells[column]):
         notes.append(f"{NOISY_MARK}: timed while the machine was busy (noisy)")
-    return Group(*glance_grid(glance, columns, cells, widths), Text(printable("; ".join(notes)), style="dim"))
+    return Group(
+        *glance_grid(glance, columns, cells, widths), Text(printable("; ".join(notes)), style="dim")
+    )
 
 
-def mapping_table(mapping: Mapping[str, Any], *, title: str, key: str = "name", value: str = "value") -> Table:
+def mapping_table(
+    mapping: Mapping[str, Any], *, title: str, key: str = "name", value: str = "value"
+) -> Table:
     """A two-column table of a dict (params, environment)."""
     table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     table.add_column(key)
@@ -201,7 +247,9 @@ def mapping_table(mapping: Mapping[str, Any], *, title: str, key: str = "name", 
     return table
 
 
-def benchmark_table(summary, by: str, *, baseline: str | None = None, title: str | None = None) -> Table:
+def benchmark_table(
+    summary, by: str, *, baseline: str | None = None, title: str | None = None
+) -> Table:
     """A ``torch.utils.benchmark.Compare``-style table: one row per ``by`` value
     (within each label and device), one column per shape, cells ``median ± IQR``
     in one unit, with ``(N.Nx)`` the speed-up against ``baseline`` when given."""
@@ -209,17 +257,28 @@ def benchmark_table(summary, by: str, *, baseline: str | None = None, title: str
 
     unit, scale = pick_unit(summary["median"])
     shapes = list(dict.fromkeys(summary["shape"]))
-    table = Table(title=title or f"median time ± IQR per {by} and shape", title_justify="left",
-                  show_edge=False, header_style="bold", caption=f"Times are in {unit}." + (
-                      f" (Nx): speed-up against {baseline}." if baseline else "") + (
-                      f" {NOISY_MARK}: timed while the machine was busy (noisy)."
-                      if "noisy_runs" in summary and (summary["noisy_runs"] > 0).any() else ""))
+    table = Table(
+        title=title or f"median time ± IQR per {by} and shape",
+        title_justify="left",
+        show_edge=False,
+        header_style="bold",
+        caption=f"Times are in {unit}."
+        + (f" (Nx): speed-up against {baseline}." if baseline else "")
+        + (
+            f" {NOISY_MARK}: timed while the machine was busy (noisy)."
+            if "noisy_runs" in summary and (summary["noisy_runs"] > 0).any()
+            else ""
+        ),
+    )
     table.add_column(by)
     for shape in shapes:
         table.add_column(Text(printable(shape) or "-"), justify="right")
     others = [k for k in OPERATION_KEYS if k not in (by, "shape")]
     for group_key, group in summary.groupby(others, sort=False):
-        table.add_row(Text(" · ".join(printable(k) for k in group_key if str(k)), style="bold"), *[""] * len(shapes))
+        table.add_row(
+            Text(" · ".join(printable(k) for k in group_key if str(k)), style="bold"),
+            *[""] * len(shapes),
+        )
         for name, rows in group.groupby(by, sort=False):
             cells = []
             for shape in shapes:
@@ -246,16 +305,25 @@ def regression_table(comparison, by: str, *, before: str, after: str) -> Table:
     from scratchlab.reports.views.timings import pick_unit
 
     unit, scale = pick_unit([*comparison["median_before"], *comparison["median_after"]])
-    table = Table(title=Text(printable(f"{after} against {before}")), title_justify="left", show_edge=False, header_style="bold",
-                  caption=f"Times are in {unit}; ratio = {after} / {before}, above 1 is slower. "
-                  "Flagged when IQRs do not overlap or Mann-Whitney p < 0.05.")
+    table = Table(
+        title=Text(printable(f"{after} against {before}")),
+        title_justify="left",
+        show_edge=False,
+        header_style="bold",
+        caption=f"Times are in {unit}; ratio = {after} / {before}, above 1 is slower. "
+        "Flagged when IQRs do not overlap or Mann-Whitney p < 0.05.",
+    )
     for column in (by, "label", "shape", "device", before, after, "ratio", "p", "change"):
-        table.add_column(column, justify="right" if column in (before, after, "ratio", "p") else "left")
+        table.add_column(
+            column, justify="right" if column in (before, after, "ratio", "p") else "left"
+        )
     for _, row in comparison.iterrows():
         table.add_row(
             *(Text(cell(row[k])) for k in (by, "label", "shape", "device")),
-            fixed(row["median_before"] / scale), fixed(row["median_after"] / scale),
-            f"{row['ratio']:.3f}", cell(row["p_value"]),
+            fixed(row["median_before"] / scale),
+            fixed(row["median_after"] / scale),
+            f"{row['ratio']:.3f}",
+            cell(row["p_value"]),
             Text(row["change"], style=CHANGE_STYLES.get(row["change"], "")),
         )
     return table
@@ -277,17 +345,43 @@ def detail_renderables(detail) -> Group:
     header.append(printable(run["status"]), style=STATUS_STYLES.get(str(run["status"]), ""))
     header.append(f"  sweep #{run['sweep_id']} {printable(run.get('sweep_name') or '')}")
     parts: list[Any] = [header]
-    about = {k: run.get(k) for k in ("device", "dtype", "seed", "repeat", "started_at", "finished_at", "duration_s", "key")}
+    about = {
+        k: run.get(k)
+        for k in (
+            "device",
+            "dtype",
+            "seed",
+            "repeat",
+            "started_at",
+            "finished_at",
+            "duration_s",
+            "key",
+        )
+    }
     parts.append(mapping_table(about, title="run"))
     if detail.components:
         versions = detail.component_versions
-        parts.append(mapping_table({c: f"{n}  ({versions[c]})" if versions.get(c) else n
-                                    for c, n in detail.components.items()}, title="components", key="category",
-                                   value="component (version)"))
+        parts.append(
+            mapping_table(
+                {
+                    c: f"{n}  ({versions[c]})" if versions.get(c) else n
+                    for c, n in detail.components.items()
+                },
+                title="components",
+                key="category",
+                value="component (version)",
+            )
+        )
     if detail.params:
         parts.append(mapping_table(detail.params, title="params"))
     if len(detail.timings):
-        parts.append(frame_table(detail.timings, title="timings (seconds)", styles={"quality": {"noisy": "bold yellow"}}))
+        parts.append(
+            frame_table(
+                detail.timings,
+                title="timings (seconds)",
+                styles={"quality": {"noisy": "bold yellow"}},
+            )
+        )
     if len(detail.stats):
         parts.append(frame_table(detail.stats, title="activation statistics (last step)"))
     if detail.metrics:

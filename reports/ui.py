@@ -34,7 +34,6 @@ VERSION_STATE = "_data_version"
 FILTER_STATE = "_run_filter"
 
 
-
 def db_url() -> str:
     """The database this session reads (``-- --db URL``, ``SCRATCHLAB_DB`` or ``./runs.db``)."""
     return resolve_db_url(sys.argv[1:])
@@ -62,8 +61,10 @@ def page_failed(exc: Exception) -> None:
 
     logging.getLogger("scratchlab.reports").exception("report page failed")
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    st.error(f"This page failed: {plain(type(exc).__name__)}{': ' + plain(first) if first else ''}",
-             icon=":material/error:")
+    st.error(
+        f"This page failed: {plain(type(exc).__name__)}{': ' + plain(first) if first else ''}",
+        icon=":material/error:",
+    )
 
 
 def store():
@@ -156,7 +157,9 @@ def live_refresh() -> None:
             st.rerun(scope="app")
 
     with st.sidebar:
-        st.caption(f":material/sync: live: a sweep is running; new results show within {LIVE_SECONDS} s")
+        st.caption(
+            f":material/sync: live: a sweep is running; new results show within {LIVE_SECONDS} s"
+        )
         watch()
 
 
@@ -182,7 +185,10 @@ def remembered(key: str, default: Any = None, parse: Callable[[str], Any] | None
 
 def bad_link(key: str, raw: str, reason: Any) -> None:
     """Say in one line that the link's ``key=raw`` was ignored, and why."""
-    st.warning(f"Ignored {plain(key)}={plain(raw)} in the link: {plain(reason)}", icon=":material/link_off:")
+    st.warning(
+        f"Ignored {plain(key)}={plain(raw)} in the link: {plain(reason)}",
+        icon=":material/link_off:",
+    )
 
 
 def publish(key: str, value: Any, default: Any = None) -> None:
@@ -232,7 +238,9 @@ def sweep_label(sweeps) -> Callable[[int], str]:
     return lambda sweep_id: f"#{sweep_id} {names.get(sweep_id, '')}".strip()
 
 
-def _multiselect_filter(label: str, options: Sequence[Any], parse: Callable[[str], list], **kwargs: Any) -> list:
+def _multiselect_filter(
+    label: str, options: Sequence[Any], parse: Callable[[str], list], **kwargs: Any
+) -> list:
     """One sidebar multiselect kept in the URL under ``label``: seeded from the link,
     stale values dropped, the choice written back."""
     remembered(label, [], parse)
@@ -249,12 +257,16 @@ def sidebar_filters() -> RunFilter:
     sweeps = query("list_sweeps")
     st.sidebar.header("Filters")
     chosen_sweeps = _multiselect_filter(
-        "sweep", [int(s) for s in sweeps["sweep_id"].sort_values(ascending=False)], parse_ints,
+        "sweep",
+        [int(s) for s in sweeps["sweep_id"].sort_values(ascending=False)],
+        parse_ints,
         format_func=sweep_label(sweeps),
         help="Sweeps to show. Empty: every sweep; the chart pages then show the newest that has their data.",
     )
     scope = chosen_sweeps or None
-    experiments = _multiselect_filter("experiment", query("experiment_names", sweep_ids=scope), _texts)
+    experiments = _multiselect_filter(
+        "experiment", query("experiment_names", sweep_ids=scope), _texts
+    )
     statuses = _multiselect_filter("status", RUN_STATUSES, _texts)
 
     values = query("param_values", sweep_ids=scope)
@@ -270,12 +282,18 @@ def sidebar_filters() -> RunFilter:
 
     remembered("where", "")
     where = st.sidebar.text_input(
-        "where", key="where", placeholder="lr>=0.1; bs=64",
+        "where",
+        key="where",
+        placeholder="lr>=0.1; bs=64",
         help="Conditions on any param, component or final metric, separated by ';': name=a,b, name!=x, name<x, name>=x, ...",
     )
     publish("where", where)
-    chosen = RunFilter(sweep_ids=tuple(chosen_sweeps), experiments=tuple(experiments), statuses=tuple(statuses),
-                       params=params)
+    chosen = RunFilter(
+        sweep_ids=tuple(chosen_sweeps),
+        experiments=tuple(experiments),
+        statuses=tuple(statuses),
+        params=params,
+    )
     try:
         return parse_where(where.split(";"), chosen)
     except FilterError as exc:
@@ -289,8 +307,12 @@ def run_filter() -> RunFilter:
 
 
 #: what each kind of data is called in a caption
-KIND_WORDS = {"timings": "timings", "stats": "activation statistics", "curves": "training curves",
-              "histograms": "activation histograms"}
+KIND_WORDS = {
+    "timings": "timings",
+    "stats": "activation statistics",
+    "curves": "training curves",
+    "histograms": "activation histograms",
+}
 
 
 def data_filter(run_filter: RunFilter, kind: str) -> RunFilter | None:
@@ -299,13 +321,17 @@ def data_filter(run_filter: RunFilter, kind: str) -> RunFilter | None:
     newest sweep that has some, said in a caption; without chosen experiments,
     those that record it. None when there is none."""
     sweep_ids, experiments = query(
-        "data_scope", kind, sweep_ids=list(run_filter.sweep_ids) or None,
+        "data_scope",
+        kind,
+        sweep_ids=list(run_filter.sweep_ids) or None,
         experiments=list(run_filter.experiments) or None,
     )
     if not sweep_ids:
         return None
     if not run_filter.sweep_ids:
-        st.caption(f"Showing sweep #{sweep_ids[0]}, the newest with {KIND_WORDS[kind]}; choose sweeps in the sidebar.")
+        st.caption(
+            f"Showing sweep #{sweep_ids[0]}, the newest with {KIND_WORDS[kind]}; choose sweeps in the sidebar."
+        )
     return replace(run_filter, sweep_ids=tuple(sweep_ids), experiments=tuple(experiments))
 
 
@@ -329,13 +355,21 @@ def first_runs(run_filter: RunFilter, max_runs: int, what: str):
     total = int(query("count_runs", **kwargs))
     runs = query("list_runs", **kwargs, limit=max_runs)
     if total > max_runs:
-        st.caption(f"{what} of the first {max_runs} of {total} runs; narrow the filters to see others.")
+        st.caption(
+            f"{what} of the first {max_runs} of {total} runs; narrow the filters to see others."
+        )
     return runs
 
 
-def page_widget(key: str, widget: Callable[..., Any], *args: Any, default: Any = None,
-                parse: Callable[[str], Any] | None = None, options: Sequence[Any] | None = None,
-                **kwargs: Any) -> Any:
+def page_widget(
+    key: str,
+    widget: Callable[..., Any],
+    *args: Any,
+    default: Any = None,
+    parse: Callable[[str], Any] | None = None,
+    options: Sequence[Any] | None = None,
+    **kwargs: Any,
+) -> Any:
     """Draw a page's widget whose value is kept in the URL under ``key`` (use
     ``<page>.<name>`` keys: app.py drops other pages' keys). ``options``, when
     given, validates a remembered value (a single value or a list)."""
@@ -346,7 +380,9 @@ def page_widget(key: str, widget: Callable[..., Any], *args: Any, default: Any =
         if isinstance(value, list):
             _valid(key, options)
         elif value not in options:
-            st.session_state[key] = default if default in options else (options[0] if options else None)
+            st.session_state[key] = (
+                default if default in options else (options[0] if options else None)
+            )
             if fresh and key in st.query_params:
                 bad_link(key, st.query_params[key], "not one of the choices here")
     value = widget(*args, key=key, **kwargs)

@@ -15,8 +15,6 @@ class BudgetExceeded(Exception):
     """The run's time budget is spent; the runner records the run as ``timeout``."""
 
 
-
-
 class Budget:
     """A deadline measured with ``time.monotonic``; no deadline when ``seconds`` is None."""
 

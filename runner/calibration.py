@@ -83,8 +83,11 @@ def sched_times() -> dict[str, tuple[int, int]] | None:
     return times or None
 
 
-def wait_fraction(before: dict[str, tuple[int, int]] | None, after: dict[str, tuple[int, int]] | None,
-                  wall_s: float) -> float | None:
+def wait_fraction(
+    before: dict[str, tuple[int, int]] | None,
+    after: dict[str, tuple[int, int]] | None,
+    wall_s: float,
+) -> float | None:
     """The largest share of ``wall_s`` any thread spent runnable but waiting for a CPU.
 
     A CPU-bound thread that waited a fraction f of the time ran 1/(1-f) times
@@ -166,7 +169,10 @@ class Probe:
         """
         for _ in range(3):
             self.sample()  # first calls pay for allocation and kernel selection
-        figures = [statistics.median(self.sample() for _ in range(ROUND_SAMPLES)) for _ in range(CALIBRATION_ROUNDS)]
+        figures = [
+            statistics.median(self.sample() for _ in range(ROUND_SAMPLES))
+            for _ in range(CALIBRATION_ROUNDS)
+        ]
         self.offer(min(figures))
         return self.quiet_s  # type: ignore[return-value]
 

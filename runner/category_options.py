@@ -34,9 +34,13 @@ def category_choices(args: Sequence[str], registry: Any) -> dict[str, tuple[str,
             )
         if not eq:
             if not items or items[0].startswith("--"):
-                raise click.UsageError(f"option --{name} requires a value: component names, comma-separated")
+                raise click.UsageError(
+                    f"option --{name} requires a value: component names, comma-separated"
+                )
             value = items.pop(0)
         if name in chosen:
-            raise click.UsageError(f"--{name} is given twice; list every component once: --{name} a,b")
+            raise click.UsageError(
+                f"--{name} is given twice; list every component once: --{name} a,b"
+            )
         chosen[name] = split_names(value)
     return chosen

@@ -66,7 +66,9 @@ class AppState:
             except PluginError as exc:
                 raise click.ClickException(str(exc)) from None
             for info in self._plugins.failures:
-                if info.source == "module":  # named on this command line: a mistake, not an environment problem
+                if (
+                    info.source == "module"
+                ):  # named on this command line: a mistake, not an environment problem
                     raise click.UsageError(f"--plugin {info.name}: {info.error}")
                 click.echo(f'warning: skipped plugin "{info.name}": {info.error}', err=True)
             for warning in self._plugins.warnings:

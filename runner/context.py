@@ -370,7 +370,9 @@ def build_context(
             planned.params, experiment, planned.components
         )
         bound = {
-            category: guarded(category, bind(entry.component, component_params.get(entry.name)), entry.plugin)
+            category: guarded(
+                category, bind(entry.component, component_params.get(entry.name)), entry.plugin
+            )
             for category, entry in entries.items()
         }
         if "dataset" in entries:
@@ -444,5 +446,9 @@ def run_experiment(
         return ctx.result("failed", traceback.format_exc(), started_at)
     except SystemExit as exc:
         # plugin code calling sys.exit() must not end the sweep that runs it
-        return ctx.result("failed", f"the experiment called sys.exit({exc.code!r})\n{traceback.format_exc()}", started_at)
+        return ctx.result(
+            "failed",
+            f"the experiment called sys.exit({exc.code!r})\n{traceback.format_exc()}",
+            started_at,
+        )
     return ctx.result("done", None, started_at)

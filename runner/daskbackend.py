@@ -67,7 +67,9 @@ def run_on_worker(
     try:
         return run_experiment(plugins, planned, timeout=timeout)
     except BaseException as exc:  # KeyboardInterrupt raised by the run: a result, not a traceback on the worker's terminal
-        return failed_result(f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at)
+        return failed_result(
+            f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at
+        )
 
 
 #: the Dask event topic a task publishes when its run starts (after the worker's imports)
@@ -79,7 +81,9 @@ START_ALLOWANCE = 120.0
 
 def _announce_start() -> None:
     """Tell the driver this Dask task's run starts now, so its ``--timeout`` clock starts here."""
-    with contextlib.suppress(Exception):  # not on a Dask worker, or an old scheduler: the driver copes
+    with contextlib.suppress(
+        Exception
+    ):  # not on a Dask worker, or an old scheduler: the driver copes
         import distributed
 
         worker = distributed.get_worker()
@@ -107,11 +111,15 @@ def _probe(address: str) -> None:
     try:
         host, port = get_address_host_port(address)
     except (ValueError, TypeError):
-        raise DaskUnavailable(f"{address!r} is not a Dask scheduler address; expected tcp://HOST:PORT") from None
+        raise DaskUnavailable(
+            f"{address!r} is not a Dask scheduler address; expected tcp://HOST:PORT"
+        ) from None
     try:
         socket.create_connection((host, port), timeout=5).close()
     except OSError as exc:
-        raise DaskUnavailable(f"cannot use the Dask scheduler at {address}: {exc.strerror or exc}") from None
+        raise DaskUnavailable(
+            f"cannot use the Dask scheduler at {address}: {exc.strerror or exc}"
+        ) from None
 
 
 def _quiet_dask_logs() -> None:
@@ -156,7 +164,9 @@ class DaskBackend:
             client.subscribe_topic(RUN_STARTED_TOPIC, self._on_started)
 
     @classmethod
-    def local(cls, n_workers: int, modules: Sequence[str], *, warn: Callable[[str], None] | None = None) -> DaskBackend:
+    def local(
+        cls, n_workers: int, modules: Sequence[str], *, warn: Callable[[str], None] | None = None
+    ) -> DaskBackend:
         """Start a ``LocalCluster`` of ``n_workers`` single-threaded processes; torch
         threads are split between them (usable cores // n_workers each)."""
         distributed = _import_distributed()
@@ -176,12 +186,18 @@ class DaskBackend:
                     silence_logs=logging.ERROR,
                 )
         except Exception as exc:
-            raise DaskUnavailable(f"could not start a local Dask cluster: {type(exc).__name__}: {exc}") from None
+            raise DaskUnavailable(
+                f"could not start a local Dask cluster: {type(exc).__name__}: {exc}"
+            ) from None
         client = distributed.Client(cluster, set_as_default=False)
-        return cls(client, modules, threads=max(1, usable_cpus() // n_workers), cluster=cluster, warn=warn)
+        return cls(
+            client, modules, threads=max(1, usable_cpus() // n_workers), cluster=cluster, warn=warn
+        )
 
     @classmethod
-    def connect(cls, address: str, modules: Sequence[str], *, warn: Callable[[str], None] | None = None) -> DaskBackend:
+    def connect(
+        cls, address: str, modules: Sequence[str], *, warn: Callable[[str], None] | None = None
+    ) -> DaskBackend:
         """Use the existing cluster whose scheduler listens at ``address``; its
         workers keep the torch thread count they were started with."""
         distributed = _import_distributed()
@@ -204,7 +220,9 @@ class DaskBackend:
             "scheduler": info.get("address"),
             "local": self.cluster is not None,
             "torch_threads_per_worker": self.threads,
-            "workers": {address: w.get("nthreads") for address, w in info.get("workers", {}).items()},
+            "workers": {
+                address: w.get("nthreads") for address, w in info.get("workers", {}).items()
+            },
         }
 
     def _slots(self) -> int:
@@ -260,7 +278,9 @@ class DaskBackend:
             return now - started > limit
         return now - entry.since > limit + START_ALLOWANCE
 
-    def results(self, items: Items, started: StartedCallback, timeout: float | None) -> Iterator[tuple[int, RunResult]]:
+    def results(
+        self, items: Items, started: StartedCallback, timeout: float | None
+    ) -> Iterator[tuple[int, RunResult]]:
         """Yield ``(run_id, result)`` as runs finish; cancels what is in flight when closed early."""
         distributed = _import_distributed()
         queue = list(items)[::-1]  # pop() from the end takes them in order
@@ -283,7 +303,9 @@ class DaskBackend:
                 try:
                     # wait() looks the client up; ours is not the process-wide default
                     with self.client.as_current():
-                        done, _ = distributed.wait(list(flight), timeout=self.poll, return_when="FIRST_COMPLETED")
+                        done, _ = distributed.wait(
+                            list(flight), timeout=self.poll, return_when="FIRST_COMPLETED"
+                        )
                 except TimeoutError:
                     done = set()
                 finished = [(flight.pop(future), future) for future in done]
@@ -297,12 +319,15 @@ class DaskBackend:
                             del flight[future]
                             workers = self._cancel(future)
                             # the result first: its finish time should not include the restart
-                            yield entry.run_id, failed_result(
-                                f"timed out: no result after {limit:.1f}s (--timeout {timeout:g}s plus"
-                                f" {grace_period(timeout):.1f}s grace); its worker was restarted, so nothing"
-                                " this run recorded was kept",
-                                entry.started_at,
-                                status="timeout",
+                            yield (
+                                entry.run_id,
+                                failed_result(
+                                    f"timed out: no result after {limit:.1f}s (--timeout {timeout:g}s plus"
+                                    f" {grace_period(timeout):.1f}s grace); its worker was restarted, so nothing"
+                                    " this run recorded was kept",
+                                    entry.started_at,
+                                    status="timeout",
+                                ),
                             )
                             self._restart(workers, flight)
                     refill()
@@ -317,7 +342,9 @@ class DaskBackend:
         except Exception as exc:
             # the task itself failed: the worker died (KilledWorker) or could not unpickle
             text = "".join(traceback.format_exception(exc))
-            return failed_result(f"the Dask task failed: {type(exc).__name__}: {exc}\n{text}", entry.started_at)
+            return failed_result(
+                f"the Dask task failed: {type(exc).__name__}: {exc}\n{text}", entry.started_at
+            )
 
     def close(self) -> None:
         """Disconnect; shut a local cluster down."""

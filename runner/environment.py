@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 #: distributions whose versions explain results besides the plugins themselves
-KEY_PACKAGES: tuple[str, ...] = ("scratchlab", "torch", "numpy", "pluggy", "sqlalchemy", "dask", "distributed")
+KEY_PACKAGES: tuple[str, ...] = (
+    "scratchlab",
+    "torch",
+    "numpy",
+    "pluggy",
+    "sqlalchemy",
+    "dask",
+    "distributed",
+)
 
 _DEVICE = re.compile(r"^(cpu|cuda|mps)(?::(\d+))?$")
 
@@ -50,7 +58,11 @@ def cpu_model() -> str:
     if sys.platform == "darwin":
         try:
             return subprocess.run(
-                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5, check=True
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
             ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             pass
@@ -117,7 +129,9 @@ def plugin_versions(plugins: Any) -> dict[str, dict[str, Any]]:
     }
 
 
-def capture_environment(plugins: Any = None, *, directory: str | Path | None = None) -> dict[str, Any]:
+def capture_environment(
+    plugins: Any = None, *, directory: str | Path | None = None
+) -> dict[str, Any]:
     """The environment record stored on a sweep (JSON-ready).
 
     ``plugins`` is the loaded :class:`~scratchlab.plugins.manager.Plugins`;
@@ -135,7 +149,11 @@ def capture_environment(plugins: Any = None, *, directory: str | Path | None = N
             "implementation": platform.python_implementation(),
             "executable": sys.executable,
         },
-        "os": {"system": platform.system(), "release": platform.release(), "platform": platform.platform()},
+        "os": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "platform": platform.platform(),
+        },
         "host": socket.gethostname(),
         "cpu": {
             "model": cpu_model(),
@@ -143,7 +161,9 @@ def capture_environment(plugins: Any = None, *, directory: str | Path | None = N
             "usable": usable_cpus(),
             "machine": platform.machine(),
             # a busy machine inflates every timing: keep the evidence with the results
-            "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+            "load_average": [round(x, 2) for x in os.getloadavg()]
+            if hasattr(os, "getloadavg")
+            else None,
         },
         "torch": torch_environment(),
         "git": git_revision(directory),
@@ -182,10 +202,14 @@ def check_devices(devices: tuple[str, ...] | list[str]) -> None:
 
         if kind == "cuda":
             if not torch.cuda.is_available():
-                raise DeviceError(f"device {device!r} is not available: torch {torch.__version__} sees no CUDA GPU")
+                raise DeviceError(
+                    f"device {device!r} is not available: torch {torch.__version__} sees no CUDA GPU"
+                )
             count = torch.cuda.device_count()
             if index is not None and int(index) >= count:
-                raise DeviceError(f"device {device!r} is not available: {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+                raise DeviceError(
+                    f"device {device!r} is not available: {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+                )
         else:
             mps = getattr(torch.backends, "mps", None)
             if mps is None or not mps.is_available():

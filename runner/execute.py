@@ -43,9 +43,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def failed_result(reason: str, started_at: datetime | None = None, status: str = "failed") -> RunResult:
+def failed_result(
+    reason: str, started_at: datetime | None = None, status: str = "failed"
+) -> RunResult:
     """A result for a run that produced nothing (the worker died, or was stopped)."""
-    return RunResult(status=status, reason=reason, started_at=started_at or _now(), finished_at=_now())
+    return RunResult(
+        status=status, reason=reason, started_at=started_at or _now(), finished_at=_now()
+    )
 
 
 # --------------------------------------------------------------------------- interrupts
@@ -188,7 +192,9 @@ class InlineBackend:
 
         return {"backend": "inline", "usable_cpus": usable_cpus()}
 
-    def results(self, items: Items, started: StartedCallback, timeout: float | None) -> Iterator[tuple[int, RunResult]]:
+    def results(
+        self, items: Items, started: StartedCallback, timeout: float | None
+    ) -> Iterator[tuple[int, RunResult]]:
         """Yield ``(run_id, result)`` for each run, in order; this process's torch thread
         count is set for each run and restored afterwards."""
         import torch
@@ -220,8 +226,6 @@ def missing_on_worker(plugins: Any, planned: PlannedRun) -> str | None:
     return f"this worker has no {missing} (plugins that failed to load here: {failures})"
 
 
-
-
 def grace_period(timeout: float) -> float:
     """Extra seconds the driver waits for a worker's own (cooperative) timeout."""
     return max(2.0, 0.1 * timeout)
@@ -229,9 +233,6 @@ def grace_period(timeout: float) -> float:
 
 class DaskUnavailable(RuntimeError):
     """dask.distributed is not installed, or the cluster cannot be reached or started."""
-
-
-
 
 
 # --------------------------------------------------------------------------- the driver
@@ -300,7 +301,12 @@ def execute_sweep(
                 with guard.deferred():
                     store.write_result(run_id, result)
                 reporter.run_finished(planned, result)
-                hooks("run_finished", sweep=dict(sweep), run=run_payload(run_id, planned), result=result)
+                hooks(
+                    "run_finished",
+                    sweep=dict(sweep),
+                    run=run_payload(run_id, planned),
+                    result=result,
+                )
                 if fail_fast and result.status in ("failed", "timeout"):
                     stopped_early = True
                     break
@@ -325,7 +331,10 @@ def execute_sweep(
                 store.finish_sweep(sweep_id, status)
                 hooks("sweep_finished", sweep=dict(sweep), counts=counts)
     return SweepOutcome(
-        status=status, interrupted=interrupted, stopped_early=stopped_early, signum=guard.signum if interrupted else None
+        status=status,
+        interrupted=interrupted,
+        stopped_early=stopped_early,
+        signum=guard.signum if interrupted else None,
     )
 
 

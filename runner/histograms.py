@@ -35,7 +35,9 @@ class Binning:
 
     def __post_init__(self) -> None:
         if not (self.bins >= 3 and self.hi > self.lo):
-            raise ValueError(f"histogram needs hi > lo and at least 3 bins, got {self.lo}..{self.hi} in {self.bins}")
+            raise ValueError(
+                f"histogram needs hi > lo and at least 3 bins, got {self.lo}..{self.hi} in {self.bins}"
+            )
 
     @property
     def width(self) -> float:
@@ -78,13 +80,21 @@ class HistogramBuffer:
         self._records: list[HistogramRecord] = []
         self._pending: list[tuple[HistogramRecord, Any]] = []
 
-    def add(self, model: str, layer: int, name: str, tensor: Any, step: int | None, binning: Binning) -> None:
+    def add(
+        self, model: str, layer: int, name: str, tensor: Any, step: int | None, binning: Binning
+    ) -> None:
         """Bin ``tensor`` now (on its device); the record is filled at :meth:`flush`."""
         if tensor.numel() == 0:
             return
         record = HistogramRecord(
-            model=str(model), layer=int(layer), name=str(name), lo=binning.lo, hi=binning.hi,
-            counts=[], frac_near_zero=math.nan, step=None if step is None else int(step),
+            model=str(model),
+            layer=int(layer),
+            name=str(name),
+            lo=binning.lo,
+            hi=binning.hi,
+            counts=[],
+            frac_near_zero=math.nan,
+            step=None if step is None else int(step),
         )
         self._records.append(record)
         self._pending.append((record, histogram_vector(tensor, binning)))

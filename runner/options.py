@@ -110,13 +110,19 @@ class Seconds(click.ParamType):
 
     name = "seconds"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
         """Parse and bound ``value``."""
         try:
             return check_seconds(value)
         except BoundsError:
-            self.fail(f"{_short(value)} is not a usable timeout; expected seconds > 0 and at most"
-                      f" {MAX_TIMEOUT_S:g}", param, ctx)
+            self.fail(
+                f"{_short(value)} is not a usable timeout; expected seconds > 0 and at most"
+                f" {MAX_TIMEOUT_S:g}",
+                param,
+                ctx,
+            )
 
 
 #: a run or sweep id

@@ -48,9 +48,26 @@ from scratchlab.runner.spec import (  # re-exported: callers import the spec's p
 )
 
 __all__ = [
-    "CONFIG_KEYS", "DATA_PATH_PARAMS", "DTYPES", "MAX_THREADS", "Include", "PlanError", "SweepSpec", "add_setting",
-    "canonical_json", "coerce_value", "data_path_param", "load_config", "merge_spec_args", "parse_setting",
-    "parse_threads", "plan", "plan_warnings", "run_identity", "run_key", "split_names",
+    "CONFIG_KEYS",
+    "DATA_PATH_PARAMS",
+    "DTYPES",
+    "MAX_THREADS",
+    "Include",
+    "PlanError",
+    "SweepSpec",
+    "add_setting",
+    "canonical_json",
+    "coerce_value",
+    "data_path_param",
+    "load_config",
+    "merge_spec_args",
+    "parse_setting",
+    "parse_threads",
+    "plan",
+    "plan_warnings",
+    "run_identity",
+    "run_key",
+    "split_names",
 ]
 
 # --------------------------------------------------------------------------- keys
@@ -99,7 +116,15 @@ def run_identity(run: PlannedRun) -> str:
     combination, params, device, dtype, seed and repeat before and after a
     component's code changed (how ``--rerun-failed`` finds a fixed run again)."""
     return run_key(
-        run.experiment, run.components, {}, run.params, run.device, run.dtype, run.seed, run.repeat, run.threads
+        run.experiment,
+        run.components,
+        {},
+        run.params,
+        run.device,
+        run.dtype,
+        run.seed,
+        run.repeat,
+        run.threads,
     )
 
 
@@ -178,7 +203,9 @@ def _check_component(registry: Registry, category: str, name: str, where: str) -
         raise PlanError(f"{where}: {exc}") from None
 
 
-def _choices(spec: SweepSpec, registry: Registry) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+def _choices(
+    spec: SweepSpec, registry: Registry
+) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
     """Component choices per category, and the swept categories in order.
 
     A category named by ``plugins`` sweeps every registered component unless
@@ -189,13 +216,17 @@ def _choices(spec: SweepSpec, registry: Registry) -> tuple[dict[str, tuple[str, 
     for category in spec.plugins:
         if category not in known:
             hint = " (choose experiments with --experiments)" if category == "experiment" else ""
-            raise PlanError(f"--plugins: unknown category {category!r}; valid: {', '.join(known)}{hint}")
+            raise PlanError(
+                f"--plugins: unknown category {category!r}; valid: {', '.join(known)}{hint}"
+            )
     choices: dict[str, tuple[str, ...]] = {}
     for category, names in spec.components.items():
         if category not in known:
             raise PlanError(f"unknown category {category!r}; valid: {', '.join(known)}")
         if not names:
-            raise PlanError(f"--{category} needs at least one name; valid: {_valid(registry.names(category))}")
+            raise PlanError(
+                f"--{category} needs at least one name; valid: {_valid(registry.names(category))}"
+            )
         for name in names:
             _check_component(registry, category, name, f"--{category}")
         choices[category] = tuple(names)
@@ -208,7 +239,9 @@ def _choices(spec: SweepSpec, registry: Registry) -> tuple[dict[str, tuple[str, 
     return choices, swept
 
 
-def _component_for(category: str, choices: Mapping[str, tuple[str, ...]], registry: Registry, experiment: str) -> tuple[str, ...]:
+def _component_for(
+    category: str, choices: Mapping[str, tuple[str, ...]], registry: Registry, experiment: str
+) -> tuple[str, ...]:
     if category in choices:
         return choices[category]
     name = registry.default(category)
@@ -230,10 +263,13 @@ def _experiments(spec: SweepSpec, registry: Registry, swept: Sequence[str]) -> t
         for name in spec.experiments:
             _check_component(registry, "experiment", name, "--experiments")
         return spec.experiments
-    chosen = tuple(e.name for e in registry.category("experiment") if joins_by_default(e, swept, registry))
+    chosen = tuple(
+        e.name for e in registry.category("experiment") if joins_by_default(e, swept, registry)
+    )
     if not chosen and swept and not spec.includes:
         described = "; ".join(
-            f"{e.name} (uses {', '.join(e.component.uses) or 'nothing'})" for e in registry.category("experiment")
+            f"{e.name} (uses {', '.join(e.component.uses) or 'nothing'})"
+            for e in registry.category("experiment")
         )
         raise PlanError(
             f"no experiment uses {', '.join(swept)} by default (a plugin's experiments run only when named);"
@@ -253,7 +289,9 @@ def joins_by_default(entry: Any, swept: Sequence[str], registry: Registry) -> bo
     plugin never changes what the README's ``runner sweep --plugins matmul,init`` runs.
     """
     used = set(entry.component.uses) & set(swept)
-    return bool(used) and (entry.builtin or any(registry.category_owner(c) == entry.plugin for c in used))
+    return bool(used) and (
+        entry.builtin or any(registry.category_owner(c) == entry.plugin for c in used)
+    )
 
 
 #: dataset params that ``--data-path`` sets, the first one a dataset has
@@ -296,9 +334,15 @@ def _params(
                 continue
             owner, dot, bare = param.rpartition(".")
             category = next((c for c, n in components.items() if n == owner), None)
-            if not dot or category is None or bare not in registry.get(category, owner).component.params:
+            if (
+                not dot
+                or category is None
+                or bare not in registry.get(category, owner).component.params
+            ):
                 valid = [*exp_entry.component.params, *(p for p in params if "." in p)]
-                raise PlanError(f"{where}: not a param of this combination; params: {', '.join(valid) or 'none'}")
+                raise PlanError(
+                    f"{where}: not a param of this combination; params: {', '.join(valid) or 'none'}"
+                )
             default = registry.get(category, owner).component.params[bare]
             params[param] = coerce_value(default, value, where)
     _check_bounds(exp_entry.component, params, "")
@@ -330,7 +374,17 @@ def _runs_for(
             # each repeat gets its own seed, so repeats of a training run differ
             seed = spec.seed + repeat
             yield PlannedRun(
-                key=run_key(experiment, components, versions, params, device, spec.dtype, seed, repeat, threads),
+                key=run_key(
+                    experiment,
+                    components,
+                    versions,
+                    params,
+                    device,
+                    spec.dtype,
+                    seed,
+                    repeat,
+                    threads,
+                ),
                 experiment=experiment,
                 components=dict(components),
                 params=dict(params),
@@ -400,7 +454,11 @@ def plan(spec: SweepSpec, registry: Registry) -> list[PlannedRun]:
                 components[category] = name
             else:
                 narrowed = choices.get(category, ())
-                pick = narrowed if len(narrowed) == 1 else _component_for(category, {}, registry, include.experiment)
+                pick = (
+                    narrowed
+                    if len(narrowed) == 1
+                    else _component_for(category, {}, registry, include.experiment)
+                )
                 components[category] = pick[0]
         add(include.experiment, components, include)
 
@@ -409,7 +467,9 @@ def plan(spec: SweepSpec, registry: Registry) -> list[PlannedRun]:
         for r in runs.values()
         if "dataset" in r.components
     ):
-        with_path = [e.name for e in registry.category("dataset") if data_path_param(e.component.params)]
+        with_path = [
+            e.name for e in registry.category("dataset") if data_path_param(e.component.params)
+        ]
         raise PlanError(
             f"--data-path: no planned run uses a dataset that reads a path;"
             f" datasets with a path: {_valid(with_path)}"
@@ -445,8 +505,11 @@ def plan_warnings(spec: SweepSpec, runs: Sequence[PlannedRun], registry: Registr
         if category not in used_categories:
             warnings.append(f"{category} is swept but none of the planned experiments uses it")
     if spec.experiments is None:
-        left_out = [e for e in registry.category("experiment")
-                    if set(e.component.uses) & set(swept) and not joins_by_default(e, swept, registry)]
+        left_out = [
+            e
+            for e in registry.category("experiment")
+            if set(e.component.uses) & set(swept) and not joins_by_default(e, swept, registry)
+        ]
         for entry in left_out:
             warnings.append(
                 f"experiment {entry.name!r} from plugin {entry.plugin!r} also uses"

@@ -23,7 +23,15 @@ from scratchlab.db.records import PlannedRun, RunResult
 from scratchlab.reports.textsafe import printable
 
 #: statuses in the order counts are shown
-SHOWN_STATUSES: tuple[str, ...] = ("done", "failed", "timeout", "skipped", "interrupted", "pending", "running")
+SHOWN_STATUSES: tuple[str, ...] = (
+    "done",
+    "failed",
+    "timeout",
+    "skipped",
+    "interrupted",
+    "pending",
+    "running",
+)
 
 
 def describe(run: PlannedRun) -> str:
@@ -77,7 +85,11 @@ class Tally:
         """``3 done · 1 failed`` (the counts that are not zero; done always)."""
         failed = self.counts["failed"] + self.counts["timeout"]
         parts = [f"{self.counts['done']} done"]
-        parts += [f"{n} {word}" for n, word in ((failed, "failed"), (self.counts["skipped"], "skipped")) if n]
+        parts += [
+            f"{n} {word}"
+            for n, word in ((failed, "failed"), (self.counts["skipped"], "skipped"))
+            if n
+        ]
         return " · ".join(parts)
 
 
@@ -161,8 +173,12 @@ class LiveProgress(Reporter):
             MofNCompleteColumn(table_column=Column(no_wrap=True)),
             TextColumn("{task.fields[counts]}", markup=False, table_column=Column(no_wrap=True)),
             TimeElapsedColumn(table_column=Column(no_wrap=True)),
-            TextColumn("{task.fields[current]}", markup=False, style="dim",
-                       table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis", min_width=1)),
+            TextColumn(
+                "{task.fields[current]}",
+                markup=False,
+                style="dim",
+                table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis", min_width=1),
+            ),
             console=console or Console(stderr=True),
             expand=True,
         )
@@ -176,7 +192,9 @@ class LiveProgress(Reporter):
         super().start(title, total)
         self.progress.console.print(Text(printable(title), style="bold"))
         self.progress.start()
-        self.task = self.progress.add_task(printable(title), total=total, counts=self.tally.short(), current="")
+        self.task = self.progress.add_task(
+            printable(title), total=total, counts=self.tally.short(), current=""
+        )
 
     def _current(self) -> str:
         labels = list(self.running.values())
@@ -197,9 +215,13 @@ class LiveProgress(Reporter):
         self.running.pop(id(run), None)
         if result.status in ("failed", "timeout"):
             self.progress.console.print(
-                Text.assemble((result.status, "red"), f" {describe(run)}: {first_line(result.reason)}")
+                Text.assemble(
+                    (result.status, "red"), f" {describe(run)}: {first_line(result.reason)}"
+                )
             )
-        self.progress.update(self.task, advance=1, counts=self.tally.short(), current=self._current())
+        self.progress.update(
+            self.task, advance=1, counts=self.tally.short(), current=self._current()
+        )
 
     def warn(self, message: str) -> None:
         """Print above the bar."""
@@ -227,11 +249,19 @@ class NotebookProgress(Reporter):
         import html
 
         total = max(self.tally.total, 1)
-        lines = [f"<b>{html.escape(self.title)}</b>",
-                 f"<progress value='{self.tally.finished}' max='{total}' style='width:40%'></progress> "
-                 f"{self.tally.finished}/{self.tally.total} · {html.escape(self.tally.short())}"
-                 + (f" · <span style='color:gray'>{html.escape(self.current)}</span>" if self.current else "")]
-        lines += [f"<span style='color:#c00'>{html.escape(line)}</span>" for line in self.failures[-10:]]
+        lines = [
+            f"<b>{html.escape(self.title)}</b>",
+            f"<progress value='{self.tally.finished}' max='{total}' style='width:40%'></progress> "
+            f"{self.tally.finished}/{self.tally.total} · {html.escape(self.tally.short())}"
+            + (
+                f" · <span style='color:gray'>{html.escape(self.current)}</span>"
+                if self.current
+                else ""
+            ),
+        ]
+        lines += [
+            f"<span style='color:#c00'>{html.escape(line)}</span>" for line in self.failures[-10:]
+        ]
         return "<br>".join(lines)
 
     def _show(self) -> None:
@@ -314,7 +344,10 @@ def print_summary(title: str, rows: Sequence[Mapping[str, Any]], footer: str | N
         table.add_column(column, justify="left" if column == "experiment" else "right")
     for row in rows:
         style = "bold" if row.get("experiment") == "total" else None
-        table.add_row(*(Text(f"{row[c]:.2f}" if c == "seconds" else printable(row[c])) for c in columns), style=style)
+        table.add_row(
+            *(Text(f"{row[c]:.2f}" if c == "seconds" else printable(row[c])) for c in columns),
+            style=style,
+        )
     console.print(table)
     if footer:
         console.print(Text(printable(footer, keep_lines=True)))

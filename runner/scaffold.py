@@ -39,7 +39,7 @@ class Names:
     @classmethod
     def of(cls, name: str, description: str | None = None) -> Names:
         """Derive the names; :class:`ScaffoldError` for a name pip or Python would refuse."""
-        short = name[len(PREFIX):] if name.startswith(PREFIX) else name
+        short = name[len(PREFIX) :] if name.startswith(PREFIX) else name
         if not NAME.fullmatch(short):
             raise ScaffoldError(
                 f"plugin name {name!r} is not valid: use lower-case letters, digits and single hyphens,"
@@ -56,7 +56,7 @@ class Names:
         )
 
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
@@ -78,7 +78,7 @@ $name = "$module"
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
-'''
+"""
 
 MODULE = '''\
 """$description_docstring
@@ -147,7 +147,7 @@ def test_the_matmul_is_correct_on_every_shape():
     assert results.metric("3x4x5.max_abs_err") < 1e-5
 '''
 
-README = '''\
+README = """\
 # $distribution
 
 $description
@@ -174,22 +174,24 @@ To run the tests:
 
     pip install -e '.[test]'
     pytest
-'''
+"""
 
-GITIGNORE = '''\
+GITIGNORE = """\
 __pycache__/
 *.egg-info/
 build/
 dist/
 runs.db
-'''
+"""
 
 
 def files(names: Names) -> dict[str, str]:
     """``relative path -> text`` of every file of the package."""
     values = {
-        "name": names.name, "distribution": names.distribution,
-        "module": names.module, "description": names.description,
+        "name": names.name,
+        "distribution": names.distribution,
+        "module": names.module,
+        "description": names.description,
         # a TOML basic string is a JSON string; a docstring needs its quotes escaped
         "description_toml": json.dumps(names.description),
         "description_docstring": names.description.replace("\\", "\\\\").replace('"', '\\"'),
@@ -207,7 +209,9 @@ def files(names: Names) -> dict[str, str]:
 def write_package(folder: Path, names: Names) -> list[Path]:
     """Write the package into ``folder`` (which must not exist, or be empty); return the files."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise ScaffoldError(f"{folder} already exists and is not an empty folder; choose another name or remove it")
+        raise ScaffoldError(
+            f"{folder} already exists and is not an empty folder; choose another name or remove it"
+        )
     written = []
     for relative, text in files(names).items():
         path = folder / relative

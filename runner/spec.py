@@ -84,7 +84,11 @@ class SweepSpec:
             "seed": self.seed,
             "settings": {t: dict(v) for t, v in self.settings.items()},
             "includes": [
-                {"experiment": i.experiment, "components": dict(i.components), "params": dict(i.params)}
+                {
+                    "experiment": i.experiment,
+                    "components": dict(i.components),
+                    "params": dict(i.params),
+                }
                 for i in self.includes
             ],
             "data_path": self.data_path,
@@ -106,13 +110,17 @@ class SweepSpec:
             seed=int(data.get("seed", 0)),
             settings={t: dict(v) for t, v in (data.get("settings") or {}).items()},
             includes=tuple(
-                Include(i["experiment"], dict(i.get("components") or {}), dict(i.get("params") or {}))
+                Include(
+                    i["experiment"], dict(i.get("components") or {}), dict(i.get("params") or {})
+                )
                 for i in data.get("includes") or ()
             ),
             data_path=data.get("data_path"),
             only_keys=None if data.get("only_keys") is None else tuple(data["only_keys"]),
             plugin_modules=tuple(data.get("plugin_modules") or ()),
-            threads=tuple(None if t == "auto" else int(t) for t in data.get("threads") or ("auto",)),
+            threads=tuple(
+                None if t == "auto" else int(t) for t in data.get("threads") or ("auto",)
+            ),
         )
 
 
@@ -132,11 +140,15 @@ def parse_setting(text: str) -> tuple[str, str, str]:
     target_param, eq, value = text.partition("=")
     target, dot, param = target_param.strip().rpartition(".")
     if not eq or not dot or not target or not param:
-        raise PlanError(f"-s {text!r}: expected NAME.PARAM=VALUE, e.g. train.lr=0.1 or leaky-relu.slope=0.2")
+        raise PlanError(
+            f"-s {text!r}: expected NAME.PARAM=VALUE, e.g. train.lr=0.1 or leaky-relu.slope=0.2"
+        )
     return target, param, value.strip()
 
 
-def add_setting(settings: dict[str, dict[str, Any]], target: str, param: str, value: Any, origin: str) -> None:
+def add_setting(
+    settings: dict[str, dict[str, Any]], target: str, param: str, value: Any, origin: str
+) -> None:
     """Record one setting, refusing the same one twice from the same origin."""
     params = settings.setdefault(target, {})
     if param in params:
@@ -170,7 +182,9 @@ def coerce_value(default: Any, value: Any, where: str) -> Any:
     if isinstance(default, int | float):
         # an int default takes whole numbers only; a float default takes either
         number, accepted, expected = (
-            (int, int, "an integer") if isinstance(default, int) else (float, int | float, "a number")
+            (int, int, "an integer")
+            if isinstance(default, int)
+            else (float, int | float, "a number")
         )
         if isinstance(value, accepted) and not isinstance(value, bool):
             return number(value)
@@ -218,8 +232,19 @@ def coerce_value(default: Any, value: Any, where: str) -> Any:
 
 #: top-level keys a ``--config`` file may have (besides one key per component category)
 CONFIG_KEYS: tuple[str, ...] = (
-    "plugins", "experiments", "device", "devices", "dtype", "repeat", "seed",
-    "data_path", "name", "set", "params", "include", "threads",
+    "plugins",
+    "experiments",
+    "device",
+    "devices",
+    "dtype",
+    "repeat",
+    "seed",
+    "data_path",
+    "name",
+    "set",
+    "params",
+    "include",
+    "threads",
 )
 
 #: the most torch threads a run may ask for
@@ -229,7 +254,11 @@ MAX_THREADS = 1024
 def parse_threads(value: Any, where: str = "--threads") -> tuple[int | None, ...]:
     """``"auto"``, ``"1,2"``, ``4`` or ``[1, "auto"]`` -> thread settings (None is auto);
     PlanError naming the allowed values otherwise."""
-    items = split_names(value) if isinstance(value, str) else (value if isinstance(value, list) else [value])
+    items = (
+        split_names(value)
+        if isinstance(value, str)
+        else (value if isinstance(value, list) else [value])
+    )
     out: list[int | None] = []
     for item in items:
         text = str(item).strip().lower()
@@ -237,7 +266,9 @@ def parse_threads(value: Any, where: str = "--threads") -> tuple[int | None, ...
             out.append(None)
             continue
         if isinstance(item, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_THREADS:
-            raise PlanError(f"{where}: {item!r} is not a thread count; give auto or integers 1 to {MAX_THREADS}")
+            raise PlanError(
+                f"{where}: {item!r} is not a thread count; give auto or integers 1 to {MAX_THREADS}"
+            )
         out.append(int(text))
     if not out:
         raise PlanError(f"{where}: give auto or integers 1 to {MAX_THREADS}")
@@ -272,7 +303,9 @@ def load_config(path: str | Path) -> dict[str, Any]:
     components = {c: data[c] for c in data if c not in CONFIG_KEYS}
     for category in components:
         value = data[category]
-        if not isinstance(value, str | list) or not all(isinstance(v, str) for v in ([value] if isinstance(value, str) else value)):
+        if not isinstance(value, str | list) or not all(
+            isinstance(v, str) for v in ([value] if isinstance(value, str) else value)
+        ):
             raise PlanError(
                 f"--config {path}: {category} must be component names (a string or a list of strings);"
                 f" other keys: {', '.join(CONFIG_KEYS)}"
@@ -285,10 +318,18 @@ def load_config(path: str | Path) -> dict[str, Any]:
         out["devices"] = split_names(data.get("devices", data.get("device")))
     if "threads" in data:
         out["threads"] = parse_threads(data["threads"], f"--config {path}: threads")
-    for key, kind in (("dtype", str), ("repeat", int), ("seed", int), ("data_path", str), ("name", str)):
+    for key, kind in (
+        ("dtype", str),
+        ("repeat", int),
+        ("seed", int),
+        ("data_path", str),
+        ("name", str),
+    ):
         if key in data:
             if not isinstance(data[key], kind) or isinstance(data[key], bool):
-                raise PlanError(f"--config {path}: {key} must be a{'n integer' if kind is int else ' string'}")
+                raise PlanError(
+                    f"--config {path}: {key} must be a{'n integer' if kind is int else ' string'}"
+                )
             out[key] = data[key]
 
     settings: dict[str, dict[str, Any]] = {}
@@ -323,7 +364,9 @@ def _table(data: Mapping[str, Any], key: str, path: Path) -> Mapping[str, Any]:
 def _include(entry: Mapping[str, Any], path: Path) -> Include:
     entry = {k.replace("-", "_"): v for k, v in entry.items()}
     if not isinstance(entry.get("experiment"), str):
-        raise PlanError(f"--config {path}: [[include]] needs experiment = NAME (other keys: params, and a category per choice)")
+        raise PlanError(
+            f"--config {path}: [[include]] needs experiment = NAME (other keys: params, and a category per choice)"
+        )
     params = entry.get("params", {})
     if not isinstance(params, dict):
         raise PlanError(f"--config {path}: [[include]] params must be a table")

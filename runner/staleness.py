@@ -39,5 +39,7 @@ def stale_notes(stale: Any) -> dict[int, str]:
     """``run_id -> "matmul einsum 0.1.0+aaaa -> 0.1.0+bbbb; ..."``, one line per stale run."""
     notes: dict[int, list[str]] = {}
     for row in stale.itertuples(index=False):
-        notes.setdefault(int(row.run_id), []).append(f"{row.category} {row.component} {row.version} -> {row.now}")
+        notes.setdefault(int(row.run_id), []).append(
+            f"{row.category} {row.component} {row.version} -> {row.now}"
+        )
     return {run_id: "; ".join(parts) for run_id, parts in notes.items()}

@@ -73,6 +73,8 @@ SEND_AHEAD_MAX = 4
 OUTPUT_RESET_BYTES = 1 << 20
 #: workers dying before they are ready this many times in a row stop the sweep
 START_ATTEMPTS = 3
+
+
 def run_kind(planned: PlannedRun) -> tuple[str, str | None]:
     """Runs that take about as long as each other: one experiment with one matmul strategy
     (the strategy is what makes a run slow: elementwise training loops over every output
@@ -96,8 +98,12 @@ def exit_description(code: int | None) -> str:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        why = {"SIGSEGV": " (a crash in native code)", "SIGKILL": " (out of memory, or killed)",
-               "SIGABRT": " (aborted by native code)", "SIGBUS": " (a crash in native code)"}.get(name, "")
+        why = {
+            "SIGSEGV": " (a crash in native code)",
+            "SIGKILL": " (out of memory, or killed)",
+            "SIGABRT": " (aborted by native code)",
+            "SIGBUS": " (a crash in native code)",
+        }.get(name, "")
         return f"the worker process was killed by {name}{why}"
     return f"the worker process exited with code {code}"
 
@@ -118,7 +124,9 @@ class _Worker:
     output: Path
     ready: bool = False
     task: _Task | None = None
-    queued: deque[_Task] = field(default_factory=deque)  # sent ahead, waiting in the pipe behind ``task``
+    queued: deque[_Task] = field(
+        default_factory=deque
+    )  # sent ahead, waiting in the pipe behind ``task``
     since: float = 0.0  # monotonic time the task was handed out
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     offset: int = 0  # output file size when the task was handed out
@@ -161,15 +169,21 @@ class SupervisedBackend:
         self.size = max(1, workers or self.cores)
         self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
         self.poll = 0.5  # seconds between checks for overdue runs
-        self._context = multiprocessing.get_context("spawn")  # torch's thread pools do not survive a fork
+        self._context = multiprocessing.get_context(
+            "spawn"
+        )  # torch's thread pools do not survive a fork
         self._workers: list[_Worker] = []
         self._folder: Path | None = None
         self._headroom: int | None = None
         self._failed_starts = 0
         self._count = 0
         self._queue: deque[_Task] = deque()
-        self._begun: list[int] = []  # runs sent ahead that have started since the driver last looked
-        self._seconds: dict[tuple[str, str | None], float] = {}  # how long the last run of each kind took
+        self._begun: list[
+            int
+        ] = []  # runs sent ahead that have started since the driver last looked
+        self._seconds: dict[
+            tuple[str, str | None], float
+        ] = {}  # how long the last run of each kind took
 
     def describe(self) -> dict[str, Any]:
         """How runs execute, for the sweep's environment record."""
@@ -185,14 +199,23 @@ class SupervisedBackend:
     # -- the queue ---------------------------------------------------------
 
     def _exclusive(self, planned: PlannedRun) -> bool:
-        return bool(getattr(self.plugins.registry.get("experiment", planned.experiment).component, "exclusive", False))
+        return bool(
+            getattr(
+                self.plugins.registry.get("experiment", planned.experiment).component,
+                "exclusive",
+                False,
+            )
+        )
 
     def _slowness(self, planned: PlannedRun) -> float:
         """Smaller is slower: the ``max_madds`` of the run's matmul strategy (inf without one)."""
         name = planned.components.get("matmul")
         if name is None:
             return float("inf")
-        return float(getattr(self.plugins.registry.get("matmul", name).component, "max_madds", None) or float("inf"))
+        return float(
+            getattr(self.plugins.registry.get("matmul", name).component, "max_madds", None)
+            or float("inf")
+        )
 
     def tasks(self, items: Items) -> list[_Task]:
         """``items`` as tasks in the order they run: shared runs slowest-looking first, then exclusive ones."""
@@ -214,8 +237,10 @@ class SupervisedBackend:
         output.touch()
         conn, child = self._context.Pipe()
         process = self._context.Process(
-            target=worker_main, args=(child, self.modules, str(output), self._headroom),
-            name=f"scratchlab-worker-{self._count}", daemon=True,
+            target=worker_main,
+            args=(child, self.modules, str(output), self._headroom),
+            name=f"scratchlab-worker-{self._count}",
+            daemon=True,
         )
         process.start()
         child.close()
@@ -276,9 +301,19 @@ class SupervisedBackend:
                 # training runs, 12 s each, ended up two in one worker's pipe)
                 if not self._short(task):
                     return
-                depth = SEND_AHEAD_MAX if self._seconds[run_kind(task.planned)] < SEND_AHEAD_BELOW / 10 else 1
-                if (len(worker.queued) >= depth or worker.task is None or worker.retiring or worker.task.alone
-                        or worker.task.cores != task.cores or not self._short(worker.task)):
+                depth = (
+                    SEND_AHEAD_MAX
+                    if self._seconds[run_kind(task.planned)] < SEND_AHEAD_BELOW / 10
+                    else 1
+                )
+                if (
+                    len(worker.queued) >= depth
+                    or worker.task is None
+                    or worker.retiring
+                    or worker.task.alone
+                    or worker.task.cores != task.cores
+                    or not self._short(worker.task)
+                ):
                     break
                 queue.popleft()
                 worker.queued.append(task)
@@ -345,8 +380,10 @@ class SupervisedBackend:
             self._failed_starts += 1
             if self._failed_starts >= START_ATTEMPTS:
                 raise WorkerStartError(
-                    _with_output(f"worker processes die before they are ready: {exit_description(code)}", tail)
-                    .replace("the run's last output", "the worker's last output")
+                    _with_output(
+                        f"worker processes die before they are ready: {exit_description(code)}",
+                        tail,
+                    ).replace("the run's last output", "the worker's last output")
                 )
         return []
 
@@ -363,7 +400,12 @@ class SupervisedBackend:
                 f" {grace_period(self._timeout):.1f}s grace (it did not heed its time budget); its worker"
                 " process was killed and replaced, so nothing this run recorded was kept"
             )
-            out.append((task.run_id, failed_result(_with_output(reason, tail), worker.started_at, status="timeout")))
+            out.append(
+                (
+                    task.run_id,
+                    failed_result(_with_output(reason, tail), worker.started_at, status="timeout"),
+                )
+            )
         return out
 
     def _collect(self, limit: float | None) -> list[tuple[int, RunResult]]:
@@ -388,7 +430,9 @@ class SupervisedBackend:
 
     # -- the backend interface ---------------------------------------------
 
-    def results(self, items: Items, started: StartedCallback, timeout: float | None) -> Iterator[tuple[int, RunResult]]:
+    def results(
+        self, items: Items, started: StartedCallback, timeout: float | None
+    ) -> Iterator[tuple[int, RunResult]]:
         """Yield ``(run_id, result)`` as runs finish; kills the runs in flight when closed early."""
         self._timeout = timeout
         limit = None if timeout is None else timeout + grace_period(timeout)

@@ -29,8 +29,19 @@ from scratchlab.runner.plan import PlanError, SweepSpec, plan, plan_warnings
 from scratchlab.runner.reporting import SilentReporter, SweepReporter, Tallying
 
 __all__ = [
-    "Execution", "Prepared", "SilentReporter", "SweepError", "SweepOutcome", "SweepReporter", "SweepUsageError",
-    "execute_prepared", "prepare_new", "prepare_rerun", "prepare_resume", "rerun_failed", "resume_sweep",
+    "Execution",
+    "Prepared",
+    "SilentReporter",
+    "SweepError",
+    "SweepOutcome",
+    "SweepReporter",
+    "SweepUsageError",
+    "execute_prepared",
+    "prepare_new",
+    "prepare_rerun",
+    "prepare_resume",
+    "rerun_failed",
+    "resume_sweep",
     "run_sweep",
 ]
 
@@ -54,11 +65,15 @@ class Execution:
     """
 
     workers: int | None = None  # N supervised worker processes (default: one per usable core)
-    scheduler: str | None = None  # an existing Dask cluster, or "local" for a local one of `workers`
+    scheduler: str | None = (
+        None  # an existing Dask cluster, or "local" for a local one of `workers`
+    )
     inline: bool = False  # in this process (for pdb)
     timeout: float | None = None  # seconds per run
     fail_fast: bool = False
-    retry_noisy: int = 0  # measure runs whose timings were judged noisy again, up to this many times
+    retry_noisy: int = (
+        0  # measure runs whose timings were judged noisy again, up to this many times
+    )
 
     def __post_init__(self) -> None:
         from scratchlab.runner.options import (
@@ -70,9 +85,13 @@ class Execution:
         )
 
         if self.workers is not None and self.scheduler not in (None, "local"):
-            raise SweepUsageError("--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own")
+            raise SweepUsageError(
+                "--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own"
+            )
         if self.inline and (self.workers is not None or self.scheduler is not None):
-            raise SweepUsageError("--inline runs in this process; it cannot be combined with --workers or --scheduler")
+            raise SweepUsageError(
+                "--inline runs in this process; it cannot be combined with --workers or --scheduler"
+            )
         try:
             if self.workers is not None:
                 check_int(self.workers, "workers", 1, MAX_WORKERS)
@@ -159,7 +178,9 @@ def prepare_new(spec: SweepSpec, plugins: Any, *, name: str | None = None) -> Pr
     )
 
 
-def _stored_spec(store: Any, sweep_id: int, plugin_modules: Sequence[str]) -> tuple[dict, SweepSpec]:
+def _stored_spec(
+    store: Any, sweep_id: int, plugin_modules: Sequence[str]
+) -> tuple[dict, SweepSpec]:
     stored = store.get_sweep(sweep_id)
     spec = SweepSpec.from_json(stored["spec"])
     missing = [m for m in spec.plugin_modules if m not in plugin_modules]
@@ -176,7 +197,9 @@ def stored_timeout(stored: Mapping[str, Any]) -> float | None:
     return (stored["spec"].get("execution") or {}).get("timeout")
 
 
-def prepare_resume(store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = ()) -> Prepared:
+def prepare_resume(
+    store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = ()
+) -> Prepared:
     """The unfinished runs of a stored sweep, matched to the current plan by key.
 
     ``plugin_modules`` are the ``--plugin`` modules loaded now; the sweep's own must be among them.
@@ -188,12 +211,23 @@ def prepare_resume(store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequ
     check_not_live(store, sweep_id)  # refuse a sweep another process still runs, before planning
     title = f"sweep {sweep_id} ({stored['name']}), resumed"
     wanted = unfinished(store.sweep_runs(sweep_id))
-    prepared = Prepared(spec=spec, name=stored["name"], runs=[], run_ids=[], title=title, sweep_id=sweep_id,
-                        timeout=stored_timeout(stored))
+    prepared = Prepared(
+        spec=spec,
+        name=stored["name"],
+        runs=[],
+        run_ids=[],
+        title=title,
+        sweep_id=sweep_id,
+        timeout=stored_timeout(stored),
+    )
     if not wanted:
-        prepared.note = f"sweep {sweep_id} ({stored['name']}): every run is done or skipped; nothing to run"
+        prepared.note = (
+            f"sweep {sweep_id} ({stored['name']}): every run is done or skipped; nothing to run"
+        )
         return prepared
-    by_key = {r.key: r for r in plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)}
+    by_key = {
+        r.key: r for r in plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)
+    }
     lost = [r for r in wanted if r["key"] not in by_key]
     if lost:
         raise SweepError(
@@ -207,16 +241,25 @@ def prepare_resume(store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequ
 
 
 def prepare_rerun(
-    store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = (), *, name: str | None = None
+    store: Any,
+    sweep_id: int,
+    plugins: Any,
+    plugin_modules: Sequence[str] = (),
+    *,
+    name: str | None = None,
 ) -> Prepared:
     """A new sweep of the failed and timed-out runs of a stored sweep, planned with the current code."""
     stored, spec = _stored_spec(store, sweep_id, plugin_modules)
     name = name or f"{stored['name']}-rerun"
     title = f"sweep {name!r}: failed runs of sweep {sweep_id}"
     wanted = [r for r in store.sweep_runs(sweep_id) if r["status"] in RERUN_STATUSES]
-    prepared = Prepared(spec=spec, name=name, runs=[], run_ids=[], title=title, timeout=stored_timeout(stored))
+    prepared = Prepared(
+        spec=spec, name=name, runs=[], run_ids=[], title=title, timeout=stored_timeout(stored)
+    )
     if not wanted:
-        prepared.note = f"sweep {sweep_id} ({stored['name']}): no run failed or timed out; nothing to run"
+        prepared.note = (
+            f"sweep {sweep_id} ({stored['name']}): no run failed or timed out; nothing to run"
+        )
         return prepared
     replanned = plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)
     runs, lost = _match_by_identity(store, wanted, replanned)
@@ -226,7 +269,9 @@ def prepare_rerun(
             " (a component or param was removed); they are left out"
         )
     if not runs:
-        raise SweepError(f"none of the failed runs of sweep {sweep_id} can be planned with the current plugins")
+        raise SweepError(
+            f"none of the failed runs of sweep {sweep_id} can be planned with the current plugins"
+        )
     prepared.spec = dataclasses.replace(spec, only_keys=tuple(r.key for r in runs))
     prepared.runs = runs
     prepared.run_ids = [None] * len(runs)
@@ -256,14 +301,20 @@ def _match_by_identity(
 # --------------------------------------------------------------------------- executing
 
 
-def make_backend(execution: Execution, plugins: Any, modules: Sequence[str], warn: Callable[[str], None]) -> Any:
+def make_backend(
+    execution: Execution, plugins: Any, modules: Sequence[str], warn: Callable[[str], None]
+) -> Any:
     """The backend ``execution`` asks for; :class:`SweepError` when a Dask cluster cannot be used."""
     from scratchlab.runner import execute, supervisor
 
     try:
         return supervisor.make_backend(
-            plugins, tuple(modules), inline=execution.inline, workers=execution.workers,
-            scheduler=execution.scheduler, warn=warn,
+            plugins,
+            tuple(modules),
+            inline=execution.inline,
+            workers=execution.workers,
+            scheduler=execution.scheduler,
+            warn=warn,
         )
     except execute.DaskUnavailable as exc:
         raise SweepError(str(exc)) from None
@@ -290,8 +341,12 @@ def execute_prepared(
     from scratchlab.runner.environment import busy_warning, capture_environment
 
     if prepared.note is not None:
-        return SweepOutcome(sweep_id=prepared.sweep_id, name=prepared.name, status="nothing to run",
-                            note=prepared.note)
+        return SweepOutcome(
+            sweep_id=prepared.sweep_id,
+            name=prepared.name,
+            status="nothing to run",
+            note=prepared.note,
+        )
     progress = Tallying(reporter or SilentReporter())
     for message in prepared.warnings:
         progress.warn(message)
@@ -303,7 +358,9 @@ def execute_prepared(
     with contextlib.ExitStack() as stack:
         backend = make_backend(execution, plugins, modules, progress.warn)
         stack.callback(backend.close)
-        stack.callback(progress.close)  # (callbacks run last-first: the display ends before the backend)
+        stack.callback(
+            progress.close
+        )  # (callbacks run last-first: the display ends before the backend)
         environment = capture_environment(plugins)
         environment["execution"] = backend.describe()
         if (busy := busy_warning(environment)) is not None:
@@ -313,15 +370,21 @@ def execute_prepared(
             # the spec as planned, plus how it runs, so --resume continues it alike
             spec_json = {**prepared.spec.to_json(), "execution": {"timeout": timeout}}
             # what `runner runs` shows as each experiment's results, readable without the plugins
-            spec_json[HEADLINES_KEY] = declared_headlines(plugins.registry, {r.experiment for r in prepared.runs})
-            sweep_id = store.create_sweep(prepared.name, list(argv), spec_json, environment, owner=owner)
+            spec_json[HEADLINES_KEY] = declared_headlines(
+                plugins.registry, {r.experiment for r in prepared.runs}
+            )
+            sweep_id = store.create_sweep(
+                prepared.name, list(argv), spec_json, environment, owner=owner
+            )
             ids = store.add_runs(sweep_id, list(prepared.runs))
             items = [(ids[r.key], r) for r in prepared.runs]
         else:
             # refused if another process still runs it; runs a dead driver left running are requeued
             stale = ownership.claim(store, sweep_id, owner)
             if stale:
-                progress.warn(f"sweep {sweep_id}: {stale} run(s) its stopped driver left running are run again")
+                progress.warn(
+                    f"sweep {sweep_id}: {stale} run(s) its stopped driver left running are run again"
+                )
             # running again, with where it resumed kept beside where it started
             store.reopen_sweep(sweep_id, environment)
             items = list(zip(prepared.run_ids, prepared.runs, strict=True))
@@ -331,12 +394,26 @@ def execute_prepared(
         progress.start(f"sweep {sweep_id} ({prepared.name})", len(items))
         stack.enter_context(ownership.Heartbeat(store, sweep_id, owner))
         result = execute.execute_sweep(
-            store, sweep, items, backend,
-            hooks=hooks, reporter=progress, timeout=timeout, fail_fast=execution.fail_fast,
+            store,
+            sweep,
+            items,
+            backend,
+            hooks=hooks,
+            reporter=progress,
+            timeout=timeout,
+            fail_fast=execution.fail_fast,
         )
         result = _retry_noisy(
-            store, sweep, items, backend, result, rounds=execution.retry_noisy,
-            hooks=hooks, reporter=progress, timeout=timeout, fail_fast=execution.fail_fast,
+            store,
+            sweep,
+            items,
+            backend,
+            result,
+            rounds=execution.retry_noisy,
+            hooks=hooks,
+            reporter=progress,
+            timeout=timeout,
+            fail_fast=execution.fail_fast,
         )
     return SweepOutcome(
         sweep_id=sweep_id,
@@ -349,8 +426,17 @@ def execute_prepared(
     )
 
 
-def _retry_noisy(store: Any, sweep: Mapping[str, Any], items: Sequence[tuple[int, PlannedRun]], backend: Any,
-                 result: Any, *, rounds: int, reporter: Tallying, **run_options: Any) -> Any:
+def _retry_noisy(
+    store: Any,
+    sweep: Mapping[str, Any],
+    items: Sequence[tuple[int, PlannedRun]],
+    backend: Any,
+    result: Any,
+    *,
+    rounds: int,
+    reporter: Tallying,
+    **run_options: Any,
+) -> Any:
     """Measure the runs of ``items`` whose stored timings are ``noisy`` again, up to ``rounds`` times
     (``--retry-noisy``); each new result replaces the run's earlier one. Returns the last round's outcome."""
     from scratchlab.db.quality import noisy_runs
@@ -366,9 +452,17 @@ def _retry_noisy(store: Any, sweep: Mapping[str, Any], items: Sequence[tuple[int
         if not noisy:
             return result
         store.reopen_sweep(sweep_id)  # running again: a --resume meanwhile is refused
-        reporter.start(f"sweep {sweep_id}: {len(noisy)} noisy run(s) measured again ({attempt}/{rounds})", len(noisy))
+        reporter.start(
+            f"sweep {sweep_id}: {len(noisy)} noisy run(s) measured again ({attempt}/{rounds})",
+            len(noisy),
+        )
         result = execute.execute_sweep(
-            store, sweep, [(run_id, ours[run_id]) for run_id in noisy], backend, reporter=reporter, **run_options
+            store,
+            sweep,
+            [(run_id, ours[run_id]) for run_id in noisy],
+            backend,
+            reporter=reporter,
+            **run_options,
         )
     if rounds and not (result.interrupted or result.stopped_early):
         still = [run_id for run_id in noisy_runs(store, sweep_id) if run_id in ours]
@@ -424,8 +518,9 @@ def run_sweep(
     if prepared.note is not None:
         raise SweepUsageError(prepared.note)
     with open_store(_db_url(db)) as store:
-        return execute_prepared(prepared, store=store, plugins=loaded, execution=execution, reporter=reporter,
-                                argv=argv)
+        return execute_prepared(
+            prepared, store=store, plugins=loaded, execution=execution, reporter=reporter, argv=argv
+        )
 
 
 def resume_sweep(
@@ -443,8 +538,14 @@ def resume_sweep(
     loaded = _load(plugins, plugin_modules)
     with open_store(_db_url(db)) as store:
         prepared = prepare_resume(store, sweep_id, loaded, plugin_modules)
-        return execute_prepared(prepared, store=store, plugins=loaded, execution=execution, reporter=reporter,
-                                plugin_modules=plugin_modules)
+        return execute_prepared(
+            prepared,
+            store=store,
+            plugins=loaded,
+            execution=execution,
+            reporter=reporter,
+            plugin_modules=plugin_modules,
+        )
 
 
 def rerun_failed(
@@ -464,5 +565,12 @@ def rerun_failed(
     loaded = _load(plugins, plugin_modules)
     with open_store(_db_url(db)) as store:
         prepared = prepare_rerun(store, sweep_id, loaded, plugin_modules, name=name)
-        return execute_prepared(prepared, store=store, plugins=loaded, execution=execution, reporter=reporter,
-                                argv=argv, plugin_modules=plugin_modules)
+        return execute_prepared(
+            prepared,
+            store=store,
+            plugins=loaded,
+            execution=execution,
+            reporter=reporter,
+            argv=argv,
+            plugin_modules=plugin_modules,
+        )

@@ -122,6 +122,8 @@ def measure(
     while len(times) < min_replicates and time.perf_counter() - started < max_run_time:
         times.extend(timer.timeit(number).times)
         after_block()
-    record = summarise(label, times, number_per_run=number, shape=shape, flops=flops, threads=threads)
+    record = summarise(
+        label, times, number_per_run=number, shape=shape, flops=flops, threads=threads
+    )
     record.quality, record.evidence = watch.verdict(record.median, record.iqr)
     return record

@@ -32,8 +32,13 @@ from scratchlab.runner.execute import apply_threads, failed_result, missing_on_w
 #: environment variable: memory a run may allocate on top of its worker's start-up size
 MEMORY_ENV = "SCRATCHLAB_WORKER_MEMORY"
 
-_OOM_MARKERS = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "std::bad_alloc", "not enough memory")
-
+_OOM_MARKERS = (
+    "MemoryError",
+    "can't allocate memory",
+    "Cannot allocate memory",
+    "std::bad_alloc",
+    "not enough memory",
+)
 
 
 # --------------------------------------------------------------------------- memory
@@ -173,7 +178,9 @@ def worker_main(conn: Any, modules: tuple[str, ...], output: str, headroom: int 
             return
 
 
-def _run_one(plugins: Any, planned: PlannedRun, timeout: float | None, threads: int, limit: int | None) -> RunResult:
+def _run_one(
+    plugins: Any, planned: PlannedRun, timeout: float | None, threads: int, limit: int | None
+) -> RunResult:
     from scratchlab.runner.context import run_experiment
 
     started_at = datetime.now(UTC)
@@ -183,9 +190,17 @@ def _run_one(plugins: Any, planned: PlannedRun, timeout: float | None, threads: 
         if missing is not None:
             return failed_result(missing, started_at)
         result = run_experiment(plugins, planned, timeout=timeout)
-    except BaseException as exc:  # KeyboardInterrupt raised by the run itself (SIGINT is ignored here)
-        return failed_result(f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at)
+    except (
+        BaseException
+    ) as exc:  # KeyboardInterrupt raised by the run itself (SIGINT is ignored here)
+        return failed_result(
+            f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at
+        )
     if _out_of_memory(result):
-        size = "its address-space limit" if limit is None else f"its limit of {limit / 2**30:.1f} GiB of address space"
+        size = (
+            "its address-space limit"
+            if limit is None
+            else f"its limit of {limit / 2**30:.1f} GiB of address space"
+        )
         result.reason = f"out of memory: the run needed more than {size}\n{result.reason}"
     return result

@@ -40,8 +40,12 @@ def plugin_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
             name, version = dist
             info = root / f"{name.replace('-', '_')}-{version}.dist-info"
             info.mkdir()
-            (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-            lines = ["[scratchlab]"] + [f"{ep} = {target}" for ep, target in (entry_points or {}).items()]
+            (info / "METADATA").write_text(
+                f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            )
+            lines = ["[scratchlab]"] + [
+                f"{ep} = {target}" for ep, target in (entry_points or {}).items()
+            ]
             (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
         importlib.invalidate_caches()
         return root

@@ -24,7 +24,9 @@ OPTIONS = {
 
 def run_offline() -> None:
     """Render the migrations as SQL."""
-    context.configure(url=context.config.get_main_option("sqlalchemy.url"), literal_binds=True, **OPTIONS)
+    context.configure(
+        url=context.config.get_main_option("sqlalchemy.url"), literal_binds=True, **OPTIONS
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -15,7 +15,11 @@ from scratchlab.plugins.experiments import gradcheck, init_stats, matmul, teleme
 
 #: the built-in experiments, in the order of the lessons
 EXPERIMENTS = (
-    matmul.EXPERIMENT, init_stats.EXPERIMENT, gradcheck.EXPERIMENT, train.EXPERIMENT, telemetry.EXPERIMENT,
+    matmul.EXPERIMENT,
+    init_stats.EXPERIMENT,
+    gradcheck.EXPERIMENT,
+    train.EXPERIMENT,
+    telemetry.EXPERIMENT,
 )
 
 

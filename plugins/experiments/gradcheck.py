@@ -117,7 +117,12 @@ EXPERIMENT = Experiment(
     run=run,
     uses=("activation", "loss", "init"),
     params=PARAMS,
-    bounds={"batch": positive_int, "hidden": positive_int, "rtol": non_negative, "atol": non_negative},
+    bounds={
+        "batch": positive_int,
+        "hidden": positive_int,
+        "rtol": non_negative,
+        "atol": non_negative,
+    },
     headline=("passed", "max_rel_err"),
     description=(
         "The lessons' hand-written backward (loss grad, lin_grad, activation backward) against autograd"

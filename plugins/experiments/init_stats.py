@@ -71,7 +71,9 @@ def run_mlp(ctx: Any) -> None:
         dtype=ctx.dtype,
     )
     if calibrate(model, ctx.init, x):
-        ctx.note("lsuv calibrated the mlp's lin1 on these images; the deep and conv models use its Kaiming draw only")
+        ctx.note(
+            "lsuv calibrated the mlp's lin1 on these images; the deep and conv models use its Kaiming draw only"
+        )
     ctx.stats("mlp", 0, "input", x)
     with ctx.watch(model, "mlp"):
         model(x)
@@ -156,7 +158,10 @@ EXPERIMENT = Experiment(
     run=run,
     uses=("init", "activation"),
     params=PARAMS,
-    bounds={name: positive_int for name in ("depth", "width", "batch", "hidden", "n_images", "channels", "kernel")},
+    bounds={
+        name: positive_int
+        for name in ("depth", "width", "batch", "hidden", "n_images", "channels", "kernel")
+    },
     headline=("first_nonfinite_layer", "deep.last_std"),
     description=(
         "Per-layer activation statistics for the lessons' MLP, a 100-layer deep stack"

@@ -86,7 +86,9 @@ def _reason_to_skip(ctx: Any, m: int, k: int, n: int) -> str | None:
     reason = ctx.matmul.fits(m, k, n)
     if reason is None:
         itemsize = torch.empty((), dtype=ctx.dtype).element_size()
-        reason = does_not_fit(peak_bytes(m, k, n, itemsize), ctx.device, what=f"{m}x{k}x{n} in {ctx.dtype}")
+        reason = does_not_fit(
+            peak_bytes(m, k, n, itemsize), ctx.device, what=f"{m}x{k}x{n} in {ctx.dtype}"
+        )
     return reason
 
 

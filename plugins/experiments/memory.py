@@ -66,7 +66,11 @@ def available_bytes(device: Any = "cpu") -> int | None:
         return int(free)
     if device.type != "cpu":
         return None
-    rooms = [r for r in (_meminfo_bytes("MemAvailable"), _cgroup_room(), _address_space_room()) if r is not None]
+    rooms = [
+        r
+        for r in (_meminfo_bytes("MemAvailable"), _cgroup_room(), _address_space_room())
+        if r is not None
+    ]
     return max(0, min(rooms)) if rooms else None
 
 

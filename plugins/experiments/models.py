@@ -178,11 +178,17 @@ class ConvLayer(nn.Module):
     @property
     def bias(self) -> Tensor:
         """The output shift (0 until set)."""
-        return self.shift if self.shift is not None else torch.zeros((), device=self.conv.weight.device)
+        return (
+            self.shift
+            if self.shift is not None
+            else torch.zeros((), device=self.conv.weight.device)
+        )
 
     @bias.setter
     def bias(self, value: Tensor) -> None:
-        self.shift = torch.as_tensor(value, device=self.conv.weight.device, dtype=self.conv.weight.dtype).detach()
+        self.shift = torch.as_tensor(
+            value, device=self.conv.weight.device, dtype=self.conv.weight.dtype
+        ).detach()
 
 
 class Images(nn.Module):

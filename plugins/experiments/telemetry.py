@@ -96,7 +96,9 @@ def run(ctx: Any) -> None:
         stack = contextlib.ExitStack()
         if step % p["every"] == 0 or step == last:
             stack.enter_context(ctx.watch(model, p["model"], step=step))
-            stack.enter_context(ctx.histograms(model, p["model"], step=step, binning=binning, only=names))
+            stack.enter_context(
+                ctx.histograms(model, p["model"], step=step, binning=binning, only=names)
+            )
         if step == last:
             stack.enter_context(near_zero_metrics(ctx, model, names, step, binning))
         return stack
@@ -111,8 +113,13 @@ EXPERIMENT = Experiment(
     # and a sweep over matmuls should not train the CNN once per strategy
     uses=tuple(c for c in train.USES if c != "matmul"),
     params=PARAMS,
-    bounds={**train.BOUNDS, "every": positive_int, "hist_lo": finite, "hist_hi": finite,
-            "bins": Bounds(low=3, integer=True)},
+    bounds={
+        **train.BOUNDS,
+        "every": positive_int,
+        "hist_lo": finite,
+        "hist_hi": finite,
+        "bins": Bounds(low=3, integer=True),
+    },
     headline=("frac_near_zero", "frac_near_zero.*", "valid_accuracy"),
     description=(
         "06's hooks while the CNN trains: per step and layer the mean, std and a 40-bin histogram"

@@ -259,21 +259,39 @@ def run(ctx: Any) -> None:
     stats_every = p["stats_every"]
 
     def watch(step: int) -> Any:
-        return ctx.watch(model, p["model"], step=step) if stats_every and step % stats_every == 0 else None
+        return (
+            ctx.watch(model, p["model"], step=step)
+            if stats_every and step % stats_every == 0
+            else None
+        )
 
     fit(ctx, model, watch)
 
 
 #: what each param may be (0 means "never" for log_every and stats_every, "all rows" for n_train)
 BOUNDS: dict[str, Any] = {
-    "bs": positive_int, "lr": positive, "epochs": positive_int, "hidden": positive_int,
-    "log_every": Bounds(low=0, integer=True), "stats_every": Bounds(low=0, integer=True),
-    "n_train": Bounds(low=0, integer=True), "model": one_of(*MODELS),
+    "bs": positive_int,
+    "lr": positive,
+    "epochs": positive_int,
+    "hidden": positive_int,
+    "log_every": Bounds(low=0, integer=True),
+    "stats_every": Bounds(low=0, integer=True),
+    "n_train": Bounds(low=0, integer=True),
+    "model": one_of(*MODELS),
 }
 
 #: every category the loop depends on (optimizer, schedule and norm default to
 #: sgd, constant and none: the loop before they existed, number for number)
-USES: tuple[str, ...] = ("init", "activation", "loss", "matmul", "dataset", "optimizer", "schedule", "norm")
+USES: tuple[str, ...] = (
+    "init",
+    "activation",
+    "loss",
+    "matmul",
+    "dataset",
+    "optimizer",
+    "schedule",
+    "norm",
+)
 
 EXPERIMENT = Experiment(
     name="train",

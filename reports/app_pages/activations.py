@@ -25,8 +25,16 @@ if stats.empty:
 labelled = views.label_stats(stats, runs)
 final = views.final_stats(labelled)
 models = views.model_names(final)
-model = ui.page_widget("activations.model", st.radio, "model", models, default=views.default_model(models),
-                       options=models, horizontal=True, format_func=ui.plain)
+model = ui.page_widget(
+    "activations.model",
+    st.radio,
+    "model",
+    models,
+    default=views.default_model(models),
+    options=models,
+    horizontal=True,
+    format_func=ui.plain,
+)
 profile = views.layer_profile(final[final["model"] == model])
 
 chart_col, table_col = st.columns([3, 2])
@@ -34,32 +42,63 @@ with chart_col:
     st.altair_chart(views.layer_chart(profile, "std"), width="stretch")
 with table_col:
     st.caption("std at the last layer (best first: closest to 1)")
-    st.dataframe(views.last_layer(profile, "std").drop(columns="layer"), hide_index=True, width="stretch",
-                 column_config={"std": st.column_config.NumberColumn(format="%.3g"),
-                                "off by": st.column_config.NumberColumn("|log10 std|", format="%.2f")})
-st.caption("Hover a line or its legend entry to pick it out; scroll to zoom, double-click to reset.")
-if ui.page_widget("activations.mean", st.toggle, "show the mean per layer (symmetric log axis)", default=False,
-                  parse=lambda v: v == "True"):
+    st.dataframe(
+        views.last_layer(profile, "std").drop(columns="layer"),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "std": st.column_config.NumberColumn(format="%.3g"),
+            "off by": st.column_config.NumberColumn("|log10 std|", format="%.2f"),
+        },
+    )
+st.caption(
+    "Hover a line or its legend entry to pick it out; scroll to zoom, double-click to reset."
+)
+if ui.page_widget(
+    "activations.mean",
+    st.toggle,
+    "show the mean per layer (symmetric log axis)",
+    default=False,
+    parse=lambda v: v == "True",
+):
     st.altair_chart(views.layer_chart(profile, "mean"), width="stretch")
 
 st.subheader("First non-finite layer")
 nonfinite = views.first_nonfinite(final[final["model"] == model])
 broken = nonfinite["first_nonfinite"].notna()
 if broken.any():
-    st.warning(f"{int(broken.sum())} of {len(nonfinite)} runs of {ui.plain(model)} produced non-finite activations.")
+    st.warning(
+        f"{int(broken.sum())} of {len(nonfinite)} runs of {ui.plain(model)} produced non-finite activations."
+    )
 else:
     st.caption(f"Every layer of {ui.plain(model)} stayed finite in every run.")
-st.dataframe(with_run_links(nonfinite), hide_index=True, width="stretch", column_config=link_config())
+st.dataframe(
+    with_run_links(nonfinite), hide_index=True, width="stretch", column_config=link_config()
+)
 
 stepped = views.step_stats(labelled)
 if not stepped.empty:
     st.header("During training")
     run_ids = sorted(int(r) for r in stepped["run_id"].unique())
-    run_id = ui.page_widget("activations.run", st.selectbox, "run", run_ids, default=run_ids[0], parse=int,
-                            options=run_ids)
+    run_id = ui.page_widget(
+        "activations.run",
+        st.selectbox,
+        "run",
+        run_ids,
+        default=run_ids[0],
+        parse=int,
+        options=run_ids,
+    )
     of_run = stepped[stepped["run_id"] == run_id]
     step_models = views.model_names(of_run)
-    step_model = st.radio("model during training", step_models, horizontal=True, key="activations_step_model",
-                          format_func=ui.plain)
-    value = st.radio("statistic", list(views.VALUES), horizontal=True, index=1, key="activations_step_value")
+    step_model = st.radio(
+        "model during training",
+        step_models,
+        horizontal=True,
+        key="activations_step_model",
+        format_func=ui.plain,
+    )
+    value = st.radio(
+        "statistic", list(views.VALUES), horizontal=True, index=1, key="activations_step_value"
+    )
     st.altair_chart(views.step_chart(of_run[of_run["model"] == step_model], value), width="stretch")

@@ -16,8 +16,9 @@ MAX_OPTIONS = 500
 
 st.title("Compare")
 run_filter = ui.run_filter()
-candidates = ui.query("list_runs", **run_filter.query_kwargs(), limit=MAX_OPTIONS, order_by="run_id",
-                      descending=True)
+candidates = ui.query(
+    "list_runs", **run_filter.query_kwargs(), limit=MAX_OPTIONS, order_by="run_id", descending=True
+)
 labels = views.run_labels(candidates)
 ui.remembered("compare.runs", [], ui.parse_ints)
 linked = [int(r) for r in st.session_state["compare.runs"] or []]
@@ -25,14 +26,30 @@ linked = [int(r) for r in st.session_state["compare.runs"] or []]
 # rows ticked in a table, not a type-ahead box: typing a name and Enter cannot pick every match
 st.caption("Tick two or more runs (the sidebar narrows the list); the choice is kept in the link.")
 picker = st.dataframe(
-    pd.DataFrame({"run_id": list(labels), "run": list(labels.values())}), hide_index=True, width="stretch",
-    height=220, on_select="rerun", selection_mode="multi-row", key="compare.pick",
+    pd.DataFrame({"run_id": list(labels), "run": list(labels.values())}),
+    hide_index=True,
+    width="stretch",
+    height=220,
+    on_select="rerun",
+    selection_mode="multi-row",
+    key="compare.pick",
 )
-ticked = [list(labels)[i] for i in picker.selection.rows] if picker is not None and picker.selection else []
+ticked = (
+    [list(labels)[i] for i in picker.selection.rows]
+    if picker is not None and picker.selection
+    else []
+)
 chosen = ticked or linked
-missing = [] if not chosen else sorted(set(chosen) - set(ui.query("list_runs", run_ids=chosen)["run_id"].astype(int)))
+missing = (
+    []
+    if not chosen
+    else sorted(set(chosen) - set(ui.query("list_runs", run_ids=chosen)["run_id"].astype(int)))
+)
 if missing:
-    st.warning(f"No run {', '.join(map(str, missing))} in this database; left out.", icon=":material/search_off:")
+    st.warning(
+        f"No run {', '.join(map(str, missing))} in this database; left out.",
+        icon=":material/search_off:",
+    )
     chosen = [r for r in chosen if r not in missing]
 st.session_state["compare.runs"] = chosen
 ui.publish("compare.runs", chosen)
@@ -41,8 +58,13 @@ if len(chosen) < 2:
     st.stop()
 
 runs, final, timings = views.from_summaries([ui.query("run_summary", int(r)) for r in chosen])
-st.dataframe(with_run_links(pd.DataFrame({"run_id": chosen, "run": [labels.get(r, f"#{r}") for r in chosen]})),
-             hide_index=True, column_config=link_config())
+st.dataframe(
+    with_run_links(
+        pd.DataFrame({"run_id": chosen, "run": [labels.get(r, f"#{r}") for r in chosen]})
+    ),
+    hide_index=True,
+    column_config=link_config(),
+)
 st.subheader("Settings that differ")
 settings = views.differing_settings(runs)
 if settings.empty:
@@ -56,7 +78,11 @@ if not timings.empty:
     side = views.timings_side_by_side(timings, chosen)
     unit, scale = pick_unit(timings["median"])
     st.subheader(f"Timings (median, {unit})")
-    st.dataframe(side.assign(**{c: side[c] / scale for c in side.columns[1:]}), hide_index=True, width="stretch")
+    st.dataframe(
+        side.assign(**{c: side[c] / scale for c in side.columns[1:]}),
+        hide_index=True,
+        width="stretch",
+    )
 
 if not final.empty:
     st.altair_chart(views.metrics_chart(final, chosen), width="content")
@@ -64,5 +90,9 @@ points = ui.query("metrics", run_ids=list(chosen), max_points=400)
 curves = views.run_curves(points)
 for name in training_views.default_curves(list(curves)) if curves else []:
     frame, over_epochs = curves[name]
-    st.altair_chart(training_views.curve_chart(frame, name, clip=True, x_title="epoch" if over_epochs else "step"),
-                    width="stretch")
+    st.altair_chart(
+        training_views.curve_chart(
+            frame, name, clip=True, x_title="epoch" if over_epochs else "step"
+        ),
+        width="stretch",
+    )

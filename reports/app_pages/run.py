@@ -17,8 +17,16 @@ newest = ui.query("list_runs", limit=1, order_by="run_id", descending=True)
 if newest.empty:
     st.info("No runs in this database yet.")
     st.stop()
-run_id = ui.page_widget("run.id", st.number_input, "run id", default=int(newest["run_id"].iloc[0]), parse=ui.parse_id,
-                        min_value=1, max_value=2**53 - 1, step=1)  # the browser's largest exact integer
+run_id = ui.page_widget(
+    "run.id",
+    st.number_input,
+    "run id",
+    default=int(newest["run_id"].iloc[0]),
+    parse=ui.parse_id,
+    min_value=1,
+    max_value=2**53 - 1,
+    step=1,
+)  # the browser's largest exact integer
 if not int(ui.query("count_runs", run_ids=[int(run_id)])):  # a link to a run that is gone
     st.warning(f"There is no run {int(run_id)} in this database.", icon=":material/search_off:")
     st.stop()
@@ -39,7 +47,12 @@ with what:
 metrics = views.metrics_table(summary)
 if not metrics.empty:
     st.header("Final metrics")
-    st.dataframe(metrics, hide_index=True, width="stretch", column_config={"value": st.column_config.NumberColumn(format="%.6g")})
+    st.dataframe(
+        metrics,
+        hide_index=True,
+        width="stretch",
+        column_config={"value": st.column_config.NumberColumn(format="%.6g")},
+    )
 
 stats = summary["stats"]
 if len(stats):
@@ -61,18 +74,27 @@ if not stepped.empty:
         of_metric = stepped[stepped["name"] == name]
         over_epochs = training_views.per_epoch(stepped, name, epochs)
         curves = training_views.aggregate_repeats(
-            training_views.as_epochs(of_metric, epochs) if over_epochs else of_metric, runs)
-        st.altair_chart(training_views.curve_chart(curves, name, x_title="epoch" if over_epochs else "step"),
-                        width="stretch")
+            training_views.as_epochs(of_metric, epochs) if over_epochs else of_metric, runs
+        )
+        st.altair_chart(
+            training_views.curve_chart(curves, name, x_title="epoch" if over_epochs else "step"),
+            width="stretch",
+        )
 
 timings = summary["timings"]
 if len(timings):
     st.header("Timings")
     replicates = ui.query("timing_replicates", [int(t) for t in timings["timing_id"]])
     table = timings.copy()
-    table["flag"] = timing_views.spread_flag(table.assign(noisy_runs=(table["quality"] == "noisy").astype(int)))
-    shown = timing_views.in_unit(table[["label", "shape", "n", "median", "iqr", "min", "gflops", "threads", "quality",
-                                        "flag"]], ["median", "iqr", "min"])
+    table["flag"] = timing_views.spread_flag(
+        table.assign(noisy_runs=(table["quality"] == "noisy").astype(int))
+    )
+    shown = timing_views.in_unit(
+        table[
+            ["label", "shape", "n", "median", "iqr", "min", "gflops", "threads", "quality", "flag"]
+        ],
+        ["median", "iqr", "min"],
+    )
     st.dataframe(shown, hide_index=True, width="stretch")
     if not replicates.empty:
         st.altair_chart(views.replicate_chart(timings, replicates), width="stretch")

@@ -19,7 +19,13 @@ st.dataframe(views.sweeps_table(shown), hide_index=True, width="stretch")
 
 ids = [int(s) for s in shown["sweep_id"].sort_values(ascending=False)]
 chosen = ui.page_widget(
-    "sweeps.sweep", st.selectbox, "details of sweep", ids, default=ids[0], parse=int, options=ids,
+    "sweeps.sweep",
+    st.selectbox,
+    "details of sweep",
+    ids,
+    default=ids[0],
+    parse=int,
+    options=ids,
     format_func=ui.sweep_label(sweeps),
 )
 row = shown[shown["sweep_id"] == chosen].iloc[0].to_dict()
@@ -38,6 +44,8 @@ with counts:
     st.altair_chart(views.status_chart(views.status_counts(row)), width="stretch")
 with environment:
     st.caption("environment")
-    st.dataframe(views.environment_table(detail.get("environment")), hide_index=True, width="stretch")
+    st.dataframe(
+        views.environment_table(detail.get("environment")), hide_index=True, width="stretch"
+    )
 with st.expander("sweep spec"):
     st.json(detail.get("spec") or {})

@@ -20,7 +20,9 @@ run_ids = [int(r) for r in runs["run_id"]]
 if not run_ids:
     st.info("No runs match these filters.")
     st.stop()
-run_id = ui.page_widget("telemetry.run", st.selectbox, "run", run_ids, default=run_ids[0], parse=int, options=run_ids)
+run_id = ui.page_widget(
+    "telemetry.run", st.selectbox, "run", run_ids, default=run_ids[0], parse=int, options=run_ids
+)
 histograms = ui.query("activation_histograms", run_ids=run_id)
 if histograms.empty:
     st.info(f"Run {run_id} recorded no histograms.")
@@ -33,4 +35,6 @@ st.dataframe(views.final_fractions(histograms), hide_index=True)
 
 st.subheader("The colorful dimension")
 for layer in views.layer_names(histograms):
-    st.altair_chart(views.colorful_chart(views.heatmap_frame(histograms, layer), layer), width="stretch")
+    st.altair_chart(
+        views.colorful_chart(views.heatmap_frame(histograms, layer), layer), width="stretch"
+    )

@@ -27,15 +27,30 @@ if runs.empty or not names:
     st.info("No metrics match these filters.")
     st.stop()
 
-chosen = ui.page_widget("training.metrics", st.multiselect, "curves", names, default=views.default_curves(names),
-                        parse=lambda v: [n for n in v.split(",") if n], options=names)
+chosen = ui.page_widget(
+    "training.metrics",
+    st.multiselect,
+    "curves",
+    names,
+    default=views.default_curves(names),
+    parse=lambda v: [n for n in v.split(",") if n],
+    options=names,
+)
 log_col, clip_col = st.columns(2)
 with log_col:
-    log = ui.page_widget("training.log", st.toggle, "log axis", default=False, parse=lambda v: v == "True")
+    log = ui.page_widget(
+        "training.log", st.toggle, "log axis", default=False, parse=lambda v: v == "True"
+    )
 with clip_col:
-    clip = ui.page_widget("training.clip", st.toggle, "clip outliers", default=True, parse=lambda v: v == "True",
-                          help="Limit the y axis to the curves' typical range (3 IQRs beyond the quartiles), so one "
-                               "diverging configuration does not flatten the rest. Scroll on a chart to zoom.")
+    clip = ui.page_widget(
+        "training.clip",
+        st.toggle,
+        "clip outliers",
+        default=True,
+        parse=lambda v: v == "True",
+        help="Limit the y axis to the curves' typical range (3 IQRs beyond the quartiles), so one "
+        "diverging configuration does not flatten the rest. Scroll on a chart to zoom.",
+    )
 if chosen:
     curves_by_name = ui.query("training_curves", run_filter, run_ids, list(chosen), MAX_POINTS)
     for name in chosen:
@@ -43,13 +58,23 @@ if chosen:
         if curves.empty:
             st.caption(f"{ui.plain(name)} has no per-step values in these runs.")
             continue
-        st.altair_chart(views.curve_chart(curves, name, log=log, clip=clip, x_title="epoch" if over_epochs else "step"),
-                        width="stretch")
+        st.altair_chart(
+            views.curve_chart(
+                curves, name, log=log, clip=clip, x_title="epoch" if over_epochs else "step"
+            ),
+            width="stretch",
+        )
 
 if not final.empty:
     st.header("Final metrics")
-    st.caption("Per configuration: mean and standard deviation over its repeats (samples/s included).")
+    st.caption(
+        "Per configuration: mean and standard deviation over its repeats (samples/s included)."
+    )
     st.dataframe(views.final_summary(final, runs), hide_index=True, width="stretch")
     with st.expander("per run"):
-        st.dataframe(with_run_links(views.final_table(final, runs)), hide_index=True, width="stretch",
-                     column_config=link_config())
+        st.dataframe(
+            with_run_links(views.final_table(final, runs)),
+            hide_index=True,
+            width="stretch",
+            column_config=link_config(),
+        )

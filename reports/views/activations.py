@@ -30,7 +30,9 @@ def label_stats(stats, runs, by: tuple[str, ...] = COMBO_COLUMNS):
         names["combo"] = names[present].astype(str).agg(" × ".join, axis=1)
     else:
         names["combo"] = "run " + names["run_id"].astype(str)
-    return stats.merge(names[["run_id", *present, "combo"]], on="run_id", how="left").fillna({"combo": ""})
+    return stats.merge(names[["run_id", *present, "combo"]], on="run_id", how="left").fillna(
+        {"combo": ""}
+    )
 
 
 def model_names(stats) -> list[str]:
@@ -50,7 +52,9 @@ def final_stats(stats):
     if not stepped.empty:
         last = stepped.groupby(["run_id", "model"])["step"].transform("max")
         stepped = stepped[stepped["step"] == last]
-        stepped = stepped[[(r, m) not in covered for r, m in zip(stepped["run_id"], stepped["model"])]]
+        stepped = stepped[
+            [(r, m) not in covered for r, m in zip(stepped["run_id"], stepped["model"])]
+        ]
     import pandas as pd
 
     return pd.concat([no_step, stepped], ignore_index=True)
@@ -62,8 +66,13 @@ def layer_profile(stats):
     keys = ["combo", *(c for c in COMBO_COLUMNS if c in stats.columns), "model", "layer", "name"]
     return (
         stats.groupby(keys, dropna=False)
-        .agg(mean=("mean", "mean"), std=("std", "mean"), frac_zero=("frac_zero", "mean"),
-             frac_nonfinite=("frac_nonfinite", "max"), runs=("run_id", "nunique"))
+        .agg(
+            mean=("mean", "mean"),
+            std=("std", "mean"),
+            frac_zero=("frac_zero", "mean"),
+            frac_nonfinite=("frac_nonfinite", "max"),
+            runs=("run_id", "nunique"),
+        )
         .reset_index()
         .sort_values(["model", "combo", "layer"])
         .reset_index(drop=True)
@@ -122,19 +131,34 @@ def layer_chart(profile, value: str = "mean", log: bool | None = None):
         .encode(
             x=alt.X("layer:Q", title="layer", axis=alt.Axis(tickMinStep=1, format="d")),
             # "~g": 1e+20 rather than twenty digits when activations explode
-            y=alt.Y(f"{value}:Q", scale=scale, title=f"{value}{suffix}", axis=alt.Axis(format="~g")),
-            color=alt.Color(f"{color}:N", title=color, scale=alt.Scale(scheme="tableau10"),
-                            legend=alt.Legend(symbolLimit=0, labelLimit=300)),
+            y=alt.Y(
+                f"{value}:Q", scale=scale, title=f"{value}{suffix}", axis=alt.Axis(format="~g")
+            ),
+            color=alt.Color(
+                f"{color}:N",
+                title=color,
+                scale=alt.Scale(scheme="tableau10"),
+                legend=alt.Legend(symbolLimit=0, labelLimit=300),
+            ),
             opacity=alt.condition(hover, alt.value(1.0), alt.value(0.15)),
             strokeWidth=alt.condition(hover, alt.value(2.5), alt.value(1.2)),
-            tooltip=["combo", "model", "layer", "name", alt.Tooltip(f"{value}:Q", format=".4g"), "runs"],
+            tooltip=[
+                "combo",
+                "model",
+                "layer",
+                "name",
+                alt.Tooltip(f"{value}:Q", format=".4g"),
+                "runs",
+            ],
         )
         .add_params(hover, zoom)
     )
     if "activation" in data.columns and data["activation"].nunique() > 1:
-        return chart.properties(width=260, height=200).facet(
-            facet=alt.Facet("activation:N", title="activation"), columns=3
-        ).properties(title=title)
+        return (
+            chart.properties(width=260, height=200)
+            .facet(facet=alt.Facet("activation:N", title="activation"), columns=3)
+            .properties(title=title)
+        )
     return chart.properties(title=title, height=320)
 
 
@@ -161,8 +185,10 @@ def first_nonfinite(stats):
     import numpy as np
     import pandas as pd
 
-    bad = (stats["frac_nonfinite"].fillna(0) > 0) | ~np.isfinite(stats["mean"].astype(float)) | ~np.isfinite(
-        stats["std"].astype(float)
+    bad = (
+        (stats["frac_nonfinite"].fillna(0) > 0)
+        | ~np.isfinite(stats["mean"].astype(float))
+        | ~np.isfinite(stats["std"].astype(float))
     )
     rows = []
     for (run_id, model), group in stats.groupby(["run_id", "model"], sort=True):
@@ -178,7 +204,9 @@ def first_nonfinite(stats):
                 "layer_name": "" if first is None else str(first["name"]),
             }
         )
-    frame = pd.DataFrame(rows, columns=["run_id", "combo", "model", "layers", "first_nonfinite", "layer_name"])
+    frame = pd.DataFrame(
+        rows, columns=["run_id", "combo", "model", "layers", "first_nonfinite", "layer_name"]
+    )
     frame["first_nonfinite"] = frame["first_nonfinite"].astype("Int64")
     return frame
 

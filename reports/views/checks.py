@@ -41,13 +41,15 @@ def gradcheck_grid(runs):
     import pandas as pd
 
     columns = [c for c in runs.columns if str(c).endswith(REL_ERR)]
-    frame = pd.DataFrame({
-        "run_id": runs["run_id"].astype(int),
-        "init": runs["init"].astype(str) if "init" in runs else "",
-        "activation": runs["activation"].astype(str) if "activation" in runs else "",
-        "loss": runs["loss"].astype(str) if "loss" in runs else "",
-        "status": runs["status"].astype(str),
-    })
+    frame = pd.DataFrame(
+        {
+            "run_id": runs["run_id"].astype(int),
+            "init": runs["init"].astype(str) if "init" in runs else "",
+            "activation": runs["activation"].astype(str) if "activation" in runs else "",
+            "loss": runs["loss"].astype(str) if "loss" in runs else "",
+            "status": runs["status"].astype(str),
+        }
+    )
     errors = runs[columns].astype(float) if columns else pd.DataFrame(index=runs.index)
     # NaN anywhere wins: max() would skip it and hide the broken gradient
     worst = errors.max(axis=1, skipna=True) if columns else pd.Series(np.nan, index=runs.index)
@@ -55,7 +57,9 @@ def gradcheck_grid(runs):
     frame["max_rel_err"] = worst.to_numpy()
     frame["passed"] = runs["passed"].to_numpy() if "passed" in runs else np.nan
     # the loss's final value: list_runs suffixes it, the category ``loss`` being a column already
-    frame["loss_value"] = runs["loss_metric"].astype(float).to_numpy() if "loss_metric" in runs else np.nan
+    frame["loss_value"] = (
+        runs["loss_metric"].astype(float).to_numpy() if "loss_metric" in runs else np.nan
+    )
     frame["verdict"] = [_verdict(row) for row in frame.to_dict("records")]
     with np.errstate(divide="ignore", invalid="ignore"):
         logged = np.log10(frame["max_rel_err"].where(frame["max_rel_err"] > 0))
@@ -76,13 +80,25 @@ def heatmap(grid):
         y=alt.Y("activation:N", title="activation"),
     )
     cells = base.mark_rect(stroke="white").encode(
-        color=alt.Color("log10_err:Q", title="log10 max rel err", scale=alt.Scale(scheme="orangered")),
-        tooltip=["init", "activation", "loss", alt.Tooltip("max_rel_err:Q", format=".3g"), "verdict", "run_id"],
+        color=alt.Color(
+            "log10_err:Q", title="log10 max rel err", scale=alt.Scale(scheme="orangered")
+        ),
+        tooltip=[
+            "init",
+            "activation",
+            "loss",
+            alt.Tooltip("max_rel_err:Q", format=".3g"),
+            "verdict",
+            "run_id",
+        ],
     )
     text = base.mark_text(fontSize=12, fontWeight="bold").encode(
         text="verdict:N",
-        color=alt.condition(f"isValid(datum.log10_err) && datum.log10_err > {middle}", alt.value("white"),
-                            alt.value("#222222")),
+        color=alt.condition(
+            f"isValid(datum.log10_err) && datum.log10_err > {middle}",
+            alt.value("white"),
+            alt.value("#222222"),
+        ),
     )
     layered = alt.layer(cells, text, data=grid).properties(width=alt.Step(78), height=alt.Step(26))
     return layered.facet(row=alt.Row("init:N", title="init")).properties(
@@ -99,8 +115,11 @@ def overflow_table(grid, init: str | None = None):
         return frame[["init", "activation"]]
     # pivot, not pivot_table: the NaN of an overflow must stay
     wide = frame.drop_duplicates(["init", "activation", "loss"], keep="last").pivot(
-        index=["init", "activation"], columns="loss", values="loss_value")
-    order = [c for c in OVERFLOW_PAIR if c in wide.columns] + sorted(c for c in wide.columns if c not in OVERFLOW_PAIR)
+        index=["init", "activation"], columns="loss", values="loss_value"
+    )
+    order = [c for c in OVERFLOW_PAIR if c in wide.columns] + sorted(
+        c for c in wide.columns if c not in OVERFLOW_PAIR
+    )
     wide = wide[order].map(lambda v: "NaN" if math.isnan(v) else f"{v:.6g}")
     wide.columns.name = None
     return wide.reset_index()

@@ -16,13 +16,28 @@ from typing import Any
 from scratchlab.db.filters import RUN_COLUMNS
 
 #: columns that tell replicates of one configuration apart (not part of "what ran")
-REPLICATE_COLUMNS: tuple[str, ...] = ("run_id", "key", "seed", "repeat", "status", "started_at",
-                                      "finished_at", "duration_s", "reason", "sweep_id")
+REPLICATE_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "key",
+    "seed",
+    "repeat",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "reason",
+    "sweep_id",
+)
 
 #: Altair colour scale for run statuses, so every page colours them alike
 STATUS_COLORS: dict[str, str] = {
-    "pending": "#9e9e9e", "running": "#1f77b4", "done": "#2ca02c", "failed": "#d62728",
-    "skipped": "#ff7f0e", "timeout": "#9467bd", "interrupted": "#8c564b",
+    "pending": "#9e9e9e",
+    "running": "#1f77b4",
+    "done": "#2ca02c",
+    "failed": "#d62728",
+    "skipped": "#ff7f0e",
+    "timeout": "#9467bd",
+    "interrupted": "#8c564b",
 }
 
 

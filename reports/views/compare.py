@@ -9,7 +9,15 @@ from scratchlab.reports.filters import category_columns
 from scratchlab.reports.views.common import param_columns, text_value
 
 #: run columns that can differ between compared runs, besides the params
-SETTING_COLUMNS: tuple[str, ...] = ("sweep_id", "experiment", "status", "device", "dtype", "seed", "repeat")
+SETTING_COLUMNS: tuple[str, ...] = (
+    "sweep_id",
+    "experiment",
+    "status",
+    "device",
+    "dtype",
+    "seed",
+    "repeat",
+)
 
 #: shown for a setting a run does not have
 MISSING = "—"
@@ -30,7 +38,10 @@ def differing_settings(runs):
     columns = [c for c in (*SETTING_COLUMNS, *param_columns(runs)) if c in runs.columns]
     rows = {}
     for column in columns:
-        values = [MISSING if v is None or (isinstance(v, float) and v != v) else text_value(v) for v in runs[column]]
+        values = [
+            MISSING if v is None or (isinstance(v, float) and v != v) else text_value(v)
+            for v in runs[column]
+        ]
         if len(set(values)) > 1:
             rows[column] = values
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=run_header(runs["run_id"]))
@@ -47,7 +58,9 @@ def side_by_side(frame, row: str, run_ids):
     if frame.empty:
         return pd.DataFrame(columns=[row, *header])
     # pivot, not pivot_table: NaN values (a diverged loss) must stay visible
-    wide = frame.drop_duplicates([row, "run_id"], keep="last").pivot(index=row, columns="run_id", values="value")
+    wide = frame.drop_duplicates([row, "run_id"], keep="last").pivot(
+        index=row, columns="run_id", values="value"
+    )
     wide = wide.reindex(columns=list(run_ids))
     wide.columns = header
     return wide.reset_index()
@@ -62,9 +75,15 @@ def timings_side_by_side(timings, run_ids):
     """Every timing's median in seconds (rows: ``label shape device``) of the chosen runs (columns)."""
     frame = timings.copy()
     frame["timing"] = (
-        frame["label"].astype(str) + " " + frame["shape"].fillna("").astype(str) + " " + frame["device"].fillna("").astype(str)
+        frame["label"].astype(str)
+        + " "
+        + frame["shape"].fillna("").astype(str)
+        + " "
+        + frame["device"].fillna("").astype(str)
     ).str.strip()
-    return side_by_side(frame.rename(columns={"median": "value"})[["run_id", "timing", "value"]], "timing", run_ids)
+    return side_by_side(
+        frame.rename(columns={"median": "value"})[["run_id", "timing", "value"]], "timing", run_ids
+    )
 
 
 def from_summaries(summaries):
@@ -76,12 +95,18 @@ def from_summaries(summaries):
 
     runs = pd.DataFrame([summary_row(s) for s in summaries])
     final = pd.DataFrame(
-        [{"run_id": s["run_id"], "name": name, "value": value} for s in summaries for name, value in s["metrics"].items()],
+        [
+            {"run_id": s["run_id"], "name": name, "value": value}
+            for s in summaries
+            for name, value in s["metrics"].items()
+        ],
         columns=["run_id", "name", "value"],
     )
     frames = [s["timings"] for s in summaries if len(s["timings"])]
-    timings = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["run_id", "label", "shape", "device", "median"]
+    timings = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["run_id", "label", "shape", "device", "median"])
     )
     return runs, final, timings
 
@@ -91,7 +116,11 @@ def run_labels(runs) -> dict[int, str]:
     categories = category_columns(runs)
     labels = {}
     for row in runs.to_dict("records"):
-        parts = [str(row["experiment"]), *(str(row[c]) for c in categories if isinstance(row.get(c), str)), str(row["status"])]
+        parts = [
+            str(row["experiment"]),
+            *(str(row[c]) for c in categories if isinstance(row.get(c), str)),
+            str(row["status"]),
+        ]
         labels[int(row["run_id"])] = f"#{int(row['run_id'])} " + " · ".join(parts)
     return labels
 
@@ -115,7 +144,10 @@ def run_curves(points) -> dict:
         if over_epochs:
             of_metric = training.as_epochs(of_metric, epochs)
         of_metric = of_metric.assign(step=of_metric["step"].astype("int64"))
-        result[name] = (of_metric[["config", "colour", "dash", "name", "step", "mean", "lo", "hi", "runs"]], over_epochs)
+        result[name] = (
+            of_metric[["config", "colour", "dash", "name", "step", "mean", "lo", "hi", "runs"]],
+            over_epochs,
+        )
     return result
 
 

@@ -11,7 +11,17 @@ from typing import Any
 from scratchlab.reports.views.common import RUN_COLUMNS, error_summary
 
 #: timing columns ``runner show`` lists
-TIMING_FIELDS: tuple[str, ...] = ("label", "shape", "n", "median", "iqr", "min", "gflops", "threads", "quality")
+TIMING_FIELDS: tuple[str, ...] = (
+    "label",
+    "shape",
+    "n",
+    "median",
+    "iqr",
+    "min",
+    "gflops",
+    "threads",
+    "quality",
+)
 
 
 def stats_summary(stats):
@@ -35,8 +45,18 @@ def stats_summary(stats):
                 "first_nonfinite": None if bad.empty else str(bad["name"].iloc[0]),
             }
         )
-    return pd.DataFrame(rows, columns=["model", "layers", "first_std", "last_std", "max_std", "max_frac_zero",
-                                       "first_nonfinite"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "layers",
+            "first_std",
+            "last_std",
+            "max_std",
+            "max_frac_zero",
+            "first_nonfinite",
+        ],
+    )
 
 
 @dataclass

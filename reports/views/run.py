@@ -11,8 +11,21 @@ from typing import Any
 from scratchlab.reports.views.common import format_duration, text_value
 
 #: the run fields listed first, in this order
-FIELDS: tuple[str, ...] = ("run_id", "sweep_id", "sweep_name", "experiment", "status", "device", "dtype", "seed",
-                           "repeat", "started_at", "finished_at", "duration_s", "key")
+FIELDS: tuple[str, ...] = (
+    "run_id",
+    "sweep_id",
+    "sweep_name",
+    "experiment",
+    "status",
+    "device",
+    "dtype",
+    "seed",
+    "repeat",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "key",
+)
 
 
 def run_link(run_id: Any) -> str:
@@ -37,7 +50,9 @@ def link_config() -> dict:
     """The ``column_config`` entry that shows :data:`LINK_COLUMN` as links (needs Streamlit)."""
     import streamlit as st
 
-    return {LINK_COLUMN: st.column_config.LinkColumn(LINK_COLUMN, display_text=LINK_TEXT, width="small")}
+    return {
+        LINK_COLUMN: st.column_config.LinkColumn(LINK_COLUMN, display_text=LINK_TEXT, width="small")
+    }
 
 
 def fields_table(summary: Mapping[str, Any]):
@@ -47,7 +62,12 @@ def fields_table(summary: Mapping[str, Any]):
     rows = []
     for name in FIELDS:
         value = summary.get(name)
-        rows.append({"field": name, "value": format_duration(value) if name == "duration_s" else text_value(value)})
+        rows.append(
+            {
+                "field": name,
+                "value": format_duration(value) if name == "duration_s" else text_value(value),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -57,8 +77,10 @@ def choices_table(summary: Mapping[str, Any]):
 
     versions = summary.get("component_versions") or {}
     return pd.DataFrame(
-        [{"category": c, "component": text_value(n), "version": text_value(versions.get(c))}
-         for c, n in sorted((summary.get("components") or {}).items())],
+        [
+            {"category": c, "component": text_value(n), "version": text_value(versions.get(c))}
+            for c, n in sorted((summary.get("components") or {}).items())
+        ],
         columns=["category", "component", "version"],
     )
 
@@ -68,8 +90,10 @@ def params_table(summary: Mapping[str, Any]):
     import pandas as pd
 
     params = summary.get("params") or {}
-    return pd.DataFrame([{"param": k, "value": text_value(params[k])} for k in sorted(params)],
-                        columns=["param", "value"])
+    return pd.DataFrame(
+        [{"param": k, "value": text_value(params[k])} for k in sorted(params)],
+        columns=["param", "value"],
+    )
 
 
 def metrics_table(summary: Mapping[str, Any]):
@@ -91,10 +115,18 @@ def stats_chart(stats):
         .mark_line(point=len(data) <= 300)
         .encode(
             x=alt.X("layer:Q", axis=alt.Axis(format="d", tickMinStep=1)),
-            y=alt.Y("std:Q", scale=alt.Scale(type="log"), title="std (log)", axis=alt.Axis(format="~g")),
+            y=alt.Y(
+                "std:Q", scale=alt.Scale(type="log"), title="std (log)", axis=alt.Axis(format="~g")
+            ),
             color=alt.Color("model:N"),
-            tooltip=["model", "layer", "name", alt.Tooltip("std:Q", format=".4g"), alt.Tooltip("mean:Q", format=".4g"),
-                     alt.Tooltip("frac_zero:Q", format=".2f")],
+            tooltip=[
+                "model",
+                "layer",
+                "name",
+                alt.Tooltip("std:Q", format=".4g"),
+                alt.Tooltip("mean:Q", format=".4g"),
+                alt.Tooltip("frac_zero:Q", format=".2f"),
+            ],
         )
         .properties(title="activation std per layer", height=280)
         .interactive()
@@ -112,17 +144,33 @@ def replicate_chart(timings, replicates):
     names = timings[["timing_id", "label", "shape", "quality"]].copy()
     # matmul labels each timing by its shape: say it once
     shapes = names["shape"].fillna("").astype(str)
-    names["timing"] = [label if label == shape else f"{label} {shape}".strip()
-                       for label, shape in zip(names["label"].astype(str), shapes)]
+    names["timing"] = [
+        label if label == shape else f"{label} {shape}".strip()
+        for label, shape in zip(names["label"].astype(str), shapes)
+    ]
     data = replicates.merge(names, on="timing_id")
     data["time"] = data["seconds"] / scale
     medians = data.groupby("timing", as_index=False)["time"].median()
     y = alt.Y("timing:N", title=None)
     x = alt.X("time:Q", scale=alt.Scale(type="log"), title=f"time per call ({unit}, log)")
-    dots = alt.Chart(data).mark_circle(size=40, opacity=0.6).encode(
-        x=x, y=y, yOffset=alt.YOffset("jitter:Q"), color=alt.Color("quality:N", title="quality"),
-        tooltip=["timing", "replicate", alt.Tooltip("time:Q", format=".4g", title=unit), "quality"],
-    ).transform_calculate(jitter="random()")
+    dots = (
+        alt.Chart(data)
+        .mark_circle(size=40, opacity=0.6)
+        .encode(
+            x=x,
+            y=y,
+            yOffset=alt.YOffset("jitter:Q"),
+            color=alt.Color("quality:N", title="quality"),
+            tooltip=[
+                "timing",
+                "replicate",
+                alt.Tooltip("time:Q", format=".4g", title=unit),
+                "quality",
+            ],
+        )
+        .transform_calculate(jitter="random()")
+    )
     ticks = alt.Chart(medians).mark_tick(color="black", thickness=2, size=24).encode(x=x, y=y)
-    return alt.layer(dots, ticks).properties(title="replicates (dots) and median (tick)",
-                                             height=alt.Step(40))
+    return alt.layer(dots, ticks).properties(
+        title="replicates (dots) and median (tick)", height=alt.Step(40)
+    )

@@ -14,8 +14,16 @@ from scratchlab.reports.views.common import (
 
 #: run columns ``list_runs`` can order by (it sorts by any param name too)
 SORTABLE: tuple[str, ...] = (
-    "run_id", "sweep_id", "experiment", "status", "device", "seed", "repeat",
-    "started_at", "finished_at", "duration_s",
+    "run_id",
+    "sweep_id",
+    "experiment",
+    "status",
+    "device",
+    "seed",
+    "repeat",
+    "started_at",
+    "finished_at",
+    "duration_s",
 )
 
 #: rows per page offered by the Runs page

@@ -23,7 +23,16 @@ def sweeps_table(sweeps):
     frame["command"] = frame["argv"].map(command_line)
     frame["duration"] = frame["duration_s"].map(format_duration)
     statuses = [s for s in RUN_STATUSES if s in frame and frame[s].fillna(0).astype(int).any()]
-    columns = ["sweep_id", "name", "status", "started_at", "duration", "n_runs", *statuses, "command"]
+    columns = [
+        "sweep_id",
+        "name",
+        "status",
+        "started_at",
+        "duration",
+        "n_runs",
+        *statuses,
+        "command",
+    ]
     return frame.sort_values("sweep_id", ascending=False)[columns].reset_index(drop=True)
 
 

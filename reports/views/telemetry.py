@@ -43,7 +43,9 @@ def heatmap_frame(histograms, layer: str, max_steps: int = MAX_STEPS):
             continue
         width = (row.hi - row.lo) / len(row.counts)
         for index, count in enumerate(row.counts):
-            records.append((int(row.step), row.lo + (index + 0.5) * width, int(count), math.log1p(count)))
+            records.append(
+                (int(row.step), row.lo + (index + 0.5) * width, int(count), math.log1p(count))
+            )
     return pd.DataFrame.from_records(records, columns=["step", "value", "count", "log_count"])
 
 
@@ -59,7 +61,9 @@ def colorful_chart(frame, layer: str):
             x=alt.X("step:O", title="step", axis=alt.Axis(labelOverlap=True)),
             y=alt.Y("bottom:Q", title="activation"),
             y2="top:Q",
-            color=alt.Color("log_count:Q", title="log(1 + count)", scale=alt.Scale(scheme="viridis")),
+            color=alt.Color(
+                "log_count:Q", title="log(1 + count)", scale=alt.Scale(scheme="viridis")
+            ),
             tooltip=["step", alt.Tooltip("value:Q", format=".2f"), "count"],
         )
         .properties(title=f"{layer}: histogram of activations per step", height=220)

@@ -118,11 +118,31 @@ def summarize(timings, by: str, replicates=None):
                 "replicates": pooled,
             }
         )
-    summary = pd.DataFrame(rows, columns=[*keys, "noisy_runs", "median", "lo", "hi", "iqr", "min", "flops", "n_runs",
-                                          "replicates"])
+    summary = pd.DataFrame(
+        rows,
+        columns=[
+            *keys,
+            "noisy_runs",
+            "median",
+            "lo",
+            "hi",
+            "iqr",
+            "min",
+            "flops",
+            "n_runs",
+            "replicates",
+        ],
+    )
     summary["gflops"] = summary["flops"] / summary["median"] / 1e9
-    order = sorted(summary.index, key=lambda i: (_shape_order(summary.at[i, "shape"]), str(summary.at[i, "label"]),
-                                                  str(summary.at[i, "device"]), str(summary.at[i, by])))
+    order = sorted(
+        summary.index,
+        key=lambda i: (
+            _shape_order(summary.at[i, "shape"]),
+            str(summary.at[i, "label"]),
+            str(summary.at[i, "device"]),
+            str(summary.at[i, by]),
+        ),
+    )
     return summary.loc[order].reset_index(drop=True)
 
 
@@ -177,7 +197,9 @@ def default_baseline(timings, by: str) -> str | None:
         return LESSON_BASELINE
     frame = timings.assign(**{by: timings[by].astype(str)})
     medians = frame.groupby([*OPERATION_KEYS, by], dropna=False)["median"].median().reset_index()
-    slowest = medians.loc[medians.groupby(list(OPERATION_KEYS), dropna=False)["median"].idxmax(), by]
+    slowest = medians.loc[
+        medians.groupby(list(OPERATION_KEYS), dropna=False)["median"].idxmax(), by
+    ]
     wins = slowest.value_counts()
     level = np.log(medians["median"].clip(lower=1e-300)).groupby(medians[by]).mean()
     ranked = sorted(level.index, key=lambda v: (-int(wins.get(v, 0)), -float(level[v]), v))
@@ -192,7 +214,13 @@ def spread_flag(summary, limit: float = SPREAD_LIMIT) -> list[str]:
     for row in summary.to_dict("records"):
         parts = []
         median, iqr = row.get("median"), row.get("iqr")
-        if median and median > 0 and iqr is not None and math.isfinite(iqr) and iqr / median > limit:
+        if (
+            median
+            and median > 0
+            and iqr is not None
+            and math.isfinite(iqr)
+            and iqr / median > limit
+        ):
             parts.append(f"IQR {iqr / median:.0%} of median")
         if row.get("noisy_runs"):
             parts.append("stored noisy")
@@ -240,20 +268,38 @@ def timing_chart(summary, by: str):
     data["floor"] = 10.0 ** math.floor(math.log10(data["lo"].min())) if len(data) else 1.0
     shapes = sorted(data["shape"].unique(), key=_shape_order)
     y = alt.Y("shape:N", sort=shapes, title="shape")
-    tooltip = [by, "shape", "label", "device", alt.Tooltip("median:Q", format=".4g", title=f"median ({unit})"),
-               alt.Tooltip("gflops:Q", format=".3g", title="GFLOP/s"), "n_runs"]
+    tooltip = [
+        by,
+        "shape",
+        "label",
+        "device",
+        alt.Tooltip("median:Q", format=".4g", title=f"median ({unit})"),
+        alt.Tooltip("gflops:Q", format=".3g", title="GFLOP/s"),
+        "n_runs",
+    ]
     if "speedup" in data:
         tooltip.append(alt.Tooltip("speedup:Q", format=".3g", title="speed-up"))
-    bars = alt.Chart().mark_bar().encode(
-        x=alt.X("median:Q", scale=alt.Scale(type="log"), title=f"median time ({unit}, log)"),
-        x2="floor:Q",
-        y=y,
-        yOffset=alt.YOffset(f"{by}:N"),
-        color=alt.Color(f"{by}:N", title=by),
-        tooltip=tooltip,
+    bars = (
+        alt.Chart()
+        .mark_bar()
+        .encode(
+            x=alt.X("median:Q", scale=alt.Scale(type="log"), title=f"median time ({unit}, log)"),
+            x2="floor:Q",
+            y=y,
+            yOffset=alt.YOffset(f"{by}:N"),
+            color=alt.Color(f"{by}:N", title=by),
+            tooltip=tooltip,
+        )
     )
-    errors = alt.Chart().mark_rule(color="black").encode(
-        x="lo:Q", x2="hi:Q", y=y, yOffset=alt.YOffset(f"{by}:N"),
+    errors = (
+        alt.Chart()
+        .mark_rule(color="black")
+        .encode(
+            x="lo:Q",
+            x2="hi:Q",
+            y=y,
+            yOffset=alt.YOffset(f"{by}:N"),
+        )
     )
     layered = alt.layer(bars, errors, data=data)
     if data["panel"].nunique() > 1:
@@ -276,7 +322,9 @@ def compare_sweeps(before, after, by: str, alpha: float = ALPHA):
 
     keys = _keys(by)
     joined = before.merge(after, on=keys, suffixes=("_before", "_after"), how="inner")
-    overlap = ~((joined["hi_before"] < joined["lo_after"]) | (joined["hi_after"] < joined["lo_before"]))
+    overlap = ~(
+        (joined["hi_before"] < joined["lo_after"]) | (joined["hi_after"] < joined["lo_before"])
+    )
 
     def p_value(row) -> float:
         a, b = row["replicates_before"], row["replicates_after"]

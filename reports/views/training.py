@@ -32,7 +32,9 @@ def config_labels(runs):
     candidates = [c for c in candidates if c in runs.columns and c not in REPLICATE_COLUMNS]
     texts = runs[candidates].map(setting_text) if candidates else runs[[]]
     # a setting only some runs have with one value (kaiming-normal.mode) is implied by another, not a difference
-    varying = [c for c in candidates if texts[c].nunique() > 1 and texts[c][texts[c] != ""].nunique() > 1]
+    varying = [
+        c for c in candidates if texts[c].nunique() > 1 and texts[c][texts[c] != ""].nunique() > 1
+    ]
     if varying:
         # a run shows only the settings it has: an init-stats run has no lr
         labels = _setting_of(texts, varying)
@@ -51,7 +53,10 @@ def _setting_of(texts, columns) -> list[str]:
     """``name=value, ...`` of ``columns`` per row (a list comprehension: ``DataFrame.apply``
     over rows took most of the Training page's time at 10,000 runs)."""
     values = [texts[c].tolist() for c in columns]
-    return [", ".join(f"{c}={v}" for c, v in zip(columns, row, strict=True) if v) for row in zip(*values, strict=True)]
+    return [
+        ", ".join(f"{c}={v}" for c, v in zip(columns, row, strict=True) if v)
+        for row in zip(*values, strict=True)
+    ]
 
 
 def setting_text(value) -> str:
@@ -97,7 +102,9 @@ EPOCH_MARKER = "epoch_time_s"
 def epoch_steps(metrics) -> dict[int, list[int]]:
     """Per run, the steps at which its epochs ended (those of :data:`EPOCH_MARKER`), in order."""
     marks = metrics[(metrics["name"] == EPOCH_MARKER) & metrics["step"].notna()]
-    return {int(run): sorted(int(s) for s in group["step"]) for run, group in marks.groupby("run_id")}
+    return {
+        int(run): sorted(int(s) for s in group["step"]) for run, group in marks.groupby("run_id")
+    }
 
 
 def per_epoch(metrics, name: str, epochs: dict[int, list[int]]) -> bool:
@@ -106,13 +113,18 @@ def per_epoch(metrics, name: str, epochs: dict[int, list[int]]) -> bool:
     points = metrics[(metrics["name"] == name) & metrics["step"].notna()]
     if points.empty or name == EPOCH_MARKER or not epochs:
         return name == EPOCH_MARKER and bool(epochs)
-    return all(int(step) in set(epochs.get(int(run), ())) for run, step in zip(points["run_id"], points["step"]))
+    return all(
+        int(step) in set(epochs.get(int(run), ()))
+        for run, step in zip(points["run_id"], points["step"])
+    )
 
 
 def as_epochs(metrics, epochs: dict[int, list[int]]):
     """``metrics`` with each step replaced by the number of the epoch that ended there (1, 2, ...)."""
     frame = metrics.copy()
-    frame["step"] = [epochs[int(r)].index(int(s)) + 1 for r, s in zip(frame["run_id"], frame["step"])]
+    frame["step"] = [
+        epochs[int(r)].index(int(s)) + 1 for r, s in zip(frame["run_id"], frame["step"])
+    ]
     return frame
 
 
@@ -132,19 +144,26 @@ def y_range(values, log: bool = False) -> tuple[float, float] | None:
     lies outside: randn's loss of 200 then no longer flattens every other curve."""
     import numpy as np
 
-    data = np.asarray([v for v in values if v is not None and math.isfinite(v) and (v > 0 or not log)], float)
+    data = np.asarray(
+        [v for v in values if v is not None and math.isfinite(v) and (v > 0 or not log)], float
+    )
     if len(data) < 4:
         return None
     scaled = np.log10(data) if log else data
     q1, q3 = np.percentile(scaled, [25, 75])
     spread = max(q3 - q1, 1e-12)
-    lo, hi = max(scaled.min(), q1 - OUTLIER_IQRS * spread), min(scaled.max(), q3 + OUTLIER_IQRS * spread)
+    lo, hi = (
+        max(scaled.min(), q1 - OUTLIER_IQRS * spread),
+        min(scaled.max(), q3 + OUTLIER_IQRS * spread),
+    )
     if lo <= scaled.min() and hi >= scaled.max():
         return None
     return (10**lo, 10**hi) if log else (float(lo), float(hi))
 
 
-def curve_chart(aggregated, name: str, log: bool = False, clip: bool = False, x_title: str = "step"):
+def curve_chart(
+    aggregated, name: str, log: bool = False, clip: bool = False, x_title: str = "step"
+):
     """One metric against step (or epoch): a line per configuration (the mean over
     its replicates) over a band (the confidence interval).
 
@@ -161,29 +180,51 @@ def curve_chart(aggregated, name: str, log: bool = False, clip: bool = False, x_
         data = data[data["mean"] > 0]
         data["lo"] = np.where(data["lo"] > 0, data["lo"], data["mean"])
     domain = y_range(data["mean"], log) if clip else None
-    y_scale = alt.Scale(type="log" if log else "linear", zero=False, **({"domain": list(domain)} if domain else {}))
+    y_scale = alt.Scale(
+        type="log" if log else "linear", zero=False, **({"domain": list(domain)} if domain else {})
+    )
     dashed = data["dash"].astype(str).str.len().gt(0).any()
     legend = alt.Legend(labelLimit=420, symbolLimit=0, orient="right")
     colours = alt.Scale(scheme="tableau10" if data["colour"].nunique() <= 10 else "tableau20")
-    encoding = {"color": alt.Color("colour:N", title="configuration" if not dashed else None, legend=legend,
-                                   scale=colours)}
+    encoding = {
+        "color": alt.Color(
+            "colour:N", title="configuration" if not dashed else None, legend=legend, scale=colours
+        )
+    }
     if dashed:
-        encoding["strokeDash"] = alt.StrokeDash("dash:N", title=None, legend=alt.Legend(symbolLimit=0, labelLimit=420))
+        encoding["strokeDash"] = alt.StrokeDash(
+            "dash:N", title=None, legend=alt.Legend(symbolLimit=0, labelLimit=420)
+        )
     steps = sorted(data["step"].unique())
-    x = alt.X("step:Q", title=x_title, axis=alt.Axis(format="d", tickMinStep=1, values=steps if len(steps) <= 12 else alt.Undefined),
-              scale=alt.Scale(nice=False))
+    x = alt.X(
+        "step:Q",
+        title=x_title,
+        axis=alt.Axis(
+            format="d", tickMinStep=1, values=steps if len(steps) <= 12 else alt.Undefined
+        ),
+        scale=alt.Scale(nice=False),
+    )
     y_title = f"{name}{' (log)' if log else ''}"
     base = alt.Chart(data).encode(x=x)
     # the legend comes from the lines alone: the band's opacity would fade its symbols
     band = base.mark_area(opacity=0.2, clip=True).encode(
-        y=alt.Y("lo:Q", scale=y_scale, title=y_title), y2="hi:Q", detail="config:N",
+        y=alt.Y("lo:Q", scale=y_scale, title=y_title),
+        y2="hi:Q",
+        detail="config:N",
         color=alt.Color("colour:N", legend=None, scale=colours),
     )
     line = base.mark_line(point=len(steps) <= 30, clip=True).encode(
         y=alt.Y("mean:Q", scale=y_scale, title=y_title, axis=alt.Axis(format=".4~g")),
-        detail="config:N", **encoding,
-        tooltip=["config", alt.Tooltip("step:Q", title=x_title, format="d"), alt.Tooltip("mean:Q", format=".4g"),
-                 "runs", alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g")],
+        detail="config:N",
+        **encoding,
+        tooltip=[
+            "config",
+            alt.Tooltip("step:Q", title=x_title, format="d"),
+            alt.Tooltip("mean:Q", format=".4g"),
+            "runs",
+            alt.Tooltip("lo:Q", format=".4g"),
+            alt.Tooltip("hi:Q", format=".4g"),
+        ],
     )
     title = f"{name} (mean over repeats, {int(CONFIDENCE * 100)}% band)"
     if domain:
@@ -198,9 +239,13 @@ def curve_chart(aggregated, name: str, log: bool = False, clip: bool = False, x_
 def final_table(final, runs):
     """Final metrics, one row per run and one column per metric, each run named by its configuration."""
     # pivot, not pivot_table: a NaN final value (a diverged loss) must stay visible
-    wide = final.drop_duplicates(["run_id", "name"], keep="last").pivot(index="run_id", columns="name", values="value")
+    wide = final.drop_duplicates(["run_id", "name"], keep="last").pivot(
+        index="run_id", columns="name", values="value"
+    )
     wide.columns.name = None
-    labelled = config_labels(runs)[["run_id", "config"]].merge(wide.reset_index(), on="run_id", how="inner")
+    labelled = config_labels(runs)[["run_id", "config"]].merge(
+        wide.reset_index(), on="run_id", how="inner"
+    )
     return labelled.sort_values(["config", "run_id"]).reset_index(drop=True)
 
 

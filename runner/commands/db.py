@@ -47,7 +47,9 @@ def db_upgrade(state) -> None:
     if before.kind == "empty":
         click.echo(f"created {where} at schema {label(after.revision)}")
     elif before.revision != after.revision:
-        click.echo(f"upgraded {where} from schema {label(before.revision)} to {label(after.revision)}")
+        click.echo(
+            f"upgraded {where} from schema {label(before.revision)} to {label(after.revision)}"
+        )
     else:
         click.echo(f"{where} is already at the latest schema {label(after.revision)}")
 
@@ -89,6 +91,8 @@ def db_current(state, as_json: bool) -> None:
     elif found.kind == "current":
         click.echo(f"{where}: schema {label(found.revision)} (up to date)")
     elif found.kind == "old":
-        click.echo(f"{where}: schema {label(found.revision)}, older than {label(head)}: run `runner db upgrade`")
+        click.echo(
+            f"{where}: schema {label(found.revision)}, older than {label(head)}: run `runner db upgrade`"
+        )
     else:
         click.echo(f"{where}: no schema yet (`runner db upgrade` or a sweep creates {label(head)})")

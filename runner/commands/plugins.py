@@ -72,7 +72,12 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
         for column in ("name", "plugin", "distribution", "version", "description"):
             table.add_column(column, overflow="fold")
         for row in rows:
-            table.add_row(*(escape(str(row[c] or "")) for c in ("name", "plugin", "distribution", "version", "description")))
+            table.add_row(
+                *(
+                    escape(str(row[c] or ""))
+                    for c in ("name", "plugin", "distribution", "version", "description")
+                )
+            )
         if not rows:
             table.add_row("(none)", "", "", "", "")
         console.print(table)
@@ -82,16 +87,26 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for info in payload["plugins"]:
         style = {"failed": "red", "disabled": "yellow"}.get(info["status"])
-        cells = (info[c] or "" for c in ("name", "source", "distribution", "version", "status", "error"))
+        cells = (
+            info[c] or "" for c in ("name", "source", "distribution", "version", "status", "error")
+        )
         table.add_row(*(escape(str(c)) for c in cells), style=style)
     console.print(table)
 
 
 @plugins_list.command(name="new")
 @click.argument("name")
-@click.option("--directory", "-d", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Where to create the package folder NAME.")
-@click.option("--description", help="One line saying what the plugin adds (pyproject, README, docstring).")
+@click.option(
+    "--directory",
+    "-d",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to create the package folder NAME.",
+)
+@click.option(
+    "--description", help="One line saying what the plugin adds (pyproject, README, docstring)."
+)
 def plugins_new(name: str, directory: Path, description: str | None) -> None:
     """Create a plugin package in folder NAME: a pyproject with the ``scratchlab``
     entry point, the package ``scratchlab_NAME`` with one example matmul, a test
@@ -111,17 +126,23 @@ def plugins_new(name: str, directory: Path, description: str | None) -> None:
     except ScaffoldError as exc:
         raise click.BadParameter(str(exc), param_hint="NAME") from None
     folder = directory / name
-    shown = folder if folder.is_absolute() else f"./{folder}"  # pip takes ./demo as a path, demo as a name
+    shown = (
+        folder if folder.is_absolute() else f"./{folder}"
+    )  # pip takes ./demo as a path, demo as a name
     try:
         written = write_package(folder, names)
     except ScaffoldError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot write {folder}: {exc.strerror or exc}") from None
-    click.echo(f"Created {shown}: distribution {names.distribution}, module {names.module}, matmul {names.name!r}")
+    click.echo(
+        f"Created {shown}: distribution {names.distribution}, module {names.module}, matmul {names.name!r}"
+    )
     for path in written:
         click.echo(f"  {path}")
     click.echo("Next:")
     click.echo(f"  pip install -e {shown}")
-    click.echo(f"  runner sweep --experiments matmul --matmul {names.name},torch -s matmul.shapes=64x784x50")
+    click.echo(
+        f"  runner sweep --experiments matmul --matmul {names.name},torch -s matmul.shapes=64x784x50"
+    )
     click.echo(f"  cd {shown} && pytest")

@@ -36,8 +36,17 @@ from scratchlab.runner.plan import (
 
 #: options that shape the plan; they cannot be combined with --resume / --rerun-failed
 PLAN_OPTIONS: tuple[str, ...] = (
-    "categories", "experiments", "settings", "config", "devices", "dtype", "repeat", "seed", "data_path",
-    "threads", *(f"select_{c}" for c in COMPONENT_CATEGORIES),
+    "categories",
+    "experiments",
+    "settings",
+    "config",
+    "devices",
+    "dtype",
+    "repeat",
+    "seed",
+    "data_path",
+    "threads",
+    *(f"select_{c}" for c in COMPONENT_CATEGORIES),
 )
 
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
@@ -71,7 +80,9 @@ def _data_path(value: str | None) -> str | None:
     return str(path.resolve())
 
 
-def build_spec(options: Mapping[str, Any], plugin_modules: Sequence[str]) -> tuple[SweepSpec, str | None]:
+def build_spec(
+    options: Mapping[str, Any], plugin_modules: Sequence[str]
+) -> tuple[SweepSpec, str | None]:
     """The spec from a config file (if any) overridden by the flags given; and the file's name."""
     file_args: dict[str, Any] = {}
     if options["config"] is not None:
@@ -81,13 +92,21 @@ def build_spec(options: Mapping[str, Any], plugin_modules: Sequence[str]) -> tup
         target, param, value = parse_setting(text)
         add_setting(settings, target, param, value, "-s")
     components = {
-        c: split_names(options[f"select_{c}"]) for c in COMPONENT_CATEGORIES if options[f"select_{c}"] is not None
+        c: split_names(options[f"select_{c}"])
+        for c in COMPONENT_CATEGORIES
+        if options[f"select_{c}"] is not None
     }
-    components.update(options.get("plugin_categories") or {})  # --<category> of categories plugins add
+    components.update(
+        options.get("plugin_categories") or {}
+    )  # --<category> of categories plugins add
     cli_args = {
-        "plugins": split_names(options["categories"]) if options["categories"] is not None else None,
+        "plugins": split_names(options["categories"])
+        if options["categories"] is not None
+        else None,
         "components": components or None,
-        "experiments": split_names(options["experiments"]) if options["experiments"] is not None else None,
+        "experiments": split_names(options["experiments"])
+        if options["experiments"] is not None
+        else None,
         "devices": split_names(options["devices"]) if options["devices"] is not None else None,
         "dtype": options["dtype"],
         "repeat": options["repeat"],
@@ -112,7 +131,9 @@ def changed_params(run: PlannedRun, registry: Any) -> dict[str, Any]:
     """The params of ``run`` whose value differs from the default."""
     defaults = dict(registry.get("experiment", run.experiment).component.params)
     for category, name in run.components.items():
-        defaults.update({f"{name}.{p}": v for p, v in registry.get(category, name).component.params.items()})
+        defaults.update(
+            {f"{name}.{p}": v for p, v in registry.get(category, name).component.params.items()}
+        )
     return {k: v for k, v in run.params.items() if k not in defaults or defaults[k] != v}
 
 
@@ -165,50 +186,131 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
 # --------------------------------------------------------------------------- the command
 
 
-@click.command(name="sweep", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--plugins", "categories", metavar="CATEGORIES",
-              help=f"Categories to sweep with every registered component (comma-separated: {', '.join(COMPONENT_CATEGORIES)}).")
+@click.command(
+    name="sweep", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.option(
+    "--plugins",
+    "categories",
+    metavar="CATEGORIES",
+    help=f"Categories to sweep with every registered component (comma-separated: {', '.join(COMPONENT_CATEGORIES)}).",
+)
 @_category_options
-@click.option("--experiments", metavar="NAMES",
-              help="Experiments to run (comma-separated); default: every experiment that uses a swept category.")
-@click.option("-s", "--set", "settings", multiple=True, metavar="NAME.PARAM=VALUE",
-              help="Set a param of an experiment or a component (repeatable), parsed by the type of its default; "
-                   "lists comma-separated.")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="A TOML file with the same settings plus [[include]] combinations; flags override it.")
-@click.option("--device", "devices", metavar="DEVICES", help="Devices to run on (comma-separated: cpu, cuda, cuda:N, mps).  [default: cpu]")
-@click.option("--dtype", type=click.Choice(DTYPES), help="Floating-point type of data and weights.  [default: float32]")
-@click.option("--repeat", type=options_.REPEAT, metavar="N",
-              help=f"Run each combination N times (seeds SEED, SEED+1, ...; N at most {options_.MAX_REPEAT}).  [default: 1]")
-@click.option("--seed", type=options_.SEED, metavar="SEED", help=f"Base seed of every run (0..{options_.MAX_SEED}).  [default: 0]")
-@click.option("--data-path", metavar="PATH", help="File, folder or URL for datasets that read one (sets their path or directory param).")
-@click.option("--threads", metavar="N[,M...]",
-              help="torch threads per run, swept like any setting; auto: usable cores // workers for runs that"
-                   " share the cores, every usable core for a run that runs alone (an exclusive experiment such"
-                   " as matmul, or one worker).  [default: auto]")
+@click.option(
+    "--experiments",
+    metavar="NAMES",
+    help="Experiments to run (comma-separated); default: every experiment that uses a swept category.",
+)
+@click.option(
+    "-s",
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME.PARAM=VALUE",
+    help="Set a param of an experiment or a component (repeatable), parsed by the type of its default; "
+    "lists comma-separated.",
+)
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="A TOML file with the same settings plus [[include]] combinations; flags override it.",
+)
+@click.option(
+    "--device",
+    "devices",
+    metavar="DEVICES",
+    help="Devices to run on (comma-separated: cpu, cuda, cuda:N, mps).  [default: cpu]",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPES),
+    help="Floating-point type of data and weights.  [default: float32]",
+)
+@click.option(
+    "--repeat",
+    type=options_.REPEAT,
+    metavar="N",
+    help=f"Run each combination N times (seeds SEED, SEED+1, ...; N at most {options_.MAX_REPEAT}).  [default: 1]",
+)
+@click.option(
+    "--seed",
+    type=options_.SEED,
+    metavar="SEED",
+    help=f"Base seed of every run (0..{options_.MAX_SEED}).  [default: 0]",
+)
+@click.option(
+    "--data-path",
+    metavar="PATH",
+    help="File, folder or URL for datasets that read one (sets their path or directory param).",
+)
+@click.option(
+    "--threads",
+    metavar="N[,M...]",
+    help="torch threads per run, swept like any setting; auto: usable cores // workers for runs that"
+    " share the cores, every usable core for a run that runs alone (an exclusive experiment such"
+    " as matmul, or one worker).  [default: auto]",
+)
 @click.option("--name", help="Name of the sweep.  [default: what is swept and the time]")
-@click.option("--dry-run", is_flag=True, help="Print the plan and the run count; run and write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan (with --dry-run) or the summary as JSON.")
-@click.option("--workers", type=options_.WORKERS, metavar="N",
-              help="Run on N supervised worker processes (a crash costs one run, not the sweep)."
-                   "  [default: one per usable CPU core]")
-@click.option("--scheduler", metavar="ADDRESS",
-              help="Run on the existing Dask cluster at ADDRESS (tcp://host:port), or `local` for a local"
-                   " Dask cluster of --workers processes.")
-@click.option("--inline", is_flag=True,
-              help="Run every run in this process, one after another, so that pdb and breakpoints work;"
-                   " a plugin that crashes or exits then ends the sweep.")
-@click.option("--timeout", type=options_.SECONDS, metavar="SECONDS",
-              help=f"Stop a run after SECONDS (finite, > 0, at most {options_.MAX_TIMEOUT_S:g}) and record it as timeout.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan and the run count; run and write nothing."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the plan (with --dry-run) or the summary as JSON.",
+)
+@click.option(
+    "--workers",
+    type=options_.WORKERS,
+    metavar="N",
+    help="Run on N supervised worker processes (a crash costs one run, not the sweep)."
+    "  [default: one per usable CPU core]",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run on the existing Dask cluster at ADDRESS (tcp://host:port), or `local` for a local"
+    " Dask cluster of --workers processes.",
+)
+@click.option(
+    "--inline",
+    is_flag=True,
+    help="Run every run in this process, one after another, so that pdb and breakpoints work;"
+    " a plugin that crashes or exits then ends the sweep.",
+)
+@click.option(
+    "--timeout",
+    type=options_.SECONDS,
+    metavar="SECONDS",
+    help=f"Stop a run after SECONDS (finite, > 0, at most {options_.MAX_TIMEOUT_S:g}) and record it as timeout.",
+)
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed or timed-out run.")
-@click.option("--retry-noisy", type=options_.RETRIES, default=0, metavar="N",
-              help="Measure again, up to N times, the runs whose timings were judged noisy (the machine was busy);"
-                   f" each new result replaces the old one (N at most {options_.MAX_RETRIES}).  [default: 0]")
-@click.option("-q", "--quiet", is_flag=True, help="Plain log lines instead of the live progress bar.")
-@click.option("--resume", type=options_.DB_ID, metavar="SWEEP_ID", help="Run again the runs of a stored sweep that are not done or skipped; refused while"
-                   " another process still runs it (its heartbeat is fresh).")
-@click.option("--rerun-failed", type=options_.DB_ID, metavar="SWEEP_ID",
-              help="A new sweep with the failed and timed-out runs of SWEEP_ID, planned with the current code.")
+@click.option(
+    "--retry-noisy",
+    type=options_.RETRIES,
+    default=0,
+    metavar="N",
+    help="Measure again, up to N times, the runs whose timings were judged noisy (the machine was busy);"
+    f" each new result replaces the old one (N at most {options_.MAX_RETRIES}).  [default: 0]",
+)
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Plain log lines instead of the live progress bar."
+)
+@click.option(
+    "--resume",
+    type=options_.DB_ID,
+    metavar="SWEEP_ID",
+    help="Run again the runs of a stored sweep that are not done or skipped; refused while"
+    " another process still runs it (its heartbeat is fresh).",
+)
+@click.option(
+    "--rerun-failed",
+    type=options_.DB_ID,
+    metavar="SWEEP_ID",
+    help="A new sweep with the failed and timed-out runs of SWEEP_ID, planned with the current code.",
+)
 @click.pass_context
 def sweep_run(ctx: click.Context, **options: Any) -> None:
     """Run every combination of the chosen components and store the results.
@@ -253,12 +355,16 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
 
 def _check_combinations(options: Mapping[str, Any]) -> None:
     if options["workers"] is not None and options["scheduler"] not in (None, "local"):
-        raise click.UsageError("--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own")
+        raise click.UsageError(
+            "--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own"
+        )
     stored = [o for o in ("resume", "rerun_failed") if options[o] is not None]
     if len(stored) > 1:
         raise click.UsageError("give --resume or --rerun-failed, not both")
     if options["resume"] is not None and options["name"] is not None:
-        raise click.UsageError("--resume continues a sweep under its own name; --name cannot be combined with it")
+        raise click.UsageError(
+            "--resume continues a sweep under its own name; --name cannot be combined with it"
+        )
     if stored:
         given = [_option_flag(o) for o in PLAN_OPTIONS if options[o] not in (None, ())]
         if given:
@@ -285,12 +391,20 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
     with contextlib.ExitStack() as stack:
         store = None
         if options["resume"] is not None or options["rerun_failed"] is not None:
-            store = stack.enter_context(open_store(state.db_url, read_only=bool(options["dry_run"])))
+            store = stack.enter_context(
+                open_store(state.db_url, read_only=bool(options["dry_run"]))
+            )
         if options["resume"] is not None:
-            prepared = sweeping.prepare_resume(store, options["resume"], state.plugins, state.plugin_modules)
+            prepared = sweeping.prepare_resume(
+                store, options["resume"], state.plugins, state.plugin_modules
+            )
         elif options["rerun_failed"] is not None:
             prepared = sweeping.prepare_rerun(
-                store, options["rerun_failed"], state.plugins, state.plugin_modules, name=options["name"]
+                store,
+                options["rerun_failed"],
+                state.plugins,
+                state.plugin_modules,
+                name=options["name"],
             )
         else:
             try:
@@ -299,13 +413,20 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
                 raise click.UsageError(str(exc)) from None
             prepared = sweeping.prepare_new(spec, state.plugins, name=options["name"] or file_name)
         if prepared.note is not None and store is not None:
-            click.echo(prepared.note, err=True)  # a stored sweep with nothing left to run is not an error
+            click.echo(
+                prepared.note, err=True
+            )  # a stored sweep with nothing left to run is not an error
             return
         if options["dry_run"]:
             for message in prepared.warnings:
                 click.echo(f"warning: {message}", err=True)
             suffix = "dry run" if store is not None else "dry run: nothing is run or written"
-            _show_plan(prepared.runs, state.plugins.registry, f"{prepared.title} ({suffix})", options["as_json"])
+            _show_plan(
+                prepared.runs,
+                state.plugins.registry,
+                f"{prepared.title} ({suffix})",
+                options["as_json"],
+            )
             return
         if prepared.note is not None:
             raise click.UsageError(prepared.note)
@@ -323,15 +444,24 @@ def _show_plan(runs: Sequence[PlannedRun], registry: Any, title: str, as_json: b
 
 
 def _run(
-    ctx: click.Context, state: Any, options: Mapping[str, Any], prepared: Any, store: Any, execution: Any
+    ctx: click.Context,
+    state: Any,
+    options: Mapping[str, Any],
+    prepared: Any,
+    store: Any,
+    execution: Any,
 ) -> None:
     """Execute ``prepared``, print the summary and exit with the sweep's code."""
     from scratchlab.runner.progress import make_reporter, print_summary
     from scratchlab.runner.sweeping import execute_prepared
 
     outcome = execute_prepared(
-        prepared, store=store, plugins=state.plugins, execution=execution,
-        reporter=make_reporter(options["quiet"]), argv=[Path(sys.argv[0]).name, *sys.argv[1:]],
+        prepared,
+        store=store,
+        plugins=state.plugins,
+        execution=execution,
+        reporter=make_reporter(options["quiet"]),
+        argv=[Path(sys.argv[0]).name, *sys.argv[1:]],
         plugin_modules=state.plugin_modules,
     )
     footer = f"sweep {outcome.sweep_id}: {outcome.status}"
@@ -340,10 +470,16 @@ def _run(
     elif outcome.stopped_early:
         footer += f" (--fail-fast) — continue with: runner sweep --resume {outcome.sweep_id}"
     if options["as_json"]:
-        click.echo(json.dumps(
-            {"sweep_id": outcome.sweep_id, "name": outcome.name, "status": outcome.status,
-             "experiments": outcome.summary}
-        ))
+        click.echo(
+            json.dumps(
+                {
+                    "sweep_id": outcome.sweep_id,
+                    "name": outcome.name,
+                    "status": outcome.status,
+                    "experiments": outcome.summary,
+                }
+            )
+        )
     else:
         print_summary(f"sweep {outcome.sweep_id} ({outcome.name})", outcome.summary, footer)
     if outcome.interrupted:

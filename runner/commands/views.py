@@ -52,20 +52,45 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the run filters shared with the app (``--sweep``, ``--experiment``,
     ``--status``, ``--where``); the command receives them as one ``run_filter``."""
 
-    @click.option("--sweep", "sweep_ids", type=DB_ID, multiple=True, metavar="ID", help="Only runs of this sweep (repeatable).")
-    @click.option("--experiment", "experiments", multiple=True, metavar="NAME", help="Only runs of this experiment (repeatable).")
-    @click.option("--status", "statuses", type=click.Choice(RUN_STATUSES), multiple=True,
-                  help="Only runs with this status (repeatable).")
-    @click.option("--where", "where", multiple=True, metavar="EXPR",
-                  help="Condition on a run column, component category, param or final metric: "
-                  "name=a,b, name!=x, name<x, name<=x, name>x, name>=x (repeatable; e.g. matmul=torch, "
-                  "lr<0.1, valid_accuracy>=0.85, status!=failed).")
+    @click.option(
+        "--sweep",
+        "sweep_ids",
+        type=DB_ID,
+        multiple=True,
+        metavar="ID",
+        help="Only runs of this sweep (repeatable).",
+    )
+    @click.option(
+        "--experiment",
+        "experiments",
+        multiple=True,
+        metavar="NAME",
+        help="Only runs of this experiment (repeatable).",
+    )
+    @click.option(
+        "--status",
+        "statuses",
+        type=click.Choice(RUN_STATUSES),
+        multiple=True,
+        help="Only runs with this status (repeatable).",
+    )
+    @click.option(
+        "--where",
+        "where",
+        multiple=True,
+        metavar="EXPR",
+        help="Condition on a run column, component category, param or final metric: "
+        "name=a,b, name!=x, name<x, name<=x, name>x, name>=x (repeatable; e.g. matmul=torch, "
+        "lr<0.1, valid_accuracy>=0.85, status!=failed).",
+    )
     @functools.wraps(command)
     def wrapper(*args: Any, sweep_ids, experiments, statuses, where, **kwargs: Any) -> Any:
         from scratchlab.reports.filters import FilterError, RunFilter, parse_where
 
         try:
-            run_filter = parse_where(where, RunFilter(sweep_ids=sweep_ids, experiments=experiments, statuses=statuses))
+            run_filter = parse_where(
+                where, RunFilter(sweep_ids=sweep_ids, experiments=experiments, statuses=statuses)
+            )
         except FilterError as exc:
             raise click.BadParameter(str(exc), param_hint="--where") from None
         return command(*args, run_filter=run_filter, **kwargs)
@@ -99,33 +124,67 @@ def _echo_json(payload: Any) -> None:
 def formula_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--keep-formulas`` (CSV cells written as stored, not neutralised)."""
     return click.option(
-        "--keep-formulas", is_flag=True,
+        "--keep-formulas",
+        is_flag=True,
         help="CSV: write text cells that begin with = + - @ tab or CR as stored. By default they "
-             "get a leading ' so that a spreadsheet shows them instead of running them.",
+        "get a leading ' so that a spreadsheet shows them instead of running them.",
     )(command)
 
 
 @click.command(name="runs")
 @filter_options
-@click.option("--limit", type=ROWS, default=50, show_default=True, help="Most rows to show (0: all).")
+@click.option(
+    "--limit", type=ROWS, default=50, show_default=True, help="Most rows to show (0: all)."
+)
 @click.option("--offset", type=ROWS, default=0, help="Skip this many rows first.")
-@click.option("--sort", "order_by", default="run_id", show_default=True, metavar="NAME",
-              help="Sort by a run column (run_id, status, duration_s, ...), a param (lr, matmul, ...) "
-                   "or a final metric (valid_accuracy, ...).")
+@click.option(
+    "--sort",
+    "order_by",
+    default="run_id",
+    show_default=True,
+    metavar="NAME",
+    help="Sort by a run column (run_id, status, duration_s, ...), a param (lr, matmul, ...) "
+    "or a final metric (valid_accuracy, ...).",
+)
 @click.option("--desc", "descending", is_flag=True, help="Sort in descending order.")
-@click.option("--columns", "columns", metavar="A,B,...",
-              help="Show exactly these columns (run columns, params, final metrics, duration, error).")
+@click.option(
+    "--columns",
+    "columns",
+    metavar="A,B,...",
+    help="Show exactly these columns (run columns, params, final metrics, duration, error).",
+)
 @click.option("--wide", is_flag=True, help="Show every column, however wide the table gets.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print JSON: {total, offset, runs: [...]}, each run with its params and final metrics.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV of the rows, with params and final metrics.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON: {total, offset, runs: [...]}, each run with its params and final metrics.",
+)
+@click.option(
+    "--csv", "as_csv", is_flag=True, help="Print CSV of the rows, with params and final metrics."
+)
 @formula_option
-@click.option("--stale", is_flag=True,
-              help="Only runs made by code that has changed since (a component's version differs from the "
-                   "installed one, or it is no longer installed), with what changed. Loads the plugins.")
+@click.option(
+    "--stale",
+    is_flag=True,
+    help="Only runs made by code that has changed since (a component's version differs from the "
+    "installed one, or it is no longer installed), with what changed. Loads the plugins.",
+)
 @click.pass_obj
-def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descending: bool, columns: str | None,
-              wide: bool, as_json: bool, as_csv: bool, keep_formulas: bool, stale: bool) -> None:
+def runs_list(
+    state,
+    run_filter,
+    limit: int,
+    offset: int,
+    order_by: str,
+    descending: bool,
+    columns: str | None,
+    wide: bool,
+    as_json: bool,
+    as_csv: bool,
+    keep_formulas: bool,
+    stale: bool,
+) -> None:
     """List runs: one table per experiment, with the components and params that
     vary, the experiment's headline results and the duration; what every row
     shares is said once below the table. Columns that do not fit the terminal
@@ -154,18 +213,43 @@ def runs_list(state, run_filter, limit: int, offset: int, order_by: str, descend
             scope = scope.narrowed(run_ids=sorted(notes))
         total = count_selected(store, scope)
         if as_json or as_csv:
-            _print_records(*_records_page(store, scope, notes if stale else None, limit=limit, offset=offset,
-                                          order_by=order_by, descending=descending),
-                           as_json=as_json, keep_formulas=keep_formulas, envelope={"total": total, "offset": offset})
+            _print_records(
+                *_records_page(
+                    store,
+                    scope,
+                    notes if stale else None,
+                    limit=limit,
+                    offset=offset,
+                    order_by=order_by,
+                    descending=descending,
+                ),
+                as_json=as_json,
+                keep_formulas=keep_formulas,
+                envelope={"total": total, "offset": offset},
+            )
             return
         # the table path reads plain rows: importing pandas would cost more than the query
-        page = run_rows(store, scope, limit=limit or None, offset=offset, order_by=order_by, descending=descending)
+        page = run_rows(
+            store,
+            scope,
+            limit=limit or None,
+            offset=offset,
+            order_by=order_by,
+            descending=descending,
+        )
         if stale:
             page.add("stale", [notes.get(run_id) for run_id in page.columns["run_id"]])
         headlines = glance.stored_headlines(store, page.columns["sweep_id"])
         noisy = glance.noisy_timings(store, page.columns["run_id"])
     # what the user sorts and filters by is what they want to see
-    focus = [order_by, *(n for kind in ("fields", "metrics", "params", "columns") for n in getattr(run_filter, kind, {}))]
+    focus = [
+        order_by,
+        *(
+            n
+            for kind in ("fields", "metrics", "params", "columns")
+            for n in getattr(run_filter, kind, {})
+        ),
+    ]
     _print_glance(page, headlines, noisy, columns=columns, wide=wide, total=total, focus=focus)
 
 
@@ -193,19 +277,28 @@ def _records_page(store, scope, notes: dict[int, str] | None, **page: Any):
     return frame, missing
 
 
-def _print_records(frame, nan_is_missing: list[str], *, as_json: bool, keep_formulas: bool,
-                   envelope: dict[str, Any]) -> None:
+def _print_records(
+    frame,
+    nan_is_missing: list[str],
+    *,
+    as_json: bool,
+    keep_formulas: bool,
+    envelope: dict[str, Any],
+) -> None:
     """``runner runs --json`` / ``--csv``: every column of every row."""
     from scratchlab.reports.export import records, table_bytes
 
     if as_json:
         _echo_json({**envelope, "runs": records(frame, nan_is_missing)})
     else:
-        click.echo(table_bytes(frame, "csv", nan_is_missing, formulas=keep_formulas).decode(), nl=False)
+        click.echo(
+            table_bytes(frame, "csv", nan_is_missing, formulas=keep_formulas).decode(), nl=False
+        )
 
 
-def _print_glance(page, headlines, noisy, *, columns: str | None, wide: bool, total: int,
-                  focus: list[str]) -> None:
+def _print_glance(
+    page, headlines, noisy, *, columns: str | None, wide: bool, total: int, focus: list[str]
+) -> None:
     """The tables of ``runner runs`` (``page``: :class:`scratchlab.db.rows.RunRows`), one per
     experiment, fitted to the terminal."""
     from scratchlab.reports import glance
@@ -216,14 +309,23 @@ def _print_glance(page, headlines, noisy, *, columns: str | None, wide: bool, to
     if chosen:
         unknown = [c for c in chosen if c not in glance.available_columns(page.columns)]
         if unknown and len(page):
-            raise click.BadParameter(f"no column {', '.join(map(printable, unknown))} among these runs",
-                                     param_hint="--columns")
+            raise click.BadParameter(
+                f"no column {', '.join(map(printable, unknown))} among these runs",
+                param_hint="--columns",
+            )
     console = _console(wide)
     if not len(page):
         console.print(f"0 of {total} runs")
         return
-    tables = glance.glance_tables(page.columns, page.metrics, headlines, categories=page.categories,
-                                  columns=chosen, wide=wide, focus=focus)
+    tables = glance.glance_tables(
+        page.columns,
+        page.metrics,
+        headlines,
+        categories=page.categories,
+        columns=chosen,
+        wide=wide,
+        focus=focus,
+    )
     for table in tables:
         if "stale" in table.columns and not chosen:
             table.required = (*table.required, "stale")
@@ -261,16 +363,43 @@ def run_show(state, run_id: int, as_json: bool) -> None:
 
 @click.command(name="compare")
 @filter_options
-@click.option("--against", "against", type=DB_ID, metavar="SWEEP",
-              help="Reference sweep: flag timings of --sweep that changed beyond noise against it.")
-@click.option("--by", "by", metavar="COLUMN", help="Rows per this component category (default: the one that varies).")
-@click.option("--baseline", metavar="NAME", help="Speed-ups against this component (default: the slowest).")
-@click.option("--metrics", "metric_mode", is_flag=True, help="Compare final metrics per configuration instead of timings.")
-@click.option("--fail-on-regression", is_flag=True, help="With --against: exit 1 when anything got slower.")
+@click.option(
+    "--against",
+    "against",
+    type=DB_ID,
+    metavar="SWEEP",
+    help="Reference sweep: flag timings of --sweep that changed beyond noise against it.",
+)
+@click.option(
+    "--by",
+    "by",
+    metavar="COLUMN",
+    help="Rows per this component category (default: the one that varies).",
+)
+@click.option(
+    "--baseline", metavar="NAME", help="Speed-ups against this component (default: the slowest)."
+)
+@click.option(
+    "--metrics",
+    "metric_mode",
+    is_flag=True,
+    help="Compare final metrics per configuration instead of timings.",
+)
+@click.option(
+    "--fail-on-regression", is_flag=True, help="With --against: exit 1 when anything got slower."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON rows.")
 @click.pass_obj
-def runs_compare(state, run_filter, against: int | None, by: str | None, baseline: str | None, metric_mode: bool,
-                 fail_on_regression: bool, as_json: bool) -> None:
+def runs_compare(
+    state,
+    run_filter,
+    against: int | None,
+    by: str | None,
+    baseline: str | None,
+    metric_mode: bool,
+    fail_on_regression: bool,
+    as_json: bool,
+) -> None:
     """Compare runs in a torch.utils.benchmark-style table: one row per component,
     one column per shape, median ± IQR with the speed-up against a baseline; or,
     with --metrics, final metrics per configuration. Without --sweep, the newest sweep.
@@ -286,8 +415,14 @@ def runs_compare(state, run_filter, against: int | None, by: str | None, baselin
     store = read_store(state)
     with database_errors():
         try:
-            result = comparisons.build(store, run_filter, against=against, by=by, baseline=baseline,
-                                       metric_mode=metric_mode)
+            result = comparisons.build(
+                store,
+                run_filter,
+                against=against,
+                by=by,
+                baseline=baseline,
+                metric_mode=metric_mode,
+            )
         except comparisons.NothingToCompare as exc:
             raise click.ClickException(str(exc)) from None
     if as_json:
@@ -300,15 +435,33 @@ def runs_compare(state, run_filter, against: int | None, by: str | None, baselin
 
 @click.command(name="export")
 @filter_options
-@click.option("--table", "table", type=click.Choice(["runs", "timings", "stats", "metrics"]), default="runs",
-              show_default=True, help="Which table to export.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "json"]), default="csv", show_default=True,
-              help="Output format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="File to write (default: standard output; Parquet needs a file or a pipe).")
+@click.option(
+    "--table",
+    "table",
+    type=click.Choice(["runs", "timings", "stats", "metrics"]),
+    default="runs",
+    show_default=True,
+    help="Which table to export.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "json"]),
+    default="csv",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="File to write (default: standard output; Parquet needs a file or a pipe).",
+)
 @formula_option
 @click.pass_obj
-def table_export(state, run_filter, table: str, fmt: str, output: Path | None, keep_formulas: bool) -> None:
+def table_export(
+    state, run_filter, table: str, fmt: str, output: Path | None, keep_formulas: bool
+) -> None:
     """Export a results table (runs, timings, stats or metrics) of the filtered runs
     as CSV, Parquet or JSON; the runs table has a column per param and per final metric.
 
@@ -345,12 +498,22 @@ def table_export(state, run_filter, table: str, fmt: str, output: Path | None, k
     click.echo(f"wrote {len(frame)} rows of {table} to {output}", err=True)
 
 
-def streamlit_command(db_url: str, *, port: int | None, headless: bool, address: str | None) -> list[str]:
+def streamlit_command(
+    db_url: str, *, port: int | None, headless: bool, address: str | None
+) -> list[str]:
     """The ``streamlit run`` command line that serves the app on ``db_url``."""
-    command = [sys.executable, "-m", "streamlit", "run", str(app_path()),
-               "--server.headless", "true" if headless else "false",
-               # the app needs no network: no usage statistics
-               "--browser.gatherUsageStats", "false"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path()),
+        "--server.headless",
+        "true" if headless else "false",
+        # the app needs no network: no usage statistics
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     if port is not None:
         command += ["--server.port", str(port)]
     if address:
@@ -359,9 +522,13 @@ def streamlit_command(db_url: str, *, port: int | None, headless: bool, address:
 
 
 @click.command(name="report")
-@click.option("--port", type=click.IntRange(1, 65535), help="Port to serve on (default: Streamlit's, 8501).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="Port to serve on (default: Streamlit's, 8501)."
+)
 @click.option("--address", help="Address to listen on (default: Streamlit's).")
-@click.option("--no-browser", "headless", is_flag=True, help="Do not open a browser (headless server).")
+@click.option(
+    "--no-browser", "headless", is_flag=True, help="Do not open a browser (headless server)."
+)
 @click.pass_obj
 def report_serve(state, port: int | None, address: str | None, headless: bool) -> None:
     """Open the Streamlit report app on the database (read-only); Ctrl-C stops it.
@@ -376,7 +543,13 @@ def report_serve(state, port: int | None, address: str | None, headless: bool) -
     command = streamlit_command(state.db_url, port=port, headless=headless, address=address)
     returncode = run_until_stopped(command)
     # stopped by Ctrl-C or a terminate signal: a normal end for a server
-    if returncode not in (0, -signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM):
+    if returncode not in (
+        0,
+        -signal.SIGINT,
+        -signal.SIGTERM,
+        128 + signal.SIGINT,
+        128 + signal.SIGTERM,
+    ):
         raise click.ClickException(f"streamlit exited with status {returncode}")
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-nbclient = pytest.importorskip("nbclient", reason="the notebook test needs the test extra (nbclient, ipykernel)")
+nbclient = pytest.importorskip(
+    "nbclient", reason="the notebook test needs the test extra (nbclient, ipykernel)"
+)
 nbformat = pytest.importorskip("nbformat")
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "docs" / "notebook.ipynb"
@@ -28,11 +30,17 @@ def texts(cell) -> str:
 def test_the_example_notebook_runs_and_shows_its_results(tmp_path):
     shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
     notebook = nbformat.read(tmp_path / NOTEBOOK.name, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
     client.execute()  # raises CellExecutionError, with the cell's traceback, when a cell fails
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    errors = [o for cell in code for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [
+        o for cell in code for o in cell.get("outputs", []) if o.get("output_type") == "error"
+    ]
     assert not errors
 
     sweeps = texts(code[1])

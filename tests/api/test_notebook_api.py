@@ -17,10 +17,14 @@ ACCURACY = {"kaiming-normal": 0.9, "xavier": 0.85, "randn": 0.75}
 
 
 def test_import_scratchlab_loads_nothing_heavy():
-    code = ("import sys, scratchlab as sl; "
-            "print(sorted(m for m in ('torch', 'pandas', 'sqlalchemy', 'altair') if m in sys.modules)); "
-            "print(sorted(n for n in ('open', 'sweep', 'charts', 'Results', 'Sweep') if n in dir(sl)))")
-    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    code = (
+        "import sys, scratchlab as sl; "
+        "print(sorted(m for m in ('torch', 'pandas', 'sqlalchemy', 'altair') if m in sys.modules)); "
+        "print(sorted(n for n in ('open', 'sweep', 'charts', 'Results', 'Sweep') if n in dir(sl)))"
+    )
+    lines = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert lines == ["[]", "['Results', 'Sweep', 'charts', 'open', 'sweep']"]
     with pytest.raises(AttributeError, match="no attribute 'colour'"):
         sl.colour  # noqa: B018 - the lookup is the test
@@ -31,16 +35,23 @@ def test_runs_have_params_and_final_metrics_as_columns(results_url):
         runs = results.runs(experiment="train")
         assert len(runs) == 4 and runs["valid_accuracy"].dtype == float
         done = runs[runs["status"] == "done"]
-        assert dict(zip(done["init"], done["valid_accuracy"], strict=True)) == ACCURACY  # the final, not the first
+        assert (
+            dict(zip(done["init"], done["valid_accuracy"], strict=True)) == ACCURACY
+        )  # the final, not the first
         failed = runs[runs["status"] == "failed"].iloc[0]
         assert failed["lr"] == 9.0 and failed["train_loss"] != failed["train_loss"]  # NaN
         assert results.runs(status="failed")["run_id"].tolist() == [failed["run_id"]]
-        assert results.runs("1", where="init=xavier,randn", status="done")["init"].tolist() == ["xavier", "randn"]
+        assert results.runs("1", where="init=xavier,randn", status="done")["init"].tolist() == [
+            "xavier",
+            "randn",
+        ]
         # final metrics filter and sort like params, in SQL
         best = results.runs(where="valid_accuracy>=0.8", sort="valid_accuracy", desc=True)
         assert best["init"].tolist() == ["kaiming-normal", "xavier"]
         assert results.runs(where={"valid_accuracy": (None, 0.8)})["init"].tolist() == ["randn"]
-        assert results.runs(sweep=2, where={"init": "randn"})["experiment"].tolist() == ["init-stats"]
+        assert results.runs(sweep=2, where={"init": "randn"})["experiment"].tolist() == [
+            "init-stats"
+        ]
         assert list(results.sweeps()["name"]) == ["train", "init"]
 
 
@@ -53,7 +64,9 @@ def test_timings_activations_metrics_and_one_run(results_url):
         history = results.metrics(experiment="train", name="valid_accuracy")
         assert len(history) == 6 and set(history["step"]) == {2, 4}
         run = results.run(int(results.runs(experiment="matmul")["run_id"].iloc[0]))
-        assert run["components"] == {"matmul": "torch"} and run["metrics"] == {"4x8x4.median_s": 1e-6}
+        assert run["components"] == {"matmul": "torch"} and run["metrics"] == {
+            "4x8x4.median_s": 1e-6
+        }
 
 
 def test_the_default_database_is_the_command_lines(results_url, monkeypatch, tmp_path):
@@ -70,7 +83,10 @@ def test_charts_are_the_apps_altair_charts(results_url):
     with sl.open(results_url) as results:
         layers = sl.charts.layers(results, model="deep", value="std")
         spec = layers.to_dict()
-        assert spec["title"] == "activation std per layer" and spec["encoding"]["y"]["scale"]["type"] == "log"
+        assert (
+            spec["title"] == "activation std per layer"
+            and spec["encoding"]["y"]["scale"]["type"] == "log"
+        )
         assert len(layers.data) == 10 and set(layers.data["init"]) == {"kaiming-normal", "randn"}
         assert sl.charts.curves(results, "valid_accuracy", experiment="train").to_dict()["layer"]
         assert sl.charts.timings(results).to_dict()
@@ -81,13 +97,21 @@ def test_charts_are_the_apps_altair_charts(results_url):
 
 def test_sweep_runs_through_the_cli_engine_and_reads_back(tmp_path):
     db = tmp_path / "runs.db"
-    sweep = sl.sweep(plugins=["matmul"], matmul=["torch", "einsum"], experiments="matmul", db=db, progress=False,
-                     settings={"matmul.shapes": "4x8x4", "matmul.min_run_time": 0.01})
+    sweep = sl.sweep(
+        plugins=["matmul"],
+        matmul=["torch", "einsum"],
+        experiments="matmul",
+        db=db,
+        progress=False,
+        settings={"matmul.shapes": "4x8x4", "matmul.min_run_time": 0.01},
+    )
     assert sweep.status == "done" and sweep.sweep_id == 1
     runs = sweep.runs()
     assert sorted(runs["matmul"]) == ["einsum", "torch"] and (runs["4x8x4.median_s"] > 0).all()
     # the same rows the command line sees, with the experiment's headline stored for it
-    cli_runs = json.loads(CliRunner().invoke(cli, ["--db", sweep.db, "runs", "--json"]).output)["runs"]
+    cli_runs = json.loads(CliRunner().invoke(cli, ["--db", sweep.db, "runs", "--json"]).output)[
+        "runs"
+    ]
     assert sorted(r["run_id"] for r in cli_runs) == sorted(runs["run_id"])
     table = CliRunner().invoke(cli, ["--db", sweep.db, "runs"], env={"COLUMNS": "80"}).output
     assert "4x8x4.median_s" in table and "4x8x4.gflops" in table

@@ -36,16 +36,28 @@ class PluginEnv:
         self.python = str(root / ("Scripts" if os.name == "nt" else "bin") / "python")
         own = subprocess.run(
             [self.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         parents = [*site.getsitepackages(), site.getusersitepackages()]
         # addsitedir also runs those directories' .pth files (editable installs live there)
-        line = "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in parents if os.path.isdir(p))
+        line = "import site; " + "; ".join(
+            f"site.addsitedir({p!r})" for p in parents if os.path.isdir(p)
+        )
         Path(own, "_parent_environment.pth").write_text(line + "\n")
 
     def pip(self, *args: str) -> subprocess.CompletedProcess:
         """Run this interpreter's pip against the environment (``pip --python``)."""
-        command = [sys.executable, "-m", "pip", "--python", self.python, "--disable-pip-version-check", *args]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            self.python,
+            "--disable-pip-version-check",
+            *args,
+        ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=CALL_TIMEOUT)
         assert done.returncode == 0, done.stdout + done.stderr
         return done
@@ -58,14 +70,21 @@ class PluginEnv:
         """``pip uninstall -y DISTRIBUTION``."""
         self.pip("uninstall", "-y", distribution)
 
-    def run(self, *argv: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        self, *argv: str, cwd: Path | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
         """``runner ARGV...`` in this environment."""
         code = "import sys; from scratchlab.runner.cli import main; sys.exit(main())"
         env = {**os.environ, "COLUMNS": "250"}
         for name in ("SCRATCHLAB_DB", "SCRATCHLAB_DISABLE_PLUGINS", "SCRATCHLAB_STRICT_PLUGINS"):
             env.pop(name, None)  # the caller's shell must not change what these tests see
         done = subprocess.run(
-            [self.python, "-c", code, *argv], capture_output=True, text=True, cwd=cwd, env=env, timeout=CALL_TIMEOUT
+            [self.python, "-c", code, *argv],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=env,
+            timeout=CALL_TIMEOUT,
         )
         if check:
             assert done.returncode == 0, f"runner {' '.join(argv)}:\n{done.stdout}\n{done.stderr}"
@@ -77,7 +96,9 @@ class PluginEnv:
 
     def python_run(self, *argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         """``python ARGV...`` in this environment."""
-        return subprocess.run([self.python, *argv], capture_output=True, text=True, cwd=cwd, timeout=CALL_TIMEOUT)
+        return subprocess.run(
+            [self.python, *argv], capture_output=True, text=True, cwd=cwd, timeout=CALL_TIMEOUT
+        )
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ TEXT = GUIDE.read_text()
 EXAMPLE = re.compile(r"```python\n# docs example: (?P<name>[a-z]+)\n(?P<code>.*?)```", re.DOTALL)
 EXAMPLES = {m["name"]: m["code"] for m in EXAMPLE.finditer(TEXT)}
 HOOKS = sorted(
-    name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+    name
+    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
     if hasattr(fn, "scratchlab_spec")
 )
 
@@ -38,7 +39,9 @@ def test_the_hookspecs_are_found():
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_has_a_section_and_a_table_row(hook):
     assert f"### `{hook}`" in TEXT
-    assert re.search(rf"^\| `{hook}\(", TEXT, re.MULTILINE), f"{hook} is missing from the hooks table"
+    assert re.search(rf"^\| `{hook}\(", TEXT, re.MULTILINE), (
+        f"{hook} is missing from the hooks table"
+    )
 
 
 def test_every_category_the_built_ins_define_is_documented_with_its_hook():
@@ -50,14 +53,17 @@ def test_every_category_the_built_ins_define_is_documented_with_its_hook():
 
 @pytest.mark.parametrize("name", sorted(scratchlab.plugins.__all__))
 def test_every_published_name_is_documented(name):
-    assert re.search(rf"`{re.escape(name)}[`(]", TEXT), f"scratchlab.plugins.{name} is not in docs/plugins.md"
+    assert re.search(rf"`{re.escape(name)}[`(]", TEXT), (
+        f"scratchlab.plugins.{name} is not in docs/plugins.md"
+    )
 
 
 def test_the_table_of_contents_points_at_headings():
     anchors = set(re.findall(r"\]\(#([a-z0-9-]+)\)", TEXT))
     headings = {
         re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
-        for line in TEXT.splitlines() if line.startswith("#")
+        for line in TEXT.splitlines()
+        if line.startswith("#")
     }
     assert anchors and anchors <= headings, anchors - headings
 
@@ -73,7 +79,9 @@ def test_docs_point_only_inside_the_repository(doc):
         assert resolved.is_relative_to(REPO) and resolved.exists(), f"{doc.name}: {target}"
     for path in re.findall(r"`((?:plugins|tests|runner|db|reports|api|docs)/[\w./-]+)`", text):
         if "NAME" not in path:  # a placeholder, as in the files `runner plugins new NAME` writes
-            assert (REPO / path).exists(), f"{doc.name} names {path}, which is not in the repository"
+            assert (REPO / path).exists(), (
+                f"{doc.name} names {path}, which is not in the repository"
+            )
 
 
 @pytest.fixture
@@ -96,68 +104,117 @@ def example(tmp_path, monkeypatch):
 
 def test_every_category_has_an_example():
     assert set(EXAMPLES) == {
-        "matmul", "init", "activation", "loss", "dataset", "experiment", "category", "observer",
+        "matmul",
+        "init",
+        "activation",
+        "loss",
+        "dataset",
+        "experiment",
+        "category",
+        "observer",
     }
 
 
 def test_matmul_example(example):
     results = run_components(
-        example("matmul"), experiment="matmul", matmul="blocked",
+        example("matmul"),
+        experiment="matmul",
+        matmul="blocked",
         settings={"matmul.shapes": "8x16x40", "matmul.min_run_time": 0.01, "blocked.block": 8},
     )
     results.raise_for_failures()
     assert results.metric("8x16x40.correct") == 1.0
-    with pytest.raises(PluginTestError, match="block"):  # its bounds: a usage error before anything runs
-        run_components(sys.modules["docs_example_matmul"], experiment="matmul", matmul="blocked",
-                       settings={"blocked.block": 0})
+    with pytest.raises(
+        PluginTestError, match="block"
+    ):  # its bounds: a usage error before anything runs
+        run_components(
+            sys.modules["docs_example_matmul"],
+            experiment="matmul",
+            matmul="blocked",
+            settings={"blocked.block": 0},
+        )
 
 
 def test_init_example(example):
-    results = run_components(example("init"), experiment="init-stats", init="kaiming-truncated",
-                             settings={"init-stats.models": "mlp"})
+    results = run_components(
+        example("init"),
+        experiment="init-stats",
+        init="kaiming-truncated",
+        settings={"init-stats.models": "mlp"},
+    )
     results.raise_for_failures()
     assert not results.stats.empty and results.runs["kaiming-truncated.mode"].tolist() == ["fan_in"]
 
 
-@pytest.mark.parametrize(("name", "category", "component"), [
-    ("activation", "activation", "softplus"), ("loss", "loss", "log-softmax-nll"),
-])
+@pytest.mark.parametrize(
+    ("name", "category", "component"),
+    [
+        ("activation", "activation", "softplus"),
+        ("loss", "loss", "log-softmax-nll"),
+    ],
+)
 def test_hand_written_gradients_pass_gradcheck(example, name, category, component):
-    results = run_components(example(name), experiment="gradcheck", settings={"gradcheck.batch": 64},
-                             **{category: component})
+    results = run_components(
+        example(name),
+        experiment="gradcheck",
+        settings={"gradcheck.batch": 64},
+        **{category: component},
+    )
     results.raise_for_failures()
     assert results.metric("passed") == 1.0
 
 
 def test_dataset_example_trains(example):
-    results = run_components(example("dataset"), experiment="train", dataset="blobs",
-                             settings={"blobs.n": 256})
+    results = run_components(
+        example("dataset"), experiment="train", dataset="blobs", settings={"blobs.n": 256}
+    )
     results.raise_for_failures()
     assert results.metric("valid_accuracy") > 0.9
 
 
 def test_experiment_example(example):
-    results = run_components(example("experiment"), experiment="square", matmul=["torch", "einsum"],
-                             settings={"square.size": 16})
+    results = run_components(
+        example("experiment"),
+        experiment="square",
+        matmul=["torch", "einsum"],
+        settings={"square.size": 16},
+    )
     results.raise_for_failures()
     assert len(results.timings) == 2 and (results.final_metrics["value"] < 1e-3).all()
 
 
 def test_category_example_adds_a_category_with_no_core_edit(example):
-    results = run_components(example("category"), experiment="fit-line", regularizer=["none", "l2"],
-                             settings={"l2.weight": 1.0})
+    results = run_components(
+        example("category"),
+        experiment="fit-line",
+        regularizer=["none", "l2"],
+        settings={"l2.weight": 1.0},
+    )
     results.raise_for_failures()
-    slopes = dict(zip(results.runs["regularizer"], results.final_metrics.query("name == 'slope'")["value"],
-                      strict=True))
+    slopes = dict(
+        zip(
+            results.runs["regularizer"],
+            results.final_metrics.query("name == 'slope'")["value"],
+            strict=True,
+        )
+    )
     assert slopes["none"] > slopes["l2"] > 0  # the penalty pulls the slope towards 0
 
 
 def test_observer_example(example, tmp_path, monkeypatch):
     log = tmp_path / "runs.jsonl"
     monkeypatch.setenv("SCRATCHLAB_RUN_LOG", str(log))
-    results = run_components(example("observer"), experiment="matmul", matmul="torch",
-                             settings={"matmul.shapes": "4x4x4", "matmul.min_run_time": 0.01})
+    results = run_components(
+        example("observer"),
+        experiment="matmul",
+        matmul="torch",
+        settings={"matmul.shapes": "4x4x4", "matmul.min_run_time": 0.01},
+    )
     run, sweep = [json.loads(line) for line in log.read_text().splitlines()]
-    assert (run["run"], run["status"], run["components"]) == (int(results.runs["run_id"][0]), "done", {"matmul": "torch"})
+    assert (run["run"], run["status"], run["components"]) == (
+        int(results.runs["run_id"][0]),
+        "done",
+        {"matmul": "torch"},
+    )
     assert run["metrics"]["4x4x4.correct"] == 1.0
     assert sweep == {"sweep": results.sweep_id, "counts": {**sweep["counts"], "done": 1}}

@@ -62,7 +62,10 @@ def test_the_guide_flow_new_install_sweep_and_its_own_test(tmp_path, plugin_env)
     """The exact steps docs/plugins.md gives, in a fresh environment."""
     done = plugin_env.run("plugins", "new", "demo", cwd=tmp_path)
     assert "pip install -e ./demo" in done.stdout
-    assert "runner sweep --experiments matmul --matmul demo,torch -s matmul.shapes=64x784x50" in done.stdout
+    assert (
+        "runner sweep --experiments matmul --matmul demo,torch -s matmul.shapes=64x784x50"
+        in done.stdout
+    )
     plugin_env.pip("install", "--no-build-isolation", "--no-deps", "-e", str(tmp_path / "demo"))
 
     listed = plugin_env.run_json("plugins")
@@ -70,12 +73,25 @@ def test_the_guide_flow_new_install_sweep_and_its_own_test(tmp_path, plugin_env)
     assert (entry["plugin"], entry["distribution"]) == ("demo", "scratchlab-demo")
 
     db = f"sqlite:///{tmp_path / 'runs.db'}"
-    plugin_env.run("--db", db, "sweep", "--experiments", "matmul", "--matmul", "demo,torch",
-                   "-s", "matmul.shapes=64x784x50", "-q", cwd=tmp_path)
+    plugin_env.run(
+        "--db",
+        db,
+        "sweep",
+        "--experiments",
+        "matmul",
+        "--matmul",
+        "demo,torch",
+        "-s",
+        "matmul.shapes=64x784x50",
+        "-q",
+        cwd=tmp_path,
+    )
     runs = plugin_env.run_json("--db", db, "runs")["runs"]
     assert sorted((r["matmul"], r["status"]) for r in runs) == [("demo", "done"), ("torch", "done")]
 
-    tests = plugin_env.python_run("-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path / "demo")
+    tests = plugin_env.python_run(
+        "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=tmp_path / "demo"
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "2 passed" in tests.stdout
 
@@ -83,7 +99,12 @@ def test_the_guide_flow_new_install_sweep_and_its_own_test(tmp_path, plugin_env)
 def test_a_scratchlab_prefix_is_not_doubled(tmp_path):
     result = new("scratchlab-extra", "-d", str(tmp_path))
     assert result.exit_code == 0, result.output
-    project = tomllib.loads((tmp_path / "scratchlab-extra" / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((tmp_path / "scratchlab-extra" / "pyproject.toml").read_text())[
+        "project"
+    ]
     assert project["name"] == "scratchlab-extra"
     assert project["entry-points"]["scratchlab"] == {"extra": "scratchlab_extra"}
-    assert 'name="extra"' in (tmp_path / "scratchlab-extra" / "scratchlab_extra" / "__init__.py").read_text()
+    assert (
+        'name="extra"'
+        in (tmp_path / "scratchlab-extra" / "scratchlab_extra" / "__init__.py").read_text()
+    )

@@ -52,10 +52,10 @@ PACKAGE = {
         def register_experiments(register):
             register(Experiment(name="holdout", run=run, uses=("matmul",), description="sums a product"))
     ''',
-    "scratchlab_holdout/kernels.py": '''
+    "scratchlab_holdout/kernels.py": """
         def plain(a, b):
             return a @ b
-    ''',
+    """,
     "scratchlab_holdout/helpers.py": "SIZE = 4\n",
     "scratchlab_holdout/unrelated.py": "UNUSED = True\n",
 }
@@ -72,13 +72,20 @@ def stale_notes(plugin_env, db: str) -> dict[int, str]:
 # pip and four to six runner subprocesses, each importing torch: minutes on a busy machine
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_edit_and_uninstall_of_an_editable_plugin_package_mark_its_runs_stale(tmp_path, plugin_env, files):
+def test_edit_and_uninstall_of_an_editable_plugin_package_mark_its_runs_stale(
+    tmp_path, plugin_env, files
+):
     package = files(tmp_path / "holdout", PACKAGE)
     plugin_env.install_editable(package)
     db = f"sqlite:///{tmp_path / 'runs.db'}"
-    plugin_env.run("--db", db, "sweep", "--experiments", "holdout", "--matmul", "holdout-mm,torch", "-q")
+    plugin_env.run(
+        "--db", db, "sweep", "--experiments", "holdout", "--matmul", "holdout-mm,torch", "-q"
+    )
     runs = plugin_env.run_json("--db", db, "runs")["runs"]
-    assert sorted((r["matmul"], r["status"]) for r in runs) == [("holdout-mm", "done"), ("torch", "done")]
+    assert sorted((r["matmul"], r["status"]) for r in runs) == [
+        ("holdout-mm", "done"),
+        ("torch", "done"),
+    ]
     ids = {r["matmul"]: r["run_id"] for r in runs}
 
     # a module nothing imports is not part of any version
@@ -98,4 +105,6 @@ def test_edit_and_uninstall_of_an_editable_plugin_package_mark_its_runs_stale(tm
         rf"experiment holdout {VERSION} -> not installed; matmul holdout-mm {VERSION} -> not installed",
         notes[ids["holdout-mm"]],
     ), notes
-    assert re.fullmatch(rf"experiment holdout {VERSION} -> not installed", notes[ids["torch"]]), notes
+    assert re.fullmatch(rf"experiment holdout {VERSION} -> not installed", notes[ids["torch"]]), (
+        notes
+    )

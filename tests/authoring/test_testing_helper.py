@@ -27,14 +27,18 @@ def test_runs_a_plugin_object_and_returns_what_was_stored():
     results = run_components(GoodPlugin, experiment="matmul", matmul="mine", settings=SHAPES)
     results.raise_for_failures()
     assert results.status == "done"
-    assert results.runs[["experiment", "status", "matmul"]].values.tolist() == [["matmul", "done", "mine"]]
+    assert results.runs[["experiment", "status", "matmul"]].values.tolist() == [
+        ["matmul", "done", "mine"]
+    ]
     assert results.metric("8x16x4.max_abs_err") < 1e-4
     assert results.timings["label"].tolist() == ["8x16x4"]
     assert results.db is None  # the temporary database is gone
 
 
 def test_a_failing_component_is_a_failed_run_and_an_assertion_naming_it():
-    results = run_components(GoodPlugin, experiment="matmul", matmul=["mine", "broken"], settings=SHAPES)
+    results = run_components(
+        GoodPlugin, experiment="matmul", matmul=["mine", "broken"], settings=SHAPES
+    )
     assert sorted(results.runs["status"]) == ["done", "failed"]
     assert list(results.failures["matmul"]) == ["broken"]
     with pytest.raises(AssertionError, match=r"^run \d+ \(matmul\) failed: \S.*$") as raised:
@@ -45,7 +49,11 @@ def test_a_failing_component_is_a_failed_run_and_an_assertion_naming_it():
 def test_settings_in_both_forms_and_a_kept_database(tmp_path):
     db = tmp_path / "kept.db"
     results = run_components(
-        GoodPlugin, experiment="matmul", matmul="mine", settings={"matmul": {"shapes": "2x3x4"}}, db=db
+        GoodPlugin,
+        experiment="matmul",
+        matmul="mine",
+        settings={"matmul": {"shapes": "2x3x4"}},
+        db=db,
     )
     assert results.db == f"sqlite:///{db}"
     with open_store(results.db) as store:
@@ -70,7 +78,7 @@ def test_a_name_that_cannot_be_planned_is_one_clear_error():
         run_components(GoodPlugin, experiment="matmul", matmul="mine", settings={"shapes": "1x1x1"})
 
 
-MODULE = '''
+MODULE = """
 from scratchlab.plugins import Experiment, hookimpl
 
 
@@ -84,7 +92,7 @@ def run(ctx):
 @hookimpl
 def register_experiments(register):
     register(Experiment(name="pid", run=run, params={"scale": 1.0}, description="records its process id"))
-'''
+"""
 
 
 def test_a_module_by_name_in_a_worker_process(tmp_path, monkeypatch):
@@ -98,7 +106,9 @@ def test_a_module_by_name_in_a_worker_process(tmp_path, monkeypatch):
         isolated = run_components("pidplugin", experiment="pid", isolated=True)
     finally:
         sys.modules.pop("pidplugin", None)
-    assert inline.metric("pid") == float(__import__("os").getpid()) and inline.metric("scale") == 2.5
+    assert (
+        inline.metric("pid") == float(__import__("os").getpid()) and inline.metric("scale") == 2.5
+    )
     isolated.raise_for_failures()
     assert isolated.metric("pid") != inline.metric("pid")
 
@@ -112,10 +122,16 @@ def test_experiment_defined_inline_records_metrics_and_params_columns():
     class Tiny:
         @hookimpl
         def register_experiments(register):
-            register(Experiment(
-                name="tiny", run=lambda ctx: ctx.metric("loss", 0.5, step=0) or ctx.metric("loss", 0.25, step=1),
-                params={"lr": 0.1}, description="two steps",
-            ))
+            register(
+                Experiment(
+                    name="tiny",
+                    run=lambda ctx: (
+                        ctx.metric("loss", 0.5, step=0) or ctx.metric("loss", 0.25, step=1)
+                    ),
+                    params={"lr": 0.1},
+                    description="two steps",
+                )
+            )
 
     results = run_components(Tiny, experiment="tiny", settings={"tiny.lr": "0.2"})
     assert results.metrics["value"].tolist() == [0.5, 0.25]

@@ -36,13 +36,13 @@ PACKAGE = {
         MATMUL = Matmul(name="hash-mm", fn=matmul, description="kernels.scaled")
     ''',
     "hashpkg/models.py": "WIDTH = 3\n",
-    "hashpkg/kernels.py": '''
+    "hashpkg/kernels.py": """
         from .util import ONE
 
 
         def scaled(a, b):
             return ONE * (a @ b)
-    ''',
+    """,
     "hashpkg/util.py": "ONE = 1\n",
     "hashpkg/unrelated.py": "NOTHING = None\n",
 }
@@ -67,7 +67,10 @@ def edit(path: Path) -> None:
 def test_closure_follows_imports_of_the_package_at_top_and_inside_functions(hashpkg):
     _, module = hashpkg
     assert imported_modules(module.__name__) == [
-        "hashpkg.kernels", "hashpkg.models", "hashpkg.plugin", "hashpkg.util",
+        "hashpkg.kernels",
+        "hashpkg.models",
+        "hashpkg.plugin",
+        "hashpkg.util",
     ]
 
 
@@ -98,7 +101,11 @@ def test_builtin_train_covers_its_model_builders_not_the_plugin_api():
     assert {"scratchlab.plugins.experiments.models", "scratchlab.plugins.matmul"} <= set(covered)
     # another experiment of the same package is not imported by train
     assert "scratchlab.plugins.experiments.matmul" not in covered
-    assert not {"scratchlab.plugins", "scratchlab.plugins.types", "scratchlab.plugins.hookspecs"} & set(covered)
+    assert not {
+        "scratchlab.plugins",
+        "scratchlab.plugins.types",
+        "scratchlab.plugins.hookspecs",
+    } & set(covered)
     registered = load_plugins().registry.get("experiment", "train")
     assert registered.version.endswith("+" + source_hash(registered.component))
 

@@ -24,7 +24,7 @@ def test_rounds_rotate_so_every_case_runs_first_in_turn():
         return measure
 
     samples = _common.alternate({n: case(n) for n in "abc"}, rounds=3, warmup=1, progress=False)
-    assert calls == list("abc" "abc" "bca" "cab")  # warm-up, then rotated rounds
+    assert calls == list("abcabcbcacab")  # warm-up, then rotated rounds
     assert {name: len(values) for name, values in samples.items()} == {"a": 3, "b": 3, "c": 3}
     assert samples["a"] == [4.0, 9.0, 11.0]  # warm-up measurements are thrown away
 
@@ -55,7 +55,10 @@ def test_finish_writes_the_json_run_all_reads_and_returns_the_exit_code(tmp_path
     assert _common.finish("demo", targets, json_out=out, rounds=3) == 1
     payload = json.loads(out.read_text())
     assert payload["script"] == "demo" and payload["rounds"] == 3
-    assert [(t["name"], t["passed"]) for t in payload["targets"]] == [("fast", True), ("slow", False)]
+    assert [(t["name"], t["passed"]) for t in payload["targets"]] == [
+        ("fast", True),
+        ("slow", False),
+    ]
     printed = capsys.readouterr().out
     assert "demo: targets" in printed and "FAIL" in printed
     assert _common.finish("demo", targets[:1], json_out=None) == 0

@@ -18,17 +18,35 @@ def test_the_generated_database_has_the_promised_shape_and_the_cli_reads_it(tmp_
     path = _bigdb.cached(100, tmp_path / "big.db")
     assert _bigdb.is_current(path, 100)
     with sqlite3.connect(path) as conn:
-        count = dict(conn.execute("SELECT experiment, count(*) FROM runs GROUP BY experiment").fetchall())
+        count = dict(
+            conn.execute("SELECT experiment, count(*) FROM runs GROUP BY experiment").fetchall()
+        )
         points = conn.execute("SELECT count(*) FROM metrics").fetchone()[0]
-        layers = conn.execute("SELECT count(DISTINCT layer) FROM activation_stats WHERE model = 'deep'").fetchone()[0]
+        layers = conn.execute(
+            "SELECT count(DISTINCT layer) FROM activation_stats WHERE model = 'deep'"
+        ).fetchone()[0]
         replicates = conn.execute("SELECT count(*) FROM timing_replicates").fetchone()[0]
     assert count == {"matmul": 10, "init-stats": 10, "train": 80}
     assert abs(points - 100 * _bigdb.POINTS_PER_RUN) <= 100  # 100 points per run on average
     assert layers == 101 and replicates == 10 * len(_bigdb.SHAPES) * _bigdb.REPLICATES
 
     url = f"sqlite:///{path}"
-    result = CliRunner().invoke(cli, ["--db", url, "runs", "--experiment", "train", "--where",
-                                      "valid_accuracy>=0.85", "--sort", "valid_accuracy", "--desc", "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            url,
+            "runs",
+            "--experiment",
+            "train",
+            "--where",
+            "valid_accuracy>=0.85",
+            "--sort",
+            "valid_accuracy",
+            "--desc",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert '"total"' in result.output
 

@@ -20,8 +20,16 @@ MACHINE = "test-host | Test CPU | 2 cpu"
 
 
 def evidence(**values):
-    base = {"machine": MACHINE, "threads": 2, "probe_s": QUIET, "load1": 0.2, "cpus": 2, "spread": 0.05,
-            "cpu_wait": 0.0, "local_quiet_s": QUIET}
+    base = {
+        "machine": MACHINE,
+        "threads": 2,
+        "probe_s": QUIET,
+        "load1": 0.2,
+        "cpus": 2,
+        "spread": 0.05,
+        "cpu_wait": 0.0,
+        "local_quiet_s": QUIET,
+    }
     base.update(values)
     return base
 
@@ -82,23 +90,40 @@ def store(tmp_path):
 
 
 def timing(label, **values):
-    record = TimingRecord(label=label, replicates=[1e-5, 1.1e-5, 1.2e-5], median=1.1e-5, iqr=1e-6,
-                          mean=1.1e-5, min=1e-5, max=1.2e-5, threads=2)
+    record = TimingRecord(
+        label=label,
+        replicates=[1e-5, 1.1e-5, 1.2e-5],
+        median=1.1e-5,
+        iqr=1e-6,
+        mean=1.1e-5,
+        min=1e-5,
+        max=1.2e-5,
+        threads=2,
+    )
     record.evidence = evidence(**values)
     return record
 
 
 def write(store, *timings, key="a"):
     sweep_id = store.create_sweep("s", [], {}, {})
-    (run_id,) = store.add_runs(sweep_id, [PlannedRun(key=key, experiment="matmul", components={}, params={})]).values()
+    (run_id,) = store.add_runs(
+        sweep_id, [PlannedRun(key=key, experiment="matmul", components={}, params={})]
+    ).values()
     now = datetime.now(UTC)
-    store.write_result(run_id, RunResult(status="done", started_at=now, finished_at=now, timings=list(timings)))
+    store.write_result(
+        run_id, RunResult(status="done", started_at=now, finished_at=now, timings=list(timings))
+    )
     return sweep_id, run_id
 
 
 def stored(store):
     with store.engine.connect() as conn:
-        return [tuple(r) for r in conn.exec_driver_sql("SELECT label, quality, quality_json FROM timings ORDER BY timing_id")]
+        return [
+            tuple(r)
+            for r in conn.exec_driver_sql(
+                "SELECT label, quality, quality_json FROM timings ORDER BY timing_id"
+            )
+        ]
 
 
 def test_the_first_run_stores_the_machines_quiet_figure(store):
@@ -141,19 +166,30 @@ def matmul_sweep(store, median, **values):
     record = timing("5x784x10", **values)
     record.shape = "5x784x10"
     record.replicates = [median * f for f in (0.98, 1.0, 1.02)]
-    record.median, record.min, record.max, record.mean = median, median * 0.98, median * 1.02, median
+    record.median, record.min, record.max, record.mean = (
+        median,
+        median * 0.98,
+        median * 1.02,
+        median,
+    )
     record.iqr = median * 0.02
     sweep_id = store.create_sweep("s", [], {}, {})
-    planned = PlannedRun(key=f"k{sweep_id}", experiment="matmul", components={"matmul": "torch"}, params={})
+    planned = PlannedRun(
+        key=f"k{sweep_id}", experiment="matmul", components={"matmul": "torch"}, params={}
+    )
     (run_id,) = store.add_runs(sweep_id, [planned]).values()
     now = datetime.now(UTC)
-    store.write_result(run_id, RunResult(status="done", started_at=now, finished_at=now, timings=[record]))
+    store.write_result(
+        run_id, RunResult(status="done", started_at=now, finished_at=now, timings=[record])
+    )
     store.finish_sweep(sweep_id, "done")
     return sweep_id
 
 
 @pytest.mark.parametrize(("slow_probe", "exit_code"), [(QUIET, 1), (50 * QUIET, 0)])
-def test_fail_on_regression_does_not_call_a_regression_on_noisy_data(tmp_path, slow_probe, exit_code):
+def test_fail_on_regression_does_not_call_a_regression_on_noisy_data(
+    tmp_path, slow_probe, exit_code
+):
     from click.testing import CliRunner
 
     from scratchlab.runner.cli import cli
@@ -163,7 +199,17 @@ def test_fail_on_regression_does_not_call_a_regression_on_noisy_data(tmp_path, s
         before = matmul_sweep(s, 10e-6)
         after = matmul_sweep(s, 100e-6, probe_s=slow_probe)  # ten times slower
     result = CliRunner().invoke(
-        cli, ["--db", url, "compare", "--sweep", str(after), "--against", str(before), "--fail-on-regression"]
+        cli,
+        [
+            "--db",
+            url,
+            "compare",
+            "--sweep",
+            str(after),
+            "--against",
+            str(before),
+            "--fail-on-regression",
+        ],
     )
     assert result.exit_code == exit_code, result.output
     if exit_code == 0:

@@ -22,7 +22,10 @@ from scratchlab.runner.plan import SweepSpec, plan
 
 pytestmark = [
     pytest.mark.cuda,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)"),
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason="needs a CUDA device (torch.cuda.is_available() is False)",
+    ),
 ]
 
 STRATEGIES = ("python", "elementwise", "broadcast", "einsum", "torch")
@@ -37,11 +40,16 @@ def plugins():
     return load_plugins(strict=True, disabled=())
 
 
-def planned(plugins, experiment: str, components: dict[str, tuple[str, ...]] | None = None,
-            **settings) -> PlannedRun:
+def planned(
+    plugins, experiment: str, components: dict[str, tuple[str, ...]] | None = None, **settings
+) -> PlannedRun:
     """The single cuda run that ``runner sweep --experiments <experiment> --device cuda`` plans."""
-    spec = SweepSpec(experiments=(experiment,), components=components or {}, devices=("cuda",),
-                     settings={experiment: settings} if settings else {})
+    spec = SweepSpec(
+        experiments=(experiment,),
+        components=components or {},
+        devices=("cuda",),
+        settings={experiment: settings} if settings else {},
+    )
     (run,) = plan(spec, plugins.registry)
     return run
 
@@ -59,7 +67,9 @@ def metrics_of(result: RunResult) -> dict[str, float]:
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_matmul_strategy_runs_and_is_correct_on_cuda(plugins, strategy):
-    run = planned(plugins, "matmul", {"matmul": (strategy,)}, shapes=LESSONS_SHAPE, min_run_time=0.05)
+    run = planned(
+        plugins, "matmul", {"matmul": (strategy,)}, shapes=LESSONS_SHAPE, min_run_time=0.05
+    )
     result = done(run_experiment(plugins, run))
     (timing,) = result.timings
     values = metrics_of(result)
@@ -127,10 +137,25 @@ def test_runner_sweep_stores_cuda_runs(tmp_path):
     from scratchlab.runner.cli import cli
 
     url = f"sqlite:///{tmp_path / 'gpu.db'}"
-    result = CliRunner().invoke(cli, [
-        "--db", url, "sweep", "--plugins", "matmul", "--matmul", "torch,einsum", "--experiments", "matmul,train",
-        "--device", "cuda", "-s", "matmul.shapes=64x784x50", "--quiet",
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            url,
+            "sweep",
+            "--plugins",
+            "matmul",
+            "--matmul",
+            "torch,einsum",
+            "--experiments",
+            "matmul,train",
+            "--device",
+            "cuda",
+            "-s",
+            "matmul.shapes=64x784x50",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     with open_store(url, read_only=True) as store:
         runs = queries.list_runs(store)

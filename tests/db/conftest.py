@@ -61,7 +61,9 @@ def _run_as_postgres() -> dict:
     try:
         entry = pwd.getpwnam(PG_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", PG_USER], check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", PG_USER], check=True, capture_output=True
+        )
         entry = pwd.getpwnam(PG_USER)
     return {"user": entry.pw_uid, "group": entry.pw_gid}
 
@@ -81,7 +83,9 @@ class PostgresServer:
         """Run one statement outside a transaction (CREATE/DROP DATABASE)."""
         import psycopg
 
-        with psycopg.connect(host=self.host, port=self.port, user=PG_USER, dbname="postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host=self.host, port=self.port, user=PG_USER, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(sql)
 
 
@@ -100,27 +104,56 @@ def postgres_server() -> Iterator[PostgresServer]:
         os.chown(root, as_postgres["user"], as_postgres["group"])
     data, log = root / "data", root / "server.log"
     subprocess.run(
-        [bindir / "initdb", "-D", data, "-U", PG_USER, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"],
-        check=True, capture_output=True, **as_postgres,
+        [
+            bindir / "initdb",
+            "-D",
+            data,
+            "-U",
+            PG_USER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        **as_postgres,
     )
     port = _free_port()
     with open(log, "wb") as log_file:
         server = subprocess.Popen(
             [
-                bindir / "postgres", "-D", data, "-p", str(port), "-k", root,
-                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
+                bindir / "postgres",
+                "-D",
+                data,
+                "-p",
+                str(port),
+                "-k",
+                root,
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
             ],
-            stdout=log_file, stderr=subprocess.STDOUT, **as_postgres,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            **as_postgres,
         )
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                psycopg.connect(host="127.0.0.1", port=port, user=PG_USER, dbname="postgres").close()
+                psycopg.connect(
+                    host="127.0.0.1", port=port, user=PG_USER, dbname="postgres"
+                ).close()
                 break
             except psycopg.OperationalError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"PostgreSQL did not start:\n{log.read_text()[-2000:]}") from None
+                    raise RuntimeError(
+                        f"PostgreSQL did not start:\n{log.read_text()[-2000:]}"
+                    ) from None
                 time.sleep(0.1)
         yield PostgresServer("127.0.0.1", port)
     finally:
@@ -161,8 +194,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
 
-def planned_run(key: str = "k0", *, experiment: str = "train", matmul: str = "torch", lr: float = 0.5,
-                **params) -> PlannedRun:
+def planned_run(
+    key: str = "k0", *, experiment: str = "train", matmul: str = "torch", lr: float = 0.5, **params
+) -> PlannedRun:
     """A planned run with components, versions and params of every stored type."""
     return PlannedRun(
         key=key,
@@ -195,20 +229,56 @@ def full_result(status: str = "done", *, scale: float = 1.0) -> RunResult:
         finished_at=T0 + timedelta(seconds=2.5),
         timings=[
             TimingRecord(
-                label="forward", replicates=[1e-3 * scale, math.nan, math.inf, -math.inf, 2e-3],
-                median=1.5e-3 * scale, iqr=math.nan, mean=math.inf, min=-math.inf, max=2e-3,
-                number_per_run=10, shape="5x784x10", flops=math.nan, threads=4,
+                label="forward",
+                replicates=[1e-3 * scale, math.nan, math.inf, -math.inf, 2e-3],
+                median=1.5e-3 * scale,
+                iqr=math.nan,
+                mean=math.inf,
+                min=-math.inf,
+                max=2e-3,
+                number_per_run=10,
+                shape="5x784x10",
+                flops=math.nan,
+                threads=4,
             ),
             TimingRecord(
-                label="backward", replicates=[3e-3, 4e-3], median=3.5e-3, iqr=1e-3, mean=3.5e-3,
-                min=3e-3, max=4e-3, shape=None, flops=None, threads=None,
+                label="backward",
+                replicates=[3e-3, 4e-3],
+                median=3.5e-3,
+                iqr=1e-3,
+                mean=3.5e-3,
+                min=3e-3,
+                max=4e-3,
+                shape=None,
+                flops=None,
+                threads=None,
             ),
         ],
         stats=[
-            StatRecord("mlp", 0, "linear0", mean=0.1 * scale, std=1.0, min=-2.0, max=2.0, frac_zero=0.0,
-                       frac_nonfinite=0.0, step=None),
-            StatRecord("deep", 0, "linear0", mean=math.nan, std=math.inf, min=-math.inf, max=math.inf,
-                       frac_zero=math.nan, frac_nonfinite=1.0, step=3),
+            StatRecord(
+                "mlp",
+                0,
+                "linear0",
+                mean=0.1 * scale,
+                std=1.0,
+                min=-2.0,
+                max=2.0,
+                frac_zero=0.0,
+                frac_nonfinite=0.0,
+                step=None,
+            ),
+            StatRecord(
+                "deep",
+                0,
+                "linear0",
+                mean=math.nan,
+                std=math.inf,
+                min=-math.inf,
+                max=math.inf,
+                frac_zero=math.nan,
+                frac_nonfinite=1.0,
+                step=3,
+            ),
         ],
         metrics=[
             MetricRecord("train_loss", 2.3 * scale, 0),

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-TABLES = ("runs", "params", "timings", "timing_replicates", "activation_stats", "metrics", "final_metrics")
+TABLES = (
+    "runs",
+    "params",
+    "timings",
+    "timing_replicates",
+    "activation_stats",
+    "metrics",
+    "final_metrics",
+)
 
 
 @pytest.fixture
@@ -29,7 +37,10 @@ def newest(folder: Path, prefix: str) -> Path:
 def dump(path: Path) -> dict[str, list[tuple]]:
     conn = sqlite3.connect(path)
     try:
-        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() for table in TABLES}
+        return {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            for table in TABLES
+        }
     finally:
         conn.close()
 
@@ -50,11 +61,31 @@ def test_raw_sqlite3_side_writes_what_our_write_path_writes(db_write, tmp_path):
 def test_script_prints_both_paths_and_the_target(tmp_path):
     out = tmp_path / "db_write.json"
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "db_write.py"), "--runs", "10", "--rounds", "1", "--json-out", str(out)],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            str(BENCHMARKS / "db_write.py"),
+            "--runs",
+            "10",
+            "--rounds",
+            "1",
+            "--json-out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    assert result.returncode in (0, 1), result.stderr  # 1: target missed on a loaded machine, still a report
-    for text in ("raw sqlite3", "scratchlab", "runs/s", "points/s", "scratchlab runs/s vs raw sqlite3"):
+    assert result.returncode in (0, 1), (
+        result.stderr
+    )  # 1: target missed on a loaded machine, still a report
+    for text in (
+        "raw sqlite3",
+        "scratchlab",
+        "runs/s",
+        "points/s",
+        "scratchlab runs/s vs raw sqlite3",
+    ):
         assert text in result.stdout
     payload = json.loads(out.read_text())
     (target,) = payload["targets"]

@@ -49,8 +49,19 @@ def test_two_processes_creating_and_writing_one_new_database_lose_nothing(db_url
     go = tmp_path / "go"
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, url, name, str(go), str(RUNS_PER_WORKER), str(POINTS_PER_RUN)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                url,
+                name,
+                str(go),
+                str(RUNS_PER_WORKER),
+                str(POINTS_PER_RUN),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for name in ("alpha", "beta")
     ]
@@ -80,4 +91,7 @@ def test_two_processes_creating_and_writing_one_new_database_lose_nothing(db_url
         assert len(history) == 2 * RUNS_PER_WORKER * POINTS_PER_RUN
         assert len(queries.activation_stats(store)) == 2 * RUNS_PER_WORKER * 5
         timings = queries.timings(store)
-        assert len(queries.timing_replicates(store, list(timings["timing_id"]))) == 2 * RUNS_PER_WORKER * 10
+        assert (
+            len(queries.timing_replicates(store, list(timings["timing_id"])))
+            == 2 * RUNS_PER_WORKER * 10
+        )

@@ -37,32 +37,116 @@ def add_rows_at_first_revision(url: str) -> None:
             meta = MetaData()
             meta.reflect(conn)
             t = meta.tables
-            conn.execute(insert(t["sweeps"]), [{
-                "sweep_id": 1, "name": "old sweep", "argv_json": '["runner", "sweep"]', "spec_json": "{}",
-                "environment_json": '{"python": "3.11"}', "status": "done", "started_at": WHEN, "finished_at": WHEN,
-            }])
-            conn.execute(insert(t["runs"]), [{
-                "run_id": 1, "sweep_id": 1, "key": "abc", "experiment": "matmul", "device": "cpu",
-                "dtype": "float32", "seed": 0, "repeat": 0, "status": "done", "started_at": WHEN,
-                "finished_at": WHEN,
-            }])
-            conn.execute(insert(t["params"]), [
-                {"run_id": 1, "name": "matmul", "kind": "component", "value_text": "einsum", "version": "0.0.9+aaa"},
-                {"run_id": 1, "name": "shapes", "kind": "json", "value_text": '["5x784x10"]', "version": None},
-            ])
-            conn.execute(insert(t["timings"]), [
-                {"timing_id": 1, "run_id": 1, "label": "5x784x10", "shape": "5x784x10", "n": 4, "number_per_run": 1,
-                 "median": 2e-3, "iqr": 1e-4, "mean": 2e-3, "min": 1e-3, "max": math.inf, "flops": 78400.0,
-                 "threads": 1, "replicates_json": json.dumps([1e-3, 2e-3, math.nan, math.inf])},
-                {"timing_id": 2, "run_id": 1, "label": "empty", "shape": None, "n": 0, "number_per_run": 1,
-                 "median": 0.0, "iqr": 0.0, "mean": 0.0, "min": 0.0, "max": 0.0, "flops": None,
-                 "threads": None, "replicates_json": "[]"},
-            ])
-            conn.execute(insert(t["activation_stats"]), [{
-                "run_id": 1, "model": "mlp", "layer": 0, "name": "linear0", "step": None, "mean": 0.0, "std": 1.0,
-                "min": -1.0, "max": 1.0, "frac_zero": 0.5, "frac_nonfinite": 0.0,
-            }])
-            conn.execute(insert(t["metrics"]), [{"run_id": 1, "name": "gflops", "step": None, "value": 3.5}])
+            conn.execute(
+                insert(t["sweeps"]),
+                [
+                    {
+                        "sweep_id": 1,
+                        "name": "old sweep",
+                        "argv_json": '["runner", "sweep"]',
+                        "spec_json": "{}",
+                        "environment_json": '{"python": "3.11"}',
+                        "status": "done",
+                        "started_at": WHEN,
+                        "finished_at": WHEN,
+                    }
+                ],
+            )
+            conn.execute(
+                insert(t["runs"]),
+                [
+                    {
+                        "run_id": 1,
+                        "sweep_id": 1,
+                        "key": "abc",
+                        "experiment": "matmul",
+                        "device": "cpu",
+                        "dtype": "float32",
+                        "seed": 0,
+                        "repeat": 0,
+                        "status": "done",
+                        "started_at": WHEN,
+                        "finished_at": WHEN,
+                    }
+                ],
+            )
+            conn.execute(
+                insert(t["params"]),
+                [
+                    {
+                        "run_id": 1,
+                        "name": "matmul",
+                        "kind": "component",
+                        "value_text": "einsum",
+                        "version": "0.0.9+aaa",
+                    },
+                    {
+                        "run_id": 1,
+                        "name": "shapes",
+                        "kind": "json",
+                        "value_text": '["5x784x10"]',
+                        "version": None,
+                    },
+                ],
+            )
+            conn.execute(
+                insert(t["timings"]),
+                [
+                    {
+                        "timing_id": 1,
+                        "run_id": 1,
+                        "label": "5x784x10",
+                        "shape": "5x784x10",
+                        "n": 4,
+                        "number_per_run": 1,
+                        "median": 2e-3,
+                        "iqr": 1e-4,
+                        "mean": 2e-3,
+                        "min": 1e-3,
+                        "max": math.inf,
+                        "flops": 78400.0,
+                        "threads": 1,
+                        "replicates_json": json.dumps([1e-3, 2e-3, math.nan, math.inf]),
+                    },
+                    {
+                        "timing_id": 2,
+                        "run_id": 1,
+                        "label": "empty",
+                        "shape": None,
+                        "n": 0,
+                        "number_per_run": 1,
+                        "median": 0.0,
+                        "iqr": 0.0,
+                        "mean": 0.0,
+                        "min": 0.0,
+                        "max": 0.0,
+                        "flops": None,
+                        "threads": None,
+                        "replicates_json": "[]",
+                    },
+                ],
+            )
+            conn.execute(
+                insert(t["activation_stats"]),
+                [
+                    {
+                        "run_id": 1,
+                        "model": "mlp",
+                        "layer": 0,
+                        "name": "linear0",
+                        "step": None,
+                        "mean": 0.0,
+                        "std": 1.0,
+                        "min": -1.0,
+                        "max": 1.0,
+                        "frac_zero": 0.5,
+                        "frac_nonfinite": 0.0,
+                    }
+                ],
+            )
+            conn.execute(
+                insert(t["metrics"]), [{"run_id": 1, "name": "gflops", "step": None, "value": 3.5}]
+            )
     finally:
         engine.dispose()
 
@@ -105,7 +189,9 @@ def test_upgrade_from_the_first_revision_keeps_every_row(db_url, database_at):
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})
+            context = MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
+            )
             assert compare_metadata(context, metadata) == []
     finally:
         engine.dispose()
@@ -123,7 +209,9 @@ def test_downgrade_puts_replicates_back_into_json(db_url, database_at):
             meta = MetaData()
             meta.reflect(conn)
             assert "timing_replicates" not in meta.tables
-            stored = dict(conn.execute(select(meta.tables["timings"].c["timing_id", "replicates_json"])).all())
+            stored = dict(
+                conn.execute(select(meta.tables["timings"].c["timing_id", "replicates_json"])).all()
+            )
     finally:
         engine.dispose()
     first = json.loads(stored[1])
@@ -136,12 +224,16 @@ def test_runner_db_upgrade_and_current(sqlite_url, database_at):
     database_at(sqlite_url, FIRST)
     current = runner.invoke(cli, ["--db", sqlite_url, "db", "current"])
     assert current.exit_code == 0, current.output
-    assert f'schema {FIRST} "{revision_title(FIRST)}", older than {head_revision()}' in current.output
+    assert (
+        f'schema {FIRST} "{revision_title(FIRST)}", older than {head_revision()}' in current.output
+    )
     assert "run `runner db upgrade`" in current.output
 
     upgraded = runner.invoke(cli, ["--db", sqlite_url, "db", "upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
-    assert f"from schema {FIRST} " in upgraded.output and f"to {head_revision()} " in upgraded.output
+    assert (
+        f"from schema {FIRST} " in upgraded.output and f"to {head_revision()} " in upgraded.output
+    )
 
     again = runner.invoke(cli, ["--db", sqlite_url, "db", "upgrade"])
     assert again.exit_code == 0 and "already at the latest schema" in again.output
@@ -149,7 +241,9 @@ def test_runner_db_upgrade_and_current(sqlite_url, database_at):
     as_json = runner.invoke(cli, ["--db", sqlite_url, "db", "current", "--json"])
     assert as_json.exit_code == 0, as_json.output
     payload = json.loads(as_json.output)
-    assert payload["state"] == "current" and payload["revision"] == payload["head"] == head_revision()
+    assert (
+        payload["state"] == "current" and payload["revision"] == payload["head"] == head_revision()
+    )
     assert payload["title"] == revision_title(head_revision())
 
 
@@ -180,5 +274,7 @@ def test_reading_a_current_database_does_not_import_alembic(tmp_path):
         f"s = open_store({url!r}, read_only=True); queries.list_sweeps(s); "
         "print('alembic' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "False"

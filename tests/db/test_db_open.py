@@ -105,7 +105,9 @@ def test_another_applications_database_is_refused_and_untouched(tmp_path, versio
         plain.execute(f"INSERT INTO {version_table} VALUES ('ae1027a6acf')")
     plain.commit()
     plain.close()
-    assert_refused(path, ForeignDatabaseError, "is not a scratchlab results database (it holds tables")
+    assert_refused(
+        path, ForeignDatabaseError, "is not a scratchlab results database (it holds tables"
+    )
 
 
 def test_a_database_from_a_newer_scratchlab_is_refused_and_untouched(tmp_path):
@@ -149,14 +151,18 @@ def test_read_only_reads_but_never_writes(tmp_path, samples):
             lambda: store.finish_sweep(sweep_id, "done"),
         ]
         for attempt in attempts:
-            with pytest.raises(ReadOnlyDatabaseError, match="opened read-only; nothing was written"):
+            with pytest.raises(
+                ReadOnlyDatabaseError, match="opened read-only; nothing was written"
+            ):
                 attempt()
         # even a write that slips past the store is stopped by SQLite itself
         with pytest.raises(Exception, match="readonly"), store.engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM runs")
     assert path.read_bytes() == before
     wal = tmp_path / "runs.db-wal"
-    assert not wal.exists() or wal.stat().st_size == 0  # SQLite may add its WAL index files, never content
+    assert (
+        not wal.exists() or wal.stat().st_size == 0
+    )  # SQLite may add its WAL index files, never content
 
 
 def test_read_only_on_a_missing_file_is_a_clear_error_and_creates_nothing(tmp_path):
@@ -176,7 +182,9 @@ def test_an_empty_file_is_created_at_head_but_not_in_read_only_mode(tmp_path):
     assert path.read_bytes() == b""
     open_store(f"sqlite:///{path}").close()
     plain = sqlite3.connect(path)
-    assert plain.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone() == (head_revision(),)
+    assert plain.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone() == (
+        head_revision(),
+    )
     # the SQLite settings the store relies on
     assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     plain.close()
@@ -213,7 +221,10 @@ def test_a_bad_url_is_one_line():
 
 @pytest.mark.parametrize(
     ("rows", "message"),
-    [([], "table holds no revision instead of one"), (["0002", "0003"], "table holds 2 revisions (0002,0003)")],
+    [
+        ([], "table holds no revision instead of one"),
+        (["0002", "0003"], "table holds 2 revisions (0002,0003)"),
+    ],
 )
 def test_an_incomplete_version_table_has_its_own_message(tmp_path, rows, message):
     path = tmp_path / "runs.db"
@@ -236,7 +247,9 @@ def test_runner_db_current_runs_quick_check_and_fails_on_damaged_pages(tmp_path)
         [(f"sweep {i} " + "x" * 200,) for i in range(3000)],
     )
     plain.commit()
-    page_size, pages = (plain.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_size", "page_count"))
+    page_size, pages = (
+        plain.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_size", "page_count")
+    )
     plain.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     plain.close()
     healthy = CliRunner().invoke(cli, ["--db", f"sqlite:///{path}", "db", "current"])
@@ -244,7 +257,7 @@ def test_runner_db_current_runs_quick_check_and_fails_on_damaged_pages(tmp_path)
 
     data = bytearray(path.read_bytes())
     victim = pages - 2  # a leaf of the sweeps table, far from the schema page
-    data[victim * page_size:(victim + 1) * page_size] = b"\xff" * page_size
+    data[victim * page_size : (victim + 1) * page_size] = b"\xff" * page_size
     path.write_bytes(bytes(data))
     result = CliRunner().invoke(cli, ["--db", f"sqlite:///{path}", "db", "current"])
     assert result.exit_code == 1, result.output
@@ -301,8 +314,16 @@ def test_read_only_viewing_works_in_a_folder_the_user_cannot_write(samples):
         before = fingerprint(shared)
 
         result = subprocess.run(
-            [sys.executable, "-c", AS_ANOTHER_USER, f"sqlite:///{warm / 'runs.db'}", f"sqlite:///{shared / 'runs.db'}"],
-            capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-c",
+                AS_ANOTHER_USER,
+                f"sqlite:///{warm / 'runs.db'}",
+                f"sqlite:///{shared / 'runs.db'}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert result.returncode == 0, result.stderr
         assert "readonly" not in result.stderr and "Traceback" not in result.stderr

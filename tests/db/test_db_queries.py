@@ -25,8 +25,14 @@ RUNS = [
 
 
 def _planned(key, experiment, matmul, lr):
-    params = {"shapes": ["5x784x10"], "exact": True} if lr is None else {"lr": lr, "bs": 64, "exact": lr < 1}
-    return PlannedRun(key, experiment, {"matmul": matmul}, params, component_versions={"matmul": "1.0"})
+    params = (
+        {"shapes": ["5x784x10"], "exact": True}
+        if lr is None
+        else {"lr": lr, "bs": 64, "exact": lr < 1}
+    )
+    return PlannedRun(
+        key, experiment, {"matmul": matmul}, params, component_versions={"matmul": "1.0"}
+    )
 
 
 def _result(index, status, seconds):
@@ -36,12 +42,36 @@ def _result(index, status, seconds):
         reason="boom" if status == "failed" else None,
         started_at=started,
         finished_at=started + timedelta(seconds=seconds),
-        timings=[TimingRecord("mm", [1e-3, 2e-3], 1e-3 * (index + 1), 0.0, 1e-3, 1e-3, 2e-3, flops=2e6, shape="5x784x10")],
+        timings=[
+            TimingRecord(
+                "mm",
+                [1e-3, 2e-3],
+                1e-3 * (index + 1),
+                0.0,
+                1e-3,
+                1e-3,
+                2e-3,
+                flops=2e6,
+                shape="5x784x10",
+            )
+        ],
         stats=[
-            StatRecord("deep", layer, f"linear{layer}", 0.0, 1.0, -1.0, 1.0, 0.5,
-                       1.0 if (step == 2 and layer >= 3) else 0.0, step=step)
-            for step in (0, 1, 2) for layer in range(5)
-        ] + [StatRecord("mlp", 0, "linear0", 0.0, 1.0, -1.0, 1.0, 0.5, 0.0)],
+            StatRecord(
+                "deep",
+                layer,
+                f"linear{layer}",
+                0.0,
+                1.0,
+                -1.0,
+                1.0,
+                0.5,
+                1.0 if (step == 2 and layer >= 3) else 0.0,
+                step=step,
+            )
+            for step in (0, 1, 2)
+            for layer in range(5)
+        ]
+        + [StatRecord("mlp", 0, "linear0", 0.0, 1.0, -1.0, 1.0, 0.5, 0.0)],
         metrics=[MetricRecord("train_loss", 1.0 / (step + 1), step) for step in range(1000)]
         + [MetricRecord("valid_acc", 0.5 + step / 10, step) for step in range(3)]
         + [MetricRecord("gflops", 7.0 + index, None)],
@@ -69,12 +99,31 @@ def keys(frame) -> list[str]:
 def test_list_sweeps_counts_runs_per_status(store):
     sweeps = queries.list_sweeps(store)
     assert list(sweeps.columns) == [
-        "sweep_id", "name", "status", "started_at", "finished_at", "duration_s", "argv", "n_runs",
-        "pending", "running", "done", "failed", "skipped", "timeout", "interrupted",
+        "sweep_id",
+        "name",
+        "status",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "argv",
+        "n_runs",
+        "pending",
+        "running",
+        "done",
+        "failed",
+        "skipped",
+        "timeout",
+        "interrupted",
     ]
     first, second = sweeps.iloc[0], sweeps.iloc[1]
     assert (first["name"], first["status"], first["n_runs"]) == ("first", "failed", 6)
-    assert (first["done"], first["failed"], first["skipped"], first["pending"], first["running"]) == (3, 1, 1, 1, 0)
+    assert (
+        first["done"],
+        first["failed"],
+        first["skipped"],
+        first["pending"],
+        first["running"],
+    ) == (3, 1, 1, 1, 0)
     assert first["argv"] == "runner sweep --plugins matmul"
     assert first["duration_s"] >= 0
     assert (second["n_runs"], second["pending"], second["status"]) == (1, 1, "running")
@@ -85,7 +134,10 @@ def test_filters_by_sweep_status_experiment(store):
     assert keys(queries.list_runs(store, sweep_ids=[1])) == list("abcdef")
     assert keys(queries.list_runs(store, statuses=["done"])) == ["a", "b", "d"]
     assert keys(queries.list_runs(store, statuses="failed")) == ["c"]
-    assert keys(queries.list_runs(store, experiments=["matmul"], statuses=["done", "skipped"])) == ["d", "e"]
+    assert keys(queries.list_runs(store, experiments=["matmul"], statuses=["done", "skipped"])) == [
+        "d",
+        "e",
+    ]
     assert keys(queries.list_runs(store, sweep_ids=[2])) == ["z"]
     with pytest.raises(InvalidValueError, match="unknown run status finished"):
         queries.list_runs(store, statuses=["finished"])
@@ -116,7 +168,9 @@ def test_param_filters(store, params, expected):
 
 
 def test_a_param_named_like_a_run_column_keeps_both(store):
-    store.add_runs(2, [PlannedRun("y", "train", {"matmul": "torch"}, {"device": "mine", "status": 3})])
+    store.add_runs(
+        2, [PlannedRun("y", "train", {"matmul": "torch"}, {"device": "mine", "status": 3})]
+    )
     run = queries.list_runs(store, sweep_ids=[2]).set_index("key").loc["y"]
     assert (run["device"], run["device_param"]) == ("cpu", "mine")
     assert (run["status"], run["status_param"]) == ("pending", 3)
@@ -124,7 +178,11 @@ def test_a_param_named_like_a_run_column_keeps_both(store):
 
 def test_params_are_pivoted_to_columns_with_their_types(store):
     runs = queries.list_runs(store, sweep_ids=[1]).set_index("key")
-    assert runs["lr"].dtype == "float64" and runs.loc["b", "lr"] == 0.5 and math.isnan(runs.loc["d", "lr"])
+    assert (
+        runs["lr"].dtype == "float64"
+        and runs.loc["b", "lr"] == 0.5
+        and math.isnan(runs.loc["d", "lr"])
+    )
     assert runs.loc["a", "bs"] == 64
     assert runs.loc["d", "shapes"] == ["5x784x10"]
     assert runs.loc["a", "matmul"] == "torch"
@@ -135,11 +193,28 @@ def test_params_are_pivoted_to_columns_with_their_types(store):
 def test_paging_and_ordering(store):
     assert keys(queries.list_runs(store, limit=2)) == ["a", "b"]
     assert keys(queries.list_runs(store, limit=2, offset=2)) == ["c", "d"]
-    assert keys(queries.list_runs(store, order_by="run_id", descending=True, limit=3)) == ["z", "f", "e"]
-    assert keys(queries.list_runs(store, order_by="lr", descending=True, statuses=["done", "failed", "pending"],
-                                  experiments=["train"])) == ["z", "c", "b", "a"]
-    assert keys(queries.list_runs(store, order_by="duration_s", descending=True, statuses=["done"])) == ["d", "a", "b"]
-    assert keys(queries.list_runs(store, order_by="matmul", experiments=["matmul"])) == ["e", "f", "d"]
+    assert keys(queries.list_runs(store, order_by="run_id", descending=True, limit=3)) == [
+        "z",
+        "f",
+        "e",
+    ]
+    assert keys(
+        queries.list_runs(
+            store,
+            order_by="lr",
+            descending=True,
+            statuses=["done", "failed", "pending"],
+            experiments=["train"],
+        )
+    ) == ["z", "c", "b", "a"]
+    assert keys(
+        queries.list_runs(store, order_by="duration_s", descending=True, statuses=["done"])
+    ) == ["d", "a", "b"]
+    assert keys(queries.list_runs(store, order_by="matmul", experiments=["matmul"])) == [
+        "e",
+        "f",
+        "d",
+    ]
     with pytest.raises(InvalidValueError, match="cannot order runs by 'nonsense'"):
         queries.list_runs(store, order_by="nonsense")
 
@@ -158,8 +233,25 @@ def test_timings_carry_their_run_and_components(store):
     timings = queries.timings(store, sweep_ids=[1])
     assert len(timings) == 5 and set(timings["matmul"]) == {"torch", "einsum", "python"}
     assert list(timings.columns[:19]) == [
-        "timing_id", "run_id", "sweep_id", "experiment", "device", "label", "shape", "n", "median", "iqr",
-        "mean", "min", "max", "flops", "threads", "number_per_run", "quality", "quality_json", "gflops",
+        "timing_id",
+        "run_id",
+        "sweep_id",
+        "experiment",
+        "device",
+        "label",
+        "shape",
+        "n",
+        "median",
+        "iqr",
+        "mean",
+        "min",
+        "max",
+        "flops",
+        "threads",
+        "number_per_run",
+        "quality",
+        "quality_json",
+        "gflops",
     ]
     first = timings.iloc[0]
     assert first["gflops"] == pytest.approx(2e6 / 1e-3 / 1e9) and first["n"] == 2
@@ -203,8 +295,15 @@ def test_final_metrics(store):
 
 def test_run_summary_holds_everything_about_one_run(store):
     summary = queries.run_summary(store, 3)
-    assert (summary["key"], summary["status"], summary["reason"], summary["sweep_name"]) == ("c", "failed", "boom", "first")
-    assert summary["components"] == {"matmul": "python"} and summary["component_versions"] == {"matmul": "1.0"}
+    assert (summary["key"], summary["status"], summary["reason"], summary["sweep_name"]) == (
+        "c",
+        "failed",
+        "boom",
+        "first",
+    )
+    assert summary["components"] == {"matmul": "python"} and summary["component_versions"] == {
+        "matmul": "1.0"
+    }
     assert summary["params"] == {"lr": 1.0, "bs": 64, "exact": False}
     assert summary["duration_s"] == pytest.approx(2.0)
     assert len(summary["timings"]) == 1 and summary["metrics"]["gflops"] == 9.0
@@ -226,10 +325,19 @@ def test_planned_runs_give_back_what_was_planned(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'runs.db'}")
     planned = [
         PlannedRun(
-            key=f"k{i}", experiment="train",
+            key=f"k{i}",
+            experiment="train",
             components={"matmul": "torch", "activation": "leaky-relu"},
-            params={"lr": 0.1 * (i + 1), "shuffle": i % 2 == 0, "leaky-relu.slope": 0.0, "shapes": "5x784x10"},
-            device="cpu", dtype="float64", seed=i, repeat=i,
+            params={
+                "lr": 0.1 * (i + 1),
+                "shuffle": i % 2 == 0,
+                "leaky-relu.slope": 0.0,
+                "shapes": "5x784x10",
+            },
+            device="cpu",
+            dtype="float64",
+            seed=i,
+            repeat=i,
             component_versions={"matmul": "0.1.0+aaaa", "activation": "0.1.0+bbbb"},
         )
         for i in range(3)
@@ -247,11 +355,21 @@ def test_experiment_names_and_data_coverage(db_url):
     """Which sweep/experiment pairs hold each kind of data a report page plots."""
     with open_store(db_url) as opened:
         one = opened.create_sweep("one", ["runner"], {}, {})
-        ids = opened.add_runs(one, [_planned("t", "train", "torch", 0.1), _planned("m", "matmul", "torch", None),
-                                    _planned("p", "matmul", "einsum", None)])
-        opened.write_result(ids["t"], RunResult("done", metrics=[MetricRecord("train_loss", 1.0, 0)]))
+        ids = opened.add_runs(
+            one,
+            [
+                _planned("t", "train", "torch", 0.1),
+                _planned("m", "matmul", "torch", None),
+                _planned("p", "matmul", "einsum", None),
+            ],
+        )
+        opened.write_result(
+            ids["t"], RunResult("done", metrics=[MetricRecord("train_loss", 1.0, 0)])
+        )
         timing = TimingRecord("mm", [1e-3], 1e-3, 0.0, 1e-3, 1e-3, 1e-3)
-        opened.write_result(ids["m"], RunResult("done", timings=[timing], metrics=[MetricRecord("gflops", 7.0)]))
+        opened.write_result(
+            ids["m"], RunResult("done", timings=[timing], metrics=[MetricRecord("gflops", 7.0)])
+        )
         two = opened.create_sweep("two", ["runner"], {}, {})
         ids = opened.add_runs(two, [_planned("s", "init-stats", "torch", None)])
         stat = StatRecord("deep", 1, "linear1", 0.0, 1.0, -1.0, 1.0, 0.0, 0.0)
@@ -283,15 +401,27 @@ def test_a_final_metric_filters_and_sorts_runs_in_sql(store):
     ordered = queries.list_runs(store, order_by="gflops", descending=True)
     assert keys(ordered) == ["e", "d", "c", "b", "a", "z", "f"]  # runs without the metric last
     # sorting by the metric a filter names joins it: same rows, same order
-    assert keys(queries.list_runs(store, parse_where(["gflops>=8", "status=done,skipped"]), order_by="gflops",
-                                  descending=True)) == ["e", "d", "b"]
-    assert keys(queries.list_runs(store, parse_where(["gflops>=8"]), order_by="gflops", limit=2, offset=1)) == ["c", "d"]
+    assert keys(
+        queries.list_runs(
+            store,
+            parse_where(["gflops>=8", "status=done,skipped"]),
+            order_by="gflops",
+            descending=True,
+        )
+    ) == ["e", "d", "b"]
+    assert keys(
+        queries.list_runs(store, parse_where(["gflops>=8"]), order_by="gflops", limit=2, offset=1)
+    ) == ["c", "d"]
     assert keys(queries.list_runs(store, parse_where(["gflops<8"]))) == ["a"]
     assert keys(queries.list_runs(store, RunFilter(metrics={"gflops": (8, 9)}))) == ["b", "c"]
     # != keeps runs that never recorded the metric
     assert keys(queries.list_runs(store, parse_where(["gflops!=7,8,9,10"]))) == ["e", "f", "z"]
     # the count agrees with the listing when the metric comes with other conditions
-    for where in (["gflops>=8", "status=done,skipped"], ["gflops>=8", "gflops<10"], ["gflops>=9", "key!=d"]):
+    for where in (
+        ["gflops>=8", "status=done,skipped"],
+        ["gflops>=8", "gflops<10"],
+        ["gflops>=9", "key!=d"],
+    ):
         flt = parse_where(where)
         assert queries.count_runs(store, flt) == len(queries.list_runs(store, flt)), where
     assert queries.count_runs(store, parse_where(["gflops>=8"]), sweep_ids=[2]) == 0
@@ -299,10 +429,21 @@ def test_a_final_metric_filters_and_sorts_runs_in_sql(store):
 
 def test_final_value_is_the_highest_step_and_a_stepless_value_counts_as_final(store):
     z = int(queries.list_runs(store, sweep_ids=[2])["run_id"][0])
-    store.write_result(z, RunResult("done", started_at=T0, finished_at=T0 + timedelta(seconds=1), metrics=[
-        MetricRecord("acc", 0.1, 0), MetricRecord("acc", 0.95, None), MetricRecord("acc", 0.2, 5),
-        MetricRecord("loss", 0.3, 2), MetricRecord("loss", 0.4, 2),  # same step: the last written wins
-    ]))
+    store.write_result(
+        z,
+        RunResult(
+            "done",
+            started_at=T0,
+            finished_at=T0 + timedelta(seconds=1),
+            metrics=[
+                MetricRecord("acc", 0.1, 0),
+                MetricRecord("acc", 0.95, None),
+                MetricRecord("acc", 0.2, 5),
+                MetricRecord("loss", 0.3, 2),
+                MetricRecord("loss", 0.4, 2),  # same step: the last written wins
+            ],
+        ),
+    )
     final = queries.final_metrics(store, run_ids=[z]).set_index("name")["value"]
     assert final.to_dict() == {"acc": 0.95, "loss": 0.4}
     assert keys(queries.list_runs(store, parse_where(["acc>0.9"]))) == ["z"]
@@ -310,7 +451,9 @@ def test_final_value_is_the_highest_step_and_a_stepless_value_counts_as_final(st
 
 
 def test_list_runs_gives_final_metrics_as_columns(store):
-    rows = queries.list_runs(store, parse_where(["experiment=train"]), with_metrics=True).set_index("key")
+    rows = queries.list_runs(store, parse_where(["experiment=train"]), with_metrics=True).set_index(
+        "key"
+    )
     assert rows.loc["a", "valid_acc"] == pytest.approx(0.7)
     assert rows.loc["b", "gflops"] == 8.0 and rows.loc["a", "train_loss"] == pytest.approx(1e-3)
     assert math.isnan(rows.loc["z", "gflops"])  # pending: no metrics yet
@@ -319,13 +462,21 @@ def test_list_runs_gives_final_metrics_as_columns(store):
 
 
 def test_where_names_resolve_to_columns_categories_params_and_metrics(store):
-    assert keys(queries.list_runs(store, parse_where(["matmul=torch,einsum", "status!=skipped"]))) == ["a", "b", "d", "z"]
+    assert keys(
+        queries.list_runs(store, parse_where(["matmul=torch,einsum", "status!=skipped"]))
+    ) == ["a", "b", "d", "z"]
     assert keys(queries.list_runs(store, parse_where(["lr<0.5"]))) == ["a"]
     assert keys(queries.list_runs(store, parse_where(["train.lr>0.5"]))) == ["c", "z"]
     assert keys(queries.list_runs(store, parse_where(["seed=0", "sweep_id=2"]))) == ["z"]
     assert keys(queries.list_runs(store, parse_where(["duration_s>2.5"]))) == ["a", "d"]
-    assert keys(queries.list_runs(store, parse_where(["matmul!=torch", "experiment=matmul"]))) == ["e", "f"]
-    with pytest.raises(FilterError, match="no run has a param, component category or final metric named 'optimizer'"):
+    assert keys(queries.list_runs(store, parse_where(["matmul!=torch", "experiment=matmul"]))) == [
+        "e",
+        "f",
+    ]
+    with pytest.raises(
+        FilterError,
+        match="no run has a param, component category or final metric named 'optimizer'",
+    ):
         queries.list_runs(store, parse_where(["optimizer=adam"]))
     with pytest.raises(FilterError, match="final metric values are numbers"):
         queries.count_runs(store, parse_where(["gflops=fast"]))
@@ -348,26 +499,36 @@ def test_every_read_query_takes_the_filter(store):
 
 
 def test_where_expressions_read_as_a_filter():
-    flt = parse_where(["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4", "status!=failed"])
+    flt = parse_where(
+        ["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4", "status!=failed"]
+    )
     assert flt.fields["optimizer"] == (Condition("=", ("adam", "sgd")),)
     assert flt.fields["lr"] == (Condition("<", 0.1), Condition(">", 1e-4))
     assert "failed" not in flt.statuses and "done" in flt.statuses
-    assert flt == parse_where(["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4", "status!=failed"])
-    assert hash(flt) == hash(parse_where(["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4",
-                                          "status!=failed"]))
+    assert flt == parse_where(
+        ["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4", "status!=failed"]
+    )
+    assert hash(flt) == hash(
+        parse_where(
+            ["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4", "status!=failed"]
+        )
+    )
     assert RunFilter().is_empty and not flt.is_empty
     assert RunFilter(params={"lr": (0.1, None)}).params == {"lr": (Condition(">=", 0.1),)}
 
 
-@pytest.mark.parametrize(("expression", "message"), [
-    ("lr", "cannot read filter 'lr'"),
-    ("lr>=fast", "needs a number"),
-    ("lr=", "has no value"),
-    ("lr~1", "cannot read filter"),
-    ("status=finished", "unknown status finished"),
-    ("device>3", "device is text"),
-    ("started_at=1", "cannot filter on 'started_at'"),
-])
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("lr", "cannot read filter 'lr'"),
+        ("lr>=fast", "needs a number"),
+        ("lr=", "has no value"),
+        ("lr~1", "cannot read filter"),
+        ("status=finished", "unknown status finished"),
+        ("device>3", "device is text"),
+        ("started_at=1", "cannot filter on 'started_at'"),
+    ],
+)
 def test_a_bad_where_expression_is_one_line_naming_it(expression, message):
     with pytest.raises(FilterError, match=message) as caught:
         parse_where([expression])

@@ -23,7 +23,13 @@ from scratchlab.db.models import metadata
 from scratchlab.db.records import MetricRecord, RunResult, StatRecord
 from scratchlab.db.schema import VERSION_TABLE
 
-ENVIRONMENT = {"python": "3.11.7", "torch": "2.13.0", "devices": ["cpu"], "git": None, "nan": math.nan}
+ENVIRONMENT = {
+    "python": "3.11.7",
+    "torch": "2.13.0",
+    "devices": ["cpu"],
+    "git": None,
+    "nan": math.nan,
+}
 
 
 def same(a: float, b: float) -> bool:
@@ -47,7 +53,9 @@ def _builders(samples):
 @pytest.fixture
 def written(store):
     """A sweep with two runs, the first with every kind of result."""
-    sweep_id = store.create_sweep("demo", ["runner", "sweep", "--plugins", "matmul"], {"plugins": ["matmul"]}, ENVIRONMENT)
+    sweep_id = store.create_sweep(
+        "demo", ["runner", "sweep", "--plugins", "matmul"], {"plugins": ["matmul"]}, ENVIRONMENT
+    )
     ids = store.add_runs(sweep_id, [planned_run("k0"), planned_run("k1", matmul="einsum", lr=0.05)])
     store.mark_running([ids["k0"]])
     store.write_result(ids["k0"], full_result())
@@ -56,7 +64,9 @@ def written(store):
 
 def test_schema_created_by_migrations_matches_the_models(store):
     with store.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
+        )
         diff = compare_metadata(context, metadata)
     assert diff == []
 
@@ -81,9 +91,13 @@ def test_runs_and_params_round_trip(store, written):
     runs = queries.list_runs(store, sweep_ids=[sweep_id])
     assert list(runs["run_id"]) == [ids["k0"], ids["k1"]]
     first = runs.iloc[0]
-    assert (first["key"], first["experiment"], first["status"], first["device"], first["dtype"]) == (
-        "k0", "train", "done", "cpu", "float64"
-    )
+    assert (
+        first["key"],
+        first["experiment"],
+        first["status"],
+        first["device"],
+        first["dtype"],
+    ) == ("k0", "train", "done", "cpu", "float64")
     assert (first["seed"], first["repeat"]) == (7, 1)
     assert first["started_at"] == T0 and first["duration_s"] == pytest.approx(2.5)
     assert runs.iloc[1]["status"] == "pending"
@@ -109,16 +123,26 @@ def test_nan_and_infinities_round_trip_in_every_float_column(store, written):
     forward = timings.iloc[0]
     for column in ("median", "iqr", "mean", "min", "max", "flops"):
         assert same(forward[column], getattr(expected.timings[0], column)), column
-    assert (forward["label"], forward["shape"], forward["n"], forward["threads"], forward["number_per_run"]) == (
-        "forward", "5x784x10", 5, 4, 10
-    )
+    assert (
+        forward["label"],
+        forward["shape"],
+        forward["n"],
+        forward["threads"],
+        forward["number_per_run"],
+    ) == ("forward", "5x784x10", 5, 4, 10)
     assert forward["matmul"] == "torch" and forward["activation"] == "leaky-relu"
     replicates = queries.timing_replicates(store, list(timings["timing_id"]))
     first = replicates[replicates["timing_id"] == forward["timing_id"]]
     assert list(first["replicate"]) == [0, 1, 2, 3, 4]
-    assert all(same(a, b) for a, b in zip(first["seconds"], expected.timings[0].replicates, strict=True))
+    assert all(
+        same(a, b) for a, b in zip(first["seconds"], expected.timings[0].replicates, strict=True)
+    )
     backward = timings.iloc[1]
-    assert math.isnan(backward["flops"]) and pd.isna(backward["shape"]) and pd.isna(backward["threads"])
+    assert (
+        math.isnan(backward["flops"])
+        and pd.isna(backward["shape"])
+        and pd.isna(backward["threads"])
+    )
 
     stats = queries.activation_stats(store, run_ids=[ids["k0"]]).sort_values("model")
     assert list(stats["model"]) == ["deep", "mlp"]
@@ -136,7 +160,10 @@ def test_nan_and_infinities_round_trip_in_every_float_column(store, written):
 
 def test_infinite_and_nan_params_round_trip_and_only_numbers_match_ranges(store):
     sweep_id = store.create_sweep("p", [], {}, {})
-    ids = store.add_runs(sweep_id, [planned_run("a", lr=math.inf), planned_run("b", lr=math.nan), planned_run("c", lr=0.2)])
+    ids = store.add_runs(
+        sweep_id,
+        [planned_run("a", lr=math.inf), planned_run("b", lr=math.nan), planned_run("c", lr=0.2)],
+    )
     runs = queries.list_runs(store).set_index("key")
     assert runs.loc["a", "lr"] == math.inf and math.isnan(runs.loc["b", "lr"])
     above = queries.list_runs(store, params={"lr": (0.1, None)})
@@ -162,7 +189,10 @@ def test_a_failing_write_leaves_the_run_as_it_was(store, written):
     broken = RunResult(
         status="failed",
         reason="should not be stored",
-        metrics=[MetricRecord("ok", 1.0, 0), MetricRecord(None, 2.0, 1)],  # NOT NULL name: the insert fails
+        metrics=[
+            MetricRecord("ok", 1.0, 0),
+            MetricRecord(None, 2.0, 1),
+        ],  # NOT NULL name: the insert fails
         stats=[StatRecord("m", 0, "l", 0, 1, 0, 1, 0, 0)],
     )
     with pytest.raises(DatabaseError) as caught:
@@ -181,14 +211,22 @@ def test_add_runs_is_idempotent_per_key(store, written):
     assert set(again) == {"k1", "k2"}
     assert [r["key"] for r in store.sweep_runs(sweep_id)] == ["k0", "k1", "k2"]
     # the stored params of k1 were not overwritten by the second plan
-    assert queries.list_runs(store, sweep_ids=[sweep_id]).set_index("key").loc["k1", "matmul"] == "einsum"
+    assert (
+        queries.list_runs(store, sweep_ids=[sweep_id]).set_index("key").loc["k1", "matmul"]
+        == "einsum"
+    )
 
 
 def test_statuses_times_and_resume_listing(store, written):
     sweep_id, ids = written
     store.mark_status([ids["k1"]], "skipped", reason="python: too large")
     rows = {r["key"]: r for r in store.sweep_runs(sweep_id)}
-    assert rows["k1"] == {"run_id": ids["k1"], "key": "k1", "experiment": "train", "status": "skipped"}
+    assert rows["k1"] == {
+        "run_id": ids["k1"],
+        "key": "k1",
+        "experiment": "train",
+        "status": "skipped",
+    }
     summary = queries.run_summary(store, ids["k1"])
     assert summary["reason"] == "python: too large" and summary["finished_at"] is not None
     store.mark_status([ids["k1"]], "pending")
@@ -222,7 +260,9 @@ def test_times_are_utc_whatever_zone_they_were_given_in(store, written):
 
     _, ids = written
     local = datetime(2026, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
-    store.write_result(ids["k1"], RunResult("done", started_at=local, finished_at=local + timedelta(seconds=1)))
+    store.write_result(
+        ids["k1"], RunResult("done", started_at=local, finished_at=local + timedelta(seconds=1))
+    )
     summary = queries.run_summary(store, ids["k1"])
     assert summary["started_at"] == datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
     assert summary["started_at"].utcoffset() == timedelta(0)

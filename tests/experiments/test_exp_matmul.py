@@ -155,7 +155,9 @@ def test_every_timing_carries_a_verdict_and_its_evidence(run, done):
     evidence = timing.evidence
     assert evidence["threads"] == timing.threads == 1
     assert evidence["probe"].startswith("torch.mm 5x784x10")
-    assert evidence["probe_s"] > 0 and evidence["quiet_s"] > 0 and len(evidence["probe_samples"]) >= 2
+    assert (
+        evidence["probe_s"] > 0 and evidence["quiet_s"] > 0 and len(evidence["probe_samples"]) >= 2
+    )
     assert isinstance(evidence["reasons"], list)
     assert (timing.quality == "noisy") == bool(evidence["reasons"])
 

@@ -30,7 +30,10 @@ print("HEAVY=" + ",".join(heavy))
 def test_help_does_not_import_torch(argv):
     result = subprocess.run(
         [sys.executable, "-c", NO_TORCH_AFTER.format(argv=argv)],
-        capture_output=True, text=True, check=False, cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
     )
     assert result.returncode == 0, result.stderr
     heavy_line = result.stdout.strip().splitlines()[-1]
@@ -61,8 +64,19 @@ def test_unknown_command_is_a_usage_error():
 @pytest.mark.slow
 def test_wheel_installs_everything_under_the_scratchlab_namespace(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(REPO)],
-        check=True, capture_output=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
     )
     (wheel,) = tmp_path.glob("scratchlab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -82,11 +96,17 @@ def test_wheel_installs_everything_under_the_scratchlab_namespace(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(target)
     probe = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; sys.path.insert(0, sys.argv[1]); import scratchlab as s, scratchlab.plugins.registry as r, "
-         "scratchlab.db.records as d; print(s.__file__); print(r.__file__); print(d.__file__)",
-         str(target)],
-        capture_output=True, text=True, check=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); import scratchlab as s, scratchlab.plugins.registry as r, "
+            "scratchlab.db.records as d; print(s.__file__); print(r.__file__); print(d.__file__)",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
     )
     assert [Path(line) for line in probe.stdout.split()] == [
         target / "scratchlab" / "__init__.py",
@@ -104,10 +124,16 @@ def test_runs_table_loads_neither_pandas_nor_plugins(tmp_path):
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     with open_store(url) as store:
         sweep_id = store.create_sweep("s", [], {}, {})
-        store.add_runs(sweep_id, [PlannedRun(key="a", experiment="train", components={"matmul": "torch"}, params={})])
+        store.add_runs(
+            sweep_id,
+            [PlannedRun(key="a", experiment="train", components={"matmul": "torch"}, params={})],
+        )
     probe = NO_TORCH_AFTER.format(argv=["--db", url, "runs", "--where", "matmul=torch"]) + (
-        "print('MANAGER=' + str('scratchlab.plugins.manager' in sys.modules))\n")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, cwd=REPO)
+        "print('MANAGER=' + str('scratchlab.plugins.manager' in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, cwd=REPO
+    )
     assert result.returncode == 0, result.stderr
     assert "torch" in result.stdout and "pending" in result.stdout  # the table itself
     heavy, manager = result.stdout.strip().splitlines()[-2:]

@@ -36,7 +36,11 @@ def component_names(payload, category: str) -> list[str]:
 
 
 def test_installed_distribution_is_discovered_through_its_entry_point(plugin_path):
-    plugin_path({"fakeplug_mod": GOOD}, dist=("fakeplug", "1.2.3"), entry_points={"fakeplug": "fakeplug_mod"})
+    plugin_path(
+        {"fakeplug_mod": GOOD},
+        dist=("fakeplug", "1.2.3"),
+        entry_points={"fakeplug": "fakeplug_mod"},
+    )
     result, payload = plugins_json()
     assert result.exit_code == 0, result.output
     (entry,) = [c for c in payload["components"]["matmul"] if c["name"] == "fake-mm"]
@@ -68,7 +72,11 @@ def test_broken_plugin_is_skipped_with_a_warning_and_the_others_work(plugin_path
 
 
 def test_strict_switch_turns_a_broken_plugin_into_an_error(plugin_path):
-    plugin_path({"brokenplug_mod": BROKEN_IMPORT}, dist=("brokenplug", "0.1"), entry_points={"broken": "brokenplug_mod"})
+    plugin_path(
+        {"brokenplug_mod": BROKEN_IMPORT},
+        dist=("brokenplug", "0.1"),
+        entry_points={"broken": "brokenplug_mod"},
+    )
     result, _ = plugins_json(env={"SCRATCHLAB_STRICT_PLUGINS": "1"})
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
@@ -78,7 +86,9 @@ def test_strict_switch_turns_a_broken_plugin_into_an_error(plugin_path):
 
 
 def test_disable_switch_blocks_a_plugin_by_name(plugin_path):
-    plugin_path({"fakeplug_mod": GOOD}, dist=("fakeplug", "1.0"), entry_points={"fakeplug": "fakeplug_mod"})
+    plugin_path(
+        {"fakeplug_mod": GOOD}, dist=("fakeplug", "1.0"), entry_points={"fakeplug": "fakeplug_mod"}
+    )
     result, payload = plugins_json(env={"SCRATCHLAB_DISABLE_PLUGINS": "other, fakeplug"})
     assert result.exit_code == 0, result.output
     assert "fake-mm" not in component_names(payload, "matmul")
@@ -124,7 +134,9 @@ def test_a_duplicate_name_drops_only_that_component_with_a_warning_naming_both_p
     # the rest of the second plugin stays
     assert "unique-before-dup" in names
     assert plugins.registry.get("matmul", "fake-mm").plugin == "first_mod"
-    result = CliRunner().invoke(cli, ["--plugin", "first_mod", "--plugin", "second_mod", "plugins", "--json"])
+    result = CliRunner().invoke(
+        cli, ["--plugin", "first_mod", "--plugin", "second_mod", "plugins", "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert "warning: matmul 'fake-mm' from plugin 'second_mod' is dropped" in result.stderr
 
@@ -137,8 +149,14 @@ def test_a_duplicate_name_drops_only_that_component_with_a_warning_naming_both_p
             'register(Init(name="wrong", fn=lambda w, g: None))',
             "register_matmuls expects a Matmul (or a dict of its fields), got Init",
         ),
-        ('register(Matmul(name="Bad Name", fn=lambda a, b: a))', "matmul name 'Bad Name' is not valid"),
-        ('register(Matmul(name="not-callable", fn=42))', "matmul 'not-callable': fn must be callable"),
+        (
+            'register(Matmul(name="Bad Name", fn=lambda a, b: a))',
+            "matmul name 'Bad Name' is not valid",
+        ),
+        (
+            'register(Matmul(name="not-callable", fn=42))',
+            "matmul 'not-callable': fn must be callable",
+        ),
         ('register({"name": "extra", "fn": len, "colour": 1})', "unknown field(s): colour"),
     ],
 )

@@ -34,9 +34,16 @@ def test_ci_runs_the_readme_test_command():
     ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
     assert "test-command" in ci and "ruff check" in ci
     extracted = subprocess.run(
-        ["bash", "-c", "sed -n '/<!-- test-command -->/,/<!-- \\/test-command -->/p' README.md"
-         " | grep -v -e '^<!--' -e '^```'"],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
+        [
+            "bash",
+            "-c",
+            "sed -n '/<!-- test-command -->/,/<!-- \\/test-command -->/p' README.md"
+            " | grep -v -e '^<!--' -e '^```'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
     ).stdout.strip()
     assert extracted == fenced_block("test-command").strip()
 

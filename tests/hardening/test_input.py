@@ -54,9 +54,15 @@ ID_CASES = [
     pytest.param(["runs", "--limit", HUGE], "0..2147483647", id="runs-limit"),
     pytest.param(["runs", "--offset", HUGE], "0..2147483647", id="runs-offset"),
     pytest.param(["runs", "--limit", "-1"], "0..2147483647", id="runs-limit-negative"),
-    pytest.param(["compare", "--sweep", "1", "--against", HUGE], "1..9223372036854775807", id="compare-against"),
+    pytest.param(
+        ["compare", "--sweep", "1", "--against", HUGE],
+        "1..9223372036854775807",
+        id="compare-against",
+    ),
     pytest.param(["sweep", "--resume", HUGE], "1..9223372036854775807", id="sweep-resume"),
-    pytest.param(["sweep", "--rerun-failed", HUGE], "1..9223372036854775807", id="sweep-rerun-failed"),
+    pytest.param(
+        ["sweep", "--rerun-failed", HUGE], "1..9223372036854775807", id="sweep-rerun-failed"
+    ),
 ]
 
 
@@ -85,13 +91,17 @@ SWEEP_CASES = [
     pytest.param(["--repeat", "abc"], "1..10000", id="repeat-garbage"),
     pytest.param(["--workers", "0"], "1..1024", id="workers-zero"),
     pytest.param(["--workers", HUGE], "1..1024", id="workers-huge"),
-    *(pytest.param(["--timeout", value], "not a usable timeout", id=f"timeout-{value}")
-      for value in ("nan", "inf", "-inf", "0", "-1", "1e300", "soon")),
+    *(
+        pytest.param(["--timeout", value], "not a usable timeout", id=f"timeout-{value}")
+        for value in ("nan", "inf", "-inf", "0", "-1", "1e300", "soon")
+    ),
 ]
 
 
 @pytest.mark.parametrize(("args", "words"), SWEEP_CASES)
-def test_sweep_numbers_out_of_range_exit_2_before_a_sweep_row_exists(db: Path, args: list[str], words: str):
+def test_sweep_numbers_out_of_range_exit_2_before_a_sweep_row_exists(
+    db: Path, args: list[str], words: str
+):
     assert_refused(invoke(db, "sweep", "--experiments", "gradcheck", *args), db, words)
 
 
@@ -106,7 +116,9 @@ def test_a_huge_repeat_with_dry_run_ends_at_once(db: Path):
 def test_a_config_file_is_held_to_the_same_limits(db: Path, tmp_path: Path):
     config = tmp_path / "sweep.toml"
     config.write_text(f'experiments = ["gradcheck"]\nrepeat = {HUGE}\n')
-    assert_refused(invoke(db, "sweep", "--config", str(config), "--dry-run"), db, "repeat", "1..10000")
+    assert_refused(
+        invoke(db, "sweep", "--config", str(config), "--dry-run"), db, "repeat", "1..10000"
+    )
     config.write_text('experiments = ["gradcheck"]\nseed = -3\n')
     assert_refused(invoke(db, "sweep", "--config", str(config)), db, "seed", "0..4294967295")
 
@@ -129,7 +141,16 @@ def test_a_config_file_is_held_to_the_same_limits(db: Path, tmp_path: Path):
 )
 def test_a_param_planning_refuses_writes_no_sweep(db: Path, setting: str, allowed: str):
     # one train run (a cheap one if planning let it through): the point is that none is stored
-    args = ("--experiments", "train", "--matmul", "torch", "--init", "kaiming-normal", "--activation", "relu")
+    args = (
+        "--experiments",
+        "train",
+        "--matmul",
+        "torch",
+        "--init",
+        "kaiming-normal",
+        "--activation",
+        "relu",
+    )
     assert_refused(invoke(db, "sweep", *args, "-s", setting), db, setting.split("=")[0], allowed)
 
 
@@ -144,7 +165,9 @@ def test_a_param_planning_refuses_writes_no_sweep(db: Path, setting: str, allowe
 )
 def test_matmul_params_are_refused_at_planning(db: Path, setting: str):
     args = ("--experiments", "matmul", "--matmul", "torch")
-    assert_refused(invoke(db, "sweep", *args, "-s", setting), db, setting.split("=")[0], "is not allowed")
+    assert_refused(
+        invoke(db, "sweep", *args, "-s", setting), db, setting.split("=")[0], "is not allowed"
+    )
 
 
 # --------------------------------------------------------------------------- the Python API

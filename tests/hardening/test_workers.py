@@ -112,7 +112,9 @@ def faulty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "plugins"
     root.mkdir()
     (root / f"{FAULTY}.py").write_text(textwrap.dedent(FAULTY_SOURCE))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    )
     monkeypatch.setenv("FAULTY_PIDS", str(tmp_path / "pids.txt"))
     for name in ("SCRATCHLAB_DB", "SCRATCHLAB_STRICT_PLUGINS", "SCRATCHLAB_WORKER_MEMORY"):
         monkeypatch.delenv(name, raising=False)
@@ -121,9 +123,24 @@ def faulty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def runner(db: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``runner --db DB --plugin faultyplugin sweep ARGS`` as a real subprocess."""
-    argv = [sys.executable, "-m", "scratchlab.runner.cli", "--db", f"sqlite:///{db}", "--plugin", FAULTY, "sweep"]
-    return subprocess.Popen([*argv, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})}, cwd=db.parent)
+    argv = [
+        sys.executable,
+        "-m",
+        "scratchlab.runner.cli",
+        "--db",
+        f"sqlite:///{db}",
+        "--plugin",
+        FAULTY,
+        "sweep",
+    ]
+    return subprocess.Popen(
+        [*argv, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=db.parent,
+    )
 
 
 def query(db: Path, sql: str, *params: object) -> list[tuple]:
@@ -133,14 +150,19 @@ def query(db: Path, sql: str, *params: object) -> list[tuple]:
 
 def runs(db: Path) -> dict[str, tuple[str, str]]:
     """experiment -> (status, reason) of sweep 1."""
-    return {e: (s, r or "") for e, s, r in query(db, "SELECT experiment, status, reason FROM runs WHERE sweep_id = 1")}
+    return {
+        e: (s, r or "")
+        for e, s, r in query(db, "SELECT experiment, status, reason FROM runs WHERE sweep_id = 1")
+    }
 
 
 def metrics(db: Path, experiment: str) -> list[dict[str, float]]:
     """The metrics of each run of ``experiment``, one dict per run."""
     out: dict[int, dict[str, float]] = {}
     for run_id, name, value in query(
-        db, "SELECT run_id, name, value FROM metrics JOIN runs USING (run_id) WHERE experiment = ?", experiment
+        db,
+        "SELECT run_id, name, value FROM metrics JOIN runs USING (run_id) WHERE experiment = ?",
+        experiment,
     ):
         out.setdefault(run_id, {})[name] = value
     return list(out.values())
@@ -158,15 +180,31 @@ def alive(pid: int) -> bool:
 def test_every_fault_costs_one_run_and_the_sweep_goes_on(faulty: Path, tmp_path: Path):
     db = tmp_path / "runs.db"
     # one worker, so each fault must be survived by a replacement for the next run to happen
-    process = runner(db, "--experiments", "f-exits,f-sysexit,f-interrupt,f-segfault,f-swallow,f-hog,f-ok",
-                     "--workers", "1", "--timeout", "2", "-q", env={"SCRATCHLAB_WORKER_MEMORY": "1G"})
+    process = runner(
+        db,
+        "--experiments",
+        "f-exits,f-sysexit,f-interrupt,f-segfault,f-swallow,f-hog,f-ok",
+        "--workers",
+        "1",
+        "--timeout",
+        "2",
+        "-q",
+        env={"SCRATCHLAB_WORKER_MEMORY": "1G"},
+    )
     out, err = process.communicate(timeout=280)
-    assert process.returncode == 1, err  # some runs failed: the sweep's own exit code, not a plugin's
+    assert process.returncode == 1, (
+        err
+    )  # some runs failed: the sweep's own exit code, not a plugin's
     assert "Traceback" not in err and "Fatal Python error" not in err + out
     stored = runs(db)
     assert {e: s for e, (s, _) in stored.items()} == {
-        "f-exits": "failed", "f-sysexit": "failed", "f-interrupt": "failed", "f-segfault": "failed",
-        "f-swallow": "timeout", "f-hog": "failed", "f-ok": "done",
+        "f-exits": "failed",
+        "f-sysexit": "failed",
+        "f-interrupt": "failed",
+        "f-segfault": "failed",
+        "f-swallow": "timeout",
+        "f-hog": "failed",
+        "f-ok": "done",
     }
     first = {e: r.splitlines()[0] for e, (_, r) in stored.items() if r}
     assert first["f-exits"].startswith("the worker process exited with code 3 during the run")
@@ -203,16 +241,25 @@ def test_sys_exit_does_not_escape_run_experiment(faulty: Path, monkeypatch: pyte
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="sharing needs two cores")
 def test_shared_runs_run_side_by_side_and_an_exclusive_run_runs_alone(faulty: Path, tmp_path: Path):
     db = tmp_path / "runs.db"
-    process = runner(db, "--experiments", "f-window,f-exclusive", "--repeat", "3", "--workers", "2", "-q")
+    process = runner(
+        db, "--experiments", "f-window,f-exclusive", "--repeat", "3", "--workers", "2", "-q"
+    )
     _, err = process.communicate(timeout=280)
     assert process.returncode == 0, err
     shared, exclusive = metrics(db, "f-window"), metrics(db, "f-exclusive")
     assert len(shared) == 3 and len(exclusive) == 3
     for alone in exclusive:
         for other in shared + [e for e in exclusive if e is not alone]:
-            assert other["end"] <= alone["start"] or other["start"] >= alone["end"], "a run ran beside an exclusive one"
+            assert other["end"] <= alone["start"] or other["start"] >= alone["end"], (
+                "a run ran beside an exclusive one"
+            )
     # two workers really shared the work: some shared runs overlapped, in two processes
-    assert any(a["start"] < b["end"] and b["start"] < a["end"] for a in shared for b in shared if a is not b)
+    assert any(
+        a["start"] < b["end"] and b["start"] < a["end"]
+        for a in shared
+        for b in shared
+        if a is not b
+    )
     assert len({m["pid"] for m in shared}) == 2
     # threads: shared runs split the cores, an exclusive run gets them all
     cores = len(os.sched_getaffinity(0))
@@ -244,16 +291,30 @@ def test_workers_die_with_a_driver_killed_by_sigkill(faulty: Path, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_a_dask_task_that_kills_its_worker_fails_after_one_retry_without_tracebacks(faulty: Path, tmp_path: Path):
+def test_a_dask_task_that_kills_its_worker_fails_after_one_retry_without_tracebacks(
+    faulty: Path, tmp_path: Path
+):
     pytest.importorskip("distributed")
     db = tmp_path / "runs.db"
-    process = runner(db, "--experiments", "f-killer,f-sysexit,f-interrupt,f-ok", "--scheduler", "local",
-                     "--workers", "2", "-q")
+    process = runner(
+        db,
+        "--experiments",
+        "f-killer,f-sysexit,f-interrupt,f-ok",
+        "--scheduler",
+        "local",
+        "--workers",
+        "2",
+        "-q",
+    )
     _, err = process.communicate(timeout=280)
     assert process.returncode == 1, err
     stored = runs(db)
     assert {e: s for e, (s, _) in stored.items()} == {
-        "f-killer": "failed", "f-sysexit": "failed", "f-interrupt": "failed", "f-ok": "done"}
+        "f-killer": "failed",
+        "f-sysexit": "failed",
+        "f-interrupt": "failed",
+        "f-ok": "done",
+    }
     assert "KilledWorker" in stored["f-killer"][1]
     assert stored["f-sysexit"][1].startswith("the experiment called sys.exit(4)")
     assert "KeyboardInterrupt" in stored["f-interrupt"][1]
@@ -264,16 +325,27 @@ def test_a_dask_task_that_kills_its_worker_fails_after_one_retry_without_traceba
 
 
 @pytest.mark.slow
-def test_threads_are_a_swept_run_setting_applied_in_the_worker_and_stored(faulty: Path, tmp_path: Path):
+def test_threads_are_a_swept_run_setting_applied_in_the_worker_and_stored(
+    faulty: Path, tmp_path: Path
+):
     db = tmp_path / "runs.db"
     process = runner(db, "--experiments", "f-ok", "--threads", "1,2,auto", "--workers", "1", "-q")
     _, err = process.communicate(timeout=280)
     assert process.returncode == 0, err
     # one run per setting; one worker runs alone, so auto is every usable core
-    assert sorted(m["threads"] for m in metrics(db, "f-ok")) == sorted([1.0, 2.0, float(len(os.sched_getaffinity(0)))])
-    stored = query(db, "SELECT p.value_num FROM params p JOIN runs USING (run_id) WHERE p.name = 'threads'")
-    assert sorted(v for (v,) in stored) == [1.0, 2.0]  # a given count is a filterable row; auto writes none
+    assert sorted(m["threads"] for m in metrics(db, "f-ok")) == sorted(
+        [1.0, 2.0, float(len(os.sched_getaffinity(0)))]
+    )
+    stored = query(
+        db, "SELECT p.value_num FROM params p JOIN runs USING (run_id) WHERE p.name = 'threads'"
+    )
+    assert sorted(v for (v,) in stored) == [
+        1.0,
+        2.0,
+    ]  # a given count is a filterable row; auto writes none
     bad = runner(db, "--experiments", "f-ok", "--threads", "0", "-q")
     _, err = bad.communicate(timeout=120)
-    assert bad.returncode == 2 and err.strip().splitlines()[-1].endswith("give auto or integers 1 to 1024")
+    assert bad.returncode == 2 and err.strip().splitlines()[-1].endswith(
+        "give auto or integers 1 to 1024"
+    )
     assert query(db, "SELECT count(*) FROM sweeps") == [(1,)]  # nothing written for the bad value

@@ -20,8 +20,10 @@ def plugins():
 def test_shared_runs_go_slowest_first_and_exclusive_runs_last(plugins):
     runs = plan(SweepSpec(plugins=("matmul",), experiments=("matmul", "train")), plugins.registry)
     backend = SupervisedBackend(plugins, (), workers=2)
-    order = [(t.planned.experiment, t.planned.components["matmul"], t.alone)
-             for t in backend.tasks(list(enumerate(runs)))]
+    order = [
+        (t.planned.experiment, t.planned.components["matmul"], t.alone)
+        for t in backend.tasks(list(enumerate(runs)))
+    ]
     shared = [o for o in order if not o[2]]
     assert order[: len(shared)] == shared  # every exclusive run comes after every shared one
     assert {o[0] for o in order if o[2]} == {"matmul"}  # the built-in matmul experiment runs alone
@@ -96,7 +98,9 @@ def test_runs_are_sent_ahead_only_when_known_to_be_short(plugins):
     slow = [t for t in tasks if t.planned.components["matmul"] == "elementwise"]
     fast = [t for t in tasks if t.planned.components["matmul"] == "torch"]
     sent = []
-    worker = SimpleNamespace(task=slow[0], queued=deque(), retiring=False, conn=SimpleNamespace(send=sent.append))
+    worker = SimpleNamespace(
+        task=slow[0], queued=deque(), retiring=False, conn=SimpleNamespace(send=sent.append)
+    )
     backend._workers, backend._timeout = [worker], None
 
     backend._send_ahead(deque(slow[1:]))  # a kind not seen yet: its length is unknown
@@ -111,4 +115,4 @@ def test_runs_are_sent_ahead_only_when_known_to_be_short(plugins):
     worker.task = fast[0]
     queue = deque(fast[1:])
     backend._send_ahead(queue)  # short behind short: the pipe fills
-    assert list(worker.queued) == fast[1: 1 + SEND_AHEAD_MAX] and len(sent) == SEND_AHEAD_MAX
+    assert list(worker.queued) == fast[1 : 1 + SEND_AHEAD_MAX] and len(sent) == SEND_AHEAD_MAX

@@ -49,7 +49,9 @@ def stall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "plugins"
     root.mkdir()
     (root / f"{MODULE}.py").write_text(textwrap.dedent(SOURCE))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    )
     flag = tmp_path / "stall.flag"
     flag.touch()
     monkeypatch.setenv("STALL_FLAG", str(flag))
@@ -59,8 +61,19 @@ def stall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def sweep(db: Path, *args: str) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "scratchlab.runner.cli", "--db", f"sqlite:///{db}", "--plugin", MODULE, "sweep"]
-    return subprocess.Popen([*argv, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=db.parent)
+    argv = [
+        sys.executable,
+        "-m",
+        "scratchlab.runner.cli",
+        "--db",
+        f"sqlite:///{db}",
+        "--plugin",
+        MODULE,
+        "sweep",
+    ]
+    return subprocess.Popen(
+        [*argv, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=db.parent
+    )
 
 
 def query(db: Path, sql: str) -> list[tuple]:
@@ -92,7 +105,9 @@ def gone(pid: int, seconds: float = 30) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_signal_interrupts_the_sweep_like_ctrl_c_and_it_resumes(stall: Path, tmp_path: Path, signum: int):
+def test_a_signal_interrupts_the_sweep_like_ctrl_c_and_it_resumes(
+    stall: Path, tmp_path: Path, signum: int
+):
     db = tmp_path / "runs.db"
     process = sweep(db, "--experiments", "stall", "--repeat", "3", "--workers", "1", "-q")
     try:
@@ -107,8 +122,11 @@ def test_a_signal_interrupts_the_sweep_like_ctrl_c_and_it_resumes(stall: Path, t
     assert "Traceback" not in err
     assert query(db, "SELECT status FROM sweeps") == [("interrupted",)]
     statuses = sorted(query(db, "SELECT status, reason FROM runs"), key=str)
-    assert statuses == [("interrupted", f"interrupted by {signal.Signals(signum).name}"),
-                        ("pending", None), ("pending", None)]
+    assert statuses == [
+        ("interrupted", f"interrupted by {signal.Signals(signum).name}"),
+        ("pending", None),
+        ("pending", None),
+    ]
     assert gone(worker), "the worker outlived the interrupted sweep"
 
     stall.unlink()  # runs now finish at once

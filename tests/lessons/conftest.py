@@ -21,8 +21,16 @@ from scratchlab.plugins.registry import Registry
 from scratchlab.runner.context import run_experiment
 
 #: the components the findings hold fixed unless a test says otherwise
-BASE = {"init": "kaiming-normal", "activation": "relu", "loss": "cross-entropy", "matmul": "torch",
-        "dataset": "mnist-5k", "optimizer": "sgd", "schedule": "constant", "norm": "none"}
+BASE = {
+    "init": "kaiming-normal",
+    "activation": "relu",
+    "loss": "cross-entropy",
+    "matmul": "torch",
+    "dataset": "mnist-5k",
+    "optimizer": "sgd",
+    "schedule": "constant",
+    "norm": "none",
+}
 
 
 @pytest.fixture(scope="session")
@@ -39,23 +47,39 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-def planned(registry: Registry, experiment: str, components: dict[str, str], params: dict[str, Any],
-            seed: int = 0) -> PlannedRun:
+def planned(
+    registry: Registry,
+    experiment: str,
+    components: dict[str, str],
+    params: dict[str, Any],
+    seed: int = 0,
+) -> PlannedRun:
     """A PlannedRun with every default filled in, as the planner writes it."""
     full = dict(registry.get("experiment", experiment).component.params)
     for category, name in components.items():
-        full.update({f"{name}.{p}": v for p, v in registry.get(category, name).component.params.items()})
+        full.update(
+            {f"{name}.{p}": v for p, v in registry.get(category, name).component.params.items()}
+        )
     full.update(params)
-    return PlannedRun(key=f"lesson-{experiment}", experiment=experiment, components=dict(components),
-                      params=full, seed=seed)
+    return PlannedRun(
+        key=f"lesson-{experiment}",
+        experiment=experiment,
+        components=dict(components),
+        params=full,
+        seed=seed,
+    )
 
 
 @pytest.fixture
 def lesson(registry: Registry) -> Callable[..., RunResult]:
     """``lesson("train", {"norm": "batchnorm"}, {"lr": 1.0})`` -> a finished RunResult (asserted done)."""
 
-    def run(experiment: str, components: dict[str, str] | None = None, params: dict[str, Any] | None = None,
-            seed: int = 0) -> RunResult:
+    def run(
+        experiment: str,
+        components: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> RunResult:
         chosen = {**BASE, **(components or {})}
         result = run_experiment(registry, planned(registry, experiment, chosen, params or {}, seed))
         assert result.status == "done", result.reason
@@ -66,7 +90,9 @@ def lesson(registry: Registry) -> Callable[..., RunResult]:
 
 def final_value(result: RunResult, name: str) -> float:
     """The metric's value at its highest step."""
-    points = sorted((m.step if m.step is not None else -1, m.value) for m in result.metrics if m.name == name)
+    points = sorted(
+        (m.step if m.step is not None else -1, m.value) for m in result.metrics if m.name == name
+    )
     assert points, f"no metric {name}"
     return points[-1][1]
 

@@ -14,7 +14,10 @@ CNN = {"activation": "general-relu"}
 
 
 def accuracy(lesson, final, seed=0, **choices):
-    components = {**CNN, **{k: v for k, v in choices.items() if k in ("norm", "schedule", "optimizer")}}
+    components = {
+        **CNN,
+        **{k: v for k, v in choices.items() if k in ("norm", "schedule", "optimizer")},
+    }
     params = {"model": "cnn", **{k: v for k, v in choices.items() if k not in components}}
     return final(lesson("train", components, params, seed=seed), "valid_accuracy")
 

@@ -18,9 +18,14 @@ APP = Path(__file__).resolve().parents[2] / "reports" / "app.py"
 
 NEW = {
     "optimizer": ("scratchlab.plugins.optimizers", ["sgd", "sgd-wd", "momentum", "adam", "lamb"]),
-    "schedule": ("scratchlab.plugins.schedules", ["constant", "linear", "cosine", "exponential", "one-cycle"]),
-    "norm": ("scratchlab.plugins.norms",
-             ["none", "batchnorm", "layernorm", "instancenorm", "groupnorm", "running-batchnorm"]),
+    "schedule": (
+        "scratchlab.plugins.schedules",
+        ["constant", "linear", "cosine", "exponential", "one-cycle"],
+    ),
+    "norm": (
+        "scratchlab.plugins.norms",
+        ["none", "batchnorm", "layernorm", "instancenorm", "groupnorm", "running-batchnorm"],
+    ),
 }
 
 
@@ -38,26 +43,62 @@ def test_runner_plugins_lists_the_lessons_categories_with_their_plugin():
 
 
 def test_dry_run_plans_every_combination_with_train():
-    result = CliRunner().invoke(cli, ["--db", "sqlite:///unused.db", "sweep", "--plugins", "optimizer,schedule,norm",
-                                      "--experiments", "train", "--dry-run"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            "sqlite:///unused.db",
+            "sweep",
+            "--plugins",
+            "optimizer,schedule,norm",
+            "--experiments",
+            "train",
+            "--dry-run",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "150 runs of 1 experiment" in result.stdout  # 5 optimizers x 5 schedules x 6 norms
 
 
 @pytest.mark.slow
-def test_sweep_over_optimizer_and_norm_with_workers_feeds_the_training_and_telemetry_pages(tmp_path, monkeypatch):
+def test_sweep_over_optimizer_and_norm_with_workers_feeds_the_training_and_telemetry_pages(
+    tmp_path, monkeypatch
+):
     url = f"sqlite:///{tmp_path / 'runs.db'}"
-    result = CliRunner().invoke(cli, [
-        "--db", url, "sweep", "--optimizer", "sgd,adam", "--norm", "none,batchnorm",
-        "--experiments", "train,telemetry", "--workers", "2",
-        "-s", "train.model=cnn", "-s", "train.n_train=256", "-s", "telemetry.n_train=256", "-s", "telemetry.every=4",
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            url,
+            "sweep",
+            "--optimizer",
+            "sgd,adam",
+            "--norm",
+            "none,batchnorm",
+            "--experiments",
+            "train,telemetry",
+            "--workers",
+            "2",
+            "-s",
+            "train.model=cnn",
+            "-s",
+            "train.n_train=256",
+            "-s",
+            "telemetry.n_train=256",
+            "-s",
+            "telemetry.every=4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     with open_store(url, read_only=True) as store:
         runs = queries.list_runs(store)
         assert len(runs) == 8 and set(runs["status"]) == {"done"}
         assert {tuple(r) for r in runs[["optimizer", "norm"]].to_numpy()} == {
-            ("sgd", "none"), ("sgd", "batchnorm"), ("adam", "none"), ("adam", "batchnorm")}
+            ("sgd", "none"),
+            ("sgd", "batchnorm"),
+            ("adam", "none"),
+            ("adam", "batchnorm"),
+        }
         telemetry = [int(r) for r in runs[runs["experiment"] == "telemetry"]["run_id"]]
         # 4 runs x 4 conv layers x 2 steps: 256 rows are 4 steps, recorded every 4th (0) and the last (3)
         assert len(queries.activation_histograms(store, run_ids=telemetry)) == 4 * 4 * 2

@@ -38,11 +38,15 @@ def test_lsuv_holds_on_another_batch_and_kaiming_alone_does_not(registry):
     def stds(init_name: str) -> list[float]:
         torch.manual_seed(0)
         init = bind(registry.get("init", init_name).component)
-        model = cnn(784, 10, init, activation, none, device=torch.device("cpu"), dtype=torch.float32)
+        model = cnn(
+            784, 10, init, activation, none, device=torch.device("cpu"), dtype=torch.float32
+        )
         calibrate(model, init, data.x_train[:64])
         seen = {}
-        hooks = [layer.register_forward_hook(lambda m, i, o, n=name: seen.__setitem__(n, o.std().item()))
-                 for name, layer in conv_layers(model).items()]
+        hooks = [
+            layer.register_forward_hook(lambda m, i, o, n=name: seen.__setitem__(n, o.std().item()))
+            for name, layer in conv_layers(model).items()
+        ]
         with torch.no_grad():
             model(data.x_valid[:512])
         for hook in hooks:

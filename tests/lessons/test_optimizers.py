@@ -25,8 +25,13 @@ def net() -> nn.Module:
 
 def batches():
     gen = torch.Generator().manual_seed(1)
-    return [(torch.randn(8, 6, generator=gen, dtype=torch.float64), torch.randint(0, 3, (8,), generator=gen))
-            for _ in range(STEPS)]
+    return [
+        (
+            torch.randn(8, 6, generator=gen, dtype=torch.float64),
+            torch.randint(0, 3, (8,), generator=gen),
+        )
+        for _ in range(STEPS)
+    ]
 
 
 def train(model, opt):
@@ -56,9 +61,16 @@ def compare(name: str, params: dict, lr: float, torch_opt) -> float:
         # decoupled decay before the step == L2 for plain SGD
         ("sgd-wd", {"wd": 0.05}, lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.05)),
         ("momentum", {"mom": 0.9}, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0)),
-        ("adam", {"mom": 0.9, "sqr_mom": 0.99, "eps": 1e-5},
-         lambda p: torch.optim.Adam(p, lr=0.1, betas=(0.9, 0.99), eps=1e-5)),
-        ("adam", {"wd": 0.1}, lambda p: torch.optim.AdamW(p, lr=0.1, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.1)),
+        (
+            "adam",
+            {"mom": 0.9, "sqr_mom": 0.99, "eps": 1e-5},
+            lambda p: torch.optim.Adam(p, lr=0.1, betas=(0.9, 0.99), eps=1e-5),
+        ),
+        (
+            "adam",
+            {"wd": 0.1},
+            lambda p: torch.optim.AdamW(p, lr=0.1, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.1),
+        ),
     ],
 )
 def test_matches_torch_optim_step_for_step(name, params, torch_opt):

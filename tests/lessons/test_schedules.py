@@ -42,10 +42,14 @@ def test_one_cycle_is_two_cosines_joined_at_pct():
     assert fn(LR, 0.3) == pytest.approx(LR)
     assert fn(LR, 1.0) == pytest.approx(LR * 1e-5)
     for pos in (0.05, 0.15, 0.29):
-        assert fn(LR, pos) == pytest.approx(LR / 10 + (1 - math.cos(math.pi * pos / 0.3)) / 2 * (LR - LR / 10))
+        assert fn(LR, pos) == pytest.approx(
+            LR / 10 + (1 - math.cos(math.pi * pos / 0.3)) / 2 * (LR - LR / 10)
+        )
     for pos in (0.31, 0.6, 0.95):
         inner = (pos - 0.3) / 0.7
-        assert fn(LR, pos) == pytest.approx(LR + (1 - math.cos(math.pi * inner)) / 2 * (LR * 1e-5 - LR))
+        assert fn(LR, pos) == pytest.approx(
+            LR + (1 - math.cos(math.pi * inner)) / 2 * (LR * 1e-5 - LR)
+        )
     values = [fn(LR, i / 100) for i in range(101)]
     peak = values.index(max(values))
     assert peak == 30
@@ -62,7 +66,9 @@ def test_combine_scheds_reproduces_the_lessons_example():
     assert sched(1.0) == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize(("pcts", "message"), [([0.5, 0.6], "sum to 1"), ([1.2, -0.2], ">= 0"), ([1.0], "one fraction")])
+@pytest.mark.parametrize(
+    ("pcts", "message"), [([0.5, 0.6], "sum to 1"), ([1.2, -0.2], ">= 0"), ([1.0], "one fraction")]
+)
 def test_combine_scheds_refuses_bad_fractions(pcts, message):
     with pytest.raises(ValueError, match=message):
         combine_scheds(pcts, [sched_lin(0, 1)] * 2)

@@ -67,15 +67,23 @@ def test_final_fractions_are_metrics(lesson, final):
     assert fractions == pytest.approx([last[name] for name in CONVS])
 
 
-def test_kaiming_and_general_relu_leave_fewer_activations_near_zero_than_torch_default(lesson, final):
+def test_kaiming_and_general_relu_leave_fewer_activations_near_zero_than_torch_default(
+    lesson, final
+):
     """06_cuda_cnn_hooks_init: with PyTorch's default init (kaiming_uniform a=sqrt(5)) and ReLU
     most activations end near zero; Kaiming init with GeneralRelu(leak 0.1, sub 0.4, maxv 6)
     keeps far fewer there. Measured after one epoch, seed 0: 0.92 vs 0.20 (mean over the
     four conv layers). Bands: default >= 0.6, kaiming + general-relu <= 0.4."""
-    default = final(lesson("telemetry", {"init": "torch-default", "activation": "relu"}, {"every": 63}),
-                    "frac_near_zero")
-    kaiming = final(lesson("telemetry", {"init": "kaiming-normal", "activation": "general-relu"}, {"every": 63}),
-                    "frac_near_zero")
+    default = final(
+        lesson("telemetry", {"init": "torch-default", "activation": "relu"}, {"every": 63}),
+        "frac_near_zero",
+    )
+    kaiming = final(
+        lesson(
+            "telemetry", {"init": "kaiming-normal", "activation": "general-relu"}, {"every": 63}
+        ),
+        "frac_near_zero",
+    )
     assert default >= 0.6
     assert kaiming <= 0.4
     assert kaiming < default - 0.3

@@ -22,8 +22,16 @@ def histogram(layer: int, name: str, step: int) -> HistogramRecord:
     counts = [0] * 40
     counts[20] = 100 - 10 * step
     counts[25] = 10 * step
-    return HistogramRecord(model="cnn", layer=layer, name=name, lo=-7.0, hi=7.0, counts=counts,
-                           frac_near_zero=(100 - 10 * step) / 100, step=step)
+    return HistogramRecord(
+        model="cnn",
+        layer=layer,
+        name=name,
+        lo=-7.0,
+        hi=7.0,
+        counts=counts,
+        frac_near_zero=(100 - 10 * step) / 100,
+        step=step,
+    )
 
 
 @pytest.fixture
@@ -31,9 +39,13 @@ def database(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     with open_store(url) as store:
         sweep_id = store.create_sweep("telemetry", ["runner", "sweep"], {}, {})
-        planned = PlannedRun(key="k", experiment="telemetry", components={"init": "kaiming-normal"}, params={})
+        planned = PlannedRun(
+            key="k", experiment="telemetry", components={"init": "kaiming-normal"}, params={}
+        )
         run_id = store.add_runs(sweep_id, [planned])["k"]
-        records = [histogram(i, name, s) for i, name in enumerate(LAYERS, start=2) for s in range(STEPS)]
+        records = [
+            histogram(i, name, s) for i, name in enumerate(LAYERS, start=2) for s in range(STEPS)
+        ]
         store.write_result(run_id, RunResult(status="done", histograms=records))
         store.finish_sweep(sweep_id, "done")
         from scratchlab.db.histograms import activation_histograms
@@ -50,7 +62,10 @@ def test_views_build_the_heat_map_and_the_near_zero_series(database):
     spike = heat[(heat["step"] == 0) & (heat["count"] > 0)]
     assert list(spike["value"]) == [pytest.approx(-7 + 20.5 * 0.35)]  # the bin just above zero
     final = views.final_fractions(database)
-    assert list(final["name"]) == list(LAYERS) and list(final["frac_near_zero"]) == [pytest.approx(0.6)] * 2
+    assert (
+        list(final["name"]) == list(LAYERS)
+        and list(final["frac_near_zero"]) == [pytest.approx(0.6)] * 2
+    )
 
 
 def test_thinning_keeps_first_and_last_step():

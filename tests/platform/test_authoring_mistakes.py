@@ -59,12 +59,19 @@ def test_a_hook_name_no_hookspec_has_warns_with_the_closest_hook(plugin_path):
     ]
     result = invoke("--plugin", "mistyped_mod", "plugins", "--json")
     assert result.exit_code == 0
-    assert "warning: plugin 'mistyped_mod': 'register_matmul' is not a scratchlab hook" in result.stderr
+    assert (
+        "warning: plugin 'mistyped_mod': 'register_matmul' is not a scratchlab hook"
+        in result.stderr
+    )
 
 
 @pytest.mark.parametrize("name", ["extraplug", "scratchlab-extra", "extra_mod"])
 def test_the_disable_switch_takes_the_entry_point_distribution_or_module_name(plugin_path, name):
-    plugin_path({"extra_mod": EXTRA}, dist=("scratchlab-extra", "0.1"), entry_points={"extraplug": "extra_mod"})
+    plugin_path(
+        {"extra_mod": EXTRA},
+        dist=("scratchlab-extra", "0.1"),
+        entry_points={"extraplug": "extra_mod"},
+    )
     assert "extra-mm" in load_plugins(disabled=[]).registry.names("matmul")
     plugins = load_plugins(disabled=[name])
     assert "extra-mm" not in plugins.registry.names("matmul")
@@ -79,7 +86,10 @@ def test_naming_a_component_of_a_plugin_that_failed_to_load_says_so(plugin_path)
     plugin_path({"half_mod": HALF_BROKEN})
     plugins = load_plugins(["half_mod"])
     with pytest.raises(PlanError) as caught:
-        plan(SweepSpec(components={"matmul": ("blocked",)}, experiments=("matmul",)), plugins.registry)
+        plan(
+            SweepSpec(components={"matmul": ("blocked",)}, experiments=("matmul",)),
+            plugins.registry,
+        )
     assert str(caught.value) == (
         "--matmul: matmul 'blocked' comes from plugin 'half_mod', which failed to load:"
         " registering: RuntimeError: the second half of this plugin is broken"
@@ -88,12 +98,23 @@ def test_naming_a_component_of_a_plugin_that_failed_to_load_says_so(plugin_path)
 
 def test_a_dry_run_shows_which_plugin_each_planned_experiment_comes_from(plugin_path):
     plugin_path({"extra_mod": EXTRA})
-    result = invoke("--plugin", "extra_mod", "sweep", "--experiments", "extra,matmul", "--matmul", "torch",
-                    "--dry-run", "--json")
+    result = invoke(
+        "--plugin",
+        "extra_mod",
+        "sweep",
+        "--experiments",
+        "extra,matmul",
+        "--matmul",
+        "torch",
+        "--dry-run",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     plugins = {r["experiment"]: r["plugin"] for r in json.loads(result.stdout)["runs"]}
     assert plugins == {"extra": "extra_mod", "matmul": "scratchlab.plugins.experiments"}
-    table = invoke("--plugin", "extra_mod", "sweep", "--experiments", "extra", "--matmul", "torch", "--dry-run")
+    table = invoke(
+        "--plugin", "extra_mod", "sweep", "--experiments", "extra", "--matmul", "torch", "--dry-run"
+    )
     assert "extra_mod" in table.stdout and "plugin" in table.stdout
 
 

@@ -56,19 +56,36 @@ def test_a_plugin_category_takes_components_from_any_plugin_in_any_order(plugin_
     assert not plugins.failures and not plugins.warnings, (plugins.failures, plugins.warnings)
     registry = plugins.registry
     assert [c.name for c in registry.categories()][-1] == "sampler"
-    assert registry.category_owner("sampler") == "sampler_mod" and registry.default("sampler") == "constant"
+    assert (
+        registry.category_owner("sampler") == "sampler_mod"
+        and registry.default("sampler") == "constant"
+    )
     assert sorted(registry.names("sampler")) == ["constant", "cosine", "linear"]
     runs = plan(SweepSpec(plugins=("sampler",)), registry)
     assert sorted(r.components["sampler"] for r in runs) == ["constant", "cosine", "linear"]
-    assert {r.experiment for r in runs} == {"draw"}  # the category's own experiment joins by default
+    assert {r.experiment for r in runs} == {
+        "draw"
+    }  # the category's own experiment joins by default
 
 
-@pytest.mark.parametrize(("category", "message"), [
-    ('Category(name="matmul", type=__import__("scratchlab.plugins").plugins.Matmul)', "category 'matmul' already exists"),
-    ('Category(name="status", type=type("S", (Sampler,), {"CATEGORY": "status"}))', "category name 'status' is reserved"),
-    ('Category(name="other", type=Sampler)', "its type Sampler has CATEGORY = 'sampler'; set CATEGORY"),
-    ('Category(name="Bad Name", type=Sampler)', "category name 'Bad Name' is not valid"),
-])
+@pytest.mark.parametrize(
+    ("category", "message"),
+    [
+        (
+            'Category(name="matmul", type=__import__("scratchlab.plugins").plugins.Matmul)',
+            "category 'matmul' already exists",
+        ),
+        (
+            'Category(name="status", type=type("S", (Sampler,), {"CATEGORY": "status"}))',
+            "category name 'status' is reserved",
+        ),
+        (
+            'Category(name="other", type=Sampler)',
+            "its type Sampler has CATEGORY = 'sampler'; set CATEGORY",
+        ),
+        ('Category(name="Bad Name", type=Sampler)', "category name 'Bad Name' is not valid"),
+    ],
+)
 def test_a_bad_category_fails_its_plugin_in_one_line(plugin_path, category, message):
     source = CATEGORY.replace(
         'register(Category(name="sampler", type=Sampler, default="constant", description="which rows a batch takes"))',
@@ -78,17 +95,23 @@ def test_a_bad_category_fails_its_plugin_in_one_line(plugin_path, category, mess
     plugins = load_plugins(["bad_category_mod"])
     (failure,) = plugins.failures
     assert message in failure.error and "\n" not in failure.error
-    assert "matmul" in [c.name for c in plugins.registry.categories()]  # the rest of the tool keeps working
+    assert "matmul" in [
+        c.name for c in plugins.registry.categories()
+    ]  # the rest of the tool keeps working
 
 
 def test_an_experiment_using_an_unknown_category_fails_its_plugin(plugin_path):
-    plugin_path({"lonely_mod": """
+    plugin_path(
+        {
+            "lonely_mod": """
 from scratchlab.plugins import Experiment, hookimpl
 
 @hookimpl
 def register_experiments(register):
     register(Experiment(name="lonely", run=lambda ctx: None, uses=("regulariser",)))
-"""})
+"""
+        }
+    )
     (failure,) = load_plugins(["lonely_mod"]).failures
     assert failure.error.startswith(
         "registering: plugin 'lonely_mod': experiment 'lonely' uses unknown category regulariser;"

@@ -67,24 +67,44 @@ def run_one(plugins, **spec):
     return run_experiment(plugins, planned)
 
 
-@pytest.mark.parametrize(("dataset", "rule"), [
-    ("raw-pixels", "dataset 'raw-pixels' (plugin 'broken_plugin') broke the Dataset contract: x_train must be float32, got float64"),
-    ("unnormalised", "dataset 'unnormalised' (plugin 'broken_plugin') broke the Dataset contract: x_train must be "
-                     "normalised (mean about 0, std about 1), got mean 12"),
-    ("int32-labels", "dataset 'int32-labels' (plugin 'broken_plugin') broke the Dataset contract: y_train must be "
-                     "int64 class labels, got int32"),
-])
+@pytest.mark.parametrize(
+    ("dataset", "rule"),
+    [
+        (
+            "raw-pixels",
+            "dataset 'raw-pixels' (plugin 'broken_plugin') broke the Dataset contract: x_train must be float32, got float64",
+        ),
+        (
+            "unnormalised",
+            "dataset 'unnormalised' (plugin 'broken_plugin') broke the Dataset contract: x_train must be "
+            "normalised (mean about 0, std about 1), got mean 12",
+        ),
+        (
+            "int32-labels",
+            "dataset 'int32-labels' (plugin 'broken_plugin') broke the Dataset contract: y_train must be "
+            "int64 class labels, got int32",
+        ),
+    ],
+)
 def test_a_dataset_that_breaks_the_contract_fails_the_run_in_one_line(plugins, dataset, rule):
-    result = run_one(plugins, experiments=("train",), components={"dataset": (dataset,)},
-                     settings={"train": {"epochs": 1}})
+    result = run_one(
+        plugins,
+        experiments=("train",),
+        components={"dataset": (dataset,)},
+        settings={"train": {"epochs": 1}},
+    )
     assert result.status == "failed"
     assert result.reason.startswith(rule) and "\n" not in result.reason
     assert not result.metrics  # nothing trained on garbage
 
 
 def test_an_init_that_changes_the_weights_shape_fails_the_run(plugins):
-    result = run_one(plugins, experiments=("init-stats",), components={"init": ("transposing",)},
-                     settings={"init-stats": {"models": "mlp"}})
+    result = run_one(
+        plugins,
+        experiments=("init-stats",),
+        components={"init": ("transposing",)},
+        settings={"init-stats": {"models": "mlp"}},
+    )
     assert result.status == "failed"
     assert result.reason.startswith(
         "init 'transposing' (plugin 'broken_plugin') broke the Init contract: it must fill the weight in place "
@@ -104,30 +124,56 @@ def test_a_matmul_with_the_wrong_result_shape_fails_before_anything_is_timed(plu
 def test_the_failed_run_is_stored_with_its_one_line_reason(plugin_path, tmp_path):
     plugin_path({"broken_plugin": BROKEN})
     db = f"sqlite:///{tmp_path / 'runs.db'}"
-    result = CliRunner().invoke(cli, ["--db", db, "--plugin", "broken_plugin", "sweep", "--experiments", "train",
-                                      "--dataset", "raw-pixels", "--inline", "-q"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            db,
+            "--plugin",
+            "broken_plugin",
+            "sweep",
+            "--experiments",
+            "train",
+            "--dataset",
+            "raw-pixels",
+            "--inline",
+            "-q",
+        ],
+    )
     assert result.exit_code == 1, result.output
     with open_store(db, read_only=True) as store:
         (row,) = queries.list_runs(store).to_dict("records")
     assert row["status"] == "failed" and "broke the Dataset contract" in row["reason"]
 
 
-@pytest.mark.parametrize(("setting", "message"), [
-    ("train.lr=-0.5", "train.lr=-0.5 is not allowed: expected a finite number > 0"),
-    ("train.lr=nan", "train.lr=nan is not allowed: expected a finite number > 0"),
-    ("train.epochs=0", "train.epochs=0 is not allowed: expected an integer >= 1"),
-    ("train.bs=-64", "train.bs=-64 is not allowed: expected an integer >= 1"),
-    ("matmul.min_run_time=0", "matmul.min_run_time=0.0 is not allowed: expected a finite number > 0"),
-    ("matmul.shapes=5x0x10", "matmul.shapes='5x0x10' is not allowed: expected MxKxN shapes with positive integers"),
-    ("init-stats.depth=0", "init-stats.depth=0 is not allowed: expected an integer >= 1"),
-    ("synthetic.n_classes=1", "synthetic.n_classes=1 is not allowed: expected an integer >= 2"),
-])
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("train.lr=-0.5", "train.lr=-0.5 is not allowed: expected a finite number > 0"),
+        ("train.lr=nan", "train.lr=nan is not allowed: expected a finite number > 0"),
+        ("train.epochs=0", "train.epochs=0 is not allowed: expected an integer >= 1"),
+        ("train.bs=-64", "train.bs=-64 is not allowed: expected an integer >= 1"),
+        (
+            "matmul.min_run_time=0",
+            "matmul.min_run_time=0.0 is not allowed: expected a finite number > 0",
+        ),
+        (
+            "matmul.shapes=5x0x10",
+            "matmul.shapes='5x0x10' is not allowed: expected MxKxN shapes with positive integers",
+        ),
+        ("init-stats.depth=0", "init-stats.depth=0 is not allowed: expected an integer >= 1"),
+        ("synthetic.n_classes=1", "synthetic.n_classes=1 is not allowed: expected an integer >= 2"),
+    ],
+)
 def test_a_param_outside_its_bounds_is_a_plan_error_naming_it(setting, message):
     plugins = load_plugins()
     target, _, value = setting.partition("=")
     name, _, param = target.rpartition(".")
-    spec = SweepSpec(experiments=("train", "matmul", "init-stats"), components={"dataset": ("synthetic",)},
-                     settings={name: {param: value}})
+    spec = SweepSpec(
+        experiments=("train", "matmul", "init-stats"),
+        components={"dataset": ("synthetic",)},
+        settings={name: {param: value}},
+    )
     with pytest.raises(PlanError) as caught:
         plan(spec, plugins.registry)
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
@@ -135,7 +181,12 @@ def test_a_param_outside_its_bounds_is_a_plan_error_naming_it(setting, message):
 
 def test_the_sweep_command_refuses_a_bad_bound_before_writing_anything(tmp_path):
     db = tmp_path / "runs.db"
-    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{db}", "sweep", "--experiments", "train", "-s", "train.lr=-1"])
+    result = CliRunner().invoke(
+        cli, ["--db", f"sqlite:///{db}", "sweep", "--experiments", "train", "-s", "train.lr=-1"]
+    )
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines()[-1] == "Error: train.lr=-1.0 is not allowed: expected a finite number > 0"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "Error: train.lr=-1.0 is not allowed: expected a finite number > 0"
+    )
     assert not db.exists()

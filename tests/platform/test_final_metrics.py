@@ -14,9 +14,14 @@ from scratchlab.db.records import MetricRecord, PlannedRun, RunResult
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 METRICS = [
-    MetricRecord("acc", 0.1, 0), MetricRecord("acc", 0.95, None), MetricRecord("acc", 0.2, 5),
-    MetricRecord("loss", 0.3, 2), MetricRecord("loss", 0.4, 2), MetricRecord("loss", 0.9, 1),
-    MetricRecord("speed", 7.0, None), MetricRecord("bad", float("nan"), 3),
+    MetricRecord("acc", 0.1, 0),
+    MetricRecord("acc", 0.95, None),
+    MetricRecord("acc", 0.2, 5),
+    MetricRecord("loss", 0.3, 2),
+    MetricRecord("loss", 0.4, 2),
+    MetricRecord("loss", 0.9, 1),
+    MetricRecord("speed", 7.0, None),
+    MetricRecord("bad", float("nan"), 3),
 ]
 EXPECTED = {"acc": 0.95, "loss": 0.4, "speed": 7.0}
 
@@ -25,8 +30,12 @@ def _write(url: str) -> int:
     with open_store(url) as store:
         sweep = store.create_sweep("s", ["runner"], {}, {})
         (run_id,) = store.add_runs(sweep, [PlannedRun("k", "train", {}, {})]).values()
-        store.write_result(run_id, RunResult("done", started_at=T0, finished_at=T0 + timedelta(seconds=1),
-                                             metrics=METRICS))
+        store.write_result(
+            run_id,
+            RunResult(
+                "done", started_at=T0, finished_at=T0 + timedelta(seconds=1), metrics=METRICS
+            ),
+        )
     return run_id
 
 

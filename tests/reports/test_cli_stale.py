@@ -14,7 +14,10 @@ from scratchlab.runner.cli import cli
 
 def planned(key: str, matmul: str, version: str) -> PlannedRun:
     return PlannedRun(
-        key=key, experiment="matmul", components={"matmul": matmul}, params={"shapes": "5x784x10"},
+        key=key,
+        experiment="matmul",
+        components={"matmul": matmul},
+        params={"shapes": "5x784x10"},
         component_versions={"matmul": version},
     )
 
@@ -77,6 +80,8 @@ def test_an_experiment_whose_code_changed_is_stale_and_an_unversioned_one_is_not
     assert {run["run_id"]: run["stale"] for run in payload["runs"]} == {
         ids["edited"]: f"experiment matmul 0.0.1+0ld0c0de -> {experiment_now}",
     }
-    shown = json.loads(CliRunner().invoke(cli, ["--db", url, "show", str(ids["edited"]), "--json"]).stdout)
+    shown = json.loads(
+        CliRunner().invoke(cli, ["--db", url, "show", str(ids["edited"]), "--json"]).stdout
+    )
     assert shown["component_versions"] == {"experiment": "0.0.1+0ld0c0de", "matmul": matmul_now}
     assert "experiment" not in shown["params"]

@@ -44,16 +44,30 @@ def test_runs_lists_filtered_runs_as_table_json_and_csv(runner, sample_db, sampl
     assert payload["total"] == 1 and payload["runs"][0]["run_id"] == sample_db.failed_run
     assert payload["runs"][0]["reason"] == samples.TRACEBACK and payload["runs"][0]["lr"] == 5.0
 
-    payload = json.loads(ok(runner("runs", "--where", "lr>=0.5", "--where", "init=kaiming-normal", "--json")))
+    payload = json.loads(
+        ok(runner("runs", "--where", "lr>=0.5", "--where", "init=kaiming-normal", "--json"))
+    )
     assert [r["lr"] for r in payload["runs"]] == [0.5, 0.5, 0.5]
 
-    frame = pd.read_csv(io.StringIO(ok(runner("runs", "--experiment", "matmul", "--where", "matmul=torch,einsum", "--csv"))))
+    frame = pd.read_csv(
+        io.StringIO(
+            ok(runner("runs", "--experiment", "matmul", "--where", "matmul=torch,einsum", "--csv"))
+        )
+    )
     assert sorted(frame["matmul"]) == ["einsum", "einsum", "torch", "torch"]
 
-    payload = json.loads(ok(runner("runs", "--limit", "5", "--offset", "5", "--sort", "run_id", "--desc", "--json")))
+    payload = json.loads(
+        ok(runner("runs", "--limit", "5", "--offset", "5", "--sort", "run_id", "--desc", "--json"))
+    )
     assert payload["total"] == 21 and [r["run_id"] for r in payload["runs"]] == [16, 15, 14, 13, 12]
 
-    payload = json.loads(ok(runner("runs", "--sweep", str(sample_db.train_sweep), "--sort", "lr", "--desc", "--json")))
+    payload = json.loads(
+        ok(
+            runner(
+                "runs", "--sweep", str(sample_db.train_sweep), "--sort", "lr", "--desc", "--json"
+            )
+        )
+    )
     assert payload["runs"][0]["lr"] == 5.0
     # an init-stats run has no lr: missing, not the number NaN
     assert payload["runs"][-1]["experiment"] == "init-stats" and payload["runs"][-1]["lr"] is None
@@ -98,8 +112,12 @@ def test_show_prints_params_timings_stats_metrics_and_error(runner, sample_db, s
 
     failed = json.loads(ok(runner("show", str(sample_db.failed_run), "--json")))
     assert failed["run"]["status"] == "failed" and failed["run"]["reason"] == samples.TRACEBACK
-    assert failed["error"].startswith("FloatingPointError") and failed["metrics"] == {"train_loss": None}
-    assert failed["nonfinite"] == {"train_loss": "NaN"}  # JSON has no NaN: null, and which it was beside
+    assert failed["error"].startswith("FloatingPointError") and failed["metrics"] == {
+        "train_loss": None
+    }
+    assert failed["nonfinite"] == {
+        "train_loss": "NaN"
+    }  # JSON has no NaN: null, and which it was beside
     assert samples.TRACEBACK.splitlines()[-1][:40] in ok(runner("show", str(sample_db.failed_run)))
 
     stats = json.loads(ok(runner("show", str(sample_db.train_runs[0] - 4), "--json")))["stats"]
@@ -109,8 +127,18 @@ def test_show_prints_params_timings_stats_metrics_and_error(runner, sample_db, s
 
 def test_compare_prints_a_benchmark_table_with_speedups(runner, sample_db, samples):
     text = ok(runner("compare", "--sweep", str(sample_db.matmul_sweep)))
-    assert all(s in text for s in samples.STRATEGIES) and "Times are in us" in text and "(2000x)" in text
-    payload = json.loads(ok(runner("compare", "--sweep", str(sample_db.matmul_sweep), "--baseline", "torch", "--json")))
+    assert (
+        all(s in text for s in samples.STRATEGIES)
+        and "Times are in us" in text
+        and "(2000x)" in text
+    )
+    payload = json.loads(
+        ok(
+            runner(
+                "compare", "--sweep", str(sample_db.matmul_sweep), "--baseline", "torch", "--json"
+            )
+        )
+    )
     assert payload["baseline"] == "torch" and payload["by"] == "matmul"
     speedups = {(r["matmul"], r["shape"]): r["speedup"] for r in payload["rows"]}
     assert speedups[("python", "5x784x10")] == pytest.approx(0.0005)
@@ -118,21 +146,51 @@ def test_compare_prints_a_benchmark_table_with_speedups(runner, sample_db, sampl
 
 
 def test_compare_against_flags_regressions_and_environment_changes(runner, sample_db):
-    args = ["compare", "--sweep", str(sample_db.rerun_sweep), "--against", str(sample_db.matmul_sweep)]
+    args = [
+        "compare",
+        "--sweep",
+        str(sample_db.rerun_sweep),
+        "--against",
+        str(sample_db.matmul_sweep),
+    ]
     text = ok(runner(*args))
     assert "slower" in text and "torch: 2.3.0 -> 2.4.0" in text
     payload = json.loads(ok(runner(*args, "--json")))
     slower = [(r["matmul"], r["shape"]) for r in payload["rows"] if r["change"] == "slower"]
-    assert sorted(slower) == [("einsum", "5x784x10"), ("einsum", "64x784x50")] and payload["regressions"] == 2
+    assert (
+        sorted(slower) == [("einsum", "5x784x10"), ("einsum", "64x784x50")]
+        and payload["regressions"] == 2
+    )
     failing = runner(*args, "--fail-on-regression")
     assert failing.exit_code == 1 and "2 timing(s) got slower" in failing.output
-    assert ok(runner("compare", "--sweep", str(sample_db.matmul_sweep), "--against", str(sample_db.matmul_sweep),
-                     "--fail-on-regression"))
+    assert ok(
+        runner(
+            "compare",
+            "--sweep",
+            str(sample_db.matmul_sweep),
+            "--against",
+            str(sample_db.matmul_sweep),
+            "--fail-on-regression",
+        )
+    )
 
 
 def test_compare_metrics_aggregates_repeats(runner, sample_db):
-    payload = json.loads(ok(runner("compare", "--sweep", str(sample_db.train_sweep), "--metrics",
-                                   "--experiment", "train", "--status", "done", "--json")))
+    payload = json.loads(
+        ok(
+            runner(
+                "compare",
+                "--sweep",
+                str(sample_db.train_sweep),
+                "--metrics",
+                "--experiment",
+                "train",
+                "--status",
+                "done",
+                "--json",
+            )
+        )
+    )
     rows = {r["config"]: r for r in payload["rows"]}
     assert set(rows) == {"lr=0.1", "lr=0.5"} and rows["lr=0.5"]["runs"] == 3
     assert rows["lr=0.5"]["valid_accuracy mean"] == pytest.approx(0.96)
@@ -154,17 +212,50 @@ def test_export_writes_each_table_in_each_format(runner, sample_db, tmp_path, fm
         assert result.exit_code == 0, result.output
         assert len(read(path)) == rows, table
     path = tmp_path / f"metrics.{fmt}"
-    ok(runner("export", "--table", "metrics", "--experiment", "train", "--where", "lr=0.5", "--format", fmt, "-o", str(path)))
+    ok(
+        runner(
+            "export",
+            "--table",
+            "metrics",
+            "--experiment",
+            "train",
+            "--where",
+            "lr=0.5",
+            "--format",
+            fmt,
+            "-o",
+            str(path),
+        )
+    )
     metrics = read(path)
-    assert set(metrics["run_id"]) == set(sample_db.train_runs[3:]) and len(metrics) == 3 * (20 + 4 + 1)
+    assert set(metrics["run_id"]) == set(sample_db.train_runs[3:]) and len(metrics) == 3 * (
+        20 + 4 + 1
+    )
 
 
 def test_export_to_stdout_and_filters(runner, sample_db):
-    frame = pd.read_csv(io.StringIO(ok(runner("export", "--table", "timings", "--where", "matmul=einsum"))))
+    frame = pd.read_csv(
+        io.StringIO(ok(runner("export", "--table", "timings", "--where", "matmul=einsum")))
+    )
     assert set(frame["matmul"]) == {"einsum"} and len(frame) == 4
     assert set(frame["sweep_id"]) == {sample_db.matmul_sweep, sample_db.rerun_sweep}
-    stats = json.loads(ok(runner("export", "--table", "stats", "--status", "done", "--where", "init=randn",
-                                 "--where", "activation=relu", "--format", "json")))
+    stats = json.loads(
+        ok(
+            runner(
+                "export",
+                "--table",
+                "stats",
+                "--status",
+                "done",
+                "--where",
+                "init=randn",
+                "--where",
+                "activation=relu",
+                "--format",
+                "json",
+            )
+        )
+    )
     deep = [s for s in stats if s["model"] == "deep"]
     # non-finite values are null in JSON, and the row says which they were
     assert deep[-1]["std"] is None and deep[-1]["mean"] is None
@@ -184,9 +275,22 @@ def test_report_serves_the_app_and_stops_with_it(sample_db, tmp_path):
     health = f"http://127.0.0.1:{port}/_stcore/health"
     with (tmp_path / "report.log").open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "scratchlab.runner.cli", "--db", sample_db.url, "report", "--no-browser",
-             "--port", str(port), "--address", "127.0.0.1"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+            [
+                sys.executable,
+                "-m",
+                "scratchlab.runner.cli",
+                "--db",
+                sample_db.url,
+                "report",
+                "--no-browser",
+                "--port",
+                str(port),
+                "--address",
+                "127.0.0.1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
         )
         try:
             assert wait_for(health, timeout=60) == "ok"
@@ -208,6 +312,8 @@ for args in (["runs"], ["show", "3"], ["compare"], ["compare", "--sweep", "2", "
     cli.main(args=["--db", url, *args], standalone_mode=False)
 print("torch" in sys.modules)
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False"

@@ -46,7 +46,9 @@ def frame_with(at: AppTest, column: str):
     for element in at.dataframe:
         if column in element.value.columns:
             return element.value
-    raise AssertionError(f"no table with {column!r}: {[list(d.value.columns) for d in at.dataframe]}")
+    raise AssertionError(
+        f"no table with {column!r}: {[list(d.value.columns) for d in at.dataframe]}"
+    )
 
 
 def test_every_page_renders_its_title(open_page):
@@ -96,7 +98,9 @@ def test_timings_page_lists_every_strategy_with_its_median(open_page, sample_db,
     table = frame_with(at, "median (us)")
     assert sorted(table["matmul"].unique()) == sorted(samples.STRATEGIES)
     for row in table.to_dict("records"):
-        assert row["median (us)"] == pytest.approx(samples.expected_median(row["matmul"], row["shape"]) * 1e6)
+        assert row["median (us)"] == pytest.approx(
+            samples.expected_median(row["matmul"], row["shape"]) * 1e6
+        )
     torch_rows = table[table["matmul"] == "torch"]
     # default baseline: the slowest strategy (python), 2000x slower than torch
     assert list(torch_rows["speed-up"].round(3)) == [2000.0, 2000.0]
@@ -105,26 +109,41 @@ def test_timings_page_lists_every_strategy_with_its_median(open_page, sample_db,
 
 
 def test_timings_page_compares_two_sweeps_and_warns_about_environments(open_page, sample_db):
-    at = open_page("timings", sidebar={"sweep": str(sample_db.rerun_sweep)},
-                   page_query={"timings.against": str(sample_db.matmul_sweep), "timings.baseline": "torch"})
+    at = open_page(
+        "timings",
+        sidebar={"sweep": str(sample_db.rerun_sweep)},
+        page_query={"timings.against": str(sample_db.matmul_sweep), "timings.baseline": "torch"},
+    )
     comparison = frame_with(at, "change")
     flagged = comparison[comparison["change"] != "within noise"]
-    assert sorted(flagged["matmul"]) == ["einsum", "einsum"] and set(flagged["change"]) == {"slower"}
+    assert sorted(flagged["matmul"]) == ["einsum", "einsum"] and set(flagged["change"]) == {
+        "slower"
+    }
     assert any("different environments" in w.value for w in at.warning)
-    assert frame_with(at, "before").to_dict("records") == [{"key": "torch", "before": "2.3.0", "after": "2.4.0"}]
-    assert set(frame_with(at, "median (us)").query("matmul == 'python'")["speed-up"].round(6)) == {0.0005}
+    assert frame_with(at, "before").to_dict("records") == [
+        {"key": "torch", "before": "2.3.0", "after": "2.4.0"}
+    ]
+    assert set(frame_with(at, "median (us)").query("matmul == 'python'")["speed-up"].round(6)) == {
+        0.0005
+    }
     assert at.query_params["timings.against"] == str(sample_db.matmul_sweep)
 
 
-def test_activations_page_shows_layers_and_the_first_non_finite_layer(open_page, sample_db, samples):
+def test_activations_page_shows_layers_and_the_first_non_finite_layer(
+    open_page, sample_db, samples
+):
     at = open_page("activations", page_query={"activations.model": "deep"})
     assert at.caption[0].value.startswith(f"Showing sweep #{sample_db.train_sweep}")
     table = frame_with(at, "first_nonfinite")
     broken = table[table["first_nonfinite"].notna()]
-    assert list(broken["combo"]) == ["randn × relu"] and list(broken["first_nonfinite"]) == [samples.FIRST_NONFINITE]
+    assert list(broken["combo"]) == ["randn × relu"] and list(broken["first_nonfinite"]) == [
+        samples.FIRST_NONFINITE
+    ]
     assert any("non-finite" in w.value for w in at.warning)
     # facets (one panel per activation) nest the encoding under "spec"
-    encodings = [s.get("spec", s)["encoding"] for s in (json.loads(c.proto.spec) for c in charts(at))]
+    encodings = [
+        s.get("spec", s)["encoding"] for s in (json.loads(c.proto.spec) for c in charts(at))
+    ]
     std = next(e for e in encodings if e["y"]["field"] == "std" and e["x"]["field"] == "layer")
     assert std["y"]["scale"]["type"] == "log" and std["color"]["field"] == "init"
     assert any("facet" in json.loads(c.proto.spec) for c in charts(at))
@@ -142,7 +161,9 @@ def test_training_page_aggregates_repeats_and_lists_final_metrics(open_page, sam
     assert rows["lr=0.1"]["samples_per_s mean"] == pytest.approx(2000.0)
     titles = [json.loads(c.proto.spec)["title"] for c in charts(at)]
     assert any(str(t).startswith("train_loss") for t in titles)
-    marks = [layer["mark"]["type"] for c in charts(at) for layer in json.loads(c.proto.spec)["layer"]]
+    marks = [
+        layer["mark"]["type"] for c in charts(at) for layer in json.loads(c.proto.spec)["layer"]
+    ]
     assert "area" in marks  # the confidence band of the repeats
 
 
@@ -150,7 +171,9 @@ def test_compare_page_shows_only_differing_settings_and_every_metric(open_page, 
     first, fourth = sample_db.train_runs[0], sample_db.train_runs[3]
     at = open_page("compare", page_query={"compare.runs": f"{first},{fourth}"})
     settings = frame_with(at, "setting")
-    assert settings.to_dict("records") == [{"setting": "lr", f"run {first}": "0.1", f"run {fourth}": "0.5"}]
+    assert settings.to_dict("records") == [
+        {"setting": "lr", f"run {first}": "0.1", f"run {fourth}": "0.5"}
+    ]
     metrics = frame_with(at, "metric").set_index("metric")
     assert {"samples_per_s", "train_loss", "valid_accuracy", "valid_loss"} <= set(metrics.index)
     assert metrics.loc["valid_accuracy", f"run {fourth}"] == pytest.approx(0.95)
@@ -160,7 +183,9 @@ def test_sidebar_choices_are_written_to_the_url(open_page, sample_db):
     at = open_page("runs")
     at.sidebar.multiselect(key="status").select("failed").run()
     at.sidebar.multiselect(key="sweep").select(sample_db.train_sweep).run()
-    assert at.query_params["status"] == "failed" and at.query_params["sweep"] == str(sample_db.train_sweep)
+    assert at.query_params["status"] == "failed" and at.query_params["sweep"] == str(
+        sample_db.train_sweep
+    )
     assert list(frame_with(at, "run_id")["run_id"]) == [sample_db.failed_run]
 
 
@@ -172,7 +197,9 @@ def test_a_missing_or_unreadable_database_is_one_message(tmp_path, monkeypatch, 
     monkeypatch.setenv("SCRATCHLAB_DB", f"sqlite:///{path}")
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert not at.exception
-    assert len(at.error) == 1 and str(path) in samples.as_shown(at.error[0].value + at.caption[-1].value)
+    assert len(at.error) == 1 and str(path) in samples.as_shown(
+        at.error[0].value + at.caption[-1].value
+    )
     assert not path.exists() or path.read_bytes() == content  # nothing created, nothing changed
 
 
@@ -187,7 +214,9 @@ for page in {PAGES[1:]!r}:
     assert not at.exception, page
 print("torch" in sys.modules)
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False"
 
@@ -198,5 +227,7 @@ def test_a_bad_where_expression_is_explained_and_ignored(sample_db, monkeypatch,
     at.query_params["where"] = "lr>=fast"
     at.run().switch_page("app_pages/runs.py").run()
     assert not at.exception
-    assert [samples.as_shown(e.value) for e in at.sidebar.error] == ["filter 'lr>=fast': >= needs a number, not 'fast'"]
+    assert [samples.as_shown(e.value) for e in at.sidebar.error] == [
+        "filter 'lr>=fast': >= needs a number, not 'fast'"
+    ]
     assert "runs 1–21 of 21" in [c.value for c in at.caption]

@@ -44,9 +44,15 @@ def _ids(url: str) -> dict[str, int]:
         sweeps = queries.list_sweeps(store)
         main = int(sweeps.loc[sweeps["name"] == "main-job", "sweep_id"].iloc[0])
         train = queries.list_runs(store, sweep_ids=[main], experiments=["train"], statuses=["done"])
-        matmul = queries.list_runs(store, sweep_ids=[main], experiments=["matmul"], statuses=["done"])
-    return {"main": main, "train": int(train["run_id"].iloc[0]), "train2": int(train["run_id"].iloc[-1]),
-            "matmul": int(matmul["run_id"].iloc[0])}
+        matmul = queries.list_runs(
+            store, sweep_ids=[main], experiments=["matmul"], statuses=["done"]
+        )
+    return {
+        "main": main,
+        "train": int(train["run_id"].iloc[0]),
+        "train2": int(train["run_id"].iloc[-1]),
+        "matmul": int(matmul["run_id"].iloc[0]),
+    }
 
 
 def test_every_page_renders_in_chromium_on_the_main_job(main_job_db, chromium, tmp_path):
@@ -56,7 +62,9 @@ def test_every_page_renders_in_chromium_on_the_main_job(main_job_db, chromium, t
     with browser.served_app(main_job_db, tmp_path) as base:
         for name, path, title, ready in PAGES:
             shot = SHOTS / f"{name}.png"
-            visit = chromium.visit(f"{base}/{path.format(**ids)}", ready=ready, screenshot=shot, settle=2.0)
+            visit = chromium.visit(
+                f"{base}/{path.format(**ids)}", ready=ready, screenshot=shot, settle=2.0
+            )
             state = visit.state
             assert visit.ready, (name, {k: v for k, v in state.items() if k != "text"})
             assert state["title"] == title, (name, state["title"])
@@ -71,6 +79,9 @@ def test_the_root_url_opens_sweeps_and_keeps_the_link(sample_db, chromium, tmp_p
     with browser.served_app(sample_db.url, tmp_path) as base:
         visit = chromium.visit(f"{base}/?sweep={sample_db.train_sweep}", ready="tables")
         assert visit.state["title"] == "Sweeps"
-        assert visit.state["url"].startswith(f"{base}/sweeps") and f"sweep={sample_db.train_sweep}" in visit.state["url"]
+        assert (
+            visit.state["url"].startswith(f"{base}/sweeps")
+            and f"sweep={sample_db.train_sweep}" in visit.state["url"]
+        )
         direct = chromium.visit(f"{base}/sweeps", ready="tables")
         assert direct.state["title"] == "Sweeps" and "Page not found" not in direct.state["text"]

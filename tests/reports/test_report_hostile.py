@@ -34,22 +34,64 @@ def hostile_db(tmp_path_factory):
     whose model, component and skip reason are hostile, written through the store."""
     path = tmp_path_factory.mktemp("hostile") / "runs.db"
     url = f"sqlite:///{path}"
-    command = [sys.executable, "-m", "scratchlab.runner.cli", "--db", url, "sweep", "--plugins", "matmul",
-               "--matmul", "torch", "-s", "matmul.shapes=4x4x4", "-s", "matmul.min_run_time=0.01",
-               "--name", SWEEP_NAME]
+    command = [
+        sys.executable,
+        "-m",
+        "scratchlab.runner.cli",
+        "--db",
+        url,
+        "sweep",
+        "--plugins",
+        "matmul",
+        "--matmul",
+        "torch",
+        "-s",
+        "matmul.shapes=4x4x4",
+        "-s",
+        "matmul.min_run_time=0.01",
+        "--name",
+        SWEEP_NAME,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     started = datetime(2024, 5, 1, tzinfo=UTC)
     with open_store(url) as store:
         sweep = store.create_sweep(MODEL, ["runner", "sweep"], {}, {"cpu": COMPONENT})
-        ids = store.add_runs(sweep, [
-            PlannedRun(key="a", experiment="init-stats", components={"init": COMPONENT, "activation": "relu"}, params={}),
-            PlannedRun(key="b", experiment="init-stats", components={"init": "randn", "activation": "relu"}, params={}),
-        ])
-        stats = [StatRecord(MODEL, layer, f"{MODEL}.{layer}", 0.0, 1.0 + layer, -1.0, 1.0, 0.5, 0.0) for layer in range(3)]
-        store.write_result(ids["a"], RunResult("done", None, started, started + timedelta(seconds=1), stats=stats,
-                                               metrics=[MetricRecord(MODEL, 1.0)]))
-        store.write_result(ids["b"], RunResult("skipped", REASON, started, started + timedelta(seconds=1)))
+        ids = store.add_runs(
+            sweep,
+            [
+                PlannedRun(
+                    key="a",
+                    experiment="init-stats",
+                    components={"init": COMPONENT, "activation": "relu"},
+                    params={},
+                ),
+                PlannedRun(
+                    key="b",
+                    experiment="init-stats",
+                    components={"init": "randn", "activation": "relu"},
+                    params={},
+                ),
+            ],
+        )
+        stats = [
+            StatRecord(MODEL, layer, f"{MODEL}.{layer}", 0.0, 1.0 + layer, -1.0, 1.0, 0.5, 0.0)
+            for layer in range(3)
+        ]
+        store.write_result(
+            ids["a"],
+            RunResult(
+                "done",
+                None,
+                started,
+                started + timedelta(seconds=1),
+                stats=stats,
+                metrics=[MetricRecord(MODEL, 1.0)],
+            ),
+        )
+        store.write_result(
+            ids["b"], RunResult("skipped", REASON, started, started + timedelta(seconds=1))
+        )
         store.finish_sweep(sweep, "done")
     return url, sweep
 
@@ -60,7 +102,9 @@ def _assert_inert(visit, *literal: str) -> None:
     assert not [r for r in visit.requests if TRAP in r], visit.requests
     assert not [src for src in state["images"] if TRAP in src]
     assert not [href for href in state["links"] if TRAP in href], state["links"]
-    assert not state["strong"], state["strong"]  # no bold, italics, LaTeX or colour from stored text
+    assert not state["strong"], state[
+        "strong"
+    ]  # no bold, italics, LaTeX or colour from stored text
     assert state["exceptions"] == 0 and not state["errors"], state
     text = state["text"].replace("\u2060", "")
     for expected in literal:
@@ -74,7 +118,9 @@ def test_hostile_names_are_shown_as_text_in_chromium(hostile_db, chromium, tmp_p
         _assert_inert(sweeps, f"#1 {SWEEP_NAME}")
         chosen = chromium.visit(f"{base}/sweeps?sweeps.sweep={sweep}", ready="tables")
         _assert_inert(chosen, " ".join(MODEL.split()))
-        activations = chromium.visit(f"{base}/activations?sweep={sweep}", ready="charts", expect="**bold** :red[x] $x^2$")
+        activations = chromium.visit(
+            f"{base}/activations?sweep={sweep}", ready="charts", expect="**bold** :red[x] $x^2$"
+        )
         _assert_inert(activations, "**bold** :red[x] $x^2$")
         runs = chromium.visit(f"{base}/runs?sweep={sweep}", ready="tables", expect=REASON)
         _assert_inert(runs, REASON)
@@ -82,18 +128,23 @@ def test_hostile_names_are_shown_as_text_in_chromium(hostile_db, chromium, tmp_p
             assert visit.state["title"], name
 
 
-@pytest.mark.parametrize(("page", "query"), [
-    ("compare", {"compare.runs": "99999999999999999999999,1"}),
-    ("compare", {"compare.runs": "1,abc"}),
-    ("sweeps", {"sweeps.sweep": "-5"}),
-    ("runs", {"runs.page": "lots"}),
-    ("timings", {"sweep": "99999999999999999999999"}),
-])
+@pytest.mark.parametrize(
+    ("page", "query"),
+    [
+        ("compare", {"compare.runs": "99999999999999999999999,1"}),
+        ("compare", {"compare.runs": "1,abc"}),
+        ("sweeps", {"sweeps.sweep": "-5"}),
+        ("runs", {"runs.page": "lots"}),
+        ("timings", {"sweep": "99999999999999999999999"}),
+    ],
+)
 def test_a_bad_link_is_one_line_in_the_page(sample_db, monkeypatch, page, query):
     monkeypatch.setenv("SCRATCHLAB_DB", sample_db.url)
     at = AppTest.from_file(str(browser.APP), default_timeout=60)
     # the first run is on the default page (sweeps), which drops other pages' keys
-    at.query_params.update(query if page == "sweeps" else {k: v for k, v in query.items() if "." not in k})
+    at.query_params.update(
+        query if page == "sweeps" else {k: v for k, v in query.items() if "." not in k}
+    )
     at.run()
     # a sidebar key is read (and its problem said) once, on the session's first run
     messages = [w.value for w in at.warning]
@@ -109,7 +160,13 @@ def test_a_bad_link_is_one_line_in_the_page(sample_db, monkeypatch, page, query)
 def test_plain_escapes_every_markdown_trigger_and_keeps_the_text(samples):
     from scratchlab.reports.views.common import plain
 
-    for text in (SWEEP_NAME, MODEL, COMPONENT, "a@b.org www.example.org :material/home: :smile:", "x_y*z`q`"):
+    for text in (
+        SWEEP_NAME,
+        MODEL,
+        COMPONENT,
+        "a@b.org www.example.org :material/home: :smile:",
+        "x_y*z`q`",
+    ):
         escaped = plain(text)
         assert samples.as_shown(escaped) == " ".join(text.split())
         # no unescaped trigger is left: every < [ ] ( : is preceded by a backslash

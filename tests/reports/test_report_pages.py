@@ -48,18 +48,32 @@ def gradcheck_db(tmp_path_factory):
     started = datetime(2024, 5, 1, tzinfo=UTC)
     with open_store(url) as store:
         sweep = store.create_sweep("checks", ["runner", "sweep"], {}, {})
-        planned = [PlannedRun(key=f"{i}-{a}-{loss_name}", experiment="gradcheck",
-                              components={"init": i, "activation": a, "loss": loss_name}, params={"batch": 10})
-                   for i in ("randn", "kaiming-normal") for a in ACTIVATIONS for loss_name in LOSSES]
+        planned = [
+            PlannedRun(
+                key=f"{i}-{a}-{loss_name}",
+                experiment="gradcheck",
+                components={"init": i, "activation": a, "loss": loss_name},
+                params={"batch": 10},
+            )
+            for i in ("randn", "kaiming-normal")
+            for a in ACTIVATIONS
+            for loss_name in LOSSES
+        ]
         ids = store.add_runs(sweep, planned)
         for run in planned:
             overflow = run.components["init"] == "randn" and run.components["loss"] == "nll-naive"
             error = math.nan if overflow else 1e-7
-            metrics = [MetricRecord(f"{t}.max_rel_err", error) for t in ("x", "w1", "b1", "w2", "b2")]
-            metrics += [MetricRecord("passed", 0.0 if overflow else 1.0),
-                        MetricRecord("loss", math.nan if overflow else 2.3)]
-            store.write_result(ids[run.key], RunResult("done", None, started, started + timedelta(seconds=1),
-                                                       metrics=metrics))
+            metrics = [
+                MetricRecord(f"{t}.max_rel_err", error) for t in ("x", "w1", "b1", "w2", "b2")
+            ]
+            metrics += [
+                MetricRecord("passed", 0.0 if overflow else 1.0),
+                MetricRecord("loss", math.nan if overflow else 2.3),
+            ]
+            store.write_result(
+                ids[run.key],
+                RunResult("done", None, started, started + timedelta(seconds=1), metrics=metrics),
+            )
         store.finish_sweep(sweep, "done")
     return url
 
@@ -85,12 +99,17 @@ def test_run_page_has_what_runner_show_has_and_its_charts(sample_db, monkeypatch
     assert samples.as_shown(at.subheader[0].value) == f"#{run_id} train · done"
     fields = dict(zip(*_table(at, "field")[["field", "value"]].T.values))
     assert fields["sweep_id"] == str(sample_db.train_sweep) and fields["experiment"] == "train"
-    assert dict(zip(*_table(at, "category")[["category", "component"]].T.values))["init"] == "kaiming-normal"
+    assert (
+        dict(zip(*_table(at, "category")[["category", "component"]].T.values))["init"]
+        == "kaiming-normal"
+    )
     assert dict(zip(*_table(at, "param")[["param", "value"]].T.values))["lr"] == "0.1"
     metrics = dict(zip(*_table(at, "metric")[["metric", "value"]].T.values))
     assert metrics["valid_accuracy"] == pytest.approx(0.90)
     titles = [str(json.loads(c.proto.spec).get("title")) for c in at.get("vega_lite_chart")]
-    assert any("std per layer" in t for t in titles) and any(t.startswith("train_loss") for t in titles)
+    assert any("std per layer" in t for t in titles) and any(
+        t.startswith("train_loss") for t in titles
+    )
     assert any(t.startswith("valid_loss") for t in titles)
 
 
@@ -104,9 +123,13 @@ def test_run_page_shows_timings_with_every_replicate(sample_db, monkeypatch, sam
     spec = json.loads(at.get("vega_lite_chart")[-1].proto.spec)
     assert "replicates" in str(spec.get("title"))
     timings = samples.timing_frames()
-    chart = run_views.replicate_chart(timings[0][timings[0]["run_id"] == 1].assign(quality="ok"), timings[1])
+    chart = run_views.replicate_chart(
+        timings[0][timings[0]["run_id"] == 1].assign(quality="ok"), timings[1]
+    )
     dots = [d for d in chart.to_dict()["datasets"].values() if d and "replicate" in d[0]]
-    assert len(dots[0]) == 2 * samples.N_REPLICATES  # every replicate of both shapes, not only the median
+    assert (
+        len(dots[0]) == 2 * samples.N_REPLICATES
+    )  # every replicate of both shapes, not only the median
 
 
 def test_a_run_that_is_not_there_is_one_line(sample_db, monkeypatch):
@@ -120,7 +143,12 @@ def test_runs_page_is_newest_first_with_metric_columns_and_links(sample_db, monk
     assert list(runs["run_id"]) == sorted(runs["run_id"], reverse=True)
     assert {"valid_accuracy", "samples_per_s"} <= set(runs.columns)
     assert runs["open"].iloc[0] == f"run?run.id={runs['run_id'].iloc[0]}"
-    at = _open(sample_db.url, "runs", monkeypatch, {"where": "valid_accuracy>=0.95", "runs.sort": "valid_accuracy"})
+    at = _open(
+        sample_db.url,
+        "runs",
+        monkeypatch,
+        {"where": "valid_accuracy>=0.95", "runs.sort": "valid_accuracy"},
+    )
     runs = _table(at, "run_id")
     assert list(runs["valid_accuracy"]) == sorted(runs["valid_accuracy"], reverse=True)
     assert len(runs) == 3 and (runs["valid_accuracy"] >= 0.95).all()
@@ -130,18 +158,24 @@ def test_compare_page_draws_metrics_and_curves(sample_db, monkeypatch):
     first, fourth = sample_db.train_runs[0], sample_db.train_runs[3]
     at = _open(sample_db.url, "compare", monkeypatch, {"compare.runs": f"{first},{fourth}"})
     titles = [str(json.loads(c.proto.spec).get("title")) for c in at.get("vega_lite_chart")]
-    assert any("final metrics" in t for t in titles) and any(t.startswith("train_loss") for t in titles)
+    assert any("final metrics" in t for t in titles) and any(
+        t.startswith("train_loss") for t in titles
+    )
 
 
 def test_the_data_version_changes_when_a_result_is_written(tmp_path):
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     with open_store(url) as store:
         sweep = store.create_sweep("live", ["runner"], {}, {})
-        ids = store.add_runs(sweep, [PlannedRun(key="a", experiment="train", components={}, params={})])
+        ids = store.add_runs(
+            sweep, [PlannedRun(key="a", experiment="train", components={}, params={})]
+        )
         before = lookups.data_version(store)
         assert lookups.running_sweeps(before) == 1
         started = datetime(2024, 5, 1, tzinfo=UTC)
-        store.write_result(ids["a"], RunResult("done", None, started, started + timedelta(seconds=1)))
+        store.write_result(
+            ids["a"], RunResult("done", None, started, started + timedelta(seconds=1))
+        )
         after = lookups.data_version(store)
         assert after != before
         store.finish_sweep(sweep, "done")
@@ -153,12 +187,21 @@ def test_a_running_sweep_makes_the_page_live_and_new_rows_show(tmp_path, monkeyp
     started = datetime(2024, 5, 1, tzinfo=UTC)
     with open_store(url) as store:
         sweep = store.create_sweep("live", ["runner", "sweep"], {}, {})
-        ids = store.add_runs(sweep, [PlannedRun(key=k, experiment="train", components={}, params={}) for k in "ab"])
-        store.write_result(ids["a"], RunResult("done", None, started, started + timedelta(seconds=1)))
+        ids = store.add_runs(
+            sweep, [PlannedRun(key=k, experiment="train", components={}, params={}) for k in "ab"]
+        )
+        store.write_result(
+            ids["a"], RunResult("done", None, started, started + timedelta(seconds=1))
+        )
     at = _open(url, "runs", monkeypatch)
     assert any("live" in c.value for c in at.sidebar.caption)
     assert sorted(_table(at, "run_id")["status"]) == ["done", "pending"]
     with open_store(url) as store:  # the sweep writes its next result while the page is open
-        store.write_result(ids["b"], RunResult("done", None, started, started + timedelta(seconds=2)))
+        store.write_result(
+            ids["b"], RunResult("done", None, started, started + timedelta(seconds=2))
+        )
     at.run()  # what the live fragment triggers when the data version changes
-    assert sorted(_table(at, "run_id")["status"]) == ["done", "done"]  # the query cache did not hide it
+    assert sorted(_table(at, "run_id")["status"]) == [
+        "done",
+        "done",
+    ]  # the query cache did not hide it

@@ -13,7 +13,11 @@ def test_pages_default_to_the_newest_sweep_that_has_their_data(tmp_path):
         sweeps = []
         for name, experiment, result in [
             ("old", "init-stats", RunResult("done", stats=[stat])),
-            ("mid", "train", RunResult("done", stats=[stat], metrics=[MetricRecord("loss", 1.0, 0)])),
+            (
+                "mid",
+                "train",
+                RunResult("done", stats=[stat], metrics=[MetricRecord("loss", 1.0, 0)]),
+            ),
             ("new", "train", RunResult("done", metrics=[MetricRecord("loss", 1.0, 0)])),
         ]:
             sweep_id = store.create_sweep(name, ["runner"], {}, {})

@@ -35,29 +35,64 @@ def fake_result(run, index: int) -> RunResult:
     """A plausible result for one planned run of the main job."""
     times = (START, START + timedelta(seconds=1 + index % 7))
     if run.experiment == "matmul":
-        median = {"python": 0.2, "elementwise": 3e-3, "broadcast": 2e-4, "einsum": 2e-5}.get(run.components["matmul"], 1e-5)
+        median = {"python": 0.2, "elementwise": 3e-3, "broadcast": 2e-4, "einsum": 2e-5}.get(
+            run.components["matmul"], 1e-5
+        )
         noisy = "noisy" if run.components["matmul"] == "einsum" else "ok"
-        timing = TimingRecord(label="5x784x10", replicates=[median] * 5, median=median, iqr=median / 50, mean=median,
-                              min=median, max=median, shape="5x784x10", flops=78400.0, quality=noisy)
-        metrics = [MetricRecord("5x784x10.max_abs_err", 4e-5), MetricRecord("5x784x10.max_rel_err", 7e-7),
-                   MetricRecord("5x784x10.correct", 1.0), MetricRecord("5x784x10.gflops", 78400 / median / 1e9),
-                   MetricRecord("5x784x10.median_s", median)]
+        timing = TimingRecord(
+            label="5x784x10",
+            replicates=[median] * 5,
+            median=median,
+            iqr=median / 50,
+            mean=median,
+            min=median,
+            max=median,
+            shape="5x784x10",
+            flops=78400.0,
+            quality=noisy,
+        )
+        metrics = [
+            MetricRecord("5x784x10.max_abs_err", 4e-5),
+            MetricRecord("5x784x10.max_rel_err", 7e-7),
+            MetricRecord("5x784x10.correct", 1.0),
+            MetricRecord("5x784x10.gflops", 78400 / median / 1e9),
+            MetricRecord("5x784x10.median_s", median),
+        ]
         return RunResult("done", None, *times, timings=[timing], metrics=metrics)
     if run.experiment == "init-stats":
         first = 32.0 if run.components["init"] == "randn" else math.nan
-        return RunResult("done", None, *times, metrics=[MetricRecord("first_nonfinite_layer", first),
-                                                        MetricRecord("deep.last_std", 0.7 if first != first else math.nan)])
+        return RunResult(
+            "done",
+            None,
+            *times,
+            metrics=[
+                MetricRecord("first_nonfinite_layer", first),
+                MetricRecord("deep.last_std", 0.7 if first != first else math.nan),
+            ],
+        )
     if run.experiment == "gradcheck":
         metrics = [MetricRecord(f"{t}.max_rel_err", 1e-7) for t in ("x", "w1", "b1", "w2", "b2")]
-        metrics += [MetricRecord("max_rel_err", 1.5e-7), MetricRecord("passed", 1.0), MetricRecord("loss", 2.3)]
+        metrics += [
+            MetricRecord("max_rel_err", 1.5e-7),
+            MetricRecord("passed", 1.0),
+            MetricRecord("loss", 2.3),
+        ]
         return RunResult("done", None, *times, metrics=metrics)
     if run.experiment != "train":
-        return RunResult("done", None, *times)  # an experiment added since (telemetry): no headline here
+        return RunResult(
+            "done", None, *times
+        )  # an experiment added since (telemetry): no headline here
     if run.components.get("matmul") == "python":
-        return RunResult("skipped", "python: 64x784x50 is 2.5e+06 multiply-adds, limit 1e+06", *times)
-    metrics = [MetricRecord("train_loss", 0.5, 70), MetricRecord("valid_loss", 0.31, 79),
-               MetricRecord("valid_accuracy", accuracy(index), 79), MetricRecord("epoch_time_s", 12.5, 79),
-               MetricRecord("samples_per_s", 4000.0 + index)]
+        return RunResult(
+            "skipped", "python: 64x784x50 is 2.5e+06 multiply-adds, limit 1e+06", *times
+        )
+    metrics = [
+        MetricRecord("train_loss", 0.5, 70),
+        MetricRecord("valid_loss", 0.31, 79),
+        MetricRecord("valid_accuracy", accuracy(index), 79),
+        MetricRecord("epoch_time_s", 12.5, 79),
+        MetricRecord("samples_per_s", 4000.0 + index),
+    ]
     return RunResult("done", None, *times, metrics=metrics)
 
 
@@ -70,7 +105,9 @@ def main_job(tmp_path_factory):
     spec = {HEADLINES_KEY: declared_headlines(plugins.registry, {r.experiment for r in runs})}
     accuracies = {}
     with open_store(url) as store:
-        sweep_id = store.create_sweep(ESC_NAME, ["runner", "sweep", "--plugins", "matmul,init"], spec, {})
+        sweep_id = store.create_sweep(
+            ESC_NAME, ["runner", "sweep", "--plugins", "matmul,init"], spec, {}
+        )
         ids = store.add_runs(sweep_id, runs)
         for index, run in enumerate(runs):
             result = fake_result(run, index)
@@ -82,7 +119,9 @@ def main_job(tmp_path_factory):
 
 
 def runs(url: str, *args: str, columns: int = 80) -> str:
-    result = CliRunner().invoke(cli, ["--db", url, "runs", "--limit", "0", *args], env={"COLUMNS": str(columns)})
+    result = CliRunner().invoke(
+        cli, ["--db", url, "runs", "--limit", "0", *args], env={"COLUMNS": str(columns)}
+    )
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -106,7 +145,13 @@ def test_at_80_columns_every_line_fits_and_the_headlines_are_whole(main_job):
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "…" not in text  # nothing cut
     by_experiment = tables(text)
-    assert set(by_experiment) == {"matmul", "init-stats", "gradcheck", "train", "telemetry"}  # never a mix
+    assert set(by_experiment) == {
+        "matmul",
+        "init-stats",
+        "gradcheck",
+        "train",
+        "telemetry",
+    }  # never a mix
     train_header = by_experiment["train"][0]
     for header in ("run_id", "status", "matmul", "init", "valid_accuracy"):
         assert header in train_header
@@ -122,7 +167,10 @@ def test_at_80_columns_every_line_fits_and_the_headlines_are_whole(main_job):
 def test_wider_terminals_show_more_and_wide_shows_everything(main_job):
     url, _ = main_job
     narrow, broad = runs(url), runs(url, columns=160)
-    assert "samples_per_s" not in tables(narrow)["train"][0] and "samples_per_s" in tables(broad)["train"][0]
+    assert (
+        "samples_per_s" not in tables(narrow)["train"][0]
+        and "samples_per_s" in tables(broad)["train"][0]
+    )
     assert max(len(line) for line in broad.splitlines()) <= 160
     assert "hidden: " in narrow and "--wide" in narrow
     wide = runs(url, "--wide")
@@ -131,11 +179,17 @@ def test_wider_terminals_show_more_and_wide_shows_everything(main_job):
 
 def test_columns_chooses_exactly_the_columns(main_job):
     url, _ = main_job
-    text = runs(url, "--experiment", "train", "--status", "done", "--columns", "run_id,valid_accuracy")
+    text = runs(
+        url, "--experiment", "train", "--status", "done", "--columns", "run_id,valid_accuracy"
+    )
     header = tables(text)["train"][0]
     assert header.split() == ["run_id", "┃", "valid_accuracy"]
     result = CliRunner().invoke(cli, ["--db", url, "runs", "--columns", "run_id,colour"])
-    assert result.exit_code == 2 and "no column colour" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == 2
+        and "no column colour" in result.output
+        and "Traceback" not in result.output
+    )
 
 
 def test_noisy_timings_are_marked(main_job):
@@ -156,7 +210,9 @@ def test_json_has_params_and_final_metrics_and_no_nan_strings(main_job):
     other = next(r for r in rows if r["init"] != "randn")
     assert randn["first_nonfinite_layer"] == 32 and randn["deep.last_std"] is None
     assert randn["nonfinite"] == {"deep.last_std": "NaN"}
-    assert other["first_nonfinite_layer"] is None and other["nonfinite"] == {"first_nonfinite_layer": "NaN"}
+    assert other["first_nonfinite_layer"] is None and other["nonfinite"] == {
+        "first_nonfinite_layer": "NaN"
+    }
     assert "NaN" not in json.dumps([{k: v for k, v in r.items() if k != "nonfinite"} for r in rows])
     # beside a skipped run's reason, a done run's missing reason is null, never "NaN"
     train = json.loads(runs(url, "--experiment", "train", "--json"))["runs"]
@@ -184,22 +240,38 @@ def test_compare_metrics_is_one_table_per_experiment_within_120_columns(main_job
     # one line per configuration plus a few per table (it was 4,199 lines for 54 runs)
     assert max(len(line) for line in lines) <= 120 and len(lines) < total + 12 * len(by_experiment)
     assert "valid_accuracy" in by_experiment["train"][0] and "runs" in by_experiment["train"][0]
-    payload = json.loads(CliRunner().invoke(cli, ["--db", url, "compare", "--metrics", "--json"]).output)
-    train = [r for r in payload["rows"] if r["experiment"] == "train" and r["valid_accuracy mean"] is not None]
-    assert sorted(r["valid_accuracy mean"] for r in train) == pytest.approx(sorted(accuracies.values()))
+    payload = json.loads(
+        CliRunner().invoke(cli, ["--db", url, "compare", "--metrics", "--json"]).output
+    )
+    train = [
+        r
+        for r in payload["rows"]
+        if r["experiment"] == "train" and r["valid_accuracy mean"] is not None
+    ]
+    assert sorted(r["valid_accuracy mean"] for r in train) == pytest.approx(
+        sorted(accuracies.values())
+    )
 
 
 def test_where_and_sort_take_final_metrics(main_job):
     url, accuracies = main_job
     payload = json.loads(runs(url, "--where", "valid_accuracy>=0.8", "--json"))
-    assert sorted(r["run_id"] for r in payload["runs"]) == sorted(i for i, a in accuracies.items() if a >= 0.8)
-    assert payload["total"] == len(payload["runs"]) and {r["experiment"] for r in payload["runs"]} == {"train"}
-    text = runs(url, "--where", "valid_accuracy>=0.85", "--sort", "valid_accuracy", "--desc", "--limit", "3")
+    assert sorted(r["run_id"] for r in payload["runs"]) == sorted(
+        i for i, a in accuracies.items() if a >= 0.8
+    )
+    assert payload["total"] == len(payload["runs"]) and {
+        r["experiment"] for r in payload["runs"]
+    } == {"train"}
+    text = runs(
+        url, "--where", "valid_accuracy>=0.85", "--sort", "valid_accuracy", "--desc", "--limit", "3"
+    )
     header, *lines = tables(text)["train"]
     position = [h.strip() for h in header.split("┃")].index("valid_accuracy")
     assert position == 2  # what is sorted and filtered by comes first, after run id and status
     shown = [float(line.split("│")[position]) for line in lines if "│" in line]
-    assert shown == sorted(shown, reverse=True) and shown[0] == pytest.approx(max(accuracies.values()))
+    assert shown == sorted(shown, reverse=True) and shown[0] == pytest.approx(
+        max(accuracies.values())
+    )
 
 
 def test_export_runs_has_final_metrics_and_neutralised_cells(main_job, tmp_path):
@@ -207,8 +279,20 @@ def test_export_runs_has_final_metrics_and_neutralised_cells(main_job, tmp_path)
 
     url, accuracies = main_job
     out = tmp_path / "runs.parquet"
-    result = CliRunner().invoke(cli, ["--db", url, "export", "--where", "valid_accuracy>=0.8", "--format", "parquet",
-                                      "-o", str(out)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            url,
+            "export",
+            "--where",
+            "valid_accuracy>=0.8",
+            "--format",
+            "parquet",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     frame = pd.read_parquet(out)
     assert frame["valid_accuracy"].dtype == float
@@ -221,25 +305,45 @@ def test_csv_export_neutralises_a_stored_formula(tmp_path):
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     with open_store(url) as store:
         sweep_id = store.create_sweep("hostile", [], {}, {})
-        ids = store.add_runs(sweep_id, [PlannedRun(key="k", experiment="x", components={}, params={"lr": -0.5},
-                                                   seed=0, repeat=0)])
-        store.write_result(ids["k"], RunResult("failed", "=HYPERLINK(\"http://evil\",\"x\")", START, START))
+        ids = store.add_runs(
+            sweep_id,
+            [
+                PlannedRun(
+                    key="k", experiment="x", components={}, params={"lr": -0.5}, seed=0, repeat=0
+                )
+            ],
+        )
+        store.write_result(
+            ids["k"], RunResult("failed", '=HYPERLINK("http://evil","x")', START, START)
+        )
     for args in (["export"], ["runs", "--csv"]):
         text = CliRunner().invoke(cli, ["--db", url, *args]).output
-        assert "'=HYPERLINK" in text and ",-0.5" in text  # the formula is text; the number stays a number
+        assert (
+            "'=HYPERLINK" in text and ",-0.5" in text
+        )  # the formula is text; the number stays a number
     raw = CliRunner().invoke(cli, ["--db", url, "export", "--keep-formulas"]).output
     assert '"=HYPERLINK' in raw
 
 
 def test_show_and_compare_mark_noisy_timings(main_job):
     url, _ = main_job
-    text = CliRunner().invoke(cli, ["--db", url, "compare", "--experiment", "matmul"], env={"COLUMNS": "120"}).output
+    text = (
+        CliRunner()
+        .invoke(cli, ["--db", url, "compare", "--experiment", "matmul"], env={"COLUMNS": "120"})
+        .output
+    )
     einsum = next(line for line in text.splitlines() if line.strip().startswith("einsum"))
     torch_row = next(line for line in text.splitlines() if line.strip().startswith("torch"))
     assert "~" in einsum and "~" not in torch_row and "noisy" in text
     payload = json.loads(runs(url, "--experiment", "matmul", "--json"))
     einsum_id = next(r["run_id"] for r in payload["runs"] if r["matmul"] == "einsum")
-    shown = CliRunner().invoke(cli, ["--db", url, "show", str(einsum_id)], env={"COLUMNS": "120"}).output
+    shown = (
+        CliRunner()
+        .invoke(cli, ["--db", url, "show", str(einsum_id)], env={"COLUMNS": "120"})
+        .output
+    )
     assert "noisy" in shown
-    detail = json.loads(CliRunner().invoke(cli, ["--db", url, "show", str(einsum_id), "--json"]).output)
+    detail = json.loads(
+        CliRunner().invoke(cli, ["--db", url, "show", str(einsum_id), "--json"]).output
+    )
     assert detail["timings"][0]["quality"] == "noisy"

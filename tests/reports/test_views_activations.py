@@ -53,7 +53,9 @@ def test_step_chart_draws_one_line_per_layer_over_steps(stats_frames):
     stats, runs = stats_frames
     stepped = views.step_stats(views.label_stats(stats, runs))
     spec = views.step_chart(stepped[stepped["run_id"] == 1]).to_dict()
-    assert spec["encoding"]["x"]["field"] == "step" and spec["encoding"]["color"]["field"] == "layer"
+    assert (
+        spec["encoding"]["x"]["field"] == "step" and spec["encoding"]["color"]["field"] == "layer"
+    )
     assert len(next(iter(spec["datasets"].values()))) == 10
 
 
@@ -66,7 +68,10 @@ def test_opens_on_deep_and_the_mean_is_on_a_symmetric_log_axis(stats_frames):
     spec = views.layer_chart(profile, "mean").to_dict()
     assert spec["encoding"]["y"]["scale"]["type"] == "symlog"
     # lines can be told apart: a hover highlight and mouse zoom
-    kinds = {p["select"]["type"] if isinstance(p["select"], dict) else p["select"] for p in spec["params"]}
+    kinds = {
+        p["select"]["type"] if isinstance(p["select"], dict) else p["select"]
+        for p in spec["params"]
+    }
     assert kinds == {"point", "interval"} and "condition" in spec["encoding"]["opacity"]
 
 

@@ -37,24 +37,62 @@ def test_metrics_side_by_side_in_the_chosen_order(training_frames):
 
 
 def test_sweeps_table_and_counts():
-    frame = pd.DataFrame([
-        {"sweep_id": 1, "name": "a", "status": "done", "started_at": None, "finished_at": None, "duration_s": 3725.2,
-         "argv": "runner sweep --plugins matmul", "n_runs": 3, "pending": 0, "running": 0, "done": 2, "failed": 1,
-         "skipped": 0, "timeout": 0, "interrupted": 0},
-        {"sweep_id": 2, "name": "b", "status": "running", "started_at": None, "finished_at": None, "duration_s": None,
-         "argv": '["runner", "sweep", "-s", "matmul.shapes=5x784x10"]', "n_runs": 1, "pending": 1, "running": 0,
-         "done": 0, "failed": 0, "skipped": 0, "timeout": 0, "interrupted": 0},
-    ])
+    frame = pd.DataFrame(
+        [
+            {
+                "sweep_id": 1,
+                "name": "a",
+                "status": "done",
+                "started_at": None,
+                "finished_at": None,
+                "duration_s": 3725.2,
+                "argv": "runner sweep --plugins matmul",
+                "n_runs": 3,
+                "pending": 0,
+                "running": 0,
+                "done": 2,
+                "failed": 1,
+                "skipped": 0,
+                "timeout": 0,
+                "interrupted": 0,
+            },
+            {
+                "sweep_id": 2,
+                "name": "b",
+                "status": "running",
+                "started_at": None,
+                "finished_at": None,
+                "duration_s": None,
+                "argv": '["runner", "sweep", "-s", "matmul.shapes=5x784x10"]',
+                "n_runs": 1,
+                "pending": 1,
+                "running": 0,
+                "done": 0,
+                "failed": 0,
+                "skipped": 0,
+                "timeout": 0,
+                "interrupted": 0,
+            },
+        ]
+    )
     table = sweeps.sweeps_table(frame)
     assert list(table["sweep_id"]) == [2, 1]  # newest first
     assert {"pending", "done", "failed"} <= set(table.columns) and "timeout" not in table.columns
     assert table.loc[table["sweep_id"] == 1, "duration"].item() == "1h 02m 05s"
-    assert table.loc[table["sweep_id"] == 2, "command"].item() == "runner sweep -s matmul.shapes=5x784x10"
+    assert (
+        table.loc[table["sweep_id"] == 2, "command"].item()
+        == "runner sweep -s matmul.shapes=5x784x10"
+    )
     counts = sweeps.status_counts(frame.iloc[0].to_dict())
     assert dict(zip(counts["status"], counts["runs"]))["failed"] == 1
-    env = sweeps.environment_table({"torch": "2.3", "packages": {"numpy": "1.26"}, "devices": ["cpu", "cuda:0"]})
-    assert env.to_dict("records") == [{"key": "torch", "value": "2.3"}, {"key": "packages.numpy", "value": "1.26"},
-                                      {"key": "devices", "value": '["cpu", "cuda:0"]'}]
+    env = sweeps.environment_table(
+        {"torch": "2.3", "packages": {"numpy": "1.26"}, "devices": ["cpu", "cuda:0"]}
+    )
+    assert env.to_dict("records") == [
+        {"key": "torch", "value": "2.3"},
+        {"key": "packages.numpy", "value": "1.26"},
+        {"key": "devices", "value": '["cpu", "cuda:0"]'},
+    ]
 
 
 def test_paging_math():
@@ -67,7 +105,9 @@ def test_paging_math():
 def test_runs_display_shows_the_telling_line_of_an_error(training_frames):
     _, _, frame = training_frames
     frame = frame.copy()
-    frame["reason"] = ["Traceback (most recent call last):\n  File x\nValueError: boom"] + [None] * 5
+    frame["reason"] = ["Traceback (most recent call last):\n  File x\nValueError: boom"] + [
+        None
+    ] * 5
     frame["shapes"] = ["5x784x10"] + [float("nan")] * 5
     shown = runs.runs_display(frame)
     assert shown["error"].tolist()[:2] == ["ValueError: boom", ""]
@@ -75,6 +115,10 @@ def test_runs_display_shows_the_telling_line_of_an_error(training_frames):
 
 
 def test_small_formatters():
-    assert format_duration(2.5) == "2.50 s" and format_duration(None) == "" and format_duration(75) == "1m 15s"
+    assert (
+        format_duration(2.5) == "2.50 s"
+        and format_duration(None) == ""
+        and format_duration(75) == "1m 15s"
+    )
     assert command_line(["runner", "sweep", "-s", "a b"]) == "runner sweep -s 'a b'"
     assert error_summary("python: too big\nmore") == "python: too big" and error_summary(None) == ""

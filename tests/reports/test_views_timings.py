@@ -19,7 +19,9 @@ def test_summary_has_every_strategy_and_shape_with_its_median_and_gflops(timings
     assert row["median"] == pytest.approx(expected)
     assert row["gflops"] == pytest.approx(2 * samples.SHAPES["64x784x50"] / expected / 1e9)
     assert len(row["replicates"]) == samples.N_REPLICATES
-    assert row["lo"] < row["median"] < row["hi"] and row["iqr"] == pytest.approx(row["hi"] - row["lo"])
+    assert row["lo"] < row["median"] < row["hi"] and row["iqr"] == pytest.approx(
+        row["hi"] - row["lo"]
+    )
     # a matmul timing is labelled by its shape: all shapes share the experiment's label
     assert set(summary["label"]) == {"matmul"}
 
@@ -28,7 +30,9 @@ def test_summary_without_replicates_uses_the_stored_iqr(timings_frames):
     timings, _ = timings_frames
     summary = views.summarize(timings, "matmul")
     row = summary.iloc[0]
-    stored = timings[(timings["matmul"] == row["matmul"]) & (timings["shape"] == row["shape"])].iloc[0]
+    stored = timings[
+        (timings["matmul"] == row["matmul"]) & (timings["shape"] == row["shape"])
+    ].iloc[0]
     assert row["iqr"] == pytest.approx(stored["iqr"]) and row["replicates"] == []
 
 
@@ -36,8 +40,12 @@ def test_speedup_against_the_chosen_baseline(timings_frames, samples):
     summary = views.with_speedup(views.summarize(timings_frames[0], "matmul"), "matmul", "python")
     speedups = summary.groupby("matmul")["speedup"].first()
     assert speedups["python"] == pytest.approx(1.0)
-    assert speedups["torch"] == pytest.approx(samples.STRATEGIES["python"] / samples.STRATEGIES["torch"], rel=1e-6)
-    assert views.with_speedup(summary.drop(columns="speedup"), "matmul", None)["speedup"].isna().all()
+    assert speedups["torch"] == pytest.approx(
+        samples.STRATEGIES["python"] / samples.STRATEGIES["torch"], rel=1e-6
+    )
+    assert (
+        views.with_speedup(summary.drop(columns="speedup"), "matmul", None)["speedup"].isna().all()
+    )
 
 
 def test_default_group_is_the_varying_component(timings_frames):
@@ -108,8 +116,20 @@ def test_without_replicates_non_overlapping_iqrs_still_flag(timings_frames, samp
 
 
 def test_environment_differences_name_cpu_torch_and_devices_only():
-    before = {"cpu": "Xeon", "torch": "2.3.0", "python": "3.11", "devices": ["cpu"], "packages": {"torch": "2.3.0"}}
-    after = {"cpu": "EPYC", "torch": "2.3.0", "python": "3.12", "devices": ["cpu"], "packages": {"torch": "2.4.0"}}
+    before = {
+        "cpu": "Xeon",
+        "torch": "2.3.0",
+        "python": "3.11",
+        "devices": ["cpu"],
+        "packages": {"torch": "2.3.0"},
+    }
+    after = {
+        "cpu": "EPYC",
+        "torch": "2.3.0",
+        "python": "3.12",
+        "devices": ["cpu"],
+        "packages": {"torch": "2.4.0"},
+    }
     differences = views.environment_differences(before, after)
     assert differences.to_dict("records") == [
         {"key": "cpu", "before": "Xeon", "after": "EPYC"},
@@ -132,14 +152,19 @@ def test_the_default_baseline_is_python_else_the_slowest_over_all_shapes(timings
 def test_a_wide_spread_or_a_noisy_timing_is_flagged(timings_frames):
     timings, replicates = timings_frames
     timings = timings.copy()
-    timings["quality"] = ["noisy" if (m, s) == ("einsum", "5x784x10") else "ok"
-                          for m, s in zip(timings["matmul"], timings["shape"])]
+    timings["quality"] = [
+        "noisy" if (m, s) == ("einsum", "5x784x10") else "ok"
+        for m, s in zip(timings["matmul"], timings["shape"])
+    ]
     summary = views.summarize(timings, "matmul", replicates)
     summary.loc[(summary["matmul"] == "torch") & (summary["shape"] == "64x784x50"), "iqr"] *= 50
     table = views.timing_table(summary, "matmul")
     flags = {(m, s): f for m, s, f in zip(table["matmul"], table["shape"], table["flag"])}
     assert flags[("einsum", "5x784x10")] == "⚠ stored noisy"
-    assert flags[("torch", "64x784x50")].startswith("⚠ IQR") and "of median" in flags[("torch", "64x784x50")]
+    assert (
+        flags[("torch", "64x784x50")].startswith("⚠ IQR")
+        and "of median" in flags[("torch", "64x784x50")]
+    )
     assert sum(1 for f in flags.values() if f) == 2
 
 

@@ -39,7 +39,9 @@ def test_a_single_run_gets_no_band(training_frames):
 
 def test_curve_chart_layers_a_band_under_the_mean_line(training_frames):
     metrics, _, runs = training_frames
-    spec = views.curve_chart(views.aggregate_repeats(metrics, runs), "train_loss", log=True).to_dict()
+    spec = views.curve_chart(
+        views.aggregate_repeats(metrics, runs), "train_loss", log=True
+    ).to_dict()
     band, line = spec["layer"]
     assert band["mark"]["type"] == "area" and band["encoding"]["y2"]["field"] == "hi"
     assert line["mark"]["type"] == "line" and line["encoding"]["y"]["scale"]["type"] == "log"
@@ -64,8 +66,9 @@ def test_a_nan_final_value_stays_visible(training_frames):
 
 
 def test_default_curves_are_losses_and_accuracies():
-    assert views.default_curves(["epoch_time_s", "train_loss", "valid_accuracy", "samples_per_s"]) == [
-        "train_loss", "valid_accuracy"]
+    assert views.default_curves(
+        ["epoch_time_s", "train_loss", "valid_accuracy", "samples_per_s"]
+    ) == ["train_loss", "valid_accuracy"]
     assert views.default_curves(["a", "b", "c"]) == ["a", "b"]
 
 
@@ -76,7 +79,9 @@ def _spec(chart) -> dict:
 def test_log_axis_band_stays_positive_and_every_configuration_is_in_the_legend(training_frames):
     metrics, _, runs = training_frames
     metrics = metrics.copy()
-    metrics.loc[metrics["step"] == 9, "value"] *= -40  # a repeat that dips below zero widens the band past it
+    metrics.loc[
+        metrics["step"] == 9, "value"
+    ] *= -40  # a repeat that dips below zero widens the band past it
     curves = views.aggregate_repeats(metrics, runs)
     assert (curves["lo"] <= 0).any()
     spec = _spec(views.curve_chart(curves, "train_loss", log=True))
@@ -106,14 +111,18 @@ def test_clip_leaves_out_a_diverging_curve():
 
 def test_epoch_metrics_are_drawn_over_epochs():
     metrics = pd.DataFrame(
-        [{"run_id": 1, "name": "epoch_time_s", "step": 63, "value": 1.0},
-         {"run_id": 1, "name": "epoch_time_s", "step": 126, "value": 1.0},
-         {"run_id": 1, "name": "valid_loss", "step": 63, "value": 0.5},
-         {"run_id": 1, "name": "valid_loss", "step": 126, "value": 0.4},
-         {"run_id": 1, "name": "train_loss", "step": 63, "value": 0.6},
-         {"run_id": 1, "name": "train_loss", "step": 64, "value": 0.6}]
+        [
+            {"run_id": 1, "name": "epoch_time_s", "step": 63, "value": 1.0},
+            {"run_id": 1, "name": "epoch_time_s", "step": 126, "value": 1.0},
+            {"run_id": 1, "name": "valid_loss", "step": 63, "value": 0.5},
+            {"run_id": 1, "name": "valid_loss", "step": 126, "value": 0.4},
+            {"run_id": 1, "name": "train_loss", "step": 63, "value": 0.6},
+            {"run_id": 1, "name": "train_loss", "step": 64, "value": 0.6},
+        ]
     )
     epochs = views.epoch_steps(metrics)
     assert epochs == {1: [63, 126]}
-    assert views.per_epoch(metrics, "valid_loss", epochs) and not views.per_epoch(metrics, "train_loss", epochs)
+    assert views.per_epoch(metrics, "valid_loss", epochs) and not views.per_epoch(
+        metrics, "train_loss", epochs
+    )
     assert list(views.as_epochs(metrics[metrics["name"] == "valid_loss"], epochs)["step"]) == [1, 2]

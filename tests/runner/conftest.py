@@ -161,14 +161,14 @@ def sweep_finished(sweep, counts):
 
 BROKEN_OBSERVER_MODULE = "sweepbroken"
 
-BROKEN_OBSERVER_SOURCE = '''
+BROKEN_OBSERVER_SOURCE = """
 from scratchlab.plugins import hookimpl
 
 
 @hookimpl
 def run_finished(run):
     raise ValueError("observer bug")
-'''
+"""
 
 
 @pytest.fixture
@@ -183,7 +183,9 @@ def toy_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ):
         (root / f"{name}.py").write_text(textwrap.dedent(source))
     monkeypatch.syspath_prepend(str(root))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    )
     monkeypatch.delenv("SCRATCHLAB_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("SCRATCHLAB_DISABLE_PLUGINS", raising=False)
     monkeypatch.delenv("SCRATCHLAB_DB", raising=False)
@@ -203,7 +205,9 @@ def db_file(tmp_path: Path) -> Path:
 def sweep(toy_path: Path, db_file: Path) -> Callable[..., Result]:
     """``sweep("--experiments", "noop")`` runs ``runner --db <db_file> --plugin sweeptoy sweep ...`` in-process."""
 
-    def invoke(*args: str, plugins: tuple[str, ...] = (TOY_MODULE,), env: dict[str, str] | None = None) -> Result:
+    def invoke(
+        *args: str, plugins: tuple[str, ...] = (TOY_MODULE,), env: dict[str, str] | None = None
+    ) -> Result:
         argv = ["--db", f"sqlite:///{db_file}"]
         for module in plugins:
             argv += ["--plugin", module]
@@ -250,7 +254,11 @@ def runner_process(toy_path: Path, db_file: Path) -> Callable[..., subprocess.Po
         for module in plugins:
             argv += ["--plugin", module]
         process = subprocess.Popen(
-            [*argv, "sweep", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=toy_path.parent
+            [*argv, "sweep", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=toy_path.parent,
         )
         started.append(process)
         return process

@@ -28,7 +28,11 @@ from scratchlab.runner.execute import HookCaller, InterruptGuard, sweep_status
 
 @pytest.mark.parametrize(
     ("devices", "message"),
-    [(["gpu"], "unknown device 'gpu'"), (["cuda:x"], "unknown device"), (["cpu:1"], "there is one cpu device")],
+    [
+        (["gpu"], "unknown device 'gpu'"),
+        (["cuda:x"], "unknown device"),
+        (["cpu:1"], "there is one cpu device"),
+    ],
 )
 def test_unknown_devices_are_refused(devices, message):
     with pytest.raises(DeviceError, match=message):
@@ -50,12 +54,19 @@ def test_cuda_is_refused_where_torch_sees_no_gpu_and_cpu_is_always_fine():
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_the_git_revision_and_dirty_flag_of_the_working_directory(tmp_path: Path):
     assert git_revision(tmp_path) is None
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     (tmp_path / "f.txt").write_text("1")
     for args in (["init", "-q"], ["add", "f.txt"], ["commit", "-qm", "one"]):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, env=env)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout.strip()
     assert git_revision(tmp_path) == {"commit": head, "dirty": False}
     (tmp_path / "f.txt").write_text("2")
     assert git_revision(tmp_path) == {"commit": head, "dirty": True}
@@ -63,7 +74,9 @@ def test_the_git_revision_and_dirty_flag_of_the_working_directory(tmp_path: Path
     assert env_record["git"] == {"commit": head, "dirty": True}
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
+)
 def test_a_stop_signal_inside_a_deferred_block_waits_for_the_block_to_end(signum):
     finished = []
     before = signal.getsignal(signum)
@@ -109,8 +122,12 @@ def test_each_observer_runs_even_when_another_raises_and_the_failure_is_warned_o
 
 @pytest.mark.parametrize(
     ("counts", "interrupted", "status"),
-    [({"done": 3, "skipped": 1}, False, "done"), ({"done": 3, "timeout": 1}, False, "failed"),
-     ({"done": 1, "pending": 2}, False, "failed"), ({"done": 3}, True, "interrupted")],
+    [
+        ({"done": 3, "skipped": 1}, False, "done"),
+        ({"done": 3, "timeout": 1}, False, "failed"),
+        ({"done": 1, "pending": 2}, False, "failed"),
+        ({"done": 3}, True, "interrupted"),
+    ],
 )
 def test_the_sweep_status_follows_its_runs(counts, interrupted, status):
     assert sweep_status(counts, interrupted) == status
@@ -134,12 +151,31 @@ def read_terminal(master: int, process: subprocess.Popen, timeout: float) -> str
     return b"".join(chunks).decode(errors="replace")
 
 
-def test_an_interactive_terminal_gets_the_live_bar_with_counts_and_the_current_run(toy_path, db_file):
+def test_an_interactive_terminal_gets_the_live_bar_with_counts_and_the_current_run(
+    toy_path, db_file
+):
     master, slave = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "scratchlab.runner.cli", "--db", f"sqlite:///{db_file}", "--plugin", "sweeptoy",
-         "sweep", "--experiments", "sleepy,boom", "--matmul", "toy-a", "-s", "sleepy.seconds=0.5"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env={**os.environ, "COLUMNS": "160"},
+        [
+            sys.executable,
+            "-m",
+            "scratchlab.runner.cli",
+            "--db",
+            f"sqlite:///{db_file}",
+            "--plugin",
+            "sweeptoy",
+            "sweep",
+            "--experiments",
+            "sleepy,boom",
+            "--matmul",
+            "toy-a",
+            "-s",
+            "sleepy.seconds=0.5",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "160"},
     )
     os.close(slave)
     try:
@@ -155,7 +191,9 @@ def test_an_interactive_terminal_gets_the_live_bar_with_counts_and_the_current_r
     assert "sleepy() cpu #0" in plain  # the current run, while it runs
     assert "1 done · 1 failed" in plain
     assert "2/2" in plain
-    assert "failed boom(toy-a) cpu #0: RuntimeError: boom on purpose" in plain  # printed above the bar
+    assert (
+        "failed boom(toy-a) cpu #0: RuntimeError: boom on purpose" in plain
+    )  # printed above the bar
     assert "\x1b[" in screen  # a live display, not log lines
     assert "[1/2]" not in plain
 

@@ -29,8 +29,14 @@ from scratchlab.runner.plan import (
 )
 
 #: the field of each category's type that must be callable
-CALLABLE = {"matmul": "fn", "init": "fn", "activation": "forward", "loss": "forward", "dataset": "load",
-            "experiment": "run"}
+CALLABLE = {
+    "matmul": "fn",
+    "init": "fn",
+    "activation": "forward",
+    "loss": "forward",
+    "dataset": "load",
+    "experiment": "run",
+}
 
 
 def _noop(*args, **kwargs):
@@ -50,7 +56,9 @@ def make_registry(
     for category, names in components.items():
         register = registry.registrar(category, "test", "testdist", "1.0", added)
         for name in names:
-            register({"name": name, CALLABLE[category]: source, "params": (params or {}).get(name, {})})
+            register(
+                {"name": name, CALLABLE[category]: source, "params": (params or {}).get(name, {})}
+            )
     register = registry.registrar("experiment", "test", "testdist", "1.0", added, builtin=True)
     for name, uses, exp_params in experiments:
         register({"name": name, "run": source, "uses": uses, "params": exp_params})
@@ -72,15 +80,24 @@ def sweeps(draw):
     """A random registry and a random spec over it."""
     sizes = {c: draw(st.integers(1, 3)) for c in COMPONENT_CATEGORIES}
     components = {c: [DEFAULTS[c], *(f"{c}-{i}" for i in range(1, n))] for c, n in sizes.items()}
-    experiments = [(f"exp-{i}", tuple(draw(category_sets)), {}) for i in range(draw(st.integers(1, 4)))]
+    experiments = [
+        (f"exp-{i}", tuple(draw(category_sets)), {}) for i in range(draw(st.integers(1, 4)))
+    ]
     swept = draw(category_sets)
     narrowed = {}
     for category in draw(category_sets):
         names = draw(st.lists(st.sampled_from(components[category]), min_size=1, unique=True))
         narrowed[category] = tuple(names)
-    devices = tuple(draw(st.lists(st.sampled_from(["cpu", "cuda", "cuda:1"]), min_size=1, unique=True)))
-    spec = SweepSpec(plugins=tuple(swept), components=narrowed, devices=devices, repeat=draw(st.integers(1, 3)),
-                     seed=draw(st.integers(0, 2**31)))
+    devices = tuple(
+        draw(st.lists(st.sampled_from(["cpu", "cuda", "cuda:1"]), min_size=1, unique=True))
+    )
+    spec = SweepSpec(
+        plugins=tuple(swept),
+        components=narrowed,
+        devices=devices,
+        repeat=draw(st.integers(1, 3)),
+        seed=draw(st.integers(0, 2**31)),
+    )
     return make_registry(components, experiments), components, experiments, spec
 
 
@@ -105,7 +122,11 @@ def test_run_count_is_the_product_over_each_experiments_own_categories(case):
             plan(spec, registry)
         return
     runs = plan(spec, registry)
-    expected = sum(math.prod(choices(c) for c in uses) for _, uses in chosen) * len(spec.devices) * spec.repeat
+    expected = (
+        sum(math.prod(choices(c) for c in uses) for _, uses in chosen)
+        * len(spec.devices)
+        * spec.repeat
+    )
     assert len(runs) == expected
     assert len({r.key for r in runs}) == len(runs)
     for run in runs:
@@ -118,7 +139,9 @@ def test_run_count_is_the_product_over_each_experiments_own_categories(case):
 
 
 def test_an_experiment_runs_once_per_combination_of_its_own_categories_only():
-    registry = make_registry(with_defaults(2), [("mm", ("matmul",), {}), ("both", ("matmul", "init"), {})])
+    registry = make_registry(
+        with_defaults(2), [("mm", ("matmul",), {}), ("both", ("matmul", "init"), {})]
+    )
     runs = plan(SweepSpec(plugins=("matmul", "init")), registry)
     by_experiment = {e: [r for r in runs if r.experiment == e] for e in ("mm", "both")}
     assert len(by_experiment["mm"]) == 3  # not 3 x 3: mm does not use init
@@ -140,10 +163,12 @@ def test_duplicates_from_includes_and_repeated_names_collapse(tmp_path):
 
 def test_includes_make_grids_that_are_not_a_full_product():
     registry = make_registry(with_defaults(2), [("pair", ("matmul", "init"), {"lr": 0.5})])
-    spec = SweepSpec(includes=(
-        Include("pair", {"matmul": "torch", "init": "init-0"}, {"lr": 0.1}),
-        Include("pair", {"matmul": "matmul-1"}),
-    ))
+    spec = SweepSpec(
+        includes=(
+            Include("pair", {"matmul": "torch", "init": "init-0"}, {"lr": 0.1}),
+            Include("pair", {"matmul": "matmul-1"}),
+        )
+    )
     runs = plan(spec, registry)
     assert [(r.components, r.params["lr"]) for r in runs] == [
         ({"matmul": "torch", "init": "init-0"}, 0.1),
@@ -154,17 +179,23 @@ def test_includes_make_grids_that_are_not_a_full_product():
 # --------------------------------------------------------------------------- keys
 
 KEY_FIELDS = ("experiment", "components", "versions", "params", "device", "dtype", "seed", "repeat")
-key_args = st.fixed_dictionaries({
-    "experiment": st.sampled_from(["train", "matmul"]),
-    "components": st.dictionaries(st.sampled_from(COMPONENT_CATEGORIES), st.sampled_from(["a", "b"]), min_size=1),
-    "versions": st.just({}),
-    "params": st.dictionaries(st.sampled_from(["lr", "bs", "x.y"]),
-                              st.one_of(st.integers(-5, 5), st.floats(allow_nan=False), st.text(max_size=3))),
-    "device": st.sampled_from(["cpu", "cuda"]),
-    "dtype": st.sampled_from(["float32", "float64"]),
-    "seed": st.integers(0, 100),
-    "repeat": st.integers(0, 3),
-})
+key_args = st.fixed_dictionaries(
+    {
+        "experiment": st.sampled_from(["train", "matmul"]),
+        "components": st.dictionaries(
+            st.sampled_from(COMPONENT_CATEGORIES), st.sampled_from(["a", "b"]), min_size=1
+        ),
+        "versions": st.just({}),
+        "params": st.dictionaries(
+            st.sampled_from(["lr", "bs", "x.y"]),
+            st.one_of(st.integers(-5, 5), st.floats(allow_nan=False), st.text(max_size=3)),
+        ),
+        "device": st.sampled_from(["cpu", "cuda"]),
+        "dtype": st.sampled_from(["float32", "float64"]),
+        "seed": st.integers(0, 100),
+        "repeat": st.integers(0, 3),
+    }
+)
 
 
 def _changed(args: dict, field: str, data) -> dict:
@@ -192,15 +223,31 @@ def test_the_key_changes_when_any_input_changes(args, field, data):
 
 
 def test_key_ignores_dict_order_and_uses_the_params_types():
-    base = {"experiment": "e", "components": {"matmul": "a", "init": "b"}, "versions": {"matmul": "1"},
-            "params": {"lr": 0.5, "bs": 64}, "device": "cpu", "dtype": "float32", "seed": 0, "repeat": 0}
-    reordered = {**base, "components": {"init": "b", "matmul": "a"}, "params": {"bs": 64, "lr": 0.5}}
+    base = {
+        "experiment": "e",
+        "components": {"matmul": "a", "init": "b"},
+        "versions": {"matmul": "1"},
+        "params": {"lr": 0.5, "bs": 64},
+        "device": "cpu",
+        "dtype": "float32",
+        "seed": 0,
+        "repeat": 0,
+    }
+    reordered = {
+        **base,
+        "components": {"init": "b", "matmul": "a"},
+        "params": {"bs": 64, "lr": 0.5},
+    }
     assert run_key(**base) == run_key(**reordered)
     assert run_key(**base) != run_key(**{**base, "params": {"lr": 0.5, "bs": 64.0}})
 
 
-SPEC = SweepSpec(plugins=("matmul",), experiments=("echo",), repeat=2,
-                 settings={"echo": {"scale": "2.5", "tags": "x,y"}, "toy-b": {"bias": "0.25"}})
+SPEC = SweepSpec(
+    plugins=("matmul",),
+    experiments=("echo",),
+    repeat=2,
+    settings={"echo": {"scale": "2.5", "tags": "x,y"}, "toy-b": {"bias": "0.25"}},
+)
 
 PLAN_KEYS_SCRIPT = """
 import json
@@ -219,7 +266,10 @@ def test_keys_are_stable_across_processes(toy_path):
     script = PLAN_KEYS_SCRIPT % json.dumps(SPEC.to_json())
     for hash_seed in ("1", "12345"):
         result = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "PYTHONHASHSEED": hash_seed},
         )
         assert json.loads(result.stdout) == here
@@ -232,8 +282,12 @@ def test_a_change_in_a_components_code_changes_its_runs_keys_only():
     def body_two(a, b):
         return (a @ b) * 1
 
-    one = make_registry(with_defaults(1), [("mm", ("matmul",), {}), ("in", ("init",), {})], source=body_one)
-    two = make_registry(with_defaults(1), [("mm", ("matmul",), {}), ("in", ("init",), {})], source=body_two)
+    one = make_registry(
+        with_defaults(1), [("mm", ("matmul",), {}), ("in", ("init",), {})], source=body_one
+    )
+    two = make_registry(
+        with_defaults(1), [("mm", ("matmul",), {}), ("in", ("init",), {})], source=body_two
+    )
     spec = SweepSpec(plugins=("matmul", "init"))
     keys_one, keys_two = ([r.key for r in plan(spec, reg)] for reg in (one, two))
     assert set(keys_one).isdisjoint(keys_two)  # every component's source changed
@@ -242,12 +296,27 @@ def test_a_change_in_a_components_code_changes_its_runs_keys_only():
 
 # --------------------------------------------------------------------------- settings
 
+
 def toy_registry() -> Registry:
     components = with_defaults(1)
-    params = {"torch": {"block": 64}, "relu": {"slope": 0.0, "inplace": False}, "mnist-5k": {"path": ""}}
+    params = {
+        "torch": {"block": 64},
+        "relu": {"slope": 0.0, "inplace": False},
+        "mnist-5k": {"path": ""},
+    }
     experiments = [
-        ("train", ("init", "activation", "matmul", "dataset"),
-         {"lr": 0.5, "bs": 64, "shuffle": False, "shapes": ["5x784x10"], "note": "", "extra": None}),
+        (
+            "train",
+            ("init", "activation", "matmul", "dataset"),
+            {
+                "lr": 0.5,
+                "bs": 64,
+                "shuffle": False,
+                "shapes": ["5x784x10"],
+                "note": "",
+                "extra": None,
+            },
+        ),
         ("relu", (), {}),  # an experiment named like a component: ambiguous in -s
     ]
     return make_registry(components, experiments, params)
@@ -259,14 +328,30 @@ def one_run(**spec_args):
 
 
 def test_params_are_complete_with_defaults_and_typed_by_the_default():
-    run = one_run(settings={
-        "train": {"lr": "0.1", "bs": "32", "shuffle": "yes", "shapes": "5x784x10, 64x784x50", "extra": "[1, 2]"},
-        "torch": {"block": "128"},
-        "activation:relu": {"slope": "0.2"},
-    })
+    run = one_run(
+        settings={
+            "train": {
+                "lr": "0.1",
+                "bs": "32",
+                "shuffle": "yes",
+                "shapes": "5x784x10, 64x784x50",
+                "extra": "[1, 2]",
+            },
+            "torch": {"block": "128"},
+            "activation:relu": {"slope": "0.2"},
+        }
+    )
     assert run.params == {
-        "lr": 0.1, "bs": 32, "shuffle": True, "shapes": ["5x784x10", "64x784x50"], "note": "", "extra": [1, 2],
-        "torch.block": 128, "relu.slope": 0.2, "relu.inplace": False, "mnist-5k.path": "",
+        "lr": 0.1,
+        "bs": 32,
+        "shuffle": True,
+        "shapes": ["5x784x10", "64x784x50"],
+        "note": "",
+        "extra": [1, 2],
+        "torch.block": 128,
+        "relu.slope": 0.2,
+        "relu.inplace": False,
+        "mnist-5k.path": "",
     }
     assert run.component_versions["experiment"].startswith("1.0+")
     assert set(run.component_versions) == {"init", "activation", "matmul", "dataset", "experiment"}
@@ -275,12 +360,21 @@ def test_params_are_complete_with_defaults_and_typed_by_the_default():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"trian": {"lr": "1"}}, "no experiment or component named 'trian'; experiments: train, relu; components:"),
-        ({"train": {"momentum": "1"}}, "experiment 'train' has no param 'momentum'; params: lr, bs, shuffle"),
+        (
+            {"trian": {"lr": "1"}},
+            "no experiment or component named 'trian'; experiments: train, relu; components:",
+        ),
+        (
+            {"train": {"momentum": "1"}},
+            "experiment 'train' has no param 'momentum'; params: lr, bs, shuffle",
+        ),
         ({"train": {"bs": "1.5"}}, "train.bs='1.5': expected an integer (default 64)"),
         ({"train": {"shuffle": "maybe"}}, "expected true or false"),
         ({"train": {"lr": "fast"}}, "expected a number"),
-        ({"relu": {"slope": "1"}}, "'relu' is ambiguous: it names activation 'relu' and experiment 'relu'"),
+        (
+            {"relu": {"slope": "1"}},
+            "'relu' is ambiguous: it names activation 'relu' and experiment 'relu'",
+        ),
         ({"bogus:relu": {"slope": "1"}}, "unknown category 'bogus'"),
     ],
 )
@@ -293,16 +387,31 @@ def test_bad_settings_are_rejected_naming_the_valid_choices(settings, message):
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        (SweepSpec(plugins=("matmul", "optimizer")), "unknown category 'optimizer'; valid: matmul, init, activation"),
+        (
+            SweepSpec(plugins=("matmul", "optimizer")),
+            "unknown category 'optimizer'; valid: matmul, init, activation",
+        ),
         # a config file's mistyped key reads as a category, refused when planning
-        (SweepSpec(components={"plugin": ("matmul",)}), "unknown category 'plugin'; valid: matmul, init"),
-        (SweepSpec(components={"matmul": ("torch", "numba")}), "unknown matmul 'numba'; valid: torch, matmul-0"),
+        (
+            SweepSpec(components={"plugin": ("matmul",)}),
+            "unknown category 'plugin'; valid: matmul, init",
+        ),
+        (
+            SweepSpec(components={"matmul": ("torch", "numba")}),
+            "unknown matmul 'numba'; valid: torch, matmul-0",
+        ),
         (SweepSpec(experiments=("train", "fit")), "unknown experiment 'fit'; valid: train, relu"),
         (SweepSpec(experiments=("train",), dtype="float16"), "dtype 'float16' is not supported"),
         (SweepSpec(), "nothing to sweep"),
-        (SweepSpec(plugins=("loss",)), "no experiment uses loss by default (a plugin's experiments run only when named); name experiments with --experiments"),
+        (
+            SweepSpec(plugins=("loss",)),
+            "no experiment uses loss by default (a plugin's experiments run only when named); name experiments with --experiments",
+        ),
         (SweepSpec(includes=(Include("train", {"loss": "mse"}),)), "it does not use loss"),
-        (SweepSpec(includes=(Include("train", {}, {"momentum": 1}),)), "not a param of this combination"),
+        (
+            SweepSpec(includes=(Include("train", {}, {"momentum": 1}),)),
+            "not a param of this combination",
+        ),
     ],
 )
 def test_unknown_names_are_rejected_before_anything_runs(spec, message):
@@ -313,15 +422,28 @@ def test_unknown_names_are_rejected_before_anything_runs(spec, message):
 
 def test_component_settings_apply_only_where_the_component_is_used():
     registry = toy_registry()
-    runs = plan(SweepSpec(plugins=("matmul",), experiments=("train",), settings={"torch": {"block": 8}}), registry)
-    assert {r.components["matmul"]: r.params.get("torch.block") for r in runs} == {"torch": 8, "matmul-0": None}
-    assert plan_warnings(SweepSpec(plugins=("matmul",), settings={"init-0": {}}), runs, registry) == []
-    warnings = plan_warnings(
-        SweepSpec(plugins=("matmul", "loss"), settings={"mnist-5k": {"path": "x"}, "init-0": {"p": 1}}),
-        runs, registry,
+    runs = plan(
+        SweepSpec(plugins=("matmul",), experiments=("train",), settings={"torch": {"block": 8}}),
+        registry,
     )
-    assert warnings == ["-s init-0.p is not used by any planned run",
-                        "loss is swept but none of the planned experiments uses it"]
+    assert {r.components["matmul"]: r.params.get("torch.block") for r in runs} == {
+        "torch": 8,
+        "matmul-0": None,
+    }
+    assert (
+        plan_warnings(SweepSpec(plugins=("matmul",), settings={"init-0": {}}), runs, registry) == []
+    )
+    warnings = plan_warnings(
+        SweepSpec(
+            plugins=("matmul", "loss"), settings={"mnist-5k": {"path": "x"}, "init-0": {"p": 1}}
+        ),
+        runs,
+        registry,
+    )
+    assert warnings == [
+        "-s init-0.p is not used by any planned run",
+        "loss is swept but none of the planned experiments uses it",
+    ]
 
 
 def test_data_path_sets_the_dataset_path_where_there_is_one():
@@ -333,9 +455,20 @@ def test_data_path_sets_the_dataset_path_where_there_is_one():
 
 @pytest.mark.parametrize(
     ("default", "text", "value"),
-    [(1, "7", 7), (0.5, "1e-3", 1e-3), (0.5, "inf", math.inf), (True, "off", False), ("a", "b", "b"),
-     ([1], "1,2,3", [1, 2, 3]), ((0.5,), "[1, 2]", (1.0, 2.0)), ([], "x,y", ["x", "y"]), (None, "3", 3),
-     (None, "text", "text"), ({"a": 1}, '{"b": 2}', {"b": 2}), (0.5, 2, 2.0)],
+    [
+        (1, "7", 7),
+        (0.5, "1e-3", 1e-3),
+        (0.5, "inf", math.inf),
+        (True, "off", False),
+        ("a", "b", "b"),
+        ([1], "1,2,3", [1, 2, 3]),
+        ((0.5,), "[1, 2]", (1.0, 2.0)),
+        ([], "x,y", ["x", "y"]),
+        (None, "3", 3),
+        (None, "text", "text"),
+        ({"a": 1}, '{"b": 2}', {"b": 2}),
+        (0.5, 2, 2.0),
+    ],
 )
 def test_values_are_parsed_by_the_type_of_the_default(default, text, value):
     parsed = coerce_value(default, text, "x.p")
@@ -374,18 +507,28 @@ def test_a_config_file_holds_the_spec_and_flags_override_it(tmp_path: Path):
     assert file_args["name"] == "from-file"
     args = merge_spec_args(
         {k: v for k, v in file_args.items() if k != "name"},
-        {"repeat": 1, "seed": None, "settings": {"train": {"bs": "16"}}, "components": {"matmul": ("matmul-0",)}},
+        {
+            "repeat": 1,
+            "seed": None,
+            "settings": {"train": {"bs": "16"}},
+            "components": {"matmul": ("matmul-0",)},
+        },
     )
     spec = SweepSpec(**args)
     assert spec.repeat == 1 and spec.seed == 7
     runs = plan(spec, toy_registry())
     product = [r for r in runs if r.components["activation"] == DEFAULTS["activation"]]
-    assert [(r.components["matmul"], r.components["init"], r.params["lr"], r.params["bs"]) for r in product] == [
-        ("matmul-0", "init-0", 0.1, 16)
-    ]
+    assert [
+        (r.components["matmul"], r.components["init"], r.params["lr"], r.params["bs"])
+        for r in product
+    ] == [("matmul-0", "init-0", 0.1, 16)]
     (included,) = [r for r in runs if r.components["activation"] == "activation-0"]
     # the include's params win; its init is the sweep's single narrowed choice
-    assert (included.params["lr"], included.params["torch.block"], included.components["init"]) == (1.0, 32, "init-0")
+    assert (included.params["lr"], included.params["torch.block"], included.components["init"]) == (
+        1.0,
+        32,
+        "init-0",
+    )
     assert isinstance(included.params["lr"], float)
 
 
@@ -393,7 +536,10 @@ def test_a_config_file_holds_the_spec_and_flags_override_it(tmp_path: Path):
     ("text", "message"),
     [
         ("plugins = [", "not valid TOML"),
-        ("plugin = 1", "plugin must be component names (a string or a list of strings); other keys:"),
+        (
+            "plugin = 1",
+            "plugin must be component names (a string or a list of strings); other keys:",
+        ),
         ("repeat = 'two'", "repeat must be an integer"),
         ("[[include]]\nmatmul = 'torch'", "[[include]] needs experiment = NAME"),
         ("[set]\n'lr' = 1", "[set] key 'lr' must be NAME.PARAM"),
@@ -410,8 +556,18 @@ def test_config_mistakes_are_one_line_errors(tmp_path: Path, text, message):
 
 
 def test_a_spec_survives_its_json_round_trip():
-    spec = SweepSpec(plugins=("matmul",), components={"init": ("a", "b")}, experiments=("train",),
-                     devices=("cpu", "cuda"), dtype="float64", repeat=3, seed=5, settings={"train": {"lr": "0.1"}},
-                     includes=(Include("train", {"matmul": "torch"}, {"lr": 1}),), data_path="/d",
-                     only_keys=("k",), plugin_modules=("mod",))
+    spec = SweepSpec(
+        plugins=("matmul",),
+        components={"init": ("a", "b")},
+        experiments=("train",),
+        devices=("cpu", "cuda"),
+        dtype="float64",
+        repeat=3,
+        seed=5,
+        settings={"train": {"lr": "0.1"}},
+        includes=(Include("train", {"matmul": "torch"}, {"lr": 1}),),
+        data_path="/d",
+        only_keys=("k",),
+        plugin_modules=("mod",),
+    )
     assert SweepSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec

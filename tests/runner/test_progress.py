@@ -13,12 +13,27 @@ from scratchlab.runner.progress import LiveProgress, LogLines, NotebookProgress,
 from scratchlab.runner.sweeping import SweepReporter
 
 LONG = PlannedRun(
-    key="k", experiment="train", components={"init": "kaiming-normal", "activation": "relu", "loss": "cross-entropy",
-                                             "matmul": "elementwise", "dataset": "mnist-5k"},
-    params={}, seed=0, repeat=0,
+    key="k",
+    experiment="train",
+    components={
+        "init": "kaiming-normal",
+        "activation": "relu",
+        "loss": "cross-entropy",
+        "matmul": "elementwise",
+        "dataset": "mnist-5k",
+    },
+    params={},
+    seed=0,
+    repeat=0,
 )
-HOSTILE = PlannedRun(key="h", experiment="matmul", components={"matmul": "\x1b[2J\x1b]0;pwned\x07[bold]x"}, params={},
-                     seed=0, repeat=0)
+HOSTILE = PlannedRun(
+    key="h",
+    experiment="matmul",
+    components={"matmul": "\x1b[2J\x1b]0;pwned\x07[bold]x"},
+    params={},
+    seed=0,
+    repeat=0,
+)
 
 
 def result(status: str, reason: str | None = None) -> RunResult:
@@ -65,7 +80,11 @@ def test_stored_text_reaches_the_terminal_escaped():
 
 
 def test_every_reporter_implements_the_sweep_reporter_protocol():
-    for reporter in (LiveProgress(Console(file=io.StringIO())), LogLines(io.StringIO()), NotebookProgress()):
+    for reporter in (
+        LiveProgress(Console(file=io.StringIO())),
+        LogLines(io.StringIO()),
+        NotebookProgress(),
+    ):
         assert isinstance(reporter, SweepReporter)
 
 

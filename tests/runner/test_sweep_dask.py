@@ -12,26 +12,48 @@ import pytest
 
 pytest.importorskip("distributed")
 
-SWEEP = ("--experiments", "echo,boom,skippy,hang,sleepy", "--matmul", "toy-a,toy-b,toy-c", "--repeat", "2",
-         "-s", "echo.n=6", "-s", "sleepy.seconds=0", "--timeout", "1", "-q")
+SWEEP = (
+    "--experiments",
+    "echo,boom,skippy,hang,sleepy",
+    "--matmul",
+    "toy-a,toy-b,toy-c",
+    "--repeat",
+    "2",
+    "-s",
+    "echo.n=6",
+    "-s",
+    "sleepy.seconds=0",
+    "--timeout",
+    "1",
+    "-q",
+)
 
 
 def outcomes(results, sweep_id: int) -> dict[str, tuple]:
     """key -> (experiment, status, metrics, stats) of one sweep, as stored."""
-    runs = results.query("SELECT run_id, key, experiment, status FROM runs WHERE sweep_id = ?", sweep_id)
+    runs = results.query(
+        "SELECT run_id, key, experiment, status FROM runs WHERE sweep_id = ?", sweep_id
+    )
     return {
         key: (
             experiment,
             status,
-            results.query("SELECT name, step, value FROM metrics WHERE run_id = ? ORDER BY name", run_id),
-            results.query("SELECT model, layer, mean, std, min, max FROM activation_stats WHERE run_id = ?", run_id),
+            results.query(
+                "SELECT name, step, value FROM metrics WHERE run_id = ? ORDER BY name", run_id
+            ),
+            results.query(
+                "SELECT model, layer, mean, std, min, max FROM activation_stats WHERE run_id = ?",
+                run_id,
+            ),
         )
         for run_id, key, experiment, status in runs
     }
 
 
 @pytest.mark.slow
-def test_a_local_dask_cluster_gives_the_same_results_as_the_default_and_stops_a_hanging_run(runner_process, results):
+def test_a_local_dask_cluster_gives_the_same_results_as_the_default_and_stops_a_hanging_run(
+    runner_process, results
+):
     default = runner_process(*SWEEP)
     _, err = default.communicate(timeout=180)
     assert default.returncode == 1, err  # boom fails, hang times out
@@ -47,15 +69,33 @@ def test_a_local_dask_cluster_gives_the_same_results_as_the_default_and_stops_a_
     same = {k for k, v in one.items() if v[0] not in ("hang", "sleepy")}
     assert {k: one[k] for k in same} == {k: two[k] for k in same}
     statuses = {v[0]: v[1] for v in one.values()}
-    assert statuses == {"echo": "done", "boom": "failed", "skippy": "skipped", "hang": "timeout", "sleepy": "done"}
+    assert statuses == {
+        "echo": "done",
+        "boom": "failed",
+        "skippy": "skipped",
+        "hang": "timeout",
+        "sleepy": "done",
+    }
     # torch threads are split between the workers: usable cores // 2 each
-    threads = {v for (v,) in results.query(
-        "SELECT value FROM metrics JOIN runs USING (run_id) WHERE sweep_id = 2 AND name = 'threads'")}
+    threads = {
+        v
+        for (v,) in results.query(
+            "SELECT value FROM metrics JOIN runs USING (run_id) WHERE sweep_id = 2 AND name = 'threads'"
+        )
+    }
     assert threads == {float(max(1, len(os.sched_getaffinity(0)) // 2))}
     # the hanging runs never check their budget: on Dask the driver stopped them and restarted the worker
-    reasons = [r for (r,) in results.query("SELECT reason FROM runs WHERE sweep_id = 2 AND experiment = 'hang'")]
+    reasons = [
+        r
+        for (r,) in results.query(
+            "SELECT reason FROM runs WHERE sweep_id = 2 AND experiment = 'hang'"
+        )
+    ]
     assert len(reasons) == 2 and all("worker was restarted" in r for r in reasons)
-    assert results.query("SELECT status FROM sweeps ORDER BY sweep_id") == [("failed",), ("failed",)]
+    assert results.query("SELECT status FROM sweeps ORDER BY sweep_id") == [
+        ("failed",),
+        ("failed",),
+    ]
 
     (environment,) = results.query("SELECT environment_json FROM sweeps WHERE sweep_id = 2")[0]
     execution = json.loads(environment)["execution"]
@@ -77,17 +117,25 @@ if __name__ == "__main__":
 
 
 @pytest.mark.slow
-def test_a_sweep_runs_on_an_existing_cluster_given_by_its_scheduler_address(runner_process, results, toy_path):
+def test_a_sweep_runs_on_an_existing_cluster_given_by_its_scheduler_address(
+    runner_process, results, toy_path
+):
     from distributed import Client
 
     # the workers find the toy plugin through PYTHONPATH, as workers elsewhere find an installed plugin
-    cluster = subprocess.Popen([sys.executable, "-c", CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    cluster = subprocess.Popen(
+        [sys.executable, "-c", CLUSTER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         address = cluster.stdout.readline().strip()
         assert address.startswith("tcp://"), address
-        process = runner_process("--experiments", "echo,sleepy", "--matmul", "toy-a,toy-b",
-                                 "--scheduler", address, "-q")
+        process = runner_process(
+            "--experiments", "echo,sleepy", "--matmul", "toy-a,toy-b", "--scheduler", address, "-q"
+        )
         _, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
         with Client(address, timeout=10) as client:
@@ -97,12 +145,16 @@ def test_a_sweep_runs_on_an_existing_cluster_given_by_its_scheduler_address(runn
         cluster.wait(timeout=60)
     assert sorted(results.statuses().values()) == ["done"] * 3
     pids = {int(v) for (v,) in results.query("SELECT value FROM metrics WHERE name = 'pid'")}
-    assert pids.isdisjoint({os.getpid(), process.pid, cluster.pid})  # sleepy ran in a worker process
+    assert pids.isdisjoint(
+        {os.getpid(), process.pid, cluster.pid}
+    )  # sleepy ran in a worker process
     (environment,) = results.query("SELECT environment_json FROM sweeps")[0]
     execution = json.loads(environment)["execution"]
     assert execution["backend"] == "dask" and not execution["local"]
     assert execution["scheduler"] == address
-    assert execution["torch_threads_per_worker"] is None  # an existing cluster keeps its own settings
+    assert (
+        execution["torch_threads_per_worker"] is None
+    )  # an existing cluster keeps its own settings
 
 
 def test_an_unreachable_scheduler_is_a_one_line_error(sweep):
@@ -121,13 +173,28 @@ time.sleep(4)
 
 
 @pytest.mark.slow
-def test_the_dask_timeout_clock_starts_when_the_worker_starts_the_run(runner_process, results, toy_path):
+def test_the_dask_timeout_clock_starts_when_the_worker_starts_the_run(
+    runner_process, results, toy_path
+):
     # each cold worker loads the plugins inside its first task, 4 s here: more than --timeout 1
     # plus its 2 s grace. Counted from the hand-out, those runs would be stored as timeout.
     (toy_path / "slowimport.py").write_text(SLOW_IMPORT)
-    process = runner_process("--experiments", "sleepy", "--repeat", "2", "-s", "sleepy.seconds=0",
-                             "--timeout", "1", "--scheduler", "local", "--workers", "2", "-q",
-                             plugins=("sweeptoy", "slowimport"))
+    process = runner_process(
+        "--experiments",
+        "sleepy",
+        "--repeat",
+        "2",
+        "-s",
+        "sleepy.seconds=0",
+        "--timeout",
+        "1",
+        "--scheduler",
+        "local",
+        "--workers",
+        "2",
+        "-q",
+        plugins=("sweeptoy", "slowimport"),
+    )
     _, err = process.communicate(timeout=240)
     assert process.returncode == 0, err
     assert sorted(results.statuses().values()) == ["done", "done"]

@@ -38,14 +38,16 @@ def assert_no_duplicate_rows(results) -> None:
         "params": "SELECT run_id, name FROM params GROUP BY run_id, name HAVING count(*) > 1",
         "metrics": "SELECT run_id, name, step FROM metrics GROUP BY run_id, name, step HAVING count(*) > 1",
         "activation_stats": "SELECT run_id, model, layer, step FROM activation_stats"
-                            " GROUP BY run_id, model, layer, step HAVING count(*) > 1",
+        " GROUP BY run_id, model, layer, step HAVING count(*) > 1",
         "timings": "SELECT run_id, label, shape FROM timings GROUP BY run_id, label, shape HAVING count(*) > 1",
     }
     for table, sql in checks.items():
         assert results.query(sql) == [], f"duplicate rows in {table}"
 
 
-def test_a_sweep_killed_with_sigkill_resumes_and_runs_every_run_exactly_once(runner_process, results):
+def test_a_sweep_killed_with_sigkill_resumes_and_runs_every_run_exactly_once(
+    runner_process, results
+):
     args = ("--experiments", "sleepy", "-s", "sleepy.seconds=0.4", "--repeat", str(N_RUNS), "-q")
     process = runner_process(*args)
     wait_for(lambda: done_runs(results) >= 2, what="two finished runs")
@@ -57,9 +59,7 @@ def test_a_sweep_killed_with_sigkill_resumes_and_runs_every_run_exactly_once(run
     assert len(before) == N_RUNS  # every run was stored up front
     assert 2 <= list(before.values()).count("done") < N_RUNS
     assert set(before.values()) <= {"done", "running", "pending"}
-    pids_before = dict(results.query(
-        "SELECT run_id, value FROM metrics WHERE name = 'pid'"
-    ))
+    pids_before = dict(results.query("SELECT run_id, value FROM metrics WHERE name = 'pid'"))
     assert results.query("SELECT status FROM sweeps") == [("running",)]
 
     resumed = runner_process("--resume", "1", "-q")
@@ -79,12 +79,19 @@ def test_a_sweep_killed_with_sigkill_resumes_and_runs_every_run_exactly_once(run
     rerun = {pids_after[r] for r in pids_after if r not in pids_before}
     assert rerun and rerun.isdisjoint(pids_before.values())
     # each run wrote its three metrics once (slept, pid, threads)
-    assert results.query("SELECT run_id, count(*) FROM metrics GROUP BY run_id HAVING count(*) != 3") == []
+    assert (
+        results.query("SELECT run_id, count(*) FROM metrics GROUP BY run_id HAVING count(*) != 3")
+        == []
+    )
     assert_no_duplicate_rows(results)
 
 
-def test_ctrl_c_marks_the_running_run_interrupted_and_exits_130_without_a_traceback(runner_process, results):
-    process = runner_process("--experiments", "sleepy", "-s", "sleepy.seconds=0.5", "--repeat", "6", "-q")
+def test_ctrl_c_marks_the_running_run_interrupted_and_exits_130_without_a_traceback(
+    runner_process, results
+):
+    process = runner_process(
+        "--experiments", "sleepy", "-s", "sleepy.seconds=0.5", "--repeat", "6", "-q"
+    )
     wait_for(lambda: done_runs(results) >= 1, what="a finished run")
     time.sleep(0.2)  # into the next run
     process.send_signal(signal.SIGINT)
@@ -94,7 +101,9 @@ def test_ctrl_c_marks_the_running_run_interrupted_and_exits_130_without_a_traceb
     assert "runner sweep --resume 1" in out
     statuses = [s for (s,) in results.query("SELECT status FROM runs ORDER BY run_id")]
     assert "interrupted" in statuses and "running" not in statuses
-    assert results.query("SELECT DISTINCT reason FROM runs WHERE status = 'interrupted'") == [("interrupted by Ctrl-C",)]
+    assert results.query("SELECT DISTINCT reason FROM runs WHERE status = 'interrupted'") == [
+        ("interrupted by Ctrl-C",)
+    ]
     assert results.query("SELECT status FROM sweeps") == [("interrupted",)]
 
     resumed = runner_process("--resume", "1", "-q")
@@ -104,7 +113,9 @@ def test_ctrl_c_marks_the_running_run_interrupted_and_exits_130_without_a_traceb
     assert_no_duplicate_rows(results)
     # the sweep is done again, and remembers where it was resumed
     assert results.query("SELECT status FROM sweeps") == [("done",)]
-    (environment,) = [json.loads(e) for (e,) in results.query("SELECT environment_json FROM sweeps")]
+    (environment,) = [
+        json.loads(e) for (e,) in results.query("SELECT environment_json FROM sweeps")
+    ]
     assert len(environment["resumed"]) == 1
     assert environment["resumed"][0]["python"] == environment["python"]
 
@@ -114,7 +125,9 @@ def test_ctrl_c_marks_the_running_run_interrupted_and_exits_130_without_a_traceb
 
 def test_a_live_sweep_records_its_owner_and_refuses_a_resume(runner_process, sweep, results):
     # runs that outlast the in-process resume below by far, on a busy machine too
-    process = runner_process("--experiments", "sleepy", "-s", "sleepy.seconds=60", "--repeat", "2", "-q")
+    process = runner_process(
+        "--experiments", "sleepy", "-s", "sleepy.seconds=60", "--repeat", "2", "-q"
+    )
 
     def started() -> bool:
         try:
@@ -131,7 +144,9 @@ def test_a_live_sweep_records_its_owner_and_refuses_a_resume(runner_process, swe
     assert f"sweep 1 is still running in process {process.pid} on {host}" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "Traceback" not in refused.output
-    assert results.query("SELECT owner_pid, status FROM sweeps") == [(process.pid, "running")]  # untouched
+    assert results.query("SELECT owner_pid, status FROM sweeps") == [
+        (process.pid, "running")
+    ]  # untouched
 
     # the live sweep was not disturbed: stopped with Ctrl-C, it is resumable at once
     process.send_signal(signal.SIGINT)
@@ -142,8 +157,12 @@ def test_a_live_sweep_records_its_owner_and_refuses_a_resume(runner_process, swe
     assert json.loads(dry.stdout)["count"] == 2
 
 
-def test_a_killed_sweeps_running_runs_are_interrupted_and_run_again_on_resume(runner_process, results):
-    process = runner_process("--experiments", "sleepy", "-s", "sleepy.seconds=0.5", "--repeat", "4", "-q")
+def test_a_killed_sweeps_running_runs_are_interrupted_and_run_again_on_resume(
+    runner_process, results
+):
+    process = runner_process(
+        "--experiments", "sleepy", "-s", "sleepy.seconds=0.5", "--repeat", "4", "-q"
+    )
     wait_for(lambda: done_runs(results) >= 1, what="a finished run")
     time.sleep(0.2)  # into the next run
     process.send_signal(signal.SIGKILL)
@@ -156,15 +175,21 @@ def test_a_killed_sweeps_running_runs_are_interrupted_and_run_again_on_resume(ru
     assert resumed.returncode == 0, err
     assert "left running are run again" in err
     assert set(results.statuses().values()) == {"done"}
-    assert {r for (r,) in results.query("SELECT run_id FROM runs WHERE status = 'done'")} >= set(killed)
+    assert {r for (r,) in results.query("SELECT run_id FROM runs WHERE status = 'done'")} >= set(
+        killed
+    )
     assert results.query("SELECT owner_pid FROM sweeps") == [(resumed.pid,)]
     assert_no_duplicate_rows(results)
 
 
-def test_a_sweep_owned_elsewhere_is_resumable_only_once_its_heartbeat_is_stale(runner_process, sweep, results):
+def test_a_sweep_owned_elsewhere_is_resumable_only_once_its_heartbeat_is_stale(
+    runner_process, sweep, results
+):
     from scratchlab.db.ownership import STALE_AFTER_S
 
-    process = runner_process("--experiments", "sleepy", "-s", "sleepy.seconds=0.3", "--repeat", "3", "-q")
+    process = runner_process(
+        "--experiments", "sleepy", "-s", "sleepy.seconds=0.3", "--repeat", "3", "-q"
+    )
     wait_for(lambda: done_runs(results) >= 1, what="a finished run")
     process.send_signal(signal.SIGKILL)
     process.communicate()
@@ -176,7 +201,8 @@ def test_a_sweep_owned_elsewhere_is_resumable_only_once_its_heartbeat_is_stale(r
         with sqlite3.connect(results.path) as db:
             db.execute(
                 "UPDATE sweeps SET owner_host = 'elsewhere.example', owner_pid = 4242,"
-                " heartbeat_at = datetime('now', ?)", (f"-{beat_age_s} seconds",)
+                " heartbeat_at = datetime('now', ?)",
+                (f"-{beat_age_s} seconds",),
             )
 
     owned_by_another_machine(1)

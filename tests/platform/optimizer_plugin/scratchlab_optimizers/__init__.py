@@ -58,18 +58,37 @@ def fit(ctx: Any) -> None:
 
 @hookimpl
 def register_categories(register):
-    register(Category(name="solver", type=Solver, default="sgd",
-                      description="updates the weights from their gradients"))
+    register(
+        Category(
+            name="solver",
+            type=Solver,
+            default="sgd",
+            description="updates the weights from their gradients",
+        )
+    )
 
 
 @hookimpl
 def register_solvers(register):
     register(Solver(name="sgd", step=sgd_step, description="plain gradient descent"))
-    register(Solver(name="momentum", step=momentum_step, params={"beta": 0.9},
-                       description="gradient descent with momentum"))
+    register(
+        Solver(
+            name="momentum",
+            step=momentum_step,
+            params={"beta": 0.9},
+            description="gradient descent with momentum",
+        )
+    )
 
 
 @hookimpl
 def register_experiments(register):
-    register(Experiment(name="fit", run=fit, uses=("solver",), params={"steps": 20, "lr": 0.1},
-                        description="fit a line with the chosen solver"))
+    register(
+        Experiment(
+            name="fit",
+            run=fit,
+            uses=("solver",),
+            params={"steps": 20, "lr": 0.1},
+            description="fit a line with the chosen solver",
+        )
+    )
