@@ -149,7 +149,13 @@ def cli(ctx: click.Context, db_url: str, plugin_modules: tuple[str, ...], verbos
 
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point."""
-    return cli.main(args=argv, prog_name="runner")
+    from scratchlab.runner.isolation import exit_past_left_threads
+
+    try:
+        return cli.main(args=argv, prog_name="runner")
+    except SystemExit as exc:
+        exit_past_left_threads(exc.code)  # a thread an --inline run left would hold the exit
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

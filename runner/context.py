@@ -27,7 +27,7 @@ from scratchlab.plugins.contracts import ContractError, guarded, probe_matmul
 from scratchlab.plugins.registry import Registry
 from scratchlab.plugins.types import DEFAULTS, Component, DataSplits, Skip, bind
 from scratchlab.runner import timing as timing_mod
-from scratchlab.runner.budget import Budget, BudgetExceeded, alarm
+from scratchlab.runner.budget import Budget, BudgetExceeded, RunStopped, alarm
 from scratchlab.runner.histograms import Binning, HistogramBuffer, watch_histograms
 from scratchlab.runner.rundata import load_dataset, move_splits, seed_everything
 from scratchlab.runner.stats import RecordBuffer, watch_children
@@ -418,8 +418,8 @@ def run_experiment(
     or SIGALRM when called in the main thread; everything recorded so far is
     kept); ``failed`` (a set-up problem with a one-line reason, or any other
     exception with its full traceback; ``sys.exit()`` too, its code in the
-    reason). ``KeyboardInterrupt`` propagates, so the caller can mark the run
-    interrupted. ``timeout`` must be positive or
+    reason; any other ``BaseException`` too). ``KeyboardInterrupt`` propagates, so the caller
+    can mark the run interrupted. ``timeout`` must be positive or
     None (no budget).
     """
     budget = Budget(timeout)
@@ -450,5 +450,14 @@ def run_experiment(
             "failed",
             f"the experiment called sys.exit({exc.code!r})\n{traceback.format_exc()}",
             started_at,
+        )
+    except RunStopped as exc:
+        return ctx.result("timeout", str(exc), started_at)
+    except KeyboardInterrupt:
+        raise  # Ctrl-C or SIGTERM at the driver (inline): the sweep stops, the run is interrupted
+    except BaseException as exc:
+        # any other BaseException subclass a plugin raises is its run's failure, not the sweep's
+        return ctx.result(
+            "failed", f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at
         )
     return ctx.result("done", None, started_at)

@@ -43,6 +43,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+#: characters of a run's reason that are stored and shown; a longer one keeps its head and tail
+REASON_LIMIT = 64 * 1024
+
+
+def bounded_reason(reason: str | None, limit: int = REASON_LIMIT) -> str | None:
+    """``reason`` cut to about ``limit`` characters (its first three quarters and its last
+    quarter, where a traceback says where and what), with a line that says how much was cut."""
+    if reason is None or len(reason) <= limit:
+        return reason
+    head, tail = reason[: limit * 3 // 4], reason[len(reason) - limit // 4 :]
+    cut = len(reason) - len(head) - len(tail)
+    return f"{head}\n[... {cut:,} characters cut: the reason had {len(reason):,} ...]\n{tail}"
+
+
 def failed_result(
     reason: str, started_at: datetime | None = None, status: str = "failed"
 ) -> RunResult:
@@ -169,22 +183,19 @@ def run_threads(planned: PlannedRun, *, exclusive: bool, cores: int, workers: in
     return cores if exclusive or workers <= 1 else max(1, cores // workers)
 
 
-def apply_threads(threads: int | None) -> None:
-    """``torch.set_num_threads(threads)`` unless it is already so (or ``threads`` is None)."""
-    import torch
-
-    if threads and torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-
-
 class InlineBackend:
     """Runs one run after another in this process (for debugging with pdb: no
-    worker process, so a plugin that exits or crashes ends the sweep)."""
+    worker process, so a plugin that exits or crashes ends the sweep).
+
+    Each run starts from the same process state as the first (see
+    :mod:`~scratchlab.runner.isolation`); what a run changed that this process cannot undo (a
+    thread it left, memory it holds) is said in one warning line and in the run's reason."""
 
     name = "inline"
 
-    def __init__(self, plugins: Any) -> None:
+    def __init__(self, plugins: Any, warn: Callable[[str], None] | None = None) -> None:
         self.plugins = plugins
+        self.warn = warn or (lambda message: log.warning(message))
 
     def describe(self) -> dict[str, Any]:
         """How runs execute, for the sweep's environment record."""
@@ -195,21 +206,31 @@ class InlineBackend:
     def results(
         self, items: Items, started: StartedCallback, timeout: float | None
     ) -> Iterator[tuple[int, RunResult]]:
-        """Yield ``(run_id, result)`` for each run, in order; this process's torch thread
-        count is set for each run and restored afterwards."""
-        import torch
-
+        """Yield ``(run_id, result)`` for each run, in order; this process's state (torch thread
+        count included) is restored after each run."""
         from scratchlab.runner.context import run_experiment
         from scratchlab.runner.environment import usable_cpus
+        from scratchlab.runner.fingerprint import held_limit, plugin_modules
+        from scratchlab.runner.isolation import Isolation, add_note
 
-        cores, before = usable_cpus(), torch.get_num_threads()
+        cores = usable_cpus()
+        isolation = Isolation(
+            plugin_modules(self.plugins), replaceable=False, held_limit=held_limit()
+        )
         try:
             for run_id, planned in items:
                 started([run_id])
-                apply_threads(run_threads(planned, exclusive=True, cores=cores, workers=1))
-                yield run_id, run_experiment(self.plugins, planned, timeout=timeout)
+                isolation.begin(run_threads(planned, exclusive=True, cores=cores, workers=1))
+                try:
+                    result = run_experiment(self.plugins, planned, timeout=timeout)
+                finally:
+                    note = isolation.end().note  # an interrupted run's changes are undone too
+                if note is not None:
+                    result.reason = add_note(result.reason, note)
+                    self.warn(f"run {run_id} ({planned.experiment}): {note}")
+                yield run_id, result
         finally:
-            apply_threads(before)
+            isolation.close()
 
     def close(self) -> None:
         """Nothing to release."""
@@ -298,6 +319,7 @@ def execute_sweep(
                 if guard.hit:  # the run saw Ctrl-C but turned it into a result
                     raise KeyboardInterrupt
                 planned = running.pop(run_id)
+                result.reason = bounded_reason(result.reason)  # a 20 MB message is not kept whole
                 with guard.deferred():
                     store.write_result(run_id, result)
                 reporter.run_finished(planned, result)

@@ -59,7 +59,7 @@ from scratchlab.runner.execute import (
     grace_period,
     run_threads,
 )
-from scratchlab.runner.worker import memory_headroom, worker_main
+from scratchlab.runner.worker import WorkerOptions, memory_headroom, worker_main
 
 #: lines and characters of a run's output kept in its reason
 TAIL_LINES = 25
@@ -131,6 +131,7 @@ class _Worker:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     offset: int = 0  # output file size when the task was handed out
     retiring: bool = False  # it said it exits after its last result
+    loading: str | None = None  # the plugin it was importing when it last said so
 
     def tail(self) -> str:
         """The last lines the worker wrote since its current task was handed out."""
@@ -159,6 +160,7 @@ class SupervisedBackend:
         modules: Sequence[str],
         *,
         workers: int | None = None,
+        max_runs: int | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         from scratchlab.runner.environment import usable_cpus
@@ -167,6 +169,8 @@ class SupervisedBackend:
         self.modules = tuple(modules)
         self.cores = usable_cpus()
         self.size = max(1, workers or self.cores)
+        self.max_runs = max_runs  # a worker retires after this many runs
+        self._blocked: dict[str, str] = {}  # plugin -> how it crashed workers on import
         self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
         self.poll = 0.5  # seconds between checks for overdue runs
         self._context = multiprocessing.get_context(
@@ -190,6 +194,7 @@ class SupervisedBackend:
         return {
             "backend": "supervised",
             "workers": self.size,
+            "max_runs_per_worker": self.max_runs,
             "usable_cpus": self.cores,
             "torch_threads": {"shared": max(1, self.cores // self.size), "exclusive": self.cores},
             # set when the workers start: MemAvailable then, or $SCRATCHLAB_WORKER_MEMORY; none for accelerators
@@ -236,9 +241,12 @@ class SupervisedBackend:
         output = self._folder / f"worker-{self._count}.log"
         output.touch()
         conn, child = self._context.Pipe()
+        options = WorkerOptions(
+            self.modules, str(output), self._headroom, self.max_runs, frozenset(self._blocked)
+        )
         process = self._context.Process(
             target=worker_main,
-            args=(child, self.modules, str(output), self._headroom),
+            args=(child, options),
             name=f"scratchlab-worker-{self._count}",
             daemon=True,
         )
@@ -252,9 +260,14 @@ class SupervisedBackend:
             worker.process.kill()
         worker.process.join(timeout=5)
         worker.conn.close()
+        if worker.process.pid is not None:
+            # what its runs started (a child left running) goes with it: the worker leads its group
+            with contextlib.suppress(OSError):
+                os.killpg(worker.process.pid, signal.SIGKILL)
 
     def _top_up(self, wanted: int) -> None:
-        while len(self._workers) < wanted:
+        # a retiring worker's replacement starts at once, while it finishes exiting
+        while sum(not w.retiring for w in self._workers) < wanted:
             self._spawn()
 
     # -- handing out -------------------------------------------------------
@@ -345,7 +358,10 @@ class SupervisedBackend:
                 worker.ready = True
                 self._failed_starts = 0
                 continue
-            _, result, retire, size = message
+            if message[0] == "loading":
+                worker.loading = message[1]
+                continue
+            _, result, retire, size, note = message
             task, worker.task = worker.task, None
             now = time.monotonic()
             if task is not None:
@@ -363,6 +379,8 @@ class SupervisedBackend:
                 self._begun.append(worker.task.run_id)
             if task is not None:
                 out.append((task.run_id, result))
+                if note is not None:
+                    self.warn(f"run {task.run_id} ({task.planned.experiment}): {note}")
         return out
 
     def _died(self, worker: _Worker) -> list[tuple[int, RunResult]]:
@@ -376,6 +394,15 @@ class SupervisedBackend:
         if task is not None:
             reason = f"{exit_description(code)} during the run; a new worker took its place"
             return [(task.run_id, failed_result(_with_output(reason, tail), worker.started_at))]
+        if not was_ready and worker.loading is not None:
+            # one plugin crashes the process on import: leave it out, fail its runs, go on
+            self._blocked[worker.loading] = exit_description(code)
+            self.warn(
+                f"plugin {worker.loading!r} crashed a worker process on import"
+                f" ({exit_description(code).removeprefix('the worker process ')});"
+                " its runs fail, the others run without it"
+            )
+            return []
         if not was_ready:
             self._failed_starts += 1
             if self._failed_starts >= START_ATTEMPTS:
@@ -428,6 +455,37 @@ class SupervisedBackend:
             out.extend(self._overdue(limit))
         return out
 
+    def _refuse_blocked(self, queue: deque[_Task]) -> list[tuple[int, RunResult]]:
+        """Take the runs that need a plugin which crashed workers on import out of ``queue``,
+        failed with one line that says so."""
+        if not self._blocked:
+            return []
+        out, kept = [], deque()
+        for task in queue:
+            plugin = self._plugin_of(task.planned)
+            if plugin is None:
+                kept.append(task)
+                continue
+            reason = (
+                f"plugin {plugin!r} crashed the worker process on import"
+                f" ({self._blocked[plugin].removeprefix('the worker process ')}), so no worker"
+                " has it; its runs cannot run"
+            )
+            out.append((task.run_id, failed_result(reason)))
+        queue.clear()
+        queue.extend(kept)
+        return out
+
+    def _plugin_of(self, planned: PlannedRun) -> str | None:
+        """The blocked plugin ``planned`` needs (its experiment's or a component's), or None."""
+        registry = self.plugins.registry
+        for category, name in [("experiment", planned.experiment), *planned.components.items()]:
+            with contextlib.suppress(LookupError):
+                plugin = registry.get(category, name).plugin
+                if plugin in self._blocked:
+                    return plugin
+        return None
+
     # -- the backend interface ---------------------------------------------
 
     def results(
@@ -449,6 +507,10 @@ class SupervisedBackend:
                 # all tasks alone: one worker is enough; never more workers than runs left
                 wanted = 1 if all(t.alone for t in queue) else min(self.size, len(queue) + running)
                 self._top_up(max(wanted, running))
+                refused = self._refuse_blocked(queue)
+                if refused:
+                    started([run_id for run_id, _ in refused])
+                    yield from refused
                 handed = self._dispatch(queue)
                 if handed:
                     started(handed)
@@ -488,22 +550,24 @@ def make_backend(
     inline: bool = False,
     workers: int | None = None,
     scheduler: str | None = None,
+    max_runs: int | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Any:
     """The backend a sweep's options ask for: ``inline`` runs in this process (for pdb);
     ``scheduler="local"`` starts a local Dask cluster of ``workers`` processes (default:
     one per usable core) and any other ``scheduler`` is an existing cluster's address;
-    otherwise the supervised pool of ``workers`` processes (default: one per usable core).
+    otherwise the supervised pool of ``workers`` processes (default: one per usable core), each
+    replaced after ``max_runs`` runs (default: only when a run changed it for good).
     Raises :class:`~scratchlab.runner.execute.DaskUnavailable` when Dask cannot be used."""
     from scratchlab.runner.daskbackend import DaskBackend
     from scratchlab.runner.execute import InlineBackend
 
     if inline:
-        return InlineBackend(plugins)
+        return InlineBackend(plugins, warn=warn)
     if scheduler == "local":
         from scratchlab.runner.environment import usable_cpus
 
         return DaskBackend.local(workers or usable_cpus(), modules, warn=warn)
     if scheduler is not None:
         return DaskBackend.connect(scheduler, modules, warn=warn)
-    return SupervisedBackend(plugins, modules, workers=workers, warn=warn)
+    return SupervisedBackend(plugins, modules, workers=workers, max_runs=max_runs, warn=warn)

@@ -269,6 +269,13 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     "  [default: one per usable CPU core]",
 )
 @click.option(
+    "--max-runs-per-worker",
+    type=options_.RUNS_PER_WORKER,
+    metavar="N",
+    help="Replace each worker process after N runs (as multiprocessing's maxtasksperchild does);"
+    " a worker is replaced anyway after a run that changed its process for good.  [default: no limit]",
+)
+@click.option(
     "--scheduler",
     metavar="ADDRESS",
     help="Run on the existing Dask cluster at ADDRESS (tcp://host:port), or `local` for a local"
@@ -387,6 +394,7 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
         timeout=options["timeout"],
         fail_fast=options["fail_fast"],
         retry_noisy=options["retry_noisy"],
+        max_runs_per_worker=options["max_runs_per_worker"],
     )
     with contextlib.ExitStack() as stack:
         store = None
