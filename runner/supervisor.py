@@ -59,6 +59,7 @@ from scratchlab.runner.execute import (
     grace_period,
     run_threads,
 )
+from scratchlab.runner.sweeping import SweepError
 from scratchlab.runner.worker import WorkerOptions, memory_headroom, worker_main
 
 #: lines and characters of a run's output kept in its reason
@@ -82,8 +83,9 @@ def run_kind(planned: PlannedRun) -> tuple[str, str | None]:
     return planned.experiment, planned.components.get("matmul")
 
 
-class WorkerStartError(RuntimeError):
-    """Worker processes die before they are ready (a plugin crashes on import)."""
+class WorkerStartError(SweepError):
+    """Worker processes die before they are ready, and no plugin import is to blame (a plugin
+    whose import crashes is left out instead); the message is one line."""
 
 
 # --------------------------------------------------------------------------- the driver's side
@@ -106,6 +108,11 @@ def exit_description(code: int | None) -> str:
         }.get(name, "")
         return f"the worker process was killed by {name}{why}"
     return f"the worker process exited with code {code}"
+
+
+def _crash(code: int | None) -> str:
+    """How a worker that crashed ended, said of "it": ``killed by SIGSEGV (a crash in native code)``."""
+    return exit_description(code).removeprefix("the worker process ").removeprefix("was ")
 
 
 @dataclass
@@ -396,21 +403,19 @@ class SupervisedBackend:
             return [(task.run_id, failed_result(_with_output(reason, tail), worker.started_at))]
         if not was_ready and worker.loading is not None:
             # one plugin crashes the process on import: leave it out, fail its runs, go on
-            self._blocked[worker.loading] = exit_description(code)
+            self._blocked[worker.loading] = _crash(code)
             self.warn(
                 f"plugin {worker.loading!r} crashed a worker process on import"
-                f" ({exit_description(code).removeprefix('the worker process ')});"
-                " its runs fail, the others run without it"
+                f" ({_crash(code)}); its runs fail, the others run without it"
             )
             return []
         if not was_ready:
             self._failed_starts += 1
             if self._failed_starts >= START_ATTEMPTS:
+                last = tail.strip().splitlines()[-1:] if tail.strip() else []
+                said = f"; its last output: {last[0].strip()[:300]}" if last else ""
                 raise WorkerStartError(
-                    _with_output(
-                        f"worker processes die before they are ready: {exit_description(code)}",
-                        tail,
-                    ).replace("the run's last output", "the worker's last output")
+                    f"worker processes die before they are ready: {exit_description(code)}{said}"
                 )
         return []
 
@@ -467,9 +472,8 @@ class SupervisedBackend:
                 kept.append(task)
                 continue
             reason = (
-                f"plugin {plugin!r} crashed the worker process on import"
-                f" ({self._blocked[plugin].removeprefix('the worker process ')}), so no worker"
-                " has it; its runs cannot run"
+                f"plugin {plugin!r} crashed the worker process on import ({self._blocked[plugin]}),"
+                " so no worker has it; its runs cannot run"
             )
             out.append((task.run_id, failed_result(reason)))
         queue.clear()
