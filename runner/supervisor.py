@@ -74,6 +74,8 @@ SEND_AHEAD_MAX = 4
 OUTPUT_RESET_BYTES = 1 << 20
 #: workers dying before they are ready this many times in a row stop the sweep
 START_ATTEMPTS = 3
+#: seconds idle workers get to exit when the sweep closes, before they are killed
+CLOSE_WAIT = 0.5
 
 
 def run_kind(planned: PlannedRun) -> tuple[str, str | None]:
@@ -245,21 +247,30 @@ class SupervisedBackend:
         if self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix="scratchlab-workers-"))
         self._count += 1
-        output = self._folder / f"worker-{self._count}.log"
-        output.touch()
-        conn, child = self._context.Pipe()
         options = WorkerOptions(
-            self.modules, str(output), self._headroom, self.max_runs, frozenset(self._blocked)
+            self.modules,
+            str(self._folder / f"worker-{self._count}.log"),
+            self._headroom,
+            self.max_runs,
+            frozenset(self._blocked),
         )
-        process = self._context.Process(
-            target=worker_main,
-            args=(child, options),
-            name=f"scratchlab-worker-{self._count}",
-            daemon=True,
-        )
-        process.start()
-        child.close()
-        self._workers.append(_Worker(process, conn, output))
+        self._workers.append(_start_worker(self._context, options, self._count))
+
+    def _adopt_early(self, devices: Sequence[str]) -> None:
+        """Take over the worker :func:`start_early` started, if it fits this sweep (the same
+        plugins and limits); otherwise stop it."""
+        early = _EARLY.pop("worker", None)
+        if early is None:
+            return
+        worker, options, folder = early
+        same = (options.modules, options.max_runs) == (self.modules, self.max_runs)
+        if same and all(d.startswith("cpu") for d in devices):  # its memory limit is a CPU one
+            self._workers.append(worker)
+            self._folder, self._count = folder, 1
+        else:
+            worker.process.kill()
+            worker.process.join(timeout=5)
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _discard(self, worker: _Worker, *, kill: bool) -> None:
         self._workers.remove(worker)
@@ -501,7 +512,9 @@ class SupervisedBackend:
         queue = self._queue = deque(self.tasks(items))
         self._begun = []
         if not self._workers:
-            self._headroom = memory_headroom(sorted({t.planned.device for t in queue}))
+            devices = sorted({t.planned.device for t in queue})
+            self._headroom = memory_headroom(devices)
+            self._adopt_early(devices)
         finished = False
         try:
             while True:
@@ -535,13 +548,63 @@ class SupervisedBackend:
             if worker.task is None:
                 with contextlib.suppress(OSError, ValueError):
                     worker.conn.send(None)
-        deadline = time.monotonic() + 2
+        # an idle worker holds nothing: it gets a moment to exit, then it is killed
+        deadline = time.monotonic() + CLOSE_WAIT
         for worker in list(self._workers):
             worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
             self._discard(worker, kill=True)
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+
+
+# --------------------------------------------------------------------------- starting workers
+
+
+def _start_worker(context: Any, options: WorkerOptions, number: int) -> _Worker:
+    """Start one worker process with ``options``; it says ready when it has loaded everything."""
+    output = Path(options.output)
+    output.touch()
+    conn, child = context.Pipe()
+    process = context.Process(
+        target=worker_main, args=(child, options), name=f"scratchlab-worker-{number}", daemon=True
+    )
+    process.start()
+    child.close()
+    return _Worker(process, conn, output)
+
+
+#: the worker :func:`start_early` started, until a backend adopts it: (worker, options, folder)
+_EARLY: dict[str, tuple[_Worker, WorkerOptions, Path]] = {}
+
+
+def start_early(modules: Sequence[str], *, max_runs: int | None = None) -> None:
+    """Start one worker now, for a sweep about to be planned: its imports (torch, the plugins)
+    then overlap the driver's own, and a one-run sweep costs little more than ``--inline``. The
+    first :class:`SupervisedBackend` with the same plugins and limits adopts it; if none does,
+    it is stopped when this process exits. It assumes CPU runs (the memory limit); a sweep on an
+    accelerator stops it and starts its own."""
+    import atexit
+
+    _stop_early()  # one a sweep that stopped before running left behind
+    try:
+        headroom = memory_headroom(("cpu",))
+    except ValueError:
+        return  # a bad $SCRATCHLAB_WORKER_MEMORY: the sweep itself says so
+    folder = Path(tempfile.mkdtemp(prefix="scratchlab-workers-"))
+    options = WorkerOptions(tuple(modules), str(folder / "worker-1.log"), headroom, max_runs)
+    context = multiprocessing.get_context("spawn")
+    _EARLY["worker"] = (_start_worker(context, options, 1), options, folder)
+    atexit.unregister(_stop_early)
+    atexit.register(_stop_early)
+
+
+def _stop_early() -> None:
+    early = _EARLY.pop("worker", None)
+    if early is not None:
+        early[0].process.kill()
+        early[0].process.join(timeout=5)
+        shutil.rmtree(early[2], ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- choosing a backend

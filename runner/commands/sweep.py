@@ -340,6 +340,11 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
     A category a plugin adds gets its option too: --optimizer sgd,adam.
     """
     state = ctx.obj
+    if not (options["dry_run"] or options["inline"] or options["scheduler"]):
+        from scratchlab.runner.supervisor import start_early
+
+        # the first worker imports torch and the plugins while this process plans
+        start_early(state.plugin_modules, max_runs=options["max_runs_per_worker"])
     if ctx.args:
         from scratchlab.runner.category_options import category_choices
 

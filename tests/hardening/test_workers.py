@@ -214,7 +214,11 @@ def test_every_fault_costs_one_run_and_the_sweep_goes_on(faulty: Path, tmp_path:
     assert first["f-segfault"].startswith("the worker process was killed by SIGSEGV")
     assert "about to read address 0" in stored["f-segfault"][1]
     assert "in segfault" in stored["f-segfault"][1]  # faulthandler's stack of the crash
-    assert first["f-swallow"].startswith("timed out: the run did not stop within --timeout 2s")
+    # stopped in its worker a second after it swallowed the timeout, or (on a machine too busy
+    # for that second) killed with its worker after the grace period
+    assert first["f-swallow"].endswith(
+        "the run caught the timeout and went on, so it was stopped"
+    ) or first["f-swallow"].startswith("timed out: the run did not stop within --timeout 2s")
     assert first["f-hog"].startswith("out of memory:")
     assert query(db, "SELECT status FROM sweeps") == [("failed",)]
     (ok,) = metrics(db, "f-ok")
