@@ -171,6 +171,11 @@ class Glance:
     #: columns that must stay (the user named them, or the run id and status)
     required: tuple[str, ...] = FIRST
     positions: list[int] = field(default_factory=list)
+    #: what a row is, for the footer ("3 runs"); default: runs when there is a run id
+    noun: str = ""
+    #: rows there are in all when only some are shown ("50 of 79 runs"), and how to see more
+    total: int | None = None
+    more: str = ""
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()), ()))

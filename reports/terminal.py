@@ -219,11 +219,11 @@ def fitted_table(
         hidden.insert(0, droppable[-1])
         columns.remove(droppable[-1])
     rows = len(glance)
-    notes = [
-        f"{rows} run{'s' if rows != 1 else ''}"
-        if "run_id" in glance.columns
-        else f"{rows} configuration{'s' if rows != 1 else ''}"
-    ]
+    noun = glance.noun or ("run" if "run_id" in glance.columns else "configuration")
+    count = f"{rows} of {glance.total}" if glance.total not in (None, rows) else f"{rows}"
+    notes = [f"{count} {noun}{'s' if (glance.total or rows) != 1 else ''}"]
+    if glance.more:
+        notes.append(glance.more)
     if glance.constant:
         notes.append("all with " + ", ".join(f"{k}={v}" for k, v in glance.constant.items()))
     if hidden:

@@ -347,3 +347,28 @@ def test_show_and_compare_mark_noisy_timings(main_job):
         CliRunner().invoke(cli, ["--db", url, "show", str(einsum_id), "--json"]).output
     )
     assert detail["timings"][0]["quality"] == "noisy"
+
+
+def test_runs_pages_each_experiment_and_says_how_to_see_more(main_job):
+    """Issue 24 item 9: the limit is per experiment, so a long experiment (40 train runs)
+    does not push the later ones (telemetry) off the page, and each cut table says how
+    to see the rest; following that hint shows the next runs."""
+    url, _ = main_job
+    result = CliRunner().invoke(cli, ["--db", url, "runs", "--limit", "10"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    found = tables(result.output)
+    assert set(found) == {"matmul", "init-stats", "gradcheck", "train", "telemetry"}
+    train = " ".join(found["train"])
+    assert "10 of 40 runs" in train and "next: --experiment train --offset 10" in train
+    assert "all: --limit 0" in train
+    assert "--offset" not in " ".join(found["matmul"])  # 5 matmul runs: nothing left out
+    assert result.output.rstrip().splitlines()[-1] == "39 of 69 runs (--limit 0 shows every run)"
+    first = [int(line.split("│")[0]) for line in found["train"] if "│" in line]
+    following = CliRunner().invoke(
+        cli,
+        ["--db", url, "runs", "--experiment", "train", "--offset", "10", "--limit", "10"],
+        env={"COLUMNS": "80"},
+    )
+    assert following.exit_code == 0, following.output
+    then = [int(line.split("│")[0]) for line in tables(following.output)["train"] if "│" in line]
+    assert len(then) == 10 and min(then) > max(first)
