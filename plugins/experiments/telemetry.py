@@ -120,6 +120,7 @@ EXPERIMENT = Experiment(
         "hist_hi": finite,
         "bins": Bounds(low=3, integer=True),
     },
+    check=train.check_combination,
     headline=("frac_near_zero", "frac_near_zero.*", "valid_accuracy"),
     description=(
         "06's hooks while the CNN trains: per step and layer the mean, std and a 40-bin histogram"

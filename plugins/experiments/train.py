@@ -249,6 +249,21 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
         ctx.metric("samples_per_s", n * epochs / train_seconds)
 
 
+def check_combination(components: Any, params: Any) -> str | None:
+    """Planning's check: a norm that cannot take one of the CNN's channel counts (groupnorm
+    whose groups do not divide them) is refused with the layer and its channel count."""
+    from scratchlab.plugins.experiments.models import CNN_FILTERS
+
+    norm = components.get("norm")
+    check = getattr(norm, "check", None)
+    if params.get("model") != "cnn" or check is None:
+        return None
+    for index, channels in enumerate(CNN_FILTERS, start=1):
+        if (problem := check(channels)) is not None:
+            return f"{norm.name}.{problem} of layer conv{index} (the cnn's channels: {'-'.join(map(str, CNN_FILTERS))})"
+    return None
+
+
 def run(ctx: Any) -> None:
     """Train the chosen model with the chosen components; record losses, accuracy and speed."""
     p = ctx.params
@@ -299,6 +314,7 @@ EXPERIMENT = Experiment(
     uses=USES,
     params=PARAMS,
     bounds=BOUNDS,
+    check=check_combination,
     headline=("valid_accuracy", "valid_loss", "samples_per_s"),
     description=(
         "The lessons' minibatch loop (bs 64, lr 0.2) on the MLP or the CNN (model) with the chosen optimizer,"
