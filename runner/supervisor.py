@@ -22,6 +22,13 @@ database writer, stores it. What a plugin does to its own process stays there:
   see :func:`memory_headroom`): ``failed`` with a first line that says
   ``out of memory``; that worker is replaced, since a process that hit its
   address-space limit may be left half-broken.
+- a run that changes its process: what can be restored is, after the run
+  (:mod:`~scratchlab.runner.isolation`); a run that leaves what cannot be (a
+  patched function, a thread, a child process, memory) retires its worker,
+  and the run's reason says what it changed; children die with their
+  worker's process group;
+- a plugin whose import crashes the worker: left out of the next workers by
+  name, its runs fail with one line, the others run.
 
 Scheduling: the pool has one worker per usable core by default. A run holds
 as many cores as it has torch threads (``auto``: usable cores // workers) and
@@ -45,7 +52,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import wait as wait_for
 from pathlib import Path
@@ -60,11 +67,15 @@ from scratchlab.runner.execute import (
     run_threads,
 )
 from scratchlab.runner.sweeping import SweepError
-from scratchlab.runner.worker import WorkerOptions, memory_headroom, worker_main
+from scratchlab.runner.worker import WorkerOptions, memory_headroom
+from scratchlab.runner.workerproc import (
+    WorkerHandle,
+    crash_description,
+    exit_description,
+    start_worker,
+    take_early,
+)
 
-#: lines and characters of a run's output kept in its reason
-TAIL_LINES = 25
-TAIL_CHARS = 4000
 #: a run is sent ahead to a busy worker when a run of its kind (see :func:`run_kind`)
 #: took less than this many seconds earlier in the sweep ...
 SEND_AHEAD_BELOW = 1.0
@@ -93,30 +104,6 @@ class WorkerStartError(SweepError):
 # --------------------------------------------------------------------------- the driver's side
 
 
-def exit_description(code: int | None) -> str:
-    """How a worker process ended, in words (``code`` is ``Process.exitcode``)."""
-    if code is None:
-        return "the worker process stopped answering"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        why = {
-            "SIGSEGV": " (a crash in native code)",
-            "SIGKILL": " (out of memory, or killed)",
-            "SIGABRT": " (aborted by native code)",
-            "SIGBUS": " (a crash in native code)",
-        }.get(name, "")
-        return f"the worker process was killed by {name}{why}"
-    return f"the worker process exited with code {code}"
-
-
-def _crash(code: int | None) -> str:
-    """How a worker that crashed ended, said of "it": ``killed by SIGSEGV (a crash in native code)``."""
-    return exit_description(code).removeprefix("the worker process ").removeprefix("was ")
-
-
 @dataclass
 class _Task:
     run_id: int
@@ -124,34 +111,6 @@ class _Task:
     threads: int
     cores: int  # cores it holds while it runs
     alone: bool  # exclusive: nothing else runs beside it
-
-
-@dataclass
-class _Worker:
-    process: Any
-    conn: Any
-    output: Path
-    ready: bool = False
-    task: _Task | None = None
-    queued: deque[_Task] = field(
-        default_factory=deque
-    )  # sent ahead, waiting in the pipe behind ``task``
-    since: float = 0.0  # monotonic time the task was handed out
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    offset: int = 0  # output file size when the task was handed out
-    retiring: bool = False  # it said it exits after its last result
-    loading: str | None = None  # the plugin it was importing when it last said so
-
-    def tail(self) -> str:
-        """The last lines the worker wrote since its current task was handed out."""
-        try:
-            with self.output.open("rb") as f:
-                size = f.seek(0, os.SEEK_END)
-                f.seek(max(self.offset, size - TAIL_CHARS))
-                text = f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-        return "\n".join(text.strip("\n").splitlines()[-TAIL_LINES:])
 
 
 def _with_output(reason: str, tail: str) -> str:
@@ -185,7 +144,7 @@ class SupervisedBackend:
         self._context = multiprocessing.get_context(
             "spawn"
         )  # torch's thread pools do not survive a fork
-        self._workers: list[_Worker] = []
+        self._workers: list[WorkerHandle] = []
         self._folder: Path | None = None
         self._headroom: int | None = None
         self._failed_starts = 0
@@ -254,17 +213,17 @@ class SupervisedBackend:
             self.max_runs,
             frozenset(self._blocked),
         )
-        self._workers.append(_start_worker(self._context, options, self._count))
+        self._workers.append(start_worker(self._context, options, self._count))
 
     def _adopt_early(self, devices: Sequence[str]) -> None:
-        """Take over the worker :func:`start_early` started, if it fits this sweep (the same
-        plugins and limits); otherwise stop it."""
-        early = _EARLY.pop("worker", None)
+        """Take over the worker :func:`~scratchlab.runner.workerproc.start_early` started, if it
+        fits this sweep (the same plugins and limits, and a CPU sweep: its memory limit is a CPU
+        one); otherwise stop it."""
+        early = take_early(self.modules, self.max_runs)
         if early is None:
             return
-        worker, options, folder = early
-        same = (options.modules, options.max_runs) == (self.modules, self.max_runs)
-        if same and all(d.startswith("cpu") for d in devices):  # its memory limit is a CPU one
+        worker, folder = early
+        if all(d.startswith("cpu") for d in devices):
             self._workers.append(worker)
             self._folder, self._count = folder, 1
         else:
@@ -272,7 +231,7 @@ class SupervisedBackend:
             worker.process.join(timeout=5)
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _discard(self, worker: _Worker, *, kill: bool) -> None:
+    def _discard(self, worker: WorkerHandle, *, kill: bool) -> None:
         self._workers.remove(worker)
         if kill and worker.process.is_alive():
             worker.process.kill()
@@ -355,14 +314,14 @@ class SupervisedBackend:
         seconds = self._seconds.get(run_kind(task.planned))
         return seconds is not None and seconds <= SEND_AHEAD_BELOW
 
-    def _requeue(self, worker: _Worker, queue: deque[_Task]) -> None:
+    def _requeue(self, worker: WorkerHandle, queue: deque[_Task]) -> None:
         """Put a run that was sent ahead to a worker that is gone back at the head of the queue."""
         while worker.queued:
             queue.appendleft(worker.queued.pop())
 
     # -- collecting --------------------------------------------------------
 
-    def _receive(self, worker: _Worker) -> list[tuple[int, RunResult]]:
+    def _receive(self, worker: WorkerHandle) -> list[tuple[int, RunResult]]:
         """Read what ``worker`` has sent; a result comes back as ``(run_id, result)``."""
         out = []
         while True:
@@ -401,7 +360,7 @@ class SupervisedBackend:
                     self.warn(f"run {task.run_id} ({task.planned.experiment}): {note}")
         return out
 
-    def _died(self, worker: _Worker) -> list[tuple[int, RunResult]]:
+    def _died(self, worker: WorkerHandle) -> list[tuple[int, RunResult]]:
         """Handle a worker that is gone: its run, if it had one, failed; a start failure is counted."""
         worker.process.join(timeout=5)
         code = worker.process.exitcode
@@ -414,10 +373,10 @@ class SupervisedBackend:
             return [(task.run_id, failed_result(_with_output(reason, tail), worker.started_at))]
         if not was_ready and worker.loading is not None:
             # one plugin crashes the process on import: leave it out, fail its runs, go on
-            self._blocked[worker.loading] = _crash(code)
+            self._blocked[worker.loading] = crash_description(code)
             self.warn(
                 f"plugin {worker.loading!r} crashed a worker process on import"
-                f" ({_crash(code)}); its runs fail, the others run without it"
+                f" ({crash_description(code)}); its runs fail, the others run without it"
             )
             return []
         if not was_ready:
@@ -556,55 +515,6 @@ class SupervisedBackend:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
-
-
-# --------------------------------------------------------------------------- starting workers
-
-
-def _start_worker(context: Any, options: WorkerOptions, number: int) -> _Worker:
-    """Start one worker process with ``options``; it says ready when it has loaded everything."""
-    output = Path(options.output)
-    output.touch()
-    conn, child = context.Pipe()
-    process = context.Process(
-        target=worker_main, args=(child, options), name=f"scratchlab-worker-{number}", daemon=True
-    )
-    process.start()
-    child.close()
-    return _Worker(process, conn, output)
-
-
-#: the worker :func:`start_early` started, until a backend adopts it: (worker, options, folder)
-_EARLY: dict[str, tuple[_Worker, WorkerOptions, Path]] = {}
-
-
-def start_early(modules: Sequence[str], *, max_runs: int | None = None) -> None:
-    """Start one worker now, for a sweep about to be planned: its imports (torch, the plugins)
-    then overlap the driver's own, and a one-run sweep costs little more than ``--inline``. The
-    first :class:`SupervisedBackend` with the same plugins and limits adopts it; if none does,
-    it is stopped when this process exits. It assumes CPU runs (the memory limit); a sweep on an
-    accelerator stops it and starts its own."""
-    import atexit
-
-    _stop_early()  # one a sweep that stopped before running left behind
-    try:
-        headroom = memory_headroom(("cpu",))
-    except ValueError:
-        return  # a bad $SCRATCHLAB_WORKER_MEMORY: the sweep itself says so
-    folder = Path(tempfile.mkdtemp(prefix="scratchlab-workers-"))
-    options = WorkerOptions(tuple(modules), str(folder / "worker-1.log"), headroom, max_runs)
-    context = multiprocessing.get_context("spawn")
-    _EARLY["worker"] = (_start_worker(context, options, 1), options, folder)
-    atexit.unregister(_stop_early)
-    atexit.register(_stop_early)
-
-
-def _stop_early() -> None:
-    early = _EARLY.pop("worker", None)
-    if early is not None:
-        early[0].process.kill()
-        early[0].process.join(timeout=5)
-        shutil.rmtree(early[2], ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- choosing a backend

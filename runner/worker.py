@@ -6,9 +6,14 @@ SIGHUP (the driver decides), dies with the driver (Linux ``PR_SET_PDEATHSIG``),
 enables ``faulthandler`` (a crash's Python stack lands in that file), imports
 torch and the plugins, caps its address space (:func:`memory_headroom`), says
 ready, then runs what the driver sends, one run at a time, until told to stop.
-A run's ``KeyboardInterrupt`` or ``SystemExit`` becomes a failed result; a
-run that hit the memory limit is ``failed`` with ``out of memory`` first and
-its worker retires, since a process that hit its limit may be half-broken.
+Every run starts from the state recorded before the first
+(:mod:`~scratchlab.runner.isolation`). A run's ``KeyboardInterrupt`` or
+``SystemExit`` becomes a failed result. The worker retires (exits after
+sending the result; the driver starts a fresh one) after a run that hit the
+memory limit (``failed``, ``out of memory`` first: a process that hit its
+limit may be half-broken), after a run that changed what cannot be restored
+(a patched function, a thread, a child, memory held), and after
+``--max-runs-per-worker`` runs.
 """
 
 from __future__ import annotations

@@ -336,7 +336,7 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
     """
     state = ctx.obj
     if not (options["dry_run"] or options["inline"] or options["scheduler"]):
-        from scratchlab.runner.supervisor import start_early
+        from scratchlab.runner.workerproc import start_early
 
         # the first worker imports torch and the plugins while this process plans
         start_early(state.plugin_modules, max_runs=options["max_runs_per_worker"])
