@@ -33,6 +33,7 @@ from scratchlab.runner.plan import (
     parse_threads,
     split_names,
 )
+from scratchlab.runner.spec import DEFAULT_MAX_RUNS
 
 #: options that shape the plan; they cannot be combined with --resume / --rerun-failed
 PLAN_OPTIONS: tuple[str, ...] = (
@@ -46,6 +47,7 @@ PLAN_OPTIONS: tuple[str, ...] = (
     "seed",
     "data_path",
     "threads",
+    "max_runs",
     *(f"select_{c}" for c in COMPONENT_CATEGORIES),
 )
 
@@ -114,6 +116,7 @@ def build_spec(
         "data_path": _data_path(options["data_path"]),
         "settings": settings or None,
         "threads": parse_threads(options["threads"]) if options["threads"] is not None else None,
+        "max_runs": options.get("max_runs"),
     }
     merged = merge_spec_args(file_args, cli_args)
     name = merged.pop("name", None)
@@ -183,6 +186,63 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     )
 
 
+#: a dry run lists the plan run by run up to this many runs, and summarises a larger one
+PLAN_TABLE_ROWS = 200
+
+
+def plan_summary(runs: Sequence[PlannedRun], registry: Any) -> list[dict[str, Any]]:
+    """A large plan in a few rows: per experiment, its plugin, its run count and how many
+    components of each category it combines (plus devices, thread counts and repeats)."""
+    by_experiment: dict[str, list[PlannedRun]] = {}
+    for run in runs:
+        by_experiment.setdefault(run.experiment, []).append(run)
+    rows = []
+    for experiment, group in by_experiment.items():
+        axes = {
+            category: len({r.components[category] for r in group})
+            for category in group[0].components
+        }
+        axes.update(
+            device=len({r.device for r in group}),
+            threads=len({r.threads for r in group}),
+            repeat=len({r.repeat for r in group}),
+        )
+        rows.append(
+            {
+                "experiment": experiment,
+                "plugin": registry.get("experiment", experiment).plugin,
+                "runs": len(group),
+                "axes": axes,
+            }
+        )
+    return rows
+
+
+def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
+    """Print :func:`plan_summary`'s rows and the count on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    total = sum(row["runs"] for row in rows)
+    console = Console(soft_wrap=False)
+    table = Table(
+        title=f"{title}: {total:,} runs, summarised (--json lists every run)",
+        title_justify="left",
+        show_edge=False,
+    )
+    for column, justify in (("experiment", "left"), ("plugin", "left"), ("runs", "right")):
+        table.add_column(column, justify=justify, overflow="fold")
+    table.add_column("combines", overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["experiment"],
+            "built-in" if row["plugin"].startswith("scratchlab.") else row["plugin"],
+            f"{row['runs']:,}",
+            " × ".join(f"{axis} {n}" for axis, n in row["axes"].items() if n > 1) or "one run",
+        )
+    console.print(table)
+
+
 # --------------------------------------------------------------------------- the command
 
 
@@ -250,6 +310,13 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     help="torch threads per run, swept like any setting; auto: usable cores // workers for runs that"
     " share the cores, every usable core for a run that runs alone (an exclusive experiment such"
     " as matmul, or one worker).  [default: auto]",
+)
+@click.option(
+    "--max-runs",
+    type=options_.PLAN_RUNS,
+    metavar="N",
+    help=f"Refuse a plan of more than N runs, counted before any is built"
+    f" (N at most {options_.MAX_PLAN_RUNS:,}).  [default: {DEFAULT_MAX_RUNS:,}]",
 )
 @click.option("--name", help="Name of the sweep.  [default: what is swept and the time]")
 @click.option(
@@ -430,12 +497,16 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
             return
         if prepared.note is not None:
             raise click.UsageError(prepared.note)
+        execution.check_environment()  # before a new database file is made
         if store is None:
             store = stack.enter_context(open_store(state.db_url))
         _run(ctx, state, options, prepared, store, execution)
 
 
 def _show_plan(runs: Sequence[PlannedRun], registry: Any, title: str, as_json: bool) -> None:
+    if not as_json and len(runs) > PLAN_TABLE_ROWS:
+        print_plan_summary(plan_summary(runs, registry), title)
+        return
     rows = plan_rows(runs, registry)
     if as_json:
         click.echo(json.dumps({"count": len(rows), "runs": rows}, indent=2, default=str))
