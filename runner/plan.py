@@ -417,8 +417,12 @@ def _check_basics(spec: SweepSpec, registry: Registry) -> None:
 def _check_swept_used(
     spec: SweepSpec, registry: Registry, swept: Sequence[str], experiments: Sequence[str]
 ) -> None:
-    """PlanError for a swept category that no chosen experiment uses: its option would
-    change nothing, which is never what was meant (``--experiments matmul --init xavier``)."""
+    """PlanError for a swept category that none of the experiments named uses: its option
+    would change nothing, which is never what was meant (``--experiments matmul --init
+    xavier``). Without named experiments the swept categories chose them; one that chose
+    none is a warning (:func:`plan_warnings`)."""
+    if spec.experiments is None:
+        return
     chosen = [*experiments, *(i.experiment for i in spec.includes)]
     used = {c for name in chosen for c in registry.get("experiment", name).component.uses}
     for category in swept:
@@ -548,10 +552,12 @@ def plan(spec: SweepSpec, registry: Registry) -> list[PlannedRun]:
 
 def plan_warnings(spec: SweepSpec, runs: Sequence[PlannedRun], registry: Registry) -> list[str]:
     """What in ``spec`` has no effect on ``runs``: settings for an experiment or
-    component no run uses (probably not what the user meant, but not an error; a
-    swept category no chosen experiment uses is an error, raised by :func:`plan`)."""
+    component no run uses, and swept categories no planned experiment uses
+    (probably not what the user meant, but not an error; with experiments named,
+    :func:`plan` refuses such a category)."""
     used_experiments = {r.experiment for r in runs}
     used_components = {(c, n) for r in runs for c, n in r.components.items()}
+    used_categories = {c for r in runs for c in r.components}
     targets = _targets(registry)
     warnings = []
     for text, params in spec.settings.items():
@@ -564,6 +570,9 @@ def plan_warnings(spec: SweepSpec, runs: Sequence[PlannedRun], registry: Registr
         if not in_use:
             warnings.extend(f"-s {text}.{p} is not used by any planned run" for p in params)
     swept = tuple(dict.fromkeys((*spec.plugins, *spec.components)))
+    for category in swept:
+        if category not in used_categories:
+            warnings.append(f"{category} is swept but none of the planned experiments uses it")
     if spec.experiments is None:
         left_out = [
             e

@@ -397,12 +397,14 @@ def _names(data: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:
         isinstance(value, list) and all(isinstance(v, str) for v in value)
     ):
         return split_names(value)
-    what = "component names" if key not in CONFIG_KEYS else "names"
-    raise PlanError(
-        f"--config {path}: {key} must be {what} (a string or a list of strings),"
-        f" not {type(value).__name__} {_shown(value)}"
-        + (f"; other keys: {', '.join(CONFIG_KEYS)}" if key not in CONFIG_KEYS else "")
+    # any other key is a category: it may be a misspelt key, so the keys are listed
+    tail = (
+        f", not {type(value).__name__} {_shown(value)}"
+        if key in CONFIG_KEYS
+        else f"; other keys: {', '.join(CONFIG_KEYS)}"
     )
+    what = "names" if key in CONFIG_KEYS else "component names"
+    raise PlanError(f"--config {path}: {key} must be {what} (a string or a list of strings){tail}")
 
 
 def _shown(value: Any, limit: int = 40) -> str:
