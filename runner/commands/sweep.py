@@ -217,23 +217,25 @@ def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     """Print :func:`plan_summary`'s rows and the count on stdout."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from scratchlab.reports.textsafe import printable
+    from scratchlab.runner.commands.plugins import plugin_label
 
     total = sum(row["runs"] for row in rows)
     console = Console(soft_wrap=False)
-    table = Table(
-        title=f"{title}: {total:,} runs, summarised (--json lists every run)",
-        title_justify="left",
-        show_edge=False,
-    )
+    console.print(Text(printable(f"{title}: {total:,} runs, summarised (--json lists every run)")))
+    table = Table(show_edge=False)
     for column, justify in (("experiment", "left"), ("plugin", "left"), ("runs", "right")):
         table.add_column(column, justify=justify, overflow="fold")
     table.add_column("combines", overflow="fold")
     for row in rows:
         table.add_row(
-            row["experiment"],
-            "built-in" if row["plugin"].startswith("scratchlab.") else row["plugin"],
+            printable(row["experiment"]),
+            printable(plugin_label(row["plugin"])),
             f"{row['runs']:,}",
-            " × ".join(f"{axis} {n}" for axis, n in row["axes"].items() if n > 1) or "one run",
+            printable(" × ".join(f"{axis} {n}" for axis, n in row["axes"].items() if n > 1))
+            or "one run",
         )
     console.print(table)
 
