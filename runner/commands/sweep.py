@@ -224,7 +224,8 @@ def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
 
     total = sum(row["runs"] for row in rows)
     console = Console(soft_wrap=False)
-    console.print(Text(printable(f"{title}: {total:,} runs, summarised (--json lists every run)")))
+    console.print(Text(printable(title)))
+    console.print(f"{total:,} runs, summarised (--json lists every run)", highlight=False)
     table = Table(show_edge=False)
     for column, justify in (("experiment", "left"), ("plugin", "left"), ("runs", "right")):
         table.add_column(column, justify=justify, overflow="fold")
