@@ -42,14 +42,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
-from scratchlab.plugins import Category, hookimpl
+from scratchlab.plugins import hookimpl
 from scratchlab.plugins.contracts import Bounds, non_negative, one_of
-from scratchlab.plugins.types import Component
+from scratchlab.plugins.training_types import OPTIMIZER, Optimizer
 
 #: ``lamb``'s cap on the trust ratio ``r1/r2`` (the lessons' ``min(r1/r2, 10)``)
 LAMB_MAX_TRUST = 10.0
@@ -254,18 +253,6 @@ class StatefulOptimizer:
 # -------------------------------------------------------------- components
 
 
-@dataclass(frozen=True, kw_only=True)
-class Optimizer(Component):
-    """An optimizer: ``build(params, lr, **params) -> StatefulOptimizer``-like object
-    with ``step()``, ``zero_grad()`` and a ``hypers`` dict whose ``"lr"`` a schedule sets."""
-
-    build: Callable[..., Any]
-
-    CATEGORY: ClassVar[str] = "optimizer"
-    CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("build",)
-    PARAM_FIELDS: ClassVar[tuple[str, ...]] = ("build",)
-
-
 def recipe(
     steppers: Sequence[Callable[..., None]], stats: Callable[..., Sequence[Stat]] = lambda **_: ()
 ) -> Callable[..., StatefulOptimizer]:
@@ -344,14 +331,7 @@ def optimizers() -> list[Optimizer]:
 @hookimpl
 def register_categories(register):
     """Add the ``optimizer`` category (default ``sgd``: the lessons' loop before 09)."""
-    register(
-        Category(
-            name="optimizer",
-            type=Optimizer,
-            default="sgd",
-            description="updates the weights from their gradients: stats plus steppers (09_optimizers)",
-        )
-    )
+    register(OPTIMIZER)
 
 
 @hookimpl
