@@ -314,10 +314,13 @@ def _params(
     data_path: str | None,
     include: Include | None,
 ) -> dict[str, Any]:
-    """Complete params of one run: defaults, then settings, then --data-path, then the include's."""
+    """Complete params of one run: defaults (a component's suggestion, such as an
+    optimizer's usual ``lr``, over the experiment's), then settings, then
+    --data-path, then the include's."""
     exp_entry = registry.get("experiment", experiment)
     params: dict[str, Any] = {
         **exp_entry.component.params,
+        **_suggested(exp_entry.component.params, components, registry),
         **settings.get(_Target("experiment", experiment), {}),
     }
     for category, name in components.items():
@@ -352,6 +355,22 @@ def _params(
     for category, name in components.items():
         _check_bounds(registry.get(category, name).component, params, f"{name}.")
     return params
+
+
+def _suggested(
+    own: Mapping[str, Any], components: Mapping[str, str], registry: Registry
+) -> dict[str, Any]:
+    """Experiment params the chosen components give a default: a field a component
+    type lists in ``EXPERIMENT_DEFAULTS`` (``Optimizer.lr``), when set and when the
+    experiment has a param of that name."""
+    found: dict[str, Any] = {}
+    for category, name in components.items():
+        component = registry.get(category, name).component
+        for field in getattr(type(component), "EXPERIMENT_DEFAULTS", ()):
+            value = getattr(component, field, None)
+            if value is not None and field in own:
+                found[field] = coerce_value(own[field], value, f"{category} {name}.{field}")
+    return found
 
 
 def _check_bounds(component: Any, params: Mapping[str, Any], prefix: str) -> None:

@@ -20,8 +20,10 @@ from typing import Any
 import click
 
 from scratchlab.db.records import PlannedRun
-from scratchlab.plugins.types import COMPONENT_CATEGORIES
+from scratchlab.plugins.categories import BUILTIN_CATEGORIES
+from scratchlab.plugins.training_types import TRAINING_CATEGORIES
 from scratchlab.runner import options as options_
+from scratchlab.runner.category_options import CategoryHelpCommand, category_help
 from scratchlab.runner.plan import (
     DTYPES,
     PlanError,
@@ -34,6 +36,13 @@ from scratchlab.runner.plan import (
     split_names,
 )
 from scratchlab.runner.spec import DEFAULT_MAX_RUNS
+
+#: categories with an option of their own: the built-in ones and those scratchlab's
+#: training plugins add (declared without torch, so --help stays light); a third
+#: party's category is parsed after plugins load (``category_options``)
+OPTION_CATEGORIES = {
+    c.name: c for c in (*BUILTIN_CATEGORIES, *TRAINING_CATEGORIES) if c.is_component
+}
 
 #: options that shape the plan; they cannot be combined with --resume / --rerun-failed
 PLAN_OPTIONS: tuple[str, ...] = (
@@ -48,7 +57,7 @@ PLAN_OPTIONS: tuple[str, ...] = (
     "data_path",
     "threads",
     "max_runs",
-    *(f"select_{c}" for c in COMPONENT_CATEGORIES),
+    *(f"select_{c}" for c in OPTION_CATEGORIES),
 )
 
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
@@ -56,12 +65,12 @@ EXIT_INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
 
 def _category_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """One ``--<category> NAMES`` option per component category."""
-    for category in reversed(COMPONENT_CATEGORIES):
+    for category in reversed(OPTION_CATEGORIES.values()):
         command = click.option(
-            f"--{category}",
-            f"select_{category}",
+            f"--{category.name}",
+            f"select_{category.name}",
             metavar="NAMES",
-            help=f"Sweep these {category} components (comma-separated) instead of all or the default.",
+            help=category_help(category),
         )(command)
     return command
 
@@ -95,7 +104,7 @@ def build_spec(
         add_setting(settings, target, param, value, "-s")
     components = {
         c: split_names(options[f"select_{c}"])
-        for c in COMPONENT_CATEGORIES
+        for c in OPTION_CATEGORIES
         if options[f"select_{c}"] is not None
     }
     components.update(
@@ -245,13 +254,18 @@ def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
 
 
 @click.command(
-    name="sweep", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+    name="sweep",
+    cls=CategoryHelpCommand,
+    shown=tuple(OPTION_CATEGORIES),
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
 )
 @click.option(
     "--plugins",
     "categories",
     metavar="CATEGORIES",
-    help=f"Categories to sweep with every registered component (comma-separated: {', '.join(COMPONENT_CATEGORIES)}).",
+    help="Categories to sweep with every registered component (comma-separated:"
+    f" {', '.join(OPTION_CATEGORIES)}, or one an installed plugin adds; `runner plugins` lists"
+    " them).",
 )
 @_category_options
 @click.option(
@@ -395,7 +409,7 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
       runner sweep --resume 3
       runner sweep --rerun-failed 3
 
-    A category a plugin adds gets its option too: --optimizer sgd,adam.
+    A category an installed plugin adds gets an option too: --<category> NAMES.
     """
     state = ctx.obj
     if ctx.args:
