@@ -40,6 +40,8 @@ MAX_WORKERS = 1024
 MAX_RETRIES = 10
 #: most runs a worker may be given before it is replaced (--max-runs-per-worker)
 MAX_RUNS_PER_WORKER = 2**31 - 1
+#: the highest ``--max-runs``: a plan is a list in memory, about 2 KB a run
+MAX_PLAN_RUNS = 10_000_000
 
 
 class BoundsError(ValueError):
@@ -71,10 +73,11 @@ def check_seconds(value: Any, name: str = "--timeout") -> float:
     return seconds
 
 
-def check_sweep_numbers(repeat: int, seed: int) -> None:
-    """The sweep's repeat and seed limits, whatever set them (flag, config file, API)."""
+def check_sweep_numbers(repeat: int, seed: int, max_runs: int = 1) -> None:
+    """The sweep's repeat, seed and max-runs limits, whatever set them (flag, config file, API)."""
     check_int(repeat, "repeat", 1, MAX_REPEAT)
     check_int(seed, "seed", 0, MAX_SEED)
+    check_int(max_runs, "max-runs", 1, MAX_PLAN_RUNS)
     if seed + repeat - 1 > MAX_SEED:
         raise BoundsError(
             f"seed {seed} with repeat {repeat} gives seeds up to {seed + repeat - 1}; the largest seed is {MAX_SEED}"
@@ -141,5 +144,7 @@ WORKERS = BoundedInt(1, MAX_WORKERS)
 RETRIES = BoundedInt(0, MAX_RETRIES)
 #: --max-runs-per-worker
 RUNS_PER_WORKER = BoundedInt(1, MAX_RUNS_PER_WORKER)
+#: --max-runs
+PLAN_RUNS = BoundedInt(1, MAX_PLAN_RUNS)
 #: --timeout
 SECONDS = Seconds()
