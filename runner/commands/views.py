@@ -23,10 +23,11 @@ from scratchlab.runner.options import DB_ID, ROWS
 
 
 def app_path() -> Path:
-    """The Streamlit entry point ``runner report`` starts (``reports/app.py``)."""
+    """The Streamlit entry point ``runner report`` starts (``reports/server.py``: the app
+    with its first imports done while the browser loads the page)."""
     import scratchlab.reports
 
-    return Path(scratchlab.reports.__file__).resolve().parent / "app.py"
+    return Path(scratchlab.reports.__file__).resolve().parent / "server.py"
 
 
 @contextlib.contextmanager

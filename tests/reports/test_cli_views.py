@@ -264,7 +264,7 @@ def test_export_to_stdout_and_filters(runner, sample_db):
 
 def test_report_command_line_passes_the_database_after_the_separator():
     command = streamlit_command("sqlite:///x.db", port=8600, headless=True, address="127.0.0.1")
-    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("reports/app.py")
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4].endswith("reports/server.py")
     assert command[-3:] == ["--", "--db", "sqlite:///x.db"]
     assert command[command.index("--server.port") + 1] == "8600"
     assert command[command.index("--server.headless") + 1] == "true"

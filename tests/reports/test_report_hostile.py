@@ -96,10 +96,25 @@ def hostile_db(tmp_path_factory):
     return url, sweep
 
 
+def _outside(requests: list[str]) -> list[str]:
+    """The requests that leave the machine: any but to 127.0.0.1 or inline (data:, blob:)."""
+    from urllib.parse import urlparse
+
+    return [
+        r
+        for r in requests
+        if not r.startswith(("data:", "blob:")) and urlparse(r).hostname != "127.0.0.1"
+    ]
+
+
 def _assert_inert(visit, *literal: str) -> None:
     state = visit.state
     assert visit.ready, state
     assert not [r for r in visit.requests if TRAP in r], visit.requests
+    # nothing leaves the machine: no font server for an icon, no CDN (issue 24 item 19)
+    # (headless Chromium may not fetch the tab's icon: where it points is checked too)
+    wanted = [*visit.requests, *state["icons"]]
+    assert not _outside(wanted), _outside(wanted)
     assert not [src for src in state["images"] if TRAP in src]
     assert not [href for href in state["links"] if TRAP in href], state["links"]
     assert not state["strong"], state[

@@ -205,3 +205,39 @@ def test_a_running_sweep_makes_the_page_live_and_new_rows_show(tmp_path, monkeyp
         "done",
         "done",
     ]  # the query cache did not hide it
+
+
+def _colour_scales(spec) -> list[dict]:
+    """Every colour encoding's scale in a Vega-Lite spec (layers and facets included)."""
+    found = []
+    if isinstance(spec, dict):
+        colour = (spec.get("encoding") or {}).get("color")
+        if isinstance(colour, dict) and "field" in colour:
+            found.append(colour.get("scale") or {})
+        for value in spec.values():
+            found += _colour_scales(value)
+    elif isinstance(spec, list):
+        for value in spec:
+            found += _colour_scales(value)
+    return found
+
+
+def test_compare_gives_each_run_one_name_and_one_colour_everywhere(sample_db, monkeypatch):
+    """Issue 24 item 15: a run had one colour in the bars and another in the curves, and
+    was called only "#91"; now its name says what differs and its colour is the same."""
+    lr_low, lr_high = sample_db.train_runs[0], sample_db.train_runs[3]
+    chosen = [lr_high, sample_db.failed_run, lr_low]
+    at = _open(sample_db.url, "compare", monkeypatch, {"compare.runs": ",".join(map(str, chosen))})
+    names = {
+        lr_high: f"#{lr_high} kaiming-normal · lr=0.5",
+        sample_db.failed_run: f"#{sample_db.failed_run} randn · lr=5.0",
+        lr_low: f"#{lr_low} kaiming-normal · lr=0.1",
+    }
+    metrics = _table(at, "metric")
+    assert [c for c in metrics.columns if c != "metric"] == [names[r] for r in chosen]
+    charts = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    scales = [s for spec in charts for s in _colour_scales(spec)]
+    assert len(charts) >= 2 and scales
+    for scale in scales:  # bars, curve lines and bands: one domain, one range
+        assert scale.get("domain") == [names[r] for r in chosen], scale
+        assert scale.get("range") == scales[0]["range"]
