@@ -70,9 +70,16 @@ def test_sweeps_page_lists_sweeps_with_counts_command_and_environment(open_page,
 
 
 def test_runs_page_shows_params_status_and_errors_as_text(open_page, sample_db, samples):
-    at = open_page("runs", sidebar={"sweep": str(sample_db.train_sweep)})
+    at = open_page(
+        "runs",
+        sidebar={"sweep": str(sample_db.train_sweep)},
+        page_query={"runs.experiment": "train"},
+    )
     runs = frame_with(at, "run_id")
-    assert len(runs) == 11 and {"lr", "init", "activation", "error"} <= set(runs.columns)
+    # what varies among the train runs is a column; what they share is said once
+    assert len(runs) == 7 and {"lr", "init", "error"} <= set(runs.columns)
+    assert "activation" not in runs.columns
+    assert any("activation=relu" in samples.as_shown(c.value) for c in at.caption)
     failed = runs[runs["status"] == "failed"].iloc[0]
     assert failed["error"].startswith("FloatingPointError: loss is nan")
     # the full traceback is shown verbatim as code text, markup and HTML included
@@ -83,14 +90,20 @@ def test_runs_page_shows_params_status_and_errors_as_text(open_page, sample_db, 
 
 def test_runs_page_filters_from_the_url_and_pages(open_page, sample_db, samples):
     at = open_page("runs", sidebar={"status": "failed,skipped"})
+    options = [samples.as_shown(o) for o in at.radio(key="runs.experiment").options]
+    assert options == ["matmul (2)", "train (1)"]
     runs = frame_with(at, "run_id")
-    assert sorted(runs["run_id"]) == sorted([sample_db.failed_run, *sample_db.skipped_runs])
+    assert sorted(runs["run_id"]) == sorted(sample_db.skipped_runs)
     assert samples.SKIP_REASON in runs["error"].tolist()
+    at.radio(key="runs.experiment").set_value("train").run()
+    assert list(frame_with(at, "run_id")["run_id"]) == [sample_db.failed_run]
     at = open_page("runs", sidebar={"where": "lr>=0.5"})
     assert sorted(frame_with(at, "run_id")["lr"]) == [0.5, 0.5, 0.5, 5.0]
     at = open_page("runs", page_query={"runs.size": "10", "runs.page": "3"})
-    assert len(frame_with(at, "run_id")) == 1
-    assert "runs 21–21 of 21" in [c.value for c in at.caption]
+    assert len(frame_with(at, "run_id")) == 10  # page 3 of matmul's one page: its last
+    assert "matmul runs 1–10 of 10" in [samples.as_shown(c.value) for c in at.caption]
+    at = open_page("runs", page_query={"runs.experiment": "init-stats", "runs.size": "10"})
+    assert "init-stats runs 1–4 of 4" in [samples.as_shown(c.value) for c in at.caption]
 
 
 def test_timings_page_lists_every_strategy_with_its_median(open_page, sample_db, samples):
@@ -171,12 +184,13 @@ def test_compare_page_shows_only_differing_settings_and_every_metric(open_page, 
     first, fourth = sample_db.train_runs[0], sample_db.train_runs[3]
     at = open_page("compare", page_query={"compare.runs": f"{first},{fourth}"})
     settings = frame_with(at, "setting")
+    names = {first: f"#{first} lr=0.1", fourth: f"#{fourth} lr=0.5"}
     assert settings.to_dict("records") == [
-        {"setting": "lr", f"run {first}": "0.1", f"run {fourth}": "0.5"}
+        {"setting": "lr", names[first]: "0.1", names[fourth]: "0.5"}
     ]
     metrics = frame_with(at, "metric").set_index("metric")
     assert {"samples_per_s", "train_loss", "valid_accuracy", "valid_loss"} <= set(metrics.index)
-    assert metrics.loc["valid_accuracy", f"run {fourth}"] == pytest.approx(0.95)
+    assert metrics.loc["valid_accuracy", names[fourth]] == pytest.approx(0.95)
 
 
 def test_sidebar_choices_are_written_to_the_url(open_page, sample_db):
@@ -230,4 +244,7 @@ def test_a_bad_where_expression_is_explained_and_ignored(sample_db, monkeypatch,
     assert [samples.as_shown(e.value) for e in at.sidebar.error] == [
         "filter 'lr>=fast': >= needs a number, not 'fast'"
     ]
-    assert "runs 1–21 of 21" in [c.value for c in at.caption]
+    # every run: nothing filtered
+    assert "matmul runs 1–10 of 10" in [samples.as_shown(c.value) for c in at.caption]
+    options = [samples.as_shown(o) for o in at.radio(key="runs.experiment").options]
+    assert options == ["matmul (10)", "init-stats (4)", "train (7)"]

@@ -138,7 +138,7 @@ def test_a_run_that_is_not_there_is_one_line(sample_db, monkeypatch):
 
 
 def test_runs_page_is_newest_first_with_metric_columns_and_links(sample_db, monkeypatch):
-    at = _open(sample_db.url, "runs", monkeypatch)
+    at = _open(sample_db.url, "runs", monkeypatch, {"runs.experiment": "train"})
     runs = _table(at, "run_id")
     assert list(runs["run_id"]) == sorted(runs["run_id"], reverse=True)
     assert {"valid_accuracy", "samples_per_s"} <= set(runs.columns)

@@ -423,3 +423,44 @@ def test_show_never_splits_a_number_at_80_columns(tmp_path):
     hidden = next(line for line in result.output.splitlines() if line.startswith("hidden:"))
     assert "min" in hidden and "quality" in hidden
     assert "hidden:" in result.output  # the timings table is wider than 80: said, not folded
+
+
+def test_app_runs_page_shows_what_varies_first_and_lists_the_rest(main_job, monkeypatch):
+    """Issue 24 item 8: the app's Runs page had 88 columns with 41 final metrics before
+    the first component; now it follows ``runner runs``: one experiment at a time, the
+    components that vary, then the headline results; constant columns are said once
+    and every other column is one pick away."""
+    from streamlit.testing.v1 import AppTest
+
+    from scratchlab.reports import browser
+
+    url, _ = main_job
+    monkeypatch.setenv("SCRATCHLAB_DB", url)
+    at = AppTest.from_file(str(browser.APP), default_timeout=90)
+    at.run()
+    at.query_params.update({"runs.experiment": "train"})
+    at.switch_page("app_pages/runs.py").run()
+    assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
+    options = at.radio(key="runs.experiment").options
+    assert [o.replace("\\", "") for o in options] == [
+        "matmul (5)",
+        "init-stats (8)",
+        "gradcheck (8)",
+        "train (40)",
+        "telemetry (8)",
+    ]
+    (table,) = [d.value for d in at.dataframe if "run_id" in d.value.columns]
+    columns = list(table.columns)
+    assert columns[:5] == ["open", "run_id", "status", "init", "matmul"]
+    assert columns[5:8] == ["valid_accuracy", "valid_loss", "samples_per_s"]
+    assert len(columns) <= 12 and "activation" not in columns and "loss" not in columns
+    # the first columns are filled: no sea of None
+    assert table[columns[:5]].notna().to_numpy().mean() == 1.0
+    shared = " ".join(c.value.replace("\\", "") for c in at.caption)
+    assert "activation=relu" in shared and "dataset=mnist-5k" in shared
+    chooser = at.multiselect(key="runs.columns")
+    assert {"epoch_time_s", "train_loss", "seed"} <= set(chooser.options)
+    chooser.select("train_loss").run()
+    (table,) = [d.value for d in at.dataframe if "run_id" in d.value.columns]
+    assert list(table.columns)[-1] == "train_loss"
+    assert at.query_params["runs.columns"] in ("train_loss", ["train_loss"])  # kept in the link
