@@ -3,12 +3,12 @@
 The lessons' telemetry hook appends ``outp.histc(40, -7, 7)`` for every layer at
 every training step, and reads "how many activations are near zero" off the
 middle bins (``get_min``: bins 19-21 of 40, the values in [-0.35, 0.7)). Here
-each layer and step becomes one :class:`~scratchlab.db.records.HistogramRecord`:
+each layer and step becomes one :class:`~scratchlab.core.records.HistogramRecord`:
 the bin counts and the near-zero fraction, computed on the tensor's device
 right away and read back in one transfer per device when the run ends (no
 device sync per step).
 
-torch is imported inside functions, as in :mod:`scratchlab.runner.stats`.
+torch is imported inside functions, as in :mod:`scratchlab.plugins.stats`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from scratchlab.db.records import HistogramRecord
+from scratchlab.core.records import HistogramRecord
 
 #: read pending histograms back once this many wait, to bound device memory in a long run
 MAX_PENDING = 4096
@@ -143,10 +143,10 @@ def watch_histograms(
     """Bin the output of each child of ``module`` (those named in ``only``, or all) while the block runs.
 
     Layers are numbered from 1 in ``named_children`` order, as
-    :func:`scratchlab.runner.stats.watch_children` numbers them, so a layer's
+    :func:`scratchlab.plugins.stats.watch_children` numbers them, so a layer's
     histograms and statistics share its number. The hooks are removed on exit.
     """
-    from scratchlab.runner.stats import first_output_tensor
+    from scratchlab.plugins.stats import first_output_tensor
 
     handles = []
 

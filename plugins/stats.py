@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from scratchlab.db.records import MetricRecord, StatRecord
+from scratchlab.core.records import MetricRecord, StatRecord
 
 #: the statistics of one tensor, in the order of :func:`stat_vector`
 STAT_FIELDS: tuple[str, ...] = ("mean", "std", "min", "max", "frac_zero", "frac_nonfinite")

@@ -53,7 +53,7 @@ def conv_names(model: Any) -> list[str]:
 @contextlib.contextmanager
 def near_zero_metrics(ctx: Any, model: Any, names: list[str], step: int, binning: Any) -> Any:
     """Record ``frac_near_zero.<layer>`` of this forward pass for each of ``names``, and their mean."""
-    from scratchlab.runner.histograms import histogram_vector
+    from scratchlab.plugins.histograms import histogram_vector
 
     fractions: list[Any] = []
     handles = []
@@ -79,7 +79,7 @@ def near_zero_metrics(ctx: Any, model: Any, names: list[str], step: int, binning
 
 def run(ctx: Any) -> None:
     """Train like ``train`` and record per-step statistics and histograms of every layer."""
-    from scratchlab.runner.histograms import Binning
+    from scratchlab.plugins.histograms import Binning
 
     p = ctx.params
     train.check_params(p)

@@ -1,6 +1,6 @@
 """The ``runner`` command line.
 
-Sub-commands live in :mod:`scratchlab.runner.commands` and are imported only
+Sub-commands live in :mod:`scratchlab.runner.cli` and are imported only
 when invoked, so ``runner --help`` stays fast and never imports torch.
 """
 
@@ -15,21 +15,21 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from scratchlab.core.keys import DB_ENV_VAR, DEFAULT_DB_FILE
+
 if TYPE_CHECKING:
     from scratchlab.plugins.manager import Plugins
 
-DEFAULT_DB = "sqlite:///runs.db"
-
 #: command name -> "module:attribute" of the click command
 LAZY_COMMANDS: dict[str, str] = {
-    "sweep": "scratchlab.runner.commands.sweep:sweep_run",
-    "plugins": "scratchlab.runner.commands.plugins:plugins_list",
-    "runs": "scratchlab.runner.commands.views:runs_list",
-    "show": "scratchlab.runner.commands.views:run_show",
-    "compare": "scratchlab.runner.commands.views:runs_compare",
-    "export": "scratchlab.runner.commands.views:table_export",
-    "report": "scratchlab.runner.commands.views:report_serve",
-    "db": "scratchlab.runner.commands.db:db_group",
+    "sweep": "scratchlab.runner.cli.sweep:sweep_run",
+    "plugins": "scratchlab.runner.cli.plugins:plugins_list",
+    "runs": "scratchlab.runner.cli.views:runs_list",
+    "show": "scratchlab.runner.cli.views:run_show",
+    "compare": "scratchlab.runner.cli.views:runs_compare",
+    "export": "scratchlab.runner.cli.views:table_export",
+    "report": "scratchlab.runner.cli.views:report_serve",
+    "db": "scratchlab.runner.cli.db:db_group",
 }
 
 #: one-line help shown by ``runner --help`` without importing the command
@@ -49,10 +49,18 @@ SHORT_HELP: dict[str, str] = {
 class AppState:
     """What the top-level options set; handed to every command as ``ctx.obj``."""
 
-    db_url: str = DEFAULT_DB
+    db: str | None = None
     verbose: int = 0
     plugin_modules: tuple[str, ...] = ()
     _plugins: Plugins | None = field(default=None, repr=False)
+
+    @property
+    def db_url(self) -> str:
+        """The database URL by the one rule (:func:`scratchlab.db.engine.resolve_url`);
+        resolved on first use, so commands that open no database never import SQLAlchemy."""
+        from scratchlab.db.engine import resolve_url
+
+        return resolve_url(self.db)
 
     @property
     def plugins(self) -> Plugins:
@@ -110,11 +118,10 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db",
-    "db_url",
-    envvar="SCRATCHLAB_DB",
-    default=DEFAULT_DB,
-    show_default=True,
-    help="SQLAlchemy URL of the results database (env SCRATCHLAB_DB).",
+    "db",
+    default=None,
+    show_default=f"{DEFAULT_DB_FILE} in the working directory",
+    help=f"SQLAlchemy URL or SQLite file of the results database (env {DB_ENV_VAR}).",
 )
 @click.option(
     "--plugin",
@@ -127,7 +134,7 @@ class LazyGroup(click.Group):
 # the version is looked up (importlib.metadata, ~30 ms) only when --version is given
 @click.version_option(None, "--version", package_name="scratchlab", prog_name="scratchlab")
 @click.pass_context
-def cli(ctx: click.Context, db_url: str, plugin_modules: tuple[str, ...], verbose: int) -> None:
+def cli(ctx: click.Context, db: str | None, plugin_modules: tuple[str, ...], verbose: int) -> None:
     """scratchlab: run neural-network building blocks written from scratch,
     every combination, and keep the results in a database.
 
@@ -144,13 +151,10 @@ def cli(ctx: click.Context, db_url: str, plugin_modules: tuple[str, ...], verbos
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    ctx.obj = AppState(db_url=db_url, verbose=verbose, plugin_modules=plugin_modules)
+    ctx.obj = AppState(db=db, verbose=verbose, plugin_modules=plugin_modules)
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point."""
     return cli.main(args=argv, prog_name="runner")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

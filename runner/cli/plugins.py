@@ -119,7 +119,7 @@ def plugins_new(name: str, directory: Path, description: str | None) -> None:
       runner sweep --experiments matmul --matmul demo,torch -s matmul.shapes=64x784x50
       cd demo && pytest
     """
-    from scratchlab.runner.scaffold import Names, ScaffoldError, write_package
+    from scratchlab.runner.cli.scaffold import Names, ScaffoldError, write_package
 
     try:
         names = Names.of(name, description)

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from scratchlab.db.records import PlannedRun
+from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.types import COMPONENT_CATEGORIES
 from scratchlab.runner import options as options_
 from scratchlab.runner.plan import (
@@ -334,7 +334,7 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
     """
     state = ctx.obj
     if ctx.args:
-        from scratchlab.runner.category_options import category_choices
+        from scratchlab.runner.cli.category_options import category_choices
 
         options["plugin_categories"] = category_choices(ctx.args, state.plugins.registry)
     _check_combinations(options)

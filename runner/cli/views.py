@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from scratchlab.db.records import RUN_STATUSES
+from scratchlab.core.records import RUN_STATUSES
 from scratchlab.runner.options import DB_ID, ROWS
 
 
@@ -301,9 +301,9 @@ def _print_glance(
 ) -> None:
     """The tables of ``runner runs`` (``page``: :class:`scratchlab.db.rows.RunRows`), one per
     experiment, fitted to the terminal."""
+    from scratchlab.core.textsafe import printable
     from scratchlab.reports import glance
     from scratchlab.reports.terminal import fitted_table
-    from scratchlab.reports.textsafe import printable
 
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     if chosen:

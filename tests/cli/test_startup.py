@@ -84,8 +84,8 @@ def test_wheel_installs_everything_under_the_scratchlab_namespace(tmp_path):
     assert top_level <= {"scratchlab", next(n.split("/")[0] for n in names if ".dist-info/" in n)}
     for module in (
         "scratchlab/plugins/hookspecs.py",
-        "scratchlab/runner/cli.py",
-        "scratchlab/db/records.py",
+        "scratchlab/runner/cli/__init__.py",
+        "scratchlab/core/records.py",
         "scratchlab/reports/__init__.py",
         "scratchlab/__init__.py",  # the notebook API, from api/
     ):
@@ -100,7 +100,7 @@ def test_wheel_installs_everything_under_the_scratchlab_namespace(tmp_path):
             sys.executable,
             "-c",
             "import sys; sys.path.insert(0, sys.argv[1]); import scratchlab as s, scratchlab.plugins.registry as r, "
-            "scratchlab.db.records as d; print(s.__file__); print(r.__file__); print(d.__file__)",
+            "scratchlab.core.records as d; print(s.__file__); print(r.__file__); print(d.__file__)",
             str(target),
         ],
         capture_output=True,
@@ -111,15 +111,15 @@ def test_wheel_installs_everything_under_the_scratchlab_namespace(tmp_path):
     assert [Path(line) for line in probe.stdout.split()] == [
         target / "scratchlab" / "__init__.py",
         target / "scratchlab" / "plugins" / "registry.py",
-        target / "scratchlab" / "db" / "records.py",
+        target / "scratchlab" / "core" / "records.py",
     ]
 
 
 def test_runs_table_loads_neither_pandas_nor_plugins(tmp_path):
     """``runner runs`` prints its table from plain rows: pandas, torch and the plugin
     manager would cost more start-up than the query on 100,000 runs."""
+    from scratchlab.core.records import PlannedRun
     from scratchlab.db import open_store
-    from scratchlab.db.records import PlannedRun
 
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     with open_store(url) as store:

@@ -367,7 +367,7 @@ def test_resume_refuses_runs_whose_code_changed(sweep, results, toy_path):
 def test_identity_ignores_versions_only(dry_plan):
     plan = dry_plan("--matmul", "toy-a", "--experiments", "echo")
     assert len(plan["runs"]) == 1
-    from scratchlab.db.records import PlannedRun
+    from scratchlab.core.records import PlannedRun
 
     run = PlannedRun(
         key="k",

@@ -7,6 +7,9 @@ from click.testing import CliRunner
 
 from scratchlab.runner.cli import cli
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.mark.parametrize(
     ("args", "message"),

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from scratchlab.reports.browser import free_port, wait_for
 from scratchlab.runner.cli import cli
-from scratchlab.runner.commands.views import streamlit_command
+from scratchlab.runner.cli.views import streamlit_command
 
 
 @pytest.fixture

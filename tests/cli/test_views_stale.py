@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
+from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.db import open_store
-from scratchlab.db.records import PlannedRun, RunResult
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.cli import cli
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from scratchlab.core.records import MetricRecord, PlannedRun, RunResult
 from scratchlab.db import open_store, queries, upgrade
 from scratchlab.db.filters import RunFilter
 from scratchlab.db.final import final_rows
-from scratchlab.db.records import MetricRecord, PlannedRun, RunResult
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 METRICS = [

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from scratchlab.core.records import MetricRecord, PlannedRun, RunResult, StatRecord, TimingRecord
 from scratchlab.db import InvalidValueError, open_store, queries
 from scratchlab.db.filters import Condition, FilterError, RunFilter, parse_where
-from scratchlab.db.records import MetricRecord, PlannedRun, RunResult, StatRecord, TimingRecord
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 #: (key, experiment, matmul, lr, status, seconds it took)
@@ -317,10 +317,10 @@ def test_huge_id_lists_do_not_hit_parameter_limits(store):
 
 def test_planned_runs_give_back_what_was_planned(tmp_path):
     """Runs stored with add_runs come back as equal PlannedRun records, in the order asked."""
+    from scratchlab.core.records import PlannedRun
     from scratchlab.db import open_store
     from scratchlab.db.errors import RunNotFoundError
     from scratchlab.db.queries import planned_runs
-    from scratchlab.db.records import PlannedRun
 
     store = open_store(f"sqlite:///{tmp_path / 'runs.db'}")
     planned = [

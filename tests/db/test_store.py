@@ -10,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from scratchlab.core.records import MetricRecord, RunResult, StatRecord
 from scratchlab.db import (
     DatabaseError,
     InvalidValueError,
@@ -20,7 +21,6 @@ from scratchlab.db import (
     queries,
 )
 from scratchlab.db.models import metadata
-from scratchlab.db.records import MetricRecord, RunResult, StatRecord
 from scratchlab.db.schema import VERSION_TABLE
 
 ENVIRONMENT = {
@@ -44,10 +44,10 @@ def store(db_url):
 
 
 @pytest.fixture(autouse=True)
-def _builders(samples):
+def _builders(db_samples):
     # the sample builders as module names, for readable tests
     global planned_run, full_result, T0
-    planned_run, full_result, T0 = samples.planned_run, samples.full_result, samples.T0
+    planned_run, full_result, T0 = db_samples.planned_run, db_samples.full_result, db_samples.T0
 
 
 @pytest.fixture

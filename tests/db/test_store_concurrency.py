@@ -18,7 +18,7 @@ WORKER = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     from scratchlab.db import open_store
-    from scratchlab.db.records import MetricRecord, PlannedRun, RunResult, StatRecord, TimingRecord
+    from scratchlab.core.records import MetricRecord, PlannedRun, RunResult, StatRecord, TimingRecord
 
     url, name, go, runs, points = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     while not go.exists():  # start together, so both create the database at once

@@ -132,22 +132,22 @@ def test_an_older_database_asks_for_runner_db_upgrade_and_is_untouched(tmp_path,
         assert fingerprint(tmp_path) == before
 
 
-def test_read_only_reads_but_never_writes(tmp_path, samples):
+def test_read_only_reads_but_never_writes(tmp_path, db_samples):
     path = tmp_path / "runs.db"
     with open_store(f"sqlite:///{path}") as store:
         sweep_id = store.create_sweep("s", [], {}, {})
-        run_id = store.add_runs(sweep_id, [samples.planned_run("k")])["k"]
-        store.write_result(run_id, samples.full_result())
+        run_id = store.add_runs(sweep_id, [db_samples.planned_run("k")])["k"]
+        store.write_result(run_id, db_samples.full_result())
     before = path.read_bytes()
     with open_store(f"sqlite:///{path}", read_only=True) as store:
         assert store.read_only
         assert list(queries.list_runs(store)["key"]) == ["k"]
         attempts = [
             lambda: store.create_sweep("t", [], {}, {}),
-            lambda: store.add_runs(sweep_id, [samples.planned_run("k2")]),
+            lambda: store.add_runs(sweep_id, [db_samples.planned_run("k2")]),
             lambda: store.mark_running([run_id]),
             lambda: store.mark_status([run_id], "failed"),
-            lambda: store.write_result(run_id, samples.full_result()),
+            lambda: store.write_result(run_id, db_samples.full_result()),
             lambda: store.finish_sweep(sweep_id, "done"),
         ]
         for attempt in attempts:
@@ -204,10 +204,10 @@ def test_a_missing_folder_is_a_clear_error(tmp_path):
         open_store(f"sqlite:///{tmp_path / 'nowhere' / 'runs.db'}")
 
 
-def test_an_in_memory_database_works(samples):
+def test_an_in_memory_database_works(db_samples):
     with open_store("sqlite://") as store:
         sweep_id = store.create_sweep("m", [], {}, {})
-        store.add_runs(sweep_id, [samples.planned_run("k")])
+        store.add_runs(sweep_id, [db_samples.planned_run("k")])
         assert queries.count_runs(store) == 1
 
 
@@ -285,7 +285,7 @@ sys.exit(result.exit_code)
 """
 
 
-def test_read_only_viewing_works_in_a_folder_the_user_cannot_write(samples):
+def test_read_only_viewing_works_in_a_folder_the_user_cannot_write(db_samples):
     import os
     import shutil
     import subprocess
@@ -303,8 +303,8 @@ def test_read_only_viewing_works_in_a_folder_the_user_cannot_write(samples):
         for folder, name in ((warm, "warm"), (shared, "visible")):
             with open_store(f"sqlite:///{folder / 'runs.db'}") as store:
                 sweep_id = store.create_sweep(name, [], {}, {})
-                ids = store.add_runs(sweep_id, [samples.planned_run("k1")])
-                store.write_result(ids["k1"], samples.full_result("done"))
+                ids = store.add_runs(sweep_id, [db_samples.planned_run("k1")])
+                store.write_result(ids["k1"], db_samples.full_result("done"))
         assert not (shared / "runs.db-wal").exists() and not (shared / "runs.db-shm").exists()
         with closing(sqlite3.connect(shared / "runs.db")) as plain:
             assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)

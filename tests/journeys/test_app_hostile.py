@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from scratchlab.core.records import MetricRecord, PlannedRun, RunResult, StatRecord
 from scratchlab.db import open_store
-from scratchlab.db.records import MetricRecord, PlannedRun, RunResult, StatRecord
 from scratchlab.reports import browser
 
 # a shared 2-core machine makes a page take tens of seconds: the suite-wide 300 s is too short here

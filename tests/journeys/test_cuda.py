@@ -15,7 +15,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.context import run_experiment
 from scratchlab.runner.plan import SweepSpec, plan

@@ -14,6 +14,9 @@ from streamlit.testing.v1 import AppTest
 from scratchlab.db import open_store, queries
 from scratchlab.runner.cli import cli
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 APP = Path(__file__).resolve().parents[2] / "reports" / "app.py"
 
 NEW = {

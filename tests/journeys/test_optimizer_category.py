@@ -1,6 +1,6 @@
 """A category added by a third-party package, with no edit to scratchlab.
 
-``tests/platform/optimizer_plugin`` is a plugin package as an author would
+``tests/plugins/optimizer_plugin`` is a plugin package as an author would
 publish it: it adds the ``solver`` category (an optimizer category; scratchlab's
 own ``optimizer`` category is built on the same API), two solvers and an
 experiment that uses them. It is installed with pip into a temporary folder
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-PACKAGE = Path(__file__).resolve().parent / "optimizer_plugin"
+PACKAGE = Path(__file__).resolve().parents[1] / "plugins" / "optimizer_plugin"
 APP = Path(__file__).resolve().parents[2] / "reports" / "app.py"
 
 

@@ -28,11 +28,13 @@ def test_readme_starts_with_the_two_setup_commands():
     assert main.endswith("runner sweep --plugins matmul,init")
     assert tests == fenced_block("test-command").strip()
     assert '".[test]"' in tests and "pytest" in tests
+    assert "-n auto" in tests  # pytest-xdist: the suite uses every core
 
 
 def test_ci_runs_the_readme_test_command():
     ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
     assert "test-command" in ci and "ruff check" in ci
+    assert "ruff format --check" in ci and ".ci/lint-imports" in ci
     extracted = subprocess.run(
         [
             "bash",

@@ -1,11 +1,14 @@
-"""The histogram recorder (runner/histograms.py): the lessons' binning and near-zero band."""
+"""The histogram recorder (plugins/histograms.py): the lessons' binning and near-zero band."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from scratchlab.runner.histograms import Binning, HistogramBuffer, histogram_vector
+from scratchlab.plugins.histograms import Binning, HistogramBuffer, histogram_vector
+
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_lessons_binning_counts_like_histc_and_near_zero_is_get_mins_bins():

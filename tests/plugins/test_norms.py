@@ -9,6 +9,9 @@ from torch import nn
 from scratchlab.plugins import bind
 from scratchlab.plugins.norms import RunningBatchNorm, norms
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 NF = 8
 
 

@@ -12,6 +12,9 @@ from scratchlab.plugins import bind
 from scratchlab.plugins.experiments.models import calibrate, cnn, conv_layers
 from scratchlab.plugins.norms import norms
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CONVS = ["conv1", "conv2", "conv3", "conv4"]
 
 

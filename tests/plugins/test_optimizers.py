@@ -15,6 +15,9 @@ from torch import nn
 
 from scratchlab.plugins.optimizers import by_name, debias
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 STEPS = 25
 
 

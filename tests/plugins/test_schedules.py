@@ -9,6 +9,9 @@ import pytest
 from scratchlab.plugins import bind
 from scratchlab.plugins.schedules import combine_scheds, sched_cos, sched_lin, schedules
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 POSITIONS = [0.0, 0.1, 0.25, 0.3, 0.5, 0.77, 0.999, 1.0]
 LR = 0.4
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from scratchlab.core.records import MetricRecord, PlannedRun, RunResult
 from scratchlab.db import open_store
-from scratchlab.db.records import MetricRecord, PlannedRun, RunResult
 from scratchlab.reports import browser, lookups
 from scratchlab.reports.views import run as run_views
 

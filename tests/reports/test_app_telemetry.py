@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from scratchlab.core.records import HistogramRecord, PlannedRun, RunResult
 from scratchlab.db import open_store
-from scratchlab.db.records import HistogramRecord, PlannedRun, RunResult
 from scratchlab.reports.views import telemetry as views
+
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 APP = Path(__file__).resolve().parents[2] / "reports" / "app.py"
 LAYERS = ("conv1", "conv2")

@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
+from scratchlab.core.keys import HEADLINES_KEY
+from scratchlab.core.records import MetricRecord, RunResult, TimingRecord
 from scratchlab.db import open_store
-from scratchlab.db.records import MetricRecord, RunResult, TimingRecord
 from scratchlab.plugins.manager import load_plugins
-from scratchlab.reports.glance import HEADLINES_KEY, declared_headlines
+from scratchlab.plugins.registry import declared_headlines
 from scratchlab.runner.cli import cli
 from scratchlab.runner.plan import SweepSpec, plan
 
@@ -300,7 +301,7 @@ def test_export_runs_has_final_metrics_and_neutralised_cells(main_job, tmp_path)
 
 
 def test_csv_export_neutralises_a_stored_formula(tmp_path):
-    from scratchlab.db.records import PlannedRun
+    from scratchlab.core.records import PlannedRun
 
     url = f"sqlite:///{tmp_path / 'runs.db'}"
     with open_store(url) as store:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from scratchlab.core.records import MetricRecord, PlannedRun, RunResult, StatRecord
 from scratchlab.db import open_store
-from scratchlab.db.records import MetricRecord, PlannedRun, RunResult, StatRecord
 from scratchlab.reports.lookups import data_scope
 
 

@@ -1,8 +1,8 @@
-"""Where the app finds its database (the run filter itself is tested in tests/platform/test_run_filter.py)."""
+"""Where the app finds its database: ``-- --db`` first, then the one rule of ``resolve_url``."""
 
 from __future__ import annotations
 
-from scratchlab.reports.source import as_url, resolve_db_url
+from scratchlab.reports.source import resolve_db_url
 
 
 def test_database_url_comes_from_argv_then_environment_then_working_directory(tmp_path):
@@ -15,5 +15,6 @@ def test_database_url_comes_from_argv_then_environment_then_working_directory(tm
     # pytest's own options do not pass for an abbreviation of --db
     assert resolve_db_url(["--d", "z"], {}, cwd=tmp_path) == f"sqlite:///{tmp_path / 'runs.db'}"
     assert (
-        as_url("results/runs.db", cwd=tmp_path) == f"sqlite:///{tmp_path / 'results' / 'runs.db'}"
+        resolve_db_url(["--db", "results/runs.db"], {}, cwd=tmp_path)
+        == f"sqlite:///{tmp_path / 'results' / 'runs.db'}"
     )

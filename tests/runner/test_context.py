@@ -18,13 +18,16 @@ import pytest
 import torch
 from torch import nn
 
-from scratchlab.db.records import PlannedRun
+from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.manager import load_plugins
+from scratchlab.plugins.stats import RecordBuffer, stat_vector
 from scratchlab.runner import context as context_mod
 from scratchlab.runner import rundata
 from scratchlab.runner.context import BudgetExceeded, RunContext, run_experiment
-from scratchlab.runner.stats import RecordBuffer, stat_vector
 from scratchlab.runner.timing import DEFAULT_MIN_REPLICATES, measure, quantile, summarise
+
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 PROBE_PLUGIN = """
 import time
@@ -297,7 +300,7 @@ def test_watch_records_each_child_and_removes_its_hooks():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     buffer = RecordBuffer()
-    from scratchlab.runner.stats import watch_children
+    from scratchlab.plugins.stats import watch_children
 
     x = torch.randn(5, 4)
     with watch_children(buffer, model, "net", step=2):

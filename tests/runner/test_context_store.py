@@ -10,6 +10,9 @@ import pytest
 
 from scratchlab.db import open_store, queries
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture
 def store(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scratchlab.db.records import PlannedRun
+from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.execute import run_threads
 from scratchlab.runner.plan import PlanError, SweepSpec, parse_threads, plan, run_identity

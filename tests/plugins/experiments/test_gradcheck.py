@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from scratchlab.db.records import PlannedRun
+from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.context import run_experiment
+
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TENSORS = ("x", "w1", "b1", "w2", "b2")
 

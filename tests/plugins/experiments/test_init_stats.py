@@ -6,6 +6,9 @@ import math
 
 import pytest
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 DEPTH = 100
 
 

@@ -6,6 +6,9 @@ import pytest
 
 from scratchlab.plugins.experiments.matmul import parse_shapes
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 STRATEGIES = ("python", "elementwise", "broadcast", "einsum", "torch")
 LESSONS_SHAPE = "5x784x10"
 
@@ -66,7 +69,7 @@ def test_shapes_over_the_limit_are_skipped_with_the_reason(run, done, metrics_of
 
 
 def test_a_wrong_strategy_is_caught(plugin_path, done, metrics_of):
-    from scratchlab.db.records import PlannedRun
+    from scratchlab.core.records import PlannedRun
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.runner.context import run_experiment
 

@@ -13,6 +13,9 @@ import pytest
 from scratchlab.db import open_store
 from scratchlab.db.histograms import activation_histograms
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CONVS = ["conv1", "conv2", "conv3", "conv4"]
 
 
@@ -23,7 +26,7 @@ def store(tmp_path_factory):
 
 
 def stored(store, result, key="telemetry"):
-    from scratchlab.db.records import PlannedRun
+    from scratchlab.core.records import PlannedRun
 
     sweep_id = store.create_sweep("telemetry", ["runner", "sweep"], {}, {})
     planned = PlannedRun(key=key, experiment="telemetry", components={}, params={})

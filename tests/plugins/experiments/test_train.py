@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import pytest
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 COMPONENTS = {
     "activation": "relu",
     "loss": "cross-entropy",
@@ -112,7 +115,7 @@ def register_matmuls(register):
 
 def test_the_chosen_strategy_computes_the_backward_matmuls(plugin_path, done):
     """Seed 0: every x.T @ grad of the first layer (784x64 @ 64x50) goes through the strategy."""
-    from scratchlab.db.records import PlannedRun
+    from scratchlab.core.records import PlannedRun
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.runner.context import run_experiment
 

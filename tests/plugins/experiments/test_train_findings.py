@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+# one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CNN = {"activation": "general-relu"}
 
 
