@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
-from scratchlab.plugins import Category, hookimpl
+from scratchlab.plugins import hookimpl
 from scratchlab.plugins.contracts import in_range, positive, positive_int
-from scratchlab.plugins.types import Component
+from scratchlab.plugins.training_types import NORM, Norm
 
 #: dimensions each normalisation averages over, for (n, c, h, w) input
 BATCH_DIMS = (0, 2, 3)
@@ -112,13 +111,24 @@ class InstanceNorm(Affine):
         return self.affine(normalise(x, INSTANCE_DIMS, self.eps))
 
 
+def groups_problem(nf: int, *, groups: int = 4, **_: Any) -> str | None:
+    """Why ``groups`` groups cannot split ``nf`` channels (``nn.GroupNorm``'s rule: they
+    must divide them), or None."""
+    if groups >= 1 and nf % groups == 0:
+        return None
+    return f"groups={groups} does not divide {nf} channels"
+
+
 class GroupNorm(Affine):
     """Group normalisation: channels in ``groups`` groups, each sample's group over its pixels
-    (the notebook points to ``nn.GroupNorm``; this is it from scratch). ``groups`` is capped at ``nf``."""
+    (the notebook points to ``nn.GroupNorm``; this is it from scratch). ``groups`` must divide
+    ``nf``, as ``nn.GroupNorm`` requires: ValueError otherwise (planning refuses it earlier)."""
 
     def __init__(self, nf: int, groups: int = 4, eps: float = 1e-5) -> None:
         super().__init__(nf)
-        self.groups = math.gcd(nf, max(1, int(groups)))
+        if (problem := groups_problem(nf, groups=groups)) is not None:
+            raise ValueError(f"groupnorm: {problem}")
+        self.groups = groups
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,22 +191,6 @@ class RunningBatchNorm(Affine):
         return self.affine((x - means) / (variances + self.eps).sqrt())
 
 
-@dataclass(frozen=True, kw_only=True)
-class Norm(Component):
-    """A normalisation: ``build(nf, **params) -> nn.Module`` for ``(n, nf, h, w)`` input.
-
-    ``shifts`` says the module learns its own shift, so the convolution before it
-    needs no bias (the lessons' ``bias=not bn``).
-    """
-
-    build: Callable[..., nn.Module]
-    shifts: bool = True
-
-    CATEGORY: ClassVar[str] = "norm"
-    CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("build",)
-    PARAM_FIELDS: ClassVar[tuple[str, ...]] = ("build",)
-
-
 def no_norm(nf: int) -> nn.Module:
     """No normalisation."""
     return nn.Identity()
@@ -227,6 +221,9 @@ def running_batchnorm(nf: int, *, mom: float = 0.1, eps: float = 1e-5) -> nn.Mod
     return RunningBatchNorm(nf, mom=mom, eps=eps)
 
 
+#: the norms that cannot take every channel count: name -> check(nf, **params)
+CHECKS: Mapping[str, Callable[..., str | None]] = {"groupnorm": groups_problem}
+
 #: name -> (build, shifts, params with defaults, description)
 NORMS: Mapping[str, tuple[Callable[..., nn.Module], bool, dict[str, Any], str]] = {
     "none": (no_norm, False, {}, "No normalisation (the convolutions keep their bias)."),
@@ -252,7 +249,7 @@ NORMS: Mapping[str, tuple[Callable[..., nn.Module], bool, dict[str, Any], str]] 
         groupnorm,
         True,
         {"groups": 4, "eps": 1e-5},
-        "GroupNorm from scratch (= nn.GroupNorm).",
+        "GroupNorm from scratch (= nn.GroupNorm); groups must divide every layer's channels.",
     ),
     "running-batchnorm": (
         running_batchnorm,
@@ -266,14 +263,7 @@ NORMS: Mapping[str, tuple[Callable[..., nn.Module], bool, dict[str, Any], str]] 
 @hookimpl
 def register_categories(register):
     """Add the ``norm`` category (default ``none``)."""
-    register(
-        Category(
-            name="norm",
-            type=Norm,
-            default="none",
-            description="a normalisation layer after each conv layer's activation (07_batchnorm)",
-        )
-    )
+    register(NORM)
 
 
 @hookimpl
@@ -297,6 +287,7 @@ def norms() -> list[Norm]:
             params=p,
             description=d,
             bounds={k: BOUNDS[k] for k in p},
+            check=CHECKS.get(n),
         )
         for n, (build, shifts, p, d) in NORMS.items()
     ]

@@ -22,6 +22,11 @@ built with the run's ``init`` and ``activation``, biases zero, no gradients:
   images reshaped to 1 x 28 x 28, then the activation; layer 0 input,
   ``conv`` (pre-activation), ``act`` (post-activation). Needs square images;
   a dataset whose feature count is not a square skips this model with a note.
+
+A data-dependent init (``lsuv``) is calibrated on each model's own input (07a_lsuv): the
+mlp's ``act1`` and ``lin2`` on the validation images, each deep layer on the batch
+that reaches it, the conv model's ``act`` on its images; every calibrated layer then has
+std 1 (see :mod:`.lsuv`). A model it cannot calibrate is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import math
 from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
-from scratchlab.plugins.contracts import positive_int
+from scratchlab.plugins.contracts import Bounds
 
 MODELS: tuple[str, ...] = ("mlp", "deep", "conv")
 
@@ -47,6 +52,28 @@ PARAMS: dict[str, Any] = {
 }
 
 
+#: sizes: up to far past the lessons' (100 layers of 512), short of what only allocates until it fails
+SIZE_BOUNDS: dict[str, Bounds] = {
+    "depth": Bounds(low=1, high=10_000, integer=True),
+    "width": Bounds(low=1, high=1 << 16, integer=True),
+    "batch": Bounds(low=1, high=1 << 20, integer=True),
+    "hidden": Bounds(low=1, high=1 << 16, integer=True),
+    "n_images": Bounds(low=1, high=1 << 20, integer=True),
+    "channels": Bounds(low=1, high=1 << 12, integer=True),
+    "kernel": Bounds(low=1, high=28, integer=True),  # the images are 28x28
+}
+
+
+def models_problem(value: Any) -> str | None:
+    """The bound of ``models``: None for known model names, comma-separated, else what is wanted
+    (so ``-s init-stats.models=unknown`` is refused when the sweep is planned, not when it runs)."""
+    try:
+        parse_models(value)
+    except ValueError:
+        return f"comma-separated names among {', '.join(MODELS)}"
+    return None
+
+
 def parse_models(text: str) -> list[str]:
     """``"mlp,deep"`` -> ``["mlp", "deep"]``; ValueError naming the valid models for anything else."""
     names = [n.strip() for n in str(text).split(",") if n.strip()]
@@ -60,7 +87,8 @@ def parse_models(text: str) -> list[str]:
 
 def run_mlp(ctx: Any) -> None:
     """The lessons' 784-50-10 on the validation images."""
-    from scratchlab.plugins.experiments.models import calibrate, mlp
+    from scratchlab.plugins.experiments.lsuv import calibrate
+    from scratchlab.plugins.experiments.models import mlp
 
     x = ctx.data.x_valid
     model = mlp(
@@ -70,13 +98,25 @@ def run_mlp(ctx: Any) -> None:
         device=ctx.device,
         dtype=ctx.dtype,
     )
-    if calibrate(model, ctx.init, x):
-        ctx.note(
-            "lsuv calibrated the mlp's lin1 on these images; the deep and conv models use its Kaiming draw only"
-        )
+    calibrate(model, ctx.init, x, "mlp")
     ctx.stats("mlp", 0, "input", x)
     with ctx.watch(model, "mlp"):
         model(x)
+
+
+def calibrated_layer(ctx: Any, weight: Any, x: Any, layer: int) -> Any:
+    """One layer of the deep stack calibrated by LSUV on its own input ``x`` (the layers before
+    it already calibrated, as 07a goes layer by layer); returns its output."""
+    from scratchlab.plugins.experiments.lsuv import calibrate
+    from scratchlab.plugins.experiments.models import Activation, Linear
+
+    zero = torch_zeros(weight)
+    block = nn_sequential(
+        lin=Linear(weight.t().clone(), zero, None),
+        act=Activation(ctx.activation.forward, ctx.activation.name),
+    )
+    calibrate(block, ctx.init, x, f"deep stack's layer{layer}")
+    return block(x)
 
 
 def run_deep(ctx: Any) -> None:
@@ -94,7 +134,10 @@ def run_deep(ctx: Any) -> None:
     finite = []
     for layer in range(1, depth + 1):
         ctx.init.fn(weight, ctx.activation.gain)  # a fresh weight for every layer
-        x = ctx.activation.forward(x @ weight.t())
+        if hasattr(ctx.init, "calibrate"):
+            x = calibrated_layer(ctx, weight, x, layer)
+        else:
+            x = ctx.activation.forward(x @ weight.t())
         ctx.stats("deep", layer, f"layer{layer}", x)
         finite.append(torch.isfinite(x).all())
         ctx.check_budget()
@@ -109,6 +152,7 @@ def run_conv(ctx: Any) -> None:
     """The lessons' ``Conv2d(1, 32, 5)`` then the activation, on validation images."""
     from torch import nn
 
+    from scratchlab.plugins.experiments.lsuv import calibrate
     from scratchlab.plugins.experiments.models import Activation
 
     x = ctx.data.x_valid[: ctx.params["n_images"]]
@@ -121,14 +165,25 @@ def run_conv(ctx: Any) -> None:
     )
     ctx.init.fn(conv.weight, ctx.activation.gain)
     conv.bias.zero_()
-    model = nn.Sequential(
-        collections.OrderedDict(
-            conv=conv, act=Activation(ctx.activation.forward, ctx.activation.name)
-        )
-    )
+    model = nn_sequential(conv=conv, act=Activation(ctx.activation.forward, ctx.activation.name))
+    calibrate(model, ctx.init, images, "conv")
     ctx.stats("conv", 0, "input", images)
     with ctx.watch(model, "conv"):
         model(images)
+
+
+def nn_sequential(**layers: Any) -> Any:
+    """``nn.Sequential`` of the named ``layers``, in order."""
+    from torch import nn
+
+    return nn.Sequential(collections.OrderedDict(layers))
+
+
+def torch_zeros(like: Any) -> Any:
+    """A zero bias for the square weight ``like``."""
+    import torch
+
+    return torch.zeros(like.shape[0], device=like.device, dtype=like.dtype)
 
 
 RUNNERS = {"mlp": run_mlp, "deep": run_deep, "conv": run_conv}
@@ -158,10 +213,7 @@ EXPERIMENT = Experiment(
     run=run,
     uses=("init", "activation"),
     params=PARAMS,
-    bounds={
-        name: positive_int
-        for name in ("depth", "width", "batch", "hidden", "n_images", "channels", "kernel")
-    },
+    bounds={"models": models_problem, **SIZE_BOUNDS},
     headline=("first_nonfinite_layer", "deep.last_std"),
     description=(
         "Per-layer activation statistics for the lessons' MLP, a 100-layer deep stack"

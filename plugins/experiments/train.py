@@ -9,7 +9,9 @@ PyTorch's fused ``addmm``, whose backward is the same ``a @ b``; see
 8-16-32-32 filters, stride 2, each followed by the activation and the run's ``norm``; then
 average pooling and a linear layer through the chosen matmul). Weights by the run's
 ``init``, biases zero; an init that needs data (``lsuv``) is calibrated on the first
-training batch and its per-layer ``lsuv_mean.<layer>``/``lsuv_std.<layer>`` recorded. The
+training batch (the CNN's conv layers, the MLP's ``act1`` and ``lin2``: see
+:mod:`.lsuv`) and its per-layer ``lsuv_mean.<layer>``/``lsuv_std.<layer>`` recorded; a
+model it cannot calibrate skips the run with the reason. The
 mlp has no norm layers: a norm other than ``none`` skips the run.
 
 Each step the ``optimizer`` steps at the rate the ``schedule`` gives for the position in
@@ -50,7 +52,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
-from scratchlab.plugins.contracts import Bounds, one_of, positive, positive_int
+from scratchlab.plugins.contracts import Bounds, one_of, positive
 
 #: the models ``model`` chooses from (see :mod:`.models`)
 MODELS: tuple[str, ...] = ("mlp", "cnn")
@@ -175,7 +177,8 @@ def layer_sizes(ctx: Any) -> tuple[int, ...]:
 def build_model(ctx: Any, sizes: tuple[int, ...]) -> Any:
     """The chosen model from the run's components; a data-dependent init (LSUV) is
     calibrated on the first training batch."""
-    from scratchlab.plugins.experiments.models import calibrate, cnn, mlp, trainable_matmul
+    from scratchlab.plugins.experiments.lsuv import calibrate
+    from scratchlab.plugins.experiments.models import cnn, mlp, trainable_matmul
 
     p, norm = ctx.params, ctx.components["norm"]
     mm = None if strategy(ctx) is None else trainable_matmul(strategy(ctx))
@@ -186,7 +189,8 @@ def build_model(ctx: Any, sizes: tuple[int, ...]) -> Any:
         if norm.name != DEFAULT_NORM:
             raise Skip(f"norm {norm.name} applies to model cnn; the mlp has no norm layers")
         model = mlp(sizes, ctx.init, ctx.activation, **kwargs)
-    for name, (mean, std) in calibrate(model, ctx.init, ctx.data.x_train[: p["bs"]]).items():
+    calibrated = calibrate(model, ctx.init, ctx.data.x_train[: p["bs"]], p["model"])
+    for name, (mean, std) in calibrated.items():
         # what LSUV left each layer's output at, on the batch it calibrated with
         ctx.metric(f"lsuv_mean.{name}", mean)
         ctx.metric(f"lsuv_std.{name}", std)
@@ -247,6 +251,55 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
         ctx.check_budget()
     if train_seconds > 0:
         ctx.metric("samples_per_s", n * epochs / train_seconds)
+    if epochs:
+        verdict = divergence(
+            float(valid_loss),
+            float(valid_accuracy),
+            data.n_classes,
+            ctx.components["optimizer"],
+            lr,
+        )
+        if verdict is not None:
+            ctx.note(verdict)
+
+
+#: a final accuracy under this many times chance (1 in n_classes) means training went nowhere
+CHANCE_FACTOR = 2.0
+
+
+def divergence(
+    valid_loss: float, valid_accuracy: float, n_classes: int, optimizer: Any, lr: float
+) -> str | None:
+    """One line for the run's row when training diverged (a non-finite validation
+    loss, or a final accuracy near chance), naming the lr and the optimizer's usual
+    one when it declares another; None when it learned."""
+    import math
+
+    if math.isfinite(valid_loss) and valid_accuracy >= CHANCE_FACTOR / max(n_classes, 1):
+        return None
+    what = (
+        f"valid_loss {valid_loss}"
+        if not math.isfinite(valid_loss)
+        else f"valid_accuracy {valid_accuracy:.2f} is near chance (1 in {n_classes})"
+    )
+    usual = getattr(optimizer, "lr", None)
+    hint = f"; {optimizer.name} is usually run at lr {usual:g}" if usual and usual != lr else ""
+    return f"diverged: {what} at lr {lr:g}{hint}"
+
+
+def check_combination(components: Any, params: Any) -> str | None:
+    """Planning's check: a norm that cannot take one of the CNN's channel counts (groupnorm
+    whose groups do not divide them) is refused with the layer and its channel count."""
+    from scratchlab.plugins.experiments.models import CNN_FILTERS
+
+    norm = components.get("norm")
+    check = getattr(norm, "check", None)
+    if params.get("model") != "cnn" or check is None:
+        return None
+    for index, channels in enumerate(CNN_FILTERS, start=1):
+        if (problem := check(channels)) is not None:
+            return f"{norm.name}.{problem} of layer conv{index} (the cnn's channels: {'-'.join(map(str, CNN_FILTERS))})"
+    return None
 
 
 def run(ctx: Any) -> None:
@@ -269,11 +322,13 @@ def run(ctx: Any) -> None:
 
 
 #: what each param may be (0 means "never" for log_every and stats_every, "all rows" for n_train)
+#: upper ends: far past what a run on mnist-5k's 5,000 rows needs, short of a value that
+#: would only allocate or loop until the run's timeout (``epochs=999999999999``)
 BOUNDS: dict[str, Any] = {
-    "bs": positive_int,
+    "bs": Bounds(low=1, high=1 << 20, integer=True),
     "lr": positive,
-    "epochs": positive_int,
-    "hidden": positive_int,
+    "epochs": Bounds(low=1, high=10_000, integer=True),
+    "hidden": Bounds(low=1, high=1 << 16, integer=True),
     "log_every": Bounds(low=0, integer=True),
     "stats_every": Bounds(low=0, integer=True),
     "n_train": Bounds(low=0, integer=True),
@@ -299,6 +354,7 @@ EXPERIMENT = Experiment(
     uses=USES,
     params=PARAMS,
     bounds=BOUNDS,
+    check=check_combination,
     headline=("valid_accuracy", "valid_loss", "samples_per_s"),
     description=(
         "The lessons' minibatch loop (bs 64, lr 0.2) on the MLP or the CNN (model) with the chosen optimizer,"

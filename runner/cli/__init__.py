@@ -157,4 +157,3 @@ def cli(ctx: click.Context, db: str | None, plugin_modules: tuple[str, ...], ver
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point."""
     return cli.main(args=argv, prog_name="runner")
-
