@@ -8,7 +8,7 @@ Parquet downloads of every filtered row."""
 
 import streamlit as st
 
-from scratchlab.db.records import RUN_STATUSES
+from scratchlab.core.records import RUN_STATUSES
 from scratchlab.reports import ui
 from scratchlab.reports.export import FORMATS, table_bytes
 from scratchlab.reports.tables import nan_is_missing
