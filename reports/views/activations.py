@@ -175,7 +175,7 @@ def layer_chart(profile, value: str = "mean", log: bool | None = None, focus: bo
         marks = exits(data, value, color, domain)
         title = {
             "text": title,
-            "subtitle": f"focused on {domain[0]:.1e} to {domain[1]:.1e}: "
+            "subtitle": f"focused on {domain[0]:.2g} to {domain[1]:.2g}: "
             f"{', '.join(sorted(set(map(str, marks[color]))))} leave it (▲▼ where); "
             "scroll out to see all",
         }
