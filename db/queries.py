@@ -28,7 +28,7 @@ from scratchlab.db.errors import InvalidValueError, RunNotFoundError
 from scratchlab.db.filters import RUN_COLUMNS, RunFilter, as_filter
 from scratchlab.db.histograms import activation_histograms
 from scratchlab.db.params import COMPONENT, EXPERIMENT, decode
-from scratchlab.db.records import RUN_STATUSES, THREADS_PARAM, PlannedRun
+from scratchlab.db.records import DETERMINISTIC_PARAM, RUN_STATUSES, THREADS_PARAM, PlannedRun
 from scratchlab.db.results import (
     STAT_COLUMNS,
     TIMING_COLUMNS,
@@ -401,8 +401,9 @@ def planned_runs(store: Store, run_ids: Iterable[int]) -> list[PlannedRun]:
     if missing:
         raise RunNotFoundError(f"no run {missing[0]} in {describe(store.engine.url)}")
     split = _split_params(store, ids)
-    # a --threads setting is stored as a params row; no row is auto (None)
+    # the thread count and --deterministic are params rows; no row is auto (None), not deterministic
     threads = {i: split[i][2].pop(THREADS_PARAM, None) for i in ids}
+    deterministic = {i: bool(split[i][2].pop(DETERMINISTIC_PARAM, False)) for i in ids}
     return [
         PlannedRun(
             key=rows[i].key,
@@ -415,6 +416,7 @@ def planned_runs(store: Store, run_ids: Iterable[int]) -> list[PlannedRun]:
             repeat=int(rows[i].repeat),
             component_versions=split[i][1],
             threads=threads[i] if isinstance(threads[i], int) else None,
+            deterministic=deterministic[i],
         )
         for i in ids
     ]

@@ -29,7 +29,14 @@ from scratchlab.db.final import FINAL_COLUMNS, final_rows
 from scratchlab.db.ownership import Owner
 from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
 from scratchlab.db.quality import settle
-from scratchlab.db.records import RUN_STATUSES, SWEEP_STATUSES, THREADS_PARAM, PlannedRun, RunResult
+from scratchlab.db.records import (
+    DETERMINISTIC_PARAM,
+    RUN_STATUSES,
+    SWEEP_STATUSES,
+    THREADS_PARAM,
+    PlannedRun,
+    RunResult,
+)
 from scratchlab.db.schema import check_sqlite_file, ensure_schema
 from scratchlab.db.sqltypes import utcnow
 
@@ -408,10 +415,12 @@ def _param_rows(run: PlannedRun) -> list[tuple]:
             )
         kind, text, number = encode(name, value)
         rows.append((name, kind, text, number, None))
-    # a thread count given with --threads is a run setting like the device: a row, so it can be
-    # filtered on (auto, None, writes none: the real count is on every timing and in the sweep's environment)
+    # the thread count is a run setting like the device: a row, so it can be filtered on
+    # (a sweep resolves auto before storing; only a PlannedRun made by hand leaves it None)
     if run.threads is not None and THREADS_PARAM not in run.params:
         rows.append((THREADS_PARAM, *encode(THREADS_PARAM, run.threads), None))
+    if run.deterministic and DETERMINISTIC_PARAM not in run.params:
+        rows.append((DETERMINISTIC_PARAM, *encode(DETERMINISTIC_PARAM, True), None))
     return rows
 
 

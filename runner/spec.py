@@ -71,6 +71,8 @@ class SweepSpec:
     plugin_modules: tuple[str, ...] = ()
     #: torch thread counts to sweep; None is ``auto`` (see PlannedRun.threads)
     threads: tuple[int | None, ...] = (None,)
+    #: torch's deterministic algorithms in every run, and ``auto`` threads fixed at 1
+    deterministic: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stored on the sweep; :meth:`from_json` reads it back)."""
@@ -95,6 +97,7 @@ class SweepSpec:
             "only_keys": None if self.only_keys is None else list(self.only_keys),
             "plugin_modules": list(self.plugin_modules),
             "threads": ["auto" if t is None else t for t in self.threads],
+            "deterministic": self.deterministic,
         }
 
     @classmethod
@@ -121,6 +124,7 @@ class SweepSpec:
             threads=tuple(
                 None if t == "auto" else int(t) for t in data.get("threads") or ("auto",)
             ),
+            deterministic=bool(data.get("deterministic", False)),
         )
 
 
