@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scratchlab.db.sqltypes import Damaged
+
 #: key of the sweep spec that holds {experiment: [headline patterns]}
 HEADLINES_KEY = "headlines"
 
@@ -232,7 +234,13 @@ def glance_tables(
     for experiment in dict.fromkeys(table["experiment"]):
         positions = [i for i, e in enumerate(table["experiment"]) if e == experiment]
         rows = {c: [values[i] for i in positions] for c, values in table.items()}
-        rows[DURATION] = rows["duration_s"]
+        # a run whose stored time is damaged shows that time in place of a duration
+        rows[DURATION] = [
+            next((t for t in times if isinstance(t, Damaged)), seconds)
+            for seconds, *times in zip(
+                rows["duration_s"], rows["started_at"], rows["finished_at"], strict=True
+            )
+        ]
         rows["error"] = [error_summary(reason) for reason in rows["reason"]]
         present = [c for c in rows if c not in RUN_FIELDS and c not in (DURATION, "error")]
         metrics = [c for c in metric_names if c in present and any(map(_text, rows[c]))]
