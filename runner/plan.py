@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scratchlab.db.records import PlannedRun
+from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.contracts import check_bounds
 from scratchlab.plugins.registry import Registry, UnknownComponentError
 from scratchlab.plugins.types import bind
