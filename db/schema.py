@@ -180,6 +180,20 @@ def check_sqlite_file(url: URL, *, must_exist: bool) -> None:
     path = sqlite_path(url)
     if path is None:
         return
+    try:
+        _check_file(path, must_exist=must_exist)
+    except OSError as exc:  # a path longer than the OS allows, a folder we may not enter
+        shown = (
+            str(path)
+            if len(str(path)) <= 80
+            else f"{str(path)[:60]}... ({len(str(path))} characters)"
+        )
+        raise DatabaseNotFoundError(
+            f"cannot use {shown} as a database: {exc.strerror or exc}; pass another --db"
+        ) from None
+
+
+def _check_file(path: Path, *, must_exist: bool) -> None:
     if not path.exists():
         if must_exist:
             raise DatabaseNotFoundError(
@@ -285,6 +299,30 @@ def current(url: str | URL, *, check: bool = True) -> SchemaState:
             return inspect_schema(conn)
     finally:
         engine.dispose()
+
+
+def check_writable(engine: Engine) -> None:
+    """Check what a sweep needs before it writes its first row; raise one line otherwise.
+
+    SQLite's ``quick_check`` (every page read: damage in the middle of the file shows
+    here, not halfway through the sweep), the schema revision (the head), and every
+    table of the schema present (a dropped table). Reads only.
+    """
+    from scratchlab.db.models import metadata
+
+    with transaction(engine) as conn:
+        if conn.dialect.name == "sqlite":
+            quick_check(conn, engine.url)
+        state = inspect_schema(conn)
+    if (error := refusal(state, engine.url, read_only=False)) is not None:
+        raise error
+    missing = sorted(set(metadata.tables) - set(state.tables))
+    if missing:
+        raise CorruptDatabaseError(
+            f"{describe(engine.url)} lacks the table{'s' if len(missing) > 1 else ''}"
+            f" {', '.join(missing)} of schema revision {state.revision} (dropped by hand?); left"
+            " untouched: restore it from a backup or pass another --db"
+        )
 
 
 def quick_check(conn: Connection, url: URL) -> None:

@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from scratchlab.db.records import PlannedRun
+from scratchlab.core.records import PlannedRun
 
 
 def with_threads(run: PlannedRun, threads: int | None) -> PlannedRun:
