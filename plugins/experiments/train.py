@@ -52,7 +52,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
-from scratchlab.plugins.contracts import Bounds, one_of, positive, positive_int
+from scratchlab.plugins.contracts import Bounds, one_of, positive
 
 #: the models ``model`` chooses from (see :mod:`.models`)
 MODELS: tuple[str, ...] = ("mlp", "cnn")
@@ -322,11 +322,13 @@ def run(ctx: Any) -> None:
 
 
 #: what each param may be (0 means "never" for log_every and stats_every, "all rows" for n_train)
+#: upper ends: far past what a run on mnist-5k's 5,000 rows needs, short of a value that
+#: would only allocate or loop until the run's timeout (``epochs=999999999999``)
 BOUNDS: dict[str, Any] = {
-    "bs": positive_int,
+    "bs": Bounds(low=1, high=1 << 20, integer=True),
     "lr": positive,
-    "epochs": positive_int,
-    "hidden": positive_int,
+    "epochs": Bounds(low=1, high=10_000, integer=True),
+    "hidden": Bounds(low=1, high=1 << 16, integer=True),
     "log_every": Bounds(low=0, integer=True),
     "stats_every": Bounds(low=0, integer=True),
     "n_train": Bounds(low=0, integer=True),
