@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scratchlab.db import open_store
 from scratchlab.core.records import MetricRecord, PlannedRun, RunResult
+from scratchlab.db import open_store
 from scratchlab.reports import browser
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "report-pages"
