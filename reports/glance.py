@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scratchlab.core.keys import HEADLINES_KEY
+from scratchlab.db.sqltypes import Damaged
 
 #: the run columns of a ``list_runs`` frame that are not params
 RUN_FIELDS: tuple[str, ...] = (
@@ -220,7 +221,13 @@ def glance_tables(
     for experiment in dict.fromkeys(table["experiment"]):
         positions = [i for i, e in enumerate(table["experiment"]) if e == experiment]
         rows = {c: [values[i] for i in positions] for c, values in table.items()}
-        rows[DURATION] = rows["duration_s"]
+        # a run whose stored time is damaged shows that time in place of a duration
+        rows[DURATION] = [
+            next((t for t in times if isinstance(t, Damaged)), seconds)
+            for seconds, *times in zip(
+                rows["duration_s"], rows["started_at"], rows["finished_at"], strict=True
+            )
+        ]
         rows["error"] = [error_summary(reason) for reason in rows["reason"]]
         rows["status"] = [shown_status(s, r) for s, r in zip(rows["status"], rows["reason"])]
         present = [c for c in rows if c not in RUN_FIELDS and c not in (DURATION, "error")]

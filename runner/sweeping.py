@@ -360,6 +360,7 @@ def execute_prepared(
             note=prepared.note,
         )
     execution.check_environment()
+    store.check_writable()  # a damaged database is refused before its first row, not halfway
     progress = Tallying(reporter or SilentReporter())
     for message in prepared.warnings:
         progress.warn(message)
