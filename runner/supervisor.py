@@ -55,6 +55,7 @@ from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.runner.execute import (
     Items,
     StartedCallback,
+    auto_threads,
     failed_result,
     grace_period,
     run_threads,
@@ -209,6 +210,10 @@ class SupervisedBackend:
             # set when the workers start: MemAvailable then, or $SCRATCHLAB_WORKER_MEMORY; none for accelerators
             "memory_headroom_bytes": self._headroom if self._workers else memory_headroom(("cpu",)),
         }
+
+    def auto_threads(self, exclusive: bool) -> int:
+        """The torch threads an ``auto`` run gets here (see :func:`execute.auto_threads`)."""
+        return auto_threads(exclusive=exclusive, cores=self.cores, workers=self.size)
 
     # -- the queue ---------------------------------------------------------
 

@@ -232,7 +232,9 @@ def prepare_resume(
     ``plugin_modules`` are the ``--plugin`` modules loaded now; the sweep's own must be among them.
     """
     from scratchlab.db.ownership import check_not_live
+    from scratchlab.db.queries import planned_runs
     from scratchlab.runner.execute import unfinished
+    from scratchlab.runner.threads import candidates
 
     stored, spec = _stored_spec(store, sweep_id, plugin_modules)
     check_not_live(store, sweep_id)  # refuse a sweep another process still runs, before planning
@@ -252,8 +254,12 @@ def prepare_resume(
             f"sweep {sweep_id} ({stored['name']}): every run is done or skipped; nothing to run"
         )
         return prepared
+    # each unfinished run keeps the thread count it was stored with (its key counts it)
+    counts = [run.threads for run in planned_runs(store, [r["run_id"] for r in wanted])]
     by_key = {
-        r.key: r for r in plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)
+        candidate.key: candidate
+        for run in plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)
+        for candidate in candidates(run, counts)
     }
     lost = [r for r in wanted if r["key"] not in by_key]
     if lost:
@@ -313,10 +319,14 @@ def _match_by_identity(
     and how many of ``wanted`` have none."""
     from scratchlab.db.queries import planned_runs
     from scratchlab.runner.plan import run_identity
+    from scratchlab.runner.threads import candidates
 
-    current = {run_identity(r): r for r in replanned}
+    stored = planned_runs(store, [r["run_id"] for r in wanted])
+    # a replanned auto run matches a stored run at the thread count that run was resolved to
+    counts = [run.threads for run in stored]
+    current = {run_identity(c): c for r in replanned for c in candidates(r, counts)}
     matched, lost = [], 0
-    for run in planned_runs(store, [r["run_id"] for r in wanted]):
+    for run in stored:
         found = current.get(run_identity(run))
         if found is None:
             lost += 1
@@ -367,6 +377,7 @@ def execute_prepared(
     from scratchlab.plugins.registry import declared_headlines
     from scratchlab.runner import execute
     from scratchlab.runner.environment import busy_warning, capture_environment
+    from scratchlab.runner.threads import resolve as resolve_threads
 
     if prepared.note is not None:
         return SweepOutcome(
@@ -376,6 +387,7 @@ def execute_prepared(
             note=prepared.note,
         )
     execution.check_environment()
+    store.check_writable()  # a damaged database is refused before its first row, not halfway
     progress = Tallying(reporter or SilentReporter())
     for message in prepared.warnings:
         progress.warn(message)
@@ -396,6 +408,8 @@ def execute_prepared(
             progress.warn(busy)
         sweep_id = prepared.sweep_id
         if sweep_id is None:
+            # auto thread counts become what this backend gives each run: part of its key
+            prepared.runs = resolve_threads(prepared.runs, backend, plugins.registry)
             # the spec as planned, plus how it runs, so --resume continues it alike
             spec_json = {**prepared.spec.to_json(), "execution": {"timeout": timeout}}
             # what `runner runs` shows as each experiment's results, readable without the plugins
