@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, up
 from sqlalchemy.engine import URL
 
 from scratchlab.core.records import (
+    DETERMINISTIC_PARAM,
     RUN_STATUSES,
     SWEEP_STATUSES,
     THREADS_PARAM,
@@ -36,7 +37,7 @@ from scratchlab.db.final import FINAL_COLUMNS, final_rows
 from scratchlab.db.ownership import Owner
 from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
 from scratchlab.db.quality import settle
-from scratchlab.db.schema import check_sqlite_file, ensure_schema
+from scratchlab.db.schema import check_sqlite_file, check_writable, ensure_schema
 from scratchlab.db.sqltypes import utcnow
 
 PARAM_COLUMNS = ("run_id", "name", "kind", "value_text", "value_num", "version")
@@ -122,6 +123,12 @@ class Store:
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+    def check_writable(self) -> None:
+        """Raise a one-line :class:`~scratchlab.db.errors.DatabaseError` unless the database is
+        whole, at the schema head and holds every table (:func:`scratchlab.db.schema.check_writable`):
+        what a sweep checks before its first write."""
+        check_writable(self.engine)
 
     # -- transactions -------------------------------------------------------
 
@@ -414,10 +421,12 @@ def _param_rows(run: PlannedRun) -> list[tuple]:
             )
         kind, text, number = encode(name, value)
         rows.append((name, kind, text, number, None))
-    # a thread count given with --threads is a run setting like the device: a row, so it can be
-    # filtered on (auto, None, writes none: the real count is on every timing and in the sweep's environment)
+    # the thread count is a run setting like the device: a row, so it can be filtered on
+    # (a sweep resolves auto before storing; only a PlannedRun made by hand leaves it None)
     if run.threads is not None and THREADS_PARAM not in run.params:
         rows.append((THREADS_PARAM, *encode(THREADS_PARAM, run.threads), None))
+    if run.deterministic and DETERMINISTIC_PARAM not in run.params:
+        rows.append((DETERMINISTIC_PARAM, *encode(DETERMINISTIC_PARAM, True), None))
     return rows
 
 

@@ -5,6 +5,7 @@ import streamlit as st
 
 from scratchlab.reports import ui
 from scratchlab.reports.views import activations as views
+from scratchlab.reports.views.labels import default_run, frame_run_names
 from scratchlab.reports.views.run import link_config, with_run_links
 
 #: most runs whose statistics one view loads; narrow the filters for others
@@ -37,9 +38,18 @@ model = ui.page_widget(
 )
 profile = views.layer_profile(final[final["model"] == model])
 
+full = ui.page_widget(
+    "activations.full",
+    st.toggle,
+    "every line's full range",
+    default=False,
+    parse=lambda v: v == "True",
+    help="By default the std chart opens on the range of the inits that stay near 1; "
+    "lines that explode or vanish leave it at a triangle.",
+)
 chart_col, table_col = st.columns([3, 2])
 with chart_col:
-    st.altair_chart(views.layer_chart(profile, "std"), width="stretch")
+    st.altair_chart(views.layer_chart(profile, "std", focus=not full), width="stretch")
 with table_col:
     st.caption("std at the last layer (best first: closest to 1)")
     st.dataframe(
@@ -80,14 +90,16 @@ stepped = views.step_stats(labelled)
 if not stepped.empty:
     st.header("During training")
     run_ids = sorted(int(r) for r in stepped["run_id"].unique())
+    names = frame_run_names(runs[runs["run_id"].isin(run_ids)])
     run_id = ui.page_widget(
         "activations.run",
         st.selectbox,
         "run",
         run_ids,
-        default=run_ids[0],
+        default=default_run(run_ids, ui.query("final_metrics", run_ids=run_ids)),
         parse=int,
         options=run_ids,
+        format_func=lambda r: names.get(r, f"#{r}"),
     )
     of_run = stepped[stepped["run_id"] == run_id]
     step_models = views.model_names(of_run)
