@@ -427,7 +427,9 @@ def run_settings(planned: PlannedRun) -> Any:
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+        # only when changed: the call imports torch._dynamo (800 modules, seconds) on first use
+        if torch.are_deterministic_algorithms_enabled() != was_deterministic:
+            torch.use_deterministic_algorithms(was_deterministic)
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
 

@@ -60,9 +60,21 @@ class _Namespace:
     size: int  # len(vars(owner)) then: a class that gained an attribute shadows its bases
 
     def changed(self) -> list[str]:
-        """Names whose value is no longer the recorded object (or, in a class, was added)."""
+        """Names whose value is no longer the recorded object (or, in a class, was added).
+
+        torch wraps a few of its own functions when a submodule is first imported
+        (``torch._dynamo`` wraps ``torch.manual_seed``): a wrapper defined in torch's own files
+        around the recorded object is taken as the new recorded value, not as a change."""
         current = vars(self.owner)
-        out = [n for n, v in self.values.items() if current.get(n, _MISSING) is not v]
+        out = []
+        for name, value in self.values.items():
+            now = current.get(name, _MISSING)
+            if now is value:
+                continue
+            if _torch_wrapper(now, value):
+                self.values[name] = now
+                continue
+            out.append(name)
         if self.is_class and len(current) != self.size:
             out += [n for n in current if n not in self.values and callable(current[n])]
         return out
@@ -78,6 +90,17 @@ class _Namespace:
 
 
 _MISSING = object()
+
+
+def _torch_wrapper(new: Any, old: Any) -> bool:
+    """Whether ``new`` is torch's own ``functools.wraps`` wrapper around ``old``."""
+    if getattr(new, "__wrapped__", None) is not old:
+        return False
+    code = getattr(new, "__code__", None)
+    torch = sys.modules.get("torch")
+    if code is None or torch is None or torch.__file__ is None:
+        return False
+    return code.co_filename.startswith(os.path.dirname(torch.__file__) + os.sep)
 
 
 def _namespace(label: str, owner: Any) -> _Namespace:

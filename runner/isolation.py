@@ -449,7 +449,13 @@ def _differs(before: Any, after: Any) -> bool:
 
 
 def add_note(reason: str | None, note: str | None) -> str | None:
-    """``reason`` with ``note`` as a line of its own after it."""
+    """``reason`` with ``note`` as a line of its own after it; in a traceback, after its first
+    line, since what shows a reason in one line shows a traceback's last (the exception)."""
     if note is None:
         return reason
-    return note if not reason else f"{reason}\n{note}"
+    if not reason:
+        return note
+    head, _, rest = reason.partition("\n")
+    if head.startswith("Traceback") and rest.strip():
+        return f"{head}\n{note}\n{rest}"
+    return f"{reason}\n{note}"

@@ -322,3 +322,14 @@ def test_max_runs_per_worker_recycles_workers_on_a_count(polluting: Path, tmp_pa
     refused = sweep(db, "--experiments", "probe", "--inline", "--max-runs-per-worker", "2")
     assert refused.returncode == 2
     assert "--max-runs-per-worker recycles supervised worker processes" in refused.stderr
+
+
+def test_a_note_keeps_a_tracebacks_last_line_last():
+    from scratchlab.runner.isolation import add_note
+
+    traceback = "Traceback (most recent call last):\n  File x\nValueError: boom"
+    assert add_note(traceback, "the run changed its process: x").splitlines()[-1] == (
+        "ValueError: boom"
+    )
+    assert add_note("one line", "note") == "one line\nnote"
+    assert add_note(None, "note") == "note" and add_note("r", None) == "r"
