@@ -153,8 +153,11 @@ RESTORED = {
     "p-grad": "set grad mode to False (was True) (restored)",
     "p-anomaly": "set anomaly detection to True (was False) (restored)",
     "p-denormal": "set flush-denormal to True (was False) (restored)",
-    "p-threads": "set torch's thread count to",
-    "p-rng": None,  # every run draws numbers and every run is seeded: restored without a word
+    # run_experiment itself gives each run its thread count and puts the process's back after
+    # it, whatever the backend (context.run_settings): nothing is left for the worker to restore
+    "p-threads": None,
+    # every run draws numbers and every run is seeded: restored without a word
+    "p-rng": None,
     "p-cwd": "set the working directory to / (was",
     "p-environ": "changed environment variable(s) POLLUTED (restored)",
     "p-path": "changed sys.path (restored)",
