@@ -106,6 +106,10 @@ def sweep(
     inline: bool = False,
     plugin_modules: Sequence[str] = (),
     progress: bool = True,
+    search: str | None = None,
+    trials: int | None = None,
+    objective: str | None = None,
+    prune: str = "none",
     **components: str | Sequence[str],
 ) -> Sweep:
     """Plan, store and run a sweep, as ``runner sweep`` does; returns a :class:`Sweep`.
@@ -117,17 +121,29 @@ def sweep(
     runs that many in parallel on a local Dask cluster; ``inline`` runs in this
     process (for a debugger). A plan that cannot be made raises
     :class:`~scratchlab.runner.sweeping.SweepUsageError` before anything is written.
+
+    ``search="random"`` or ``"tpe"`` searches instead of running the grid: ``trials`` trials
+    optimising the final metric ``objective`` (``"valid_loss:min"`` to minimise), every
+    category with several components a choice, settings given as ranges
+    (``{"train.lr": "0.01..2:log", "train.bs": "16,32,64"}``); ``prune`` is ``"median"``
+    or ``"hyperband"`` to stop poor trials early::
+
+        sl.sweep(experiments="train", optimizer=["sgd", "adam"],
+                 settings={"train.model": "cnn", "train.lr": "0.01..2:log"},
+                 search="tpe", trials=20, objective="valid_accuracy", prune="median")
     """
-    from scratchlab.plugins.types import COMPONENT_CATEGORIES
+    from scratchlab.plugins.manager import load_plugins
     from scratchlab.reading import database_url
     from scratchlab.runner.plan import SweepSpec
     from scratchlab.runner.sweeping import Execution, run_sweep
 
-    unknown = sorted(set(components) - set(COMPONENT_CATEGORIES))
+    loaded = load_plugins(tuple(plugin_modules))
+    categories = loaded.registry.component_categories()  # a plugin's categories too (optimizer)
+    unknown = sorted(set(components) - set(categories))
     if unknown:
         raise TypeError(
             f"sweep() got unknown keyword {', '.join(unknown)}; component categories are "
-            f"{', '.join(COMPONENT_CATEGORIES)}"
+            f"{', '.join(categories)}"
         )
     spec = SweepSpec(
         plugins=_names(plugins),
@@ -140,6 +156,14 @@ def sweep(
         settings=_settings(settings),
         plugin_modules=tuple(plugin_modules),
     )
+    search_spec = None
+    if search is not None or trials is not None or objective is not None:
+        from scratchlab.runner.search import SearchSpec, parse_objective
+
+        if search is None or trials is None or objective is None:
+            raise TypeError("a search needs search=, trials= and objective= together")
+        name_, direction = parse_objective(objective)
+        search_spec = SearchSpec(search, trials, name_, direction, prune)
     url = database_url(db)
     outcome = run_sweep(
         spec,
@@ -148,6 +172,8 @@ def sweep(
         execution=Execution(workers=workers, inline=inline, timeout=timeout),
         reporter=default_reporter(progress),
         argv=["scratchlab.sweep", *_names(plugins)],
+        search=search_spec,
+        plugins=loaded,
     )
     return Sweep(
         sweep_id=outcome.sweep_id,

@@ -31,16 +31,21 @@ from scratchlab.runner.live import pruned_reason
 from scratchlab.runner.search import SearchSpec, Space
 
 
+def make_sampler(search: SearchSpec, seed: int) -> Any:
+    """The Optuna sampler ``search`` names, seeded."""
+    import optuna
+
+    if search.method == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
 def make_study(search: SearchSpec, seed: int) -> Any:
     """An in-memory Optuna study with the sampler and pruner ``search`` names."""
     import optuna
 
     optuna.logging.set_verbosity(logging.WARNING)  # no "Trial 3 finished" line per trial
-    sampler = (
-        optuna.samplers.TPESampler(seed=seed)
-        if search.method == "tpe"
-        else optuna.samplers.RandomSampler(seed=seed)
-    )
+    sampler = make_sampler(search, seed)
     pruner = {
         "median": optuna.pruners.MedianPruner,
         "hyperband": optuna.pruners.HyperbandPruner,
@@ -72,7 +77,8 @@ class SearchDriver:
     ) -> None:
         self.store, self.sweep_id, self.space, self.search = store, sweep_id, space, search
         self.registry, self.parallel, self.warn = registry, max(1, parallel), warn
-        self.study = make_study(search, search.seed if search.seed is not None else space.base.seed)
+        self.seed = search.seed if search.seed is not None else space.base.seed
+        self.study = make_study(search, self.seed)
         self.distributions = space.distributions()
         self.count = 0  # trials asked or rebuilt, out of search.trials
         self.status: dict[int, str] = {}  # run id -> its latest status, for the sweep's runs
@@ -253,3 +259,5 @@ class SearchDriver:
                     intermediate_values=by_run.get(run_ids[0], {}),
                 )
             )
+        # the same seed again would draw the points the first trials drew
+        self.study.sampler = make_sampler(self.search, self.seed + self.count + self.queued)

@@ -85,6 +85,26 @@ def skippy(ctx):
     raise Skip("too big for this toy")
 
 
+def climb(ctx):
+    """Reports score = x * step (twice that for kind b) at steps 1..steps: a pruner may stop it."""
+    scale = 2.0 if ctx.params["kind"] == "b" else 1.0
+    for step in range(1, ctx.params["steps"] + 1):
+        time.sleep(ctx.params["pause"])
+        ctx.report("score", scale * ctx.params["x"] * step, step)
+
+
+def stubborn(ctx):
+    """A beat every 0.05 s, its time budget ignored: only the driver can stop it."""
+    step = 0
+    while True:
+        try:
+            ctx.metric("beat", float(step), step)
+            step += 1
+            time.sleep(0.05)
+        except Exception:
+            pass
+
+
 def spin(ctx):
     """Pure-Python CPU work, as the lessons' triple-loop matmul: one core, holds the GIL."""
     total = 0
@@ -120,6 +140,9 @@ def register_experiments(register):
     register(Experiment(name="boom", run=boom, uses=("matmul",), description="always raises"))
     register(Experiment(name="hang", run=hang, description="never returns"))
     register(Experiment(name="skippy", run=skippy, description="always skips"))
+    register(Experiment(name="climb", run=climb, params={"x": 0.5, "steps": 4, "pause": 0.0, "kind": "a"},
+                        description="reports a score per step"))
+    register(Experiment(name="stubborn", run=stubborn, description="ignores its budget"))
     register(Experiment(name="spin", run=spin, params={"loops": 200000}, description="burns CPU"))
     register(Experiment(name="jittery", run=jittery, params={"counter": "", "noisy_times": 1},
                         description="a timing judged noisy at first"))
