@@ -106,6 +106,8 @@ runs = Table(
     _optional("reason", Text),
     _optional("started_at", UTCDateTime),
     _optional("finished_at", UTCDateTime),
+    # a person's note on the run (``runner note``); ``reason`` is what the run itself said
+    _optional("note", Text),
     UniqueConstraint("sweep_id", "key"),
     Index(None, "sweep_id", "status"),
     Index(None, "experiment"),
@@ -252,3 +254,26 @@ activation_histograms = Table(
     _real("frac_near_zero"),
     Index(None, "run_id", "model", "layer"),
 )
+
+
+def _tags(owner: str) -> Table:
+    """A tag table: one row per (run or sweep, tag), indexed by tag for ``--where tag=T``.
+
+    Two tables rather than one with two nullable keys: each row has a real
+    foreign key that deletes it with its owner, and the natural primary key.
+    """
+    key = f"{owner}_id"
+    return Table(
+        f"{owner}_tags",
+        metadata,
+        Column(key, ForeignKey(f"{owner}s.{key}", ondelete="CASCADE"), primary_key=True),
+        Column("tag", NAME, primary_key=True),
+        Index(None, "tag", key),
+    )
+
+
+#: A free-text label on a run (``runner tag RUN_ID T``).
+run_tags = _tags("run")
+#: A free-text label on a sweep (``runner sweep --tag T``, ``runner tag --sweep N T``):
+#: it applies to every run of the sweep, the ones a search adds later included.
+sweep_tags = _tags("sweep")

@@ -278,3 +278,74 @@ def test_reading_a_current_database_does_not_import_alembic(tmp_path):
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+def test_upgrade_from_0005_adds_empty_tags_and_notes_keeping_every_run(sqlite_url, database_at):
+    """A database from before tags (0005) upgrades with its runs, params and metrics intact,
+    and the new columns and tables start empty and take writes."""
+    database_at(sqlite_url, "0005")
+    engine = make_engine(sqlite_url)
+    try:
+        with transaction(engine, write=True) as conn:
+            meta = MetaData()
+            meta.reflect(conn)
+            t = meta.tables
+            assert "run_tags" not in t and "note" not in t["runs"].c
+            conn.execute(
+                insert(t["sweeps"]),
+                [
+                    {
+                        "sweep_id": 1,
+                        "name": "before tags",
+                        "argv_json": "[]",
+                        "spec_json": "{}",
+                        "environment_json": "{}",
+                        "status": "done",
+                        "started_at": WHEN,
+                    }
+                ],
+            )
+            conn.execute(
+                insert(t["runs"]),
+                [
+                    {
+                        "run_id": 7,
+                        "sweep_id": 1,
+                        "key": "k",
+                        "experiment": "train",
+                        "device": "cpu",
+                        "dtype": "float32",
+                        "seed": 0,
+                        "repeat": 0,
+                        "status": "done",
+                        "reason": "ran fine",
+                    }
+                ],
+            )
+            conn.execute(
+                insert(t["final_metrics"]),
+                [{"run_id": 7, "name": "valid_accuracy", "step": 1, "value": 0.9}],
+            )
+    finally:
+        engine.dispose()
+
+    before, after = upgrade(sqlite_url)
+    assert (before.revision, after.revision) == ("0005", "0006") == ("0005", head_revision())
+
+    engine = make_engine(sqlite_url)
+    try:
+        with transaction(engine) as conn:
+            meta = MetaData()
+            meta.reflect(conn)
+            run = conn.execute(select(meta.tables["runs"])).mappings().one()
+            assert (run["run_id"], run["reason"], run["note"]) == (7, "ran fine", None)
+            assert conn.execute(select(meta.tables["run_tags"])).all() == []
+            assert conn.execute(select(meta.tables["sweep_tags"])).all() == []
+            context = MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
+            )
+            assert compare_metadata(context, metadata) == []
+    finally:
+        engine.dispose()
+    with open_store(sqlite_url, read_only=True) as store:
+        assert queries.final_metrics(store).iloc[0]["value"] == 0.9
