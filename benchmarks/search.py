@@ -86,7 +86,7 @@ def run_grid(path: Path) -> list[dict[str, Any]]:
 
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.runner.context import run_experiment
-    from scratchlab.runner.live import LiveOptions, Link
+    from scratchlab.runner.live import Link, LiveOptions
     from scratchlab.runner.plan import plan
 
     class Recording(Link):
@@ -112,8 +112,11 @@ def run_grid(path: Path) -> list[dict[str, Any]]:
                     "seconds": (result.finished_at - result.started_at).total_seconds(),
                 }
             )
-            print(f"grid {len(rows)}: {rows[-1]['optimizer']} {rows[-1]['norm']} lr={lr}"
-                  f" {rows[-1]['accuracy']} {rows[-1]['seconds']:.1f}s", file=sys.stderr)
+            print(
+                f"grid {len(rows)}: {rows[-1]['optimizer']} {rows[-1]['norm']} lr={lr}"
+                f" {rows[-1]['accuracy']} {rows[-1]['seconds']:.1f}s",
+                file=sys.stderr,
+            )
     path.write_text(json.dumps(rows))
     return rows
 
@@ -212,14 +215,27 @@ def summarise(curves: Sequence[list[tuple[float, float]]], target: float) -> dic
 def print_table(rows: dict[str, dict[str, Any]], target: float) -> None:
     """The comparison as a Markdown table (what docs/performance.md shows)."""
     print(f"\ngrid best valid accuracy {target:.3f} (target: reach it, minus the tolerance)\n")
-    head = ["method", *(f"best@{n}" for n in BUDGETS), "best", "runs", "reached",
-            "runs to best", "s to best"]
+    head = [
+        "method",
+        *(f"best@{n}" for n in BUDGETS),
+        "best",
+        "runs",
+        "reached",
+        "runs to best",
+        "s to best",
+    ]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for name, r in rows.items():
-        cells = [name, *(f"{r[f'best@{n}']:.3f}" for n in BUDGETS), f"{r['best']:.3f}",
-                 str(r["runs"]), r["reached"], f"{r['runs_to_best']:.1f}",
-                 f"{r['seconds_to_best']:.0f}"]
+        cells = [
+            name,
+            *(f"{r[f'best@{n}']:.3f}" for n in BUDGETS),
+            f"{r['best']:.3f}",
+            str(r["runs"]),
+            r["reached"],
+            f"{r['runs_to_best']:.1f}",
+            f"{r['seconds_to_best']:.0f}",
+        ]
         print("| " + " | ".join(cells) + " |")
 
 
@@ -267,7 +283,10 @@ def overhead(trials: int) -> dict[str, float]:
         store.write_result = timed(store.write_result)
         execute_prepared(prepared, store=store, plugins=plugins, execution=Execution(inline=True))
     per_trial = {}
-    for label, low, high in (("first 100", 0, 100), (f"last 100 (of {trials})", trials - 100, trials + 1)):
+    for label, low, high in (
+        ("first 100", 0, 100),
+        (f"last 100 (of {trials})", trials - 100, trials + 1),
+    ):
         seconds = sum(s for n, s in spent if low < n <= high)
         per_trial[label] = 1000 * seconds / 100
     return per_trial
@@ -280,7 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the stages asked for; print the tables; exit 0 when the targets are met."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stage", choices=("all", "grid", "searches", "overhead"), default="all")
-    parser.add_argument("--grid", type=Path, default=Path(tempfile.gettempdir()) / "scratchlab-search-grid.json")
+    parser.add_argument(
+        "--grid", type=Path, default=Path(tempfile.gettempdir()) / "scratchlab-search-grid.json"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--tolerance", type=float, default=0.0)
@@ -299,7 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = {}
         for prune in (False, True):
             suffix = " + median pruning" if prune else ""
-            table[f"grid, random order{suffix}"] = summarise([replay(rows, s, prune) for s in seeds], target)
+            table[f"grid, random order{suffix}"] = summarise(
+                [replay(rows, s, prune) for s in seeds], target
+            )
             for method in ("random", "tpe"):
                 curves = [run_search(method, s, prune, args.trials) for s in seeds]
                 table[f"{method}{suffix}"] = summarise(curves, target)
@@ -311,8 +334,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for label, ms in per_trial.items():
             print(f"sampler and storage per trial, {label}: {ms:.1f} ms")
         report["targets"].append(
-            {"name": "search overhead per trial at 1,000 trials", "measured": max(per_trial.values()),
-             "limit": 20.0, "op": "<=", "unit": "ms", "passed": max(per_trial.values()) <= 20.0}
+            {
+                "name": "search overhead per trial at 1,000 trials",
+                "measured": max(per_trial.values()),
+                "limit": 20.0,
+                "op": "<=",
+                "unit": "ms",
+                "passed": max(per_trial.values()) <= 20.0,
+            }
         )
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=2, default=str))

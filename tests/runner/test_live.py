@@ -15,10 +15,11 @@ pytestmark = pytest.mark.slow
 
 def test_metrics_reach_the_database_while_the_run_runs(runner_process, results) -> None:
     import scratchlab as sl
-    import scratchlab.reading  # noqa: F401  (imported now: the first open must not miss batches)
+    import scratchlab.reading  # imported now: the first open must not miss batches
 
-    process = runner_process("--experiments", "climb", "-s", "climb.steps=30",
-                             "-s", "climb.pause=0.4", "--workers", "1")
+    process = runner_process(
+        "--experiments", "climb", "-s", "climb.steps=30", "-s", "climb.pause=0.4", "--workers", "1"
+    )
     seen_running: list[int] = []  # score rows stored, seen while the run was running
     api_saw = None
     deadline = time.monotonic() + 120
@@ -41,8 +42,22 @@ def test_metrics_reach_the_database_while_the_run_runs(runner_process, results) 
 
 
 def test_the_pruner_stops_poor_trials_and_they_keep_what_they_reported(sweep, results) -> None:
-    result = sweep("--experiments", "climb", "-s", "climb.x=0..1", "--search", "random",
-                   "--trials", "12", "--objective", "score", "--prune", "median", "--workers", "1")
+    result = sweep(
+        "--experiments",
+        "climb",
+        "-s",
+        "climb.x=0..1",
+        "--search",
+        "random",
+        "--trials",
+        "12",
+        "--objective",
+        "score",
+        "--prune",
+        "median",
+        "--workers",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     pruned = results.query("SELECT run_id, reason FROM runs WHERE status = 'pruned'")
     assert pruned and results.count("runs") == 12
@@ -65,8 +80,21 @@ def test_a_run_killed_at_its_timeout_keeps_the_metrics_it_sent(sweep, results) -
 
 
 def test_prune_needs_workers_that_can_report(sweep, results) -> None:
-    result = sweep("--experiments", "climb", "-s", "climb.x=0..1", "--search", "random",
-                   "--trials", "2", "--objective", "score", "--prune", "median",
-                   "--scheduler", "tcp://127.0.0.1:1")
+    result = sweep(
+        "--experiments",
+        "climb",
+        "-s",
+        "climb.x=0..1",
+        "--search",
+        "random",
+        "--trials",
+        "2",
+        "--objective",
+        "score",
+        "--prune",
+        "median",
+        "--scheduler",
+        "tcp://127.0.0.1:1",
+    )
     assert result.exit_code == 2 and "--prune judges values" in result.stderr
     assert not results.path.exists() or results.count("sweeps") == 0

@@ -28,8 +28,9 @@ def xs(results, sweep_id: int = 1) -> list[float]:
 
 
 def test_a_search_runs_its_trials_and_stores_what_it_searched(sweep, results) -> None:
-    result = sweep(*SEARCH, "-s", "climb.x=0..1", "-s", "climb.kind=a,b", "--search", "tpe",
-                   "--trials", "6")
+    result = sweep(
+        *SEARCH, "-s", "climb.x=0..1", "-s", "climb.kind=a,b", "--search", "tpe", "--trials", "6"
+    )
     assert result.exit_code == 0, result.output
     rows = results.query("SELECT status FROM runs")
     assert [r[0] for r in rows] == ["done"] * 6
@@ -37,13 +38,22 @@ def test_a_search_runs_its_trials_and_stores_what_it_searched(sweep, results) ->
     kinds = {r[0] for r in results.query("SELECT value_text FROM params WHERE name = 'kind'")}
     assert kinds <= {"a", "b"}
     spec = json.loads(results.query("SELECT spec_json FROM sweeps")[0][0])
-    assert spec["search"] == {"method": "tpe", "trials": 6, "objective": "score",
-                              "direction": "maximize", "prune": "none", "seed": None}
+    assert spec["search"] == {
+        "method": "tpe",
+        "trials": 6,
+        "objective": "score",
+        "direction": "maximize",
+        "prune": "none",
+        "seed": None,
+    }
 
 
 def test_the_same_seed_tries_the_same_points(sweep, results) -> None:
     for _ in range(2):
-        assert sweep(*SEARCH, "-s", "climb.x=0..1", "--search", "random", "--trials", "3").exit_code == 0
+        assert (
+            sweep(*SEARCH, "-s", "climb.x=0..1", "--search", "random", "--trials", "3").exit_code
+            == 0
+        )
     assert xs(results, 1) == xs(results, 2)
 
 
@@ -74,25 +84,48 @@ def test_a_bad_search_is_one_line_and_stores_nothing(sweep, db_file: Path, args,
 
 
 def test_the_objective_must_name_a_direction_it_knows(sweep, db_file: Path) -> None:
-    result = sweep(*SEARCH, "-s", "climb.x=0..1", "--search", "tpe", "--trials", "2",
-                   "--objective", "score:up")
+    result = sweep(
+        *SEARCH, "-s", "climb.x=0..1", "--search", "tpe", "--trials", "2", "--objective", "score:up"
+    )
     assert result.exit_code == 2 and "the direction is max or min" in result.stderr
 
 
 def test_sl_sweep_searches(toy_path: Path, db_file: Path) -> None:
     import scratchlab as sl
 
-    done = sl.sweep(experiments="climb", settings={"climb.x": "0..1"}, search="random", trials=3,
-                    objective="score", plugin_modules=["sweeptoy"], inline=True, db=db_file,
-                    progress=False)
+    done = sl.sweep(
+        experiments="climb",
+        settings={"climb.x": "0..1"},
+        search="random",
+        trials=3,
+        objective="score",
+        plugin_modules=["sweeptoy"],
+        inline=True,
+        db=db_file,
+        progress=False,
+    )
     assert done.status == "done"
     assert len(done.runs()) == 3
 
 
 @pytest.mark.slow
 def test_workers_run_trials_at_once(sweep, results) -> None:
-    result = sweep("--experiments", "climb", "--objective", "score", "-s", "climb.x=0..1",
-                   "-s", "climb.pause=0.5", "--search", "random", "--trials", "4", "--workers", "2")
+    result = sweep(
+        "--experiments",
+        "climb",
+        "--objective",
+        "score",
+        "-s",
+        "climb.x=0..1",
+        "-s",
+        "climb.pause=0.5",
+        "--search",
+        "random",
+        "--trials",
+        "4",
+        "--workers",
+        "2",
+    )
     assert result.exit_code == 0, result.output
     spans = results.query("SELECT started_at, finished_at FROM runs ORDER BY run_id")
     assert any(a[0] < b[1] and b[0] < a[1] for i, a in enumerate(spans) for b in spans[i + 1 :])
@@ -109,11 +142,28 @@ def _wait_for(predicate: Callable[[], bool], seconds: float = 120) -> None:
 def test_a_resumed_search_continues_its_study_losing_and_duplicating_nothing(
     runner_process, sweep, results
 ) -> None:
-    process = runner_process("--experiments", "climb", "--objective", "score",
-                             "-s", "climb.x=0..1", "-s", "climb.pause=0.3", "--search", "tpe",
-                             "--trials", "6", "--workers", "1")
-    _wait_for(lambda: results.path.exists() and results.query(
-        "SELECT count(*) FROM runs WHERE status = 'done'")[0][0] >= 2)
+    process = runner_process(
+        "--experiments",
+        "climb",
+        "--objective",
+        "score",
+        "-s",
+        "climb.x=0..1",
+        "-s",
+        "climb.pause=0.3",
+        "--search",
+        "tpe",
+        "--trials",
+        "6",
+        "--workers",
+        "1",
+    )
+    _wait_for(
+        lambda: (
+            results.path.exists()
+            and results.query("SELECT count(*) FROM runs WHERE status = 'done'")[0][0] >= 2
+        )
+    )
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=60)
     before = dict(results.query("SELECT run_id, status FROM runs"))
@@ -126,7 +176,8 @@ def test_a_resumed_search_continues_its_study_losing_and_duplicating_nothing(
     assert set(before) <= set(after)  # an interrupted run was run again in place
     assert len({k for (k,) in results.query("SELECT key FROM runs")}) == 6
     # every run's score once per step, its final value beside it
-    per_step = results.query("SELECT run_id, step, count(*) FROM metrics WHERE name = 'score'"
-                             " GROUP BY run_id, step")
+    per_step = results.query(
+        "SELECT run_id, step, count(*) FROM metrics WHERE name = 'score' GROUP BY run_id, step"
+    )
     assert len(per_step) == 6 * 4 and {n for _, _, n in per_step} == {1}
     assert results.query("SELECT count(*) FROM final_metrics WHERE name = 'score'")[0][0] == 6
