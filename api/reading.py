@@ -80,6 +80,11 @@ class Results:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @property
+    def store(self):
+        """The read-only :class:`~scratchlab.db.store.Store` these results read through."""
+        return self._store
+
     def close(self) -> None:
         """Release the database connection."""
         self._store.close()

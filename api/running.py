@@ -115,11 +115,13 @@ def sweep(
     """Plan, store and run a sweep, as ``runner sweep`` does; returns a :class:`Sweep`.
 
     ``plugins`` are the categories to sweep (``["matmul", "init"]``); a category
-    given as a keyword narrows its components (``matmul=["torch", "einsum"]``);
+    given as a keyword narrows its components (``matmul=["torch", "einsum"]``,
+    ``optimizer=["sgd", "adam"]``: any registered category, a plugin's too);
     ``settings`` sets params (``{"train.epochs": 2}``); ``db`` is a SQLite path
     or SQLAlchemy URL (default: ``SCRATCHLAB_DB``, else ``runs.db``); ``workers``
     runs that many in parallel on a local Dask cluster; ``inline`` runs in this
-    process (for a debugger). A plan that cannot be made raises
+    process (for a debugger). A keyword that is no category raises ``TypeError``;
+    a plan that cannot be made raises
     :class:`~scratchlab.runner.sweeping.SweepUsageError` before anything is written.
 
     ``search="random"`` or ``"tpe"`` searches instead of running the grid: ``trials`` trials
@@ -137,13 +139,15 @@ def sweep(
     from scratchlab.runner.plan import SweepSpec
     from scratchlab.runner.sweeping import Execution, run_sweep
 
+    # a keyword names a category of the registry: built-in, added by a built-in
+    # plugin (optimizer, schedule, norm) or by a third party's
     loaded = load_plugins(tuple(plugin_modules))
-    categories = loaded.registry.component_categories()  # a plugin's categories too (optimizer)
-    unknown = sorted(set(components) - set(categories))
+    known = loaded.registry.component_categories()
+    unknown = sorted(set(components) - set(known))
     if unknown:
         raise TypeError(
             f"sweep() got unknown keyword {', '.join(unknown)}; component categories are "
-            f"{', '.join(categories)}"
+            f"{', '.join(known)}"
         )
     spec = SweepSpec(
         plugins=_names(plugins),
@@ -171,9 +175,9 @@ def sweep(
         name=name,
         execution=Execution(workers=workers, inline=inline, timeout=timeout),
         reporter=default_reporter(progress),
+        plugins=loaded,
         argv=["scratchlab.sweep", *_names(plugins)],
         search=search_spec,
-        plugins=loaded,
     )
     return Sweep(
         sweep_id=outcome.sweep_id,

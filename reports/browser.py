@@ -217,6 +217,18 @@ class Chromium:
             self._visit(url, ready, screenshot, timeout, settle, full_page, expect=expect)
         )
 
+    def wait_for_text(
+        self, expect: str, screenshot: Path | None = None, timeout: float = 120, settle: float = 1.0
+    ) -> Visit:
+        """Stay on the page shown (no navigation, no click) until it shows the text
+        ``expect`` and Streamlit is idle: what a page does on its own, such as
+        following a sweep that started after it was opened."""
+        return asyncio.run(
+            self._visit(
+                None, "title", screenshot, timeout, settle, False, action="true", expect=expect
+            )
+        )
+
     async def _visit(
         self,
         url,

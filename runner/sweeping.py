@@ -101,6 +101,18 @@ class Execution:
         except BoundsError as exc:
             raise SweepUsageError(str(exc)) from None
 
+    def check_environment(self) -> None:
+        """:class:`SweepUsageError` for an environment setting the backend would trip on once
+        started (``SCRATCHLAB_WORKER_MEMORY``, read by each worker): checked before anything is written."""
+        if self.inline or self.scheduler is not None:
+            return
+        from scratchlab.runner.worker import MemorySizeError, memory_headroom
+
+        try:
+            memory_headroom(("cpu",))
+        except MemorySizeError as exc:
+            raise SweepUsageError(str(exc)) from None
+
 
 @dataclass
 class SweepOutcome:
@@ -156,7 +168,7 @@ def plan_runs(spec: SweepSpec, registry: Any) -> list[PlannedRun]:
     from scratchlab.runner.options import BoundsError, check_sweep_numbers
 
     try:
-        check_sweep_numbers(spec.repeat, spec.seed)
+        check_sweep_numbers(spec.repeat, spec.seed, spec.max_runs)
         runs = plan(spec, registry)
         check_devices(spec.devices)
     except (PlanError, DeviceError, BoundsError) as exc:
@@ -405,6 +417,7 @@ def execute_prepared(
             status="nothing to run",
             note=prepared.note,
         )
+    execution.check_environment()
     search = prepared.search
     if search is not None and search.search.prune != "none" and execution.scheduler is not None:
         raise SweepUsageError(
@@ -602,6 +615,7 @@ def run_sweep(
     prepared = prepare_new(spec, loaded, name=name, search=search)
     if prepared.note is not None:
         raise SweepUsageError(prepared.note)
+    execution.check_environment()
     with open_store(_db_url(db)) as store:
         return execute_prepared(
             prepared, store=store, plugins=loaded, execution=execution, reporter=reporter, argv=argv

@@ -124,7 +124,7 @@ EXPERIMENT = Experiment(
         "every": positive_int,
         "hist_lo": finite,
         "hist_hi": finite,
-        "bins": Bounds(low=3, integer=True),
+        "bins": Bounds(low=3, high=10_000, integer=True),
     },
     check=train.check_combination,
     headline=("frac_near_zero", "frac_near_zero.*", "frac_out_of_range", "valid_accuracy"),

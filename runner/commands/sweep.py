@@ -20,8 +20,10 @@ from typing import Any
 import click
 
 from scratchlab.db.records import PlannedRun
-from scratchlab.plugins.types import COMPONENT_CATEGORIES
+from scratchlab.plugins.categories import BUILTIN_CATEGORIES
+from scratchlab.plugins.training_types import TRAINING_CATEGORIES
 from scratchlab.runner import options as options_
+from scratchlab.runner.category_options import CategoryHelpCommand, category_help
 from scratchlab.runner.plan import (
     DTYPES,
     PlanError,
@@ -33,6 +35,14 @@ from scratchlab.runner.plan import (
     parse_threads,
     split_names,
 )
+from scratchlab.runner.spec import DEFAULT_MAX_RUNS
+
+#: categories with an option of their own: the built-in ones and those scratchlab's
+#: training plugins add (declared without torch, so --help stays light); a third
+#: party's category is parsed after plugins load (``category_options``)
+OPTION_CATEGORIES = {
+    c.name: c for c in (*BUILTIN_CATEGORIES, *TRAINING_CATEGORIES) if c.is_component
+}
 
 #: options that shape the plan; they cannot be combined with --resume / --rerun-failed
 PLAN_OPTIONS: tuple[str, ...] = (
@@ -46,11 +56,12 @@ PLAN_OPTIONS: tuple[str, ...] = (
     "seed",
     "data_path",
     "threads",
+    "max_runs",
     "search",
     "trials",
     "objective",
     "prune",
-    *(f"select_{c}" for c in COMPONENT_CATEGORIES),
+    *(f"select_{c}" for c in OPTION_CATEGORIES),
 )
 
 EXIT_INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
@@ -58,12 +69,12 @@ EXIT_INTERRUPTED = 130  # the shell's code for "ended by SIGINT"
 
 def _category_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """One ``--<category> NAMES`` option per component category."""
-    for category in reversed(COMPONENT_CATEGORIES):
+    for category in reversed(OPTION_CATEGORIES.values()):
         command = click.option(
-            f"--{category}",
-            f"select_{category}",
+            f"--{category.name}",
+            f"select_{category.name}",
             metavar="NAMES",
-            help=f"Sweep these {category} components (comma-separated) instead of all or the default.",
+            help=category_help(category),
         )(command)
     return command
 
@@ -97,7 +108,7 @@ def build_spec(
         add_setting(settings, target, param, value, "-s")
     components = {
         c: split_names(options[f"select_{c}"])
-        for c in COMPONENT_CATEGORIES
+        for c in OPTION_CATEGORIES
         if options[f"select_{c}"] is not None
     }
     components.update(
@@ -118,6 +129,7 @@ def build_spec(
         "data_path": _data_path(options["data_path"]),
         "settings": settings or None,
         "threads": parse_threads(options["threads"]) if options["threads"] is not None else None,
+        "max_runs": options.get("max_runs"),
     }
     merged = merge_spec_args(file_args, cli_args)
     name = merged.pop("name", None)
@@ -182,17 +194,82 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     )
 
 
+#: a dry run lists the plan run by run up to this many runs, and summarises a larger one
+PLAN_TABLE_ROWS = 200
+
+
+def plan_summary(runs: Sequence[PlannedRun], registry: Any) -> list[dict[str, Any]]:
+    """A large plan in a few rows: per experiment, its plugin, its run count and how many
+    components of each category it combines (plus devices, thread counts and repeats)."""
+    by_experiment: dict[str, list[PlannedRun]] = {}
+    for run in runs:
+        by_experiment.setdefault(run.experiment, []).append(run)
+    rows = []
+    for experiment, group in by_experiment.items():
+        axes = {
+            category: len({r.components[category] for r in group})
+            for category in group[0].components
+        }
+        axes.update(
+            device=len({r.device for r in group}),
+            threads=len({r.threads for r in group}),
+            repeat=len({r.repeat for r in group}),
+        )
+        rows.append(
+            {
+                "experiment": experiment,
+                "plugin": registry.get("experiment", experiment).plugin,
+                "runs": len(group),
+                "axes": axes,
+            }
+        )
+    return rows
+
+
+def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
+    """Print :func:`plan_summary`'s rows and the count on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from scratchlab.reports.textsafe import printable
+    from scratchlab.runner.commands.plugins import plugin_label
+
+    total = sum(row["runs"] for row in rows)
+    console = Console(soft_wrap=False)
+    console.print(Text(printable(title)))
+    console.print(f"{total:,} runs, summarised (--json lists every run)", highlight=False)
+    table = Table(show_edge=False)
+    for column, justify in (("experiment", "left"), ("plugin", "left"), ("runs", "right")):
+        table.add_column(column, justify=justify, overflow="fold")
+    table.add_column("combines", overflow="fold")
+    for row in rows:
+        table.add_row(
+            printable(row["experiment"]),
+            printable(plugin_label(row["plugin"])),
+            f"{row['runs']:,}",
+            printable(" × ".join(f"{axis} {n}" for axis, n in row["axes"].items() if n > 1))
+            or "one run",
+        )
+    console.print(table)
+
+
 # --------------------------------------------------------------------------- the command
 
 
 @click.command(
-    name="sweep", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+    name="sweep",
+    cls=CategoryHelpCommand,
+    shown=tuple(OPTION_CATEGORIES),
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
 )
 @click.option(
     "--plugins",
     "categories",
     metavar="CATEGORIES",
-    help=f"Categories to sweep with every registered component (comma-separated: {', '.join(COMPONENT_CATEGORIES)}).",
+    help="Categories to sweep with every registered component (comma-separated:"
+    f" {', '.join(OPTION_CATEGORIES)}, or one an installed plugin adds; `runner plugins` lists"
+    " them).",
 )
 @_category_options
 @click.option(
@@ -268,6 +345,13 @@ def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     type=click.Choice(("none", "median", "hyperband")),
     help="Stop a search's poor trials early on the values runs report (Optuna's pruners)."
     "  [default: none]",
+)
+@click.option(
+    "--max-runs",
+    type=options_.PLAN_RUNS,
+    metavar="N",
+    help=f"Refuse a plan of more than N runs, counted before any is built"
+    f" (N at most {options_.MAX_PLAN_RUNS:,}).  [default: {DEFAULT_MAX_RUNS:,}]",
 )
 @click.option("--name", help="Name of the sweep.  [default: what is swept and the time]")
 @click.option(
@@ -351,7 +435,7 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
       runner sweep --resume 3
       runner sweep --rerun-failed 3
 
-    A category a plugin adds gets its option too: --optimizer sgd,adam.
+    A category an installed plugin adds gets an option too: --<category> NAMES.
     """
     state = ctx.obj
     if ctx.args:
@@ -456,6 +540,7 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
             return
         if prepared.note is not None:
             raise click.UsageError(prepared.note)
+        execution.check_environment()  # before a new database file is made
         if store is None:
             store = stack.enter_context(open_store(state.db_url))
         _run(ctx, state, options, prepared, store, execution)
@@ -490,6 +575,9 @@ def search_spec(options: Mapping[str, Any]) -> Any:
 
 
 def _show_plan(runs: Sequence[PlannedRun], registry: Any, title: str, as_json: bool) -> None:
+    if not as_json and len(runs) > PLAN_TABLE_ROWS:
+        print_plan_summary(plan_summary(runs, registry), title)
+        return
     rows = plan_rows(runs, registry)
     if as_json:
         click.echo(json.dumps({"count": len(rows), "runs": rows}, indent=2, default=str))

@@ -574,6 +574,34 @@ def streamlit_command(
     return [*command, "--", "--db", db_url]
 
 
+#: Streamlit's port when none is given
+STREAMLIT_PORT = 8501
+
+
+def listen_problem(address: str, port: int | None) -> str | None:
+    """Why the app could not listen on ``address`` (and ``port``, when given), or None.
+
+    Tried with a socket bound and closed at once: Streamlit's own failure is a
+    traceback printed after its start-up. Without a port only the address is
+    tried, since Streamlit then moves on from a busy default port by itself.
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(address, port or 0, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        return f"--address {address}: not an address of this machine ({exc})"
+    family, kind, proto, _name, where = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(where)
+    except OSError as exc:
+        port_text = f" port {port}" if port else ""
+        return f"cannot listen on {address}{port_text}: {exc.strerror or exc}"
+    return None
+
+
 @click.command(name="report")
 @click.option(
     "--port", type=click.IntRange(1, 65535), help="Port to serve on (default: Streamlit's, 8501)."
@@ -593,6 +621,8 @@ def report_serve(state, port: int | None, address: str | None, headless: bool) -
     """
     # a missing or foreign database is reported here, not in the browser
     read_store(state).close()
+    if address and (problem := listen_problem(address, port)) is not None:
+        raise click.ClickException(problem)
     command = streamlit_command(state.db_url, port=port, headless=headless, address=address)
     returncode = run_until_stopped(command)
     # stopped by Ctrl-C or a terminate signal: a normal end for a server

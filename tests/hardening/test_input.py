@@ -134,9 +134,9 @@ def test_a_config_file_is_held_to_the_same_limits(db: Path, tmp_path: Path):
         pytest.param("train.lr=nan", "finite number > 0", id="nan-lr"),
         pytest.param("train.lr=inf", "finite number > 0", id="inf-lr"),
         pytest.param("train.lr=-0.1", "finite number > 0", id="negative-lr"),
-        pytest.param("train.epochs=-1", "integer >= 1", id="negative-epochs"),
-        pytest.param("train.bs=0", "integer >= 1", id="zero-bs"),
-        pytest.param("train.hidden=-3", ">= 1", id="negative-hidden"),
+        pytest.param("train.epochs=-1", "integer in [1, 10000]", id="negative-epochs"),
+        pytest.param("train.bs=0", "integer in [1, 1048576]", id="zero-bs"),
+        pytest.param("train.hidden=-3", "integer in [1, 65536]", id="negative-hidden"),
     ],
 )
 def test_a_param_planning_refuses_writes_no_sweep(db: Path, setting: str, allowed: str):

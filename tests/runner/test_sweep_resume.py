@@ -217,3 +217,77 @@ def test_a_sweep_owned_elsewhere_is_resumable_only_once_its_heartbeat_is_stale(
     assert results.query(
         "SELECT count(*) FROM runs WHERE reason LIKE '%process 4242 on elsewhere.example%'"
     ) == [(0,)]  # the requeued run ran again: its interrupted reason was replaced by its result
+
+
+# --------------------------------------------------------------------------- a paused driver
+
+
+def age_heartbeat(results, seconds: float, **columns: object) -> None:
+    """Set the sweep's heartbeat ``seconds`` into the past (and any other ``columns``), as a
+    driver that has not beaten for that long leaves it."""
+    import sqlite3
+
+    assignments = "".join(f", {name} = ?" for name in columns)
+    with sqlite3.connect(results.path, timeout=30) as db:
+        db.execute(
+            f"UPDATE sweeps SET heartbeat_at = datetime('now', ?){assignments}",
+            (f"-{seconds} seconds", *columns.values()),
+        )
+
+
+def test_a_paused_driver_keeps_its_sweep_until_it_ends(runner_process, sweep, results, monkeypatch):
+    from scratchlab.db import ownership
+
+    # the resume below runs in this process: its grace period is 1 s, so the stopped
+    # driver's heartbeat goes stale in seconds, as it does in 30 s for real
+    monkeypatch.setattr(ownership, "STALE_AFTER_S", 1.0)
+    process = runner_process(
+        "--experiments", "sleepy", "-s", "sleepy.seconds=0.3", "--repeat", "4", "-q"
+    )
+    wait_for(lambda: done_runs(results) >= 1, what="a finished run")
+    process.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(2 * ownership.HEARTBEAT_S)  # no beat comes from a stopped driver
+        before = results.query("SELECT run_id, status, started_at FROM runs ORDER BY run_id")
+        refused = sweep("--resume", "1", "-q")
+        assert refused.exit_code == 1, refused.output
+        (line,) = refused.stderr.strip().splitlines()
+        assert f"sweep 1 is still owned by process {process.pid}" in line
+        assert "it is stopped" in line and f"kill -CONT {process.pid}" in line, line
+        assert "Traceback" not in refused.output
+        # nothing was claimed, requeued or started by the refused resume
+        assert results.query("SELECT run_id, status, started_at FROM runs ORDER BY run_id") == (
+            before
+        )
+        assert results.query("SELECT owner_pid, status FROM sweeps") == [(process.pid, "running")]
+    finally:
+        process.send_signal(signal.SIGCONT)
+    # continued, the driver finishes its own sweep: each run ran once, by one driver
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert set(results.statuses().values()) == {"done"}
+    assert_no_duplicate_rows(results)
+    assert "nothing to run" in sweep("--resume", "1", "-q").stderr
+
+
+def test_a_dead_drivers_pid_taken_by_another_process_does_not_hold_the_sweep(
+    runner_process, sweep, results
+):
+    import subprocess
+
+    process = runner_process(
+        "--experiments", "sleepy", "-s", "sleepy.seconds=0.3", "--repeat", "3", "-q"
+    )
+    wait_for(lambda: done_runs(results) >= 1, what="a finished run")
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    # the pid now names a process that started after the driver's last heartbeat
+    stranger = subprocess.Popen(["sleep", "120"])
+    try:
+        age_heartbeat(results, 5, owner_pid=stranger.pid)
+        resumed = sweep("--resume", "1", "-q")
+        assert resumed.exit_code == 0, resumed.output
+    finally:
+        stranger.kill()
+        stranger.wait()
+    assert set(results.statuses().values()) == {"done"}
