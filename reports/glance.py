@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-#: key of the sweep spec that holds {experiment: [headline patterns]}
-HEADLINES_KEY = "headlines"
+from scratchlab.core.keys import HEADLINES_KEY
+from scratchlab.db.sqltypes import Damaged
 
 #: the run columns of a ``list_runs`` frame that are not params
 RUN_FIELDS: tuple[str, ...] = (
@@ -49,17 +49,6 @@ VARYING_RUN_FIELDS: tuple[str, ...] = ("sweep_id", "device", "dtype", "seed", "r
 
 #: the column that shows how long a run took
 DURATION = "duration"
-
-
-def declared_headlines(registry: Any, experiments: Iterable[str]) -> dict[str, list[str]]:
-    """``{experiment: headline patterns}`` as the installed experiments declare them,
-    for the sweep engine to store in a new sweep's spec under :data:`HEADLINES_KEY`."""
-    known = set(registry.names("experiment"))
-    return {
-        name: list(registry.get("experiment", name).component.headline)
-        for name in sorted(set(experiments))
-        if name in known
-    }
 
 
 def stored_headlines(store: Any, sweep_ids: Iterable[int]) -> dict[str, list[str]]:
@@ -232,7 +221,13 @@ def glance_tables(
     for experiment in dict.fromkeys(table["experiment"]):
         positions = [i for i, e in enumerate(table["experiment"]) if e == experiment]
         rows = {c: [values[i] for i in positions] for c, values in table.items()}
-        rows[DURATION] = rows["duration_s"]
+        # a run whose stored time is damaged shows that time in place of a duration
+        rows[DURATION] = [
+            next((t for t in times if isinstance(t, Damaged)), seconds)
+            for seconds, *times in zip(
+                rows["duration_s"], rows["started_at"], rows["finished_at"], strict=True
+            )
+        ]
         rows["error"] = [error_summary(reason) for reason in rows["reason"]]
         present = [c for c in rows if c not in RUN_FIELDS and c not in (DURATION, "error")]
         metrics = [c for c in metric_names if c in present and any(map(_text, rows[c]))]

@@ -108,3 +108,18 @@ def gradcheck_grid(store, run_filter, limit: int) -> tuple:
         newest = int(runs["sweep_id"].max())
         runs = runs[runs["sweep_id"] == newest]
     return (checks.gradcheck_grid(runs) if not runs.empty else None), newest
+
+
+def experiment_counts(store, run_filter=None, sweep_ids=None) -> list[tuple[str, int]]:
+    """``(experiment, runs)`` that ``run_filter`` selects, in the order experiments first
+    ran (the Runs page shows one experiment at a time); ``sweep_ids`` is in the filter."""
+    from scratchlab.db.rows import experiment_counts as counts
+
+    return counts(store, run_filter)
+
+
+def sweep_headlines(store, sweep_ids: tuple[int, ...]) -> dict[str, list[str]]:
+    """The headline patterns the experiments of ``sweep_ids`` declared when planned."""
+    from scratchlab.reports.glance import stored_headlines
+
+    return stored_headlines(store, sweep_ids)

@@ -3,7 +3,7 @@
 :func:`run_experiment` is the one entry point, used inline by the driver and
 on Dask workers. It looks the experiment and its components up, applies the
 run's params, seeds every RNG, builds a :class:`RunContext`, calls the
-experiment and turns the outcome into a :class:`~scratchlab.db.records.RunResult`.
+experiment and turns the outcome into a :class:`~scratchlab.core.records.RunResult`.
 It never raises for the run's own failure: a bad device, an unknown
 component, a :class:`~scratchlab.plugins.Skip`, an exhausted time budget or
 any exception in the experiment all become a result with a status and a
@@ -24,19 +24,18 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from scratchlab.db.records import PlannedRun, RunResult, TimingRecord
+from scratchlab.core.records import PlannedRun, RunResult, TimingRecord
 from scratchlab.plugins.contracts import ContractError, guarded, probe_matmul
+from scratchlab.plugins.histograms import Binning, HistogramBuffer, watch_histograms
 from scratchlab.plugins.registry import Registry
+from scratchlab.plugins.stats import RecordBuffer, watch_children
 from scratchlab.plugins.types import DEFAULTS, Component, DataSplits, Skip, bind
 from scratchlab.runner import timing as timing_mod
 from scratchlab.runner.budget import Budget, BudgetExceeded, alarm
-from scratchlab.runner.histograms import Binning, HistogramBuffer, watch_histograms
-from scratchlab.runner.live import Link, Pruned
+from scratchlab.runner.live import Link, Pruned, alarm_held
 from scratchlab.runner.rundata import load_dataset, move_splits, seed_everything
-from scratchlab.runner.stats import RecordBuffer, watch_children
 
-# BudgetExceeded and load_dataset are re-exported: plugins and the workers import them from here
-__all__ = ["BudgetExceeded", "RunContext", "SetupError", "load_dataset", "run_experiment"]
+__all__ = ["RunContext", "SetupError", "run_experiment"]
 
 
 class SetupError(Exception):
@@ -213,7 +212,7 @@ class RunContext:
         """A context manager binning the output of each child layer of ``module`` (or of the
         children named in ``only``) into a histogram, 06_cuda_cnn_hooks_init's telemetry;
         layers numbered as :meth:`watch` numbers them. ``binning`` defaults to the lessons'
-        40 bins over [-7, 7]; see :mod:`scratchlab.runner.histograms`."""
+        40 bins over [-7, 7]; see :mod:`scratchlab.plugins.histograms`."""
         return watch_histograms(self._histograms, module, model, step, binning or Binning(), only)
 
     def metric(self, name: str, value: Any, step: int | None = None) -> None:
@@ -242,7 +241,11 @@ class RunContext:
             return
         number = float(value.item() if hasattr(value, "item") else value)
         self._send_metrics()  # the history up to here is stored before the verdict
-        if not math.isnan(number) and (reason := self._link.judge(name, int(step), number)):
+        if math.isnan(number):
+            return
+        with alarm_held():  # the question and its answer stay paired on the pipe
+            reason = self._link.judge(name, int(step), number)
+        if reason:
             raise Pruned(reason)
 
     def _send_metrics(self) -> None:
@@ -252,8 +255,9 @@ class RunContext:
             return
         metrics = self._buffer.metrics
         if len(metrics) > self._sent:
-            self._link.send_metrics(metrics[self._sent :])
-            self._sent = len(metrics)
+            with alarm_held():  # sent and counted as sent, or neither
+                self._link.send_metrics(metrics[self._sent :])
+                self._sent = len(metrics)
 
     def note(self, message: str) -> None:
         """Attach a remark to a run that finishes ``done`` (stored as its reason),

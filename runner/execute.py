@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from scratchlab.db.records import FINAL_STATUSES, PlannedRun, RunResult
+from scratchlab.core.records import FINAL_STATUSES, PlannedRun, RunResult
 from scratchlab.runner.live import LiveOptions
 from scratchlab.runner.progress import Reporter
 

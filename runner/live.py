@@ -17,8 +17,11 @@ worker: messages on the worker's pipe). The driver's side is a :class:`LiveSink`
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -106,6 +109,23 @@ class PipeLink(Link):
             if isinstance(message, tuple) and message and message[0] == "verdict":
                 return message[1]
             self.stash.append(message)
+
+
+@contextlib.contextmanager
+def alarm_held() -> Iterator[None]:
+    """Hold SIGALRM (the run's time budget) for the block: a message to the driver is never
+    cut in half, nor sent without the run knowing it was; an alarm due meanwhile fires after."""
+    if (
+        not hasattr(signal, "pthread_sigmask")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def pruned_reason(name: str, step: int, value: float, pruner: str) -> str:

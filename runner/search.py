@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scratchlab.db.records import PlannedRun
+from scratchlab.core.records import PlannedRun
 from scratchlab.runner.ranges import Range, distribution, is_range_text, parse_range
 from scratchlab.runner.spec import PlanError, SweepSpec
 

@@ -24,17 +24,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scratchlab.db.records import PlannedRun
-from scratchlab.runner.plan import PlanError, SweepSpec, plan, plan_warnings
+from scratchlab.core.records import PlannedRun
+from scratchlab.runner.plan import plan, plan_warnings
 from scratchlab.runner.reporting import SilentReporter, SweepReporter, Tallying
+from scratchlab.runner.spec import PlanError, SweepSpec
 
 __all__ = [
     "Execution",
     "Prepared",
-    "SilentReporter",
     "SweepError",
     "SweepOutcome",
-    "SweepReporter",
     "SweepUsageError",
     "execute_prepared",
     "prepare_new",
@@ -404,8 +403,9 @@ def execute_prepared(
     A Ctrl-C while runs execute comes back as an ``interrupted`` outcome;
     one before they start (cluster start-up) raises ``KeyboardInterrupt``.
     """
+    from scratchlab.core.keys import HEADLINES_KEY
     from scratchlab.db import ownership
-    from scratchlab.reports.glance import HEADLINES_KEY, declared_headlines
+    from scratchlab.plugins.registry import declared_headlines
     from scratchlab.runner import execute
     from scratchlab.runner.environment import busy_warning, capture_environment
     from scratchlab.runner.search import SEARCH_KEY
@@ -418,6 +418,7 @@ def execute_prepared(
             note=prepared.note,
         )
     execution.check_environment()
+    store.check_writable()  # a damaged database is refused before its first row, not halfway
     search = prepared.search
     if search is not None and search.search.prune != "none" and execution.scheduler is not None:
         raise SweepUsageError(
@@ -573,16 +574,6 @@ def _retry_noisy(
 # --------------------------------------------------------------------------- the API
 
 
-def _db_url(db: str | None) -> str:
-    """A SQLAlchemy URL from a URL or a SQLite file path; None is the CLI's default."""
-    import os
-
-    from scratchlab.runner.cli import DEFAULT_DB
-
-    db = db if db is not None else os.environ.get("SCRATCHLAB_DB", DEFAULT_DB)
-    return db if "://" in str(db) else f"sqlite:///{db}"
-
-
 def _load(plugins: Any, plugin_modules: Sequence[str]) -> Any:
     if plugins is not None:
         return plugins
@@ -610,13 +601,14 @@ def run_sweep(
     Raises :class:`SweepUsageError` before anything is written when the plan is bad.
     """
     from scratchlab.db import open_store
+    from scratchlab.db.engine import resolve_url
 
     loaded = _load(plugins, spec.plugin_modules)
     prepared = prepare_new(spec, loaded, name=name, search=search)
     if prepared.note is not None:
         raise SweepUsageError(prepared.note)
     execution.check_environment()
-    with open_store(_db_url(db)) as store:
+    with open_store(resolve_url(db)) as store:
         return execute_prepared(
             prepared, store=store, plugins=loaded, execution=execution, reporter=reporter, argv=argv
         )
@@ -633,9 +625,10 @@ def resume_sweep(
 ) -> SweepOutcome:
     """Run again the runs of stored sweep ``sweep_id`` that are not done or skipped."""
     from scratchlab.db import open_store
+    from scratchlab.db.engine import resolve_url
 
     loaded = _load(plugins, plugin_modules)
-    with open_store(_db_url(db)) as store:
+    with open_store(resolve_url(db)) as store:
         prepared = prepare_resume(store, sweep_id, loaded, plugin_modules)
         return execute_prepared(
             prepared,
@@ -660,9 +653,10 @@ def rerun_failed(
 ) -> SweepOutcome:
     """A new sweep of the failed and timed-out runs of stored sweep ``sweep_id``."""
     from scratchlab.db import open_store
+    from scratchlab.db.engine import resolve_url
 
     loaded = _load(plugins, plugin_modules)
-    with open_store(_db_url(db)) as store:
+    with open_store(resolve_url(db)) as store:
         prepared = prepare_rerun(store, sweep_id, loaded, plugin_modules, name=name)
         return execute_prepared(
             prepared,

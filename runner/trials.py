@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scratchlab.db.records import FINAL_STATUSES, PlannedRun, RunResult
+from scratchlab.core.records import FINAL_STATUSES, PlannedRun, RunResult
 from scratchlab.runner.live import pruned_reason
 from scratchlab.runner.search import SearchSpec, Space
 

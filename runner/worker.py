@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.runner.execute import apply_threads, failed_result, missing_on_worker
 from scratchlab.runner.live import PipeLink
 

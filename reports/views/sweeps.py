@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scratchlab.db.records import RUN_STATUSES
+from scratchlab.core.records import RUN_STATUSES
 from scratchlab.reports.views.common import (
     STATUS_COLORS,
     command_line,

@@ -225,7 +225,12 @@ def y_range(values, log: bool = False) -> tuple[float, float] | None:
 
 
 def curve_chart(
-    aggregated, name: str, log: bool = False, clip: bool = False, x_title: str = "step"
+    aggregated,
+    name: str,
+    log: bool = False,
+    clip: bool = False,
+    x_title: str = "step",
+    colours=None,
 ):
     """One metric against step (or epoch): a line per configuration (the mean over
     its replicates) over a band (the confidence interval).
@@ -234,7 +239,9 @@ def curve_chart(
     one in the legend. On a ``log`` axis points at or below zero are left out and the
     band's lower edge is clipped to the line, so the band never reaches zero. ``clip``
     limits the y axis to :func:`y_range` (outliers drawn at the edge). The x axis is
-    whole numbers; the chart zooms and pans with the mouse (double-click resets)."""
+    whole numbers; the chart zooms and pans with the mouse (double-click resets).
+    ``colours`` (an ``alt.Scale``) fixes each configuration's colour, so that another
+    chart of the same runs can match it."""
     import altair as alt
     import numpy as np
 
@@ -255,7 +262,9 @@ def curve_chart(
     )
     dashed = data["dash"].astype(str).str.len().gt(0).any()
     legend = alt.Legend(labelLimit=420, symbolLimit=0, orient="right")
-    colours = alt.Scale(scheme="tableau10" if data["colour"].nunique() <= 10 else "tableau20")
+    colours = colours or alt.Scale(
+        scheme="tableau10" if data["colour"].nunique() <= 10 else "tableau20"
+    )
     encoding = {
         "color": alt.Color(
             "colour:N", title="configuration" if not dashed else None, legend=legend, scale=colours

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 import scratchlab as sl
+from scratchlab.core.records import MetricRecord, PlannedRun, RunResult
 from scratchlab.db import open_store, queries
 from scratchlab.db.filters import RunFilter
-from scratchlab.db.records import MetricRecord, PlannedRun, RunResult
 from scratchlab.reports import lookups
 
 #: two configurations (the init) x two repeats; each run ends with its own final

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.db import open_store
-from scratchlab.db.records import PlannedRun, RunResult
 from scratchlab.reports import browser
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "report-pages"

@@ -71,7 +71,7 @@ def test_the_pruner_stops_poor_trials_and_they_keep_what_they_reported(sweep, re
 
 
 def test_a_run_killed_at_its_timeout_keeps_the_metrics_it_sent(sweep, results) -> None:
-    result = sweep("--experiments", "stubborn", "--timeout", "1", "--workers", "1")
+    result = sweep("--experiments", "stubborn", "--timeout", "2", "--workers", "1")
     assert result.exit_code == 1
     assert results.query("SELECT status FROM runs") == [("timeout",)]
     steps = [s for (s,) in results.query("SELECT step FROM metrics WHERE name = 'beat'")]

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 import scratchlab as sl
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.cli import cli
-from scratchlab.runner.plan import SweepSpec, plan
+from scratchlab.runner.plan import plan
+from scratchlab.runner.spec import SweepSpec
 
 TRAIN_DEFAULT_LR = 0.2
 

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from scratchlab.runner.cli import cli
 
 SEARCH = ("--experiments", "climb", "--objective", "score", "--inline")
 TPE = ("--objective", "score", "--search", "tpe", "--trials", "3")
@@ -181,3 +184,18 @@ def test_a_resumed_search_continues_its_study_losing_and_duplicating_nothing(
     )
     assert len(per_step) == 6 * 4 and {n for _, _, n in per_step} == {1}
     assert results.query("SELECT count(*) FROM final_metrics WHERE name = 'score'")[0][0] == 6
+
+
+@pytest.mark.parametrize("pruner", ["median", "hyperband"])
+def test_inline_runs_are_judged_too(sweep, results, pruner: str) -> None:
+    result = sweep(
+        *SEARCH, "-s", "climb.x=0..1", "--search", "random", "--trials", "12", "--prune", pruner
+    )
+    assert result.exit_code == 0, result.output
+    statuses = [s for (s,) in results.query("SELECT status FROM runs")]
+    assert len(statuses) == 12 and "pruned" in statuses and set(statuses) <= {"done", "pruned"}
+    listed = CliRunner().invoke(
+        cli, ["--db", results.url, "runs", "--where", "status=pruned", "--json"]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert {run["status"] for run in json.loads(listed.stdout)["runs"]} == {"pruned"}
