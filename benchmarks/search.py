@@ -254,7 +254,9 @@ def register_experiments(register):
 
 
 def overhead(trials: int) -> dict[str, float]:
-    """Milliseconds per trial of the search's own steps in the first and last 100 trials."""
+    """Milliseconds per trial of the search's own steps in the first and last 100 trials:
+    all of them, and Optuna's part (``ask`` and ``tell``) apart from ours (planning, storing
+    the runs and the result, the objective read back)."""
     from scratchlab.db import open_store
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.runner.search import SearchSpec
@@ -266,29 +268,34 @@ def overhead(trials: int) -> dict[str, float]:
     search = SearchSpec(method="tpe", trials=trials, objective="y", direction="minimize")
     noop = SweepSpec(experiments=("search-noop",), settings={"search-noop": {"x": "0..1"}})
     prepared = prepare_new(noop, plugins, name="overhead", search=search)
-    driver, spent = prepared.search, []
+    driver, spent, sampler = prepared.search, [], []
 
-    def timed(fn):
+    def timed(fn, into):
         def wrapper(*args, **kwargs):
             started = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent.append((len(driver.study.trials), time.perf_counter() - started))
+                into.append((driver.count, time.perf_counter() - started))
 
         return wrapper
 
-    driver.more = timed(driver.more)
+    driver.more = timed(driver.more, spent)
+    driver.study.ask = timed(driver.study.ask, sampler)
+    driver.study.tell = timed(driver.study.tell, sampler)
     with tempfile.TemporaryDirectory() as folder, open_store(f"sqlite:///{folder}/o.db") as store:
-        store.write_result = timed(store.write_result)
+        store.write_result = timed(store.write_result, spent)
         execute_prepared(prepared, store=store, plugins=plugins, execution=Execution(inline=True))
     per_trial = {}
     for label, low, high in (
         ("first 100", 0, 100),
-        (f"last 100 (of {trials})", trials - 100, trials + 1),
+        (f"last 100 of {trials}", trials - 100, trials),
     ):
-        seconds = sum(s for n, s in spent if low < n <= high)
-        per_trial[label] = 1000 * seconds / 100
+        total = 1000 * sum(s for n, s in spent if low < n <= high) / 100
+        optuna_ms = 1000 * sum(s for n, s in sampler if low < n <= high) / 100
+        per_trial[f"{label}: all"] = total
+        per_trial[f"{label}: Optuna (ask, tell)"] = optuna_ms
+        per_trial[f"{label}: ours (plan, store, read)"] = total - optuna_ms
     return per_trial
 
 
@@ -333,14 +340,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_trial = overhead(args.overhead_trials)
         for label, ms in per_trial.items():
             print(f"sampler and storage per trial, {label}: {ms:.1f} ms")
+        worst = max(v for k, v in per_trial.items() if k.endswith(": all"))
+        report["overhead_ms"] = per_trial
         report["targets"].append(
             {
-                "name": "search overhead per trial at 1,000 trials",
-                "measured": max(per_trial.values()),
+                "name": f"search overhead per trial at {args.overhead_trials:,} trials",
+                "measured": worst,
                 "limit": 20.0,
                 "op": "<=",
                 "unit": "ms",
-                "passed": max(per_trial.values()) <= 20.0,
+                "passed": worst <= 20.0,
             }
         )
     if args.json_out:

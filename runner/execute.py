@@ -249,6 +249,9 @@ class Feed(Protocol):
     def judged(self, run_id: int) -> tuple[str, ...]:
         """The metric names whose reported values :meth:`judge` judges in run ``run_id``."""
 
+    def observe(self, run_id: int, records: Sequence[Any]) -> None:
+        """A metric batch of running run ``run_id``, just stored."""
+
     def judge(self, run_id: int, name: str, step: int, value: float) -> str | None:
         """A reason to stop run ``run_id`` at this reported value, or None."""
 
@@ -273,6 +276,8 @@ class StoreSink:
         with self.guard.deferred():
             self.store.stream_metrics(run_id, list(records), first=run_id not in self.streamed)
         self.streamed.add(run_id)
+        if self.feed is not None:
+            self.feed.observe(run_id, records)
 
     def judge(self, run_id: int, name: str, step: int, value: float) -> str | None:
         """The feed's verdict (None without a feed)."""

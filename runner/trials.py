@@ -85,6 +85,7 @@ class SearchDriver:
         self.open: dict[int, _Trial] = {}  # trial number -> trial waiting for results
         self.of_run: dict[int, list[_Trial]] = {}  # run id -> the open trials it belongs to
         self.in_flight: set[int] = set()  # runs handed out, no result yet
+        self.seen: dict[int, list[Any]] = {}  # run id -> the objective's records it sent
         self._warned_objective = False
         self.queued = 0  # unfinished trials a resume queued to be asked first
 
@@ -112,8 +113,15 @@ class SearchDriver:
             items.extend(batch)
         return items
 
+    def observe(self, run_id: int, records: Sequence[Any]) -> None:
+        """Keep the objective's values among a running run's metric batch (so telling its
+        trial needs no query)."""
+        wanted = [r for r in records if r.name == self.search.objective]
+        self.seen.setdefault(run_id, []).extend(wanted)
+
     def more(self, run_id: int, planned: PlannedRun, result: RunResult) -> list[tuple[int, Any]]:
         """Record ``run_id``'s result; tell the trials it completes; ask for the next ones."""
+        self.observe(run_id, result.metrics)
         self.status[run_id] = result.status
         self.in_flight.discard(run_id)
         for trial in self.of_run.pop(run_id, []):
@@ -184,13 +192,20 @@ class SearchDriver:
             self.study.tell(entry.trial, value)
 
     def _objective(self, run_ids: Sequence[int]) -> float | None:
-        """The mean final objective value of ``run_ids``, or None when a run lacks it."""
+        """The mean final objective value of ``run_ids``, or None when a run lacks it: from
+        what the runs sent this session, else (a point run before a resume) the database."""
         import math
 
-        from scratchlab.db.results import final_metrics
+        from scratchlab.db.final import final_rows
 
-        table = final_metrics(self.store, run_ids=list(run_ids), names=[self.search.objective])
-        values = [float(v) for v in table["value"] if v is not None and not math.isnan(float(v))]
+        if all(i in self.seen for i in run_ids):
+            finals = [row[3] for i in run_ids for row in final_rows(i, self.seen[i])]
+        else:
+            from scratchlab.db.results import final_metrics
+
+            table = final_metrics(self.store, run_ids=list(run_ids), names=[self.search.objective])
+            finals = list(table["value"])
+        values = [float(v) for v in finals if v is not None and not math.isnan(float(v))]
         if len(values) == len(run_ids):
             return sum(values) / len(values)
         if not self._warned_objective:

@@ -229,10 +229,11 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
     # one epoch and a pruner listening: judge the valid metrics every log_every steps too
     judge_every = log_every if epochs == 1 and ctx.judged & set(VALID_METRICS) else 0
 
-    def report_valid(at: int) -> None:
+    def report_valid(at: int) -> tuple[Any, Any]:
         valid_loss, valid_accuracy = evaluate(model, loss, x_valid, y_valid, eval_rows)
         ctx.report("valid_loss", valid_loss, at)
         ctx.report("valid_accuracy", valid_accuracy, at)
+        return valid_loss, valid_accuracy
 
     model.train()
     step, train_seconds = 0, 0.0
@@ -263,7 +264,7 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
         seconds = time.perf_counter() - started
         train_seconds += seconds
         ctx.metric("epoch_time_s", seconds, step)
-        report_valid(step)
+        valid_loss, valid_accuracy = report_valid(step)
         ctx.check_budget()
     if train_seconds > 0:
         ctx.metric("samples_per_s", n * epochs / train_seconds)
