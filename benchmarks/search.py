@@ -205,6 +205,7 @@ def summarise(curves: Sequence[list[tuple[float, float]]], target: float) -> dic
     return {
         **{f"best@{n}": statistics.mean(best_at(c, n) for c in curves) for n in BUDGETS},
         "best": statistics.mean(best_at(c, len(c)) for c in curves),
+        "best_per_seed": [round(best_at(c, len(c)), 4) for c in curves],
         "runs": len(curves[0]),
         "reached": f"{len(reached)}/{len(curves)}",
         "runs_to_best": statistics.mean(r for r, _ in reached) if reached else float("nan"),

@@ -199,3 +199,10 @@ def test_inline_runs_are_judged_too(sweep, results, pruner: str) -> None:
     )
     assert listed.exit_code == 0, listed.output
     assert {run["status"] for run in json.loads(listed.stdout)["runs"]} == {"pruned"}
+
+
+def test_resuming_a_finished_search_runs_nothing(sweep, results) -> None:
+    assert sweep(*SEARCH, "-s", "climb.x=0..1", "--search", "tpe", "--trials", "2").exit_code == 0
+    again = sweep("--resume", "1", "--inline")
+    assert again.exit_code == 0 and "every trial has ended; nothing to run" in again.stderr
+    assert results.count("runs") == 2
