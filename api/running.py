@@ -104,6 +104,7 @@ def sweep(
     name: str | None = None,
     timeout: float | None = None,
     inline: bool = False,
+    deterministic: bool = False,
     plugin_modules: Sequence[str] = (),
     progress: bool = True,
     **components: str | Sequence[str],
@@ -116,8 +117,8 @@ def sweep(
     ``settings`` sets params (``{"train.epochs": 2}``); ``db`` is a SQLite path
     or SQLAlchemy URL (default: ``SCRATCHLAB_DB``, else ``runs.db``); ``workers``
     runs that many in parallel on a local Dask cluster; ``inline`` runs in this
-    process (for a debugger). A keyword that is no category raises ``TypeError``;
-    a plan that cannot be made raises
+    process (for a debugger); ``deterministic`` is ``runner sweep --deterministic``.
+    A keyword that is no category raises ``TypeError``; a plan that cannot be made raises
     :class:`~scratchlab.runner.sweeping.SweepUsageError` before anything is written.
     """
     from scratchlab.plugins.manager import load_plugins
@@ -145,6 +146,7 @@ def sweep(
         seed=seed,
         settings=_settings(settings),
         plugin_modules=tuple(plugin_modules),
+        deterministic=deterministic,
     )
     url = database_url(db)
     outcome = run_sweep(

@@ -78,6 +78,8 @@ class SweepSpec:
     plugin_modules: tuple[str, ...] = ()
     #: torch thread counts to sweep; None is ``auto`` (see PlannedRun.threads)
     threads: tuple[int | None, ...] = (None,)
+    #: torch's deterministic algorithms in every run, and ``auto`` threads fixed at 1
+    deterministic: bool = False
     #: the most runs the plan may have (counted before any is built: ``--max-runs``)
     max_runs: int = DEFAULT_MAX_RUNS
 
@@ -104,6 +106,7 @@ class SweepSpec:
             "only_keys": None if self.only_keys is None else list(self.only_keys),
             "plugin_modules": list(self.plugin_modules),
             "threads": ["auto" if t is None else t for t in self.threads],
+            "deterministic": self.deterministic,
             "max_runs": self.max_runs,
         }
 
@@ -131,6 +134,7 @@ class SweepSpec:
             threads=tuple(
                 None if t == "auto" else int(t) for t in data.get("threads") or ("auto",)
             ),
+            deterministic=bool(data.get("deterministic", False)),
             max_runs=int(data.get("max_runs") or DEFAULT_MAX_RUNS),
         )
 

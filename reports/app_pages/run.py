@@ -45,7 +45,9 @@ with what:
     ui.table(views.choices_table(summary), hide_index=True, width="stretch")
     ui.table(views.params_table(summary), hide_index=True, width="stretch")
 
-metrics = views.metrics_table(summary)
+# one time unit on the whole page: the final metrics, the timings table and the replicates
+unit = views.time_unit(summary)
+metrics = views.metrics_table(summary, unit)
 if not metrics.empty:
     st.header("Final metrics")
     ui.table(
@@ -95,7 +97,8 @@ if len(timings):
             ["label", "shape", "n", "median", "iqr", "min", "gflops", "threads", "quality", "flag"]
         ],
         ["median", "iqr", "min"],
+        unit,
     )
     ui.table(shown, hide_index=True, width="stretch")
     if not replicates.empty:
-        st.altair_chart(views.replicate_chart(timings, replicates), width="stretch")
+        st.altair_chart(views.replicate_chart(timings, replicates, unit), width="stretch")
