@@ -26,10 +26,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scratchlab.core.records import FINAL_STATUSES, PlannedRun, RunResult
 from scratchlab.runner.progress import Reporter
+
+if TYPE_CHECKING:
+    from scratchlab.runner.backends import Backend
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +279,7 @@ def execute_sweep(
     store: Any,
     sweep: Mapping[str, Any],
     items: Items,
-    backend: Any,
+    backend: Backend,
     *,
     hooks: HookCaller,
     reporter: Reporter,

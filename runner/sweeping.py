@@ -22,12 +22,15 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scratchlab.core.records import PlannedRun
 from scratchlab.runner.plan import plan, plan_warnings
 from scratchlab.runner.reporting import SilentReporter, SweepReporter, Tallying
 from scratchlab.runner.spec import PlanError, SweepSpec
+
+if TYPE_CHECKING:
+    from scratchlab.runner.backends import Backend
 
 __all__ = [
     "Execution",
@@ -68,6 +71,7 @@ class Execution:
         None  # an existing Dask cluster, or "local" for a local one of `workers`
     )
     inline: bool = False  # in this process (for pdb)
+    backend: str | None = None  # a name in runner.backends.BACKENDS; None: from the three above
     timeout: float | None = None  # seconds per run
     fail_fast: bool = False
     retry_noisy: int = (
@@ -91,6 +95,12 @@ class Execution:
             raise SweepUsageError(
                 "--inline runs in this process; it cannot be combined with --workers or --scheduler"
             )
+        from scratchlab.runner.backends import BACKENDS
+
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise SweepUsageError(
+                f"unknown backend {self.backend!r}; known: {', '.join(sorted(BACKENDS))}"
+            )
         try:
             if self.workers is not None:
                 check_int(self.workers, "workers", 1, MAX_WORKERS)
@@ -100,10 +110,16 @@ class Execution:
         except BoundsError as exc:
             raise SweepUsageError(str(exc)) from None
 
+    def backend_name(self) -> str:
+        """The name of the backend these options choose (:data:`scratchlab.runner.backends.BACKENDS`)."""
+        from scratchlab.runner.backends import backend_name
+
+        return self.backend or backend_name(inline=self.inline, scheduler=self.scheduler)
+
     def check_environment(self) -> None:
         """:class:`SweepUsageError` for an environment setting the backend would trip on once
         started (``SCRATCHLAB_WORKER_MEMORY``, read by each worker): checked before anything is written."""
-        if self.inline or self.scheduler is not None:
+        if self.backend_name() != "supervised":
             return
         from scratchlab.runner.worker import MemorySizeError, memory_headroom
 
@@ -324,19 +340,19 @@ def _match_by_identity(
 
 def make_backend(
     execution: Execution, plugins: Any, modules: Sequence[str], warn: Callable[[str], None]
-) -> Any:
+) -> Backend:
     """The backend ``execution`` asks for; :class:`SweepError` when a Dask cluster cannot be used."""
-    from scratchlab.runner import execute, supervisor
+    from scratchlab.runner import backends, execute
 
+    request = backends.BackendRequest(
+        plugins,
+        tuple(modules),
+        workers=execution.workers,
+        scheduler=execution.scheduler,
+        warn=warn,
+    )
     try:
-        return supervisor.make_backend(
-            plugins,
-            tuple(modules),
-            inline=execution.inline,
-            workers=execution.workers,
-            scheduler=execution.scheduler,
-            warn=warn,
-        )
+        return backends.make_backend(execution.backend_name(), request)
     except execute.DaskUnavailable as exc:
         raise SweepError(str(exc)) from None
 
@@ -457,7 +473,7 @@ def _retry_noisy(
     store: Any,
     sweep: Mapping[str, Any],
     items: Sequence[tuple[int, PlannedRun]],
-    backend: Any,
+    backend: Backend,
     result: Any,
     *,
     rounds: int,

@@ -442,10 +442,7 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
 
 
 def _check_combinations(options: Mapping[str, Any]) -> None:
-    if options["workers"] is not None and options["scheduler"] not in (None, "local"):
-        raise click.UsageError(
-            "--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own"
-        )
+    # --workers with --scheduler ADDRESS, --inline with either: Execution checks those
     stored = [o for o in ("resume", "rerun_failed") if options[o] is not None]
     if len(stored) > 1:
         raise click.UsageError("give --resume or --rerun-failed, not both")

@@ -572,6 +572,10 @@ def streamlit_command(
         command += ["--server.port", str(port)]
     if address:
         command += ["--server.address", address]
+    # the address to browse is given, not looked up: headless, Streamlit otherwise asks a web
+    # service for the machine's external IP (a request leaving the machine, and up to 2 s)
+    shown = address if address and address not in ("0.0.0.0", "::") else "localhost"
+    command += ["--browser.serverAddress", shown]
     return [*command, "--", "--db", db_url]
 
 

@@ -153,9 +153,11 @@ def test_activations_page_shows_layers_and_the_first_non_finite_layer(
         samples.FIRST_NONFINITE
     ]
     assert any("non-finite" in w.value for w in at.warning)
-    # facets (one panel per activation) nest the encoding under "spec"
+    # facets (one panel per activation) nest the encoding under "spec", layers under "layer"
+    specs = [json.loads(c.proto.spec) for c in charts(at)]
     encodings = [
-        s.get("spec", s)["encoding"] for s in (json.loads(c.proto.spec) for c in charts(at))
+        (inner["layer"][0] if "layer" in inner else inner)["encoding"]
+        for inner in (s.get("spec", s) for s in specs)
     ]
     std = next(e for e in encodings if e["y"]["field"] == "std" and e["x"]["field"] == "layer")
     assert std["y"]["scale"]["type"] == "log" and std["color"]["field"] == "init"
