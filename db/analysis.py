@@ -11,7 +11,7 @@ first runs all share its first component); the frame says so in its attrs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -31,10 +31,10 @@ BASE_COLUMNS = ("run_id", "sweep_id", "trial", "status", "value")
 SAMPLE_SEED = 0
 
 
-@dataclass(frozen=True)
-class Dimension:
+class Dimension(NamedTuple):
     """One column of an analysis table: a component ``category`` or a ``param``
-    (``numeric`` when every value is a number), and how many values it takes."""
+    (``numeric`` when every value is a number), and how many values it takes.
+    A named tuple: frame attrs stay JSON (Streamlit serialises them with the frame)."""
 
     name: str
     kind: str
@@ -90,6 +90,17 @@ def metric_table(
     return frame
 
 
+def metric_names(store, run_filter: RunFilter | None = None) -> list[str]:
+    """The names of the final metrics the runs of ``run_filter`` recorded, sorted."""
+    f = m.final_metrics.c
+    with store._read() as conn:
+        clauses = run_clauses(conn, run_filter)
+        stmt = select(f.name).distinct().order_by(f.name)
+        if clauses:
+            stmt = stmt.where(f.run_id.in_(select(m.runs.c.run_id).where(*clauses)))
+        return list(conn.execute(stmt).scalars())
+
+
 def _params(conn, run_ids: list[int]) -> list[tuple]:
     p = m.params.c
     out: list[tuple] = []
@@ -125,4 +136,4 @@ def _widen(frame: pd.DataFrame, params: list[tuple]) -> tuple[pd.DataFrame, list
     return frame, dimensions
 
 
-__all__ = ["BASE_COLUMNS", "Dimension", "metric_table"]
+__all__ = ["BASE_COLUMNS", "Dimension", "metric_names", "metric_table"]

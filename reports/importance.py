@@ -70,6 +70,13 @@ def direction_of(metric: str, direction: str | None = None) -> str:
     return "minimize" if any(word in lowered for word in smaller) else "maximize"
 
 
+def varying_dimensions(table) -> list:
+    """The dimensions (:class:`~scratchlab.db.analysis.Dimension`) of an analysis table with
+    more than one value among its rows, categories first. A param only some runs have, with
+    one value (``kaiming-normal.mode``), is implied by a component choice: not a dimension."""
+    return [d for d in table.attrs.get("dimensions", []) if table[d.name].nunique(dropna=True) > 1]
+
+
 def _dimension_values(table, dimension) -> tuple[list, Any]:
     """The column's values as Optuna will see them, and their distribution."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution
@@ -105,21 +112,15 @@ def compute(
     from optuna.trial import create_trial
 
     if evaluator not in EVALUATORS:
-        raise ImportanceError(
-            f"evaluator {evaluator!r}: expected one of {', '.join(EVALUATORS)}"
-        )
+        raise ImportanceError(f"evaluator {evaluator!r}: expected one of {', '.join(EVALUATORS)}")
     metric = table.attrs.get("metric", "value")
     finite = table[[math.isfinite(v) for v in table["value"]]]
     if len(finite) < MIN_RUNS:
         raise ImportanceError(
             f"{len(finite)} runs have a finite {metric}; an importance needs at least {MIN_RUNS}"
         )
-    dimensions = [
-        d for d in table.attrs["dimensions"] if names is None or d.name in set(names)
-    ]
-    # a param only some runs have, with one value (kaiming-normal.mode), is implied by a
-    # component choice: fixed, not a dimension of its own
-    varying = [d for d in dimensions if finite[d.name].nunique(dropna=True) > 1]
+    dimensions = [d for d in table.attrs["dimensions"] if names is None or d.name in set(names)]
+    varying = [d for d in dimensions if d in varying_dimensions(finite)]
     fixed = {
         d.name: next((v for v in finite[d.name] if not _missing(v)), None)
         for d in dimensions
@@ -144,7 +145,9 @@ def compute(
     study = optuna.create_study(direction=direction)
     study.add_trials(trials)
     chosen = getattr(optuna.importance, EVALUATORS[evaluator])
-    with warnings.catch_warnings():  # "experimental" and "deprecated" notices, not the user's concern
+    with (
+        warnings.catch_warnings()
+    ):  # "experimental" and "deprecated" notices, not the user's concern
         warnings.simplefilter("ignore")
         ranked = optuna.importance.get_param_importances(
             study, evaluator=chosen(seed=0) if evaluator == "fanova" else chosen()
@@ -160,4 +163,11 @@ def _finite(value: Any) -> float:
     return number if math.isfinite(number) else 0.0
 
 
-__all__ = ["EVALUATORS", "Importance", "ImportanceError", "compute", "direction_of"]
+__all__ = [
+    "EVALUATORS",
+    "Importance",
+    "ImportanceError",
+    "compute",
+    "direction_of",
+    "varying_dimensions",
+]

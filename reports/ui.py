@@ -280,6 +280,9 @@ def sidebar_filters() -> RunFilter:
         if chosen:
             params[category] = chosen[0] if len(chosen) == 1 else chosen
 
+    tags = query("tag_names")
+    chosen_tags = _multiselect_filter("tag", tags, _texts) if tags else []
+
     remembered("where", "")
     where = st.sidebar.text_input(
         "where",
@@ -293,6 +296,7 @@ def sidebar_filters() -> RunFilter:
         experiments=tuple(experiments),
         statuses=tuple(statuses),
         params=params,
+        tags=chosen_tags,
     )
     try:
         return parse_where(where.split(";"), chosen)
