@@ -67,7 +67,7 @@ class HistogramRecord:
     """Binned counts of one layer's output at one step (06_cuda_cnn_hooks_init's telemetry).
 
     ``counts`` has one int per equal-width bin from ``lo`` to ``hi`` (values outside
-    are not counted); ``frac_near_zero`` is the fraction of *all* values near zero.
+    are not counted); ``frac_near_zero`` is 06's ``get_min``: the near-zero bins over all bins.
     """
 
     model: str

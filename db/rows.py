@@ -229,3 +229,17 @@ def run_rows(
     return RunRows(
         columns, categories=[renamed[c] for c in categories], metrics=list(metric_columns.values())
     )
+
+
+def experiment_counts(store: Any, scope: RunFilter | None) -> list[tuple[str, int]]:
+    """``(experiment, runs)`` of the runs ``scope`` selects, experiments in the order
+    their first run was added (``runner runs`` pages each experiment on its own)."""
+    r = m.runs.c
+    with store._read() as conn:
+        stmt = (
+            select(r.experiment, func.count())
+            .where(*run_clauses(conn, scope))
+            .group_by(r.experiment)
+            .order_by(func.min(r.run_id))
+        )
+        return [(str(name), int(count)) for name, count in conn.execute(stmt)]

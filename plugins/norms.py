@@ -112,13 +112,24 @@ class InstanceNorm(Affine):
         return self.affine(normalise(x, INSTANCE_DIMS, self.eps))
 
 
+def groups_problem(nf: int, *, groups: int = 4, **_: Any) -> str | None:
+    """Why ``groups`` groups cannot split ``nf`` channels (``nn.GroupNorm``'s rule: they
+    must divide them), or None."""
+    if groups >= 1 and nf % groups == 0:
+        return None
+    return f"groups={groups} does not divide {nf} channels"
+
+
 class GroupNorm(Affine):
     """Group normalisation: channels in ``groups`` groups, each sample's group over its pixels
-    (the notebook points to ``nn.GroupNorm``; this is it from scratch). ``groups`` is capped at ``nf``."""
+    (the notebook points to ``nn.GroupNorm``; this is it from scratch). ``groups`` must divide
+    ``nf``, as ``nn.GroupNorm`` requires: ValueError otherwise (planning refuses it earlier)."""
 
     def __init__(self, nf: int, groups: int = 4, eps: float = 1e-5) -> None:
         super().__init__(nf)
-        self.groups = math.gcd(nf, max(1, int(groups)))
+        if (problem := groups_problem(nf, groups=groups)) is not None:
+            raise ValueError(f"groupnorm: {problem}")
+        self.groups = groups
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -186,15 +197,18 @@ class Norm(Component):
     """A normalisation: ``build(nf, **params) -> nn.Module`` for ``(n, nf, h, w)`` input.
 
     ``shifts`` says the module learns its own shift, so the convolution before it
-    needs no bias (the lessons' ``bias=not bn``).
+    needs no bias (the lessons' ``bias=not bn``). ``check(nf, **params)``, when
+    given, says why the norm cannot be built for ``nf`` channels (None: it can), so
+    an experiment that knows its layers can refuse a combination when it is planned.
     """
 
     build: Callable[..., nn.Module]
     shifts: bool = True
+    check: Callable[..., str | None] | None = None
 
     CATEGORY: ClassVar[str] = "norm"
     CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("build",)
-    PARAM_FIELDS: ClassVar[tuple[str, ...]] = ("build",)
+    PARAM_FIELDS: ClassVar[tuple[str, ...]] = ("build", "check")
 
 
 def no_norm(nf: int) -> nn.Module:
@@ -227,6 +241,9 @@ def running_batchnorm(nf: int, *, mom: float = 0.1, eps: float = 1e-5) -> nn.Mod
     return RunningBatchNorm(nf, mom=mom, eps=eps)
 
 
+#: the norms that cannot take every channel count: name -> check(nf, **params)
+CHECKS: Mapping[str, Callable[..., str | None]] = {"groupnorm": groups_problem}
+
 #: name -> (build, shifts, params with defaults, description)
 NORMS: Mapping[str, tuple[Callable[..., nn.Module], bool, dict[str, Any], str]] = {
     "none": (no_norm, False, {}, "No normalisation (the convolutions keep their bias)."),
@@ -252,7 +269,7 @@ NORMS: Mapping[str, tuple[Callable[..., nn.Module], bool, dict[str, Any], str]] 
         groupnorm,
         True,
         {"groups": 4, "eps": 1e-5},
-        "GroupNorm from scratch (= nn.GroupNorm).",
+        "GroupNorm from scratch (= nn.GroupNorm); groups must divide every layer's channels.",
     ),
     "running-batchnorm": (
         running_batchnorm,
@@ -297,6 +314,7 @@ def norms() -> list[Norm]:
             params=p,
             description=d,
             bounds={k: BOUNDS[k] for k in p},
+            check=CHECKS.get(n),
         )
         for n, (build, shifts, p, d) in NORMS.items()
     ]

@@ -31,7 +31,11 @@ difference of the parameters after N steps):
   update, second order.) Defaults are the lessons' ``sqr_mom=0.99, eps=1e-5``,
   not torch's ``0.999, 1e-8``.
 - ``lamb``: the lessons' ``lamb_step``; torch has none, so the test checks it
-  against the formula of You et al. as the lessons write it.
+  against the formula of You et al. as the lessons write it. ``zero_trust`` says
+  what the trust ratio is for a parameter whose norm is 0 (every bias at the
+  start): ``lesson`` (default) keeps the lessons' ``min(r1/r2, 10)``, which is 0
+  there, so such a parameter never moves; ``one`` uses a ratio of 1 (what apex
+  and timm do), so it takes a plain Adam step.
 """
 
 from __future__ import annotations
@@ -44,11 +48,14 @@ from typing import Any, ClassVar
 import torch
 
 from scratchlab.plugins import Category, hookimpl
-from scratchlab.plugins.contracts import Bounds, non_negative
+from scratchlab.plugins.contracts import Bounds, non_negative, one_of
 from scratchlab.plugins.types import Component
 
 #: ``lamb``'s cap on the trust ratio ``r1/r2`` (the lessons' ``min(r1/r2, 10)``)
 LAMB_MAX_TRUST = 10.0
+
+#: ``lamb.zero_trust``: the trust ratio of a zero-norm parameter, the lessons' 0 or apex's 1
+LAMB_ZERO_TRUST: tuple[str, ...] = ("lesson", "one")
 
 
 # ------------------------------------------------------------------ stats
@@ -175,18 +182,25 @@ def lamb_step(
     sqr_avg: torch.Tensor,
     eps: float,
     wd: float,
+    zero_trust: str = "lesson",
     **_: Any,
 ) -> None:
     """The lessons' ``lamb_step``: Adam's direction plus ``wd * p``, scaled per layer by the
     trust ratio ``r1 / r2`` (root-mean-square of the weights over that of the update),
-    capped at :data:`LAMB_MAX_TRUST`."""
+    capped at :data:`LAMB_MAX_TRUST`.
+
+    ``zero_trust="lesson"``: ``min(r1/r2, 10)`` as written, 0 for weights of norm 0 (they
+    stay at 0); ``"one"``: a ratio of 1 whenever ``r1`` or ``r2`` is 0. A zero update
+    moves nothing either way (its 0/0 ratio is taken as 0, not the lessons' NaN).
+    """
     debias1 = debias(mom, mom_damp, step)
     debias2 = debias(sqr_mom, sqr_damp, step)
     r1 = p.pow(2).mean().sqrt()
     update = (grad_avg / debias1) / ((sqr_avg / debias2).sqrt() + eps) + wd * p
     r2 = update.pow(2).mean().sqrt()
-    # a zero update (or zero weights) has no defined ratio; the lessons would divide by 0
-    trust = torch.where((r1 > 0) & (r2 > 0), r1 / r2, torch.ones_like(r1)).clamp(max=LAMB_MAX_TRUST)
+    defined = (r1 > 0) & (r2 > 0) if zero_trust == "one" else r2 > 0
+    fallback = torch.ones_like(r1) if zero_trust == "one" else torch.zeros_like(r1)
+    trust = torch.where(defined, r1 / r2, fallback).clamp(max=LAMB_MAX_TRUST)
     p.sub_(lr * trust * update)
 
 
@@ -296,8 +310,9 @@ OPTIMIZERS: Mapping[str, tuple[Callable[..., Any], dict[str, Any], str]] = {
     ),
     "lamb": (
         recipe([lamb_step], _adam_stats),
-        {"mom": 0.9, "sqr_mom": 0.99, "eps": 1e-6, "wd": 0.0},
-        "LAMB: Adam's step scaled per layer by the trust ratio |w|/|update|, capped at 10.",
+        {"mom": 0.9, "sqr_mom": 0.99, "eps": 1e-6, "wd": 0.0, "zero_trust": "lesson"},
+        "LAMB: Adam's step scaled per layer by the trust ratio |w|/|update|, capped at 10"
+        " (zero_trust: lesson = 0 for a zero-norm parameter, as 09; one = 1, as apex).",
     ),
 }
 
@@ -308,6 +323,7 @@ BOUNDS: Mapping[str, Any] = {
     "sqr_mom": Bounds(low=0, high=1, high_open=True),
     "wd": non_negative,
     "eps": non_negative,
+    "zero_trust": one_of(*LAMB_ZERO_TRUST),
 }
 
 

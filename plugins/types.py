@@ -228,6 +228,11 @@ class Experiment(Component):
     #: ``runner runs`` and first in the notebook API: names, or glob patterns
     #: such as ``"*.gflops"`` (one column per matching metric), in the order shown.
     headline: tuple[str, ...] = ()
+    #: ``check(components, params) -> None | "why not"``, called when a sweep is planned,
+    #: once per combination, with each used category's component bound to the run's
+    #: params and the experiment's own params: a text refuses the plan in one line
+    #: (a combination the experiment can tell is impossible before it runs)
+    check: Callable[[Mapping[str, Any], Mapping[str, Any]], str | None] | None = None
 
     CATEGORY: ClassVar[str] = "experiment"
     CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("run",)

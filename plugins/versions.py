@@ -1,21 +1,28 @@
-"""What a component's version covers: the source of the plugin code that made it.
+"""What a component's version covers: the code it runs, one definition at a time.
 
-A component's source hash covers the module that defines each of its
-callables and, transitively, every module of the same top-level package that
-module imports, at the top or inside a function (the built-in experiments
-import their model builders lazily). So an edit to a helper module, or to
-``scratchlab/plugins/experiments/models.py``, changes the version of every
-component that uses it and marks its stored runs stale, while an edit to a
-module it does not import changes nothing.
+A component's source hash covers the top-level definitions its callables
+run: the function (or class) itself and, transitively, every function,
+class and module-level value of the same top-level package that one reads,
+whether imported at the top of a module or inside a function (the built-in
+experiments import their model builders lazily), and what a callable carries
+with it (a closure's cells, a ``functools.partial``'s arguments: an optimizer
+built by ``recipe([adam_step])`` covers ``adam_step``). Its plain fields
+(``max_madds``, ``params``, ``n_outputs``...) count too, its description not.
 
-Two kinds of module are not followed:
+So editing ``matmul_einsum`` in ``plugins/matmul.py`` changes the version of
+the ``einsum`` strategy only; editing ``autograd_matmul``, which the training
+loop runs, changes the ``train`` experiment's too; and a comment, a docstring,
+a reformat or a new function nobody calls changes nothing. Definitions are
+compared on their syntax tree (:mod:`scratchlab.plugins.codeindex`).
+
+Two kinds of code are not followed:
 
 - the plugin host, :data:`HOST_MODULES` and everything in ``scratchlab``
   outside ``scratchlab.plugins``: the API a plugin registers through, not the
   code that computes its results (otherwise every edit to the platform would
   mark every result stale). A name imported from the host counts as the module
   that defines it, so ``from scratchlab.plugins import gain`` still covers the
-  plugin module that holds ``gain``;
+  plugin module's ``gain``;
 - another library's code (torch, numpy, the standard library): a callable
   taken from one (``forward=torch.tanh``) is identified by its qualified name
   and its own source, and that library's version is in the run's environment.
@@ -28,6 +35,7 @@ the app) sees edits.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -39,6 +47,8 @@ import sysconfig
 from collections.abc import Iterable
 from typing import Any
 
+from scratchlab.plugins.codeindex import Binding, CodeIndex, code_index
+
 #: modules of the plugin API: a plugin imports them to register, they compute no results
 HOST_MODULES = frozenset(
     {
@@ -48,6 +58,7 @@ HOST_MODULES = frozenset(
         "scratchlab.plugins.registry",
         "scratchlab.plugins.manager",
         "scratchlab.plugins.versions",
+        "scratchlab.plugins.codeindex",
         "scratchlab.plugins.categories",
         "scratchlab.plugins.contracts",
     }
@@ -101,47 +112,21 @@ def file_digest(path: str) -> str:
     return _digest(_stamp(path))
 
 
-#: ``import a.b as c, d`` and ``from .a import (b, c as d)`` at the start of a line,
-#: inside a function too; a regular expression is ten times cheaper than parsing
-#: the file, and a false hit (an example in a docstring) only widens the hash
-IMPORT_LINE = re.compile(
-    r"^[ \t]*(?:import[ \t]+(?P<modules>[\w. \t,]+)"
-    r"|from[ \t]+(?P<base>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^\n#;]+))",
-    re.MULTILINE,
-)
-
-
-def _first_words(text: str) -> list[str]:
-    """``"a as b, c"`` -> ``["a", "c"]``."""
-    words = (part.split()[0] for part in text.strip("() \t\n").split(",") if part.split())
-    return [w for w in words if w != "*"]
+#: a line that imports scratchlab, at the top or inside a function; a regular
+#: expression is ten times cheaper than parsing another library's file
+IMPORTS_HOST = re.compile(rf"^[ \t]*(?:from|import)[ \t]+{_HOST_PACKAGE}\b", re.MULTILINE)
 
 
 @functools.lru_cache(maxsize=4096)
-def _imported_names(
-    stamp: tuple[str, int, int], module: str, is_package: bool
-) -> tuple[tuple[str, str | None], ...]:
-    """``(module, name)`` for each import statement of a file: ``name`` is the
-    imported attribute of a ``from`` import (None for a plain ``import``)."""
+def _mentions_host(stamp: tuple[str, int, int]) -> bool:
     with open(stamp[0], encoding="utf-8", errors="replace") as handle:
-        text = handle.read()
-    package = module if is_package else module.rpartition(".")[0]
-    found: list[tuple[str, str | None]] = []
-    for match in IMPORT_LINE.finditer(text):
-        if match["modules"] is not None:
-            found.extend((name, None) for name in _first_words(match["modules"]))
-            continue
-        base = match["base"]
-        if base.startswith("."):
-            try:
-                base = importlib.util.resolve_name(base, package)
-            except (ImportError, ValueError):
-                continue
-        found.extend((base, name) for name in _first_words(match["names"]))
-    return tuple(found)
+        return IMPORTS_HOST.search(handle.read()) is not None
 
 
-# -- the import closure --------------------------------------------------------
+# -- the definitions a callable reaches ----------------------------------------
+
+#: (module, top-level name): one definition
+Unit = tuple[str, str]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -156,52 +141,72 @@ def _is_module(name: str) -> bool:
         return False
 
 
-def _targets(base: str, name: str | None, top: str) -> Iterable[str]:
-    """The modules of package ``top`` that one import statement brings in."""
-    if name is None:
-        yield base
-        return
-    if _is_module(f"{base}.{name}"):  # from package import submodule
-        yield f"{base}.{name}"
-        return
-    yield base
-    # a name re-exported by a package (the host's, say) counts as its defining module
-    defined_in = getattr(getattr(sys.modules.get(base), name, None), "__module__", None)
-    if isinstance(defined_in, str) and _top(defined_in) == top:
-        yield defined_in
+def _index(module: str) -> CodeIndex | None:
+    path = module_file(module)
+    if path is None:
+        return None
+    try:
+        stamp = _stamp(path)
+    except OSError:  # deleted since it was imported
+        return None
+    return code_index(stamp, module, os.path.basename(path) == "__init__.py")
 
 
-def _closure(module: str) -> dict[str, tuple[str, int, int]]:
-    """Module name -> its file's stamp, for ``module`` and every module of its
-    top-level package that it imports, transitively, host modules left out."""
-    top = _top(module)
-    seen: set[str] = set()
-    found: dict[str, tuple[str, int, int]] = {}
-    todo = [module]
+def _followed(module: str, top: str) -> bool:
+    return _top(module) == top and not is_host(module)
+
+
+def _attribute(module: str, name: str, top: str) -> list[Unit]:
+    """The definition ``module.name`` stands for, if it is code of package ``top``."""
+    if is_host(module):
+        # a name re-exported by the host counts as the module that defines it
+        defined = getattr(getattr(sys.modules.get(module), name, None), "__module__", None)
+        return [(defined, name)] if isinstance(defined, str) and _followed(defined, top) else []
+    return [(module, name)] if _followed(module, top) else []
+
+
+def _resolve(chain: tuple[str, ...], bindings: dict[str, Binding], index: CodeIndex, module: str):
+    """The definitions a dotted name read in ``module`` may stand for."""
+    top, (head, *rest) = _top(module), chain
+    found: list[Unit] = [(module, head)] if head in index.digests else []
+    if head not in bindings:
+        return found
+    base, attribute = bindings[head]
+    if _top(base) != top:  # another library: not followed, and not asked about
+        return found
+    if attribute is not None:
+        if not _is_module(f"{base}.{attribute}"):
+            return found + _attribute(base, attribute, top)
+        base = f"{base}.{attribute}"
+    for part in rest:
+        if not _is_module(f"{base}.{part}"):
+            return found + _attribute(base, part, top)
+        base = f"{base}.{part}"
+    return found  # a module itself is not a definition
+
+
+def _reach(starts: Iterable[Unit]) -> dict[Unit, str]:
+    """Each definition reachable from ``starts`` -> the digest of its code."""
+    found: dict[Unit, str] = {}
+    seen: set[Unit] = set()
+    todo = list(starts)
     while todo:
-        current = todo.pop()
-        if current in seen:
+        unit = todo.pop()
+        if unit in seen:
             continue
-        seen.add(current)
-        path = module_file(current)
-        if path is None:
+        seen.add(unit)
+        module, name = unit
+        index = _index(module)
+        if index is None:
             continue
-        try:
-            stamp = found[current] = _stamp(path)
-        except OSError:  # deleted since it was imported
-            continue
-        for base, name in _imported_names(stamp, current, os.path.basename(path) == "__init__.py"):
-            if _top(base) == top:
-                todo.extend(
-                    t for t in _targets(base, name, top) if t not in seen and not is_host(t)
-                )
+        if name in index.digests:
+            found[unit] = index.digests[name]
+            bindings = {**index.imports, **index.local_imports[name]}
+            for chain in index.reads[name]:
+                todo.extend(_resolve(chain, bindings, index, module))
+        elif name in index.imports:  # re-exported from another module of the package
+            todo.extend(_resolve((name,), index.imports, index, module))
     return found
-
-
-def imported_modules(module: str) -> list[str]:
-    """``module`` and every module of its top-level package that it imports,
-    transitively (host modules left out), sorted: what its version covers."""
-    return sorted(_closure(module))
 
 
 # -- plugin code or another library --------------------------------------------
@@ -211,8 +216,10 @@ def _imports_host(module: str) -> bool:
     path = module_file(module)
     if path is None:
         return False
-    names = _imported_names(_stamp(path), module, os.path.basename(path) == "__init__.py")
-    return any(_top(base) == _HOST_PACKAGE for base, _ in names)
+    try:
+        return _mentions_host(_stamp(path))
+    except OSError:
+        return False
 
 
 def _installed_library_path(path: str) -> bool:
@@ -238,15 +245,10 @@ def is_plugin_code(module: str) -> bool:
 
 # -- a component's hash --------------------------------------------------------
 
-
-def _callables(component: Any) -> Iterable[tuple[str, Any]]:
-    import dataclasses
-
-    for field in dataclasses.fields(component):
-        value = getattr(component, field.name)
-        if callable(value):
-            target = getattr(value, "func", value)  # functools.partial
-            yield field.name, getattr(target, "__func__", target)  # bound methods
+#: fields that describe a component rather than decide what it computes
+_DESCRIPTIVE = frozenset({"name", "description"})
+#: how deep a closure's or a partial's contents are followed
+_DEPTH = 4
 
 
 def _identity(target: Any) -> str:
@@ -255,30 +257,120 @@ def _identity(target: Any) -> str:
     return f"{module}.{qualname}"
 
 
-def source_hash(component: Any) -> str:
-    """The component's source hash (8 hex digits), as described in this module's docstring."""
-    digest = hashlib.sha256()
-    covered: dict[str, tuple[str, int, int]] = {}
-    for field_name, target in _callables(component):
-        digest.update(f"{field_name}={_identity(target)}\n".encode())
+def _plain(value: Any) -> str:
+    """A text for a value that is the same in every process (no object addresses)."""
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return "[" + ",".join(_plain(v) for v in value) + "]"
+    if isinstance(value, set | frozenset):
+        return "{" + ",".join(sorted(_plain(v) for v in value)) + "}"
+    if isinstance(value, dict):
+        return "{" + ",".join(sorted(f"{_plain(k)}:{_plain(v)}" for k, v in value.items())) + "}"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = (f"{f.name}={_plain(getattr(value, f.name))}" for f in dataclasses.fields(value))
+        return f"{_identity(type(value))}({','.join(fields)})"
+    return _identity(value)
+
+
+class _Trace:
+    """The definitions and data one component's callables are made of."""
+
+    def __init__(self) -> None:
+        self.starts: list[Unit] = []
+        self.data: list[str] = []
+        self._seen: set[int] = set()
+
+    def value(self, value: Any, depth: int = 0) -> None:
+        """Follow a callable to its code, a container to its items; note plain data."""
+        if depth > _DEPTH or id(value) in self._seen:
+            return
+        self._seen.add(id(value))
+        if isinstance(value, functools.partial):
+            self.value(value.func, depth + 1)
+            self.value((value.args, value.keywords), depth + 1)
+        elif inspect.ismethod(value):
+            self.value(value.__func__, depth)
+        elif isinstance(value, tuple | list | set | frozenset):
+            for item in value:
+                self.value(item, depth + 1)
+        elif isinstance(value, dict):
+            self.data.append(_plain(sorted(map(repr, value))))
+            for item in value.values():
+                self.value(item, depth + 1)
+        elif inspect.isfunction(value) or isinstance(value, type):
+            self.code(value, depth)
+        elif callable(value):  # an instance with __call__: its class's code
+            self.code(type(value), depth)
+        else:
+            self.data.append(_plain(value))
+
+    def code(self, target: Any, depth: int) -> None:
+        """A function or class: its definition if it is plugin code, else its name and source."""
+        self.data.append(_identity(target))
         module = getattr(target, "__module__", None)
         if not isinstance(module, str):
+            return
+        if not (is_plugin_code(module) and not is_host(module)):
+            with contextlib.suppress(OSError, TypeError):
+                self.data.append(inspect.getsource(target))
+            return
+        self.starts.extend(_definitions(module, target))
+        # a function made by another (``recipe([adam_step])``, a schedule's lambda)
+        # runs what its cells and defaults hold, which its own code does not name
+        for cell in getattr(target, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                self.value(cell.cell_contents, depth + 1)
+        self.value(getattr(target, "__defaults__", None) or (), depth + 1)
+
+
+def _definitions(module: str, target: Any) -> list[Unit]:
+    """The top-level definitions of ``module`` that hold ``target``'s code."""
+    index = _index(module)
+    if index is None:
+        return []
+    head = target.__qualname__.split(".")[0]
+    if head in index.digests:
+        return [(module, head)]
+    # a lambda or a function bound under another name: the statement at its line
+    line = getattr(getattr(target, "__code__", None), "co_firstlineno", 0)
+    return [(module, name) for name in index.at_line(line)]
+
+
+def _trace(component: Any) -> _Trace:
+    trace = _Trace()
+    for field in dataclasses.fields(component):
+        if field.name in _DESCRIPTIVE:
             continue
-        if is_plugin_code(module) and not is_host(module) and module_file(module) is not None:
-            covered.update(_closure(module))
-            continue
-        # another library's function (or code without a file): its own source, where there is one
-        with contextlib.suppress(OSError, TypeError):
-            digest.update(inspect.getsource(target).encode())
-    for module, stamp in sorted(covered.items()):
-        digest.update(f"{module}:{_digest(stamp)}\n".encode())
+        value = getattr(component, field.name)
+        if callable(value):
+            trace.data.append(f"{field.name}=")
+            trace.value(value)
+        else:
+            trace.data.append(f"{field.name}={_plain(value)}")
+    return trace
+
+
+def covered(component: Any) -> list[str]:
+    """``module.name`` of every definition the component's version covers, sorted."""
+    return sorted(f"{module}.{name}" for module, name in _reach(_trace(component).starts))
+
+
+def source_hash(component: Any) -> str:
+    """The component's source hash (8 hex digits), as described in this module's docstring."""
+    trace = _trace(component)
+    digest = hashlib.sha256()
+    for line in trace.data:
+        digest.update(f"{line}\n".encode())
+    for (module, name), code in sorted(_reach(trace.starts).items()):
+        digest.update(f"{module}.{name}:{code}\n".encode())
     return digest.hexdigest()[:8]
 
 
 __all__ = [
     "HOST_MODULES",
+    "covered",
     "file_digest",
-    "imported_modules",
     "is_host",
     "is_plugin_code",
     "module_file",

@@ -171,6 +171,11 @@ class Glance:
     #: columns that must stay (the user named them, or the run id and status)
     required: tuple[str, ...] = FIRST
     positions: list[int] = field(default_factory=list)
+    #: what a row is, for the footer ("3 runs"); default: runs when there is a run id
+    noun: str = ""
+    #: rows there are in all when only some are shown ("50 of 79 runs"), and how to see more
+    total: int | None = None
+    more: str = ""
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()), ()))
@@ -349,3 +354,31 @@ def config_summaries(
 def available_columns(table: Columns) -> list[str]:
     """Every column ``--columns`` can name for ``table``."""
     return [*table, DURATION, "error"]
+
+
+def plan_glances(rows: Sequence[Mapping[str, Any]], label: Any = str) -> list[Glance]:
+    """``runner sweep --dry-run``'s plan (rows of ``experiment``, ``plugin``,
+    ``components``, ``params``, ``device``, ``dtype``, ``seed``, ``repeat``) as one
+    table per experiment, by the rule of ``runner runs``: the position ``#``, then the
+    components, params and run fields that vary; what every run shares is said once
+    below. ``label`` names an experiment's plugin in the title (empty: not named)."""
+    tables = []
+    for experiment in dict.fromkeys(row["experiment"] for row in rows):
+        mine = [(i, row) for i, row in enumerate(rows, 1) if row["experiment"] == experiment]
+        columns: dict[str, list[Any]] = {"#": [i for i, _ in mine]}
+        for kind in ("components", "params"):
+            names = dict.fromkeys(name for _, row in mine for name in row[kind])
+            columns |= {name: [row[kind].get(name) for _, row in mine] for name in names}
+        columns |= {f: [row[f] for _, row in mine] for f in ("device", "dtype", "seed", "repeat")}
+        constant = {c: _first_value(v) for c, v in columns.items() if c != "#" and not _varies(v)}
+        plugin = label(mine[0][1]["plugin"])
+        tables.append(
+            Glance(
+                f"{experiment} (plugin {plugin})" if plugin else experiment,
+                {c: v for c, v in columns.items() if c not in constant},
+                constant={c: v for c, v in constant.items() if v},
+                required=("#",),
+                noun="run",
+            )
+        )
+    return tables

@@ -76,23 +76,57 @@ def frame_table(
     title: str | None = None,
     styles: Mapping[str, Mapping[str, str]] | None = None,
     nan: str = "NaN",
-) -> Table:
-    """A DataFrame as a rich table; ``styles`` maps a column to {value: style} (e.g. status
-    colours); ``nan`` is how NaN shows (empty where NaN means "not set", as params of other experiments)."""
-    table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
-    for column in frame.columns:
-        numeric = frame[column].dtype.kind in "iuf"
-        table.add_column(
-            Text(printable(column)), justify="right" if numeric else "left", overflow="fold"
+) -> FrameTable:
+    """A DataFrame as a rich renderable table; ``styles`` maps a column to {value: style}
+    (e.g. status colours); ``nan`` is how NaN shows (empty where NaN means "not set", as
+    params of other experiments). Cells never wrap: the columns that do not fit the
+    width it is printed at are left out and named under it."""
+    return FrameTable(frame, title=title, styles=styles, nan=nan)
+
+
+class FrameTable:
+    """:func:`frame_table`'s table, laid out at the width it is printed at."""
+
+    def __init__(self, frame, *, title, styles, nan) -> None:
+        self.title = title
+        self.columns = [str(c) for c in frame.columns]
+        self.numeric = {str(c): frame[c].dtype.kind in "iuf" for c in frame.columns}
+        self.rows = []
+        for row in frame.itertuples(index=False, name=None):
+            cells = []
+            for column, value in zip(self.columns, row):
+                text = nan if isinstance(value, float) and math.isnan(value) else cell(value)
+                cells.append(Text(text, style=(styles or {}).get(column, {}).get(text, "")))
+            self.rows.append(cells)
+
+    def __rich_console__(self, console, options):
+        """The table with the leading columns that fit ``options.max_width`` whole."""
+        widths = [
+            max(cell_len(printable(c)), *(r[i].cell_len for r in self.rows))
+            for i, c in enumerate(self.columns)
+        ]
+        keep = len(self.columns)
+        # each cell is padded by a space on both sides, with one bar between cells
+        while keep > 1 and sum(w + 3 for w in widths[:keep]) - 1 > options.max_width:
+            keep -= 1
+        hidden = self.columns[keep:]
+        table = Table(
+            title=self.title,
+            title_justify="left",
+            show_edge=False,
+            header_style="bold",
+            caption=f"hidden: {', '.join(map(printable, hidden))} (--json)" if hidden else None,
+            caption_justify="left",
         )
-    for row in frame.itertuples(index=False, name=None):
-        cells = []
-        for column, value in zip(frame.columns, row):
-            text = nan if isinstance(value, float) and math.isnan(value) else cell(value)
-            style = (styles or {}).get(column, {}).get(text, "")
-            cells.append(Text(text, style=style))
-        table.add_row(*cells)
-    return table
+        for column in self.columns[:keep]:
+            table.add_column(
+                Text(printable(column)),
+                justify="right" if self.numeric[column] else "left",
+                no_wrap=True,
+            )
+        for cells in self.rows:
+            table.add_row(*cells[:keep])
+        yield table
 
 
 #: marks a value measured while the machine was busy (timing quality ``noisy``)
@@ -219,11 +253,11 @@ def fitted_table(
         hidden.insert(0, droppable[-1])
         columns.remove(droppable[-1])
     rows = len(glance)
-    notes = [
-        f"{rows} run{'s' if rows != 1 else ''}"
-        if "run_id" in glance.columns
-        else f"{rows} configuration{'s' if rows != 1 else ''}"
-    ]
+    noun = glance.noun or ("run" if "run_id" in glance.columns else "configuration")
+    count = f"{rows} of {glance.total}" if glance.total not in (None, rows) else f"{rows}"
+    notes = [f"{count} {noun}{'s' if (glance.total or rows) != 1 else ''}"]
+    if glance.more:
+        notes.append(glance.more)
     if glance.constant:
         notes.append("all with " + ", ".join(f"{k}={v}" for k, v in glance.constant.items()))
     if hidden:
@@ -240,7 +274,7 @@ def mapping_table(
 ) -> Table:
     """A two-column table of a dict (params, environment)."""
     table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
-    table.add_column(key)
+    table.add_column(key, no_wrap=True)  # a name never breaks
     table.add_column(value, overflow="fold")
     for name, item in mapping.items():
         table.add_row(Text(printable(name)), Text(cell(item)))

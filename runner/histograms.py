@@ -2,7 +2,8 @@
 
 The lessons' telemetry hook appends ``outp.histc(40, -7, 7)`` for every layer at
 every training step, and reads "how many activations are near zero" off the
-middle bins (``get_min``: bins 19-21 of 40, the values in [-0.35, 0.7)). Here
+middle bins (``get_min``: bins 19-21 of 40, the values in [-0.35, 0.7), over the
+values the histogram counts). Here
 each layer and step becomes one :class:`~scratchlab.db.records.HistogramRecord`:
 the bin counts and the near-zero fraction, computed on the tensor's device
 right away and read back in one transfer per device when the run ends (no
@@ -45,22 +46,31 @@ class Binning:
         return (self.hi - self.lo) / self.bins
 
     @property
-    def near_zero(self) -> tuple[float, float]:
-        """The band counted as near zero: the bin holding 0, and one bin on each side.
+    def near_zero_bins(self) -> tuple[int, int]:
+        """The bins counted as near zero, ``(first, stop)``: the bin holding 0 and one on each
+        side; with the lessons' binning bins 19-21 (``h1[19:22]`` in ``get_min``).
 
-        With the lessons' binning that is bins 19-21, ``[-0.35, 0.7)``, as ``get_min``.
-        When 0 lies outside ``[lo, hi)`` the band is the three bins at that end.
+        When 0 lies outside ``[lo, hi)`` they are the three bins at that end.
         """
         holding_zero = min(max(math.floor(-self.lo / self.width), 1), self.bins - 2)
-        return self.lo + (holding_zero - 1) * self.width, self.lo + (holding_zero + 2) * self.width
+        return holding_zero - 1, holding_zero + 2
+
+    @property
+    def near_zero(self) -> tuple[float, float]:
+        """The values of :attr:`near_zero_bins`: ``[-0.35, 0.7)`` with the lessons' binning."""
+        first, stop = self.near_zero_bins
+        return self.lo + first * self.width, self.lo + stop * self.width
 
 
 def histogram_vector(tensor: Any, binning: Binning) -> Any:
-    """``[count of bin 0, ..., count of bin n-1, fraction near zero]`` of ``tensor``, on its device.
+    """``[count of bin 0, ..., count of bin n-1, fraction near zero, fraction out of range]``
+    of ``tensor``, on its device.
 
-    Counts are of the finite values inside ``[lo, hi]`` (``torch.histc``); the
-    near-zero fraction is over every value, so a layer whose outputs fly out of
-    range does not look healthy.
+    Counts are of the values inside ``[lo, hi]`` (``torch.histc``). The near-zero fraction is
+    06's ``get_min``: the near-zero bins' counts over the counts of every bin, i.e. over the
+    values inside the range (NaN when none is). The fraction out of range is of every value:
+    the share the histogram does not see (beyond ``lo``/``hi``, or not finite), stored beside
+    it so that a layer whose outputs fly out of range does not look healthy.
     """
     import torch
 
@@ -68,9 +78,11 @@ def histogram_vector(tensor: Any, binning: Binning) -> Any:
     if not t.is_floating_point() or t.element_size() < 4:
         t = t.float()
     counts = torch.histc(t, bins=binning.bins, min=binning.lo, max=binning.hi)
-    low, high = binning.near_zero
-    near = ((t >= low) & (t < high)).to(counts.dtype).mean()
-    return torch.cat([counts, near.reshape(1)])
+    first, stop = binning.near_zero_bins
+    inside = counts.sum()
+    near = counts[first:stop].sum() / inside
+    outside = 1 - inside / max(t.numel(), 1)
+    return torch.cat([counts, near.reshape(1), outside.reshape(1)])
 
 
 class HistogramBuffer:
@@ -114,8 +126,8 @@ class HistogramBuffer:
         for items in by_device.values():
             rows = torch.stack([v.to(torch.float64) for _, v in items]).tolist()
             for (record, _), row in zip(items, rows, strict=True):
-                record.counts = [round(c) for c in row[:-1]]
-                record.frac_near_zero = row[-1]
+                record.counts = [round(c) for c in row[:-2]]
+                record.frac_near_zero = row[-2]
 
     def discard_pending(self) -> int:
         """Drop histograms that can no longer be read (the device failed); return how many."""

@@ -31,6 +31,7 @@ from typing import Any
 from scratchlab.db.records import PlannedRun
 from scratchlab.plugins.contracts import check_bounds
 from scratchlab.plugins.registry import Registry, UnknownComponentError
+from scratchlab.plugins.types import bind
 from scratchlab.runner.spec import (  # re-exported: callers import the spec's parts from here
     CONFIG_KEYS,
     DTYPES,
@@ -360,6 +361,23 @@ def _check_bounds(component: Any, params: Mapping[str, Any], prefix: str) -> Non
         raise PlanError(f"{component.name}.{param}={value!r} is not allowed: expected {wanted}")
 
 
+def _check_combination(
+    experiment: str, components: Mapping[str, str], params: Mapping[str, Any], registry: Registry
+) -> None:
+    """PlanError with the experiment's one line when its ``check`` refuses this combination."""
+    exp = registry.get("experiment", experiment).component
+    if exp.check is None:
+        return
+    bound = {}
+    for category, name in components.items():
+        component = registry.get(category, name).component
+        values = {p: params[f"{name}.{p}"] for p in component.params if f"{name}.{p}" in params}
+        bound[category] = bind(component, values)
+    own = {p: params[p] for p in exp.params if p in params}
+    if (problem := exp.check(bound, own)) is not None:
+        raise PlanError(f"{experiment}: {problem}")
+
+
 def _runs_for(
     experiment: str,
     components: Mapping[str, str],
@@ -428,6 +446,7 @@ def plan(spec: SweepSpec, registry: Registry) -> list[PlannedRun]:
 
     def add(experiment: str, components: Mapping[str, str], include: Include | None) -> None:
         params = _params(experiment, components, registry, settings, spec.data_path, include)
+        _check_combination(experiment, components, params, registry)
         for run in _runs_for(experiment, components, params, registry, spec):
             runs.setdefault(run.key, run)
 

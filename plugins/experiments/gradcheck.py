@@ -15,7 +15,8 @@ the largest absolute error over the largest absolute autograd value), plus
 ``loss`` and ``passed``: 1 when every gradient is within the
 lessons' ``test_near`` tolerance (``allclose``, rtol 1e-3, atol 1e-5), else 0.
 A component without a hand-written backward (``activation.backward`` or
-``loss.grad`` is None) makes the run ``skipped`` with that reason.
+``loss.grad`` is None) makes the run ``skipped`` with that reason. A data-dependent init
+(``lsuv``) is calibrated on the checked batch first (see :func:`calibrated_weights`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,29 @@ def compare(hand: Any, auto: Any, rtol: float, atol: float) -> Any:
     return torch.cat([error_vector(hand, auto), close.reshape(1)])
 
 
+def calibrated_weights(ctx: Any, x: Any, sizes: tuple[int, int, int]) -> dict[str, Any]:
+    """``w1, b1, w2, b2`` of the lessons' model after a data-dependent init (LSUV) calibrated it
+    on ``x``, the batch the gradients are checked on. LSUV shifts the activation's output by
+    ``c``; ``(act(l1) + c) @ w2 + b2`` is ``act(l1) @ w2 + (b2 + c * w2.sum(0))``, so the shift
+    goes into ``b2`` and the hand-written forward stays the lessons'."""
+    import torch
+
+    from scratchlab.plugins.experiments.lsuv import calibrate
+    from scratchlab.plugins.experiments.models import mlp
+
+    model = mlp(sizes, ctx.init, ctx.activation, device=ctx.device, dtype=ctx.dtype)
+    calibrate(model, ctx.init, x, "model")
+    with torch.no_grad():
+        w2 = model.lin2.weight.detach().clone()
+        shift = model.act1.bias.to(device=w2.device, dtype=w2.dtype)
+        return {
+            "w1": model.lin1.weight.detach().clone(),
+            "b1": model.lin1.bias.detach().clone(),
+            "w2": w2,
+            "b2": model.lin2.bias.detach() + shift * w2.sum(0),
+        }
+
+
 def run(ctx: Any) -> None:
     """Compare the hand-written gradients with autograd's for the chosen activation, loss and init."""
     import torch
@@ -90,15 +114,18 @@ def run(ctx: Any) -> None:
     def zeros(n: int) -> Any:
         return torch.zeros(n, device=ctx.device, dtype=ctx.dtype)
 
-    tensors = {
-        "x": x,
-        "w1": init_weight(
-            ctx.init, n_in, hidden, activation.gain, device=ctx.device, dtype=ctx.dtype
-        ),
-        "b1": zeros(hidden),
-        "w2": init_weight(ctx.init, hidden, n_out, 1.0, device=ctx.device, dtype=ctx.dtype),
-        "b2": zeros(n_out),
-    }
+    if hasattr(ctx.init, "calibrate"):
+        tensors = {"x": x, **calibrated_weights(ctx, x, (n_in, hidden, n_out))}
+    else:
+        tensors = {
+            "x": x,
+            "w1": init_weight(
+                ctx.init, n_in, hidden, activation.gain, device=ctx.device, dtype=ctx.dtype
+            ),
+            "b1": zeros(hidden),
+            "w2": init_weight(ctx.init, hidden, n_out, 1.0, device=ctx.device, dtype=ctx.dtype),
+            "b2": zeros(n_out),
+        }
     with torch.no_grad():
         hand = hand_gradients(activation, loss, target=target, **tensors)
     auto = autograd_gradients(activation, loss, tensors, target)

@@ -22,6 +22,11 @@ built with the run's ``init`` and ``activation``, biases zero, no gradients:
   images reshaped to 1 x 28 x 28, then the activation; layer 0 input,
   ``conv`` (pre-activation), ``act`` (post-activation). Needs square images;
   a dataset whose feature count is not a square skips this model with a note.
+
+A data-dependent init (``lsuv``) is calibrated on each model's own input (07a_lsuv): the
+mlp's ``act1`` and ``lin2`` on the validation images, each deep layer on the batch
+that reaches it, the conv model's ``act`` on its images; every calibrated layer then has
+std 1 (see :mod:`.lsuv`). A model it cannot calibrate is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -60,7 +65,8 @@ def parse_models(text: str) -> list[str]:
 
 def run_mlp(ctx: Any) -> None:
     """The lessons' 784-50-10 on the validation images."""
-    from scratchlab.plugins.experiments.models import calibrate, mlp
+    from scratchlab.plugins.experiments.lsuv import calibrate
+    from scratchlab.plugins.experiments.models import mlp
 
     x = ctx.data.x_valid
     model = mlp(
@@ -70,13 +76,25 @@ def run_mlp(ctx: Any) -> None:
         device=ctx.device,
         dtype=ctx.dtype,
     )
-    if calibrate(model, ctx.init, x):
-        ctx.note(
-            "lsuv calibrated the mlp's lin1 on these images; the deep and conv models use its Kaiming draw only"
-        )
+    calibrate(model, ctx.init, x, "mlp")
     ctx.stats("mlp", 0, "input", x)
     with ctx.watch(model, "mlp"):
         model(x)
+
+
+def calibrated_layer(ctx: Any, weight: Any, x: Any, layer: int) -> Any:
+    """One layer of the deep stack calibrated by LSUV on its own input ``x`` (the layers before
+    it already calibrated, as 07a goes layer by layer); returns its output."""
+    from scratchlab.plugins.experiments.lsuv import calibrate
+    from scratchlab.plugins.experiments.models import Activation, Linear
+
+    zero = torch_zeros(weight)
+    block = nn_sequential(
+        lin=Linear(weight.t().clone(), zero, None),
+        act=Activation(ctx.activation.forward, ctx.activation.name),
+    )
+    calibrate(block, ctx.init, x, f"deep stack's layer{layer}")
+    return block(x)
 
 
 def run_deep(ctx: Any) -> None:
@@ -94,7 +112,10 @@ def run_deep(ctx: Any) -> None:
     finite = []
     for layer in range(1, depth + 1):
         ctx.init.fn(weight, ctx.activation.gain)  # a fresh weight for every layer
-        x = ctx.activation.forward(x @ weight.t())
+        if hasattr(ctx.init, "calibrate"):
+            x = calibrated_layer(ctx, weight, x, layer)
+        else:
+            x = ctx.activation.forward(x @ weight.t())
         ctx.stats("deep", layer, f"layer{layer}", x)
         finite.append(torch.isfinite(x).all())
         ctx.check_budget()
@@ -109,6 +130,7 @@ def run_conv(ctx: Any) -> None:
     """The lessons' ``Conv2d(1, 32, 5)`` then the activation, on validation images."""
     from torch import nn
 
+    from scratchlab.plugins.experiments.lsuv import calibrate
     from scratchlab.plugins.experiments.models import Activation
 
     x = ctx.data.x_valid[: ctx.params["n_images"]]
@@ -121,14 +143,25 @@ def run_conv(ctx: Any) -> None:
     )
     ctx.init.fn(conv.weight, ctx.activation.gain)
     conv.bias.zero_()
-    model = nn.Sequential(
-        collections.OrderedDict(
-            conv=conv, act=Activation(ctx.activation.forward, ctx.activation.name)
-        )
-    )
+    model = nn_sequential(conv=conv, act=Activation(ctx.activation.forward, ctx.activation.name))
+    calibrate(model, ctx.init, images, "conv")
     ctx.stats("conv", 0, "input", images)
     with ctx.watch(model, "conv"):
         model(images)
+
+
+def nn_sequential(**layers: Any) -> Any:
+    """``nn.Sequential`` of the named ``layers``, in order."""
+    from torch import nn
+
+    return nn.Sequential(collections.OrderedDict(layers))
+
+
+def torch_zeros(like: Any) -> Any:
+    """A zero bias for the square weight ``like``."""
+    import torch
+
+    return torch.zeros(like.shape[0], device=like.device, dtype=like.dtype)
 
 
 RUNNERS = {"mlp": run_mlp, "deep": run_deep, "conv": run_conv}

@@ -62,7 +62,32 @@ class Linear(nn.Module):
         return f"in={self.weight.shape[0]}, out={self.weight.shape[1]}"
 
 
-class Activation(nn.Module):
+class Shift(nn.Module):
+    """A shift added to a module's output, unset (0) until an init such as LSUV sets it.
+
+    ``bias`` (a property, as 07a_lsuv's ``ConvLayer``, whose ``bias`` is its ReLU's ``sub``)
+    reads and sets it; it is a buffer, not a parameter: training does not move it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("shift", None)
+
+    def shifted(self, out: Tensor) -> Tensor:
+        """``out`` plus the shift, if one was set."""
+        return out if self.shift is None else out + self.shift
+
+    @property
+    def bias(self) -> Tensor:
+        """The output shift (0 until set)."""
+        return self.shift if self.shift is not None else torch.zeros(())
+
+    @bias.setter
+    def bias(self, value: Tensor) -> None:
+        self.shift = torch.as_tensor(value).detach()
+
+
+class Activation(Shift):
     """A module around an activation component's ``forward`` (so forward hooks see its output)."""
 
     def __init__(self, forward: Callable[[Tensor], Tensor], name: str) -> None:
@@ -71,8 +96,8 @@ class Activation(nn.Module):
         self.name = name
 
     def forward(self, x: Tensor) -> Tensor:
-        """The activation of ``x``."""
-        return self.fn(x)
+        """The activation of ``x`` (plus the shift LSUV may have set)."""
+        return self.shifted(self.fn(x))
 
     def extra_repr(self) -> str:
         """The component's name."""
@@ -151,44 +176,26 @@ def correct(output: Tensor, labels: Tensor) -> Tensor:
 CNN_FILTERS: tuple[int, ...] = (8, 16, 32, 32)
 
 
-class ConvLayer(nn.Module):
+class ConvLayer(Shift):
     """07_batchnorm's ``conv_layer``: a stride-2 convolution, the activation, then the norm.
 
     The convolution has a bias only when the norm learns no shift of its own (the
-    lessons' ``bias=not bn``). ``bias`` (a property, as 07a_lsuv's ``ConvLayer``) is a
-    shift added to the output, zero until an init such as LSUV sets it; ``weight`` is
-    the convolution's.
+    lessons' ``bias=not bn``). ``bias`` (see :class:`Shift`) is a shift added to the
+    output, zero until an init such as LSUV sets it; ``weight`` is the convolution's.
     """
 
     def __init__(self, conv: nn.Conv2d, act: nn.Module, norm: nn.Module) -> None:
         super().__init__()
         self.conv, self.act, self.norm = conv, act, norm
-        self.register_buffer("shift", None)
 
     def forward(self, x: Tensor) -> Tensor:
         """``norm(act(conv(x)))`` plus the shift, if one was set."""
-        out = self.norm(self.act(self.conv(x)))
-        return out if self.shift is None else out + self.shift
+        return self.shifted(self.norm(self.act(self.conv(x))))
 
     @property
     def weight(self) -> Tensor:
         """The convolution's weight."""
         return self.conv.weight
-
-    @property
-    def bias(self) -> Tensor:
-        """The output shift (0 until set)."""
-        return (
-            self.shift
-            if self.shift is not None
-            else torch.zeros((), device=self.conv.weight.device)
-        )
-
-    @bias.setter
-    def bias(self, value: Tensor) -> None:
-        self.shift = torch.as_tensor(
-            value, device=self.conv.weight.device, dtype=self.conv.weight.dtype
-        ).detach()
 
 
 class Images(nn.Module):
@@ -245,16 +252,3 @@ def cnn(
 def conv_layers(model: nn.Module) -> dict[str, nn.Module]:
     """The :class:`ConvLayer` children of a :func:`cnn` by name, in order (what LSUV calibrates)."""
     return {name: m for name, m in model.named_children() if isinstance(m, ConvLayer)}
-
-
-def calibrate(model: nn.Module, init: Any, xb: Tensor) -> dict[str, tuple[float, float]]:
-    """Run a data-dependent init's ``calibrate`` (LSUV) on ``model`` with the batch ``xb``.
-
-    The layers calibrated are the CNN's conv layers, or the MLP's first linear
-    layer. Returns each layer's final (mean, std) by name; empty for an ordinary init.
-    """
-    calibrate_fn = getattr(init, "calibrate", None)
-    if calibrate_fn is None:
-        return {}
-    layers = conv_layers(model) or {"lin1": model.lin1}
-    return dict(zip(layers, calibrate_fn(model, xb, list(layers.values())), strict=True))

@@ -7,10 +7,13 @@ forward hooks on every step (or every ``every``-th):
   as ``activation_stats`` rows (layers numbered from 1: ``resize``, ``conv1``..);
 - a histogram of each conv layer's output per step, the lessons' 40 bins over
   [-7, 7], one ``activation_histograms`` row per layer and step with the counts
-  as JSON, and the fraction of values near zero (the lessons' ``get_min``: the
-  bin holding zero and its two neighbours, [-0.35, 0.7));
+  as JSON, and the fraction of values near zero: the lessons' ``get_min``, the
+  bin holding zero and its two neighbours ([-0.35, 0.7)) over the values inside
+  the histogram's range;
 - metrics ``frac_near_zero.<layer>`` at the last step and ``frac_near_zero``, their
-  mean over the conv layers: the headline. The lessons' finding is that with
+  mean over the conv layers: the headline; beside them ``frac_out_of_range.<layer>``
+  and ``frac_out_of_range``, the fraction of all values outside [-7, 7] (or not
+  finite), which the histogram and so the near-zero fraction do not see. The lessons' finding is that with
   PyTorch's default init most activations sit near zero (dead units), and
   that Kaiming init with a generalised ReLU keeps far fewer there.
 
@@ -52,17 +55,19 @@ def conv_names(model: Any) -> list[str]:
 
 @contextlib.contextmanager
 def near_zero_metrics(ctx: Any, model: Any, names: list[str], step: int, binning: Any) -> Any:
-    """Record ``frac_near_zero.<layer>`` of this forward pass for each of ``names``, and their mean."""
+    """Record ``frac_near_zero.<layer>`` and ``frac_out_of_range.<layer>`` of this forward pass
+    for each of ``names``, and the mean of each over them."""
     from scratchlab.runner.histograms import histogram_vector
 
-    fractions: list[Any] = []
+    fractions: dict[str, list[Any]] = {"frac_near_zero": [], "frac_out_of_range": []}
     handles = []
 
     def hook_for(name: str) -> Any:
         def hook(_module: Any, _inputs: Any, output: Any) -> None:
-            fraction = histogram_vector(output, binning)[-1]
-            fractions.append(fraction)
-            ctx.metric(f"frac_near_zero.{name}", fraction, step)
+            vector = histogram_vector(output, binning)
+            for metric, value in zip(fractions, (vector[-2], vector[-1]), strict=True):
+                fractions[metric].append(value)
+                ctx.metric(f"{metric}.{name}", value, step)
 
         return hook
 
@@ -73,8 +78,9 @@ def near_zero_metrics(ctx: Any, model: Any, names: list[str], step: int, binning
     finally:
         for handle in handles:
             handle.remove()
-    if fractions:
-        ctx.metric("frac_near_zero", sum(fractions) / len(fractions), step)
+    for metric, values in fractions.items():
+        if values:
+            ctx.metric(metric, sum(values) / len(values), step)
 
 
 def run(ctx: Any) -> None:
@@ -120,7 +126,8 @@ EXPERIMENT = Experiment(
         "hist_hi": finite,
         "bins": Bounds(low=3, integer=True),
     },
-    headline=("frac_near_zero", "frac_near_zero.*", "valid_accuracy"),
+    check=train.check_combination,
+    headline=("frac_near_zero", "frac_near_zero.*", "frac_out_of_range", "valid_accuracy"),
     description=(
         "06's hooks while the CNN trains: per step and layer the mean, std and a 40-bin histogram"
         " of the activations, and the fraction near zero (final fractions as metrics)."

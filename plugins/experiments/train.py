@@ -9,7 +9,9 @@ PyTorch's fused ``addmm``, whose backward is the same ``a @ b``; see
 8-16-32-32 filters, stride 2, each followed by the activation and the run's ``norm``; then
 average pooling and a linear layer through the chosen matmul). Weights by the run's
 ``init``, biases zero; an init that needs data (``lsuv``) is calibrated on the first
-training batch and its per-layer ``lsuv_mean.<layer>``/``lsuv_std.<layer>`` recorded. The
+training batch (the CNN's conv layers, the MLP's ``act1`` and ``lin2``: see
+:mod:`.lsuv`) and its per-layer ``lsuv_mean.<layer>``/``lsuv_std.<layer>`` recorded; a
+model it cannot calibrate skips the run with the reason. The
 mlp has no norm layers: a norm other than ``none`` skips the run.
 
 Each step the ``optimizer`` steps at the rate the ``schedule`` gives for the position in
@@ -175,7 +177,8 @@ def layer_sizes(ctx: Any) -> tuple[int, ...]:
 def build_model(ctx: Any, sizes: tuple[int, ...]) -> Any:
     """The chosen model from the run's components; a data-dependent init (LSUV) is
     calibrated on the first training batch."""
-    from scratchlab.plugins.experiments.models import calibrate, cnn, mlp, trainable_matmul
+    from scratchlab.plugins.experiments.lsuv import calibrate
+    from scratchlab.plugins.experiments.models import cnn, mlp, trainable_matmul
 
     p, norm = ctx.params, ctx.components["norm"]
     mm = None if strategy(ctx) is None else trainable_matmul(strategy(ctx))
@@ -186,7 +189,8 @@ def build_model(ctx: Any, sizes: tuple[int, ...]) -> Any:
         if norm.name != DEFAULT_NORM:
             raise Skip(f"norm {norm.name} applies to model cnn; the mlp has no norm layers")
         model = mlp(sizes, ctx.init, ctx.activation, **kwargs)
-    for name, (mean, std) in calibrate(model, ctx.init, ctx.data.x_train[: p["bs"]]).items():
+    calibrated = calibrate(model, ctx.init, ctx.data.x_train[: p["bs"]], p["model"])
+    for name, (mean, std) in calibrated.items():
         # what LSUV left each layer's output at, on the batch it calibrated with
         ctx.metric(f"lsuv_mean.{name}", mean)
         ctx.metric(f"lsuv_std.{name}", std)
@@ -249,6 +253,21 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
         ctx.metric("samples_per_s", n * epochs / train_seconds)
 
 
+def check_combination(components: Any, params: Any) -> str | None:
+    """Planning's check: a norm that cannot take one of the CNN's channel counts (groupnorm
+    whose groups do not divide them) is refused with the layer and its channel count."""
+    from scratchlab.plugins.experiments.models import CNN_FILTERS
+
+    norm = components.get("norm")
+    check = getattr(norm, "check", None)
+    if params.get("model") != "cnn" or check is None:
+        return None
+    for index, channels in enumerate(CNN_FILTERS, start=1):
+        if (problem := check(channels)) is not None:
+            return f"{norm.name}.{problem} of layer conv{index} (the cnn's channels: {'-'.join(map(str, CNN_FILTERS))})"
+    return None
+
+
 def run(ctx: Any) -> None:
     """Train the chosen model with the chosen components; record losses, accuracy and speed."""
     p = ctx.params
@@ -299,6 +318,7 @@ EXPERIMENT = Experiment(
     uses=USES,
     params=PARAMS,
     bounds=BOUNDS,
+    check=check_combination,
     headline=("valid_accuracy", "valid_loss", "samples_per_s"),
     description=(
         "The lessons' minibatch loop (bs 64, lr 0.2) on the MLP or the CNN (model) with the chosen optimizer,"

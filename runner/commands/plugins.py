@@ -43,15 +43,18 @@ def plugins_payload(plugins) -> dict:
 
 @click.group(name="plugins", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option("--wide", is_flag=True, help="Show distributions, versions and whole descriptions.")
 @click.pass_context
-def plugins_list(ctx: click.Context, as_json: bool) -> None:
-    """List every component by category with its plugin, distribution, version
-    and description, then every plugin with its status (ok, failed, disabled).
+def plugins_list(ctx: click.Context, as_json: bool, wide: bool) -> None:
+    """List every component by category with its plugin and description (one line
+    each; --wide adds distribution and version and shows whole descriptions), then
+    every plugin with its status (ok, failed, disabled).
     ``runner plugins new NAME`` starts a new plugin package.
 
     \b
     Examples:
       runner plugins
+      runner plugins --wide
       runner --plugin my_module plugins --json
       runner plugins new my-matmuls
     """
@@ -63,35 +66,83 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(payload, indent=2, default=str))
         return
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    from rich.text import Text
+
+    from scratchlab.reports.textsafe import printable
 
     console = Console(soft_wrap=False)
     for category, rows in payload["components"].items():
-        table = Table(title=category, title_justify="left", show_edge=False)
-        for column in ("name", "plugin", "distribution", "version", "description"):
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(
-                *(
-                    escape(str(row[c] or ""))
-                    for c in ("name", "plugin", "distribution", "version", "description")
-                )
-            )
-        if not rows:
-            table.add_row("(none)", "", "", "", "")
-        console.print(table)
+        console.print(_components_table(category, rows, wide))
         console.print()
-    table = Table(title="plugins", title_justify="left", show_edge=False)
-    for column in ("plugin", "source", "distribution", "version", "status", "error"):
-        table.add_column(column, overflow="fold")
+    console.print(_plugins_table(payload["plugins"], wide))
     for info in payload["plugins"]:
+        if info["error"]:  # said in full below the table, where it can wrap
+            console.print(Text(printable(f"{info['name']}: {info['error']}"), style="red"))
+
+
+#: columns of ``runner plugins``' component tables: (name, shown without --wide)
+COMPONENT_COLUMNS: tuple[tuple[str, bool], ...] = (
+    ("name", True),
+    ("plugin", True),
+    ("distribution", False),
+    ("version", False),
+    ("description", True),
+)
+
+
+def _components_table(category: str, rows: list[dict], wide: bool):
+    """One category's components. Names, plugins and versions never break (they are
+    what a user types); a description wraps at words with ``wide``, else is cut to
+    one line (``--wide`` or ``--json`` show it whole)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from scratchlab.reports.textsafe import printable
+
+    table = Table(title=category, title_justify="left", show_edge=False)
+    shown = [c for c, plain in COMPONENT_COLUMNS if wide or plain]
+    for column in shown:
+        # a column that can wrap is the one rich narrows when the table is too wide
+        table.add_column(column, no_wrap=column != "description")
+    for row in rows:
+        cells = []
+        for column in shown:
+            text = printable(str(row[column] or ""))
+            if column == "plugin":
+                text = plugin_label(text)
+            if column == "description":
+                overflow = "fold" if wide else "ellipsis"
+                cells.append(Text(" ".join(text.split()), no_wrap=not wide, overflow=overflow))
+            else:
+                cells.append(Text(text))
+        table.add_row(*cells)
+    if not rows:
+        table.add_row("(none)", *[""] * (len(shown) - 1))
+    return table
+
+
+def plugin_label(plugin: str) -> str:
+    """How a table names the plugin a component or experiment comes from: ``built-in``
+    for scratchlab's own, else the plugin's name."""
+    return "built-in" if plugin.startswith("scratchlab.") else plugin
+
+
+def _plugins_table(plugins: list[dict], wide: bool):
+    """Every plugin with its source, version and status (``wide``: its distribution
+    too); errors are printed below it by the caller."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from scratchlab.reports.textsafe import printable
+
+    table = Table(title="plugins", title_justify="left", show_edge=False)
+    columns = ["name", "source", *(["distribution"] if wide else []), "version", "status"]
+    for column in columns:
+        table.add_column("plugin" if column == "name" else column, no_wrap=True)
+    for info in plugins:
         style = {"failed": "red", "disabled": "yellow"}.get(info["status"])
-        cells = (
-            info[c] or "" for c in ("name", "source", "distribution", "version", "status", "error")
-        )
-        table.add_row(*(escape(str(c)) for c in cells), style=style)
-    console.print(table)
+        table.add_row(*(Text(printable(str(info[c] or ""))) for c in columns), style=style)
+    return table
 
 
 @plugins_list.command(name="new")

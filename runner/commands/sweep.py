@@ -157,25 +157,20 @@ def plan_rows(runs: Sequence[PlannedRun], registry: Any) -> list[dict[str, Any]]
 
 
 def print_plan(rows: Sequence[Mapping[str, Any]], title: str) -> None:
-    """Print the plan table and the count on stdout."""
+    """Print the plan, one table per experiment fitted to the terminal (names never
+    break), and the count on stdout."""
     from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
+
+    from scratchlab.reports.glance import plan_glances
+    from scratchlab.reports.terminal import fitted_table
+    from scratchlab.reports.textsafe import printable
+    from scratchlab.runner.commands.plugins import plugin_label
 
     console = Console(soft_wrap=False)
-    table = Table(title=title, title_justify="left", show_edge=False)
-    for column in ("#", "experiment", "plugin", "components", "params", "device", "repeat"):
-        table.add_column(column, overflow="fold")
-    for i, row in enumerate(rows, 1):
-        table.add_row(
-            str(i),
-            row["experiment"],
-            "built-in" if row["plugin"].startswith("scratchlab.") else row["plugin"],
-            ", ".join(f"{c}={n}" for c, n in row["components"].items()),
-            ", ".join(f"{k}={v}" for k, v in row["params"].items()),
-            row["device"],
-            str(row["repeat"]),
-        )
-    console.print(table)
+    console.print(Text(printable(title)))
+    for table in plan_glances(rows, lambda p: "" if plugin_label(p) == "built-in" else p):
+        console.print(fitted_table(table, console))
     experiments = len({r["experiment"] for r in rows})
     console.print(
         f"{len(rows)} run{'s' if len(rows) != 1 else ''} of {experiments} experiment{'s' if experiments != 1 else ''}",

@@ -134,9 +134,18 @@ def formula_option(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.command(name="runs")
 @filter_options
 @click.option(
-    "--limit", type=ROWS, default=50, show_default=True, help="Most rows to show (0: all)."
+    "--limit",
+    type=ROWS,
+    default=50,
+    show_default=True,
+    help="Most rows per experiment (0: all); with --json or --csv, most rows in all.",
 )
-@click.option("--offset", type=ROWS, default=0, help="Skip this many rows first.")
+@click.option(
+    "--offset",
+    type=ROWS,
+    default=0,
+    help="Skip this many rows first (of each experiment; with --json or --csv, of all).",
+)
 @click.option(
     "--sort",
     "order_by",
@@ -201,7 +210,7 @@ def runs_list(
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     from scratchlab.db.filters import as_filter
-    from scratchlab.db.rows import count_selected, run_rows
+    from scratchlab.db.rows import count_selected, experiment_counts, run_rows
     from scratchlab.reports import glance
 
     store = read_store(state)
@@ -228,19 +237,25 @@ def runs_list(
                 envelope={"total": total, "offset": offset},
             )
             return
-        # the table path reads plain rows: importing pandas would cost more than the query
-        page = run_rows(
-            store,
-            scope,
-            limit=limit or None,
-            offset=offset,
-            order_by=order_by,
-            descending=descending,
-        )
-        if stale:
-            page.add("stale", [notes.get(run_id) for run_id in page.columns["run_id"]])
-        headlines = glance.stored_headlines(store, page.columns["sweep_id"])
-        noisy = glance.noisy_timings(store, page.columns["run_id"])
+        # the table path reads plain rows: importing pandas would cost more than the query;
+        # each experiment is paged on its own, so a long one does not hide the others
+        pages = []
+        for experiment, count in experiment_counts(store, scope):
+            page = run_rows(
+                store,
+                scope.narrowed(experiments=[experiment]),
+                limit=limit or None,
+                offset=offset,
+                order_by=order_by,
+                descending=descending,
+            )
+            if stale:
+                page.add("stale", [notes.get(run_id) for run_id in page.columns["run_id"]])
+            pages.append((page, count))
+        sweep_ids = [s for page, _ in pages for s in page.columns["sweep_id"]]
+        run_ids = [r for page, _ in pages for r in page.columns["run_id"]]
+        headlines = glance.stored_headlines(store, sweep_ids)
+        noisy = glance.noisy_timings(store, run_ids)
     # what the user sorts and filters by is what they want to see
     focus = [
         order_by,
@@ -250,7 +265,16 @@ def runs_list(
             for n in getattr(run_filter, kind, {})
         ),
     ]
-    _print_glance(page, headlines, noisy, columns=columns, wide=wide, total=total, focus=focus)
+    _print_glance(
+        pages,
+        headlines,
+        noisy,
+        columns=columns,
+        wide=wide,
+        total=total,
+        focus=focus,
+        paging=(limit, offset),
+    )
 
 
 def _stale_notes(state, store, scope) -> dict[int, str]:
@@ -296,42 +320,71 @@ def _print_records(
         )
 
 
+def _more_hint(experiment: str, shown: int, count: int, limit: int, offset: int) -> str:
+    """How to see the runs of ``experiment`` a page left out: the next page's options."""
+    from scratchlab.reports.textsafe import printable
+
+    if count <= offset + shown or not limit:
+        return ""
+    name = printable(experiment)
+    return f"next: --experiment {name} --offset {offset + limit}; all: --limit 0"
+
+
 def _print_glance(
-    page, headlines, noisy, *, columns: str | None, wide: bool, total: int, focus: list[str]
+    pages,
+    headlines,
+    noisy,
+    *,
+    columns: str | None,
+    wide: bool,
+    total: int,
+    focus: list[str],
+    paging: tuple[int, int],
 ) -> None:
-    """The tables of ``runner runs`` (``page``: :class:`scratchlab.db.rows.RunRows`), one per
-    experiment, fitted to the terminal."""
+    """The tables of ``runner runs``, one per experiment, fitted to the terminal.
+    ``pages``: ``(rows, runs of that experiment)`` per experiment (rows: a
+    :class:`scratchlab.db.rows.RunRows`); ``paging``: the ``(limit, offset)`` each got."""
     from scratchlab.reports import glance
     from scratchlab.reports.terminal import fitted_table
     from scratchlab.reports.textsafe import printable
 
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    if chosen:
-        unknown = [c for c in chosen if c not in glance.available_columns(page.columns)]
-        if unknown and len(page):
+    shown = sum(len(page) for page, _ in pages)
+    if chosen and shown:
+        known = {
+            c for page, _ in pages if len(page) for c in glance.available_columns(page.columns)
+        }
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
             raise click.BadParameter(
                 f"no column {', '.join(map(printable, unknown))} among these runs",
                 param_hint="--columns",
             )
     console = _console(wide)
-    if not len(page):
+    if not shown:
         console.print(f"0 of {total} runs")
         return
-    tables = glance.glance_tables(
-        page.columns,
-        page.metrics,
-        headlines,
-        categories=page.categories,
-        columns=chosen,
-        wide=wide,
-        focus=focus,
-    )
-    for table in tables:
-        if "stale" in table.columns and not chosen:
-            table.required = (*table.required, "stale")
-        console.print(fitted_table(table, console, noisy, fit=not wide))
-    if total != len(page) or len(tables) > 1:
-        console.print(f"{len(page)} of {total} runs", highlight=False)
+    limit, offset = paging
+    for page, count in pages:
+        if not len(page):
+            continue
+        for table in glance.glance_tables(
+            page.columns,
+            page.metrics,
+            headlines,
+            categories=page.categories,
+            columns=chosen,
+            wide=wide,
+            focus=focus,
+        ):
+            if "stale" in table.columns and not chosen:
+                table.required = (*table.required, "stale")
+            table.total = count
+            table.more = _more_hint(table.experiment, len(table), count, limit, offset)
+            console.print(fitted_table(table, console, noisy, fit=not wide))
+    if total != shown or len(pages) > 1:
+        hint = "" if total == shown else " (--limit 0 shows every run)"
+        console.print(f"{shown} of {total} runs{hint}", highlight=False)
 
 
 @click.command(name="show")

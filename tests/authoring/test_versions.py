@@ -1,4 +1,4 @@
-"""A component's version covers its plugin module and the modules of its package it imports."""
+"""A component's version covers the definitions its code runs, in its module and its package."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from scratchlab.plugins import Experiment
 from scratchlab.plugins.manager import load_plugins
-from scratchlab.plugins.versions import imported_modules, is_plugin_code, source_hash
+from scratchlab.plugins.versions import covered, is_host, is_plugin_code, source_hash
 
 PACKAGE = {
     "hashpkg/__init__.py": '"""A plugin package."""\n',
@@ -59,35 +59,65 @@ def hashpkg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files):
         del sys.modules[name]
 
 
-def edit(path: Path) -> None:
-    """Change a file (its size too, so the per-process cache sees it at once)."""
-    path.write_text(path.read_text() + "# edited\n")
+def edit(path: Path, old: str, new: str) -> None:
+    """Change the code of a file (its size too, so the per-process cache sees it at once)."""
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
 
 
-def test_closure_follows_imports_of_the_package_at_top_and_inside_functions(hashpkg):
+def hashes(module) -> tuple[str, str]:
+    return source_hash(module.EXPERIMENT), source_hash(module.MATMUL)
+
+
+def test_a_version_covers_the_definitions_its_code_reads_at_the_top_and_inside_functions(hashpkg):
     _, module = hashpkg
-    assert imported_modules(module.__name__) == [
-        "hashpkg.kernels",
-        "hashpkg.models",
-        "hashpkg.plugin",
-        "hashpkg.util",
+    assert covered(module.EXPERIMENT) == ["hashpkg.models.WIDTH", "hashpkg.plugin.run"]
+    assert covered(module.MATMUL) == [
+        "hashpkg.kernels.scaled",
+        "hashpkg.plugin.matmul",
+        "hashpkg.util.ONE",
     ]
 
 
-@pytest.mark.parametrize("helper", ["models.py", "kernels.py", "util.py", "plugin.py"])
-def test_editing_a_module_the_plugin_imports_changes_the_version(hashpkg, helper):
+@pytest.mark.parametrize(
+    ("helper", "old", "new", "changed"),
+    [
+        ("models.py", "WIDTH = 3", "WIDTH = 4", (True, False)),
+        ("kernels.py", "ONE * (a @ b)", "ONE * (b.T @ a.T).T", (False, True)),
+        ("util.py", "ONE = 1", "ONE = 2", (False, True)),
+        ("plugin.py", 'ctx.metric("width"', 'ctx.metric("w"', (True, False)),
+        ("plugin.py", "return scaled(a, b)", "return scaled(a, b) + 0", (False, True)),
+    ],
+)
+def test_editing_code_a_component_runs_changes_its_version_and_only_its(
+    hashpkg, helper, old, new, changed
+):
     folder, module = hashpkg
-    before = source_hash(module.EXPERIMENT), source_hash(module.MATMUL)
-    edit(folder / helper)
-    after = source_hash(module.EXPERIMENT), source_hash(module.MATMUL)
-    assert after[0] != before[0] and after[1] != before[1]
+    before = hashes(module)
+    edit(folder / helper, old, new)
+    after = hashes(module)
+    assert (after[0] != before[0], after[1] != before[1]) == changed
+
+
+@pytest.mark.parametrize("helper", ["models.py", "kernels.py", "util.py", "plugin.py"])
+def test_a_comment_a_docstring_or_a_new_function_changes_no_version(hashpkg, helper):
+    folder, module = hashpkg
+    before = hashes(module)
+    path = folder / helper
+    path.write_text(
+        '"""A docstring added."""\n'
+        + path.read_text()
+        + "\n\n# a comment\n\n\ndef unused():\n    return 1\n"
+    )
+    assert hashes(module) == before
 
 
 def test_editing_a_module_nobody_imports_changes_nothing(hashpkg):
     folder, module = hashpkg
-    before = source_hash(module.EXPERIMENT), source_hash(module.MATMUL)
-    edit(folder / "unrelated.py")
-    assert (source_hash(module.EXPERIMENT), source_hash(module.MATMUL)) == before
+    before = hashes(module)
+    edit(folder / "unrelated.py", "NOTHING = None", "NOTHING = 1")
+    assert hashes(module) == before
 
 
 def test_two_components_of_one_module_have_different_hashes(hashpkg):
@@ -95,18 +125,61 @@ def test_two_components_of_one_module_have_different_hashes(hashpkg):
     assert source_hash(module.EXPERIMENT) != source_hash(module.MATMUL)
 
 
+FACTORY = {
+    "factpkg/__init__.py": "",
+    "factpkg/plugin.py": """
+        from scratchlab.plugins import Experiment
+
+
+        def step_a(ctx):
+            ctx.metric("a", 1.0)
+
+
+        def step_b(ctx):
+            ctx.metric("b", 2.0)
+
+
+        def recipe(steps):
+            def run(ctx):
+                for step in steps:
+                    step(ctx)
+
+            return run
+
+
+        A = Experiment(name="a", run=recipe([step_a]), description="")
+        B = Experiment(name="b", run=recipe([step_b]), description="")
+    """,
+}
+
+
+def test_a_function_made_by_a_factory_covers_what_its_closure_holds(tmp_path, monkeypatch, files):
+    root = files(tmp_path / "site", FACTORY)
+    monkeypatch.syspath_prepend(str(root))
+    importlib.invalidate_caches()
+    try:
+        module = importlib.import_module("factpkg.plugin")
+        assert covered(module.A) == ["factpkg.plugin.recipe", "factpkg.plugin.step_a"]
+        before = source_hash(module.A), source_hash(module.B)
+        edit(root / "factpkg" / "plugin.py", '"b", 2.0', '"b", 3.0')
+        after = source_hash(module.A), source_hash(module.B)
+        assert after[0] == before[0] and after[1] != before[1]
+    finally:
+        for name in [n for n in sys.modules if n.partition(".")[0] == "factpkg"]:
+            del sys.modules[name]
+
+
 def test_builtin_train_covers_its_model_builders_not_the_plugin_api():
-    covered = imported_modules("scratchlab.plugins.experiments.train")
-    # models.py builds the model, and the strategy's autograd matmul comes from plugins/matmul.py
-    assert {"scratchlab.plugins.experiments.models", "scratchlab.plugins.matmul"} <= set(covered)
-    # another experiment of the same package is not imported by train
-    assert "scratchlab.plugins.experiments.matmul" not in covered
-    assert not {
-        "scratchlab.plugins",
-        "scratchlab.plugins.types",
-        "scratchlab.plugins.hookspecs",
-    } & set(covered)
     registered = load_plugins().registry.get("experiment", "train")
+    covered_now = covered(registered.component)
+    # models.py builds the model, and the strategy's autograd matmul comes from plugins/matmul.py
+    assert {
+        "scratchlab.plugins.experiments.models.mlp",
+        "scratchlab.plugins.matmul.autograd_matmul",
+    } <= set(covered_now)
+    # the strategies themselves are the matmul components' code, not the experiment's
+    assert "scratchlab.plugins.matmul.matmul_python" not in covered_now
+    assert not [name for name in covered_now if is_host(name.rpartition(".")[0])]
     assert registered.version.endswith("+" + source_hash(registered.component))
 
 

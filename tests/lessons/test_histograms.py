@@ -14,8 +14,10 @@ def test_lessons_binning_counts_like_histc_and_near_zero_is_get_mins_bins():
     assert binning.near_zero == pytest.approx((-0.35, 0.7))
     x = torch.tensor([-8.0, -0.36, -0.35, 0.0, 0.69, 0.7, 3.0, 6.99, 100.0])
     vector = histogram_vector(x, binning)
-    torch.testing.assert_close(vector[:-1], torch.histc(x, 40, -7, 7))
-    assert vector[-1].item() == pytest.approx(3 / 9)  # -0.35, 0.0, 0.69, of all nine values
+    torch.testing.assert_close(vector[:-2], torch.histc(x, 40, -7, 7))
+    # -0.35, 0.0, 0.69 of the seven values inside [-7, 7]; -8 and 100 are out of range
+    assert vector[-2].item() == pytest.approx(3 / 7)
+    assert vector[-1].item() == pytest.approx(2 / 9)
 
 
 def test_band_stays_inside_the_range_when_zero_is_outside_it():

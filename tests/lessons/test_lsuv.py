@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from scratchlab.plugins import bind
-from scratchlab.plugins.experiments.models import calibrate, cnn, conv_layers
+from scratchlab.plugins.experiments.lsuv import calibrate
+from scratchlab.plugins.experiments.models import cnn, conv_layers
 from scratchlab.plugins.norms import norms
 
 CONVS = ["conv1", "conv2", "conv3", "conv4"]

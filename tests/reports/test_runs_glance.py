@@ -347,3 +347,79 @@ def test_show_and_compare_mark_noisy_timings(main_job):
         CliRunner().invoke(cli, ["--db", url, "show", str(einsum_id), "--json"]).output
     )
     assert detail["timings"][0]["quality"] == "noisy"
+
+
+def test_runs_pages_each_experiment_and_says_how_to_see_more(main_job):
+    """Issue 24 item 9: the limit is per experiment, so a long experiment (40 train runs)
+    does not push the later ones (telemetry) off the page, and each cut table says how
+    to see the rest; following that hint shows the next runs."""
+    url, _ = main_job
+    result = CliRunner().invoke(cli, ["--db", url, "runs", "--limit", "10"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    found = tables(result.output)
+    assert set(found) == {"matmul", "init-stats", "gradcheck", "train", "telemetry"}
+    train = " ".join(found["train"])
+    assert "10 of 40 runs" in train and "next: --experiment train --offset 10" in train
+    assert "all: --limit 0" in train
+    assert "--offset" not in " ".join(found["matmul"])  # 5 matmul runs: nothing left out
+    assert result.output.rstrip().splitlines()[-1] == "39 of 69 runs (--limit 0 shows every run)"
+    first = [int(line.split("│")[0]) for line in found["train"] if "│" in line]
+    following = CliRunner().invoke(
+        cli,
+        ["--db", url, "runs", "--experiment", "train", "--offset", "10", "--limit", "10"],
+        env={"COLUMNS": "80"},
+    )
+    assert following.exit_code == 0, following.output
+    then = [int(line.split("│")[0]) for line in tables(following.output)["train"] if "│" in line]
+    assert len(then) == 10 and min(then) > max(first)
+
+
+def _words_intact(text: str, words: list[str], columns: int) -> None:
+    """Every line fits ``columns`` and each of ``words`` is printed whole on one line."""
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= columns, text
+    broken = [w for w in words if not any(w in line for line in lines)]
+    assert not broken, (broken, text)
+
+
+def test_show_never_splits_a_number_at_80_columns(tmp_path):
+    """Issue 24 item 10: ``runner show`` at 80 columns printed ``7.031e`` / ``-06``; now
+    columns that do not fit are left out and named, and every number shown is whole."""
+    from scratchlab.db.records import PlannedRun
+    from scratchlab.reports.terminal import cell
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    values = [7.0312345e-06, 7.1234567e-06, 6.9876543e-06]
+    with open_store(url) as store:
+        sweep = store.create_sweep("show", ["runner"], {}, {})
+        ids = store.add_runs(sweep, [PlannedRun("k", "matmul", {"matmul": "einsum"}, {})])
+        timings = [
+            TimingRecord(
+                label=f"{shape}.forward_and_backward",
+                replicates=values,
+                median=values[0],
+                iqr=2.3456789e-07,
+                mean=7.0474485e-06,
+                min=values[2],
+                max=values[1],
+                shape=shape,
+                flops=1.2345e9,
+                threads=2,
+                quality="noisy",
+            )
+            for shape in ("64x784x50", "5x784x10")
+        ]
+        metrics = [MetricRecord("64x784x50.max_rel_err", 1.2345678e-07)]
+        store.write_result(
+            ids["k"],
+            RunResult(
+                "done", None, START, START + timedelta(seconds=2), timings=timings, metrics=metrics
+            ),
+        )
+    result = CliRunner().invoke(cli, ["--db", url, "show", "1"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    numbers = [cell(v) for v in (values[0], 2.3456789e-07, 1.2345678e-07)]  # median, iqr, metric
+    _words_intact(result.output, [*numbers, "64x784x50.forward_and_backward"], 80)
+    hidden = next(line for line in result.output.splitlines() if line.startswith("hidden:"))
+    assert "min" in hidden and "quality" in hidden
+    assert "hidden:" in result.output  # the timings table is wider than 80: said, not folded
