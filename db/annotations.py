@@ -157,6 +157,15 @@ def tag_names(store) -> list[str]:
         return sorted(conn.execute(stmt).scalars())
 
 
+def note_of(store, run_id: int) -> str | None:
+    """Run ``run_id``'s note (None without one); :class:`RunNotFoundError` for an unknown id."""
+    with store._read() as conn:
+        row = conn.execute(select(m.runs.c.note).where(m.runs.c.run_id == int(run_id))).first()
+    if row is None:
+        raise RunNotFoundError(f"no run {run_id} in {describe(store.engine.url)}")
+    return row.note
+
+
 def notes(store, run_ids: Iterable[int]) -> dict[int, str]:
     """The notes of those runs that have one."""
     ids = [int(i) for i in run_ids]
@@ -175,6 +184,7 @@ __all__ = [
     "TAG_MAX",
     "add_tags",
     "check_tag",
+    "note_of",
     "notes",
     "remove_tags",
     "run_tags",
