@@ -102,6 +102,7 @@ def sweep(
     devices: str | Sequence[str] = ("cpu",),
     dtype: str = "float32",
     name: str | None = None,
+    tags: str | Sequence[str] = (),
     timeout: float | None = None,
     inline: bool = False,
     plugin_modules: Sequence[str] = (),
@@ -114,7 +115,8 @@ def sweep(
     given as a keyword narrows its components (``matmul=["torch", "einsum"]``);
     ``settings`` sets params (``{"train.epochs": 2}``); ``db`` is a SQLite path
     or SQLAlchemy URL (default: ``SCRATCHLAB_DB``, else ``runs.db``); ``workers``
-    runs that many in parallel on a local Dask cluster; ``inline`` runs in this
+    runs that many in parallel on a local Dask cluster; ``tags`` label the sweep
+    (``results.runs(where="tag=T")`` finds its runs); ``inline`` runs in this
     process (for a debugger). A plan that cannot be made raises
     :class:`~scratchlab.runner.sweeping.SweepUsageError` before anything is written.
     """
@@ -148,6 +150,7 @@ def sweep(
         execution=Execution(workers=workers, inline=inline, timeout=timeout),
         reporter=default_reporter(progress),
         argv=["scratchlab.sweep", *_names(plugins)],
+        tags=_names(tags),
     )
     return Sweep(
         sweep_id=outcome.sweep_id,

@@ -9,6 +9,10 @@ scale when they span two decades or more), and whose value is the metric; the
 evaluator then ranks the params, as it would for a study Optuna ran itself. Grid
 sweeps and searches are read alike. PED-ANOVA (Optuna's default) is the default:
 fANOVA fits a random forest and took 20 s on 1,000 runs here, PED-ANOVA 0.03 s.
+PED-ANOVA compares the top 10% of the runs with all of them; on a small grid that
+is one or two runs, and a numeric param then looks decisive whatever decides the
+metric (18 runs of init x lr: lr 0.99 where init set 95% of the variance), so the
+top set is never fewer than :data:`MIN_TOP` runs.
 Optuna is imported only when an importance is computed.
 """
 
@@ -19,17 +23,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-#: ``--evaluator`` names -> Optuna's evaluator classes
-EVALUATORS: dict[str, str] = {
-    "ped-anova": "PedAnovaImportanceEvaluator",
-    "fanova": "FanovaImportanceEvaluator",
-}
+#: ``--evaluator`` names: Optuna's PedAnovaImportanceEvaluator and FanovaImportanceEvaluator
+EVALUATORS: tuple[str, ...] = ("ped-anova", "fanova")
 #: the text a missing value takes in a categorical dimension (a run without that param)
 MISSING = "(none)"
 #: a positive numeric range this wide (max / min) is analysed on a log scale
 LOG_SPAN = 100.0
 #: fewest finite runs an importance is computed from
 MIN_RUNS = 4
+#: PED-ANOVA compares the best runs with all: its default top 10% is at least this many runs
+MIN_TOP = 5
+#: ... but never more than this fraction of them
+MAX_TOP_QUANTILE = 0.5
 
 
 class ImportanceError(ValueError):
@@ -144,14 +149,15 @@ def compute(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=direction)
     study.add_trials(trials)
-    chosen = getattr(optuna.importance, EVALUATORS[evaluator])
-    with (
-        warnings.catch_warnings()
-    ):  # "experimental" and "deprecated" notices, not the user's concern
+    if evaluator == "fanova":
+        chosen = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    else:
+        quantile = min(max(0.1, MIN_TOP / len(trials)), MAX_TOP_QUANTILE)
+        chosen = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=quantile)
+    # Optuna's "experimental" and "deprecated" notices are not the user's concern
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ranked = optuna.importance.get_param_importances(
-            study, evaluator=chosen(seed=0) if evaluator == "fanova" else chosen()
-        )
+        ranked = optuna.importance.get_param_importances(study, evaluator=chosen)
     kinds = {d.name: d.kind for d in varying}
     rows = [(name, kinds[name], _finite(value)) for name, value in ranked.items()]
     rows += [(d.name, d.kind, 0.0) for d in varying if d.name not in ranked]

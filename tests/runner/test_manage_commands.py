@@ -132,3 +132,15 @@ def test_rm_refuses_a_sweep_whose_driver_is_alive(db):
         driver.wait()
     with open_store(db, read_only=True) as store:
         assert queries.count_runs(store) == 6
+
+
+def test_sweep_tag_labels_the_sweep_and_a_bad_tag_stops_before_anything_is_stored(sweep, db_file):
+    bad = sweep("--experiments", "echo", "--matmul", "toy-a", "--tag", "a,b")
+    assert bad.exit_code == 2 and "--tag" in bad.output and not db_file.exists()
+    done = sweep("--experiments", "echo", "--matmul", "toy-a,toy-b", "--tag", "first", "--quiet")
+    assert done.exit_code == 0, done.output
+    url = f"sqlite:///{db_file}"
+    listed = json.loads(invoke(url, "sweeps", "--json").output)
+    assert listed[0]["tags"] == ["first"]
+    tagged = json.loads(invoke(url, "runs", "--where", "tag=first", "--json").output)
+    assert tagged["total"] == 2
