@@ -94,7 +94,7 @@ def parallel_frame(table, names: list[str]):
             scaled = np.log10(numbers) if log else numbers
             low, high = (np.nanmin(scaled), np.nanmax(scaled)) if finite.size else (0.0, 1.0)
             position = (scaled - low) / (high - low) if high > low else np.full(len(numbers), 0.5)
-            labels = [setting_text(v) for v in column]
+            labels = [_number_text(v) for v in numbers]
         else:
             labels = [MISSING if v is None else setting_text(v) for v in column]
             ranks = {label: i for i, label in enumerate(sorted(set(labels)))}
@@ -110,6 +110,8 @@ def parallel_frame(table, names: list[str]):
                     "order": order,
                     "position": position,
                     "label": labels,
+                    # the metric's axis names only its ends: its values are all different
+                    "ends_only": name == metric,
                     "value": table["value"].to_numpy(),
                 }
             )
@@ -150,16 +152,21 @@ def parallel_chart(table, names: list[str]):
     )
 
 
+def _number_text(value: float) -> str:
+    """A number on an axis: four significant digits (``0.8640000224`` -> ``0.864``)."""
+    return "" if math.isnan(value) else f"{value:.4g}"
+
+
 def _axis_labels(long):
     """The labelled points of every axis: each value of a few-valued axis, else its ends."""
-    labels = long.drop_duplicates(["axis", "label"])[["axis", "position", "label"]]
+    labels = long.drop_duplicates(["axis", "label"])[["axis", "position", "label", "ends_only"]]
     rows = []
     for _axis, group in labels.groupby("axis", sort=False):
-        if len(group) <= MAX_LABELS:
+        if len(group) <= MAX_LABELS and not group["ends_only"].iloc[0]:
             rows.append(group)
         else:
-            ordered = group.sort_values("position")
-            rows.append(ordered.iloc[[0, -1]])
+            ordered = group.dropna(subset=["position"]).sort_values("position")
+            rows.append(ordered.iloc[[0, -1]] if len(ordered) > 1 else ordered)
     import pandas as pd
 
     return pd.concat(rows, ignore_index=True)
