@@ -121,33 +121,47 @@ def parallel_frame(table, names: list[str]):
 
 def parallel_chart(table, names: list[str]):
     """Parallel coordinates: a line per run across ``names`` to the metric, coloured by the
-    metric (viridis), with each axis's values named where they are few."""
+    metric (viridis), with each axis's values named where they are few.
+
+    The data is one row per run (each axis's position a column, folded into lines by
+    Vega-Lite), not one per run and axis: a 2,000-run sample is 2,000 rows, within
+    Altair's row limit outside Streamlit, and a third of the JSON."""
     import altair as alt
 
     metric = table.attrs.get("metric", "value")
     long = parallel_frame(table, names)
-    axes = [*names, metric]
-    x = alt.X("axis:N", sort=axes, title=None, axis=alt.Axis(labelAngle=0, labelLimit=160))
-    y = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[-0.02, 1.02]))
+    keys = [f"a{order}" for order in range(len(names) + 1)]
+    wide = long.pivot(index="run_id", columns="order", values="position")
+    wide.columns = [keys[order] for order in wide.columns]
+    wide = wide.reset_index().merge(table[["run_id", "value"]], on="run_id")
+    x = alt.X("key:N", sort=keys, title=None, axis=None)
+    y = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[-0.1, 1.02]))
     lines = (
-        alt.Chart(long)
+        alt.Chart(wide)
+        .transform_fold(keys, as_=["key", "position"])
         .mark_line(opacity=0.5, strokeWidth=1)
         .encode(
             x=x,
             y=y,
             detail="run_id:N",
             color=alt.Color("value:Q", title=metric, scale=alt.Scale(scheme="viridis")),
-            tooltip=["run_id", "axis", "label", alt.Tooltip("value:Q", title=metric, format=".4g")],
+            tooltip=["run_id", alt.Tooltip("value:Q", title=metric, format=".4g")],
         )
     )
-    ticks = _axis_labels(long)
+    ticks = _axis_labels(long).assign(key=lambda f: [keys[o] for o in f["order"]])
     rules = alt.Chart(ticks).mark_rule(color="#888").encode(x=x)
     text = (
         alt.Chart(ticks)
         .mark_text(align="left", dx=4, fontSize=11, color="#333")
         .encode(x=x, y=y, text="label:N")
     )
-    return alt.layer(lines, rules, text).properties(
+    titles = ticks.drop_duplicates("key").assign(position=-0.07)
+    axis_names = (
+        alt.Chart(titles)
+        .mark_text(fontSize=12, fontWeight="bold", color="#333")
+        .encode(x=x, y=y, text="axis:N")
+    )
+    return alt.layer(lines, rules, text, axis_names).properties(
         height=360, title=f"{metric} across the chosen dimensions, a line per run"
     )
 
@@ -159,7 +173,9 @@ def _number_text(value: float) -> str:
 
 def _axis_labels(long):
     """The labelled points of every axis: each value of a few-valued axis, else its ends."""
-    labels = long.drop_duplicates(["axis", "label"])[["axis", "position", "label", "ends_only"]]
+    labels = long.drop_duplicates(["axis", "label"])[
+        ["axis", "order", "position", "label", "ends_only"]
+    ]
     rows = []
     for _axis, group in labels.groupby("axis", sort=False):
         if len(group) <= MAX_LABELS and not group["ends_only"].iloc[0]:
@@ -174,44 +190,53 @@ def _axis_labels(long):
 
 def slice_chart(table, names: list[str]):
     """The metric against each of ``names``, a panel each: points over a numeric axis (log
-    where it spans two decades), a strip per value of a category with its mean as a tick."""
+    where it spans two decades), a strip per value of a category with its mean as a tick.
+
+    One dataset for every panel (a column per dimension, named ``d0``, ``d1``...: a
+    dimension's own name may hold a dot, which Vega-Lite reads as a nested field)."""
     import altair as alt
+    import pandas as pd
 
     metric = table.attrs.get("metric", "value")
-    panels = [_slice_panel(table, name, metric) for name in names]
-    return alt.concat(*panels, columns=SLICE_COLUMNS).properties(
+    data = pd.DataFrame({"run_id": table["run_id"], "value": table["value"]})
+    for i, name in enumerate(names):
+        numeric = _numeric(table, name)
+        data[f"d{i}"] = table[name] if numeric else [_category_text(v) for v in table[name]]
+    panels = [_slice_panel(table, name, f"d{i}", metric) for i, name in enumerate(names)]
+    return alt.concat(*panels, columns=SLICE_COLUMNS, data=data).properties(
         title=f"{metric} against each dimension, a point per run"
     )
 
 
-def _slice_panel(table, name: str, metric: str):
+def _category_text(value: Any) -> str:
+    return MISSING if value is None else setting_text(value)
+
+
+def _slice_panel(table, name: str, field: str, metric: str):
     import altair as alt
 
     y = alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False))
     tooltip = ["run_id", alt.Tooltip("value:Q", title=metric, format=".4g")]
     if _numeric(table, name):
-        data = table[["run_id", "value", name]].rename(columns={name: "x"})
-        scale = alt.Scale(type="log" if _log_scale(data["x"]) else "linear", zero=False)
+        scale = alt.Scale(type="log" if _log_scale(table[name]) else "linear", zero=False)
         chart = (
-            alt.Chart(data)
+            alt.Chart()
             .mark_circle(opacity=0.6)
             .encode(
-                x=alt.X("x:Q", title=name, scale=scale),
+                x=alt.X(f"{field}:Q", title=name, scale=scale),
                 y=y,
-                tooltip=[*tooltip, alt.Tooltip("x:Q", title=name)],
+                tooltip=[*tooltip, alt.Tooltip(f"{field}:Q", title=name)],
             )
         )
         return chart.properties(width=220, height=180)
-    data = table[["run_id", "value"]].copy()
-    data["x"] = [MISSING if v is None else setting_text(v) for v in table[name]]
-    x = alt.X("x:N", title=name, axis=alt.Axis(labelAngle=-30, labelLimit=120))
+    x = alt.X(f"{field}:N", title=name, axis=alt.Axis(labelAngle=-30, labelLimit=120))
     points = (
-        alt.Chart(data)
+        alt.Chart()
         .mark_circle(opacity=0.5)
-        .encode(x=x, y=y, tooltip=[*tooltip, alt.Tooltip("x:N", title=name)])
+        .encode(x=x, y=y, tooltip=[*tooltip, alt.Tooltip(f"{field}:N", title=name)])
     )
     means = (
-        alt.Chart(data)
+        alt.Chart()
         .mark_tick(color="#d62728", thickness=2, size=18)
         .encode(x=x, y=alt.Y("mean(value):Q", title=metric))
     )
