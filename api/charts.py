@@ -56,18 +56,36 @@ def layers(
     return views.layer_chart(views.layer_profile(final), value, log=log)
 
 
-def curves(results: Any, name: str = "valid_accuracy", *, log: bool = False, **filters: Any):
-    """Metric ``name`` against step, the mean over repeats per configuration with a
-    confidence band: the Training page's chart."""
+#: points per run and metric a curve loads (the query down-samples longer histories)
+MAX_POINTS = 2000
+
+
+def curves(
+    results: Any,
+    name: str = "valid_accuracy",
+    *,
+    log: bool = False,
+    clip: bool = True,
+    **filters: Any,
+):
+    """Metric ``name`` against step (or epoch, for a metric recorded once per epoch),
+    the mean over repeats per configuration with a confidence band: the Training
+    page's chart, its configurations grouped by the page's rule
+    (:func:`scratchlab.reports.lookups.training_curves`). ``clip`` keeps a
+    diverging configuration from flattening the rest, as the page's toggle."""
+    from scratchlab.db import queries
+    from scratchlab.reading import run_filter
+    from scratchlab.reports import lookups
     from scratchlab.reports.views import training as views
 
     results = _results(results)
-    metrics = results.metrics(name=name, **filters)
-    if metrics.empty or metrics["step"].isna().all():
+    store, scope = results.store, run_filter(**filters)
+    run_ids = [int(i) for i in queries.list_runs(store, scope)["run_id"]]
+    found, over_epochs = lookups.training_curves(store, scope, run_ids, [name], MAX_POINTS)[name]
+    if found.empty:
         raise NoData(f"no history of metric {name!r} in these runs")
-    return views.curve_chart(
-        views.aggregate_repeats(metrics, results.runs(**filters)), name, log=log
-    )
+    x_title = "epoch" if over_epochs else "step"
+    return views.curve_chart(found, name, log=log, clip=clip, x_title=x_title)
 
 
 def timings(results: Any, *, by: str | None = None, baseline: str | None = None, **filters: Any):

@@ -25,13 +25,10 @@ Many = Any
 
 def database_url(db: str | os.PathLike | None = None) -> str:
     """A SQLAlchemy URL from a URL, a SQLite file path, or None (``SCRATCHLAB_DB``,
-    else the command line's default ``sqlite:///runs.db``)."""
-    if db is None:
-        from scratchlab.runner.cli import DEFAULT_DB
+    else ``runs.db`` in the working directory): :func:`scratchlab.db.engine.resolve_url`."""
+    from scratchlab.db.engine import resolve_url
 
-        db = os.environ.get("SCRATCHLAB_DB") or DEFAULT_DB
-    text = os.fspath(db)
-    return text if "://" in text else f"sqlite:///{text}"
+    return resolve_url(db)
 
 
 def _many(value: Many, cast=str) -> tuple:
@@ -89,6 +86,11 @@ class Results:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def store(self):
+        """The read-only :class:`~scratchlab.db.store.Store` these results read through."""
+        return self._store
 
     def close(self) -> None:
         """Release the database connection."""

@@ -112,24 +112,30 @@ def sweep(
     """Plan, store and run a sweep, as ``runner sweep`` does; returns a :class:`Sweep`.
 
     ``plugins`` are the categories to sweep (``["matmul", "init"]``); a category
-    given as a keyword narrows its components (``matmul=["torch", "einsum"]``);
+    given as a keyword narrows its components (``matmul=["torch", "einsum"]``,
+    ``optimizer=["sgd", "adam"]``: any registered category, a plugin's too);
     ``settings`` sets params (``{"train.epochs": 2}``); ``db`` is a SQLite path
     or SQLAlchemy URL (default: ``SCRATCHLAB_DB``, else ``runs.db``); ``workers``
     runs that many in parallel on a local Dask cluster; ``tags`` label the sweep
     (``results.runs(where="tag=T")`` finds its runs); ``inline`` runs in this
-    process (for a debugger). A plan that cannot be made raises
+    process (for a debugger). A keyword that is no category raises ``TypeError``;
+    a plan that cannot be made raises
     :class:`~scratchlab.runner.sweeping.SweepUsageError` before anything is written.
     """
-    from scratchlab.plugins.types import COMPONENT_CATEGORIES
+    from scratchlab.plugins.manager import load_plugins
     from scratchlab.reading import database_url
     from scratchlab.runner.plan import SweepSpec
     from scratchlab.runner.sweeping import Execution, run_sweep
 
-    unknown = sorted(set(components) - set(COMPONENT_CATEGORIES))
+    # a keyword names a category of the registry: built-in, added by a built-in
+    # plugin (optimizer, schedule, norm) or by a third party's
+    loaded = load_plugins(tuple(plugin_modules))
+    known = loaded.registry.component_categories()
+    unknown = sorted(set(components) - set(known))
     if unknown:
         raise TypeError(
             f"sweep() got unknown keyword {', '.join(unknown)}; component categories are "
-            f"{', '.join(COMPONENT_CATEGORIES)}"
+            f"{', '.join(known)}"
         )
     spec = SweepSpec(
         plugins=_names(plugins),
@@ -149,6 +155,7 @@ def sweep(
         name=name,
         execution=Execution(workers=workers, inline=inline, timeout=timeout),
         reporter=default_reporter(progress),
+        plugins=loaded,
         argv=["scratchlab.sweep", *_names(plugins)],
         tags=_names(tags),
     )

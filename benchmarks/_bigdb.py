@@ -69,7 +69,7 @@ def experiment_of(index: int, n_runs: int) -> str:
 
 def planned(index: int, n_runs: int):
     """Run ``index`` as a :class:`PlannedRun` (components and params as a real sweep has them)."""
-    from scratchlab.db.records import PlannedRun
+    from scratchlab.core.records import PlannedRun
 
     experiment = experiment_of(index, n_runs)
     if experiment == "matmul":

@@ -38,10 +38,10 @@ from pathlib import Path
 
 from _common import Target, alternate, finish, format_value, median, parser, print_table
 
+from scratchlab.core.records import MetricRecord, PlannedRun, RunResult, StatRecord, TimingRecord
 from scratchlab.db import open_store
 from scratchlab.db.final import final_rows
 from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
-from scratchlab.db.records import MetricRecord, PlannedRun, RunResult, StatRecord, TimingRecord
 
 N_PARAMS = 7  # the experiment row, 2 component choices, 4 parameters
 N_POINTS = 300

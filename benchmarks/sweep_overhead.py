@@ -94,8 +94,8 @@ def noop_sweep(folder: Path, n_runs: int) -> Callable[[], float]:
 
 def parts_per_run(folder: Path, n: int) -> tuple[float, float]:
     """Seconds per run of ``run_experiment`` alone and of the two database writes alone."""
+    from scratchlab.core.records import RunResult
     from scratchlab.db import open_store
-    from scratchlab.db.records import RunResult
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.runner.context import run_experiment
     from scratchlab.runner.plan import SweepSpec, plan

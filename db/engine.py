@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -29,6 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
+from scratchlab.core.keys import DB_ENV_VAR, DEFAULT_DB_FILE
 from scratchlab.db.errors import (
     CorruptDatabaseError,
     DatabaseError,
@@ -45,6 +46,34 @@ BUSY_TIMEOUT_S = 60.0
 
 #: execution option naming the SQLite BEGIN mode of a transaction
 BEGIN_OPTION = "scratchlab_sqlite_begin"
+
+
+def resolve_url(
+    value: str | os.PathLike[str] | None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> str:
+    """The results database's SQLAlchemy URL: the one rule for the CLI, the engine, the
+    notebook API and the app.
+
+    ``value`` (``--db``, a ``db=`` argument) wins; when it is None or empty,
+    ``SCRATCHLAB_DB`` from ``environ``; when that is unset or empty too,
+    ``runs.db`` in ``cwd``. An empty value counts as unset everywhere (as click
+    treats an empty environment variable), so ``SCRATCHLAB_DB=`` never means an
+    in-memory database. A URL (anything with ``://``) is returned as given; a
+    plain file path becomes ``sqlite:///<absolute path>``, relative to ``cwd``
+    (default: the working directory), so a worker or the app started elsewhere
+    opens the same file.
+    """
+    environ = os.environ if environ is None else environ
+    text = os.fspath(value) if value is not None else ""
+    text = text or environ.get(DB_ENV_VAR, "") or DEFAULT_DB_FILE
+    if "://" in text:
+        return text
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = Path(cwd if cwd is not None else Path.cwd()) / path
+    return f"sqlite:///{path}"
 
 
 def parse_url(url: str | URL) -> URL:

@@ -52,8 +52,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from scratchlab.core.records import RUN_STATUSES
 from scratchlab.db.errors import InvalidValueError
-from scratchlab.db.records import RUN_STATUSES
 
 #: the columns every ``list_runs`` row has, in order; every further column is a param or a final metric
 RUN_COLUMNS: tuple[str, ...] = (

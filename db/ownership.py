@@ -24,6 +24,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -65,28 +66,76 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # it exists, as another user's process
         return True
+    except (OverflowError, ValueError):  # no process can have such an id
+        return False
     return True
 
 
+def process_state(pid: int, since: datetime | None = None) -> str | None:
+    """The state of process ``pid`` on this host as ``/proc`` spells it (``R``, ``S``, ``T``
+    stopped, ...), ``"?"`` where there is no ``/proc``, or None when it is gone: no such
+    process, a zombie, or one that started after ``since`` (the pid was reused)."""
+    if not _pid_alive(pid):
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError, IndexError):
+        return "?"  # no /proc (macOS): alive is all that is known
+    # the command name in parentheses may hold spaces: the fields follow its last ")"
+    fields = stat[stat.rfind(")") + 2 :].split()
+    state, ticks = fields[0], int(fields[19])
+    started = boot + ticks / os.sysconf("SC_CLK_TCK")
+    if state in ("Z", "X") or (since is not None and started > since.timestamp() + 1):
+        return None
+    return state
+
+
+#: what the message on a driver that beats no more but lives says to do, by its state
+_PAUSED_HINTS = {
+    "T": "it is stopped (SIGSTOP or Ctrl-Z): continue it with `kill -CONT {pid}` (or `fg` in"
+    " its shell) and it finishes the sweep itself, or end it with `kill {pid}` and resume then",
+    "t": "it is stopped by a debugger: detach it and it goes on, or end it with `kill {pid}`"
+    " and resume then",
+}
+#: the same for any other state: alive, but its heartbeat stopped
+_SILENT_HINT = "its heartbeat stopped but it still runs: end it with `kill {pid}` and resume then"
+
+
 def live_owner(row: Any, now: datetime | None = None) -> str | None:
-    """How to name the live driver of a ``sweeps`` row (``process 12 on host, heartbeat 3s ago``),
-    or None when the sweep is not running or its driver is gone."""
+    """How to name the live driver of a ``sweeps`` row and what to do about it
+    (``process 12 on host (last heartbeat 3s ago)``), or None when the sweep is not
+    running or its driver is gone.
+
+    On this host the process decides, whatever its heartbeat's age: a driver paused by
+    SIGSTOP beats no more but may still be continued and finish its runs, so only its
+    end (or a reused pid) frees the sweep. Elsewhere only the heartbeat can tell.
+    """
     if row.status != "running" or row.heartbeat_at is None:
         return None  # finished, or started before owners were recorded
-    age = ((now or utcnow()) - row.heartbeat_at).total_seconds()
-    if age > STALE_AFTER_S:
-        return None
+    age = max(((now or utcnow()) - row.heartbeat_at).total_seconds(), 0)
+    who = f"process {row.owner_pid} on {row.owner_host} (last heartbeat {age:.0f}s ago)"
     here = Owner.this_process()
-    if (
-        row.owner_host == here.host
-        and row.owner_pid is not None
-        and (row.owner_pid == here.pid or not _pid_alive(row.owner_pid))
-    ):
-        return None  # this very process (a leftover claim), or a dead one on this host
-    return f"process {row.owner_pid} on {row.owner_host} (last heartbeat {max(age, 0):.0f}s ago)"
+    if row.owner_host == here.host and row.owner_pid is not None:
+        if row.owner_pid == here.pid:
+            return None  # this very process (a leftover claim)
+        state = process_state(row.owner_pid, since=row.heartbeat_at)
+        if state is None:
+            return None  # a dead driver on this host: free at once
+        if state in _PAUSED_HINTS or age > STALE_AFTER_S:
+            hint = _PAUSED_HINTS.get(state, _SILENT_HINT)
+            return f"{who}; {hint.format(pid=row.owner_pid)}"
+        return who
+    return None if age > STALE_AFTER_S else who
 
 
 def _in_use(sweep_id: int, owner: str) -> SweepInUseError:
+    if "; " in owner:  # a paused or silent driver: live_owner said what to do
+        return SweepInUseError(f"sweep {sweep_id} is still owned by {owner}")
     return SweepInUseError(
         f"sweep {sweep_id} is still running in {owner}; wait for it to end or stop it first"
         f" (a sweep whose driver died can be resumed {STALE_AFTER_S:.0f}s after its last heartbeat)"

@@ -108,7 +108,7 @@ def assess(evidence: Mapping[str, Any], quiet_s: float | None) -> tuple[str, dic
 
 
 def settle(conn: Connection, timings: Iterable[Any]) -> None:
-    """Re-judge ``timings`` (:class:`~scratchlab.db.records.TimingRecord`) against the stored quiet figures.
+    """Re-judge ``timings`` (:class:`~scratchlab.core.records.TimingRecord`) against the stored quiet figures.
 
     Runs inside the caller's transaction. For each machine and thread count in
     the timings' evidence, the quiet figure becomes the lowest of the stored

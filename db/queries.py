@@ -22,13 +22,13 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import case, func, select
 
+from scratchlab.core.records import RUN_STATUSES, THREADS_PARAM, PlannedRun
 from scratchlab.db import models as m
 from scratchlab.db.engine import describe
 from scratchlab.db.errors import InvalidValueError, RunNotFoundError
 from scratchlab.db.filters import RUN_COLUMNS, RunFilter, as_filter
 from scratchlab.db.histograms import activation_histograms
 from scratchlab.db.params import COMPONENT, EXPERIMENT, decode
-from scratchlab.db.records import RUN_STATUSES, THREADS_PARAM, PlannedRun
 from scratchlab.db.results import (
     STAT_COLUMNS,
     TIMING_COLUMNS,

@@ -180,6 +180,20 @@ def check_sqlite_file(url: URL, *, must_exist: bool) -> None:
     path = sqlite_path(url)
     if path is None:
         return
+    try:
+        _check_file(path, must_exist=must_exist)
+    except OSError as exc:  # a path longer than the OS allows, a folder we may not enter
+        shown = (
+            str(path)
+            if len(str(path)) <= 80
+            else f"{str(path)[:60]}... ({len(str(path))} characters)"
+        )
+        raise DatabaseNotFoundError(
+            f"cannot use {shown} as a database: {exc.strerror or exc}; pass another --db"
+        ) from None
+
+
+def _check_file(path: Path, *, must_exist: bool) -> None:
     if not path.exists():
         if must_exist:
             raise DatabaseNotFoundError(

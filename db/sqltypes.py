@@ -52,7 +52,7 @@ class Real(TypeDecorator):
     def bind_processor(self, dialect):
         """No per-value call on SQLite: it stores a bound NaN as NULL by itself.
 
-        Records carry plain Python floats (see ``scratchlab.db.records``), so
+        Records carry plain Python floats (see ``scratchlab.core.records``), so
         Float's float() coercion is not needed either. This column is on the
         bulk-write path, where a Python call per value cost more than SQLite
         needs to store the row.

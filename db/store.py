@@ -16,6 +16,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.engine import URL
 
+from scratchlab.core.records import (
+    RUN_STATUSES,
+    SWEEP_STATUSES,
+    THREADS_PARAM,
+    PlannedRun,
+    RunResult,
+)
 from scratchlab.db import models as m
 from scratchlab.db.bulk import insert_rows
 from scratchlab.db.engine import describe, make_engine, parse_url, transaction
@@ -29,7 +36,6 @@ from scratchlab.db.final import FINAL_COLUMNS, final_rows
 from scratchlab.db.ownership import Owner
 from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
 from scratchlab.db.quality import settle
-from scratchlab.db.records import RUN_STATUSES, SWEEP_STATUSES, THREADS_PARAM, PlannedRun, RunResult
 from scratchlab.db.schema import check_sqlite_file, ensure_schema
 from scratchlab.db.sqltypes import utcnow
 

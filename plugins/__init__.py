@@ -87,7 +87,7 @@ _LAZY: dict[str, str] = {
     "output_width": "scratchlab.plugins.experiments.models",
     "targets": "scratchlab.plugins.experiments.models",
 }
-#: the records observer hooks receive (``scratchlab.db.records``, which loads the database package)
+#: the records observer hooks receive (``scratchlab.core.records``, which loads the database package)
 _RECORDS = ("MetricRecord", "PlannedRun", "RunResult", "StatRecord", "TimingRecord")
 #: names that read the built-in table (kept for plugins written before categories were data)
 _BUILTIN = ("CATEGORIES", "COMPONENT_CATEGORIES", "DEFAULTS")
@@ -100,7 +100,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     if name in _RECORDS:
-        return getattr(importlib.import_module("scratchlab.db.records"), name)
+        return getattr(importlib.import_module("scratchlab.core.records"), name)
     if name in _BUILTIN:
         return getattr(importlib.import_module("scratchlab.plugins.types"), name)
     if name in _CONTRACTS:

@@ -11,7 +11,7 @@ filters and compare views, ``runner plugins``) derives the list of categories
 from the registry, so a category a plugin adds works everywhere with no edit
 to core.
 
-Adding a category from a plugin (the whole recipe; ``tests/platform/optimizer_plugin``
+Adding a category from a plugin (the whole recipe; ``tests/plugins/optimizer_plugin``
 is a complete package)::
 
     from dataclasses import dataclass

@@ -163,6 +163,13 @@ def guarded(category: str, component: Any, plugin: str | None) -> Any:
 # -- param bounds --------------------------------------------------------------
 
 
+def _number(value: float | None) -> str:
+    """A bound as a user types it: whole numbers in full (``1048576``, not ``1.04858e+06``)."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
 @dataclass(frozen=True)
 class Bounds:
     """Allowed values of a numeric param: ``low``/``high`` (None: open), each inclusive
@@ -179,12 +186,13 @@ class Bounds:
     def describe(self) -> str:
         """The allowed range in words: ``a number > 0``, ``an integer >= 1``, ``a number in [0, 1]``."""
         kind = "an integer" if self.integer else "a finite number" if self.finite else "a number"
+        low, high = _number(self.low), _number(self.high)
         if self.low is not None and self.high is not None:
-            return f"{kind} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            return f"{kind} in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
         if self.low is not None:
-            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+            return f"{kind} {'>' if self.low_open else '>='} {low}"
         if self.high is not None:
-            return f"{kind} {'<' if self.high_open else '<='} {self.high:g}"
+            return f"{kind} {'<' if self.high_open else '<='} {high}"
         return kind
 
     def __call__(self, value: Any) -> str | None:

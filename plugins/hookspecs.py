@@ -128,7 +128,7 @@ def run_finished(sweep: dict[str, Any], run: dict[str, Any], result: Any) -> Non
     """Called in the driver after one run's result has been committed.
 
     ``run`` is the planned run (as in :func:`sweep_started`); ``result`` is the
-    :class:`scratchlab.db.records.RunResult` that was written: its
+    :class:`scratchlab.core.records.RunResult` that was written: its
     ``status``, ``reason``, ``timings``, ``stats`` and ``metrics``.
     """
 

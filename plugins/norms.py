@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
-from scratchlab.plugins import Category, hookimpl
+from scratchlab.plugins import hookimpl
 from scratchlab.plugins.contracts import in_range, positive, positive_int
-from scratchlab.plugins.types import Component
+from scratchlab.plugins.training_types import NORM, Norm
 
 #: dimensions each normalisation averages over, for (n, c, h, w) input
 BATCH_DIMS = (0, 2, 3)
@@ -192,25 +191,6 @@ class RunningBatchNorm(Affine):
         return self.affine((x - means) / (variances + self.eps).sqrt())
 
 
-@dataclass(frozen=True, kw_only=True)
-class Norm(Component):
-    """A normalisation: ``build(nf, **params) -> nn.Module`` for ``(n, nf, h, w)`` input.
-
-    ``shifts`` says the module learns its own shift, so the convolution before it
-    needs no bias (the lessons' ``bias=not bn``). ``check(nf, **params)``, when
-    given, says why the norm cannot be built for ``nf`` channels (None: it can), so
-    an experiment that knows its layers can refuse a combination when it is planned.
-    """
-
-    build: Callable[..., nn.Module]
-    shifts: bool = True
-    check: Callable[..., str | None] | None = None
-
-    CATEGORY: ClassVar[str] = "norm"
-    CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("build",)
-    PARAM_FIELDS: ClassVar[tuple[str, ...]] = ("build", "check")
-
-
 def no_norm(nf: int) -> nn.Module:
     """No normalisation."""
     return nn.Identity()
@@ -283,14 +263,7 @@ NORMS: Mapping[str, tuple[Callable[..., nn.Module], bool, dict[str, Any], str]] 
 @hookimpl
 def register_categories(register):
     """Add the ``norm`` category (default ``none``)."""
-    register(
-        Category(
-            name="norm",
-            type=Norm,
-            default="none",
-            description="a normalisation layer after each conv layer's activation (07_batchnorm)",
-        )
-    )
+    register(NORM)
 
 
 @hookimpl

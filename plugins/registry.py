@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -293,3 +293,15 @@ class Registry:
     def __iter__(self) -> Iterator[Registered]:
         for items in list(self._items.values()):
             yield from items.values()
+
+
+def declared_headlines(registry: Registry, experiments: Iterable[str]) -> dict[str, list[str]]:
+    """``{experiment: headline patterns}`` as the installed experiments declare them,
+    for the sweep engine to store in a new sweep's spec under
+    :data:`scratchlab.core.keys.HEADLINES_KEY`."""
+    known = set(registry.names("experiment"))
+    return {
+        name: list(registry.get("experiment", name).component.headline)
+        for name in sorted(set(experiments))
+        if name in known
+    }

@@ -16,12 +16,11 @@ import bisect
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from scratchlab.plugins import Category, hookimpl
+from scratchlab.plugins import hookimpl
 from scratchlab.plugins.contracts import in_range, non_negative, positive
-from scratchlab.plugins.types import Component
+from scratchlab.plugins.training_types import SCHEDULE, Schedule
 
 Annealer = Callable[[float], float]
 
@@ -104,17 +103,6 @@ def one_cycle(
     return combine_scheds([pct, 1 - pct], [sched_cos(start * lr, lr), sched_cos(lr, end * lr)])(pos)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Schedule(Component):
-    """A learning-rate schedule: ``fn(lr, pos, **params) -> rate`` for ``pos`` in [0, 1]."""
-
-    fn: Callable[..., float]
-
-    CATEGORY: ClassVar[str] = "schedule"
-    CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("fn",)
-    PARAM_FIELDS: ClassVar[tuple[str, ...]] = ("fn",)
-
-
 #: name -> (fn, params with defaults, description)
 SCHEDULES: Mapping[str, tuple[Callable[..., float], dict[str, Any], str]] = {
     "constant": (constant, {}, "The training lr throughout."),
@@ -140,14 +128,7 @@ SCHEDULES: Mapping[str, tuple[Callable[..., float], dict[str, Any], str]] = {
 @hookimpl
 def register_categories(register):
     """Add the ``schedule`` category (default ``constant``)."""
-    register(
-        Category(
-            name="schedule",
-            type=Schedule,
-            default="constant",
-            description="the learning rate as a function of the position in training (05_anneal)",
-        )
-    )
+    register(SCHEDULE)
 
 
 @hookimpl

@@ -59,6 +59,7 @@ HOST_MODULES = frozenset(
         "scratchlab.plugins.manager",
         "scratchlab.plugins.versions",
         "scratchlab.plugins.codeindex",
+        "scratchlab.plugins.training_types",
         "scratchlab.plugins.categories",
         "scratchlab.plugins.contracts",
     }

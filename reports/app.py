@@ -33,7 +33,11 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("compare.py", "Compare", ":material/compare_arrows:", "compare"),
 )
 
-st.set_page_config(page_title="scratchlab", page_icon=":material/science:", layout="wide")
+#: the browser tab's icon: an emoji, which Streamlit draws as an inline SVG (a
+#: ``:material/...:`` icon there is fetched from fonts.gstatic.com: nothing may leave the machine)
+PAGE_ICON = "🧪"
+
+st.set_page_config(page_title="scratchlab", page_icon=PAGE_ICON, layout="wide")
 
 pages = {
     url: st.Page(PAGES_DIR / script, title=title, icon=icon, url_path=url)

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent / "app.py"
+#: what ``runner report`` serves: ``app.py`` with its imports warmed (``reports/server.py``)
+SERVER = Path(__file__).resolve().parent / "server.py"
 
 #: what a page shows once Streamlit has rendered it (one JSON object)
 PROBE = """JSON.stringify({
@@ -39,6 +41,7 @@ PROBE = """JSON.stringify({
   text: document.body ? document.body.innerText : '',
   images: Array.from(document.querySelectorAll('img')).map(e => e.getAttribute('src') || ''),
   links: Array.from(document.querySelectorAll('a[href]')).map(e => e.getAttribute('href')),
+  icons: Array.from(document.querySelectorAll('link[rel*="icon"]')).map(e => e.href),
   strong: Array.from(document.querySelectorAll('[data-testid="stMain"] strong, [data-testid="stMain"] em,'
     + ' [data-testid="stMain"] .katex, [data-testid="stMain"] code span[style*="color"],'
     + ' [data-testid="stMain"] span[class*="colored"]')).map(e => e.textContent),
@@ -71,10 +74,10 @@ def wait_for(url: str, timeout: float) -> str:
 
 
 @contextmanager
-def served_app(db_url: str, workdir: Path, *extra: str):
-    """``streamlit run reports/app.py -- --db db_url`` on a free loopback port; yields its base URL.
-
-    The server's output goes to ``workdir/streamlit.log``."""
+def served_app(db_url: str, workdir: Path, *extra: str, script: Path = SERVER):
+    """``streamlit run <script> -- --db db_url`` on a free loopback port (``script``:
+    :data:`SERVER`, as ``runner report`` serves it, or :data:`APP`, the plain script);
+    yields its base URL. The server's output goes to ``workdir/streamlit.log``."""
     port = free_port()
     with (workdir / "streamlit.log").open("wb") as log:
         server = subprocess.Popen(
@@ -83,7 +86,7 @@ def served_app(db_url: str, workdir: Path, *extra: str):
                 "-m",
                 "streamlit",
                 "run",
-                str(APP),
+                str(script),
                 "--server.headless",
                 "true",
                 "--server.port",
@@ -215,6 +218,18 @@ class Chromium:
         waits for the one a caller needs.)"""
         return asyncio.run(
             self._visit(url, ready, screenshot, timeout, settle, full_page, expect=expect)
+        )
+
+    def wait_for_text(
+        self, expect: str, screenshot: Path | None = None, timeout: float = 120, settle: float = 1.0
+    ) -> Visit:
+        """Stay on the page shown (no navigation, no click) until it shows the text
+        ``expect`` and Streamlit is idle: what a page does on its own, such as
+        following a sweep that started after it was opened."""
+        return asyncio.run(
+            self._visit(
+                None, "title", screenshot, timeout, settle, False, action="true", expect=expect
+            )
         )
 
     async def _visit(

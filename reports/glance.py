@@ -21,8 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-#: key of the sweep spec that holds {experiment: [headline patterns]}
-HEADLINES_KEY = "headlines"
+from scratchlab.core.keys import HEADLINES_KEY
 
 #: the run columns of a ``list_runs`` frame that are not params
 RUN_FIELDS: tuple[str, ...] = (
@@ -49,17 +48,6 @@ VARYING_RUN_FIELDS: tuple[str, ...] = ("sweep_id", "device", "dtype", "seed", "r
 
 #: the column that shows how long a run took
 DURATION = "duration"
-
-
-def declared_headlines(registry: Any, experiments: Iterable[str]) -> dict[str, list[str]]:
-    """``{experiment: headline patterns}`` as the installed experiments declare them,
-    for the sweep engine to store in a new sweep's spec under :data:`HEADLINES_KEY`."""
-    known = set(registry.names("experiment"))
-    return {
-        name: list(registry.get("experiment", name).component.headline)
-        for name in sorted(set(experiments))
-        if name in known
-    }
 
 
 def stored_headlines(store: Any, sweep_ids: Iterable[int]) -> dict[str, list[str]]:

@@ -150,3 +150,18 @@ def search_sweeps(store, sweep_ids: list[int]) -> list[int]:
         if spec.get("search"):
             found.append(int(sweep_id))
     return found
+
+
+def experiment_counts(store, run_filter=None, sweep_ids=None) -> list[tuple[str, int]]:
+    """``(experiment, runs)`` that ``run_filter`` selects, in the order experiments first
+    ran (the Runs page shows one experiment at a time); ``sweep_ids`` is in the filter."""
+    from scratchlab.db.rows import experiment_counts as counts
+
+    return counts(store, run_filter)
+
+
+def sweep_headlines(store, sweep_ids: tuple[int, ...]) -> dict[str, list[str]]:
+    """The headline patterns the experiments of ``sweep_ids`` declared when planned."""
+    from scratchlab.reports.glance import stored_headlines
+
+    return stored_headlines(store, sweep_ids)

@@ -1,6 +1,6 @@
 """Terminal output of ``runner sweeps`` and ``runner importance``: plain rows that fit
 the width they are printed at (80 columns included), every stored string printed as
-text (:func:`scratchlab.reports.textsafe.printable`), never read as markup."""
+text (:func:`scratchlab.core.textsafe.printable`), never read as markup."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from scratchlab.db.records import RUN_STATUSES
+from scratchlab.core.records import RUN_STATUSES
+from scratchlab.core.textsafe import printable
 from scratchlab.reports.terminal import STATUS_STYLES
-from scratchlab.reports.textsafe import printable
 from scratchlab.reports.views.common import format_duration
 from scratchlab.reports.views.training import setting_text
 

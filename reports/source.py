@@ -1,29 +1,14 @@
 """Which database the app opens: ``--db`` after ``--``, else ``SCRATCHLAB_DB``,
-else ``runs.db`` in the working directory."""
+else ``runs.db`` in the working directory (the one rule,
+:func:`scratchlab.db.engine.resolve_url`)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-#: environment variable naming the database, shared with ``runner --db``
-ENV_VAR = "SCRATCHLAB_DB"
-
-#: file used when nothing names a database
-DEFAULT_FILE = "runs.db"
-
-
-def as_url(value: str, cwd: Path | None = None) -> str:
-    """A SQLAlchemy URL for ``value``: URLs pass through, a plain file path becomes
-    ``sqlite:///<absolute path>`` (so ``-- --db results/runs.db`` works too)."""
-    if "://" in value:
-        return value
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        path = (cwd or Path.cwd()) / path
-    return f"sqlite:///{path}"
+from scratchlab.db.engine import resolve_url
 
 
 def resolve_db_url(
@@ -36,6 +21,4 @@ def resolve_db_url(
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--db")
     known, _ = parser.parse_known_args(list(argv))
-    environ = os.environ if environ is None else environ
-    value = known.db or environ.get(ENV_VAR) or DEFAULT_FILE
-    return as_url(value, cwd)
+    return resolve_url(known.db, environ, cwd)

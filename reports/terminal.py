@@ -16,7 +16,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from scratchlab.reports.textsafe import printable
+from scratchlab.core.textsafe import printable
 from scratchlab.reports.views.common import format_duration, is_missing, text_value
 
 #: style of a run status, as in the app's colours

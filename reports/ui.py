@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from scratchlab.db.records import RUN_STATUSES
+from scratchlab.core.records import RUN_STATUSES
 from scratchlab.reports.filters import FilterError, RunFilter, component_categories, parse_where
 from scratchlab.reports.source import resolve_db_url
 from scratchlab.reports.views.common import plain
@@ -26,6 +26,8 @@ QUERY_TTL = 600
 
 #: seconds between checks for new results while a sweep is running
 LIVE_SECONDS = 3
+#: seconds between checks for a new sweep while none is running
+IDLE_SECONDS = 5
 
 #: session-state key of the data version this script run reads
 VERSION_STATE = "_data_version"
@@ -141,25 +143,27 @@ def try_query(name: str, *args: Any, **kwargs: Any):
 
 
 def live_refresh() -> None:
-    """While a sweep is running, check every :data:`LIVE_SECONDS` seconds for new
-    results (a fragment that reads the data version) and rerun the page when there
-    are some; say so in the sidebar. Called by app.py once per script run, which
-    also reads the version afresh."""
+    """Check for new results every :data:`LIVE_SECONDS` seconds while a sweep is
+    running, and for a new sweep every :data:`IDLE_SECONDS` while none is (a
+    fragment that reads the data version), and rerun the page when anything
+    changed: a page opened before a sweep starts follows it too. Says so in the
+    sidebar while a sweep runs. Called by app.py once per script run, which also
+    reads the version afresh."""
     from scratchlab.reports.lookups import running_sweeps
 
     version = data_version(refresh=True)
-    if not running_sweeps(version):
-        return
+    live = bool(running_sweeps(version))
 
-    @st.fragment(run_every=LIVE_SECONDS)
+    @st.fragment(run_every=LIVE_SECONDS if live else IDLE_SECONDS)
     def watch() -> None:
         if _read_version(db_url()) != st.session_state.get(VERSION_STATE):
             st.rerun(scope="app")
 
     with st.sidebar:
-        st.caption(
-            f":material/sync: live: a sweep is running; new results show within {LIVE_SECONDS} s"
-        )
+        if live:
+            st.caption(
+                f":material/sync: live: a sweep is running; new results show within {LIVE_SECONDS} s"
+            )
         watch()
 
 

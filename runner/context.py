@@ -3,7 +3,7 @@
 :func:`run_experiment` is the one entry point, used inline by the driver and
 on Dask workers. It looks the experiment and its components up, applies the
 run's params, seeds every RNG, builds a :class:`RunContext`, calls the
-experiment and turns the outcome into a :class:`~scratchlab.db.records.RunResult`.
+experiment and turns the outcome into a :class:`~scratchlab.core.records.RunResult`.
 It never raises for the run's own failure: a bad device, an unknown
 component, a :class:`~scratchlab.plugins.Skip`, an exhausted time budget or
 any exception in the experiment all become a result with a status and a
@@ -22,15 +22,15 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from scratchlab.db.records import PlannedRun, RunResult, TimingRecord
+from scratchlab.core.records import PlannedRun, RunResult, TimingRecord
 from scratchlab.plugins.contracts import ContractError, guarded, probe_matmul
+from scratchlab.plugins.histograms import Binning, HistogramBuffer, watch_histograms
 from scratchlab.plugins.registry import Registry
+from scratchlab.plugins.stats import RecordBuffer, watch_children
 from scratchlab.plugins.types import DEFAULTS, Component, DataSplits, Skip, bind
 from scratchlab.runner import timing as timing_mod
 from scratchlab.runner.budget import Budget, BudgetExceeded, alarm
-from scratchlab.runner.histograms import Binning, HistogramBuffer, watch_histograms
 from scratchlab.runner.rundata import load_dataset, move_splits, seed_everything
-from scratchlab.runner.stats import RecordBuffer, watch_children
 
 # BudgetExceeded and load_dataset are re-exported: plugins and the workers import them from here
 __all__ = ["BudgetExceeded", "RunContext", "SetupError", "load_dataset", "run_experiment"]
@@ -205,7 +205,7 @@ class RunContext:
         """A context manager binning the output of each child layer of ``module`` (or of the
         children named in ``only``) into a histogram, 06_cuda_cnn_hooks_init's telemetry;
         layers numbered as :meth:`watch` numbers them. ``binning`` defaults to the lessons'
-        40 bins over [-7, 7]; see :mod:`scratchlab.runner.histograms`."""
+        40 bins over [-7, 7]; see :mod:`scratchlab.plugins.histograms`."""
         return watch_histograms(self._histograms, module, model, step, binning or Binning(), only)
 
     def metric(self, name: str, value: Any, step: int | None = None) -> None:

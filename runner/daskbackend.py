@@ -2,7 +2,7 @@
 (``--scheduler ADDRESS``).
 
 Workers load the plugins once per process and return plain
-:class:`~scratchlab.db.records.RunResult` records. A task announces when its
+:class:`~scratchlab.core.records.RunResult` records. A task announces when its
 run starts (after a cold worker's imports of torch and the plugins), and the
 driver's ``--timeout`` clock starts there. A worker's timeout is cooperative
 (``ctx.check_budget``), so the driver also enforces ``--timeout`` plus a grace
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.runner.execute import (
     DaskUnavailable,
     Items,

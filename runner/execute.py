@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from scratchlab.db.records import FINAL_STATUSES, PlannedRun, RunResult
+from scratchlab.core.records import FINAL_STATUSES, PlannedRun, RunResult
 from scratchlab.runner.progress import Reporter
 
 log = logging.getLogger(__name__)

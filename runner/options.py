@@ -38,6 +38,8 @@ MAX_TIMEOUT_S = 7 * 24 * 3600.0
 MAX_WORKERS = 1024
 #: most rounds of re-measuring noisy runs
 MAX_RETRIES = 10
+#: the highest ``--max-runs``: a plan is a list in memory, about 2 KB a run
+MAX_PLAN_RUNS = 10_000_000
 
 
 class BoundsError(ValueError):
@@ -69,10 +71,11 @@ def check_seconds(value: Any, name: str = "--timeout") -> float:
     return seconds
 
 
-def check_sweep_numbers(repeat: int, seed: int) -> None:
-    """The sweep's repeat and seed limits, whatever set them (flag, config file, API)."""
+def check_sweep_numbers(repeat: int, seed: int, max_runs: int = 1) -> None:
+    """The sweep's repeat, seed and max-runs limits, whatever set them (flag, config file, API)."""
     check_int(repeat, "repeat", 1, MAX_REPEAT)
     check_int(seed, "seed", 0, MAX_SEED)
+    check_int(max_runs, "max-runs", 1, MAX_PLAN_RUNS)
     if seed + repeat - 1 > MAX_SEED:
         raise BoundsError(
             f"seed {seed} with repeat {repeat} gives seeds up to {seed + repeat - 1}; the largest seed is {MAX_SEED}"
@@ -137,5 +140,7 @@ ROWS = BoundedInt(0, MAX_ROWS)
 WORKERS = BoundedInt(1, MAX_WORKERS)
 #: --retry-noisy
 RETRIES = BoundedInt(0, MAX_RETRIES)
+#: --max-runs
+PLAN_RUNS = BoundedInt(1, MAX_PLAN_RUNS)
 #: --timeout
 SECONDS = Seconds()

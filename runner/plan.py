@@ -24,11 +24,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scratchlab.db.records import PlannedRun
+from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.contracts import check_bounds
 from scratchlab.plugins.registry import Registry, UnknownComponentError
 from scratchlab.plugins.types import bind
@@ -65,6 +66,7 @@ __all__ = [
     "parse_setting",
     "parse_threads",
     "plan",
+    "plan_size",
     "plan_warnings",
     "run_identity",
     "run_key",
@@ -312,10 +314,13 @@ def _params(
     data_path: str | None,
     include: Include | None,
 ) -> dict[str, Any]:
-    """Complete params of one run: defaults, then settings, then --data-path, then the include's."""
+    """Complete params of one run: defaults (a component's suggestion, such as an
+    optimizer's usual ``lr``, over the experiment's), then settings, then
+    --data-path, then the include's."""
     exp_entry = registry.get("experiment", experiment)
     params: dict[str, Any] = {
         **exp_entry.component.params,
+        **_suggested(exp_entry.component.params, components, registry),
         **settings.get(_Target("experiment", experiment), {}),
     }
     for category, name in components.items():
@@ -350,6 +355,22 @@ def _params(
     for category, name in components.items():
         _check_bounds(registry.get(category, name).component, params, f"{name}.")
     return params
+
+
+def _suggested(
+    own: Mapping[str, Any], components: Mapping[str, str], registry: Registry
+) -> dict[str, Any]:
+    """Experiment params the chosen components give a default: a field a component
+    type lists in ``EXPERIMENT_DEFAULTS`` (``Optimizer.lr``), when set and when the
+    experiment has a param of that name."""
+    found: dict[str, Any] = {}
+    for category, name in components.items():
+        component = registry.get(category, name).component
+        for field in getattr(type(component), "EXPERIMENT_DEFAULTS", ()):
+            value = getattr(component, field, None)
+            if value is not None and field in own:
+                found[field] = coerce_value(own[field], value, f"{category} {name}.{field}")
+    return found
 
 
 def _check_bounds(component: Any, params: Mapping[str, Any], prefix: str) -> None:
@@ -430,6 +451,70 @@ def _check_basics(spec: SweepSpec, registry: Registry) -> None:
         )
 
 
+def _check_swept_used(
+    spec: SweepSpec, registry: Registry, swept: Sequence[str], experiments: Sequence[str]
+) -> None:
+    """PlanError for a swept category that none of the experiments named uses: its option
+    would change nothing, which is never what was meant (``--experiments matmul --init
+    xavier``). Without named experiments the swept categories chose them; one that chose
+    none is a warning (:func:`plan_warnings`)."""
+    if spec.experiments is None:
+        return
+    chosen = [*experiments, *(i.experiment for i in spec.includes)]
+    used = {c for name in chosen for c in registry.get("experiment", name).component.uses}
+    for category in swept:
+        if category in used:
+            continue
+        flag = f"--{category}" if category in spec.components else f"--plugins {category}"
+        users = [e.name for e in registry.category("experiment") if category in e.component.uses]
+        raise PlanError(
+            f"{flag}: none of the chosen experiments ({', '.join(dict.fromkeys(chosen))}) uses"
+            f" {category}; drop it, or add an experiment that does: {_valid(users)}"
+        )
+
+
+def plan_size(
+    spec: SweepSpec,
+    registry: Registry,
+    choices: Mapping[str, Sequence[str]],
+    experiments: Sequence[str],
+) -> dict[str, int]:
+    """Runs per experiment, counted from the choices without building one: the product of
+    the component choices of the categories each uses, times devices, thread counts and
+    repeats, plus the ``[[include]]`` combinations (duplicates, collapsed later, count)."""
+    per_combination = len(spec.devices) * len(spec.threads) * spec.repeat
+    sizes: dict[str, int] = {}
+    for experiment in experiments:
+        uses = registry.get("experiment", experiment).component.uses
+        combinations = math.prod(
+            len(_component_for(c, choices, registry, experiment)) for c in uses
+        )
+        sizes[experiment] = sizes.get(experiment, 0) + combinations * per_combination
+    for include in spec.includes:
+        sizes[include.experiment] = sizes.get(include.experiment, 0) + per_combination
+    return sizes
+
+
+def _check_size(
+    spec: SweepSpec,
+    registry: Registry,
+    choices: Mapping[str, Sequence[str]],
+    experiments: Sequence[str],
+) -> None:
+    """PlanError, before any run is built, for a plan of more than ``spec.max_runs`` runs."""
+    sizes = plan_size(spec, registry, choices, experiments)
+    total = sum(sizes.values())
+    if total <= spec.max_runs:
+        return
+    largest = sorted(sizes.items(), key=lambda item: -item[1])[:3]
+    shown = ", ".join(f"{name} {count:,}" for name, count in largest)
+    raise PlanError(
+        f"the plan has {total:,} runs ({shown}), more than the limit of {spec.max_runs:,};"
+        " narrow it (--<category> NAMES, --experiments, --repeat) or raise the limit with"
+        f" --max-runs {total}"
+    )
+
+
 def plan(spec: SweepSpec, registry: Registry) -> list[PlannedRun]:
     """Every run of ``spec``, in a stable order, duplicates collapsed by key.
 
@@ -440,6 +525,8 @@ def plan(spec: SweepSpec, registry: Registry) -> list[PlannedRun]:
     _check_basics(spec, registry)
     choices, swept = _choices(spec, registry)
     experiments = _experiments(spec, registry, swept)
+    _check_swept_used(spec, registry, swept, experiments)
+    _check_size(spec, registry, choices, experiments)
     settings = _resolve_settings(spec.settings, registry)
 
     runs: dict[str, PlannedRun] = {}
@@ -504,7 +591,8 @@ def plan(spec: SweepSpec, registry: Registry) -> list[PlannedRun]:
 def plan_warnings(spec: SweepSpec, runs: Sequence[PlannedRun], registry: Registry) -> list[str]:
     """What in ``spec`` has no effect on ``runs``: settings for an experiment or
     component no run uses, and swept categories no planned experiment uses
-    (probably not what the user meant, but not an error)."""
+    (probably not what the user meant, but not an error; with experiments named,
+    :func:`plan` refuses such a category)."""
     used_experiments = {r.experiment for r in runs}
     used_components = {(c, n) for r in runs for c, n in r.components.items()}
     used_categories = {c for r in runs for c in r.components}

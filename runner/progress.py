@@ -8,7 +8,7 @@ stderr is not a terminal, so logs and CI output stay free of control codes);
 and :class:`NotebookProgress`, an HTML bar updated in place in a Jupyter
 notebook. :func:`summary_rows` and :func:`print_summary` make the table
 printed at the end. Every stored name and reason is printed through
-:func:`~scratchlab.reports.textsafe.printable`. Nothing here imports torch.
+:func:`~scratchlab.core.textsafe.printable`. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from scratchlab.db.records import PlannedRun, RunResult
-from scratchlab.reports.textsafe import printable
+from scratchlab.core.records import PlannedRun, RunResult
+from scratchlab.core.textsafe import printable
 
 #: statuses in the order counts are shown
 SHOWN_STATUSES: tuple[str, ...] = (

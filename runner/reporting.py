@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.core.records import PlannedRun, RunResult
 
 
 @runtime_checkable

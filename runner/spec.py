@@ -19,6 +19,13 @@ from typing import Any
 
 DTYPES: tuple[str, ...] = ("float32", "float64")
 
+#: the most runs a sweep plans unless ``--max-runs`` says more: a plan past it is almost
+#: always a mistake (every category's every component, a huge ``--repeat``)
+DEFAULT_MAX_RUNS = 10_000
+
+#: the largest integer a param may hold: the database's 64-bit integer range
+MAX_PARAM_INT = 2**63 - 1
+
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -71,6 +78,8 @@ class SweepSpec:
     plugin_modules: tuple[str, ...] = ()
     #: torch thread counts to sweep; None is ``auto`` (see PlannedRun.threads)
     threads: tuple[int | None, ...] = (None,)
+    #: the most runs the plan may have (counted before any is built: ``--max-runs``)
+    max_runs: int = DEFAULT_MAX_RUNS
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stored on the sweep; :meth:`from_json` reads it back)."""
@@ -95,6 +104,7 @@ class SweepSpec:
             "only_keys": None if self.only_keys is None else list(self.only_keys),
             "plugin_modules": list(self.plugin_modules),
             "threads": ["auto" if t is None else t for t in self.threads],
+            "max_runs": self.max_runs,
         }
 
     @classmethod
@@ -121,6 +131,7 @@ class SweepSpec:
             threads=tuple(
                 None if t == "auto" else int(t) for t in data.get("threads") or ("auto",)
             ),
+            max_runs=int(data.get("max_runs") or DEFAULT_MAX_RUNS),
         )
 
 
@@ -186,11 +197,15 @@ def coerce_value(default: Any, value: Any, where: str) -> Any:
             if isinstance(default, int)
             else (float, int | float, "a number")
         )
-        if isinstance(value, accepted) and not isinstance(value, bool):
-            return number(value)
-        if isinstance(value, str):
+        if isinstance(value, str) and value.strip().isascii():
+            # ASCII only: int() and float() also read other scripts' digits ("２", "٣"), which
+            # would store a number the user did not see typed
             with contextlib.suppress(ValueError):
-                return number(value)
+                value = number(value)
+        if isinstance(value, accepted) and not isinstance(value, bool):
+            if isinstance(value, int) and not -MAX_PARAM_INT <= value <= MAX_PARAM_INT:
+                raise fail(f"{expected} within ±{MAX_PARAM_INT} (the stored range)")
+            return number(value)
         raise fail(expected)
     if isinstance(default, str):
         if isinstance(value, str):
@@ -245,6 +260,7 @@ CONFIG_KEYS: tuple[str, ...] = (
     "params",
     "include",
     "threads",
+    "max_runs",
 )
 
 #: the most torch threads a run may ask for
@@ -254,18 +270,19 @@ MAX_THREADS = 1024
 def parse_threads(value: Any, where: str = "--threads") -> tuple[int | None, ...]:
     """``"auto"``, ``"1,2"``, ``4`` or ``[1, "auto"]`` -> thread settings (None is auto);
     PlanError naming the allowed values otherwise."""
-    items = (
-        split_names(value)
-        if isinstance(value, str)
-        else (value if isinstance(value, list) else [value])
-    )
+    items = value.split(",") if isinstance(value, str) else value
+    items = items if isinstance(items, list) else [items]
     out: list[int | None] = []
     for item in items:
         text = str(item).strip().lower()
         if text == "auto":
             out.append(None)
             continue
-        if isinstance(item, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_THREADS:
+        if (
+            isinstance(item, bool)
+            or not (text.isascii() and text.isdigit())
+            or not 1 <= int(text) <= MAX_THREADS
+        ):
             raise PlanError(
                 f"{where}: {item!r} is not a thread count; give auto or integers 1 to {MAX_THREADS}"
             )
@@ -286,42 +303,28 @@ def load_config(path: str | Path) -> dict[str, Any]:
     Lists may also be written as comma-separated strings.
     """
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise PlanError(f"--config {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"--config {path}: not valid TOML: {exc}") from None
-    data = {k.replace("-", "_"): v for k, v in raw.items()}
+    data = {k.replace("-", "_"): v for k, v in read_toml(path).items()}
     # any other key names a category (a plugin's too): planning checks that it exists
     if "device" in data and "devices" in data:
         raise PlanError(f"--config {path}: give either device or devices, not both")
 
     out: dict[str, Any] = {}
     if "plugins" in data:
-        out["plugins"] = split_names(data["plugins"])
-    components = {c: data[c] for c in data if c not in CONFIG_KEYS}
-    for category in components:
-        value = data[category]
-        if not isinstance(value, str | list) or not all(
-            isinstance(v, str) for v in ([value] if isinstance(value, str) else value)
-        ):
-            raise PlanError(
-                f"--config {path}: {category} must be component names (a string or a list of strings);"
-                f" other keys: {', '.join(CONFIG_KEYS)}"
-            )
+        out["plugins"] = _names(data, "plugins", path)
+    components = {c: _names(data, c, path) for c in data if c not in CONFIG_KEYS}
     if components:
-        out["components"] = {c: split_names(v) for c, v in components.items()}
+        out["components"] = components
     if "experiments" in data:
-        out["experiments"] = split_names(data["experiments"])
+        out["experiments"] = _names(data, "experiments", path)
     if "device" in data or "devices" in data:
-        out["devices"] = split_names(data.get("devices", data.get("device")))
+        out["devices"] = _names(data, "devices" if "devices" in data else "device", path)
     if "threads" in data:
         out["threads"] = parse_threads(data["threads"], f"--config {path}: threads")
     for key, kind in (
         ("dtype", str),
         ("repeat", int),
         ("seed", int),
+        ("max_runs", int),
         ("data_path", str),
         ("name", str),
     ):
@@ -352,6 +355,61 @@ def load_config(path: str | Path) -> dict[str, Any]:
     if includes:
         out["includes"] = tuple(_include(entry, path) for entry in includes)
     return out
+
+
+#: the largest ``--config`` file read (a sweep's settings fit in a few kilobytes)
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML table in ``path``; PlanError, one line, for a file that cannot be read,
+    is not UTF-8 text (TOML's only encoding: a UTF-16 file or a binary one), is too large
+    or nested too deeply to parse, or is not valid TOML."""
+    where = f"--config {path}"
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise PlanError(f"{where}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise PlanError(f"{where}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a sweep config")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise PlanError(f"{where}: the file is UTF-16; TOML files are UTF-8: save it as UTF-8")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError(
+            f"{where}: not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x});"
+            " a TOML file is UTF-8 text"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(f"{where}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise PlanError(f"{where}: nested too deeply to be a sweep config") from None
+
+
+def _names(data: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    """``data[key]`` as names: a string (comma-separated) or a list of strings; PlanError otherwise."""
+    value = data[key]
+    if isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    ):
+        return split_names(value)
+    # any other key is a category: it may be a misspelt key, so the keys are listed
+    tail = (
+        f", not {type(value).__name__} {_shown(value)}"
+        if key in CONFIG_KEYS
+        else f"; other keys: {', '.join(CONFIG_KEYS)}"
+    )
+    what = "names" if key in CONFIG_KEYS else "component names"
+    raise PlanError(f"--config {path}: {key} must be {what} (a string or a list of strings){tail}")
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _table(data: Mapping[str, Any], key: str, path: Path) -> Mapping[str, Any]:

@@ -4,7 +4,7 @@
 pool of long-lived worker processes (started with ``spawn`` once per sweep,
 each importing torch and loading the plugins before it says it is ready) and
 hands each one run at a time over a pipe; the worker sends the
-:class:`~scratchlab.db.records.RunResult` back and the driver, the single
+:class:`~scratchlab.core.records.RunResult` back and the driver, the single
 database writer, stores it. What a plugin does to its own process stays there:
 
 - ``os._exit``, a segfault, SIGKILL from the kernel's OOM killer: the driver
@@ -51,7 +51,7 @@ from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 from typing import Any
 
-from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.runner.execute import (
     Items,
     StartedCallback,

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scratchlab.db.records import PlannedRun
+from scratchlab.core.records import PlannedRun
 from scratchlab.runner.plan import PlanError, SweepSpec, plan, plan_warnings
 from scratchlab.runner.reporting import SilentReporter, SweepReporter, Tallying
 
@@ -101,6 +101,18 @@ class Execution:
         except BoundsError as exc:
             raise SweepUsageError(str(exc)) from None
 
+    def check_environment(self) -> None:
+        """:class:`SweepUsageError` for an environment setting the backend would trip on once
+        started (``SCRATCHLAB_WORKER_MEMORY``, read by each worker): checked before anything is written."""
+        if self.inline or self.scheduler is not None:
+            return
+        from scratchlab.runner.worker import MemorySizeError, memory_headroom
+
+        try:
+            memory_headroom(("cpu",))
+        except MemorySizeError as exc:
+            raise SweepUsageError(str(exc)) from None
+
 
 @dataclass
 class SweepOutcome:
@@ -156,7 +168,7 @@ def plan_runs(spec: SweepSpec, registry: Any) -> list[PlannedRun]:
     from scratchlab.runner.options import BoundsError, check_sweep_numbers
 
     try:
-        check_sweep_numbers(spec.repeat, spec.seed)
+        check_sweep_numbers(spec.repeat, spec.seed, spec.max_runs)
         runs = plan(spec, registry)
         check_devices(spec.devices)
     except (PlanError, DeviceError, BoundsError) as exc:
@@ -352,8 +364,9 @@ def execute_prepared(
     A Ctrl-C while runs execute comes back as an ``interrupted`` outcome;
     one before they start (cluster start-up) raises ``KeyboardInterrupt``.
     """
+    from scratchlab.core.keys import HEADLINES_KEY
     from scratchlab.db import ownership
-    from scratchlab.reports.glance import HEADLINES_KEY, declared_headlines
+    from scratchlab.plugins.registry import declared_headlines
     from scratchlab.runner import execute
     from scratchlab.runner.environment import busy_warning, capture_environment
 
@@ -364,6 +377,7 @@ def execute_prepared(
             status="nothing to run",
             note=prepared.note,
         )
+    execution.check_environment()
     progress = Tallying(reporter or SilentReporter())
     for message in prepared.warnings:
         progress.warn(message)
@@ -498,16 +512,6 @@ def _retry_noisy(
 # --------------------------------------------------------------------------- the API
 
 
-def _db_url(db: str | None) -> str:
-    """A SQLAlchemy URL from a URL or a SQLite file path; None is the CLI's default."""
-    import os
-
-    from scratchlab.runner.cli import DEFAULT_DB
-
-    db = db if db is not None else os.environ.get("SCRATCHLAB_DB", DEFAULT_DB)
-    return db if "://" in str(db) else f"sqlite:///{db}"
-
-
 def _load(plugins: Any, plugin_modules: Sequence[str]) -> Any:
     if plugins is not None:
         return plugins
@@ -535,12 +539,14 @@ def run_sweep(
     :class:`SweepUsageError` before anything is written when the plan is bad.
     """
     from scratchlab.db import open_store
+    from scratchlab.db.engine import resolve_url
 
     loaded = _load(plugins, spec.plugin_modules)
     prepared = prepare_new(spec, loaded, name=name, tags=tags)
     if prepared.note is not None:
         raise SweepUsageError(prepared.note)
-    with open_store(_db_url(db)) as store:
+    execution.check_environment()
+    with open_store(resolve_url(db)) as store:
         return execute_prepared(
             prepared, store=store, plugins=loaded, execution=execution, reporter=reporter, argv=argv
         )
@@ -557,9 +563,10 @@ def resume_sweep(
 ) -> SweepOutcome:
     """Run again the runs of stored sweep ``sweep_id`` that are not done or skipped."""
     from scratchlab.db import open_store
+    from scratchlab.db.engine import resolve_url
 
     loaded = _load(plugins, plugin_modules)
-    with open_store(_db_url(db)) as store:
+    with open_store(resolve_url(db)) as store:
         prepared = prepare_resume(store, sweep_id, loaded, plugin_modules)
         return execute_prepared(
             prepared,
@@ -584,9 +591,10 @@ def rerun_failed(
 ) -> SweepOutcome:
     """A new sweep of the failed and timed-out runs of stored sweep ``sweep_id``."""
     from scratchlab.db import open_store
+    from scratchlab.db.engine import resolve_url
 
     loaded = _load(plugins, plugin_modules)
-    with open_store(_db_url(db)) as store:
+    with open_store(resolve_url(db)) as store:
         prepared = prepare_rerun(store, sweep_id, loaded, plugin_modules, name=name)
         return execute_prepared(
             prepared,

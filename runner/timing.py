@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from scratchlab.db.records import TimingRecord
+from scratchlab.core.records import TimingRecord
 from scratchlab.runner.calibration import Watch
 
 #: seconds of measurement blocked_autorange aims for

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.runner.execute import apply_threads, failed_result, missing_on_worker
 
 #: environment variable: memory a run may allocate on top of its worker's start-up size
@@ -44,16 +44,31 @@ _OOM_MARKERS = (
 # --------------------------------------------------------------------------- memory
 
 
+#: the largest size :func:`parse_size` takes (an address-space limit is a 64-bit number)
+MAX_SIZE = 1 << 62
+
+
+class MemorySizeError(ValueError):
+    """``SCRATCHLAB_WORKER_MEMORY`` holds no size; the message is one line saying what it takes."""
+
+
 def parse_size(text: str) -> int | None:
-    """Bytes from ``"512M"``, ``"2G"``, ``"1.5GiB"`` or a plain number; None for ``off``/``0``/``none``."""
+    """Bytes from ``"512M"``, ``"2G"``, ``"1.5GiB"`` or a plain number; None for ``off``/``0``/``none``;
+    :class:`MemorySizeError` for anything else."""
     value = text.strip().lower()
     if value in ("", "0", "off", "none", "no"):
         return None
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", value)
-    if match is None:
-        raise ValueError(f"{MEMORY_ENV}={text!r}: expected a size such as 512M or 4G, or off")
-    scale = 1024 ** " kmgt".index(match.group(2) or " ")
-    return int(float(match.group(1)) * scale)
+    match = re.fullmatch(r"([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([kmgt]?)(?:i?b)?", value)
+    size = (
+        None
+        if match is None
+        else float(match.group(1)) * 1024 ** " kmgt".index(match.group(2) or " ")
+    )
+    if size is None or not 0 < size <= MAX_SIZE:
+        raise MemorySizeError(
+            f"{MEMORY_ENV}={text[:40]!r}: expected a size such as 512M or 4G (at most 4E), or off"
+        )
+    return int(size)
 
 
 def available_memory() -> int | None:

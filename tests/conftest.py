@@ -1,8 +1,15 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite.
+
+The fixtures live in ``tests/fixtures/`` by what they build (a results
+database, sample sweeps, runs of the built-in experiments, plugin packages),
+registered here for every test, so a test file can sit beside the code module
+it covers (``tests/<package>/test_<module>.py``) whatever it needs.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -11,6 +18,26 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# `fixtures` is imported as a package from this folder (the suite runs with
+# --import-mode=importlib, which puts no test folder on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# pytest-xdist's workers inherit COLUMNS=80 where a plain run has none; the CLI
+# sizes its tables by COLUMNS, so the same test would see another table
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
+pytest_plugins = [
+    "fixtures.analysis",
+    "fixtures.authoring",
+    "fixtures.database",
+    "fixtures.experiments",
+    "fixtures.lessons",
+    "fixtures.reports",
+    "fixtures.results",
+    "fixtures.sweeps",
+]
 
 
 @pytest.fixture

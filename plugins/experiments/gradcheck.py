@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
-from scratchlab.plugins.contracts import non_negative, positive_int
+from scratchlab.plugins.contracts import Bounds, non_negative
 
 #: the lessons' test_near tolerance
 RTOL, ATOL = 1e-3, 1e-5
@@ -145,8 +145,8 @@ EXPERIMENT = Experiment(
     uses=("activation", "loss", "init"),
     params=PARAMS,
     bounds={
-        "batch": positive_int,
-        "hidden": positive_int,
+        "batch": Bounds(low=1, high=1 << 20, integer=True),
+        "hidden": Bounds(low=1, high=1 << 16, integer=True),
         "rtol": non_negative,
         "atol": non_negative,
     },

@@ -36,7 +36,7 @@ import math
 from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
-from scratchlab.plugins.contracts import positive_int
+from scratchlab.plugins.contracts import Bounds
 
 MODELS: tuple[str, ...] = ("mlp", "deep", "conv")
 
@@ -50,6 +50,28 @@ PARAMS: dict[str, Any] = {
     "channels": 32,
     "kernel": 5,
 }
+
+
+#: sizes: up to far past the lessons' (100 layers of 512), short of what only allocates until it fails
+SIZE_BOUNDS: dict[str, Bounds] = {
+    "depth": Bounds(low=1, high=10_000, integer=True),
+    "width": Bounds(low=1, high=1 << 16, integer=True),
+    "batch": Bounds(low=1, high=1 << 20, integer=True),
+    "hidden": Bounds(low=1, high=1 << 16, integer=True),
+    "n_images": Bounds(low=1, high=1 << 20, integer=True),
+    "channels": Bounds(low=1, high=1 << 12, integer=True),
+    "kernel": Bounds(low=1, high=28, integer=True),  # the images are 28x28
+}
+
+
+def models_problem(value: Any) -> str | None:
+    """The bound of ``models``: None for known model names, comma-separated, else what is wanted
+    (so ``-s init-stats.models=unknown`` is refused when the sweep is planned, not when it runs)."""
+    try:
+        parse_models(value)
+    except ValueError:
+        return f"comma-separated names among {', '.join(MODELS)}"
+    return None
 
 
 def parse_models(text: str) -> list[str]:
@@ -191,10 +213,7 @@ EXPERIMENT = Experiment(
     run=run,
     uses=("init", "activation"),
     params=PARAMS,
-    bounds={
-        name: positive_int
-        for name in ("depth", "width", "batch", "hidden", "n_images", "channels", "kernel")
-    },
+    bounds={"models": models_problem, **SIZE_BOUNDS},
     headline=("first_nonfinite_layer", "deep.last_std"),
     description=(
         "Per-layer activation statistics for the lessons' MLP, a 100-layer deep stack"

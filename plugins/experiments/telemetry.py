@@ -57,7 +57,7 @@ def conv_names(model: Any) -> list[str]:
 def near_zero_metrics(ctx: Any, model: Any, names: list[str], step: int, binning: Any) -> Any:
     """Record ``frac_near_zero.<layer>`` and ``frac_out_of_range.<layer>`` of this forward pass
     for each of ``names``, and the mean of each over them."""
-    from scratchlab.runner.histograms import histogram_vector
+    from scratchlab.plugins.histograms import histogram_vector
 
     fractions: dict[str, list[Any]] = {"frac_near_zero": [], "frac_out_of_range": []}
     handles = []
@@ -85,7 +85,7 @@ def near_zero_metrics(ctx: Any, model: Any, names: list[str], step: int, binning
 
 def run(ctx: Any) -> None:
     """Train like ``train`` and record per-step statistics and histograms of every layer."""
-    from scratchlab.runner.histograms import Binning
+    from scratchlab.plugins.histograms import Binning
 
     p = ctx.params
     train.check_params(p)
@@ -124,7 +124,7 @@ EXPERIMENT = Experiment(
         "every": positive_int,
         "hist_lo": finite,
         "hist_hi": finite,
-        "bins": Bounds(low=3, integer=True),
+        "bins": Bounds(low=3, high=10_000, integer=True),
     },
     check=train.check_combination,
     headline=("frac_near_zero", "frac_near_zero.*", "frac_out_of_range", "valid_accuracy"),

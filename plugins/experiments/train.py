@@ -52,7 +52,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scratchlab.plugins import Experiment, Skip
-from scratchlab.plugins.contracts import Bounds, one_of, positive, positive_int
+from scratchlab.plugins.contracts import Bounds, one_of, positive
 
 #: the models ``model`` chooses from (see :mod:`.models`)
 MODELS: tuple[str, ...] = ("mlp", "cnn")
@@ -251,6 +251,40 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
         ctx.check_budget()
     if train_seconds > 0:
         ctx.metric("samples_per_s", n * epochs / train_seconds)
+    if epochs:
+        verdict = divergence(
+            float(valid_loss),
+            float(valid_accuracy),
+            data.n_classes,
+            ctx.components["optimizer"],
+            lr,
+        )
+        if verdict is not None:
+            ctx.note(verdict)
+
+
+#: a final accuracy under this many times chance (1 in n_classes) means training went nowhere
+CHANCE_FACTOR = 2.0
+
+
+def divergence(
+    valid_loss: float, valid_accuracy: float, n_classes: int, optimizer: Any, lr: float
+) -> str | None:
+    """One line for the run's row when training diverged (a non-finite validation
+    loss, or a final accuracy near chance), naming the lr and the optimizer's usual
+    one when it declares another; None when it learned."""
+    import math
+
+    if math.isfinite(valid_loss) and valid_accuracy >= CHANCE_FACTOR / max(n_classes, 1):
+        return None
+    what = (
+        f"valid_loss {valid_loss}"
+        if not math.isfinite(valid_loss)
+        else f"valid_accuracy {valid_accuracy:.2f} is near chance (1 in {n_classes})"
+    )
+    usual = getattr(optimizer, "lr", None)
+    hint = f"; {optimizer.name} is usually run at lr {usual:g}" if usual and usual != lr else ""
+    return f"diverged: {what} at lr {lr:g}{hint}"
 
 
 def check_combination(components: Any, params: Any) -> str | None:
@@ -288,11 +322,13 @@ def run(ctx: Any) -> None:
 
 
 #: what each param may be (0 means "never" for log_every and stats_every, "all rows" for n_train)
+#: upper ends: far past what a run on mnist-5k's 5,000 rows needs, short of a value that
+#: would only allocate or loop until the run's timeout (``epochs=999999999999``)
 BOUNDS: dict[str, Any] = {
-    "bs": positive_int,
+    "bs": Bounds(low=1, high=1 << 20, integer=True),
     "lr": positive,
-    "epochs": positive_int,
-    "hidden": positive_int,
+    "epochs": Bounds(low=1, high=10_000, integer=True),
+    "hidden": Bounds(low=1, high=1 << 16, integer=True),
     "log_every": Bounds(low=0, integer=True),
     "stats_every": Bounds(low=0, integer=True),
     "n_train": Bounds(low=0, integer=True),

@@ -57,7 +57,11 @@ if len(chosen) < 2:
     st.info("Pick two or more runs to compare them.")
     st.stop()
 
-runs, final, timings = views.from_summaries([ui.query("run_summary", int(r)) for r in chosen])
+summaries = [ui.query("run_summary", int(r)) for r in chosen]
+runs, final, timings = views.from_summaries(summaries)
+# one name and one colour per run in every table and chart: "#91 kaiming-normal · relu"
+names = views.run_names(summaries)
+headers = dict(zip(views.run_header(chosen), (names[r] for r in chosen), strict=True))
 st.dataframe(
     with_run_links(
         pd.DataFrame({"run_id": chosen, "run": [labels.get(r, f"#{r}") for r in chosen]})
@@ -70,29 +74,37 @@ settings = views.differing_settings(runs)
 if settings.empty:
     st.caption("These runs share every setting.")
 else:
-    st.dataframe(settings, hide_index=True, width="stretch")
+    st.dataframe(settings.rename(columns=headers), hide_index=True, width="stretch")
 
 st.subheader("Final metrics")
-st.dataframe(views.metrics_side_by_side(final, chosen), hide_index=True, width="stretch")
+st.dataframe(
+    views.metrics_side_by_side(final, chosen).rename(columns=headers),
+    hide_index=True,
+    width="stretch",
+)
 if not timings.empty:
     side = views.timings_side_by_side(timings, chosen)
     unit, scale = pick_unit(timings["median"])
     st.subheader(f"Timings (median, {unit})")
     st.dataframe(
-        side.assign(**{c: side[c] / scale for c in side.columns[1:]}),
+        side.assign(**{c: side[c] / scale for c in side.columns[1:]}).rename(columns=headers),
         hide_index=True,
         width="stretch",
     )
 
 if not final.empty:
-    st.altair_chart(views.metrics_chart(final, chosen), width="content")
+    st.altair_chart(views.metrics_chart(final, chosen, names), width="content")
 points = ui.query("metrics", run_ids=list(chosen), max_points=400)
-curves = views.run_curves(points)
+curves = views.run_curves(points, names)
 for name in training_views.default_curves(list(curves)) if curves else []:
     frame, over_epochs = curves[name]
     st.altair_chart(
         training_views.curve_chart(
-            frame, name, clip=True, x_title="epoch" if over_epochs else "step"
+            frame,
+            name,
+            clip=True,
+            x_title="epoch" if over_epochs else "step",
+            colours=views.run_colours(names),
         ),
         width="stretch",
     )

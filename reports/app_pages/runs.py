@@ -1,11 +1,14 @@
-"""Runs page: the filtered runs table, one page at a time, newest first, with
-params and final metrics as columns (sortable by any of them; the sidebar's
-``where`` filters on them, as ``runner runs --where`` does), a link to each run,
-status and error; CSV and Parquet downloads of every filtered row."""
+"""Runs page: the filtered runs, one experiment at a time, by the rule of
+``runner runs``: the components and params that vary first, then the experiment's
+headline results; what every run shares is said once above the table, and a
+column chooser adds any other column. One page at a time, newest first, sortable
+by any column, param or final metric (the sidebar's ``where`` filters on them, as
+``runner runs --where`` does), a link to each run, status and error; CSV and
+Parquet downloads of every filtered row."""
 
 import streamlit as st
 
-from scratchlab.db.records import RUN_STATUSES
+from scratchlab.core.records import RUN_STATUSES
 from scratchlab.reports import ui
 from scratchlab.reports.export import FORMATS, table_bytes
 from scratchlab.reports.tables import nan_is_missing
@@ -16,7 +19,25 @@ from scratchlab.reports.views.sweeps import status_chart, status_counts
 st.title("Runs")
 run_filter = ui.run_filter()
 kwargs = run_filter.query_kwargs()
-total = int(ui.query("count_runs", **kwargs))
+counts = dict(ui.query("experiment_counts", **kwargs))
+if not counts:
+    st.info("No runs match these filters.")
+    st.stop()
+experiments = list(counts)
+# each experiment has its own columns: one table at a time, as runner runs prints one per experiment
+experiment = ui.page_widget(
+    "runs.experiment",
+    st.radio,
+    "experiment",
+    experiments,
+    default=experiments[0],
+    options=experiments,
+    horizontal=True,
+    format_func=lambda e: f"{ui.plain(e)} ({counts[e]})",
+)
+shown_filter = run_filter.narrowed(experiments=[experiment])
+shown_kwargs = shown_filter.query_kwargs()
+total = counts[experiment]
 
 sort_col, order_col, size_col, page_col = st.columns([2, 1, 1, 1])
 # the sort choices include the final metrics of the rows shown, so they are drawn after the rows are read
@@ -50,28 +71,18 @@ with page_col:
     )
 
 offset = views.page_offset(page, total, page_size)
-rows, error = ui.try_query(
-    "list_runs",
-    **kwargs,
-    limit=page_size,
-    offset=offset,
-    order_by=order_by,
-    descending=descending,
-    with_metrics=True,
-)
+page_rows = {
+    "limit": page_size,
+    "offset": offset,
+    "descending": descending,
+    "with_metrics": True,
+}
+rows, error = ui.try_query("list_runs", **shown_kwargs, order_by=order_by, **page_rows)
 if error is not None:  # a sort column from an old link that no run has
     ui.bad_link("runs.sort", order_by, error)
     order_by = st.session_state["runs.sort"] = "run_id"
-    rows = ui.query(
-        "list_runs",
-        **kwargs,
-        limit=page_size,
-        offset=offset,
-        order_by=order_by,
-        descending=descending,
-        with_metrics=True,
-    )
-params = sorted(set(ui.query("param_values", **kwargs)["name"]))
+    rows = ui.query("list_runs", **shown_kwargs, order_by=order_by, **page_rows)
+params = sorted(set(ui.query("param_values", **shown_kwargs)["name"]))
 metrics = views.metric_columns(rows, params)
 sortable = list(dict.fromkeys([*views.SORTABLE, *params, *metrics, order_by]))
 with sort_col:
@@ -86,25 +97,49 @@ with sort_col:
     )
 with order_col:
     ui.page_widget("runs.desc", st.toggle, "descending", default=True, parse=lambda v: v == "True")
-if total == 0:
-    st.info("No runs match these filters.")
-    st.stop()
-st.caption(f"runs {offset + 1}–{offset + len(rows)} of {total}")
-st.caption(
-    "Final metrics are columns: sort by them above, filter on them in the sidebar's where box "
-    "(valid_accuracy>=0.9). Open a run from the first column."
+ui.remembered("runs.columns", [], lambda v: [c for c in v.split(",") if c])
+focus = [
+    order_by,
+    *(n for kind in ("fields", "metrics", "params") for n in getattr(run_filter, kind)),
+]
+view = views.runs_view(
+    rows,
+    metrics,
+    ui.query("sweep_headlines", tuple(sorted({int(s) for s in rows["sweep_id"]}))),
+    chosen=st.session_state["runs.columns"] or [],
+    focus=focus,
+)
+st.caption(f"{ui.plain(experiment)} runs {offset + 1}–{offset + len(rows)} of {total}")
+if view.constant:
+    shared = ", ".join(f"{k}={v}" for k, v in view.constant.items())
+    st.caption(f"All runs shown share {ui.plain(shared)}.")
+# the columns picked (those this experiment has), then every other one it could show
+choices = [c for c in st.session_state["runs.columns"] or [] if c in view.frame.columns]
+choices += view.more
+ui.page_widget(
+    "runs.columns",
+    st.multiselect,
+    "more columns",
+    choices,
+    default=[],
+    options=choices,
+    placeholder="add a param, final metric or run column",
+    help="Columns that vary come first; these are the rest (constant ones are listed above).",
 )
 st.dataframe(
-    with_run_links(views.runs_display(rows, metrics)),
+    with_run_links(view.frame),
     hide_index=True,
     width="stretch",
-    column_config=link_config(),
+    column_config={
+        **link_config(),
+        "duration_s": st.column_config.NumberColumn("duration_s", format="%.2f"),
+    },
 )
-counts = {
+by_status = {
     status: int(ui.query("count_runs", **{**kwargs, "statuses": [status]}))
     for status in (run_filter.statuses or RUN_STATUSES)
 }
-st.altair_chart(status_chart(status_counts(counts)), width="stretch")
+st.altair_chart(status_chart(status_counts(by_status)), width="stretch")
 
 store = ui.store()
 
@@ -125,7 +160,7 @@ buttons = st.columns(len(("csv", "parquet")))
 for column, fmt in zip(buttons, ("csv", "parquet")):
     suffix, mime = FORMATS[fmt]
     column.download_button(
-        f"download {total} runs as {fmt.upper()}",
+        f"download {sum(counts.values())} runs as {fmt.upper()}",
         _export(fmt),
         file_name=f"runs{suffix}",
         mime=mime,

@@ -15,6 +15,8 @@ if sweeps.empty:
     st.stop()
 
 shown = sweeps[sweeps["sweep_id"].isin(run_filter.sweep_ids)] if run_filter.sweep_ids else sweeps
+for line in views.running_lines(shown):
+    st.caption(f":material/sync: {ui.plain(line)}")
 st.dataframe(views.sweeps_table(shown), hide_index=True, width="stretch")
 
 ids = [int(s) for s in shown["sweep_id"].sort_values(ascending=False)]

@@ -125,15 +125,64 @@ def run_labels(runs) -> dict[int, str]:
     return labels
 
 
-def run_curves(points) -> dict:
+def run_names(summaries) -> dict[int, str]:
+    """Chart and table names of the compared runs (``run_summary`` dicts): the run id,
+    then the components and params in which the runs differ,
+    ``#91 kaiming-normal · lr=0.5``; the experiment where they differ in none."""
+    chosen = [
+        {
+            **{c: str(v) for c, v in (s.get("components") or {}).items()},
+            **{p: f"{p}={text_value(v)}" for p, v in (s.get("params") or {}).items()},
+        }
+        for s in summaries
+    ]
+    names = dict.fromkeys(n for values in chosen for n in values)
+    varying = [n for n in names if len({values.get(n) for values in chosen}) > 1]
+    labels = {}
+    for summary, values in zip(summaries, chosen, strict=True):
+        parts = [values[n] for n in varying if n in values]
+        labels[int(summary["run_id"])] = f"#{int(summary['run_id'])} " + (
+            " · ".join(parts) or str(summary.get("experiment") or "")
+        )
+    return labels
+
+
+#: Tableau's ten colours (Vega's ``tableau10``), in order: run i of a comparison gets colour i
+PALETTE: tuple[str, ...] = (
+    "#4c78a8",
+    "#f58518",
+    "#e45756",
+    "#72b7b2",
+    "#54a24b",
+    "#eeca3b",
+    "#b279a2",
+    "#ff9da6",
+    "#9d755d",
+    "#bab0ac",
+)
+
+
+def run_colours(names: dict[int, str]):
+    """One Altair colour scale for every chart of a comparison: each run keeps its
+    colour (in the order the runs were chosen) in the bars and in the curves, whichever
+    runs a chart has data for."""
+    import altair as alt
+
+    labels = list(names.values())
+    return alt.Scale(domain=labels, range=[PALETTE[i % len(PALETTE)] for i in range(len(labels))])
+
+
+def run_curves(points, names: dict[int, str] | None = None) -> dict:
     """``metrics`` points of the chosen runs as curves for
-    :func:`scratchlab.reports.views.training.curve_chart`, one line per run (``#12``):
-    per metric name, ``(curves, over_epochs)``, a per-epoch metric's steps turned into epochs."""
+    :func:`scratchlab.reports.views.training.curve_chart`, one line per run (named by
+    ``names``, else ``#12``): per metric name, ``(curves, over_epochs)``, a per-epoch
+    metric's steps turned into epochs."""
     from scratchlab.reports.views import training
 
     frame = points[points["step"].notna()].copy()
     epochs = training.epoch_steps(frame)
-    frame["config"] = "#" + frame["run_id"].astype(int).astype(str)
+    ids = frame["run_id"].astype(int)
+    frame["config"] = [(names or {}).get(i, f"#{i}") for i in ids]
     frame["colour"], frame["dash"] = frame["config"], ""
     frame["mean"] = frame["lo"] = frame["hi"] = frame["value"].astype(float)
     frame["runs"] = 1
@@ -151,21 +200,27 @@ def run_curves(points) -> dict:
     return result
 
 
-def metrics_chart(final, run_ids):
-    """Bars of every final metric, one small panel per metric (own y scale), one bar per run."""
+def metrics_chart(final, run_ids, names: dict[int, str] | None = None):
+    """Bars of every final metric, one small panel per metric (own y scale), one bar per
+    run, coloured by :func:`run_colours` (as the curves are)."""
     import altair as alt
 
+    names = names or {int(r): f"#{int(r)}" for r in run_ids}
     data = final[final["run_id"].isin(list(run_ids))].copy()
-    data["run"] = "#" + data["run_id"].astype(int).astype(str)
+    data["run"] = [names.get(int(r), f"#{int(r)}") for r in data["run_id"]]
     data = data[data["value"].astype(float).map(math.isfinite)]
-    order = [f"#{int(r)}" for r in run_ids]
+    order = [names.get(int(r), f"#{int(r)}") for r in run_ids]
     return (
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("run:N", sort=order, title=None),
+            x=alt.X("run:N", sort=order, title=None, axis=alt.Axis(labels=False, ticks=False)),
             y=alt.Y("value:Q", title=None),
-            color=alt.Color("run:N", sort=order, legend=None),
+            color=alt.Color(
+                "run:N",
+                scale=run_colours(names),
+                legend=alt.Legend(title="run", orient="top", labelLimit=420, columns=2),
+            ),
             tooltip=["run", "name", alt.Tooltip("value:Q", format=".4g")],
         )
         .properties(width=alt.Step(28), height=140)

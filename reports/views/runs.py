@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 from scratchlab.reports.views.common import (
     RUN_COLUMNS,
@@ -70,3 +72,45 @@ def runs_display(runs, metrics=()):
     at = first.index("status") + 1
     params = [c for c in params if c not in shown]
     return frame[[*first[:at], *shown, *first[at:], *params, "error"]]
+
+
+@dataclass
+class RunsView:
+    """One experiment's page of runs as the Runs page shows it, by the rule of
+    ``runner runs`` (:func:`scratchlab.reports.glance.glance_tables`): ``frame`` has
+    the run id and status, the varying components, the headline results, the
+    duration, the varying params and run fields, then the columns the user chose;
+    ``constant`` what every row shares; ``more`` the columns a user can add."""
+
+    frame: Any
+    constant: dict[str, str]
+    more: list[str]
+
+
+def runs_view(rows, metrics, headlines, *, chosen=(), focus=()) -> RunsView:
+    """:class:`RunsView` of a page of ``list_runs(..., with_metrics=True)`` rows of one
+    experiment; ``metrics`` the final-metric columns, ``headlines`` the stored
+    headline patterns, ``chosen`` the extra columns picked, ``focus`` what is sorted
+    and filtered by (shown first)."""
+    import pandas as pd
+
+    from scratchlab.reports import glance
+    from scratchlab.reports.filters import category_columns
+
+    display = runs_display(rows, metrics)
+    table = glance.columns_of(rows)
+    # one experiment's rows: one table (an empty page has none, and shows no columns)
+    tables = glance.glance_tables(
+        table, metrics, headlines, categories=category_columns(rows), focus=focus
+    )
+    shown = tables[0] if tables else glance.Glance("", {c: [] for c in glance.FIRST})
+    order = [
+        "duration_s" if c == glance.DURATION else c
+        for c in shown.columns
+        if c == glance.DURATION or c in display.columns
+    ]
+    extra = [c for c in display.columns if c not in order]
+    order += [c for c in chosen if c in extra]
+    return RunsView(
+        pd.DataFrame(display[order]), dict(shown.constant), [c for c in extra if c not in order]
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from scratchlab.db.records import RUN_STATUSES
+from scratchlab.core.records import RUN_STATUSES
 from scratchlab.reports.views.common import (
     STATUS_COLORS,
     command_line,
@@ -73,6 +73,21 @@ def environment_table(environment: Mapping[str, Any] | None):
 
     flat = flatten(environment or {})
     return pd.DataFrame({"key": list(flat), "value": [text_value(v) for v in flat.values()]})
+
+
+def running_lines(sweeps) -> list[str]:
+    """One line per running sweep, newest first: ``#12 main-job is running: 40 of 69
+    runs finished`` (what the page says while it follows a sweep)."""
+    finished = [s for s in RUN_STATUSES if s not in ("pending", "running")]
+    running = sweeps[sweeps["status"] == "running"].sort_values("sweep_id", ascending=False)
+    lines = []
+    for row in running.to_dict("records"):
+        done = sum(int(row.get(s) or 0) for s in finished)
+        lines.append(
+            f"#{row['sweep_id']} {text_value(row['name'])} is running: "
+            f"{done} of {int(row['n_runs'])} runs finished"
+        )
+    return lines
 
 
 def default_sweep(sweeps) -> int | None:

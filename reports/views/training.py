@@ -90,9 +90,72 @@ def aggregate_repeats(metrics, runs, confidence: float = CONFIDENCE, labels=None
     # t quantile needs n - 1 >= 1; a lone run gets no band rather than NaN
     quantile = np.where(n > 1, stdtrit(np.maximum(n - 1, 1), 0.5 + confidence / 2), 0.0)
     half = np.where(n > 1, quantile * agg["std"].fillna(0) / np.sqrt(n), 0.0)
-    agg["lo"] = agg["mean"] - half
-    agg["hi"] = agg["mean"] + half
+    # a band never leaves what the metric can be: an accuracy below 0, a loss below 0
+    low, high = zip(*(metric_range(n) for n in agg["name"]), strict=True) if len(agg) else ((), ())
+    agg["lo"] = np.maximum(agg["mean"] - half, np.array(low, float))
+    agg["hi"] = np.minimum(agg["mean"] + half, np.array(high, float))
     return agg.drop(columns="std")
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """``(low, high)`` a metric can take, by a word in its name: accuracies and
+    fractions lie in [0, 1]; losses, times (``*_s``) and rates (``*per_s``) are never
+    negative; anything else is unbounded."""
+    lowered = name.lower()
+    if "acc" in lowered or "frac" in lowered:
+        return (0.0, 1.0)
+    if "loss" in lowered or lowered.endswith("_s"):
+        return (0.0, math.inf)
+    return (-math.inf, math.inf)
+
+
+#: fewest runs per configuration whose t band says something: at 2 it is 12.7 standard errors wide
+MIN_BAND_RUNS = 3
+
+
+def band_note(aggregated) -> str | None:
+    """What a reader must know about the bands: none (one run each), or too few
+    runs for one to mean much; None when every configuration has enough."""
+    from scipy.special import stdtrit
+
+    if aggregated.empty:
+        return None
+    fewest, most = int(aggregated["runs"].min()), int(aggregated["runs"].max())
+    if most <= 1:
+        return "one run per configuration: no confidence band"
+    if fewest >= MIN_BAND_RUNS:
+        return None
+    t = float(stdtrit(max(fewest - 1, 1), 0.5 + CONFIDENCE / 2))
+    return (
+        f"{fewest} run{'s' if fewest > 1 else ''} in some configurations: a "
+        f"{int(CONFIDENCE * 100)}% band from {max(fewest, 2)} runs is ±{t:.1f} standard errors "
+        f"wide and means little; repeat more (--repeat {MIN_BAND_RUNS + 2})"
+    )
+
+
+#: how far beyond the lines' own extent a band may stretch the y axis, as a share of it
+BAND_MARGIN = 0.5
+
+
+def band_domain(data, log: bool = False) -> tuple[float, float] | None:
+    """The y axis a chart of ``data`` (``mean``, ``lo``, ``hi``) needs: the lines'
+    extent, widened by their bands by at most :data:`BAND_MARGIN` of it each way,
+    so a wide band from two runs cannot shrink every line to a flat stroke."""
+    import numpy as np
+
+    means = data["mean"].to_numpy(float)
+    means = means[np.isfinite(means) & ((means > 0) if log else True)]
+    if not len(means):
+        return None
+    scale = np.log10 if log else (lambda v: v)
+    low, high = float(scale(means.min())), float(scale(means.max()))
+    margin = BAND_MARGIN * max(high - low, abs(high) * 0.1, 1e-9)
+    bands = data[["lo", "hi"]].to_numpy(float)
+    bands = bands[np.isfinite(bands).all(axis=1) & ((bands > 0).all(axis=1) if log else True)]
+    if len(bands):
+        low = max(min(low, float(scale(bands[:, 0].min()))), low - margin)
+        high = min(max(high, float(scale(bands[:, 1].max()))), high + margin)
+    return (10**low, 10**high) if log else (low, high)
 
 
 #: the metric every epoch records once (train): its steps mark where epochs end
@@ -162,7 +225,12 @@ def y_range(values, log: bool = False) -> tuple[float, float] | None:
 
 
 def curve_chart(
-    aggregated, name: str, log: bool = False, clip: bool = False, x_title: str = "step"
+    aggregated,
+    name: str,
+    log: bool = False,
+    clip: bool = False,
+    x_title: str = "step",
+    colours=None,
 ):
     """One metric against step (or epoch): a line per configuration (the mean over
     its replicates) over a band (the confidence interval).
@@ -171,7 +239,9 @@ def curve_chart(
     one in the legend. On a ``log`` axis points at or below zero are left out and the
     band's lower edge is clipped to the line, so the band never reaches zero. ``clip``
     limits the y axis to :func:`y_range` (outliers drawn at the edge). The x axis is
-    whole numbers; the chart zooms and pans with the mouse (double-click resets)."""
+    whole numbers; the chart zooms and pans with the mouse (double-click resets).
+    ``colours`` (an ``alt.Scale``) fixes each configuration's colour, so that another
+    chart of the same runs can match it."""
     import altair as alt
     import numpy as np
 
@@ -179,13 +249,22 @@ def curve_chart(
     if log:
         data = data[data["mean"] > 0]
         data["lo"] = np.where(data["lo"] > 0, data["lo"], data["mean"])
-    domain = y_range(data["mean"], log) if clip else None
+    clipped = y_range(data["mean"], log) if clip else None
+    domain = clipped or band_domain(data, log)
+    if domain:  # the band is drawn inside the axis: it never sets it
+        data["lo"] = data["lo"].clip(lower=domain[0], upper=domain[1])
+        data["hi"] = data["hi"].clip(lower=domain[0], upper=domain[1])
     y_scale = alt.Scale(
-        type="log" if log else "linear", zero=False, **({"domain": list(domain)} if domain else {})
+        type="log" if log else "linear",
+        zero=False,
+        nice=False,
+        **({"domain": list(domain)} if domain else {}),
     )
     dashed = data["dash"].astype(str).str.len().gt(0).any()
     legend = alt.Legend(labelLimit=420, symbolLimit=0, orient="right")
-    colours = alt.Scale(scheme="tableau10" if data["colour"].nunique() <= 10 else "tableau20")
+    colours = colours or alt.Scale(
+        scheme="tableau10" if data["colour"].nunique() <= 10 else "tableau20"
+    )
     encoding = {
         "color": alt.Color(
             "colour:N", title="configuration" if not dashed else None, legend=legend, scale=colours
@@ -227,13 +306,15 @@ def curve_chart(
         ],
     )
     title = f"{name} (mean over repeats, {int(CONFIDENCE * 100)}% band)"
-    if domain:
+    if clipped:
         title += ", outliers clipped"
+    note = band_note(data)
     # independent legends: the lines' legend alone is drawn (the band's is off)
     chart = alt.layer(band, line).resolve_legend(color="independent", strokeDash="independent")
     # tall enough for every legend entry: the page crops a legend that overflows the chart
     entries = data["colour"].nunique() + (data["dash"].nunique() + 1 if dashed else 0)
-    return chart.properties(title=title, height=max(320, 21 * entries)).interactive()
+    heading = alt.TitleParams(title, subtitle=[note]) if note else title
+    return chart.properties(title=heading, height=max(320, 21 * entries)).interactive()
 
 
 def final_table(final, runs):

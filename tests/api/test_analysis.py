@@ -8,8 +8,8 @@ import math
 import pytest
 
 import scratchlab as sl
+from scratchlab.core.records import MetricRecord, PlannedRun, RunResult
 from scratchlab.db import open_store
-from scratchlab.db.records import MetricRecord, PlannedRun, RunResult
 from scratchlab.reports.importance import ImportanceError
 
 LRS = (0.001, 0.01, 0.1, 1.0)
@@ -46,14 +46,16 @@ def db(tmp_path) -> str:
 
 def test_importance_finds_the_param_that_decides_the_metric(db):
     frame = sl.importance(db, "valid_accuracy")
-    assert list(frame["name"])[0] == "lr" and frame.iloc[0]["importance"] > 0.9
+    assert frame["name"].iloc[0] == "lr" and frame.iloc[0]["importance"] > 0.9
     assert frame.set_index("name").loc["matmul", "importance"] < 0.05
     assert frame.attrs["runs"] == len(LRS) * len(MATMULS) * 2  # the failed run is left out
     assert frame.attrs["fixed"] == {}
 
 
 def test_importance_of_too_few_runs_says_why(db):
-    with pytest.raises(ImportanceError, match="2 runs have a finite valid_accuracy; .* at least 4"):
+    with pytest.raises(
+        ImportanceError, match=r"2 runs have a finite valid_accuracy; .* at least 4"
+    ):
         sl.importance(db, "valid_accuracy", where=["lr=0.1", "matmul=torch"])
 
 

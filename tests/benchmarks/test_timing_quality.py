@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from scratchlab.core.records import PlannedRun, RunResult, TimingRecord
 from scratchlab.db import quality
-from scratchlab.db.records import PlannedRun, RunResult, TimingRecord
 from scratchlab.db.store import open_store
 
 QUIET = 10e-6

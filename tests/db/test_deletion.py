@@ -37,14 +37,14 @@ def _rows(store) -> dict[str, int]:
 
 
 @pytest.fixture
-def store(db_url, samples):
+def store(db_url, db_samples):
     """Two finished sweeps of two runs with full results, tags and notes."""
     with open_store(db_url) as store:
         for sweep in ("first", "second"):
             sweep_id = store.create_sweep(sweep, ["runner"], {}, {})
-            ids = store.add_runs(sweep_id, [samples.planned_run(f"{sweep}{i}") for i in range(2)])
+            ids = store.add_runs(sweep_id, [db_samples.planned_run(f"{sweep}{i}") for i in range(2)])
             for run_id in ids.values():
-                store.write_result(run_id, samples.full_result())
+                store.write_result(run_id, db_samples.full_result())
                 add_tags(store, "run", [run_id], ["mine"])
                 set_note(store, run_id, "a note")
             add_tags(store, "sweep", [sweep_id], ["old"])
@@ -74,21 +74,21 @@ def test_deleting_a_sweep_takes_its_runs_and_tags(store):
 
 def test_unknown_ids_delete_nothing(store):
     before = _rows(store)
-    with pytest.raises(RunNotFoundError, match="no run 9 in .*; nothing was deleted"):
+    with pytest.raises(RunNotFoundError, match=r"no run 9 in .*; nothing was deleted"):
         delete_runs(store, [1, 9])
     with pytest.raises(SweepNotFoundError, match="no sweep 5"):
         delete_sweep(store, 5)
     assert _rows(store) == before
 
 
-def test_a_sweep_whose_driver_is_alive_is_refused(store, samples):
+def test_a_sweep_whose_driver_is_alive_is_refused(store, db_samples):
     # a live driver: another process on this host, with a fresh heartbeat
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         live = store.create_sweep(
             "live", ["runner"], {}, {}, owner=Owner(socket.gethostname(), sleeper.pid)
         )
-        (run_id,) = store.add_runs(live, [samples.planned_run("running")]).values()
+        (run_id,) = store.add_runs(live, [db_samples.planned_run("running")]).values()
         before = _rows(store)
         with pytest.raises(SweepInUseError, match=f"sweep {live} is still running in process"):
             delete_sweep(store, live)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rich.console import Console
 
-from scratchlab.db.records import PlannedRun, RunResult
+from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.runner.progress import LiveProgress, LogLines, NotebookProgress, Tally
 from scratchlab.runner.sweeping import SweepReporter
 

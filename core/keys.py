@@ -1,0 +1,21 @@
+"""Names more than one layer agrees on: the default database and keys in stored JSON.
+
+Each lives here once so the engine, the reports, the CLI and the notebook API
+read the same value without importing each other.
+"""
+
+from __future__ import annotations
+
+#: environment variable naming the results database (``runner --db``'s default)
+DB_ENV_VAR = "SCRATCHLAB_DB"
+
+#: the database used when neither ``--db`` nor ``SCRATCHLAB_DB`` names one:
+#: ``runs.db`` in the working directory
+DEFAULT_DB_FILE = "runs.db"
+
+#: the same default as a SQLAlchemy URL, as ``runner --help`` shows it
+DEFAULT_DB = f"sqlite:///{DEFAULT_DB_FILE}"
+
+#: key of a sweep's stored spec holding ``{experiment: headline patterns}``,
+#: written when the sweep is planned so reading them back needs no plugin
+HEADLINES_KEY = "headlines"

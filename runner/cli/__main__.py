@@ -1,0 +1,5 @@
+"""``python -m scratchlab.runner.cli``: the ``runner`` command, as the tests and workers start it."""
+
+from scratchlab.runner.cli import main
+
+main()
