@@ -82,6 +82,9 @@ def test_a_note_is_set_shown_and_cleared(db):
     assert invoke(db, "note", "2", "lr 0.2 is too low here").exit_code == 0
     shown = invoke(db, "note", "2")
     assert shown.exit_code == 0 and shown.output.strip() == "lr 0.2 is too low here"
+    invoke(db, "tag", "2", "look-again")
+    detail = invoke(db, "show", "2")
+    assert "lr 0.2 is too low here" in detail.output and "look-again" in detail.output
     assert invoke(db, "note", "2", "--clear").exit_code == 0
     assert "has no note" in invoke(db, "note", "2").output
 
