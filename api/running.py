@@ -39,7 +39,7 @@ def _settings(settings: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 
 def _names(value: str | Sequence[str]) -> tuple[str, ...]:
-    from scratchlab.runner.plan import split_names
+    from scratchlab.runner.spec import split_names
 
     return split_names(value)
 
@@ -47,7 +47,7 @@ def _names(value: str | Sequence[str]) -> tuple[str, ...]:
 def default_reporter(progress: bool):
     """The notebook bar inside Jupyter, the terminal's bar or log lines elsewhere, nothing when not ``progress``."""
     from scratchlab.runner.progress import NotebookProgress, in_notebook, make_reporter
-    from scratchlab.runner.sweeping import SilentReporter
+    from scratchlab.runner.reporting import SilentReporter
 
     if not progress:
         return SilentReporter()
@@ -124,7 +124,7 @@ def sweep(
     """
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.reading import database_url
-    from scratchlab.runner.plan import SweepSpec
+    from scratchlab.runner.spec import SweepSpec
     from scratchlab.runner.sweeping import Execution, run_sweep
 
     # a keyword names a category of the registry: built-in, added by a built-in

@@ -186,7 +186,7 @@ def run_components(
     exception: it is in ``Results.runs`` with its reason, and
     :meth:`Results.raise_for_failures` turns it into one.
     """
-    from scratchlab.runner.plan import SweepSpec
+    from scratchlab.runner.spec import SweepSpec
     from scratchlab.runner.sweeping import Execution, SweepError, run_sweep
 
     plugins, modules = _load(plugin, isolated)

@@ -98,7 +98,8 @@ def parts_per_run(folder: Path, n: int) -> tuple[float, float]:
     from scratchlab.db import open_store
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.runner.context import run_experiment
-    from scratchlab.runner.plan import SweepSpec, plan
+    from scratchlab.runner.plan import plan
+    from scratchlab.runner.spec import SweepSpec
 
     plugins = load_plugins([PLUGIN])
     runs = plan(SweepSpec(experiments=("bench-noop",), repeat=n), plugins.registry)
@@ -122,8 +123,9 @@ def execution_case(
     """A case: execute ``n_runs`` bench-spin runs on ``backend`` (stored first, not timed); its wall time."""
     from scratchlab.db import open_store
     from scratchlab.runner.execute import HookCaller, execute_sweep
-    from scratchlab.runner.plan import SweepSpec, plan
+    from scratchlab.runner.plan import plan
     from scratchlab.runner.progress import Reporter
+    from scratchlab.runner.spec import SweepSpec
 
     spec = SweepSpec(
         experiments=("bench-spin",), repeat=n_runs, settings={"bench-spin": {"loops": loops}}

@@ -99,7 +99,8 @@ def steps_per_epoch(data, bs: int) -> int:
 
 def planned_train(plugins, stats_every: int = 0):
     """The ``train`` run that ``runner sweep --experiments train --matmul torch`` plans."""
-    from scratchlab.runner.plan import SweepSpec, plan
+    from scratchlab.runner.plan import plan
+    from scratchlab.runner.spec import SweepSpec
 
     settings = {"train": {"stats_every": stats_every}} if stats_every else {}
     (run,) = plan(
@@ -267,7 +268,7 @@ def memory_child(side: str) -> None:
     set when the count restarted, and the peak above it.
     """
     from scratchlab.plugins.types import bind
-    from scratchlab.runner.context import load_dataset
+    from scratchlab.runner.rundata import load_dataset
 
     plugins = load_plugins()
     planned = planned_train(plugins)

@@ -115,8 +115,8 @@ def live_owner(row: Any, now: datetime | None = None) -> str | None:
     SIGSTOP beats no more but may still be continued and finish its runs, so only its
     end (or a reused pid) frees the sweep. Elsewhere only the heartbeat can tell.
     """
-    if row.status != "running" or row.heartbeat_at is None:
-        return None  # finished, or started before owners were recorded
+    if row.status != "running" or not isinstance(row.heartbeat_at, datetime):
+        return None  # finished, started before owners were recorded, or its heartbeat damaged
     age = max(((now or utcnow()) - row.heartbeat_at).total_seconds(), 0)
     who = f"process {row.owner_pid} on {row.owner_host} (last heartbeat {age:.0f}s ago)"
     here = Owner.this_process()

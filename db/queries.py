@@ -15,6 +15,7 @@ statistics, metrics) live in :mod:`scratchlab.db.results` and are re-exported he
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -51,6 +52,7 @@ from scratchlab.db.rows import (
     runs_select,
 )
 from scratchlab.db.scope import id_in, run_clauses
+from scratchlab.db.sqltypes import Damaged, seconds_between
 from scratchlab.db.store import Store
 
 SWEEP_COLUMNS = [
@@ -73,9 +75,19 @@ Names = Iterable[str] | str | None
 
 def _timed_frame(rows, columns: list[str]) -> pd.DataFrame:
     """A frame of rows with UTC ``started_at``/``finished_at`` and ``duration_s`` computed from them."""
-    frame = pd.DataFrame.from_records(
-        [tuple(r) for r in rows], columns=[c for c in columns if c != "duration_s"]
-    )
+    records = [tuple(r) for r in rows]
+    names = [c for c in columns if c != "duration_s"]
+    frame = pd.DataFrame.from_records(records, columns=names)
+    start, end = names.index("started_at"), names.index("finished_at")
+    if any(isinstance(r[start], Damaged) or isinstance(r[end], Damaged) for r in records):
+        # a damaged time stays in its column as its marked text; durations one by one
+        durations = [seconds_between(r[start], r[end]) for r in records]
+        frame.insert(
+            columns.index("duration_s"),
+            "duration_s",
+            [math.nan if d is None else d for d in durations],
+        )
+        return frame
     for column in ("started_at", "finished_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     # computed here, exact to the microsecond; SQL computes it only to sort by it
@@ -291,8 +303,7 @@ def run_summary(store: Store, run_id: int) -> dict:
     summary: dict[str, Any] = dict(
         zip([c for c in RUN_COLUMNS if c != "duration_s"] + ["sweep_name"], row, strict=True)
     )
-    started, finished = summary["started_at"], summary["finished_at"]
-    summary["duration_s"] = (finished - started).total_seconds() if started and finished else None
+    summary["duration_s"] = seconds_between(summary["started_at"], summary["finished_at"])
     components, versions, values = _split_params(store, [int(run_id)])[int(run_id)]
     stats = activation_stats(store, run_ids=[run_id], final_only=True)
     final = final_metrics(store, run_ids=[run_id])

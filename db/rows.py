@@ -22,6 +22,7 @@ from scratchlab.db import models as m
 from scratchlab.db.filters import RUN_COLUMNS, RunFilter
 from scratchlab.db.params import COMPONENT, EXPERIMENT, decode
 from scratchlab.db.scope import id_in, metric_count, run_clauses, run_ids_in, sorted_runs
+from scratchlab.db.sqltypes import seconds_between
 
 #: a param whose name is already a run column gets this suffix (``device_param``)
 PARAM_SUFFIX = "_param"
@@ -205,7 +206,7 @@ def run_rows(
     }
     # exact to the microsecond; SQL computes the duration only to sort by it
     durations = [
-        (end - start).total_seconds() if start is not None and end is not None else None
+        seconds_between(start, end)
         for start, end in zip(columns["started_at"], columns["finished_at"], strict=True)
     ]
     columns = {name: durations if name == "duration_s" else columns[name] for name in RUN_COLUMNS}

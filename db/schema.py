@@ -301,6 +301,30 @@ def current(url: str | URL, *, check: bool = True) -> SchemaState:
         engine.dispose()
 
 
+def check_writable(engine: Engine) -> None:
+    """Check what a sweep needs before it writes its first row; raise one line otherwise.
+
+    SQLite's ``quick_check`` (every page read: damage in the middle of the file shows
+    here, not halfway through the sweep), the schema revision (the head), and every
+    table of the schema present (a dropped table). Reads only.
+    """
+    from scratchlab.db.models import metadata
+
+    with transaction(engine) as conn:
+        if conn.dialect.name == "sqlite":
+            quick_check(conn, engine.url)
+        state = inspect_schema(conn)
+    if (error := refusal(state, engine.url, read_only=False)) is not None:
+        raise error
+    missing = sorted(set(metadata.tables) - set(state.tables))
+    if missing:
+        raise CorruptDatabaseError(
+            f"{describe(engine.url)} lacks the table{'s' if len(missing) > 1 else ''}"
+            f" {', '.join(missing)} of schema revision {state.revision} (dropped by hand?); left"
+            " untouched: restore it from a backup or pass another --db"
+        )
+
+
 def quick_check(conn: Connection, url: URL) -> None:
     """Raise :class:`CorruptDatabaseError` when SQLite's ``quick_check`` finds damaged pages."""
     try:

@@ -12,7 +12,10 @@ different meaning, except ``timings.flops``, where "unknown" and NaN are the
 same thing to a reader (both are NaN in a DataFrame).
 
 ``UTCDateTime``: timezone-aware UTC datetimes in, timezone-aware UTC
-datetimes out, on SQLite (which has no time zones) as on PostgreSQL.
+datetimes out, on SQLite (which has no time zones) as on PostgreSQL. SQLite
+keeps whatever text was written, so a time edited by hand or half-written may
+not parse: it is read back as :class:`Damaged` (the text, marked), so that a
+listing shows that row as damaged instead of failing on it.
 """
 
 from __future__ import annotations
@@ -72,6 +75,40 @@ class Real(TypeDecorator):
         return float
 
 
+class Damaged(str):
+    """A stored value that cannot be read as its column's type: the text as stored, shown
+    as ``damaged: '<text>'`` (a ``str``, so JSON and tables print it as it is); it is no
+    datetime, so no duration is computed from it (:func:`seconds_between`)."""
+
+    @classmethod
+    def of(cls, raw: Any) -> Damaged:
+        """``raw`` (the stored value) marked as damaged. (pandas keeps the text of a
+        ``str`` subclass but not its class: frames detect damage on the rows they are built from.)"""
+        text = str(raw)
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        return cls(f"damaged: {shown!r}")
+
+
+def seconds_between(start: Any, end: Any) -> float | None:
+    """``end - start`` in seconds when both are datetimes; None when either is missing or damaged."""
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return (end - start).total_seconds()
+    return None
+
+
+def _sqlite_datetime(value: Any) -> datetime | Damaged | None:
+    """A SQLite DATETIME text as an aware UTC datetime, or :class:`Damaged`."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        return Damaged.of(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator):
     """A datetime column that always holds UTC and always returns aware datetimes.
 
@@ -93,6 +130,13 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect, coltype):
+        """On SQLite, parse the stored text here, a malformed one becoming :class:`Damaged`
+        (SQLAlchemy's own parser raises ``ValueError`` and fails the whole query)."""
+        if dialect.name == "sqlite":
+            return _sqlite_datetime
+        return super().result_processor(dialect, coltype)
 
     @property
     def python_type(self) -> type:

@@ -36,7 +36,7 @@ from scratchlab.db.final import FINAL_COLUMNS, final_rows
 from scratchlab.db.ownership import Owner
 from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
 from scratchlab.db.quality import settle
-from scratchlab.db.schema import check_sqlite_file, ensure_schema
+from scratchlab.db.schema import check_sqlite_file, check_writable, ensure_schema
 from scratchlab.db.sqltypes import utcnow
 
 PARAM_COLUMNS = ("run_id", "name", "kind", "value_text", "value_num", "version")
@@ -122,6 +122,12 @@ class Store:
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+    def check_writable(self) -> None:
+        """Raise a one-line :class:`~scratchlab.db.errors.DatabaseError` unless the database is
+        whole, at the schema head and holds every table (:func:`scratchlab.db.schema.check_writable`):
+        what a sweep checks before its first write."""
+        check_writable(self.engine)
 
     # -- transactions -------------------------------------------------------
 

@@ -107,7 +107,7 @@ def read_file(
     that names the file and says it is not a valid ``kind``.
 
     Nothing is cached here: the run context keeps each loaded dataset per
-    process (``scratchlab.runner.context.load_dataset``).
+    process (``scratchlab.runner.rundata.load_dataset``).
     """
     try:
         return reader(path)

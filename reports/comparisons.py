@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scratchlab.reports.filters import RunFilter
+from scratchlab.db.filters import RunFilter
 
 
 class NothingToCompare(Exception):

@@ -1,7 +1,7 @@
 """Run filters as the app's sidebar and the terminal views use them.
 
-The filter itself is :class:`scratchlab.db.filters.RunFilter` (re-exported
-here with its parser): one value, turned into SQL in one place, so the
+The filter itself is :class:`scratchlab.db.filters.RunFilter` (import it
+and its parser from there): one value, turned into SQL in one place, so the
 sidebar, ``runner runs --where`` and the notebook API filter alike. This
 module only adds what the UI needs around it: which component categories the
 runs in scope used (derived from the database, so a category a plugin adds
@@ -10,16 +10,6 @@ Streamlit or torch.
 """
 
 from __future__ import annotations
-
-from scratchlab.db.filters import (
-    RUN_COLUMNS,
-    Condition,
-    FilterError,
-    RunFilter,
-    parse_condition,
-    parse_value,
-    parse_where,
-)
 
 
 def component_categories(values) -> list[str]:
@@ -42,15 +32,4 @@ def component_columns(frame, base_columns) -> list[str]:
     return [c for c in frame.columns if c not in base]
 
 
-__all__ = [
-    "RUN_COLUMNS",
-    "Condition",
-    "FilterError",
-    "RunFilter",
-    "category_columns",
-    "component_categories",
-    "component_columns",
-    "parse_condition",
-    "parse_value",
-    "parse_where",
-]
+__all__ = ["category_columns", "component_categories", "component_columns"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scratchlab.core.keys import HEADLINES_KEY
+from scratchlab.db.sqltypes import Damaged
 
 #: the run columns of a ``list_runs`` frame that are not params
 RUN_FIELDS: tuple[str, ...] = (
@@ -220,8 +221,15 @@ def glance_tables(
     for experiment in dict.fromkeys(table["experiment"]):
         positions = [i for i, e in enumerate(table["experiment"]) if e == experiment]
         rows = {c: [values[i] for i in positions] for c, values in table.items()}
-        rows[DURATION] = rows["duration_s"]
+        # a run whose stored time is damaged shows that time in place of a duration
+        rows[DURATION] = [
+            next((t for t in times if isinstance(t, Damaged)), seconds)
+            for seconds, *times in zip(
+                rows["duration_s"], rows["started_at"], rows["finished_at"], strict=True
+            )
+        ]
         rows["error"] = [error_summary(reason) for reason in rows["reason"]]
+        rows["status"] = [shown_status(s, r) for s, r in zip(rows["status"], rows["reason"])]
         present = [c for c in rows if c not in RUN_FIELDS and c not in (DURATION, "error")]
         metrics = [c for c in metric_names if c in present and any(map(_text, rows[c]))]
         params = [c for c in present if c not in metric_names and _varies(rows[c]) is not None]
@@ -337,6 +345,17 @@ def config_summaries(
         )
         numbers.append(pd.DataFrame(stats))
     return glances, (pd.concat(numbers, ignore_index=True) if numbers else pd.DataFrame())
+
+
+def shown_status(status: Any, reason: Any) -> Any:
+    """A run's status as its row shows it: ``done, diverged`` for a run that finished
+    but whose training diverged (its note starts with ``DIVERGED_NOTE``), so a
+    narrow table that leaves out the error column still says so."""
+    from scratchlab.core.keys import DIVERGED_NOTE
+
+    if status == "done" and isinstance(reason, str) and reason.startswith(DIVERGED_NOTE):
+        return "done, diverged"
+    return status
 
 
 def available_columns(table: Columns) -> list[str]:

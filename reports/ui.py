@@ -16,7 +16,8 @@ from typing import Any
 import streamlit as st
 
 from scratchlab.core.records import RUN_STATUSES
-from scratchlab.reports.filters import FilterError, RunFilter, component_categories, parse_where
+from scratchlab.db.filters import FilterError, RunFilter, parse_where
+from scratchlab.reports.filters import component_categories
 from scratchlab.reports.source import resolve_db_url
 from scratchlab.reports.views.common import plain
 

@@ -32,8 +32,7 @@ from scratchlab.runner import timing as timing_mod
 from scratchlab.runner.budget import Budget, BudgetExceeded, alarm
 from scratchlab.runner.rundata import load_dataset, move_splits, seed_everything
 
-# BudgetExceeded and load_dataset are re-exported: plugins and the workers import them from here
-__all__ = ["BudgetExceeded", "RunContext", "SetupError", "load_dataset", "run_experiment"]
+__all__ = ["RunContext", "SetupError", "run_experiment"]
 
 
 class SetupError(Exception):

@@ -33,44 +33,23 @@ from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.contracts import check_bounds
 from scratchlab.plugins.registry import Registry, UnknownComponentError
 from scratchlab.plugins.types import bind
-from scratchlab.runner.spec import (  # re-exported: callers import the spec's parts from here
-    CONFIG_KEYS,
+from scratchlab.runner.spec import (
     DTYPES,
-    MAX_THREADS,
     Include,
     PlanError,
     SweepSpec,
-    add_setting,
     coerce_value,
-    load_config,
-    merge_spec_args,
-    parse_setting,
-    parse_threads,
-    split_names,
 )
 
 __all__ = [
-    "CONFIG_KEYS",
     "DATA_PATH_PARAMS",
-    "DTYPES",
-    "MAX_THREADS",
-    "Include",
-    "PlanError",
-    "SweepSpec",
-    "add_setting",
     "canonical_json",
-    "coerce_value",
     "data_path_param",
-    "load_config",
-    "merge_spec_args",
-    "parse_setting",
-    "parse_threads",
     "plan",
     "plan_size",
     "plan_warnings",
     "run_identity",
     "run_key",
-    "split_names",
 ]
 
 # --------------------------------------------------------------------------- keys

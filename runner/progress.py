@@ -1,6 +1,6 @@
 """What a sweep shows while it runs and when it ends.
 
-Three reporters implementing :class:`scratchlab.runner.sweeping.SweepReporter`:
+Three reporters implementing :class:`scratchlab.runner.reporting.SweepReporter`:
 :class:`LiveProgress`, a rich progress bar on stderr with done/total, counts
 and the current run (on a narrow terminal the run's label is cut first);
 :class:`LogLines`, one plain line per finished run (``--quiet``, or when

@@ -25,16 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scratchlab.core.records import PlannedRun
-from scratchlab.runner.plan import PlanError, SweepSpec, plan, plan_warnings
+from scratchlab.runner.plan import plan, plan_warnings
 from scratchlab.runner.reporting import SilentReporter, SweepReporter, Tallying
+from scratchlab.runner.spec import PlanError, SweepSpec
 
 __all__ = [
     "Execution",
     "Prepared",
-    "SilentReporter",
     "SweepError",
     "SweepOutcome",
-    "SweepReporter",
     "SweepUsageError",
     "execute_prepared",
     "prepare_new",
@@ -378,6 +377,7 @@ def execute_prepared(
             note=prepared.note,
         )
     execution.check_environment()
+    store.check_writable()  # a damaged database is refused before its first row, not halfway
     progress = Tallying(reporter or SilentReporter())
     for message in prepared.warnings:
         progress.warn(message)

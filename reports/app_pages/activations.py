@@ -5,6 +5,7 @@ import streamlit as st
 
 from scratchlab.reports import ui
 from scratchlab.reports.views import activations as views
+from scratchlab.reports.views.labels import default_run, frame_run_names
 from scratchlab.reports.views.run import link_config, with_run_links
 
 #: most runs whose statistics one view loads; narrow the filters for others
@@ -80,14 +81,16 @@ stepped = views.step_stats(labelled)
 if not stepped.empty:
     st.header("During training")
     run_ids = sorted(int(r) for r in stepped["run_id"].unique())
+    names = frame_run_names(runs[runs["run_id"].isin(run_ids)])
     run_id = ui.page_widget(
         "activations.run",
         st.selectbox,
         "run",
         run_ids,
-        default=run_ids[0],
+        default=default_run(run_ids, ui.query("final_metrics", run_ids=run_ids)),
         parse=int,
         options=run_ids,
+        format_func=lambda r: names.get(r, f"#{r}"),
     )
     of_run = stepped[stepped["run_id"] == run_id]
     step_models = views.model_names(of_run)

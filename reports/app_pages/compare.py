@@ -8,6 +8,7 @@ import streamlit as st
 from scratchlab.reports import ui
 from scratchlab.reports.views import compare as views
 from scratchlab.reports.views import training as training_views
+from scratchlab.reports.views.labels import run_names
 from scratchlab.reports.views.run import link_config, with_run_links
 from scratchlab.reports.views.timings import pick_unit
 
@@ -60,7 +61,7 @@ if len(chosen) < 2:
 summaries = [ui.query("run_summary", int(r)) for r in chosen]
 runs, final, timings = views.from_summaries(summaries)
 # one name and one colour per run in every table and chart: "#91 kaiming-normal · relu"
-names = views.run_names(summaries)
+names = run_names(summaries)
 headers = dict(zip(views.run_header(chosen), (names[r] for r in chosen), strict=True))
 st.dataframe(
     with_run_links(

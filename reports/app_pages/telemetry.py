@@ -5,6 +5,7 @@ import streamlit as st
 
 from scratchlab.reports import ui
 from scratchlab.reports.views import telemetry as views
+from scratchlab.reports.views.labels import default_run, frame_run_names
 
 #: most runs offered in the run picker; narrow the filters for others
 MAX_RUNS = 200
@@ -20,8 +21,18 @@ run_ids = [int(r) for r in runs["run_id"]]
 if not run_ids:
     st.info("No runs match these filters.")
     st.stop()
+# named by what differs between them; opens on the best-trained run, not the first
+# (often randn's, whose activations diverged: nothing to see)
+names = frame_run_names(runs)
 run_id = ui.page_widget(
-    "telemetry.run", st.selectbox, "run", run_ids, default=run_ids[0], parse=int, options=run_ids
+    "telemetry.run",
+    st.selectbox,
+    "run",
+    run_ids,
+    default=default_run(run_ids, ui.query("final_metrics", run_ids=run_ids)),
+    parse=int,
+    options=run_ids,
+    format_func=lambda r: names.get(r, f"#{r}"),
 )
 histograms = ui.query("activation_histograms", run_ids=run_id)
 if histograms.empty:

@@ -14,6 +14,7 @@ from typing import Any
 
 #: the columns every ``list_runs`` row has; the rest are params (one definition, in the database package)
 from scratchlab.db.filters import RUN_COLUMNS
+from scratchlab.db.sqltypes import Damaged
 
 #: columns that tell replicates of one configuration apart (not part of "what ran")
 REPLICATE_COLUMNS: tuple[str, ...] = (
@@ -89,7 +90,10 @@ def command_line(argv: Any) -> str:
 
 
 def format_duration(seconds: Any) -> str:
-    """``3725.2`` -> ``"1h 02m 05s"``, ``2.5`` -> ``"2.50 s"``; missing -> ``""``."""
+    """``3725.2`` -> ``"1h 02m 05s"``, ``2.5`` -> ``"2.50 s"``; missing -> ``""``; a damaged
+    stored time (:class:`~scratchlab.db.sqltypes.Damaged`) -> ``"damaged"``."""
+    if isinstance(seconds, Damaged):
+        return "damaged"
     if seconds is None or (isinstance(seconds, float) and not math.isfinite(seconds)):
         return ""
     try:

@@ -125,28 +125,6 @@ def run_labels(runs) -> dict[int, str]:
     return labels
 
 
-def run_names(summaries) -> dict[int, str]:
-    """Chart and table names of the compared runs (``run_summary`` dicts): the run id,
-    then the components and params in which the runs differ,
-    ``#91 kaiming-normal · lr=0.5``; the experiment where they differ in none."""
-    chosen = [
-        {
-            **{c: str(v) for c, v in (s.get("components") or {}).items()},
-            **{p: f"{p}={text_value(v)}" for p, v in (s.get("params") or {}).items()},
-        }
-        for s in summaries
-    ]
-    names = dict.fromkeys(n for values in chosen for n in values)
-    varying = [n for n in names if len({values.get(n) for values in chosen}) > 1]
-    labels = {}
-    for summary, values in zip(summaries, chosen, strict=True):
-        parts = [values[n] for n in varying if n in values]
-        labels[int(summary["run_id"])] = f"#{int(summary['run_id'])} " + (
-            " · ".join(parts) or str(summary.get("experiment") or "")
-        )
-    return labels
-
-
 #: Tableau's ten colours (Vega's ``tableau10``), in order: run i of a comparison gets colour i
 PALETTE: tuple[str, ...] = (
     "#4c78a8",

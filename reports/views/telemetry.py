@@ -49,11 +49,23 @@ def heatmap_frame(histograms, layer: str, max_steps: int = MAX_STEPS):
     return pd.DataFrame.from_records(records, columns=["step", "value", "count", "log_count"])
 
 
+def occupied_bins(frame):
+    """The rows of a :func:`heatmap_frame` from its lowest to its highest bin that
+    holds any count at any step: a ReLU layer's activations are never below zero,
+    so the empty lower half of the recorded range is left out of the chart."""
+    occupied = frame.loc[frame["count"] > 0, "value"]
+    if occupied.empty:
+        return frame
+    return frame[frame["value"].between(occupied.min(), occupied.max())]
+
+
 def colorful_chart(frame, layer: str):
-    """The "colorful dimension": step across, activation value up, colour the log count."""
+    """The "colorful dimension": step across, activation value up (the bins that ever
+    hold a count: :func:`occupied_bins`), colour the log count."""
     import altair as alt
 
     width = float(frame["value"].diff().abs().min()) if len(frame) > 1 else 1.0
+    frame = occupied_bins(frame)
     return (
         alt.Chart(frame.assign(top=frame["value"] + width / 2, bottom=frame["value"] - width / 2))
         .mark_rect()

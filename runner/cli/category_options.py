@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from scratchlab.plugins.categories import plural
-from scratchlab.runner.plan import split_names
+from scratchlab.runner.spec import split_names
 
 
 def category_choices(args: Sequence[str], registry: Any) -> dict[str, tuple[str, ...]]:

@@ -24,7 +24,8 @@ from scratchlab.plugins.categories import BUILTIN_CATEGORIES
 from scratchlab.plugins.training_types import TRAINING_CATEGORIES
 from scratchlab.runner import options as options_
 from scratchlab.runner.cli.category_options import CategoryHelpCommand, category_help
-from scratchlab.runner.plan import (
+from scratchlab.runner.spec import (
+    DEFAULT_MAX_RUNS,
     DTYPES,
     PlanError,
     SweepSpec,
@@ -35,7 +36,6 @@ from scratchlab.runner.plan import (
     parse_threads,
     split_names,
 )
-from scratchlab.runner.spec import DEFAULT_MAX_RUNS
 
 #: categories with an option of their own: the built-in ones and those scratchlab's
 #: training plugins add (declared without torch, so --help stays light); a third

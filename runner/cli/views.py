@@ -86,7 +86,7 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @functools.wraps(command)
     def wrapper(*args: Any, sweep_ids, experiments, statuses, where, **kwargs: Any) -> Any:
-        from scratchlab.reports.filters import FilterError, RunFilter, parse_where
+        from scratchlab.db.filters import FilterError, RunFilter, parse_where
 
         try:
             run_filter = parse_where(

@@ -174,7 +174,7 @@ def test_matmul_params_are_refused_at_planning(db: Path, setting: str):
 
 
 def test_the_api_refuses_the_same_numbers_before_writing(db: Path):
-    from scratchlab.runner.plan import SweepSpec
+    from scratchlab.runner.spec import SweepSpec
     from scratchlab.runner.sweeping import Execution, SweepUsageError, run_sweep
 
     for bad in (float("nan"), float("inf"), 0.0, -1.0):

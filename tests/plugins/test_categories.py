@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from scratchlab.plugins.manager import load_plugins
-from scratchlab.runner.plan import SweepSpec, plan
+from scratchlab.runner.plan import plan
+from scratchlab.runner.spec import SweepSpec
 
 pytestmark = pytest.mark.usefixtures("clean_plugin_env")
 

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.cli import cli
-from scratchlab.runner.plan import PlanError, SweepSpec, plan, plan_warnings
+from scratchlab.runner.plan import plan, plan_warnings
+from scratchlab.runner.spec import PlanError, SweepSpec
 
 pytestmark = pytest.mark.usefixtures("clean_plugin_env")
 

@@ -14,7 +14,8 @@ from scratchlab.plugins import bind
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.plugins.norms import GroupNorm, RunningBatchNorm, norms
 from scratchlab.runner.cli import cli
-from scratchlab.runner.plan import PlanError, SweepSpec, plan
+from scratchlab.runner.plan import plan
+from scratchlab.runner.spec import PlanError, SweepSpec
 
 # one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

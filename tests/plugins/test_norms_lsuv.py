@@ -32,7 +32,7 @@ def test_train_records_unit_std_per_layer_after_lsuv(lesson, final):
 def test_lsuv_holds_on_another_batch_and_kaiming_alone_does_not(registry):
     """On a held-out batch of 512 images LSUV's stds stay near 1 (band 0.85-1.15); plain
     Kaiming init with the same general-relu leaves them far from it (the reason for 07a)."""
-    from scratchlab.runner.context import load_dataset
+    from scratchlab.runner.rundata import load_dataset
 
     entry = registry.get("dataset", "mnist-5k")
     data = load_dataset(bind(entry.component), entry.version)

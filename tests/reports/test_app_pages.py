@@ -241,3 +241,14 @@ def test_compare_gives_each_run_one_name_and_one_colour_everywhere(sample_db, mo
     for scale in scales:  # bars, curve lines and bands: one domain, one range
         assert scale.get("domain") == [names[r] for r in chosen], scale
         assert scale.get("range") == scales[0]["range"]
+
+
+def test_activations_run_picker_names_runs_and_opens_on_the_best_trained(sample_db, monkeypatch):
+    """Issue 24 item 14: the during-training picker listed bare ids and opened on the
+    first; now runs are named by what differs and it opens on the best-trained run."""
+    at = _open(sample_db.url, "activations", monkeypatch, {"sweep": str(sample_db.train_sweep)})
+    picker = at.selectbox(key="activations.run")
+    best = sample_db.train_runs[-1]  # lr 0.5, third repeat: valid accuracy 0.97
+    assert picker.value == best
+    assert f"#{best} lr=0.5" in picker.options
+    assert f"#{sample_db.train_runs[0]} lr=0.1" in picker.options

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from scratchlab.core.records import HistogramRecord, PlannedRun, RunResult
+from scratchlab.core.records import HistogramRecord, MetricRecord, PlannedRun, RunResult
 from scratchlab.db import open_store
 from scratchlab.reports.views import telemetry as views
 
@@ -86,3 +86,57 @@ def test_page_draws_near_zero_and_a_heat_map_per_layer(database):
     assert len(charts) == 1 + len(LAYERS)
     table = at.dataframe[0].value
     assert list(table["name"]) == list(LAYERS)
+
+
+@pytest.fixture
+def two_runs(tmp_path, monkeypatch):
+    """Telemetry runs of randn (diverged: accuracy at chance) and kaiming-normal (trained),
+    ReLU activations recorded on [-7, 7]: no count below zero. Their run ids."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with open_store(url) as store:
+        sweep_id = store.create_sweep("telemetry", ["runner", "sweep"], {}, {})
+        ids = store.add_runs(
+            sweep_id,
+            [
+                PlannedRun(
+                    key=init,
+                    experiment="telemetry",
+                    components={"init": init, "activation": "relu"},
+                    params={},
+                )
+                for init in ("randn", "kaiming-normal")
+            ],
+        )
+        for init, accuracy in (("randn", 0.098), ("kaiming-normal", 0.91)):
+            records = [histogram(2, "conv1", s) for s in range(STEPS)]
+            metrics = [MetricRecord("valid_accuracy", accuracy, 10)]
+            store.write_result(
+                ids[init], RunResult(status="done", histograms=records, metrics=metrics)
+            )
+        store.finish_sweep(sweep_id, "done")
+    monkeypatch.setenv("SCRATCHLAB_DB", url)
+    return ids
+
+
+def test_the_run_picker_names_components_and_opens_on_a_trained_run(two_runs):
+    """Issue 24 item 14: the picker listed bare ids and opened on the first run, the
+    diverged randn one; now each run is named by its init and the trained one is shown."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/telemetry.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    picker = at.selectbox(key="telemetry.run")
+    assert picker.value == two_runs["kaiming-normal"]
+    assert sorted(picker.options) == sorted(
+        [f"#{two_runs['randn']} randn", f"#{two_runs['kaiming-normal']} kaiming-normal"]
+    )
+
+
+def test_the_heat_map_spans_only_the_bins_that_hold_activations(database):
+    """Issue 24 item 14: [-7, 7] left the lower half of every ReLU panel empty; the chart
+    now spans the lowest to the highest bin that ever holds a count."""
+    heat = views.heatmap_frame(database, "conv1")
+    shown = views.occupied_bins(heat)
+    assert shown["value"].min() == pytest.approx(-7 + 20.5 * 0.35)  # the bin just above zero
+    assert shown["value"].max() == pytest.approx(-7 + 25.5 * 0.35)
+    assert (heat["value"] < 0).any() and not (shown["value"] < 0).any()

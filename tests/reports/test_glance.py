@@ -21,7 +21,8 @@ from scratchlab.db import open_store
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.plugins.registry import declared_headlines
 from scratchlab.runner.cli import cli
-from scratchlab.runner.plan import SweepSpec, plan
+from scratchlab.runner.plan import plan
+from scratchlab.runner.spec import SweepSpec
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 ESC_NAME = "\x1b[31mred\x1b[0m"

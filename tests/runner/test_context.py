@@ -23,7 +23,8 @@ from scratchlab.plugins.manager import load_plugins
 from scratchlab.plugins.stats import RecordBuffer, stat_vector
 from scratchlab.runner import context as context_mod
 from scratchlab.runner import rundata
-from scratchlab.runner.context import BudgetExceeded, RunContext, run_experiment
+from scratchlab.runner.budget import BudgetExceeded
+from scratchlab.runner.context import RunContext, run_experiment
 from scratchlab.runner.timing import DEFAULT_MIN_REPLICATES, measure, quantile, summarise
 
 # one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)

@@ -15,17 +15,14 @@ from hypothesis import strategies as st
 
 from scratchlab.plugins.registry import Registry
 from scratchlab.plugins.types import COMPONENT_CATEGORIES, DEFAULTS
-from scratchlab.runner.plan import (
+from scratchlab.runner.plan import plan, plan_warnings, run_identity, run_key
+from scratchlab.runner.spec import (
     Include,
     PlanError,
     SweepSpec,
     coerce_value,
     load_config,
     merge_spec_args,
-    plan,
-    plan_warnings,
-    run_identity,
-    run_key,
 )
 
 #: the field of each category's type that must be callable

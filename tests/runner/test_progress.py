@@ -10,7 +10,7 @@ from rich.console import Console
 
 from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.runner.progress import LiveProgress, LogLines, NotebookProgress, Tally
-from scratchlab.runner.sweeping import SweepReporter
+from scratchlab.runner.reporting import SweepReporter
 
 LONG = PlannedRun(
     key="k",

@@ -7,7 +7,8 @@ import pytest
 from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.execute import run_threads
-from scratchlab.runner.plan import PlanError, SweepSpec, parse_threads, plan, run_identity
+from scratchlab.runner.plan import plan, run_identity
+from scratchlab.runner.spec import PlanError, SweepSpec, parse_threads
 from scratchlab.runner.supervisor import SupervisedBackend, exit_description
 from scratchlab.runner.worker import parse_size
 
