@@ -126,10 +126,12 @@ def compute(
         )
     dimensions = [d for d in table.attrs["dimensions"] if names is None or d.name in set(names)]
     varying = [d for d in dimensions if d in varying_dimensions(finite)]
+    # the same value in every run; a param only some runs have (kaiming-normal.mode) goes
+    # with a component choice and is left out
     fixed = {
-        d.name: next((v for v in finite[d.name] if not _missing(v)), None)
+        d.name: finite[d.name].iloc[0]
         for d in dimensions
-        if d not in varying
+        if d not in varying and not any(_missing(v) for v in finite[d.name])
     }
     if not varying:
         raise ImportanceError(

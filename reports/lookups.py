@@ -40,8 +40,9 @@ def data_scope(
 def data_version(store) -> tuple:
     """A small value that changes whenever results are added: the number of sweeps
     and of running ones, the number of runs and of finished ones, and the latest
-    finish time. Every result is written with its run's finish in one transaction,
-    so an unchanged version means unchanged results. Two aggregate queries."""
+    finish time, and how many tags runs and sweeps carry (a new tag shows in the
+    sidebar's filter at once). Every result is written with its run's finish in one
+    transaction, so an unchanged version means unchanged results. Three aggregate queries."""
     from sqlalchemy import func, select
 
     from scratchlab.db import models as m
@@ -58,7 +59,13 @@ def data_version(store) -> tuple:
                 func.count(), func.count(r.finished_at), func.max(r.finished_at), func.max(r.run_id)
             )
         ).one()
-    return (*(str(v) for v in sweeps), *(str(v) for v in runs))
+        tags = conn.execute(
+            select(
+                select(func.count()).select_from(m.run_tags).scalar_subquery(),
+                select(func.count()).select_from(m.sweep_tags).scalar_subquery(),
+            )
+        ).one()
+    return (*(str(v) for v in sweeps), *(str(v) for v in runs), *(str(v) for v in tags))
 
 
 def running_sweeps(version: tuple) -> int:
