@@ -44,7 +44,9 @@ with what:
     st.dataframe(views.choices_table(summary), hide_index=True, width="stretch")
     st.dataframe(views.params_table(summary), hide_index=True, width="stretch")
 
-metrics = views.metrics_table(summary)
+# one time unit on the whole page: the final metrics, the timings table and the replicates
+unit = views.time_unit(summary)
+metrics = views.metrics_table(summary, unit)
 if not metrics.empty:
     st.header("Final metrics")
     st.dataframe(
@@ -94,7 +96,8 @@ if len(timings):
             ["label", "shape", "n", "median", "iqr", "min", "gflops", "threads", "quality", "flag"]
         ],
         ["median", "iqr", "min"],
+        unit,
     )
     st.dataframe(shown, hide_index=True, width="stretch")
     if not replicates.empty:
-        st.altair_chart(views.replicate_chart(timings, replicates), width="stretch")
+        st.altair_chart(views.replicate_chart(timings, replicates, unit), width="stretch")

@@ -242,10 +242,11 @@ def timing_table(summary, by: str):
     return table
 
 
-def in_unit(frame, columns: list[str]):
-    """``frame`` with the time ``columns`` (seconds) in the one unit that suits all of
-    them (:func:`pick_unit`), renamed ``<column> (<unit>)``: one unit per table."""
-    unit, scale = pick_unit([v for c in columns for v in frame[c]])
+def in_unit(frame, columns: list[str], unit: tuple[str, float] | None = None):
+    """``frame`` with the time ``columns`` (seconds) in ``unit`` (default: the one
+    that suits all of them, :func:`pick_unit`), renamed ``<column> (<unit>)``: one
+    unit per table."""
+    unit, scale = unit or pick_unit([v for c in columns for v in frame[c]])
     converted = frame.copy()
     for column in columns:
         converted[column] = frame[column] / scale
