@@ -115,7 +115,7 @@ def time_unit(summary: Mapping[str, Any]) -> tuple[str, float]:
 
 def metrics_table(summary: Mapping[str, Any], unit: tuple[str, float] | None = None):
     """``[metric, value]``: every final metric, NaN kept visible; a time metric in
-    ``unit`` (default :func:`time_unit`), named with it: ``64x784x50.median (us)``."""
+    ``unit`` (default :func:`time_unit`), named with it: ``64x784x50.median (µs)``."""
     import pandas as pd
 
     name, scale = unit or time_unit(summary)

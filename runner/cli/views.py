@@ -428,7 +428,8 @@ def run_show(state, run_id: int, as_json: bool) -> None:
     "--by",
     "by",
     metavar="COLUMN",
-    help="Rows per this component category (default: the one that varies).",
+    help="Rows per this component category (default: the one that varies); with --metrics,"
+    " one row per its value over every other setting.",
 )
 @click.option(
     "--baseline", metavar="NAME", help="Speed-ups against this component (default: the slowest)."

@@ -51,9 +51,9 @@ def matmul_run(url: str) -> int:
 
 def test_final_metrics_name_their_unit_and_a_rate_is_left_alone():
     summary = {"metrics": {"a.median_s": 2.5e-5, "samples_per_s": 4.0e4}}
-    table = views.metrics_table(summary, ("us", 1e-6))
+    table = views.metrics_table(summary, ("µs", 1e-6))
     assert dict(zip(table["metric"], table["value"], strict=True)) == pytest.approx(
-        {"a.median (us)": 25.0, "samples_per_s": 4.0e4}
+        {"a.median (µs)": 25.0, "samples_per_s": 4.0e4}
     )
 
 
@@ -73,6 +73,6 @@ def test_the_run_page_shows_every_time_in_one_unit(tmp_path, monkeypatch):
     units |= {c.split("(")[1].rstrip(")") for c in timings.columns if "(" in c}
     spec = json.loads(at.get("vega_lite_chart")[-1].proto.spec)
     axis = json.dumps(spec)
-    assert units == {"us"}, units
-    assert "time per call (us, log)" in axis
+    assert units == {"µs"}, units
+    assert "time per call (µs, log)" in axis
     assert "samples_per_s" in set(metrics["metric"])
