@@ -105,6 +105,7 @@ def sweep(
     tags: str | Sequence[str] = (),
     timeout: float | None = None,
     inline: bool = False,
+    deterministic: bool = False,
     plugin_modules: Sequence[str] = (),
     progress: bool = True,
     **components: str | Sequence[str],
@@ -118,8 +119,8 @@ def sweep(
     or SQLAlchemy URL (default: ``SCRATCHLAB_DB``, else ``runs.db``); ``workers``
     runs that many in parallel on a local Dask cluster; ``tags`` label the sweep
     (``results.runs(where="tag=T")`` finds its runs); ``inline`` runs in this
-    process (for a debugger). A keyword that is no category raises ``TypeError``;
-    a plan that cannot be made raises
+    process (for a debugger); ``deterministic`` is ``runner sweep --deterministic``.
+    A keyword that is no category raises ``TypeError``; a plan that cannot be made raises
     :class:`~scratchlab.runner.sweeping.SweepUsageError` before anything is written.
     """
     from scratchlab.plugins.manager import load_plugins
@@ -147,6 +148,7 @@ def sweep(
         seed=seed,
         settings=_settings(settings),
         plugin_modules=tuple(plugin_modules),
+        deterministic=deterministic,
     )
     url = database_url(db)
     outcome = run_sweep(

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import case, func, select
 
-from scratchlab.core.records import RUN_STATUSES, THREADS_PARAM, PlannedRun
+from scratchlab.core.records import DETERMINISTIC_PARAM, RUN_STATUSES, THREADS_PARAM, PlannedRun
 from scratchlab.db import models as m
 from scratchlab.db.engine import describe
 from scratchlab.db.errors import InvalidValueError, RunNotFoundError
@@ -417,8 +417,9 @@ def planned_runs(store: Store, run_ids: Iterable[int]) -> list[PlannedRun]:
     if missing:
         raise RunNotFoundError(f"no run {missing[0]} in {describe(store.engine.url)}")
     split = _split_params(store, ids)
-    # a --threads setting is stored as a params row; no row is auto (None)
+    # the thread count and --deterministic are params rows; no row is auto (None), not deterministic
     threads = {i: split[i][2].pop(THREADS_PARAM, None) for i in ids}
+    deterministic = {i: bool(split[i][2].pop(DETERMINISTIC_PARAM, False)) for i in ids}
     return [
         PlannedRun(
             key=rows[i].key,
@@ -431,6 +432,7 @@ def planned_runs(store: Store, run_ids: Iterable[int]) -> list[PlannedRun]:
             repeat=int(rows[i].repeat),
             component_versions=split[i][1],
             threads=threads[i] if isinstance(threads[i], int) else None,
+            deterministic=deterministic[i],
         )
         for i in ids
     ]

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, up
 from sqlalchemy.engine import URL
 
 from scratchlab.core.records import (
+    DETERMINISTIC_PARAM,
     RUN_STATUSES,
     SWEEP_STATUSES,
     THREADS_PARAM,
@@ -420,10 +421,12 @@ def _param_rows(run: PlannedRun) -> list[tuple]:
             )
         kind, text, number = encode(name, value)
         rows.append((name, kind, text, number, None))
-    # a thread count given with --threads is a run setting like the device: a row, so it can be
-    # filtered on (auto, None, writes none: the real count is on every timing and in the sweep's environment)
+    # the thread count is a run setting like the device: a row, so it can be filtered on
+    # (a sweep resolves auto before storing; only a PlannedRun made by hand leaves it None)
     if run.threads is not None and THREADS_PARAM not in run.params:
         rows.append((THREADS_PARAM, *encode(THREADS_PARAM, run.threads), None))
+    if run.deterministic and DETERMINISTIC_PARAM not in run.params:
+        rows.append((DETERMINISTIC_PARAM, *encode(DETERMINISTIC_PARAM, True), None))
     return rows
 
 

@@ -22,12 +22,15 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scratchlab.core.records import PlannedRun
 from scratchlab.runner.plan import plan, plan_warnings
 from scratchlab.runner.reporting import SilentReporter, SweepReporter, Tallying
 from scratchlab.runner.spec import PlanError, SweepSpec
+
+if TYPE_CHECKING:
+    from scratchlab.runner.backends import Backend
 
 __all__ = [
     "Execution",
@@ -68,6 +71,7 @@ class Execution:
         None  # an existing Dask cluster, or "local" for a local one of `workers`
     )
     inline: bool = False  # in this process (for pdb)
+    backend: str | None = None  # a name in runner.backends.BACKENDS; None: from the three above
     timeout: float | None = None  # seconds per run
     fail_fast: bool = False
     retry_noisy: int = (
@@ -91,6 +95,12 @@ class Execution:
             raise SweepUsageError(
                 "--inline runs in this process; it cannot be combined with --workers or --scheduler"
             )
+        from scratchlab.runner.backends import BACKENDS
+
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise SweepUsageError(
+                f"unknown backend {self.backend!r}; known: {', '.join(sorted(BACKENDS))}"
+            )
         try:
             if self.workers is not None:
                 check_int(self.workers, "workers", 1, MAX_WORKERS)
@@ -100,10 +110,16 @@ class Execution:
         except BoundsError as exc:
             raise SweepUsageError(str(exc)) from None
 
+    def backend_name(self) -> str:
+        """The name of the backend these options choose (:data:`scratchlab.runner.backends.BACKENDS`)."""
+        from scratchlab.runner.backends import backend_name
+
+        return self.backend or backend_name(inline=self.inline, scheduler=self.scheduler)
+
     def check_environment(self) -> None:
         """:class:`SweepUsageError` for an environment setting the backend would trip on once
         started (``SCRATCHLAB_WORKER_MEMORY``, read by each worker): checked before anything is written."""
-        if self.inline or self.scheduler is not None:
+        if self.backend_name() != "supervised":
             return
         from scratchlab.runner.worker import MemorySizeError, memory_headroom
 
@@ -233,7 +249,9 @@ def prepare_resume(
     ``plugin_modules`` are the ``--plugin`` modules loaded now; the sweep's own must be among them.
     """
     from scratchlab.db.ownership import check_not_live
+    from scratchlab.db.queries import planned_runs
     from scratchlab.runner.execute import unfinished
+    from scratchlab.runner.threads import candidates
 
     stored, spec = _stored_spec(store, sweep_id, plugin_modules)
     check_not_live(store, sweep_id)  # refuse a sweep another process still runs, before planning
@@ -253,8 +271,12 @@ def prepare_resume(
             f"sweep {sweep_id} ({stored['name']}): every run is done or skipped; nothing to run"
         )
         return prepared
+    # each unfinished run keeps the thread count it was stored with (its key counts it)
+    counts = [run.threads for run in planned_runs(store, [r["run_id"] for r in wanted])]
     by_key = {
-        r.key: r for r in plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)
+        candidate.key: candidate
+        for run in plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)
+        for candidate in candidates(run, counts)
     }
     lost = [r for r in wanted if r["key"] not in by_key]
     if lost:
@@ -314,10 +336,14 @@ def _match_by_identity(
     and how many of ``wanted`` have none."""
     from scratchlab.db.queries import planned_runs
     from scratchlab.runner.plan import run_identity
+    from scratchlab.runner.threads import candidates
 
-    current = {run_identity(r): r for r in replanned}
+    stored = planned_runs(store, [r["run_id"] for r in wanted])
+    # a replanned auto run matches a stored run at the thread count that run was resolved to
+    counts = [run.threads for run in stored]
+    current = {run_identity(c): c for r in replanned for c in candidates(r, counts)}
     matched, lost = [], 0
-    for run in planned_runs(store, [r["run_id"] for r in wanted]):
+    for run in stored:
         found = current.get(run_identity(run))
         if found is None:
             lost += 1
@@ -331,19 +357,19 @@ def _match_by_identity(
 
 def make_backend(
     execution: Execution, plugins: Any, modules: Sequence[str], warn: Callable[[str], None]
-) -> Any:
+) -> Backend:
     """The backend ``execution`` asks for; :class:`SweepError` when a Dask cluster cannot be used."""
-    from scratchlab.runner import execute, supervisor
+    from scratchlab.runner import backends, execute
 
+    request = backends.BackendRequest(
+        plugins,
+        tuple(modules),
+        workers=execution.workers,
+        scheduler=execution.scheduler,
+        warn=warn,
+    )
     try:
-        return supervisor.make_backend(
-            plugins,
-            tuple(modules),
-            inline=execution.inline,
-            workers=execution.workers,
-            scheduler=execution.scheduler,
-            warn=warn,
-        )
+        return backends.make_backend(execution.backend_name(), request)
     except execute.DaskUnavailable as exc:
         raise SweepError(str(exc)) from None
 
@@ -368,6 +394,7 @@ def execute_prepared(
     from scratchlab.plugins.registry import declared_headlines
     from scratchlab.runner import execute
     from scratchlab.runner.environment import busy_warning, capture_environment
+    from scratchlab.runner.threads import resolve as resolve_threads
 
     if prepared.note is not None:
         return SweepOutcome(
@@ -398,6 +425,8 @@ def execute_prepared(
             progress.warn(busy)
         sweep_id = prepared.sweep_id
         if sweep_id is None:
+            # auto thread counts become what this backend gives each run: part of its key
+            prepared.runs = resolve_threads(prepared.runs, backend, plugins.registry)
             # the spec as planned, plus how it runs, so --resume continues it alike
             spec_json = {**prepared.spec.to_json(), "execution": {"timeout": timeout}}
             # what `runner runs` shows as each experiment's results, readable without the plugins
@@ -465,7 +494,7 @@ def _retry_noisy(
     store: Any,
     sweep: Mapping[str, Any],
     items: Sequence[tuple[int, PlannedRun]],
-    backend: Any,
+    backend: Backend,
     result: Any,
     *,
     rounds: int,

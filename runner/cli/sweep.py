@@ -56,6 +56,7 @@ PLAN_OPTIONS: tuple[str, ...] = (
     "seed",
     "data_path",
     "threads",
+    "deterministic",
     "max_runs",
     *(f"select_{c}" for c in OPTION_CATEGORIES),
 )
@@ -125,6 +126,7 @@ def build_spec(
         "data_path": _data_path(options["data_path"]),
         "settings": settings or None,
         "threads": parse_threads(options["threads"]) if options["threads"] is not None else None,
+        "deterministic": True if options["deterministic"] else None,
         "max_runs": options.get("max_runs"),
     }
     merged = merge_spec_args(file_args, cli_args)
@@ -321,7 +323,14 @@ def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     metavar="N[,M...]",
     help="torch threads per run, swept like any setting; auto: usable cores // workers for runs that"
     " share the cores, every usable core for a run that runs alone (an exclusive experiment such"
-    " as matmul, or one worker).  [default: auto]",
+    " as matmul, or one worker). The count a run gets is stored and part of its key.  [default: auto]",
+)
+@click.option(
+    "--deterministic",
+    is_flag=True,
+    help="Exact reruns: torch's deterministic algorithms in every run (an op without one fails"
+    " the run) and auto threads fixed at 1, so every mode runs the same count; part of each"
+    " run's key.",
 )
 @click.option(
     "--max-runs",
@@ -422,7 +431,8 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
     if ctx.args:
         from scratchlab.runner.cli.category_options import category_choices
 
-        options["plugin_categories"] = category_choices(ctx.args, state.plugins.registry)
+        own = [o for p in ctx.command.params for o in p.opts if o.startswith("--")]
+        options["plugin_categories"] = category_choices(ctx.args, state.plugins.registry, own)
     _check_combinations(options)
     from scratchlab.db.errors import DatabaseError
     from scratchlab.runner.sweeping import SweepError, SweepUsageError
@@ -440,10 +450,7 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
 
 
 def _check_combinations(options: Mapping[str, Any]) -> None:
-    if options["workers"] is not None and options["scheduler"] not in (None, "local"):
-        raise click.UsageError(
-            "--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own"
-        )
+    # --workers with --scheduler ADDRESS, --inline with either: Execution checks those
     stored = [o for o in ("resume", "rerun_failed") if options[o] is not None]
     if len(stored) > 1:
         raise click.UsageError("give --resume or --rerun-failed, not both")
@@ -452,7 +459,7 @@ def _check_combinations(options: Mapping[str, Any]) -> None:
             "--resume continues a sweep under its own name; --name cannot be combined with it"
         )
     if stored:
-        given = [_option_flag(o) for o in PLAN_OPTIONS if options[o] not in (None, ())]
+        given = [_option_flag(o) for o in PLAN_OPTIONS if options[o] not in (None, (), False)]
         if given:
             raise click.UsageError(
                 f"{_option_flag(stored[0])} replays a stored sweep's plan; it cannot be combined with {', '.join(given)}"

@@ -26,7 +26,8 @@ def store(db_url, db_samples):
         for sweep in ("first", "second"):
             sweep_id = store.create_sweep(sweep, ["runner"], {}, {})
             store.add_runs(
-                sweep_id, [db_samples.planned_run(f"{sweep}{i}", lr=0.1 * (i + 1)) for i in range(2)]
+                sweep_id,
+                [db_samples.planned_run(f"{sweep}{i}", lr=0.1 * (i + 1)) for i in range(2)],
             )
         yield store
 
@@ -35,11 +36,15 @@ def _ids(store, *where: str) -> list[int]:
     return list(queries.list_runs(store, parse_where(where))["run_id"])
 
 
-def test_a_run_tag_and_a_sweep_tag_both_filter_and_the_sweep_tag_reaches_later_runs(store, db_samples):
+def test_a_run_tag_and_a_sweep_tag_both_filter_and_the_sweep_tag_reaches_later_runs(
+    store, db_samples
+):
     assert add_tags(store, "run", [1], ["best", "best", " check "]) == 2
     assert add_tags(store, "run", [1], ["best"]) == 0  # kept once
     add_tags(store, "sweep", [2], ["baseline"])
-    store.add_runs(2, [db_samples.planned_run("added-later")])  # a search adds a trial after the tag
+    store.add_runs(
+        2, [db_samples.planned_run("added-later")]
+    )  # a search adds a trial after the tag
 
     assert _ids(store, "tag=best") == [1]
     assert _ids(store, "tag=baseline") == [3, 4, 5]

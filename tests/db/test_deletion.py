@@ -42,7 +42,9 @@ def store(db_url, db_samples):
     with open_store(db_url) as store:
         for sweep in ("first", "second"):
             sweep_id = store.create_sweep(sweep, ["runner"], {}, {})
-            ids = store.add_runs(sweep_id, [db_samples.planned_run(f"{sweep}{i}") for i in range(2)])
+            ids = store.add_runs(
+                sweep_id, [db_samples.planned_run(f"{sweep}{i}") for i in range(2)]
+            )
             for run_id in ids.values():
                 store.write_result(run_id, db_samples.full_result())
                 add_tags(store, "run", [run_id], ["mine"])
