@@ -29,6 +29,15 @@ def _results(results: Any):
     return results if isinstance(results, Results) else Results(results)
 
 
+def _stored(results: Any, table: str, filters: dict[str, Any]):
+    """A table as the app's views read it (times in seconds under their stored names,
+    no component columns), not the notebook frame :class:`Results` makes of it."""
+    from scratchlab.reading import run_filter
+    from scratchlab.reports.tables import load_table
+
+    return load_table(results.store, table, run_filter(**filters))
+
+
 def layers(
     results: Any,
     *,
@@ -43,7 +52,8 @@ def layers(
     from scratchlab.reports.views import activations as views
 
     results = _results(results)
-    stats = results.activations(model=model, **filters)
+    stats = _stored(results, "stats", filters)
+    stats = stats[stats["model"] == model]
     if stats.empty:
         raise NoData(
             f"no activation statistics of model {model!r} in these runs (run the init-stats experiment)"
@@ -92,7 +102,7 @@ def timings(results: Any, *, by: str | None = None, baseline: str | None = None,
     from scratchlab.reports.views import timings as views
 
     results = _results(results)
-    frame = results.timings(**filters)
+    frame = _stored(results, "timings", filters)
     if frame.empty:
         raise NoData("no timings in these runs (run the matmul experiment)")
     by = by or views.default_group(frame)

@@ -256,9 +256,11 @@ def config_summaries(
     *,
     categories: Sequence[str],
     wide: bool = False,
+    by: str | None = None,
 ):
     """``runner compare --metrics``: per experiment, one row per configuration (the
-    varying components and params) with its number of runs and ``mean ± std`` of each
+    varying components and params; with ``by``, per value of that one column, over
+    every other setting) with its number of runs and ``mean ± std`` of each
     headline metric (every metric with ``wide``) over its repeats.
 
     Returns ``(glances, numbers)``: a :class:`Glance` per experiment for the terminal,
@@ -278,6 +280,8 @@ def config_summaries(
             if c not in (*FIRST, DURATION, "error", *table.metrics, *VARYING_RUN_FIELDS)
         ]
         source = frame.iloc[table.positions]
+        if by is not None:
+            config = [by]
         keys = source[config].map(_text) if config else pd.DataFrame(index=source.index)
         groups = keys.groupby(config, sort=False, dropna=False) if config else [((), keys)]
         shown, stats = [], []

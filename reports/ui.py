@@ -16,10 +16,11 @@ from typing import Any
 import streamlit as st
 
 from scratchlab.core.records import RUN_STATUSES
+from scratchlab.core.textsafe import printable
 from scratchlab.db.filters import FilterError, RunFilter, parse_where
 from scratchlab.reports.filters import component_categories
 from scratchlab.reports.source import resolve_db_url
-from scratchlab.reports.views.common import plain
+from scratchlab.reports.views.common import escaped, plain
 
 #: seconds a query result is kept at most; results are keyed by the data version
 #: (:func:`scratchlab.db.summaries.data_version`), so new rows are never hidden
@@ -55,6 +56,12 @@ def _fail(exc: Exception, url: str) -> None:
     st.error(plain(exc), icon=":material/error:")
     st.caption(f"database: {plain(url)}")
     st.stop()
+
+
+def table(frame, **kwargs: Any):
+    """``st.dataframe`` of ``frame`` with its stored text shown escaped (:func:`escaped`):
+    what every table of stored names, params and reasons goes through."""
+    return st.dataframe(escaped(frame), **kwargs)
 
 
 def page_failed(exc: Exception) -> None:
@@ -240,7 +247,7 @@ def _texts(text: str) -> list[str]:
 def sweep_label(sweeps) -> Callable[[int], str]:
     """Format function showing a sweep id as ``#3 matmul-cpu``."""
     names = dict(zip(sweeps["sweep_id"].astype(int), sweeps["name"].astype(str)))
-    return lambda sweep_id: f"#{sweep_id} {names.get(sweep_id, '')}".strip()
+    return lambda sweep_id: printable(f"#{sweep_id} {names.get(sweep_id, '')}".strip())
 
 
 def _multiselect_filter(
@@ -250,6 +257,7 @@ def _multiselect_filter(
     stale values dropped, the choice written back."""
     remembered(label, [], parse)
     _valid(label, options)
+    kwargs.setdefault("format_func", printable)  # the stored value is kept, shown escaped
     chosen = st.sidebar.multiselect(label, list(options), key=label, placeholder="all", **kwargs)
     publish(label, chosen)
     return chosen

@@ -265,6 +265,7 @@ CONFIG_KEYS: tuple[str, ...] = (
     "include",
     "threads",
     "max_runs",
+    "deterministic",
 )
 
 #: the most torch threads a run may ask for
@@ -324,6 +325,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
         out["devices"] = _names(data, "devices" if "devices" in data else "device", path)
     if "threads" in data:
         out["threads"] = parse_threads(data["threads"], f"--config {path}: threads")
+    if "deterministic" in data:
+        if not isinstance(data["deterministic"], bool):
+            raise PlanError(f"--config {path}: deterministic must be true or false")
+        out["deterministic"] = data["deterministic"]
     for key, kind in (
         ("dtype", str),
         ("repeat", int),

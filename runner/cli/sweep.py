@@ -427,7 +427,8 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
     if ctx.args:
         from scratchlab.runner.cli.category_options import category_choices
 
-        options["plugin_categories"] = category_choices(ctx.args, state.plugins.registry)
+        own = [o for p in ctx.command.params for o in p.opts if o.startswith("--")]
+        options["plugin_categories"] = category_choices(ctx.args, state.plugins.registry, own)
     _check_combinations(options)
     from scratchlab.db.errors import DatabaseError
     from scratchlab.runner.sweeping import SweepError, SweepUsageError

@@ -429,7 +429,8 @@ def run_show(state, run_id: int, as_json: bool) -> None:
     "--by",
     "by",
     metavar="COLUMN",
-    help="Rows per this component category (default: the one that varies).",
+    help="Rows per this component category (default: the one that varies); with --metrics,"
+    " one row per its value over every other setting.",
 )
 @click.option(
     "--baseline", metavar="NAME", help="Speed-ups against this component (default: the slowest)."
@@ -573,6 +574,10 @@ def streamlit_command(
         command += ["--server.port", str(port)]
     if address:
         command += ["--server.address", address]
+    # the address to browse is given, not looked up: headless, Streamlit otherwise asks a web
+    # service for the machine's external IP (a request leaving the machine, and up to 2 s)
+    shown = address if address and address not in ("0.0.0.0", "::") else "localhost"
+    command += ["--browser.serverAddress", shown]
     return [*command, "--", "--db", db_url]
 
 
