@@ -53,7 +53,7 @@ def metric_table(
     categories first, constant columns included)."""
     r, f = m.runs.c, m.final_metrics.c
     trial = func.row_number().over(partition_by=r.sweep_id, order_by=r.run_id).label("trial")
-    with store._read() as conn:
+    with store.read() as conn:
         clauses = run_clauses(conn, run_filter)
         # numbered within the sweeps in scope only; correlate(None): these are not per-row lookups
         sweeps_in_scope = select(r.sweep_id).where(*clauses).correlate(None)
@@ -93,7 +93,7 @@ def metric_table(
 def metric_names(store, run_filter: RunFilter | None = None) -> list[str]:
     """The names of the final metrics the runs of ``run_filter`` recorded, sorted."""
     f = m.final_metrics.c
-    with store._read() as conn:
+    with store.read() as conn:
         clauses = run_clauses(conn, run_filter)
         stmt = select(f.name).distinct().order_by(f.name)
         if clauses:

@@ -131,7 +131,7 @@ def run_tags(store, run_ids: Iterable[int]) -> dict[int, list[str]]:
     inherited = select(r.run_id, st.tag).join_from(m.runs, m.sweep_tags, st.sweep_id == r.sweep_id)
     stmt = union(own, inherited.where(id_in(r.run_id, ids)))
     out: dict[int, list[str]] = {}
-    with store._read() as conn:
+    with store.read() as conn:
         for run_id, tag in conn.execute(stmt):
             out.setdefault(run_id, []).append(tag)
     return {run_id: sorted(tags) for run_id, tags in sorted(out.items())}
@@ -144,7 +144,7 @@ def sweep_tags(store, sweep_ids: Iterable[int] | None = None) -> dict[int, list[
     if sweep_ids is not None:
         stmt = stmt.where(id_in(st.sweep_id, [int(i) for i in sweep_ids]))
     out: dict[int, list[str]] = {}
-    with store._read() as conn:
+    with store.read() as conn:
         for sweep_id, tag in conn.execute(stmt):
             out.setdefault(sweep_id, []).append(tag)
     return out
@@ -153,13 +153,13 @@ def sweep_tags(store, sweep_ids: Iterable[int] | None = None) -> dict[int, list[
 def tag_names(store) -> list[str]:
     """Every tag in the database (on a run or a sweep), sorted: the app's tag filter offers these."""
     stmt = union(select(m.run_tags.c.tag), select(m.sweep_tags.c.tag))
-    with store._read() as conn:
+    with store.read() as conn:
         return sorted(conn.execute(stmt).scalars())
 
 
 def note_of(store, run_id: int) -> str | None:
     """Run ``run_id``'s note (None without one); :class:`RunNotFoundError` for an unknown id."""
-    with store._read() as conn:
+    with store.read() as conn:
         row = conn.execute(select(m.runs.c.note).where(m.runs.c.run_id == int(run_id))).first()
     if row is None:
         raise RunNotFoundError(f"no run {run_id} in {describe(store.engine.url)}")
@@ -172,7 +172,7 @@ def notes(store, run_ids: Iterable[int]) -> dict[int, str]:
     if not ids:
         return {}
     r = m.runs.c
-    with store._read() as conn:
+    with store.read() as conn:
         rows = conn.execute(
             select(r.run_id, r.note).where(id_in(r.run_id, ids), r.note.is_not(None))
         ).all()

@@ -131,7 +131,7 @@ def delete_sweep(store, sweep_id: int) -> Deleted:
 
 def sweep_run_ids(store, sweep_id: int) -> list[int]:
     """The ids of a sweep's runs (what ``runner rm --sweep`` asks to confirm)."""
-    with store._read() as conn:
+    with store.read() as conn:
         exists = conn.execute(
             select(func.count()).where(m.sweeps.c.sweep_id == int(sweep_id))
         ).scalar_one()

@@ -29,7 +29,7 @@ OWNED = (
 
 
 def _rows(store) -> dict[str, int]:
-    with store._read() as conn:
+    with store.read() as conn:
         return {
             t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
             for t in (*OWNED, m.runs, m.sweeps, m.sweep_tags)

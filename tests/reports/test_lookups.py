@@ -32,15 +32,3 @@ def test_pages_default_to_the_newest_sweep_that_has_their_data(tmp_path):
         # chosen sweeps are kept, with the experiments that have such data in any of them
         assert data_scope(store, "stats", sweep_ids=[old, new]) == ([old, new], ["init-stats"])
         assert data_scope(store, "timings") == ([], [])
-
-
-def test_a_new_tag_changes_the_data_version(analysis_db):
-    """The app's cache is keyed by the data version: a tag added since must show at once."""
-    from scratchlab.db import open_store
-    from scratchlab.db.annotations import add_tags
-    from scratchlab.reports import lookups
-
-    with open_store(analysis_db) as store:
-        before = lookups.data_version(store)
-        add_tags(store, "sweep", [1], ["fresh"])
-        assert lookups.data_version(store) != before
