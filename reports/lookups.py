@@ -1,7 +1,7 @@
 """What the report app asks the database besides the read queries: where a
 page finds its data by default (pure logic over
-:func:`scratchlab.db.queries.data_coverage`) and how far the results have got
-(:func:`data_version`, which keys the app's query cache)."""
+:func:`scratchlab.db.queries.data_coverage`); how far the results have got is
+:func:`scratchlab.db.summaries.data_version`, which keys the app's query cache."""
 
 from __future__ import annotations
 
@@ -35,35 +35,6 @@ def data_scope(
         coverage = coverage[coverage["sweep_id"] == newest]
         chosen = [newest]
     return chosen, sorted(set(coverage["experiment"]))
-
-
-def data_version(store) -> tuple:
-    """A small value that changes whenever results are added: the number of sweeps
-    and of running ones, the number of runs and of finished ones, and the latest
-    finish time. Every result is written with its run's finish in one transaction,
-    so an unchanged version means unchanged results. Two aggregate queries."""
-    from sqlalchemy import func, select
-
-    from scratchlab.db import models as m
-
-    r, s = m.runs.c, m.sweeps.c
-    with store._read() as conn:
-        sweeps = conn.execute(
-            select(
-                func.count(), func.count().filter(s.status == "running"), func.max(s.finished_at)
-            )
-        ).one()
-        runs = conn.execute(
-            select(
-                func.count(), func.count(r.finished_at), func.max(r.finished_at), func.max(r.run_id)
-            )
-        ).one()
-    return (*(str(v) for v in sweeps), *(str(v) for v in runs))
-
-
-def running_sweeps(version: tuple) -> int:
-    """How many sweeps :func:`data_version` saw running."""
-    return int(version[1])
 
 
 def training_curves(

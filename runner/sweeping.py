@@ -30,6 +30,7 @@ from scratchlab.runner.reporting import SilentReporter, SweepReporter, Tallying
 from scratchlab.runner.spec import PlanError, SweepSpec
 
 if TYPE_CHECKING:
+    from scratchlab.db.store import Store
     from scratchlab.runner.backends import Backend
 
 __all__ = [
@@ -206,7 +207,7 @@ def prepare_new(spec: SweepSpec, plugins: Any, *, name: str | None = None) -> Pr
 
 
 def _stored_spec(
-    store: Any, sweep_id: int, plugin_modules: Sequence[str]
+    store: Store, sweep_id: int, plugin_modules: Sequence[str]
 ) -> tuple[dict, SweepSpec]:
     stored = store.get_sweep(sweep_id)
     spec = SweepSpec.from_json(stored["spec"])
@@ -225,7 +226,7 @@ def stored_timeout(stored: Mapping[str, Any]) -> float | None:
 
 
 def prepare_resume(
-    store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = ()
+    store: Store, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = ()
 ) -> Prepared:
     """The unfinished runs of a stored sweep, matched to the current plan by key.
 
@@ -274,7 +275,7 @@ def prepare_resume(
 
 
 def prepare_rerun(
-    store: Any,
+    store: Store,
     sweep_id: int,
     plugins: Any,
     plugin_modules: Sequence[str] = (),
@@ -312,7 +313,7 @@ def prepare_rerun(
 
 
 def _match_by_identity(
-    store: Any, wanted: Sequence[Mapping[str, Any]], replanned: Sequence[PlannedRun]
+    store: Store, wanted: Sequence[Mapping[str, Any]], replanned: Sequence[PlannedRun]
 ) -> tuple[list[PlannedRun], int]:
     """The runs of the current plan that are the same runs as ``wanted`` in all
     but component versions (the code may have been fixed since they failed),
@@ -360,7 +361,7 @@ def make_backend(
 def execute_prepared(
     prepared: Prepared,
     *,
-    store: Any,
+    store: Store,
     plugins: Any,
     execution: Execution = Execution(),
     reporter: SweepReporter | None = None,
@@ -470,7 +471,7 @@ def execute_prepared(
 
 
 def _retry_noisy(
-    store: Any,
+    store: Store,
     sweep: Mapping[str, Any],
     items: Sequence[tuple[int, PlannedRun]],
     backend: Backend,

@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,6 +36,9 @@ from scratchlab.runner.spec import (
     parse_threads,
     split_names,
 )
+
+if TYPE_CHECKING:
+    from scratchlab.db.store import Store
 
 #: categories with an option of their own: the built-in ones and those scratchlab's
 #: training plugins add (declared without torch, so --help stays light); a third
@@ -538,7 +541,7 @@ def _run(
     state: Any,
     options: Mapping[str, Any],
     prepared: Any,
-    store: Any,
+    store: Store,
     execution: Any,
 ) -> None:
     """Execute ``prepared``, print the summary and exit with the sweep's code."""
