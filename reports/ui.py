@@ -23,7 +23,7 @@ from scratchlab.reports.source import resolve_db_url
 from scratchlab.reports.views.common import escaped, plain
 
 #: seconds a query result is kept at most; results are keyed by the data version
-#: (:func:`scratchlab.reports.lookups.data_version`), so new rows are never hidden
+#: (:func:`scratchlab.db.summaries.data_version`), so new rows are never hidden
 QUERY_TTL = 600
 
 #: seconds between checks for new results while a sweep is running
@@ -101,9 +101,9 @@ def _cached(url: str, version: tuple, name: str, args: tuple, kwargs: dict[str, 
 
 
 def _read_version(url: str) -> tuple:
-    from scratchlab.reports import lookups
+    from scratchlab.db import summaries
 
-    return lookups.data_version(_open(url))
+    return summaries.data_version(_open(url))
 
 
 def data_version(refresh: bool = False) -> tuple:
@@ -157,7 +157,7 @@ def live_refresh() -> None:
     changed: a page opened before a sweep starts follows it too. Says so in the
     sidebar while a sweep runs. Called by app.py once per script run, which also
     reads the version afresh."""
-    from scratchlab.reports.lookups import running_sweeps
+    from scratchlab.db.summaries import running_sweeps
 
     version = data_version(refresh=True)
     live = bool(running_sweeps(version))
@@ -293,6 +293,9 @@ def sidebar_filters() -> RunFilter:
         if chosen:
             params[category] = chosen[0] if len(chosen) == 1 else chosen
 
+    tags = query("tag_names")
+    chosen_tags = _multiselect_filter("tag", tags, _texts) if tags else []
+
     remembered("where", "")
     where = st.sidebar.text_input(
         "where",
@@ -306,6 +309,7 @@ def sidebar_filters() -> RunFilter:
         experiments=tuple(experiments),
         statuses=tuple(statuses),
         params=params,
+        tags=chosen_tags,
     )
     try:
         return parse_where(where.split(";"), chosen)
