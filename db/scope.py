@@ -252,6 +252,7 @@ def run_clauses(
         clauses += _param_clauses(name, conds)
     for name, conds in run_filter.metrics.items():
         clauses += _metric_or_joined(name, conds, joined)
+    clauses += [_tag_clause(c) for c in run_filter.tags]
     for name, conds in run_filter.fields.items():
         target = resolve(conn, name)
         if target.kind == "param":
@@ -259,6 +260,18 @@ def run_clauses(
         else:
             clauses += _metric_or_joined(target.name, conds, joined)
     return clauses
+
+
+def _tag_clause(condition: Condition) -> ColumnElement[bool]:
+    """A run has (``=``) or lacks (``!=``) any of the condition's tags, its own or its sweep's:
+    two index seeks on the ``(tag, id)`` indexes, never a scan of the runs."""
+    r, rt, st = m.runs.c, m.run_tags.c, m.sweep_tags.c
+    tags = list(condition.value)
+    tagged = or_(
+        r.run_id.in_(select(rt.run_id).where(rt.tag.in_(tags))),
+        r.sweep_id.in_(select(st.sweep_id).where(st.tag.in_(tags))),
+    )
+    return tagged if condition.op == "=" else ~tagged
 
 
 def _metric_or_joined(

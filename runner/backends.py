@@ -47,6 +47,10 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release workers, clusters and files; called once, also after an interrupt."""
 
+    # Optional, so not in the protocol's checked methods: ``auto_threads(exclusive: bool) -> int``,
+    # the torch thread count an ``auto`` run gets on this backend (stored with the run and
+    # counted in its key, :mod:`scratchlab.runner.threads`); without it, every usable core.
+
 
 @dataclass(frozen=True)
 class BackendRequest:

@@ -32,6 +32,7 @@ from scratchlab.core.records import FINAL_STATUSES, PlannedRun, RunResult
 from scratchlab.runner.progress import Reporter
 
 if TYPE_CHECKING:
+    from scratchlab.db.store import Store
     from scratchlab.runner.backends import Backend
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,7 @@ def sweep_status(counts: Mapping[str, int], interrupted: bool) -> str:
 
 
 def execute_sweep(
-    store: Any,
+    store: Store,
     sweep: Mapping[str, Any],
     items: Items,
     backend: Backend,
@@ -351,7 +352,7 @@ def execute_sweep(
     )
 
 
-def status_counts(store: Any, sweep_id: int) -> dict[str, int]:
+def status_counts(store: Store, sweep_id: int) -> dict[str, int]:
     """Number of the sweep's runs in each status."""
     counts: dict[str, int] = {}
     for row in store.sweep_runs(sweep_id):
