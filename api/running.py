@@ -102,8 +102,10 @@ def sweep(
     devices: str | Sequence[str] = ("cpu",),
     dtype: str = "float32",
     name: str | None = None,
+    tags: str | Sequence[str] = (),
     timeout: float | None = None,
     inline: bool = False,
+    deterministic: bool = False,
     plugin_modules: Sequence[str] = (),
     progress: bool = True,
     search: str | None = None,
@@ -119,9 +121,10 @@ def sweep(
     ``optimizer=["sgd", "adam"]``: any registered category, a plugin's too);
     ``settings`` sets params (``{"train.epochs": 2}``); ``db`` is a SQLite path
     or SQLAlchemy URL (default: ``SCRATCHLAB_DB``, else ``runs.db``); ``workers``
-    runs that many in parallel on a local Dask cluster; ``inline`` runs in this
-    process (for a debugger). A keyword that is no category raises ``TypeError``;
-    a plan that cannot be made raises
+    runs that many in parallel on a local Dask cluster; ``tags`` label the sweep
+    (``results.runs(where="tag=T")`` finds its runs); ``inline`` runs in this
+    process (for a debugger); ``deterministic`` is ``runner sweep --deterministic``.
+    A keyword that is no category raises ``TypeError``; a plan that cannot be made raises
     :class:`~scratchlab.runner.sweeping.SweepUsageError` before anything is written.
 
     ``search="random"`` or ``"tpe"`` searches instead of running the grid: ``trials`` trials
@@ -159,6 +162,7 @@ def sweep(
         seed=seed,
         settings=_settings(settings),
         plugin_modules=tuple(plugin_modules),
+        deterministic=deterministic,
     )
     search_spec = None
     if search is not None or trials is not None or objective is not None:
@@ -177,6 +181,7 @@ def sweep(
         reporter=default_reporter(progress),
         plugins=loaded,
         argv=["scratchlab.sweep", *_names(plugins)],
+        tags=_names(tags),
         search=search_spec,
     )
     return Sweep(

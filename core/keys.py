@@ -19,3 +19,7 @@ DEFAULT_DB = f"sqlite:///{DEFAULT_DB_FILE}"
 #: key of a sweep's stored spec holding ``{experiment: headline patterns}``,
 #: written when the sweep is planned so reading them back needs no plugin
 HEADLINES_KEY = "headlines"
+
+#: how the note of a run whose training diverged starts (its stored reason): the
+#: experiment writes it, the run tables show the run as diverged
+DIVERGED_NOTE = "diverged:"

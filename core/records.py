@@ -90,8 +90,11 @@ class MetricRecord:
     step: int | None = None
 
 
-#: the params row holding a thread count given with --threads (auto runs have none)
+#: the params row holding the torch thread count a run ran with (runs stored before
+#: issue 21 with ``auto`` have none)
 THREADS_PARAM = "threads"
+#: the params row marking a run made with ``--deterministic`` (absent otherwise)
+DETERMINISTIC_PARAM = "deterministic"
 
 
 @dataclass
@@ -101,8 +104,10 @@ class PlannedRun:
     ``components`` maps category -> component name, ``component_versions``
     category -> version string, ``params`` holds the experiment's and the
     components' params (``"lr"``, ``"leaky-relu.slope"``). ``threads`` is the
-    torch thread count the run asks for; None is ``auto`` (the runner picks:
-    every usable core for a run that runs alone, an equal share otherwise).
+    torch thread count the run asks for; None is ``auto``, which the sweep resolves
+    before it stores the run (every usable core for a run that runs alone, an equal
+    share otherwise), so a stored run says the count it ran with and its key counts it.
+    ``deterministic`` runs it with torch's deterministic algorithms.
     """
 
     key: str
@@ -115,6 +120,7 @@ class PlannedRun:
     repeat: int = 0
     component_versions: dict[str, str] = field(default_factory=dict)
     threads: int | None = None
+    deterministic: bool = False
 
 
 @dataclass

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, up
 from sqlalchemy.engine import URL
 
 from scratchlab.core.records import (
+    DETERMINISTIC_PARAM,
     RUN_STATUSES,
     SWEEP_STATUSES,
     THREADS_PARAM,
@@ -138,7 +139,9 @@ class Store:
             )
         return transaction(self.engine, write=True)
 
-    def _read(self):
+    def read(self):
+        """A read transaction (a context manager yielding a connection): the store's
+        public read interface for the query modules of :mod:`scratchlab.db`."""
         return transaction(self.engine)
 
     # -- sweeps -------------------------------------------------------------
@@ -196,7 +199,7 @@ class Store:
 
     def get_sweep(self, sweep_id: int) -> dict:
         """One sweep as a dict: its columns, with ``argv``, ``spec`` and ``environment`` decoded."""
-        with self._read() as conn:
+        with self.read() as conn:
             row = (
                 conn.execute(select(m.sweeps).where(m.sweeps.c.sweep_id == sweep_id))
                 .mappings()
@@ -217,7 +220,7 @@ class Store:
 
     def sweep_runs(self, sweep_id: int) -> list[dict]:
         """Every run of a sweep (``run_id``, ``key``, ``experiment``, ``status``), for ``--resume``."""
-        with self._read() as conn:
+        with self.read() as conn:
             self._require_sweep(conn, sweep_id)
             rows = conn.execute(
                 select(m.runs.c.run_id, m.runs.c.key, m.runs.c.experiment, m.runs.c.status)
@@ -443,10 +446,12 @@ def _param_rows(run: PlannedRun) -> list[tuple]:
             )
         kind, text, number = encode(name, value)
         rows.append((name, kind, text, number, None))
-    # a thread count given with --threads is a run setting like the device: a row, so it can be
-    # filtered on (auto, None, writes none: the real count is on every timing and in the sweep's environment)
+    # the thread count is a run setting like the device: a row, so it can be filtered on
+    # (a sweep resolves auto before storing; only a PlannedRun made by hand leaves it None)
     if run.threads is not None and THREADS_PARAM not in run.params:
         rows.append((THREADS_PARAM, *encode(THREADS_PARAM, run.threads), None))
+    if run.deterministic and DETERMINISTIC_PARAM not in run.params:
+        rows.append((DETERMINISTIC_PARAM, *encode(DETERMINISTIC_PARAM, True), None))
     return rows
 
 

@@ -452,6 +452,31 @@ def build_context(
 # ------------------------------------------------------------ entry point
 
 
+@contextlib.contextmanager
+def run_settings(planned: PlannedRun) -> Any:
+    """The run's torch thread count (whatever backend called it, so the stored count is the
+    one it ran with) and, with ``deterministic``, torch's deterministic algorithms; the
+    process's own settings come back afterwards (a worker outlives the run)."""
+    import os
+
+    import torch
+
+    threads, before = planned.threads, torch.get_num_threads()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    if threads and threads != before:
+        torch.set_num_threads(threads)
+    if planned.deterministic:
+        # cuBLAS is deterministic only with a fixed workspace (torch's reproducibility notes)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 def run_experiment(
     registry_or_plugins: Any,
     planned: PlannedRun,
@@ -483,7 +508,7 @@ def run_experiment(
         )
     try:
         seed_everything(planned.seed)
-        with alarm(budget):
+        with alarm(budget), run_settings(planned):
             experiment.run(ctx)
     except ContractError as exc:
         # a plugin broke the plugin API: one line naming it and the rule, not torch's traceback

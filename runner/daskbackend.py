@@ -157,6 +157,7 @@ class DaskBackend:
         self.cluster = cluster
         self.modules = tuple(modules)
         self.threads = threads
+        self._cluster_threads: int | None = None  # auto on an existing cluster, asked once
         self.warn = warn or (lambda message: log.warning(message))
         self.poll = 0.2  # seconds between checks for overdue runs
         self._started: dict[Any, float] = {}  # task key -> monotonic time its run started
@@ -224,6 +225,25 @@ class DaskBackend:
                 address: w.get("nthreads") for address, w in info.get("workers", {}).items()
             },
         }
+
+    def auto_threads(self, exclusive: bool) -> int:
+        """The torch threads an ``auto`` run gets: the share each worker was given (a local
+        cluster), or on an existing cluster the smallest share of any worker (its usable cores
+        over its Dask threads), so a run gets the same count wherever it lands."""
+        if self.threads is not None:
+            return self.threads
+        if self._cluster_threads is None:
+            from scratchlab.runner.environment import usable_cpus
+
+            try:
+                cores = self.client.run(usable_cpus)
+                slots = self.client.nthreads()
+                self._cluster_threads = max(
+                    1, min(cores[w] // max(1, slots.get(w, 1)) for w in cores)
+                )
+            except Exception:  # a worker that cannot answer: one thread cannot oversubscribe
+                self._cluster_threads = 1
+        return self._cluster_threads
 
     def _slots(self) -> int:
         return max(1, sum(self.client.nthreads().values()))

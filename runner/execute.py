@@ -26,11 +26,15 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scratchlab.core.records import FINAL_STATUSES, PlannedRun, RunResult
 from scratchlab.runner.live import LiveOptions
 from scratchlab.runner.progress import Reporter
+
+if TYPE_CHECKING:
+    from scratchlab.db.store import Store
+    from scratchlab.runner.backends import Backend
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +164,18 @@ def run_payload(run_id: int, run: PlannedRun) -> dict[str, Any]:
 # --------------------------------------------------------------------------- backends
 
 
+def auto_threads(*, exclusive: bool, cores: int, workers: int) -> int:
+    """What ``auto`` torch threads are: every usable core for a run that runs alone (an
+    exclusive run, or one worker), an equal share (cores // workers, at least 1) otherwise."""
+    return cores if exclusive or workers <= 1 else max(1, cores // workers)
+
+
 def run_threads(planned: PlannedRun, *, exclusive: bool, cores: int, workers: int) -> int:
-    """The torch thread count a run gets: its ``threads`` setting, or for ``auto``
-    (None) every usable core when it runs alone (an exclusive run, or one worker)
-    and an equal share of them (cores // workers, at least 1) when it shares them."""
+    """The torch thread count a run gets: its ``threads`` setting, or :func:`auto_threads`."""
     threads = getattr(planned, "threads", None)
     if threads:
         return int(threads)
-    return cores if exclusive or workers <= 1 else max(1, cores // workers)
+    return auto_threads(exclusive=exclusive, cores=cores, workers=workers)
 
 
 def apply_threads(threads: int | None) -> None:
@@ -192,6 +200,12 @@ class InlineBackend:
         from scratchlab.runner.environment import usable_cpus
 
         return {"backend": "inline", "usable_cpus": usable_cpus()}
+
+    def auto_threads(self, exclusive: bool) -> int:
+        """``auto`` inline: every usable core (runs go one at a time)."""
+        from scratchlab.runner.environment import usable_cpus
+
+        return usable_cpus()
 
     def results(
         self, items: Items, started: StartedCallback, timeout: float | None, live: Any = None
@@ -309,10 +323,10 @@ def sweep_status(counts: Mapping[str, int], interrupted: bool) -> str:
 
 
 def execute_sweep(
-    store: Any,
+    store: Store,
     sweep: Mapping[str, Any],
     items: Items,
-    backend: Any,
+    backend: Backend,
     *,
     hooks: HookCaller,
     reporter: Reporter,
@@ -393,7 +407,7 @@ def execute_sweep(
     )
 
 
-def status_counts(store: Any, sweep_id: int) -> dict[str, int]:
+def status_counts(store: Store, sweep_id: int) -> dict[str, int]:
     """Number of the sweep's runs in each status."""
     counts: dict[str, int] = {}
     for row in store.sweep_runs(sweep_id):

@@ -72,13 +72,17 @@ def run_key(
     seed: int,
     repeat: int,
     threads: int | None = None,
+    deterministic: bool = False,
 ) -> str:
     """The run key: SHA-256 (hex) of exactly what a run depends on.
 
     ``versions`` maps category -> version and includes ``"experiment"``, so a
     change to the code of any component (or of the experiment) changes the key.
-    ``threads`` counts only when given (None, auto, leaves the key as it was
-    before thread counts were a setting).
+    ``threads``, the torch thread count, counts when given: a sweep resolves
+    ``auto`` (None) to the count each run gets before it stores the run
+    (:mod:`scratchlab.runner.threads`), since results depend on it; None leaves
+    the key as it was before thread counts were counted. ``deterministic``
+    counts only when set.
     """
     payload = {
         "experiment": {"name": experiment, "version": versions.get("experiment")},
@@ -91,6 +95,8 @@ def run_key(
     }
     if threads is not None:
         payload["threads"] = threads
+    if deterministic:
+        payload["deterministic"] = True
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
@@ -108,6 +114,7 @@ def run_identity(run: PlannedRun) -> str:
         run.seed,
         run.repeat,
         run.threads,
+        run.deterministic,
     )
 
 
@@ -402,7 +409,9 @@ def _runs_for(
 ) -> Iterable[PlannedRun]:
     versions = {c: registry.get(c, n).version for c, n in components.items()}
     versions["experiment"] = registry.get("experiment", experiment).version
-    for device, threads in itertools.product(spec.devices, spec.threads):
+    # --deterministic fixes auto at one thread, so every backend runs the same count
+    counts = dict.fromkeys(1 if spec.deterministic and t is None else t for t in spec.threads)
+    for device, threads in itertools.product(spec.devices, counts):
         for repeat in range(spec.repeat):
             # each repeat gets its own seed, so repeats of a training run differ
             seed = spec.seed + repeat
@@ -417,6 +426,7 @@ def _runs_for(
                     seed,
                     repeat,
                     threads,
+                    spec.deterministic,
                 ),
                 experiment=experiment,
                 components=dict(components),
@@ -427,6 +437,7 @@ def _runs_for(
                 repeat=repeat,
                 component_versions=dict(versions),
                 threads=threads,
+                deterministic=spec.deterministic,
             )
 
 

@@ -55,6 +55,7 @@ from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.runner.execute import (
     Items,
     StartedCallback,
+    auto_threads,
     failed_result,
     grace_period,
     run_threads,
@@ -76,11 +77,23 @@ OUTPUT_RESET_BYTES = 1 << 20
 START_ATTEMPTS = 3
 
 
-def run_kind(planned: PlannedRun) -> tuple[str, str | None]:
-    """Runs that take about as long as each other: one experiment with one matmul strategy
-    (the strategy is what makes a run slow: elementwise training loops over every output
-    element in Python, torch's takes milliseconds)."""
-    return planned.experiment, planned.components.get("matmul")
+def cost_hints(registry: Any, planned: PlannedRun) -> dict[str, float]:
+    """The run's components that declare a cost hint, by name: ``max_madds``, the largest
+    problem a component is fit for (a matmul strategy's; smaller is slower). Which category
+    declares one does not matter: a plugin's component type may carry a ``max_madds`` too."""
+    hints = {}
+    for category, name in sorted(planned.components.items()):
+        hint = getattr(registry.get(category, name).component, "max_madds", None)
+        if hint is not None:
+            hints[name] = float(hint)
+    return hints
+
+
+def run_kind(planned: PlannedRun, hints: dict[str, float]) -> tuple[str, tuple[str, ...]]:
+    """Runs that take about as long as each other: one experiment with the same components
+    that carry a cost hint (those are what make a run slow: the elementwise matmul loops
+    over every output element in Python, torch's takes milliseconds)."""
+    return planned.experiment, tuple(hints)
 
 
 class WorkerStartError(RuntimeError):
@@ -116,6 +129,8 @@ class _Task:
     threads: int
     cores: int  # cores it holds while it runs
     alone: bool  # exclusive: nothing else runs beside it
+    kind: tuple[str, tuple[str, ...]] = ("", ())  # see run_kind
+    slowness: float = float("inf")  # smaller is slower: the smallest cost hint
 
 
 @dataclass
@@ -199,6 +214,10 @@ class SupervisedBackend:
             "memory_headroom_bytes": self._headroom if self._workers else memory_headroom(("cpu",)),
         }
 
+    def auto_threads(self, exclusive: bool) -> int:
+        """The torch threads an ``auto`` run gets here (see :func:`execute.auto_threads`)."""
+        return auto_threads(exclusive=exclusive, cores=self.cores, workers=self.size)
+
     # -- the queue ---------------------------------------------------------
 
     def _exclusive(self, planned: PlannedRun) -> bool:
@@ -210,25 +229,26 @@ class SupervisedBackend:
             )
         )
 
-    def _slowness(self, planned: PlannedRun) -> float:
-        """Smaller is slower: the ``max_madds`` of the run's matmul strategy (inf without one)."""
-        name = planned.components.get("matmul")
-        if name is None:
-            return float("inf")
-        return float(
-            getattr(self.plugins.registry.get("matmul", name).component, "max_madds", None)
-            or float("inf")
-        )
-
     def tasks(self, items: Items) -> list[_Task]:
         """``items`` as tasks in the order they run: shared runs slowest-looking first, then exclusive ones."""
         tasks = []
         for run_id, planned in items:
             alone = self._exclusive(planned)
             threads = run_threads(planned, exclusive=alone, cores=self.cores, workers=self.size)
-            tasks.append(_Task(run_id, planned, threads, min(threads, self.cores), alone))
+            hints = cost_hints(self.plugins.registry, planned)
+            tasks.append(
+                _Task(
+                    run_id,
+                    planned,
+                    threads,
+                    min(threads, self.cores),
+                    alone,
+                    run_kind(planned, hints),
+                    min(hints.values(), default=float("inf")),
+                )
+            )
         order = {id(t): i for i, t in enumerate(tasks)}
-        return sorted(tasks, key=lambda t: (t.alone, self._slowness(t.planned), order[id(t)]))
+        return sorted(tasks, key=lambda t: (t.alone, t.slowness, order[id(t)]))
 
     # -- workers -----------------------------------------------------------
 
@@ -304,11 +324,7 @@ class SupervisedBackend:
                 # training runs, 12 s each, ended up two in one worker's pipe)
                 if not self._short(task):
                     return
-                depth = (
-                    SEND_AHEAD_MAX
-                    if self._seconds[run_kind(task.planned)] < SEND_AHEAD_BELOW / 10
-                    else 1
-                )
+                depth = SEND_AHEAD_MAX if self._seconds[task.kind] < SEND_AHEAD_BELOW / 10 else 1
                 if (
                     len(worker.queued) >= depth
                     or worker.task is None
@@ -329,7 +345,7 @@ class SupervisedBackend:
 
     def _short(self, task: _Task) -> bool:
         """Whether a run of ``task``'s kind took under :data:`SEND_AHEAD_BELOW` earlier in the sweep."""
-        seconds = self._seconds.get(run_kind(task.planned))
+        seconds = self._seconds.get(task.kind)
         return seconds is not None and seconds <= SEND_AHEAD_BELOW
 
     def _requeue(self, worker: _Worker, queue: deque[_Task]) -> None:
@@ -360,7 +376,7 @@ class SupervisedBackend:
             task, worker.task = worker.task, None
             now = time.monotonic()
             if task is not None:
-                self._seconds[run_kind(task.planned)] = now - worker.since
+                self._seconds[task.kind] = now - worker.since
                 if result.status not in ("done", "skipped"):
                     result.reason = _with_output(result.reason or result.status, worker.tail())
             if retire:
@@ -510,34 +526,3 @@ class SupervisedBackend:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
-
-
-# --------------------------------------------------------------------------- choosing a backend
-
-
-def make_backend(
-    plugins: Any,
-    modules: Sequence[str],
-    *,
-    inline: bool = False,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    warn: Callable[[str], None] | None = None,
-) -> Any:
-    """The backend a sweep's options ask for: ``inline`` runs in this process (for pdb);
-    ``scheduler="local"`` starts a local Dask cluster of ``workers`` processes (default:
-    one per usable core) and any other ``scheduler`` is an existing cluster's address;
-    otherwise the supervised pool of ``workers`` processes (default: one per usable core).
-    Raises :class:`~scratchlab.runner.execute.DaskUnavailable` when Dask cannot be used."""
-    from scratchlab.runner.daskbackend import DaskBackend
-    from scratchlab.runner.execute import InlineBackend
-
-    if inline:
-        return InlineBackend(plugins)
-    if scheduler == "local":
-        from scratchlab.runner.environment import usable_cpus
-
-        return DaskBackend.local(workers or usable_cpus(), modules, warn=warn)
-    if scheduler is not None:
-        return DaskBackend.connect(scheduler, modules, warn=warn)
-    return SupervisedBackend(plugins, modules, workers=workers, warn=warn)

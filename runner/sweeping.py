@@ -22,12 +22,16 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scratchlab.core.records import PlannedRun
 from scratchlab.runner.plan import plan, plan_warnings
 from scratchlab.runner.reporting import SilentReporter, SweepReporter, Tallying
 from scratchlab.runner.spec import PlanError, SweepSpec
+
+if TYPE_CHECKING:
+    from scratchlab.db.store import Store
+    from scratchlab.runner.backends import Backend
 
 __all__ = [
     "Execution",
@@ -68,6 +72,7 @@ class Execution:
         None  # an existing Dask cluster, or "local" for a local one of `workers`
     )
     inline: bool = False  # in this process (for pdb)
+    backend: str | None = None  # a name in runner.backends.BACKENDS; None: from the three above
     timeout: float | None = None  # seconds per run
     fail_fast: bool = False
     retry_noisy: int = (
@@ -91,6 +96,12 @@ class Execution:
             raise SweepUsageError(
                 "--inline runs in this process; it cannot be combined with --workers or --scheduler"
             )
+        from scratchlab.runner.backends import BACKENDS
+
+        if self.backend is not None and self.backend not in BACKENDS:
+            raise SweepUsageError(
+                f"unknown backend {self.backend!r}; known: {', '.join(sorted(BACKENDS))}"
+            )
         try:
             if self.workers is not None:
                 check_int(self.workers, "workers", 1, MAX_WORKERS)
@@ -100,10 +111,16 @@ class Execution:
         except BoundsError as exc:
             raise SweepUsageError(str(exc)) from None
 
+    def backend_name(self) -> str:
+        """The name of the backend these options choose (:data:`scratchlab.runner.backends.BACKENDS`)."""
+        from scratchlab.runner.backends import backend_name
+
+        return self.backend or backend_name(inline=self.inline, scheduler=self.scheduler)
+
     def check_environment(self) -> None:
         """:class:`SweepUsageError` for an environment setting the backend would trip on once
         started (``SCRATCHLAB_WORKER_MEMORY``, read by each worker): checked before anything is written."""
-        if self.inline or self.scheduler is not None:
+        if self.backend_name() != "supervised":
             return
         from scratchlab.runner.worker import MemorySizeError, memory_headroom
 
@@ -147,6 +164,7 @@ class Prepared:
     timeout: float | None = None
     warnings: list[str] = field(default_factory=list)
     note: str | None = None  # set when there is nothing to run
+    tags: tuple[str, ...] = ()  # put on the sweep when it is stored or resumed (--tag)
     search: Any = None  # a search's runner.trials.SearchDriver; runs then come from it
 
 
@@ -175,13 +193,33 @@ def plan_runs(spec: SweepSpec, registry: Any) -> list[PlannedRun]:
     return runs
 
 
+def checked_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    """``--tag`` values as they will be stored; :class:`SweepUsageError` for a bad one,
+    before anything is written."""
+    from scratchlab.db.annotations import check_tag
+    from scratchlab.db.errors import InvalidValueError
+
+    try:
+        return tuple(dict.fromkeys(check_tag(tag) for tag in tags))
+    except InvalidValueError as exc:
+        raise SweepUsageError(f"--tag: {exc}") from None
+
+
 def prepare_new(
-    spec: SweepSpec, plugins: Any, *, name: str | None = None, search: Any = None
+    spec: SweepSpec,
+    plugins: Any,
+    *,
+    name: str | None = None,
+    tags: Sequence[str] = (),
+    search: Any = None,
 ) -> Prepared:
-    """Plan a new sweep of ``spec`` (a grid, or with ``search``, a
+    """Plan a new sweep of ``spec`` to be stored with ``tags`` (a grid, or with ``search``, a
     :class:`~scratchlab.runner.search.SearchSpec`, a search); nothing is written."""
+    tags = checked_tags(tags)
     if search is not None:
-        return _prepare_search(spec, plugins, search, name or _default_name(spec))
+        prepared = _prepare_search(spec, plugins, search, name or _default_name(spec))
+        prepared.tags = tags
+        return prepared
     from scratchlab.runner.search import check_no_ranges
 
     try:
@@ -198,6 +236,7 @@ def prepare_new(
         title=f"sweep {name!r}",
         warnings=plan_warnings(spec, runs, plugins.registry),
         note=None if runs else "the plan has no runs",
+        tags=tags,
     )
 
 
@@ -227,7 +266,7 @@ def _prepare_search(spec: SweepSpec, plugins: Any, search: Any, name: str) -> Pr
 
 
 def _stored_spec(
-    store: Any, sweep_id: int, plugin_modules: Sequence[str]
+    store: Store, sweep_id: int, plugin_modules: Sequence[str]
 ) -> tuple[dict, SweepSpec]:
     stored = store.get_sweep(sweep_id)
     spec = SweepSpec.from_json(stored["spec"])
@@ -246,15 +285,17 @@ def stored_timeout(stored: Mapping[str, Any]) -> float | None:
 
 
 def prepare_resume(
-    store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = ()
+    store: Store, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = ()
 ) -> Prepared:
     """The unfinished runs of a stored sweep, matched to the current plan by key.
 
     ``plugin_modules`` are the ``--plugin`` modules loaded now; the sweep's own must be among them.
     """
     from scratchlab.db.ownership import check_not_live
+    from scratchlab.db.queries import planned_runs
     from scratchlab.runner.execute import unfinished
     from scratchlab.runner.search import SEARCH_KEY, SearchSpec
+    from scratchlab.runner.threads import candidates
 
     stored, spec = _stored_spec(store, sweep_id, plugin_modules)
     check_not_live(store, sweep_id)  # refuse a sweep another process still runs, before planning
@@ -293,8 +334,12 @@ def prepare_resume(
             f"sweep {sweep_id} ({stored['name']}): every run is done or skipped; nothing to run"
         )
         return prepared
+    # each unfinished run keeps the thread count it was stored with (its key counts it)
+    counts = [run.threads for run in planned_runs(store, [r["run_id"] for r in wanted])]
     by_key = {
-        r.key: r for r in plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)
+        candidate.key: candidate
+        for run in plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)
+        for candidate in candidates(run, counts)
     }
     lost = [r for r in wanted if r["key"] not in by_key]
     if lost:
@@ -309,7 +354,7 @@ def prepare_resume(
 
 
 def prepare_rerun(
-    store: Any,
+    store: Store,
     sweep_id: int,
     plugins: Any,
     plugin_modules: Sequence[str] = (),
@@ -347,17 +392,21 @@ def prepare_rerun(
 
 
 def _match_by_identity(
-    store: Any, wanted: Sequence[Mapping[str, Any]], replanned: Sequence[PlannedRun]
+    store: Store, wanted: Sequence[Mapping[str, Any]], replanned: Sequence[PlannedRun]
 ) -> tuple[list[PlannedRun], int]:
     """The runs of the current plan that are the same runs as ``wanted`` in all
     but component versions (the code may have been fixed since they failed),
     and how many of ``wanted`` have none."""
     from scratchlab.db.queries import planned_runs
     from scratchlab.runner.plan import run_identity
+    from scratchlab.runner.threads import candidates
 
-    current = {run_identity(r): r for r in replanned}
+    stored = planned_runs(store, [r["run_id"] for r in wanted])
+    # a replanned auto run matches a stored run at the thread count that run was resolved to
+    counts = [run.threads for run in stored]
+    current = {run_identity(c): c for r in replanned for c in candidates(r, counts)}
     matched, lost = [], 0
-    for run in planned_runs(store, [r["run_id"] for r in wanted]):
+    for run in stored:
         found = current.get(run_identity(run))
         if found is None:
             lost += 1
@@ -371,19 +420,19 @@ def _match_by_identity(
 
 def make_backend(
     execution: Execution, plugins: Any, modules: Sequence[str], warn: Callable[[str], None]
-) -> Any:
+) -> Backend:
     """The backend ``execution`` asks for; :class:`SweepError` when a Dask cluster cannot be used."""
-    from scratchlab.runner import execute, supervisor
+    from scratchlab.runner import backends, execute
 
+    request = backends.BackendRequest(
+        plugins,
+        tuple(modules),
+        workers=execution.workers,
+        scheduler=execution.scheduler,
+        warn=warn,
+    )
     try:
-        return supervisor.make_backend(
-            plugins,
-            tuple(modules),
-            inline=execution.inline,
-            workers=execution.workers,
-            scheduler=execution.scheduler,
-            warn=warn,
-        )
+        return backends.make_backend(execution.backend_name(), request)
     except execute.DaskUnavailable as exc:
         raise SweepError(str(exc)) from None
 
@@ -391,7 +440,7 @@ def make_backend(
 def execute_prepared(
     prepared: Prepared,
     *,
-    store: Any,
+    store: Store,
     plugins: Any,
     execution: Execution = Execution(),
     reporter: SweepReporter | None = None,
@@ -409,6 +458,7 @@ def execute_prepared(
     from scratchlab.runner import execute
     from scratchlab.runner.environment import busy_warning, capture_environment
     from scratchlab.runner.search import SEARCH_KEY
+    from scratchlab.runner.threads import resolve as resolve_threads
 
     if prepared.note is not None:
         return SweepOutcome(
@@ -445,6 +495,8 @@ def execute_prepared(
             progress.warn(busy)
         sweep_id = prepared.sweep_id
         if sweep_id is None:
+            # auto thread counts become what this backend gives each run: part of its key
+            prepared.runs = resolve_threads(prepared.runs, backend, plugins.registry)
             # the spec as planned, plus how it runs, so --resume continues it alike
             spec_json = {**prepared.spec.to_json(), "execution": {"timeout": timeout}}
             # what `runner runs` shows as each experiment's results, readable without the plugins
@@ -468,9 +520,13 @@ def execute_prepared(
             # running again, with where it resumed kept beside where it started
             store.reopen_sweep(sweep_id, environment)
             items = list(zip(prepared.run_ids, prepared.runs, strict=True))
+        if prepared.tags:
+            from scratchlab.db.annotations import add_tags
+
+            add_tags(store, "sweep", [sweep_id], prepared.tags)
         total = len(items)
         if search is not None:
-            search.attach(store, sweep_id)
+            search.attach(store, sweep_id, backend)
             search.parallel = _parallel(execution)
             search.warn = progress.warn
             total = search.runs_left()
@@ -524,10 +580,10 @@ def _parallel(execution: Execution) -> int:
 
 
 def _retry_noisy(
-    store: Any,
+    store: Store,
     sweep: Mapping[str, Any],
     items: Sequence[tuple[int, PlannedRun]],
-    backend: Any,
+    backend: Backend,
     result: Any,
     *,
     rounds: int,
@@ -591,9 +647,11 @@ def run_sweep(
     reporter: SweepReporter | None = None,
     plugins: Any = None,
     argv: Sequence[str] = (),
+    tags: Sequence[str] = (),
     search: Any = None,
 ) -> SweepOutcome:
-    """Plan ``spec``, store it as a new sweep in ``db`` (a URL or a SQLite path) and run it.
+    """Plan ``spec``, store it as a new sweep in ``db`` (a URL or a SQLite path) with
+    ``tags`` and run it.
 
     ``plugins`` is a loaded :class:`~scratchlab.plugins.manager.Plugins`
     (default: load the installed ones plus ``spec.plugin_modules``); ``search`` a
@@ -604,7 +662,7 @@ def run_sweep(
     from scratchlab.db.engine import resolve_url
 
     loaded = _load(plugins, spec.plugin_modules)
-    prepared = prepare_new(spec, loaded, name=name, search=search)
+    prepared = prepare_new(spec, loaded, name=name, tags=tags, search=search)
     if prepared.note is not None:
         raise SweepUsageError(prepared.note)
     execution.check_environment()

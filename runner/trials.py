@@ -86,12 +86,14 @@ class SearchDriver:
         self.of_run: dict[int, list[_Trial]] = {}  # run id -> the open trials it belongs to
         self.in_flight: set[int] = set()  # runs handed out, no result yet
         self.seen: dict[int, list[Any]] = {}  # run id -> the objective's records it sent
+        self.backend: Any = None
         self._warned_objective = False
         self.queued = 0  # unfinished trials a resume queued to be asked first
 
-    def attach(self, store: Any, sweep_id: int) -> None:
-        """The database and sweep the trials are stored in (a new sweep gets its id late)."""
-        self.store, self.sweep_id = store, sweep_id
+    def attach(self, store: Any, sweep_id: int, backend: Any = None) -> None:
+        """The database and sweep the trials are stored in (a new sweep gets its id late), and
+        the backend that runs them (it decides what an ``auto`` thread count is)."""
+        self.store, self.sweep_id, self.backend = store, sweep_id, backend
 
     @property
     def work_left(self) -> bool:
@@ -152,11 +154,14 @@ class SearchDriver:
     def _ask(self) -> list[tuple[int, PlannedRun]] | None:
         """Ask for trials until one has runs to hand out; None when the trial count is reached."""
         from scratchlab.runner.sweeping import plan_runs
+        from scratchlab.runner.threads import resolve as resolve_threads
 
         while self.count < self.search.trials:
             trial = self.study.ask(self.distributions)
             self.count += 1
             runs = plan_runs(self.space.spec_for(trial.params), self.registry)
+            # auto thread counts become what the backend gives each run: part of its key
+            runs = resolve_threads(runs, self.backend, self.registry)
             ids = self.store.add_runs(self.sweep_id, runs)
             run_ids = list(dict.fromkeys(ids[r.key] for r in runs))
             entry = _Trial(trial, run_ids)

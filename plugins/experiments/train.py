@@ -56,6 +56,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from scratchlab.core.keys import DIVERGED_NOTE
 from scratchlab.plugins import Experiment, Skip
 from scratchlab.plugins.contracts import Bounds, one_of, positive
 
@@ -301,7 +302,7 @@ def divergence(
     )
     usual = getattr(optimizer, "lr", None)
     hint = f"; {optimizer.name} is usually run at lr {usual:g}" if usual and usual != lr else ""
-    return f"diverged: {what} at lr {lr:g}{hint}"
+    return f"{DIVERGED_NOTE} {what} at lr {lr:g}{hint}"
 
 
 def check_combination(components: Any, params: Any) -> str | None:

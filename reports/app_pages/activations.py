@@ -38,9 +38,18 @@ model = ui.page_widget(
 )
 profile = views.layer_profile(final[final["model"] == model])
 
+full = ui.page_widget(
+    "activations.full",
+    st.toggle,
+    "every line's full range",
+    default=False,
+    parse=lambda v: v == "True",
+    help="By default the std chart opens on the range of the inits that stay near 1; "
+    "lines that explode or vanish leave it at a triangle.",
+)
 chart_col, table_col = st.columns([3, 2])
 with chart_col:
-    st.altair_chart(views.layer_chart(profile, "std"), width="stretch")
+    st.altair_chart(views.layer_chart(profile, "std", focus=not full), width="stretch")
 with table_col:
     st.caption("std at the last layer (best first: closest to 1)")
     st.dataframe(

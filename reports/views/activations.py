@@ -102,57 +102,148 @@ def default_model(models: list[str]) -> str | None:
     return models[0] if models else None
 
 
-def layer_chart(profile, value: str = "mean", log: bool | None = None):
+#: a line whose statistic stays within this many decades of 1 at every layer is one the
+#: chart opens focused on; lines that leave it (exploding, vanishing) leave the chart
+FOCUS_DECADES = 2.0
+
+#: the tick format of a log or symmetric-log axis: one format for every tick (``1e-2``,
+#: ``1e+0``, ``1e+20``; Vega's default mixed ``1e+20`` with ``10000000000``)
+LOG_FORMAT = "~e"
+
+
+def focus_range(data, value: str, line: str) -> tuple[float, float] | None:
+    """The y range a log chart of ``value`` opens on: the span of the lines (rows grouped
+    by ``line`` and activation) that stay within :data:`FOCUS_DECADES` of 1, padded by
+    half a decade and holding 1. None when every line stays in that span or none does
+    (nothing to focus on)."""
+    import numpy as np
+
+    keys = [line, *(["activation"] if "activation" in data.columns else [])]
+    logs = np.log10(data[value].astype(float))
+    tame = logs.abs().groupby([data[k] for k in keys]).max() <= FOCUS_DECADES
+    if tame.all() or not tame.any():
+        return None
+    inside = data.set_index(keys).index.isin(tame[tame].index)
+    low, high = logs[inside].min(), logs[inside].max()
+    return 10 ** (min(low, 0.0) - 0.5), 10 ** (max(high, 0.0) + 0.5)
+
+
+def exits(data, value: str, line: str, domain: tuple[float, float]):
+    """Where each line first leaves ``domain``: one row per line that does, with the
+    layer, the value, ``edge`` (the domain's bound it crossed, where its marker is
+    drawn) and ``direction`` (``above`` or ``below``)."""
+    import pandas as pd
+
+    low, high = domain
+    keys = [line, *(["activation"] if "activation" in data.columns else [])]
+    out = data[(data[value] < low) | (data[value] > high)].sort_values("layer")
+    first = out.groupby(keys, sort=False).head(1).copy()
+    above = first[value] > high
+    first["edge"] = [high if a else low for a in above]
+    first["direction"] = ["above" if a else "below" for a in above]
+    return first if len(first) else pd.DataFrame(columns=[*data.columns, "edge", "direction"])
+
+
+def _focused(data, value: str, color: str, kind: str, focus: bool):
+    """``(y scale, exit rows, title)`` of :func:`layer_chart`: on a log axis with
+    ``focus``, the scale's domain is :func:`focus_range` and the title says which
+    lines leave it; otherwise the whole range and no exits."""
+    import altair as alt
+    import pandas as pd
+
+    title = f"activation {value} per layer"
+    domain = focus_range(data, value, color) if focus and kind == "log" and len(data) else None
+    if not domain:
+        scale = alt.Scale(type=kind) if kind != "linear" else alt.Scale(zero=False)
+        return scale, pd.DataFrame(), title
+    marks = exits(data, value, color, domain)
+    leaving = ", ".join(sorted(set(map(str, marks[color]))))
+    subtitle = (
+        f"focused on {domain[0]:.2g} to {domain[1]:.2g}: {leaving} leave it (▲▼ where); "
+        "scroll out to see all"
+    )
+    return (
+        alt.Scale(type=kind, domain=list(domain)),
+        marks,
+        {"text": title, "subtitle": subtitle},
+    )
+
+
+def _exit_marks(base, scale):
+    """The triangles at the chart's edge where a line leaves the focused range."""
+    import altair as alt
+
+    return (
+        base.transform_filter(alt.datum.mark == "exit")
+        .mark_point(filled=True, size=110, clip=True)
+        .encode(
+            y=alt.Y("edge:Q", scale=scale),
+            shape=alt.Shape(
+                "direction:N",
+                scale=alt.Scale(domain=["above", "below"], range=["triangle-up", "triangle-down"]),
+                legend=alt.Legend(title="leaves the range"),
+            ),
+        )
+    )
+
+
+def layer_chart(profile, value: str = "mean", log: bool | None = None, focus: bool = True):
     """Lines of one statistic against layer index: one panel per activation, one
     line per init (the lessons' grid), or one line per combo when the runs lack
     those columns.
 
-    The scale is :data:`SCALES`' (``log=False`` forces a linear one). Lines can be
-    told apart: hovering a line or its legend entry highlights it and fades the
-    rest, and the chart zooms and pans with the mouse (double-click resets).
-    Non-finite values are left out of the line; the first-non-finite table says
-    where they start.
+    The scale is :data:`SCALES`' (``log=False`` forces a linear one). On a log axis
+    the chart opens on :func:`focus_range` (with ``focus``): the lines that explode
+    or vanish leave it, a triangle at the edge marking where (:func:`exits`), so the
+    healthy inits are not squeezed onto one line at 1; its ticks have one format,
+    :data:`LOG_FORMAT`. Lines can be told apart: hovering a line or its legend entry
+    highlights it and fades the rest, and the chart zooms and pans with the mouse
+    (double-click resets). Non-finite values are left out of the line; the
+    first-non-finite table says where they start.
     """
     import altair as alt
+    import pandas as pd
 
     kind = SCALES.get(value, "linear") if log is not False else "linear"
     if log and value not in SCALES:
         kind = "log"
     data = _plottable(profile, value, kind == "log")
-    scale = alt.Scale(type=kind) if kind != "linear" else alt.Scale(zero=False)
     color = "init" if "init" in data.columns else "combo"
-    title = f"activation {value} per layer"
+    scale, marks, title = _focused(data, value, color, kind, focus)
     hover = alt.selection_point(fields=[color], on="pointerover", bind="legend", clear="pointerout")
     zoom = alt.selection_interval(bind="scales")
     suffix = {"log": " (log)", "symlog": " (symmetric log)"}.get(kind, "")
-    chart = (
-        alt.Chart(data)
+    axis = alt.Axis(format=LOG_FORMAT if kind != "linear" else "~g")
+    layered = pd.concat([data.assign(mark="line"), marks.assign(mark="exit")], ignore_index=True)
+    base = alt.Chart().encode(
+        x=alt.X("layer:Q", title="layer", axis=alt.Axis(tickMinStep=1, format="d")),
+        color=alt.Color(
+            f"{color}:N",
+            title=color,
+            scale=alt.Scale(scheme="tableau10"),
+            legend=alt.Legend(symbolLimit=0, labelLimit=300),
+        ),
+        tooltip=[
+            "combo",
+            "model",
+            "layer",
+            "name",
+            alt.Tooltip(f"{value}:Q", format=".4g"),
+            "runs",
+        ],
+    )
+    lines = (
+        base.transform_filter(alt.datum.mark == "line")
         .mark_line(point=len(data) <= 400, clip=True)
         .encode(
-            x=alt.X("layer:Q", title="layer", axis=alt.Axis(tickMinStep=1, format="d")),
-            # "~g": 1e+20 rather than twenty digits when activations explode
-            y=alt.Y(
-                f"{value}:Q", scale=scale, title=f"{value}{suffix}", axis=alt.Axis(format="~g")
-            ),
-            color=alt.Color(
-                f"{color}:N",
-                title=color,
-                scale=alt.Scale(scheme="tableau10"),
-                legend=alt.Legend(symbolLimit=0, labelLimit=300),
-            ),
+            y=alt.Y(f"{value}:Q", scale=scale, title=f"{value}{suffix}", axis=axis),
             opacity=alt.condition(hover, alt.value(1.0), alt.value(0.15)),
             strokeWidth=alt.condition(hover, alt.value(2.5), alt.value(1.2)),
-            tooltip=[
-                "combo",
-                "model",
-                "layer",
-                "name",
-                alt.Tooltip(f"{value}:Q", format=".4g"),
-                "runs",
-            ],
         )
         .add_params(hover, zoom)
     )
+    layers = [lines, _exit_marks(base, scale)] if len(marks) else [lines]
+    chart = alt.layer(*layers, data=layered)
     if "activation" in data.columns and data["activation"].nunique() > 1:
         return (
             chart.properties(width=260, height=200)

@@ -34,7 +34,8 @@ def _verdict(row) -> str:
 
 def gradcheck_grid(runs):
     """One row per gradcheck run: ``run_id, init, activation, loss, max_rel_err``
-    (the largest over every tensor; NaN when any is NaN), ``loss_value``,
+    (the largest over every tensor; NaN when any is NaN), ``loss_value``, ``rtol``
+    (the tolerance it was judged at),
     ``verdict`` (``pass``, ``FAIL``, ``NaN``, ``inf`` or the run's status such
     as ``skipped``) and ``log10_err`` for the colour (non-finite: NaN)."""
     import numpy as np
@@ -60,6 +61,7 @@ def gradcheck_grid(runs):
     frame["loss_value"] = (
         runs["loss_metric"].astype(float).to_numpy() if "loss_metric" in runs else np.nan
     )
+    frame["rtol"] = runs["rtol"].astype(float).to_numpy() if "rtol" in runs else np.nan
     frame["verdict"] = [_verdict(row) for row in frame.to_dict("records")]
     with np.errstate(divide="ignore", invalid="ignore"):
         logged = np.log10(frame["max_rel_err"].where(frame["max_rel_err"] > 0))
@@ -67,21 +69,49 @@ def gradcheck_grid(runs):
     return frame.drop(columns="passed")
 
 
+#: the tolerance a run's errors are coloured against when its runs stored none (gradcheck's rtol)
+DEFAULT_RTOL = 1e-3
+#: decades of relative error below and above the tolerance the colour scale spans
+GOOD_DECADES, BAD_DECADES = 5, 3
+
+
+def tolerance(grid) -> float:
+    """The relative tolerance the grid's runs were judged at (their ``rtol`` param,
+    the most common one), else :data:`DEFAULT_RTOL`."""
+    if "rtol" in grid and grid["rtol"].notna().any():
+        return float(grid["rtol"].dropna().astype(float).mode().iloc[0])
+    return DEFAULT_RTOL
+
+
 def heatmap(grid):
     """Activation (rows) x loss (columns) cells coloured by the log10 of the largest
-    relative error, labelled with the verdict (white on the darker half of the
-    scale, so every label reads); one panel per init, stacked."""
+    relative error on a fixed scale centred on the runs' tolerance (:func:`tolerance`): green well
+    below it, yellow at it, red above (so passing checks never look red, whatever
+    the spread of the errors), labelled with the verdict; one panel per init, stacked,
+    every loss and init named."""
     import altair as alt
 
-    errors = grid["log10_err"].dropna()
-    middle = float((errors.min() + errors.max()) / 2) if len(errors) else 0.0
+    rtol = tolerance(grid)
+    middle = math.log10(rtol) if rtol > 0 else math.log10(DEFAULT_RTOL)
+    low, high = middle - GOOD_DECADES, middle + BAD_DECADES
     base = alt.Chart(grid).encode(
-        x=alt.X("loss:N", title="loss", axis=alt.Axis(labelAngle=-30, orient="top")),
-        y=alt.Y("activation:N", title="activation"),
+        x=alt.X(
+            "loss:N",
+            title="loss",
+            axis=alt.Axis(labelAngle=-35, orient="top", labelOverlap=False, labelLimit=0),
+        ),
+        y=alt.Y("activation:N", title=None, axis=alt.Axis(labelOverlap=False)),
     )
     cells = base.mark_rect(stroke="white").encode(
         color=alt.Color(
-            "log10_err:Q", title="log10 max rel err", scale=alt.Scale(scheme="orangered")
+            "log10_err:Q",
+            title=["log10 max rel err", f"(tolerance {rtol:g})"],
+            scale=alt.Scale(
+                domain=[low, middle, high],
+                range=["#1a9850", "#fee08b", "#d73027"],
+                clamp=True,
+                interpolate="lab",
+            ),
         ),
         tooltip=[
             "init",
@@ -92,16 +122,17 @@ def heatmap(grid):
             "run_id",
         ],
     )
+    # white on the strong ends of the scale, dark on its light middle
+    strong = f"isValid(datum.log10_err) && abs(datum.log10_err - ({middle})) > 2.5"
     text = base.mark_text(fontSize=12, fontWeight="bold").encode(
         text="verdict:N",
-        color=alt.condition(
-            f"isValid(datum.log10_err) && datum.log10_err > {middle}",
-            alt.value("white"),
-            alt.value("#222222"),
-        ),
+        color=alt.condition(strong, alt.value("white"), alt.value("#222222")),
     )
-    layered = alt.layer(cells, text, data=grid).properties(width=alt.Step(78), height=alt.Step(26))
-    return layered.facet(row=alt.Row("init:N", title="init")).properties(
+    layered = alt.layer(cells, text, data=grid).properties(width=alt.Step(90), height=alt.Step(26))
+    header = alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold", labelLimit=0)
+    return layered.facet(
+        row=alt.Row("init:N", title="init / activation", header=header)
+    ).properties(
         title="gradcheck: hand-written backward against autograd (largest relative error over x, w1, b1, w2, b2)"
     )
 

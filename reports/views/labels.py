@@ -26,7 +26,8 @@ def run_names(summaries: Sequence[Mapping[str, Any]]) -> dict[int, str]:
         for s in summaries
     ]
     names = dict.fromkeys(n for values in chosen for n in values)
-    varying = [n for n in names if len({values.get(n) for values in chosen}) > 1]
+    # a run without a value does not count (``lsuv.mode`` exists for lsuv runs only)
+    varying = [n for n in names if len({v[n] for v in chosen if n in v}) > 1]
     labels = {}
     for summary, values in zip(summaries, chosen, strict=True):
         parts = [values[n] for n in varying if n in values]

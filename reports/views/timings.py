@@ -21,7 +21,7 @@ from scratchlab.reports.views.common import flatten
 OPERATION_KEYS: tuple[str, ...] = ("label", "shape", "device")
 
 #: (name, seconds per unit) from large to small; :func:`pick_unit` chooses one
-UNITS: tuple[tuple[str, float], ...] = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))
+UNITS: tuple[tuple[str, float], ...] = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
 
 #: environment keys whose difference makes two sweeps' timings hard to compare
 ENVIRONMENT_TOKENS: tuple[str, ...] = ("cpu", "torch", "device", "cuda", "gpu", "processor")
@@ -164,7 +164,7 @@ def with_speedup(summary, by: str, baseline: str | None):
 
 def pick_unit(seconds) -> tuple[str, float]:
     """The largest unit in which the smallest positive time is at least 1
-    (``torch.utils.benchmark.Compare`` does the same): ``("us", 1e-6)``."""
+    (``torch.utils.benchmark.Compare`` does the same): ``("µs", 1e-6)``."""
     values = [float(s) for s in seconds if s is not None and s > 0 and math.isfinite(s)]
     if not values:
         return UNITS[0]
@@ -242,10 +242,11 @@ def timing_table(summary, by: str):
     return table
 
 
-def in_unit(frame, columns: list[str]):
-    """``frame`` with the time ``columns`` (seconds) in the one unit that suits all of
-    them (:func:`pick_unit`), renamed ``<column> (<unit>)``: one unit per table."""
-    unit, scale = pick_unit([v for c in columns for v in frame[c]])
+def in_unit(frame, columns: list[str], unit: tuple[str, float] | None = None):
+    """``frame`` with the time ``columns`` (seconds) in ``unit`` (default: the one
+    that suits all of them, :func:`pick_unit`), renamed ``<column> (<unit>)``: one
+    unit per table."""
+    unit, scale = unit or pick_unit([v for c in columns for v in frame[c]])
     converted = frame.copy()
     for column in columns:
         converted[column] = frame[column] / scale

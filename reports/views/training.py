@@ -84,17 +84,21 @@ def aggregate_repeats(metrics, runs, confidence: float = CONFIDENCE, labels=None
     labels = config_labels(runs) if labels is None else labels
     data = metrics[metrics["step"].notna()].merge(labels, on="run_id", how="left")
     grouped = data.groupby(["config", "colour", "dash", "name", "step"], sort=True)["value"]
-    agg = grouped.agg(mean="mean", std="std", runs="count").reset_index()
+    agg = grouped.agg(mean="mean", std="std", runs="count", least="min", most="max").reset_index()
     agg["step"] = agg["step"].astype("int64")
     n = agg["runs"].astype(float)
     # t quantile needs n - 1 >= 1; a lone run gets no band rather than NaN
     quantile = np.where(n > 1, stdtrit(np.maximum(n - 1, 1), 0.5 + confidence / 2), 0.0)
     half = np.where(n > 1, quantile * agg["std"].fillna(0) / np.sqrt(n), 0.0)
+    # too few runs for an interval that means anything: the band is their range
+    few = n < MIN_BAND_RUNS
+    lo = np.where(few, agg["least"], agg["mean"] - half)
+    hi = np.where(few, agg["most"], agg["mean"] + half)
     # a band never leaves what the metric can be: an accuracy below 0, a loss below 0
     low, high = zip(*(metric_range(n) for n in agg["name"]), strict=True) if len(agg) else ((), ())
-    agg["lo"] = np.maximum(agg["mean"] - half, np.array(low, float))
-    agg["hi"] = np.minimum(agg["mean"] + half, np.array(high, float))
-    return agg.drop(columns="std")
+    agg["lo"] = np.maximum(lo, np.array(low, float))
+    agg["hi"] = np.minimum(hi, np.array(high, float))
+    return agg.drop(columns=["std", "least", "most"])
 
 
 def metric_range(name: str) -> tuple[float, float]:
@@ -109,27 +113,27 @@ def metric_range(name: str) -> tuple[float, float]:
     return (-math.inf, math.inf)
 
 
-#: fewest runs per configuration whose t band says something: at 2 it is 12.7 standard errors wide
+#: fewest runs per configuration whose t band says something (at 2 it is 12.7
+#: standard errors wide): below it the band is the runs' range
 MIN_BAND_RUNS = 3
 
 
 def band_note(aggregated) -> str | None:
-    """What a reader must know about the bands: none (one run each), or too few
-    runs for one to mean much; None when every configuration has enough."""
+    """What a reader must know about the bands: the range of too few runs for a
+    confidence interval to mean much; None when every configuration has enough runs
+    for a t interval, or one run each (no band: the title says so)."""
     from scipy.special import stdtrit
 
     if aggregated.empty:
         return None
     fewest, most = int(aggregated["runs"].min()), int(aggregated["runs"].max())
-    if most <= 1:
-        return "one run per configuration: no confidence band"
-    if fewest >= MIN_BAND_RUNS:
+    if most <= 1 or fewest >= MIN_BAND_RUNS:  # no band at all, or bands worth their name
         return None
-    t = float(stdtrit(max(fewest - 1, 1), 0.5 + CONFIDENCE / 2))
+    t = float(stdtrit(1, 0.5 + CONFIDENCE / 2))
     return (
-        f"{fewest} run{'s' if fewest > 1 else ''} in some configurations: a "
-        f"{int(CONFIDENCE * 100)}% band from {max(fewest, 2)} runs is ±{t:.1f} standard errors "
-        f"wide and means little; repeat more (--repeat {MIN_BAND_RUNS + 2})"
+        f"{fewest} run{'s' if fewest > 1 else ''} in some configurations: too few for a "
+        f"{int(CONFIDENCE * 100)}% interval to mean much (at 2 runs it spans ±{t:.1f} standard "
+        f"errors), so their band is the range of the runs; repeat more (--repeat {MIN_BAND_RUNS + 2})"
     )
 
 
@@ -261,7 +265,9 @@ def curve_chart(
         **({"domain": list(domain)} if domain else {}),
     )
     dashed = data["dash"].astype(str).str.len().gt(0).any()
-    legend = alt.Legend(labelLimit=420, symbolLimit=0, orient="right")
+    # lines in the legend as lines: a dash pattern drawn on a dot reads as a dot
+    symbols = {"symbolType": "stroke", "symbolStrokeWidth": 2.5, "symbolSize": 500}
+    legend = alt.Legend(labelLimit=420, symbolLimit=0, orient="right", **symbols)
     colours = colours or alt.Scale(
         scheme="tableau10" if data["colour"].nunique() <= 10 else "tableau20"
     )
@@ -272,7 +278,17 @@ def curve_chart(
     }
     if dashed:
         encoding["strokeDash"] = alt.StrokeDash(
-            "dash:N", title=None, legend=alt.Legend(symbolLimit=0, labelLimit=420)
+            "dash:N",
+            title=None,
+            # black dashes; the point overlay would otherwise fill the symbol and hide its stroke
+            legend=alt.Legend(
+                symbolLimit=0,
+                labelLimit=420,
+                symbolStrokeColor="#333333",
+                symbolFillColor="transparent",
+                symbolOpacity=1,
+                **symbols,
+            ),
         )
     steps = sorted(data["step"].unique())
     x = alt.X(
@@ -286,7 +302,9 @@ def curve_chart(
     y_title = f"{name}{' (log)' if log else ''}"
     base = alt.Chart(data).encode(x=x)
     # the legend comes from the lines alone: the band's opacity would fade its symbols
-    band = base.mark_area(opacity=0.2, clip=True).encode(
+    # many overlapping bands would hide the lines: fainter the more there are
+    opacity = 0.2 if data["config"].nunique() <= BAND_CONFIGS else 0.06
+    band = base.mark_area(opacity=opacity, clip=True).encode(
         y=alt.Y("lo:Q", scale=y_scale, title=y_title),
         y2="hi:Q",
         detail="config:N",
@@ -305,16 +323,34 @@ def curve_chart(
             alt.Tooltip("hi:Q", format=".4g"),
         ],
     )
-    title = f"{name} (mean over repeats, {int(CONFIDENCE * 100)}% band)"
+    single = data.empty or int(data["runs"].max()) <= 1
+    title = (
+        f"{name} (one run per configuration)"
+        if single
+        else f"{name} (mean over repeats, {int(CONFIDENCE * 100)}% band)"
+    )
     if clipped:
         title += ", outliers clipped"
     note = band_note(data)
     # independent legends: the lines' legend alone is drawn (the band's is off)
     chart = alt.layer(band, line).resolve_legend(color="independent", strokeDash="independent")
-    # tall enough for every legend entry: the page crops a legend that overflows the chart
-    entries = data["colour"].nunique() + (data["dash"].nunique() + 1 if dashed else 0)
     heading = alt.TitleParams(title, subtitle=[note]) if note else title
-    return chart.properties(title=heading, height=max(320, 21 * entries)).interactive()
+    return chart.properties(title=heading, height=legend_height(data, dashed)).interactive()
+
+
+#: configurations up to which bands are drawn at full strength
+BAND_CONFIGS = 8
+#: pixels one legend entry takes in the app (its font and symbol), and a legend's gap
+LEGEND_ENTRY_PX = 30
+LEGEND_GAP_PX = 40
+
+
+def legend_height(data, dashed: bool) -> int:
+    """A chart height that holds every legend entry: Streamlit fits a chart, legends
+    included, into its height, so a taller legend is cut off (the last inits, the
+    whole dash legend)."""
+    entries = data["colour"].nunique() + (data["dash"].nunique() if dashed else 0)
+    return max(320, LEGEND_ENTRY_PX * entries + LEGEND_GAP_PX * (2 if dashed else 1))
 
 
 def final_table(final, runs):

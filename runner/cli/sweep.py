@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -37,6 +37,9 @@ from scratchlab.runner.spec import (
     split_names,
 )
 
+if TYPE_CHECKING:
+    from scratchlab.db.store import Store
+
 #: categories with an option of their own: the built-in ones and those scratchlab's
 #: training plugins add (declared without torch, so --help stays light); a third
 #: party's category is parsed after plugins load (``category_options``)
@@ -56,6 +59,7 @@ PLAN_OPTIONS: tuple[str, ...] = (
     "seed",
     "data_path",
     "threads",
+    "deterministic",
     "max_runs",
     "search",
     "trials",
@@ -129,6 +133,7 @@ def build_spec(
         "data_path": _data_path(options["data_path"]),
         "settings": settings or None,
         "threads": parse_threads(options["threads"]) if options["threads"] is not None else None,
+        "deterministic": True if options["deterministic"] else None,
         "max_runs": options.get("max_runs"),
     }
     merged = merge_spec_args(file_args, cli_args)
@@ -325,7 +330,14 @@ def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     metavar="N[,M...]",
     help="torch threads per run, swept like any setting; auto: usable cores // workers for runs that"
     " share the cores, every usable core for a run that runs alone (an exclusive experiment such"
-    " as matmul, or one worker).  [default: auto]",
+    " as matmul, or one worker). The count a run gets is stored and part of its key.  [default: auto]",
+)
+@click.option(
+    "--deterministic",
+    is_flag=True,
+    help="Exact reruns: torch's deterministic algorithms in every run (an op without one fails"
+    " the run) and auto threads fixed at 1, so every mode runs the same count; part of each"
+    " run's key.",
 )
 @click.option(
     "--search",
@@ -354,6 +366,13 @@ def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     f" (N at most {options_.MAX_PLAN_RUNS:,}).  [default: {DEFAULT_MAX_RUNS:,}]",
 )
 @click.option("--name", help="Name of the sweep.  [default: what is swept and the time]")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Tag the sweep (repeatable); runner runs --where tag=TAG finds its runs.",
+)
 @click.option(
     "--dry-run", is_flag=True, help="Print the plan and the run count; run and write nothing."
 )
@@ -441,7 +460,8 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
     if ctx.args:
         from scratchlab.runner.cli.category_options import category_choices
 
-        options["plugin_categories"] = category_choices(ctx.args, state.plugins.registry)
+        own = [o for p in ctx.command.params for o in p.opts if o.startswith("--")]
+        options["plugin_categories"] = category_choices(ctx.args, state.plugins.registry, own)
     _check_combinations(options)
     from scratchlab.db.errors import DatabaseError
     from scratchlab.runner.sweeping import SweepError, SweepUsageError
@@ -459,10 +479,7 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
 
 
 def _check_combinations(options: Mapping[str, Any]) -> None:
-    if options["workers"] is not None and options["scheduler"] not in (None, "local"):
-        raise click.UsageError(
-            "--workers sets the local worker count; an existing cluster (--scheduler ADDRESS) has its own"
-        )
+    # --workers with --scheduler ADDRESS, --inline with either: Execution checks those
     stored = [o for o in ("resume", "rerun_failed") if options[o] is not None]
     if len(stored) > 1:
         raise click.UsageError("give --resume or --rerun-failed, not both")
@@ -471,7 +488,7 @@ def _check_combinations(options: Mapping[str, Any]) -> None:
             "--resume continues a sweep under its own name; --name cannot be combined with it"
         )
     if stored:
-        given = [_option_flag(o) for o in PLAN_OPTIONS if options[o] not in (None, ())]
+        given = [_option_flag(o) for o in PLAN_OPTIONS if options[o] not in (None, (), False)]
         if given:
             raise click.UsageError(
                 f"{_option_flag(stored[0])} replays a stored sweep's plan; it cannot be combined with {', '.join(given)}"
@@ -517,8 +534,14 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
             except PlanError as exc:
                 raise click.UsageError(str(exc)) from None
             prepared = sweeping.prepare_new(
-                spec, state.plugins, name=options["name"] or file_name, search=search_spec(options)
+                spec,
+                state.plugins,
+                name=options["name"] or file_name,
+                tags=options["tags"],
+                search=search_spec(options),
             )
+        if options["tags"] and store is not None:  # a resumed or rerun sweep gets them too
+            prepared.tags = sweeping.checked_tags(options["tags"])
         if prepared.note is not None and store is not None:
             click.echo(
                 prepared.note, err=True
@@ -590,7 +613,7 @@ def _run(
     state: Any,
     options: Mapping[str, Any],
     prepared: Any,
-    store: Any,
+    store: Store,
     execution: Any,
 ) -> None:
     """Execute ``prepared``, print the summary and exit with the sweep's code."""

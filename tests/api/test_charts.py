@@ -66,7 +66,7 @@ def test_curves_groups_repeats_as_the_training_page_does(repeats_db):
     assert sorted(rows["config"].unique()) == sorted(page["config"].unique())
 
 
-def test_curves_bands_stay_inside_what_the_metric_can_be_and_say_two_runs_mean_little(
+def test_curves_bands_stay_inside_what_the_metric_can_be_and_say_two_runs_are_too_few(
     repeats_db,
 ):
     with sl.open(repeats_db) as results:
@@ -81,4 +81,7 @@ def test_curves_bands_stay_inside_what_the_metric_can_be_and_say_two_runs_mean_l
     assert low >= max(0.0, means.min() - 0.5 * (means.max() - means.min()))
     assert high <= means.max() + 0.5 * (means.max() - means.min())
     subtitle = " ".join(accuracy.to_dict()["title"]["subtitle"])
-    assert "2 runs" in subtitle and "means little" in subtitle
+    assert "2 runs" in subtitle and "too few" in subtitle and "range of the runs" in subtitle
+    # two runs: the band is their range, not a t interval 12.7 standard errors wide
+    last = rows[(rows["config"] == "init=kaiming-normal") & (rows["step"] == rows["step"].max())]
+    assert (float(last["lo"].iloc[0]), float(last["hi"].iloc[0])) == pytest.approx((0.55, 0.95))

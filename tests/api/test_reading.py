@@ -57,7 +57,7 @@ def test_runs_have_params_and_final_metrics_as_columns(results_url):
 
 def test_timings_activations_metrics_and_one_run(results_url):
     with sl.open(results_url) as results:
-        assert results.timings()["median"].tolist() == [1e-6]
+        assert results.timings()["median_s"].tolist() == [1e-6]
         deep = results.activations(sweep=2, model="deep")
         assert len(deep) == 10 and set(deep["layer"]) == {1, 2, 3, 4, 5}
         assert results.activations(model="conv").empty
@@ -67,6 +67,26 @@ def test_timings_activations_metrics_and_one_run(results_url):
         assert run["components"] == {"matmul": "torch"} and run["metrics"] == {
             "4x8x4.median_s": 1e-6
         }
+
+
+def test_notebook_frames_carry_components_units_and_one_experiments_columns(results_url):
+    with sl.open(results_url) as results:
+        # the unit in every time column's name, as runs() says 4x8x4.median_s
+        timings = results.timings()
+        assert {"median_s", "iqr_s", "min_s"} <= set(timings.columns)
+        assert not {"median", "iqr", "min"} & set(timings.columns)
+        # per-layer stats and histories group by component, as a notebook user writes
+        deep = results.activations(sweep=2, model="deep")
+        assert sorted(deep.groupby("init")["std"].max().index) == ["kaiming-normal", "randn"]
+        assert set(deep["activation"]) == {"relu"}
+        history = results.metrics(experiment="train", name="valid_accuracy")
+        finals = history[history["step"] == 4].groupby("init")["value"].max()
+        assert finals.to_dict() == pytest.approx(ACCURACY)
+        # one experiment's runs: its own params and metrics, not the others'
+        train = results.runs(experiment="train")
+        assert "depth" not in train.columns and "4x8x4.median_s" not in train.columns
+        assert {"init", "lr", "valid_accuracy"} <= set(train.columns)
+        assert "depth" in results.runs().columns
 
 
 def test_the_default_database_is_the_command_lines(results_url, monkeypatch, tmp_path):

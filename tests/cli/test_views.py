@@ -129,8 +129,8 @@ def test_compare_prints_a_benchmark_table_with_speedups(runner, sample_db, sampl
     text = ok(runner("compare", "--sweep", str(sample_db.matmul_sweep)))
     assert (
         all(s in text for s in samples.STRATEGIES)
-        and "Times are in us" in text
-        and "(2000x)" in text
+        and "Times are in µs" in text
+        and "(2,000x faster)" in text
     )
     payload = json.loads(
         ok(
@@ -300,6 +300,31 @@ def test_report_serves_the_app_and_stops_with_it(sample_db, tmp_path):
     # the terminate reached the streamlit server: nothing answers on the port any more
     with pytest.raises(OSError):
         urllib.request.urlopen(health, timeout=2)
+
+
+def test_report_asks_nothing_outside_the_machine(sample_db, tmp_path):
+    """Issue 24 item 19: headless, with no address given, Streamlit looked the machine's
+    external IP up on a web service to print it; ``runner report`` names the address."""
+    port = free_port()
+    log_path = tmp_path / "report.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "scratchlab.runner.cli", "--db", sample_db.url),
+                *("report", "--no-browser", "--port", str(port)),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+        try:
+            assert wait_for(f"http://127.0.0.1:{port}/_stcore/health", timeout=60) == "ok"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    text = log_path.read_text()
+    assert f"http://localhost:{port}" in text
+    assert "External URL" not in text and "external IP" not in text, text
 
 
 def test_views_never_import_torch(sample_db, tmp_path):

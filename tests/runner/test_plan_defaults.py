@@ -60,6 +60,6 @@ def test_a_diverged_run_says_so_in_its_row(tmp_path):
     assert runs["reason"].iloc[0].startswith("diverged: valid_loss nan at lr 1e+06")
     table = CliRunner().invoke(cli, ["--db", sweep.db, "runs"], env={"COLUMNS": "80"})
     assert table.exit_code == 0, table.output
-    assert "diverged" in table.output
+    assert "done, diverged" in table.output
     shown = json.loads(CliRunner().invoke(cli, ["--db", sweep.db, "runs", "--json"]).output)
     assert shown["runs"][0]["reason"].startswith("diverged")

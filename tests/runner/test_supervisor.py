@@ -91,7 +91,7 @@ def test_runs_are_sent_ahead_only_when_known_to_be_short(plugins):
     from collections import deque
     from types import SimpleNamespace
 
-    from scratchlab.runner.supervisor import SEND_AHEAD_MAX, run_kind
+    from scratchlab.runner.supervisor import SEND_AHEAD_MAX
 
     runs = plan(SweepSpec(plugins=("matmul", "init"), experiments=("train",)), plugins.registry)
     backend = SupervisedBackend(plugins, (), workers=2)
@@ -105,11 +105,11 @@ def test_runs_are_sent_ahead_only_when_known_to_be_short(plugins):
     backend._workers, backend._timeout = [worker], None
 
     backend._send_ahead(deque(slow[1:]))  # a kind not seen yet: its length is unknown
-    backend._seconds[run_kind(slow[0].planned)] = 12.0
+    backend._seconds[slow[0].kind] = 12.0
     backend._send_ahead(deque(slow[1:]))  # a kind seen to be long
     assert not worker.queued and not sent
 
-    backend._seconds[run_kind(fast[0].planned)] = 0.01
+    backend._seconds[fast[0].kind] = 0.01
     backend._send_ahead(deque(fast[1:]))  # short, but behind a long run
     assert not worker.queued
 
