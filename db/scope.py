@@ -144,7 +144,23 @@ def resolve(conn: Connection, name: str) -> Resolved:
         return Resolved("param", bare, experiment)
     if _exists(conn, select(f.run_id).where(f.name == name)):  # the (name, value) index: one seek
         return Resolved("metric", name)
-    raise FilterError(f"no run has a param, component category or final metric named {name!r}")
+    hint = _closest(conn, name)
+    raise FilterError(
+        f"no run has a param, component category or final metric named {name!r}"
+        + (f"; did you mean {hint!r}?" if hint else "")
+    )
+
+
+def _closest(conn: Connection, name: str) -> str | None:
+    """The stored name (run column, param or final metric) closest to a mistyped one."""
+    import difflib
+
+    p, f = m.params.c, m.final_metrics.c
+    # distinct names only: the (name, ...) indexes answer these without reading rows
+    names = {*RUN_COLUMNS, *conn.execute(select(p.name).distinct()).scalars()}
+    names |= set(conn.execute(select(f.name).distinct()).scalars())
+    close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 # -- conditions ----------------------------------------------------------------
