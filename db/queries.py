@@ -287,8 +287,11 @@ def run_summary(store: Store, run_id: int) -> dict:
     ``components`` (category -> name), ``component_versions``, ``params``,
     ``timings`` (DataFrame), ``stats`` (last-step activation statistics,
     DataFrame), ``first_nonfinite`` (model -> first layer with non-finite
-    activations, or None), ``metrics`` (name -> final value), ``reason``.
+    activations, or None), ``metrics`` (name -> final value), ``reason``,
+    ``note`` (a person's note, or None) and ``tags`` (its own and its sweep's, sorted).
     """
+    from scratchlab.db.annotations import note_of, run_tags
+
     r = m.runs.c
     stmt = (
         runs_select().add_columns(m.sweeps.c.name).join(m.sweeps, m.sweeps.c.sweep_id == r.sweep_id)
@@ -320,6 +323,8 @@ def run_summary(store: Store, run_id: int) -> dict:
             for model in stats["model"].unique()
         },
         metrics=dict(zip(final["name"], final["value"], strict=True)),
+        note=note_of(store, run_id),
+        tags=run_tags(store, [run_id]).get(int(run_id), []),
     )
     return summary
 

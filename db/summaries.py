@@ -57,9 +57,10 @@ def noisy_timings(store: Store, run_ids: Iterable[int]) -> dict[int, set[str]]:
 
 def data_version(store: Store) -> tuple:
     """A small value that changes whenever results are added: the number of sweeps
-    and of running ones, the number of runs and of finished ones, and the latest
-    finish time. Every result is written with its run's finish in one transaction,
-    so an unchanged version means unchanged results. Two aggregate queries."""
+    and of running ones, the number of runs and of finished ones, the latest finish
+    time, and how many tags runs and sweeps carry (a new tag shows in the app's tag
+    filter at once). Every result is written with its run's finish in one transaction,
+    so an unchanged version means unchanged results. Three aggregate queries."""
     r, s = m.runs.c, m.sweeps.c
     with store.read() as conn:
         sweeps = conn.execute(
@@ -72,7 +73,13 @@ def data_version(store: Store) -> tuple:
                 func.count(), func.count(r.finished_at), func.max(r.finished_at), func.max(r.run_id)
             )
         ).one()
-    return (*(str(v) for v in sweeps), *(str(v) for v in runs))
+        tags = conn.execute(
+            select(
+                select(func.count()).select_from(m.run_tags).scalar_subquery(),
+                select(func.count()).select_from(m.sweep_tags).scalar_subquery(),
+            )
+        ).one()
+    return (*(str(v) for v in sweeps), *(str(v) for v in runs), *(str(v) for v in tags))
 
 
 def running_sweeps(version: tuple) -> int:

@@ -81,6 +81,48 @@ def gradcheck_grid(store, run_filter, limit: int) -> tuple:
     return (checks.gradcheck_grid(runs) if not runs.empty else None), newest
 
 
+def analysis(
+    store, metric: str, run_filter, max_runs: int, direction: str, evaluator: str = "ped-anova"
+) -> tuple:
+    """The Analysis page's data, computed once per data version (the app caches this call):
+    ``(table, importance, problem)``: the :func:`~scratchlab.db.analysis.metric_table` of
+    ``metric`` (sampled past ``max_runs``), its
+    :class:`~scratchlab.reports.importance.Importance` and, when none can be computed,
+    the one-line reason instead."""
+    from scratchlab.db.analysis import metric_table
+    from scratchlab.reports.importance import ImportanceError, compute
+
+    table = metric_table(store, metric, run_filter, max_runs=max_runs)
+    try:
+        return table, compute(table, direction=direction, evaluator=evaluator), None
+    except ImportanceError as exc:
+        return table, None, str(exc)
+
+
+def metric_names(store, run_filter) -> list[str]:
+    """The final metrics the runs of ``run_filter`` recorded (the Analysis page's choices)."""
+    from scratchlab.db.analysis import metric_names as names
+
+    return names(store, run_filter)
+
+
+def tag_names(store) -> list[str]:
+    """Every tag on a run or a sweep (the sidebar's tag filter)."""
+    from scratchlab.db.annotations import tag_names as names
+
+    return names(store)
+
+
+def search_sweeps(store, sweep_ids: list[int]) -> list[int]:
+    """Which of ``sweep_ids`` are searches (their stored spec names a search method)."""
+    found = []
+    for sweep_id in sweep_ids:
+        spec = store.get_sweep(int(sweep_id)).get("spec") or {}
+        if spec.get("search"):
+            found.append(int(sweep_id))
+    return found
+
+
 def experiment_counts(store, run_filter=None, sweep_ids=None) -> list[tuple[str, int]]:
     """``(experiment, runs)`` that ``run_filter`` selects, in the order experiments first
     ran (the Runs page shows one experiment at a time); ``sweep_ids`` is in the filter."""

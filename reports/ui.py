@@ -293,6 +293,9 @@ def sidebar_filters() -> RunFilter:
         if chosen:
             params[category] = chosen[0] if len(chosen) == 1 else chosen
 
+    tags = query("tag_names")
+    chosen_tags = _multiselect_filter("tag", tags, _texts) if tags else []
+
     remembered("where", "")
     where = st.sidebar.text_input(
         "where",
@@ -306,12 +309,20 @@ def sidebar_filters() -> RunFilter:
         experiments=tuple(experiments),
         statuses=tuple(statuses),
         params=params,
+        tags=chosen_tags,
     )
     try:
-        return parse_where(where.split(";"), chosen)
+        narrowed = parse_where(where.split(";"), chosen)
     except FilterError as exc:
         st.sidebar.error(plain(exc))
-    return chosen
+        return chosen
+    # a name no run has (a typo) is said here, beside the box, with the closest name;
+    # the pages go on without the where rather than each stopping on it
+    _, error = try_query("count_runs", **narrowed.query_kwargs())
+    if error is not None:
+        st.sidebar.error(f"where ignored: {plain(error)}")
+        return chosen
+    return narrowed
 
 
 def run_filter() -> RunFilter:

@@ -164,6 +164,7 @@ class Prepared:
     timeout: float | None = None
     warnings: list[str] = field(default_factory=list)
     note: str | None = None  # set when there is nothing to run
+    tags: tuple[str, ...] = ()  # put on the sweep when it is stored or resumed (--tag)
 
 
 # --------------------------------------------------------------------------- planning
@@ -191,8 +192,23 @@ def plan_runs(spec: SweepSpec, registry: Any) -> list[PlannedRun]:
     return runs
 
 
-def prepare_new(spec: SweepSpec, plugins: Any, *, name: str | None = None) -> Prepared:
-    """Plan a new sweep of ``spec``; nothing is written."""
+def checked_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    """``--tag`` values as they will be stored; :class:`SweepUsageError` for a bad one,
+    before anything is written."""
+    from scratchlab.db.annotations import check_tag
+    from scratchlab.db.errors import InvalidValueError
+
+    try:
+        return tuple(dict.fromkeys(check_tag(tag) for tag in tags))
+    except InvalidValueError as exc:
+        raise SweepUsageError(f"--tag: {exc}") from None
+
+
+def prepare_new(
+    spec: SweepSpec, plugins: Any, *, name: str | None = None, tags: Sequence[str] = ()
+) -> Prepared:
+    """Plan a new sweep of ``spec`` to be stored with ``tags``; nothing is written."""
+    tags = checked_tags(tags)
     runs = plan_runs(spec, plugins.registry)
     name = name or _default_name(spec)
     return Prepared(
@@ -203,6 +219,7 @@ def prepare_new(spec: SweepSpec, plugins: Any, *, name: str | None = None) -> Pr
         title=f"sweep {name!r}",
         warnings=plan_warnings(spec, runs, plugins.registry),
         note=None if runs else "the plan has no runs",
+        tags=tags,
     )
 
 
@@ -432,6 +449,10 @@ def execute_prepared(
             # running again, with where it resumed kept beside where it started
             store.reopen_sweep(sweep_id, environment)
             items = list(zip(prepared.run_ids, prepared.runs, strict=True))
+        if prepared.tags:
+            from scratchlab.db.annotations import add_tags
+
+            add_tags(store, "sweep", [sweep_id], prepared.tags)
         stored = store.get_sweep(sweep_id)
         sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
         hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])
@@ -538,8 +559,10 @@ def run_sweep(
     reporter: SweepReporter | None = None,
     plugins: Any = None,
     argv: Sequence[str] = (),
+    tags: Sequence[str] = (),
 ) -> SweepOutcome:
-    """Plan ``spec``, store it as a new sweep in ``db`` (a URL or a SQLite path) and run it.
+    """Plan ``spec``, store it as a new sweep in ``db`` (a URL or a SQLite path) with
+    ``tags`` and run it.
 
     ``plugins`` is a loaded :class:`~scratchlab.plugins.manager.Plugins`
     (default: load the installed ones plus ``spec.plugin_modules``). Raises
@@ -549,7 +572,7 @@ def run_sweep(
     from scratchlab.db.engine import resolve_url
 
     loaded = _load(plugins, spec.plugin_modules)
-    prepared = prepare_new(spec, loaded, name=name)
+    prepared = prepare_new(spec, loaded, name=name, tags=tags)
     if prepared.note is not None:
         raise SweepUsageError(prepared.note)
     execution.check_environment()

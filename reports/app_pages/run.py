@@ -35,6 +35,10 @@ summary = ui.query("run_summary", int(run_id))
 
 st.subheader(f"#{int(run_id)} {ui.plain(summary['experiment'])} · {ui.plain(summary['status'])}")
 st.caption(f"sweep #{int(summary['sweep_id'])} {ui.plain(summary.get('sweep_name') or '')}")
+if summary.get("tags"):
+    st.caption(f"tags: {ui.plain(', '.join(summary['tags']))}")
+if summary.get("note"):
+    st.info(ui.plain(summary["note"]), icon=":material/edit_note:")
 if summary.get("reason"):
     st.code(printable(summary["reason"], keep_lines=True), language=None)
 

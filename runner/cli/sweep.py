@@ -344,6 +344,13 @@ def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
 )
 @click.option("--name", help="Name of the sweep.  [default: what is swept and the time]")
 @click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Tag the sweep (repeatable); runner runs --where tag=TAG finds its runs.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Print the plan and the run count; run and write nothing."
 )
 @click.option(
@@ -500,7 +507,11 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
                 spec, file_name = build_spec(options, state.plugin_modules)
             except PlanError as exc:
                 raise click.UsageError(str(exc)) from None
-            prepared = sweeping.prepare_new(spec, state.plugins, name=options["name"] or file_name)
+            prepared = sweeping.prepare_new(
+                spec, state.plugins, name=options["name"] or file_name, tags=options["tags"]
+            )
+        if options["tags"] and store is not None:  # a resumed or rerun sweep gets them too
+            prepared.tags = sweeping.checked_tags(options["tags"])
         if prepared.note is not None and store is not None:
             click.echo(
                 prepared.note, err=True
