@@ -12,6 +12,8 @@ here is the app's chart::
     sl.charts.layers(results, model="deep", value="std")   # the 100-layer std per init
     sl.charts.curves(results, "valid_accuracy", experiment="train")
     sl.charts.timings(results, experiment="matmul")
+    sl.charts.importance(results, "valid_accuracy", experiment="train")  # the Analysis page's
+    sl.charts.parallel(results, "valid_accuracy", ["init", "matmul"])
 """
 
 from __future__ import annotations
@@ -127,4 +129,79 @@ def statuses(results: Any, sweep: int | None = None):
     return views.status_chart(views.status_counts(row.to_dict()))
 
 
-__all__ = ["NoData", "curves", "layers", "statuses", "timings"]
+def _analysis(results: Any, metric: str, filters: dict[str, Any]):
+    """The Analysis page's table of ``metric`` (sampled past the page's limit, as there)."""
+    from scratchlab.analysis import metric_table
+    from scratchlab.reports.views import analysis as views
+
+    table = metric_table(results, metric, max_runs=views.MAX_DRAWN, **filters)
+    if table.empty:
+        raise NoData(f"no finished run in these filters has a final {metric!r}")
+    return table
+
+
+def _dimensions(table, names: list[str] | None) -> list[str]:
+    from scratchlab.reports.views import analysis as views
+
+    chosen = views.varying(table, names)
+    if not chosen:
+        raise NoData("no category or param varies across these runs")
+    return chosen
+
+
+def importance(
+    results: Any, metric: str = "valid_accuracy", *, direction: str | None = None, **filters: Any
+):
+    """Importance bars of every category and param for ``metric`` (Optuna's PED-ANOVA): the
+    Analysis page's first chart. ``direction`` is ``"max"`` or ``"min"``."""
+    from scratchlab.reports.importance import compute, direction_of
+    from scratchlab.reports.views import analysis as views
+
+    table = _analysis(results, metric, filters)
+    return views.importance_chart(compute(table, direction=direction_of(metric, direction)))
+
+
+def parallel(
+    results: Any, metric: str = "valid_accuracy", names: list[str] | None = None, **filters: Any
+):
+    """Parallel coordinates: a line per run across ``names`` (default: every category and
+    param that varies) to ``metric``, coloured by it: the Analysis page's chart."""
+    from scratchlab.reports.views import analysis as views
+
+    table = _analysis(results, metric, filters)
+    return views.parallel_chart(table, _dimensions(table, names))
+
+
+def slices(
+    results: Any, metric: str = "valid_accuracy", names: list[str] | None = None, **filters: Any
+):
+    """``metric`` against each of ``names`` (default: every one that varies), a panel each."""
+    from scratchlab.reports.views import analysis as views
+
+    table = _analysis(results, metric, filters)
+    return views.slice_chart(table, _dimensions(table, names))
+
+
+def best_so_far(
+    results: Any, metric: str = "valid_accuracy", *, direction: str | None = None, **filters: Any
+):
+    """The best ``metric`` so far against the trial number, a line per sweep (a search's
+    progress; a grid's in its run order)."""
+    from scratchlab.reports.importance import direction_of
+    from scratchlab.reports.views import analysis as views
+
+    table = _analysis(results, metric, filters)
+    return views.best_chart(views.best_so_far(table, direction_of(metric, direction)), metric)
+
+
+__all__ = [
+    "NoData",
+    "best_so_far",
+    "curves",
+    "importance",
+    "layers",
+    "parallel",
+    "slices",
+    "statuses",
+    "timings",
+]

@@ -42,15 +42,25 @@ def _many(value: Many, cast=str) -> tuple:
     return tuple(cast(v) for v in value)
 
 
-def run_filter(sweep: Many = None, experiment: Many = None, status: Many = None, where: Any = None):
+def run_filter(
+    sweep: Many = None,
+    experiment: Many = None,
+    status: Many = None,
+    where: Any = None,
+    tag: Many = None,
+):
     """The command line's run filter from Python values: ``sweep`` ids, ``experiment``
     and ``status`` names (one or several), ``where`` as ``runner runs --where`` takes it
     (``"valid_accuracy>=0.85"``, a list of such expressions, or a dict of name ->
-    value, list of values or ``(low, high)`` range, on params and final metrics alike)."""
+    value, list of values or ``(low, high)`` range, on params and final metrics alike),
+    ``tag``: runs with any of these tags (their own or their sweep's)."""
     from scratchlab.db.filters import RunFilter, parse_where
 
     base = RunFilter(
-        sweep_ids=_many(sweep, int), experiments=_many(experiment), statuses=_many(status)
+        sweep_ids=_many(sweep, int),
+        experiments=_many(experiment),
+        statuses=_many(status),
+        tags=_many(tag),
     )
     if where is None:
         return base
@@ -102,6 +112,7 @@ class Results:
         status: Many = None,
         where: Any = None,
         *,
+        tag: Many = None,
         sort: str = "run_id",
         desc: bool = False,
         limit: int | None = None,
@@ -112,14 +123,14 @@ class Results:
         value at the last step; NaN where a run has none). With ``experiment``, only
         the params and metrics those runs have (a mixed database's other experiments'
         columns left out). ``sort`` is a run column, a param or a final metric name,
-        as ``runner runs --sort``."""
+        as ``runner runs --sort``; ``tag`` keeps runs with any of these tags."""
         from scratchlab.db import queries
         from scratchlab.reports.glance import with_final_metrics
         from scratchlab.reports.views.common import param_columns
 
         rows = queries.list_runs(
             self._store,
-            run_filter(sweep, experiment, status, where),
+            run_filter(sweep, experiment, status, where, tag),
             limit=limit,
             offset=offset,
             order_by=sort,

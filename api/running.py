@@ -102,6 +102,7 @@ def sweep(
     devices: str | Sequence[str] = ("cpu",),
     dtype: str = "float32",
     name: str | None = None,
+    tags: str | Sequence[str] = (),
     timeout: float | None = None,
     inline: bool = False,
     deterministic: bool = False,
@@ -116,7 +117,8 @@ def sweep(
     ``optimizer=["sgd", "adam"]``: any registered category, a plugin's too);
     ``settings`` sets params (``{"train.epochs": 2}``); ``db`` is a SQLite path
     or SQLAlchemy URL (default: ``SCRATCHLAB_DB``, else ``runs.db``); ``workers``
-    runs that many in parallel on a local Dask cluster; ``inline`` runs in this
+    runs that many in parallel on a local Dask cluster; ``tags`` label the sweep
+    (``results.runs(where="tag=T")`` finds its runs); ``inline`` runs in this
     process (for a debugger); ``deterministic`` is ``runner sweep --deterministic``.
     A keyword that is no category raises ``TypeError``; a plan that cannot be made raises
     :class:`~scratchlab.runner.sweeping.SweepUsageError` before anything is written.
@@ -157,6 +159,7 @@ def sweep(
         reporter=default_reporter(progress),
         plugins=loaded,
         argv=["scratchlab.sweep", *_names(plugins)],
+        tags=_names(tags),
     )
     return Sweep(
         sweep_id=outcome.sweep_id,

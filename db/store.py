@@ -139,7 +139,9 @@ class Store:
             )
         return transaction(self.engine, write=True)
 
-    def _read(self):
+    def read(self):
+        """A read transaction (a context manager yielding a connection): the store's
+        public read interface for the query modules of :mod:`scratchlab.db`."""
         return transaction(self.engine)
 
     # -- sweeps -------------------------------------------------------------
@@ -197,7 +199,7 @@ class Store:
 
     def get_sweep(self, sweep_id: int) -> dict:
         """One sweep as a dict: its columns, with ``argv``, ``spec`` and ``environment`` decoded."""
-        with self._read() as conn:
+        with self.read() as conn:
             row = (
                 conn.execute(select(m.sweeps).where(m.sweeps.c.sweep_id == sweep_id))
                 .mappings()
@@ -218,7 +220,7 @@ class Store:
 
     def sweep_runs(self, sweep_id: int) -> list[dict]:
         """Every run of a sweep (``run_id``, ``key``, ``experiment``, ``status``), for ``--resume``."""
-        with self._read() as conn:
+        with self.read() as conn:
             self._require_sweep(conn, sweep_id)
             rows = conn.execute(
                 select(m.runs.c.run_id, m.runs.c.key, m.runs.c.experiment, m.runs.c.status)

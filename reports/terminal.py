@@ -412,7 +412,10 @@ def detail_renderables(detail) -> Group:
             "finished_at",
             "duration_s",
             "key",
+            "tags",
+            "note",
         )
+        if k not in ("tags", "note") or run.get(k)
     }
     parts.append(mapping_table(about, title="run"))
     if detail.components:

@@ -29,9 +29,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from scratchlab.core.records import FINAL_STATUSES, PlannedRun, RunResult
-from scratchlab.runner.progress import Reporter
+from scratchlab.runner.reporting import SweepReporter
 
 if TYPE_CHECKING:
+    from scratchlab.db.store import Store
     from scratchlab.runner.backends import Backend
 
 log = logging.getLogger(__name__)
@@ -252,18 +253,15 @@ class DaskUnavailable(RuntimeError):
 
 
 @dataclass
-class SweepOutcome:
-    """How a sweep invocation ended."""
+class RoundOutcome:
+    """How one round of executing runs ended: a sweep runs one round, and one more per
+    ``--retry-noisy`` round. :class:`scratchlab.runner.sweeping.SweepOutcome` is what the
+    whole invocation tells its caller."""
 
     status: str  # "done", "failed" or "interrupted"
     interrupted: bool
     stopped_early: bool  # --fail-fast stopped it
     signum: int | None = None  # the signal that interrupted it (SIGINT, SIGTERM, SIGHUP)
-
-    @property
-    def exit_code(self) -> int | None:
-        """128 + the signal's number for an interrupted sweep (the shell's convention), else None."""
-        return None if not self.interrupted else 128 + int(self.signum or signal.SIGINT)
 
 
 def sweep_status(counts: Mapping[str, int], interrupted: bool) -> str:
@@ -276,16 +274,16 @@ def sweep_status(counts: Mapping[str, int], interrupted: bool) -> str:
 
 
 def execute_sweep(
-    store: Any,
+    store: Store,
     sweep: Mapping[str, Any],
     items: Items,
     backend: Backend,
     *,
     hooks: HookCaller,
-    reporter: Reporter,
+    reporter: SweepReporter,
     timeout: float | None = None,
     fail_fast: bool = False,
-) -> SweepOutcome:
+) -> RoundOutcome:
     """Run ``items`` (already stored as runs of ``sweep``) on ``backend``,
     writing every result as it arrives, and finish the sweep.
 
@@ -343,7 +341,7 @@ def execute_sweep(
                 status = sweep_status(counts, interrupted)
                 store.finish_sweep(sweep_id, status)
                 hooks("sweep_finished", sweep=dict(sweep), counts=counts)
-    return SweepOutcome(
+    return RoundOutcome(
         status=status,
         interrupted=interrupted,
         stopped_early=stopped_early,
@@ -351,7 +349,7 @@ def execute_sweep(
     )
 
 
-def status_counts(store: Any, sweep_id: int) -> dict[str, int]:
+def status_counts(store: Store, sweep_id: int) -> dict[str, int]:
     """Number of the sweep's runs in each status."""
     counts: dict[str, int] = {}
     for row in store.sweep_runs(sweep_id):

@@ -23,6 +23,10 @@ DTYPES: tuple[str, ...] = ("float32", "float64")
 #: always a mistake (every category's every component, a huge ``--repeat``)
 DEFAULT_MAX_RUNS = 10_000
 
+#: the highest ``--max-runs`` (a plan is a list in memory, about 2 KB a run), and the limit
+#: of a stored spec that has none (it was planned whole, before plans had a limit)
+MAX_PLAN_RUNS = 10_000_000
+
 #: the largest integer a param may hold: the database's 64-bit integer range
 MAX_PARAM_INT = 2**63 - 1
 
@@ -135,7 +139,8 @@ class SweepSpec:
                 None if t == "auto" else int(t) for t in data.get("threads") or ("auto",)
             ),
             deterministic=bool(data.get("deterministic", False)),
-            max_runs=int(data.get("max_runs") or DEFAULT_MAX_RUNS),
+            # a sweep stored before plans had a limit was planned whole: no limit to resume it
+            max_runs=int(data.get("max_runs") or MAX_PLAN_RUNS),
         )
 
 

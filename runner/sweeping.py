@@ -30,6 +30,7 @@ from scratchlab.runner.reporting import SilentReporter, SweepReporter, Tallying
 from scratchlab.runner.spec import PlanError, SweepSpec
 
 if TYPE_CHECKING:
+    from scratchlab.db.store import Store
     from scratchlab.runner.backends import Backend
 
 __all__ = [
@@ -163,6 +164,7 @@ class Prepared:
     timeout: float | None = None
     warnings: list[str] = field(default_factory=list)
     note: str | None = None  # set when there is nothing to run
+    tags: tuple[str, ...] = ()  # put on the sweep when it is stored or resumed (--tag)
 
 
 # --------------------------------------------------------------------------- planning
@@ -190,8 +192,23 @@ def plan_runs(spec: SweepSpec, registry: Any) -> list[PlannedRun]:
     return runs
 
 
-def prepare_new(spec: SweepSpec, plugins: Any, *, name: str | None = None) -> Prepared:
-    """Plan a new sweep of ``spec``; nothing is written."""
+def checked_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    """``--tag`` values as they will be stored; :class:`SweepUsageError` for a bad one,
+    before anything is written."""
+    from scratchlab.db.annotations import check_tag
+    from scratchlab.db.errors import InvalidValueError
+
+    try:
+        return tuple(dict.fromkeys(check_tag(tag) for tag in tags))
+    except InvalidValueError as exc:
+        raise SweepUsageError(f"--tag: {exc}") from None
+
+
+def prepare_new(
+    spec: SweepSpec, plugins: Any, *, name: str | None = None, tags: Sequence[str] = ()
+) -> Prepared:
+    """Plan a new sweep of ``spec`` to be stored with ``tags``; nothing is written."""
+    tags = checked_tags(tags)
     runs = plan_runs(spec, plugins.registry)
     name = name or _default_name(spec)
     return Prepared(
@@ -202,11 +219,12 @@ def prepare_new(spec: SweepSpec, plugins: Any, *, name: str | None = None) -> Pr
         title=f"sweep {name!r}",
         warnings=plan_warnings(spec, runs, plugins.registry),
         note=None if runs else "the plan has no runs",
+        tags=tags,
     )
 
 
 def _stored_spec(
-    store: Any, sweep_id: int, plugin_modules: Sequence[str]
+    store: Store, sweep_id: int, plugin_modules: Sequence[str]
 ) -> tuple[dict, SweepSpec]:
     stored = store.get_sweep(sweep_id)
     spec = SweepSpec.from_json(stored["spec"])
@@ -225,7 +243,7 @@ def stored_timeout(stored: Mapping[str, Any]) -> float | None:
 
 
 def prepare_resume(
-    store: Any, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = ()
+    store: Store, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = ()
 ) -> Prepared:
     """The unfinished runs of a stored sweep, matched to the current plan by key.
 
@@ -274,7 +292,7 @@ def prepare_resume(
 
 
 def prepare_rerun(
-    store: Any,
+    store: Store,
     sweep_id: int,
     plugins: Any,
     plugin_modules: Sequence[str] = (),
@@ -312,7 +330,7 @@ def prepare_rerun(
 
 
 def _match_by_identity(
-    store: Any, wanted: Sequence[Mapping[str, Any]], replanned: Sequence[PlannedRun]
+    store: Store, wanted: Sequence[Mapping[str, Any]], replanned: Sequence[PlannedRun]
 ) -> tuple[list[PlannedRun], int]:
     """The runs of the current plan that are the same runs as ``wanted`` in all
     but component versions (the code may have been fixed since they failed),
@@ -360,7 +378,7 @@ def make_backend(
 def execute_prepared(
     prepared: Prepared,
     *,
-    store: Any,
+    store: Store,
     plugins: Any,
     execution: Execution = Execution(),
     reporter: SweepReporter | None = None,
@@ -431,6 +449,10 @@ def execute_prepared(
             # running again, with where it resumed kept beside where it started
             store.reopen_sweep(sweep_id, environment)
             items = list(zip(prepared.run_ids, prepared.runs, strict=True))
+        if prepared.tags:
+            from scratchlab.db.annotations import add_tags
+
+            add_tags(store, "sweep", [sweep_id], prepared.tags)
         stored = store.get_sweep(sweep_id)
         sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
         hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])
@@ -470,7 +492,7 @@ def execute_prepared(
 
 
 def _retry_noisy(
-    store: Any,
+    store: Store,
     sweep: Mapping[str, Any],
     items: Sequence[tuple[int, PlannedRun]],
     backend: Backend,
@@ -537,8 +559,10 @@ def run_sweep(
     reporter: SweepReporter | None = None,
     plugins: Any = None,
     argv: Sequence[str] = (),
+    tags: Sequence[str] = (),
 ) -> SweepOutcome:
-    """Plan ``spec``, store it as a new sweep in ``db`` (a URL or a SQLite path) and run it.
+    """Plan ``spec``, store it as a new sweep in ``db`` (a URL or a SQLite path) with
+    ``tags`` and run it.
 
     ``plugins`` is a loaded :class:`~scratchlab.plugins.manager.Plugins`
     (default: load the installed ones plus ``spec.plugin_modules``). Raises
@@ -548,7 +572,7 @@ def run_sweep(
     from scratchlab.db.engine import resolve_url
 
     loaded = _load(plugins, spec.plugin_modules)
-    prepared = prepare_new(spec, loaded, name=name)
+    prepared = prepare_new(spec, loaded, name=name, tags=tags)
     if prepared.note is not None:
         raise SweepUsageError(prepared.note)
     execution.check_environment()

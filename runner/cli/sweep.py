@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,6 +36,9 @@ from scratchlab.runner.spec import (
     parse_threads,
     split_names,
 )
+
+if TYPE_CHECKING:
+    from scratchlab.db.store import Store
 
 #: categories with an option of their own: the built-in ones and those scratchlab's
 #: training plugins add (declared without torch, so --help stays light); a third
@@ -341,6 +344,13 @@ def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
 )
 @click.option("--name", help="Name of the sweep.  [default: what is swept and the time]")
 @click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Tag the sweep (repeatable); runner runs --where tag=TAG finds its runs.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Print the plan and the run count; run and write nothing."
 )
 @click.option(
@@ -497,7 +507,11 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
                 spec, file_name = build_spec(options, state.plugin_modules)
             except PlanError as exc:
                 raise click.UsageError(str(exc)) from None
-            prepared = sweeping.prepare_new(spec, state.plugins, name=options["name"] or file_name)
+            prepared = sweeping.prepare_new(
+                spec, state.plugins, name=options["name"] or file_name, tags=options["tags"]
+            )
+        if options["tags"] and store is not None:  # a resumed or rerun sweep gets them too
+            prepared.tags = sweeping.checked_tags(options["tags"])
         if prepared.note is not None and store is not None:
             click.echo(
                 prepared.note, err=True
@@ -538,7 +552,7 @@ def _run(
     state: Any,
     options: Mapping[str, Any],
     prepared: Any,
-    store: Any,
+    store: Store,
     execution: Any,
 ) -> None:
     """Execute ``prepared``, print the summary and exit with the sweep's code."""

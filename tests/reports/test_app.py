@@ -12,7 +12,17 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[2] / "reports" / "app.py"
-PAGES = ("sweeps", "runs", "run", "timings", "activations", "training", "checks", "compare")
+PAGES = (
+    "sweeps",
+    "runs",
+    "run",
+    "timings",
+    "activations",
+    "training",
+    "analysis",
+    "checks",
+    "compare",
+)
 
 
 @pytest.fixture
