@@ -10,7 +10,8 @@ In a notebook::
     sl.charts.layers(results, model="deep", value="std")
 
 ``open`` and ``Results`` are in :mod:`scratchlab.reading`, ``sweep`` and
-``Sweep`` in :mod:`scratchlab.running`, the charts in :mod:`scratchlab.charts`.
+``Sweep`` in :mod:`scratchlab.running`, the charts in :mod:`scratchlab.charts`,
+``importance`` in :mod:`scratchlab.analysis`.
 The parts are the sub-packages ``scratchlab.plugins``, ``scratchlab.runner``,
 ``scratchlab.db`` and ``scratchlab.reports``. Importing this package imports
 none of them, nor torch or pandas: each name loads on first use.
@@ -28,6 +29,7 @@ _LAZY: dict[str, str] = {
     "sweep": "scratchlab.running:sweep",
     "Sweep": "scratchlab.running:Sweep",
     "charts": "scratchlab.charts",
+    "importance": "scratchlab.analysis:importance",
 }
 
 __all__ = sorted(_LAZY)

@@ -12,6 +12,8 @@ here is the app's chart::
     sl.charts.layers(results, model="deep", value="std")   # the 100-layer std per init
     sl.charts.curves(results, "valid_accuracy", experiment="train")
     sl.charts.timings(results, experiment="matmul")
+    sl.charts.importance(results, "valid_accuracy", experiment="train")  # the Analysis page's
+    sl.charts.parallel(results, "valid_accuracy", ["init", "matmul"])
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ def _results(results: Any):
     return results if isinstance(results, Results) else Results(results)
 
 
+def _stored(results: Any, table: str, filters: dict[str, Any]):
+    """A table as the app's views read it (times in seconds under their stored names,
+    no component columns), not the notebook frame :class:`Results` makes of it."""
+    from scratchlab.reading import run_filter
+    from scratchlab.reports.tables import load_table
+
+    return load_table(results.store, table, run_filter(**filters))
+
+
 def layers(
     results: Any,
     *,
@@ -43,7 +54,8 @@ def layers(
     from scratchlab.reports.views import activations as views
 
     results = _results(results)
-    stats = results.activations(model=model, **filters)
+    stats = _stored(results, "stats", filters)
+    stats = stats[stats["model"] == model]
     if stats.empty:
         raise NoData(
             f"no activation statistics of model {model!r} in these runs (run the init-stats experiment)"
@@ -92,7 +104,7 @@ def timings(results: Any, *, by: str | None = None, baseline: str | None = None,
     from scratchlab.reports.views import timings as views
 
     results = _results(results)
-    frame = results.timings(**filters)
+    frame = _stored(results, "timings", filters)
     if frame.empty:
         raise NoData("no timings in these runs (run the matmul experiment)")
     by = by or views.default_group(frame)
@@ -117,4 +129,79 @@ def statuses(results: Any, sweep: int | None = None):
     return views.status_chart(views.status_counts(row.to_dict()))
 
 
-__all__ = ["NoData", "curves", "layers", "statuses", "timings"]
+def _analysis(results: Any, metric: str, filters: dict[str, Any]):
+    """The Analysis page's table of ``metric`` (sampled past the page's limit, as there)."""
+    from scratchlab.analysis import metric_table
+    from scratchlab.reports.views import analysis as views
+
+    table = metric_table(results, metric, max_runs=views.MAX_DRAWN, **filters)
+    if table.empty:
+        raise NoData(f"no finished run in these filters has a final {metric!r}")
+    return table
+
+
+def _dimensions(table, names: list[str] | None) -> list[str]:
+    from scratchlab.reports.views import analysis as views
+
+    chosen = views.varying(table, names)
+    if not chosen:
+        raise NoData("no category or param varies across these runs")
+    return chosen
+
+
+def importance(
+    results: Any, metric: str = "valid_accuracy", *, direction: str | None = None, **filters: Any
+):
+    """Importance bars of every category and param for ``metric`` (Optuna's PED-ANOVA): the
+    Analysis page's first chart. ``direction`` is ``"max"`` or ``"min"``."""
+    from scratchlab.reports.importance import compute, direction_of
+    from scratchlab.reports.views import analysis as views
+
+    table = _analysis(results, metric, filters)
+    return views.importance_chart(compute(table, direction=direction_of(metric, direction)))
+
+
+def parallel(
+    results: Any, metric: str = "valid_accuracy", names: list[str] | None = None, **filters: Any
+):
+    """Parallel coordinates: a line per run across ``names`` (default: every category and
+    param that varies) to ``metric``, coloured by it: the Analysis page's chart."""
+    from scratchlab.reports.views import analysis as views
+
+    table = _analysis(results, metric, filters)
+    return views.parallel_chart(table, _dimensions(table, names))
+
+
+def slices(
+    results: Any, metric: str = "valid_accuracy", names: list[str] | None = None, **filters: Any
+):
+    """``metric`` against each of ``names`` (default: every one that varies), a panel each."""
+    from scratchlab.reports.views import analysis as views
+
+    table = _analysis(results, metric, filters)
+    return views.slice_chart(table, _dimensions(table, names))
+
+
+def best_so_far(
+    results: Any, metric: str = "valid_accuracy", *, direction: str | None = None, **filters: Any
+):
+    """The best ``metric`` so far against the trial number, a line per sweep (a search's
+    progress; a grid's in its run order)."""
+    from scratchlab.reports.importance import direction_of
+    from scratchlab.reports.views import analysis as views
+
+    table = _analysis(results, metric, filters)
+    return views.best_chart(views.best_so_far(table, direction_of(metric, direction)), metric)
+
+
+__all__ = [
+    "NoData",
+    "best_so_far",
+    "curves",
+    "importance",
+    "layers",
+    "parallel",
+    "slices",
+    "statuses",
+    "timings",
+]

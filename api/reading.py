@@ -22,6 +22,9 @@ from typing import Any
 #: a filter value: one item, several, or None for "no restriction"
 Many = Any
 
+#: the timings columns that hold seconds: ``timings()`` names them ``<column>_s``
+SECONDS_COLUMNS: tuple[str, ...] = ("median", "iqr", "mean", "min", "max")
+
 
 def database_url(db: str | os.PathLike | None = None) -> str:
     """A SQLAlchemy URL from a URL, a SQLite file path, or None (``SCRATCHLAB_DB``,
@@ -39,15 +42,25 @@ def _many(value: Many, cast=str) -> tuple:
     return tuple(cast(v) for v in value)
 
 
-def run_filter(sweep: Many = None, experiment: Many = None, status: Many = None, where: Any = None):
+def run_filter(
+    sweep: Many = None,
+    experiment: Many = None,
+    status: Many = None,
+    where: Any = None,
+    tag: Many = None,
+):
     """The command line's run filter from Python values: ``sweep`` ids, ``experiment``
     and ``status`` names (one or several), ``where`` as ``runner runs --where`` takes it
     (``"valid_accuracy>=0.85"``, a list of such expressions, or a dict of name ->
-    value, list of values or ``(low, high)`` range, on params and final metrics alike)."""
+    value, list of values or ``(low, high)`` range, on params and final metrics alike),
+    ``tag``: runs with any of these tags (their own or their sweep's)."""
     from scratchlab.db.filters import RunFilter, parse_where
 
     base = RunFilter(
-        sweep_ids=_many(sweep, int), experiments=_many(experiment), statuses=_many(status)
+        sweep_ids=_many(sweep, int),
+        experiments=_many(experiment),
+        statuses=_many(status),
+        tags=_many(tag),
     )
     if where is None:
         return base
@@ -99,6 +112,7 @@ class Results:
         status: Many = None,
         where: Any = None,
         *,
+        tag: Many = None,
         sort: str = "run_id",
         desc: bool = False,
         limit: int | None = None,
@@ -106,14 +120,17 @@ class Results:
     ):
         """The runs that pass the filters, one row each: the run's columns, one column
         per param and component choice, then one column per final metric (the
-        value at the last step; NaN where a run has none). ``sort`` is a run
-        column, a param or a final metric name, as ``runner runs --sort``."""
+        value at the last step; NaN where a run has none). With ``experiment``, only
+        the params and metrics those runs have (a mixed database's other experiments'
+        columns left out). ``sort`` is a run column, a param or a final metric name,
+        as ``runner runs --sort``; ``tag`` keeps runs with any of these tags."""
         from scratchlab.db import queries
         from scratchlab.reports.glance import with_final_metrics
+        from scratchlab.reports.views.common import param_columns
 
         rows = queries.list_runs(
             self._store,
-            run_filter(sweep, experiment, status, where),
+            run_filter(sweep, experiment, status, where, tag),
             limit=limit,
             offset=offset,
             order_by=sort,
@@ -124,14 +141,21 @@ class Results:
             frame[name] = frame[name].astype(
                 float
             )  # None (no such metric) becomes NaN, as pandas users expect
+        if experiment is not None:
+            # another experiment's params and metrics: columns no row of these has
+            empty = [c for c in (*param_columns(rows), *names) if frame[c].isna().all()]
+            frame = frame.drop(columns=empty)
         return frame
 
     def timings(
         self, sweep: Many = None, experiment: Many = None, status: Many = None, where: Any = None
     ):
-        """Timings (median, IQR, min, max, flops, GFLOP/s per timed operation) of the
-        runs that pass the filters, with each run's component choices."""
-        return self._table("timings", sweep, experiment, status, where)
+        """Timings of the runs that pass the filters, one row per timed operation, with
+        each run's component choices: times in seconds (``median_s``, ``iqr_s``,
+        ``mean_s``, ``min_s``, ``max_s``, as ``runs()`` names them), ``flops`` and
+        ``gflops``."""
+        frame = self._table("timings", sweep, experiment, status, where)
+        return frame.rename(columns={c: f"{c}_s" for c in SECONDS_COLUMNS})
 
     def activations(
         self,
@@ -143,11 +167,13 @@ class Results:
         model: Many = None,
     ):
         """Per-layer activation statistics (mean, std, min, max, fraction zero and
-        non-finite, per step where recorded) of the filtered runs; ``model``
-        narrows to ``"mlp"``, ``"deep"``, ``"conv"``..."""
+        non-finite, per step where recorded) of the filtered runs, with each run's
+        component choices as columns (``acts.groupby("init")``); ``model`` narrows
+        to ``"mlp"``, ``"deep"``, ``"conv"``..."""
         frame = self._table("stats", sweep, experiment, status, where)
         models = _many(model)
-        return frame[frame["model"].isin(models)].reset_index(drop=True) if models else frame
+        frame = frame[frame["model"].isin(models)].reset_index(drop=True) if models else frame
+        return self._with_components(frame)
 
     def metrics(
         self,
@@ -158,11 +184,13 @@ class Results:
         *,
         name: Many = None,
     ):
-        """Metric histories (``run_id, name, step, value``) of the filtered runs;
-        ``name`` narrows to some metrics (``"train_loss"``)."""
+        """Metric histories (``run_id, name, step, value``, then each run's component
+        choices as columns) of the filtered runs; ``name`` narrows to some metrics
+        (``"train_loss"``)."""
         frame = self._table("metrics", sweep, experiment, status, where)
         names = _many(name)
-        return frame[frame["name"].isin(names)].reset_index(drop=True) if names else frame
+        frame = frame[frame["name"].isin(names)].reset_index(drop=True) if names else frame
+        return self._with_components(frame)
 
     def run(self, run_id: int) -> dict[str, Any]:
         """Everything about one run: its columns, ``components``, ``params``,
@@ -170,6 +198,16 @@ class Results:
         from scratchlab.db import queries
 
         return queries.run_summary(self._store, int(run_id))
+
+    def _with_components(self, frame):
+        """``frame`` (one row per run's record) with a column per component category
+        of its runs; ``attrs["categories"]`` names them, as on a timings frame."""
+        from scratchlab.db.results import join_wide, params_wide
+
+        ids = sorted({int(i) for i in frame["run_id"]})
+        if not ids:
+            return frame
+        return join_wide(frame, params_wide(self._store, ids, components_only=True), "_component")
 
     def _table(self, table: str, *filters: Any):
         from scratchlab.reports.tables import load_table

@@ -38,11 +38,13 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS: tuple[tuple[str, str], ...] = (
     ("train_overhead", "train experiment vs the lessons' hand-written loop"),
     ("timing_fidelity", "stored matmul timings vs a bare torch.utils.benchmark"),
+    ("deterministic", "train runs with --deterministic vs without, same thread count"),
     ("noisy_detection", "timings spoiled by busy loops are stored noisy, quiet ones ok"),
     ("main_job", "the README's main job by default vs --inline"),
     ("cli_startup", "runner --help / runner runs vs python -c pass"),
     ("db_write", "our write path vs raw sqlite3"),
     ("sweep_overhead", "per-run sweep overhead, 2-worker speed-up"),
+    ("plan_size", "a plan past the run limit refused vs built"),
     ("report_pages", "report page times at 10,000 runs"),
     ("scale", "runner runs and database size at 1k, 10k and 100k runs"),
 )

@@ -25,6 +25,9 @@ Fields (all conditions AND together; an empty field restricts nothing):
   counts as the final one; among equal steps the one written last wins.
   A NaN final value never satisfies a comparison.
 - ``columns``: run column -> condition (``device``, ``seed``, ``duration_s``...).
+- ``tags``: conditions on a run's tags, its own or its sweep's: ``"best"`` or
+  ``["a", "b"]`` (any of them), or ``Condition("!=", ("junk",))`` (none of them);
+  several conditions AND together. ``--where tag=T`` fills it.
 - ``fields``: name -> condition for a name that is a param *or* a final
   metric; the query decides (a param if any run stored a param of that name,
   else a final metric; ``train.lr`` also reads as param ``lr`` of experiment
@@ -83,6 +86,8 @@ FILTER_COLUMNS: tuple[str, ...] = (
 )
 #: run columns whose values are numbers
 NUMERIC_COLUMNS: tuple[str, ...] = ("run_id", "sweep_id", "seed", "repeat", "duration_s")
+#: the ``--where`` name of a run's tags (``tag=best``); reserved, so no param can be filtered under it
+TAG = "tag"
 #: operators, longest first so that ``>=`` is not read as ``>``
 OPERATORS: tuple[str, ...] = (">=", "<=", "!=", "==", "=", ">", "<")
 ORDERING = (">=", "<=", ">", "<")
@@ -184,6 +189,7 @@ class RunFilter:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     columns: Mapping[str, Any] = field(default_factory=dict)
     fields: Mapping[str, Any] = field(default_factory=dict)
+    tags: Any = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -199,6 +205,7 @@ class RunFilter:
             set_(self, "run_ids", _tuple(self.run_ids, int))
         for kind in ("params", "metrics", "columns", "fields"):
             set_(self, kind, _condition_map(getattr(self, kind), kind))
+        set_(self, "tags", _tag_conditions(self.tags))
 
     def __hash__(self) -> int:
         return hash(
@@ -236,6 +243,7 @@ class RunFilter:
                 for key, conds in getattr(extra, name).items():
                     merged[key] = merged.get(key, ()) + conds
                 values[name] = merged
+            values["tags"] = result.tags + tuple(c for c in extra.tags if c not in result.tags)
             result = RunFilter(**values)
         return result
 
@@ -256,7 +264,25 @@ class RunFilter:
             words.append(f"run_ids={len(self.run_ids)} runs")
         for kind in ("columns", "params", "metrics", "fields"):
             words += [f"{name}{c}" for name, conds in getattr(self, kind).items() for c in conds]
+        words += [f"{TAG}{c}" for c in self.tags]
         return " ".join(words) or "(no filter)"
+
+
+def _tag_conditions(value: Any) -> tuple[Condition, ...]:
+    """``tags`` as a tuple of ``=``/``!=`` Conditions on tag names: a name or a list of
+    names is one ``=`` (any of them); Conditions stay as they are."""
+    if isinstance(value, Condition):
+        value = (value,)
+    if isinstance(value, str):
+        value = [value]
+    if not value:
+        return ()
+    if not all(isinstance(v, Condition) for v in value):
+        return (Condition("=", tuple(str(v) for v in value)),)
+    for c in value:
+        if c.op not in ("=", "!="):
+            raise FilterError(f"filter {TAG}{c}: tags are text; use {TAG}=T or {TAG}!=T")
+    return tuple(Condition(c.op, tuple(str(v) for v in c.value)) for c in value)
 
 
 def _intersect_ids(
@@ -315,7 +341,7 @@ def parse_where(expressions: Iterable[str], base: RunFilter | None = None) -> Ru
     Each expression is ``NAME OP VALUE`` with OP one of ``= != < <= > >=``;
     ``=`` and ``!=`` take a comma list (any of / none of). NAME is a run column
     (``status!=failed``, ``experiment=train``, ``seed=0``, ``duration_s<10``), a
-    component category (``optimizer=adam,sgd``), a param (``lr<0.1``,
+    component category (``optimizer=adam,sgd``), a tag (``tag=best``, ``tag!=junk``), a param (``lr<0.1``,
     ``train.lr<0.1``) or a final metric (``valid_accuracy>=0.85``); the last
     three are told apart by the query (see ``RunFilter.fields``). Several
     expressions AND together. Raises :class:`FilterError` (one line) for an
@@ -324,12 +350,16 @@ def parse_where(expressions: Iterable[str], base: RunFilter | None = None) -> Ru
     columns: dict[str, tuple[Condition, ...]] = {}
     named: dict[str, tuple[Condition, ...]] = {}
     statuses: tuple[str, ...] = ()
+    tags: tuple[Condition, ...] = ()
     for expression in expressions:
         if not expression or not expression.strip():
             continue
         name, condition = parse_condition(expression)
         if name == "status":
             statuses = _statuses(expression, condition, statuses)
+            continue
+        if name == TAG:
+            tags = (*tags, condition)
             continue
         if name in FILTER_COLUMNS:
             if condition.op in ORDERING and name not in NUMERIC_COLUMNS:
@@ -341,7 +371,9 @@ def parse_where(expressions: Iterable[str], base: RunFilter | None = None) -> Ru
             )
         else:
             named[name] = (*named.get(name, ()), condition)
-    return (base or RunFilter()).narrowed(statuses=statuses, columns=columns, fields=named)
+    return (base or RunFilter()).narrowed(
+        statuses=statuses, columns=columns, fields=named, tags=tags
+    )
 
 
 def _statuses(expression: str, condition: Condition, before: tuple[str, ...]) -> tuple[str, ...]:
@@ -375,6 +407,7 @@ def as_filter(run_filter: RunFilter | None = None, **scope: Any) -> RunFilter:
 __all__ = [
     "FILTER_COLUMNS",
     "RUN_COLUMNS",
+    "TAG",
     "Condition",
     "FilterError",
     "RunFilter",

@@ -46,7 +46,7 @@ def activation_histograms(
     """
     scope = as_filter(run_filter, run_ids=run_ids, sweep_ids=sweep_ids)
     h = m.activation_histograms.c
-    with store._read() as conn:
+    with store.read() as conn:
         clauses = run_ids_in(conn, h.run_id, scope)
         if layers is not None:
             clauses.append(h.name.in_([layers] if isinstance(layers, str) else list(layers)))

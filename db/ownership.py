@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -33,6 +33,9 @@ from scratchlab.db import models as m
 from scratchlab.db.engine import describe, sqlite_path
 from scratchlab.db.errors import DatabaseError, SweepInUseError, SweepNotFoundError
 from scratchlab.db.sqltypes import utcnow
+
+if TYPE_CHECKING:
+    from scratchlab.db.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +145,7 @@ def _in_use(sweep_id: int, owner: str) -> SweepInUseError:
     )
 
 
-def _sweep_row(conn: Any, store: Any, sweep_id: int) -> Any:
+def _sweep_row(conn: Any, store: Store, sweep_id: int) -> Any:
     cols = m.sweeps.c
     row = conn.execute(
         select(cols.status, cols.owner_host, cols.owner_pid, cols.heartbeat_at).where(
@@ -154,15 +157,15 @@ def _sweep_row(conn: Any, store: Any, sweep_id: int) -> Any:
     return row
 
 
-def check_not_live(store: Any, sweep_id: int) -> None:
+def check_not_live(store: Store, sweep_id: int) -> None:
     """Raise :class:`SweepInUseError` when another process is running ``sweep_id`` (a read only)."""
-    with store._read() as conn:
+    with store.read() as conn:
         owner = live_owner(_sweep_row(conn, store, sweep_id))
     if owner is not None:
         raise _in_use(sweep_id, owner)
 
 
-def claim(store: Any, sweep_id: int, owner: Owner) -> int:
+def claim(store: Store, sweep_id: int, owner: Owner) -> int:
     """Make ``owner`` the driver of stored sweep ``sweep_id``, in one transaction.
 
     Refuses a live sweep; otherwise marks the runs a dead driver left
@@ -191,7 +194,7 @@ def claim(store: Any, sweep_id: int, owner: Owner) -> int:
     return stale
 
 
-def beat(store: Any, sweep_id: int, owner: Owner) -> bool:
+def beat(store: Store, sweep_id: int, owner: Owner) -> bool:
     """Refresh the heartbeat; False when ``owner`` no longer owns the sweep."""
     cols = m.sweeps.c
     with store._write() as conn:
@@ -217,7 +220,7 @@ class Heartbeat:
     """
 
     def __init__(
-        self, store: Any, sweep_id: int, owner: Owner, interval: float = HEARTBEAT_S
+        self, store: Store, sweep_id: int, owner: Owner, interval: float = HEARTBEAT_S
     ) -> None:
         self.store, self.sweep_id, self.owner, self.interval = store, sweep_id, owner, interval
         self._stop = threading.Event()

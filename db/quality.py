@@ -23,12 +23,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from scratchlab.db import models as m
 from scratchlab.db.sqltypes import utcnow
+
+if TYPE_CHECKING:
+    from scratchlab.db.store import Store
 
 #: the values of ``timings.quality``
 QUALITIES: tuple[str, ...] = ("ok", "noisy")
@@ -187,7 +190,7 @@ def _dialect_insert(name: str):
     return sqlite_insert
 
 
-def noisy_runs(store: Any, sweep_id: int) -> list[int]:
+def noisy_runs(store: Store, sweep_id: int) -> list[int]:
     """The ids of the runs of sweep ``sweep_id`` with at least one ``noisy`` timing, ascending.
 
     ``--retry-noisy`` measures these again. ``store`` is an open
@@ -205,7 +208,7 @@ def noisy_runs(store: Any, sweep_id: int) -> list[int]:
         return [int(run_id) for run_id in conn.execute(stmt).scalars()]
 
 
-def calibrations(store: Any) -> list[dict[str, Any]]:
+def calibrations(store: Store) -> list[dict[str, Any]]:
     """Every stored quiet figure: machine, threads, probe_s, measured_at, details."""
     c = m.calibrations.c
     stmt = select(c.machine, c.threads, c.probe_s, c.measured_at, c.details_json).order_by(

@@ -147,7 +147,7 @@ def list_sweeps(store: Store) -> pd.DataFrame:
         .outerjoin(counts, counts.c.sweep_id == s.sweep_id)
         .order_by(s.sweep_id)
     )
-    with store._read() as conn:
+    with store.read() as conn:
         frame = _timed_frame(conn.execute(stmt), SWEEP_COLUMNS)
     frame["argv"] = [shlex.join(json.loads(text)) for text in frame["argv"]]
     return frame
@@ -184,7 +184,7 @@ def list_runs(
     Raises :class:`~scratchlab.db.filters.FilterError` for a name no run has.
     """
     scope = _scope(run_filter, sweep_ids, statuses, experiments, params, run_ids)
-    with store._read() as conn:
+    with store.read() as conn:
         stmt = page_select(
             conn, scope, order_by=order_by, descending=descending, limit=limit, offset=offset
         )
@@ -229,7 +229,7 @@ def component_versions(
     experiment is a row too (category ``experiment``), where it was stored."""
     scope = _scope(run_filter, sweep_ids, statuses, experiments, params, run_ids)
     p = m.params.c
-    with store._read() as conn:
+    with store.read() as conn:
         stmt = (
             select(p.run_id, p.name, p.value_text, p.version)
             .join(m.runs, m.runs.c.run_id == p.run_id)
@@ -254,7 +254,7 @@ def param_values(
     component choice (``name`` is then its category), else the param's stored type."""
     scope = _scope(run_filter, sweep_ids, None, experiments)
     p = m.params.c
-    with store._read() as conn:
+    with store.read() as conn:
         if scope.is_empty:
             rows = distinct_params(conn)
         else:
@@ -287,13 +287,16 @@ def run_summary(store: Store, run_id: int) -> dict:
     ``components`` (category -> name), ``component_versions``, ``params``,
     ``timings`` (DataFrame), ``stats`` (last-step activation statistics,
     DataFrame), ``first_nonfinite`` (model -> first layer with non-finite
-    activations, or None), ``metrics`` (name -> final value), ``reason``.
+    activations, or None), ``metrics`` (name -> final value), ``reason``,
+    ``note`` (a person's note, or None) and ``tags`` (its own and its sweep's, sorted).
     """
+    from scratchlab.db.annotations import note_of, run_tags
+
     r = m.runs.c
     stmt = (
         runs_select().add_columns(m.sweeps.c.name).join(m.sweeps, m.sweeps.c.sweep_id == r.sweep_id)
     )
-    with store._read() as conn:
+    with store.read() as conn:
         row = conn.execute(stmt.where(r.run_id == int(run_id))).first()
     if row is None:
         raise RunNotFoundError(f"no run {run_id} in {describe(store.engine.url)}")
@@ -320,6 +323,8 @@ def run_summary(store: Store, run_id: int) -> dict:
             for model in stats["model"].unique()
         },
         metrics=dict(zip(final["name"], final["value"], strict=True)),
+        note=note_of(store, run_id),
+        tags=run_tags(store, [run_id]).get(int(run_id), []),
     )
     return summary
 
@@ -346,7 +351,7 @@ def experiment_names(
     """The experiments that have runs ``run_filter`` selects (every run when None), sorted."""
     scope = _scope(run_filter, sweep_ids)
     r = m.runs.c
-    with store._read() as conn:
+    with store.read() as conn:
         stmt = (
             select(r.experiment).distinct().where(*run_clauses(conn, scope)).order_by(r.experiment)
         )
@@ -376,7 +381,7 @@ def data_coverage(
     scope = _scope(run_filter, sweep_ids)
     r = m.runs.c
     rows = DATA_KINDS[kind]().subquery()
-    with store._read() as conn:
+    with store.read() as conn:
         clauses = run_clauses(conn, scope)
         # each (sweep, experiment) pair asks once whether any of its runs has such data,
         # and stops at the first that does; asking per run cost 0.4 s at 100,000 runs
@@ -406,7 +411,7 @@ def planned_runs(store: Store, run_ids: Iterable[int]) -> list[PlannedRun]:
     if not ids:
         return []
     r = m.runs.c
-    with store._read() as conn:
+    with store.read() as conn:
         rows = {row.run_id: row for row in conn.execute(runs_select().where(id_in(r.run_id, ids)))}
     missing = [i for i in ids if i not in rows]
     if missing:

@@ -136,7 +136,7 @@ def timings(
     """
     scope = as_filter(run_filter, run_ids=run_ids, sweep_ids=sweep_ids)
     t, r = m.timings.c, m.runs.c
-    with store._read() as conn:
+    with store.read() as conn:
         stmt = (
             select(
                 t.timing_id,
@@ -173,7 +173,7 @@ def timing_replicates(store: Store, timing_ids: Iterable[int] | int) -> pd.DataF
     tr = m.timing_replicates.c
     ids = [int(timing_ids)] if isinstance(timing_ids, int) else [int(i) for i in timing_ids]
     stmt = select(tr.timing_id, tr.replicate, tr.seconds).where(id_in(tr.timing_id, ids))
-    with store._read() as conn:
+    with store.read() as conn:
         return frame(
             conn.execute(stmt.order_by(tr.timing_id, tr.replicate)),
             ["timing_id", "replicate", "seconds"],
@@ -196,7 +196,7 @@ def activation_stats(
     ``final_only`` keeps each (run, model)'s last step."""
     scope = as_filter(run_filter, run_ids=run_ids, sweep_ids=sweep_ids)
     a = m.activation_stats.c
-    with store._read() as conn:
+    with store.read() as conn:
         clauses = run_ids_in(conn, a.run_id, scope)
         if (wanted := names(models)) is not None:
             clauses.append(a.model.in_(wanted))
@@ -247,7 +247,7 @@ def metrics(
     scope = as_filter(run_filter, run_ids=run_ids, sweep_ids=sweep_ids)
     x = m.metrics.c
     wanted = _names(names)
-    with store._read() as conn:
+    with store.read() as conn:
         clauses = run_ids_in(conn, x.run_id, scope)
         if wanted is not None:
             clauses.append(x.name.in_(wanted))
@@ -314,7 +314,7 @@ def final_metrics(
     when a result is written; see :mod:`scratchlab.db.final`)."""
     scope = as_filter(run_filter, run_ids=run_ids, sweep_ids=sweep_ids)
     wanted = _names(names)
-    with store._read() as conn:
+    with store.read() as conn:
         return frame(final_values(conn, scope, wanted), ["run_id", "name", "value"])
 
 

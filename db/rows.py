@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.sql import Select
@@ -23,6 +23,9 @@ from scratchlab.db.filters import RUN_COLUMNS, RunFilter
 from scratchlab.db.params import COMPONENT, EXPERIMENT, decode
 from scratchlab.db.scope import id_in, metric_count, run_clauses, run_ids_in, sorted_runs
 from scratchlab.db.sqltypes import seconds_between
+
+if TYPE_CHECKING:
+    from scratchlab.db.store import Store
 
 #: a param whose name is already a run column gets this suffix (``device_param``)
 PARAM_SUFFIX = "_param"
@@ -65,9 +68,9 @@ def page_select(
     return stmt if limit is None else stmt.limit(limit)
 
 
-def count_selected(store: Any, scope: RunFilter | None) -> int:
+def count_selected(store: Store, scope: RunFilter | None) -> int:
     """How many runs ``scope`` selects (for paging: "50 of 60,434 runs")."""
-    with store._read() as conn:
+    with store.read() as conn:
         stmt = metric_count(conn, scope)
         if stmt is None:
             stmt = select(func.count()).select_from(m.runs).where(*run_clauses(conn, scope))
@@ -75,7 +78,11 @@ def count_selected(store: Any, scope: RunFilter | None) -> int:
 
 
 def params_long(
-    store: Any, run_ids: list[int], *, components_only: bool = False, with_experiment: bool = False
+    store: Store,
+    run_ids: list[int],
+    *,
+    components_only: bool = False,
+    with_experiment: bool = False,
 ) -> list[tuple]:
     """``(run_id, name, kind, value_text, version)`` rows of some runs, in insertion order
     (the experiment's version row is not a param: see ``queries.component_versions``;
@@ -88,7 +95,7 @@ def params_long(
         stmt = stmt.where(p.kind != EXPERIMENT)
     if components_only:
         stmt = stmt.where(p.kind == COMPONENT)
-    with store._read() as conn:
+    with store.read() as conn:
         return [tuple(row) for row in conn.execute(stmt.order_by(p.param_id))]
 
 
@@ -174,7 +181,7 @@ class RunRows:
 
 
 def run_rows(
-    store: Any,
+    store: Store,
     scope: RunFilter | None,
     *,
     order_by: str = "run_id",
@@ -184,7 +191,7 @@ def run_rows(
 ) -> RunRows:
     """One page of the runs ``scope`` selects, with their params and final metrics as
     columns: three queries (the page, its params, its final metrics)."""
-    with store._read() as conn:
+    with store.read() as conn:
         page = [
             tuple(row)
             for row in conn.execute(
@@ -232,11 +239,11 @@ def run_rows(
     )
 
 
-def experiment_counts(store: Any, scope: RunFilter | None) -> list[tuple[str, int]]:
+def experiment_counts(store: Store, scope: RunFilter | None) -> list[tuple[str, int]]:
     """``(experiment, runs)`` of the runs ``scope`` selects, experiments in the order
     their first run was added (``runner runs`` pages each experiment on its own)."""
     r = m.runs.c
-    with store._read() as conn:
+    with store.read() as conn:
         stmt = (
             select(r.experiment, func.count())
             .where(*run_clauses(conn, scope))

@@ -144,7 +144,23 @@ def resolve(conn: Connection, name: str) -> Resolved:
         return Resolved("param", bare, experiment)
     if _exists(conn, select(f.run_id).where(f.name == name)):  # the (name, value) index: one seek
         return Resolved("metric", name)
-    raise FilterError(f"no run has a param, component category or final metric named {name!r}")
+    hint = _closest(conn, name)
+    raise FilterError(
+        f"no run has a param, component category or final metric named {name!r}"
+        + (f"; did you mean {hint!r}?" if hint else "")
+    )
+
+
+def _closest(conn: Connection, name: str) -> str | None:
+    """The stored name (run column, param or final metric) closest to a mistyped one."""
+    import difflib
+
+    p, f = m.params.c, m.final_metrics.c
+    # distinct names only: the (name, ...) indexes answer these without reading rows
+    names = {*RUN_COLUMNS, *conn.execute(select(p.name).distinct()).scalars()}
+    names |= set(conn.execute(select(f.name).distinct()).scalars())
+    close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 # -- conditions ----------------------------------------------------------------
@@ -236,6 +252,7 @@ def run_clauses(
         clauses += _param_clauses(name, conds)
     for name, conds in run_filter.metrics.items():
         clauses += _metric_or_joined(name, conds, joined)
+    clauses += [_tag_clause(c) for c in run_filter.tags]
     for name, conds in run_filter.fields.items():
         target = resolve(conn, name)
         if target.kind == "param":
@@ -243,6 +260,18 @@ def run_clauses(
         else:
             clauses += _metric_or_joined(target.name, conds, joined)
     return clauses
+
+
+def _tag_clause(condition: Condition) -> ColumnElement[bool]:
+    """A run has (``=``) or lacks (``!=``) any of the condition's tags, its own or its sweep's:
+    two index seeks on the ``(tag, id)`` indexes, never a scan of the runs."""
+    r, rt, st = m.runs.c, m.run_tags.c, m.sweep_tags.c
+    tags = list(condition.value)
+    tagged = or_(
+        r.run_id.in_(select(rt.run_id).where(rt.tag.in_(tags))),
+        r.sweep_id.in_(select(st.sweep_id).where(st.tag.in_(tags))),
+    )
+    return tagged if condition.op == "=" else ~tagged
 
 
 def _metric_or_joined(

@@ -27,6 +27,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("timings.py", "Timings", ":material/timer:", "timings"),
     ("activations.py", "Activations", ":material/stacked_line_chart:", "activations"),
     ("training.py", "Training", ":material/show_chart:", "training"),
+    ("analysis.py", "Analysis", ":material/insights:", "analysis"),
     ("telemetry.py", "Telemetry", ":material/gradient:", "telemetry"),
     ("checks.py", "Checks", ":material/rule:", "checks"),
     ("compare.py", "Compare", ":material/compare_arrows:", "compare"),

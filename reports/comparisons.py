@@ -61,8 +61,9 @@ def _sweep_names(sweep_ids: list[int]) -> str:
     return ", ".join(f"#{s}" for s in sweep_ids)
 
 
-def _metrics(store, run_filter: RunFilter, wide: bool = False) -> Comparison:
-    """Final metrics per configuration, one table per experiment (H5: reports.glance)."""
+def _metrics(store, run_filter: RunFilter, wide: bool = False, by: str | None = None) -> Comparison:
+    """Final metrics per configuration, one table per experiment (H5: reports.glance);
+    with ``by``, one row per value of that column, over every other setting."""
     from rich.console import Group
 
     from scratchlab.db import queries
@@ -76,12 +77,15 @@ def _metrics(store, run_filter: RunFilter, wide: bool = False) -> Comparison:
         raise NothingToCompare(
             f"no final metrics in sweep {_sweep_names(list(run_filter.sweep_ids))} for these filters"
         )
+    if by is not None and by not in frame.columns:
+        choices = [c for c in frame.columns if c not in (*glance.RUN_FIELDS, *names)]
+        raise NothingToCompare(f"cannot compare by {by!r}; choose one of {', '.join(choices)}")
     headlines = glance.stored_headlines(store, frame["sweep_id"])
     tables, summary = glance.config_summaries(
-        frame, names, headlines, categories=category_columns(frame), wide=wide
+        frame, names, headlines, categories=category_columns(frame), wide=wide, by=by
     )
     return Comparison(
-        "metrics", list(run_filter.sweep_ids), summary, Group(*(Fitted(t) for t in tables))
+        "metrics", list(run_filter.sweep_ids), summary, Group(*(Fitted(t) for t in tables)), by=by
     )
 
 
@@ -131,8 +135,10 @@ def build(
         if not run_filter.sweep_ids:
             raise NothingToCompare("the database has no sweeps yet")
     sweep_ids = list(run_filter.sweep_ids)
+    for sweep_id in sweep_ids:
+        store.get_sweep(sweep_id)  # no such sweep: its one-line database error, not "no timings"
     if metric_mode:
-        return _metrics(store, run_filter)
+        return _metrics(store, run_filter, by=by)
     by, summary = _summary(store, run_filter, by)
     if against is not None:
         reference_sweep = store.get_sweep(against)  # unknown id: a one-line database error

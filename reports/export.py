@@ -98,7 +98,9 @@ def records(frame, nan_is_missing: Iterable[str] = ()) -> list[dict[str, Any]]:
 
 def neutralise_formulas(frame):
     """``frame`` with every text cell that a spreadsheet would run as a formula (it
-    begins with one of :data:`FORMULA_STARTS`) prefixed with ``'`` (the OWASP rule).
+    begins with one of :data:`FORMULA_STARTS`) prefixed with ``'`` (the OWASP rule),
+    header cells too: a wide table's column names are metric and param names that a
+    plugin or a run chose (``=HYPERLINK(...)``).
 
     Numbers are left alone, also negative ones, and so is text that reads as a
     finite number (``"-0.5"``): a spreadsheet reads those as numbers, not formulas.
@@ -108,6 +110,7 @@ def neutralise_formulas(frame):
         if frame[column].dtype.kind in "iufcbmM":
             continue
         frame[column] = frame[column].map(_neutralised)
+    frame.columns = [_neutralised(column) for column in frame.columns]
     return frame
 
 

@@ -16,13 +16,15 @@ by name. Nothing here imports torch.
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scratchlab.core.keys import HEADLINES_KEY
 from scratchlab.db.sqltypes import Damaged
+
+if TYPE_CHECKING:
+    from scratchlab.db.store import Store
 
 #: the run columns of a ``list_runs`` frame that are not params
 RUN_FIELDS: tuple[str, ...] = (
@@ -51,30 +53,14 @@ VARYING_RUN_FIELDS: tuple[str, ...] = ("sweep_id", "device", "dtype", "seed", "r
 DURATION = "duration"
 
 
-def stored_headlines(store: Any, sweep_ids: Iterable[int]) -> dict[str, list[str]]:
+def stored_headlines(store: Store, sweep_ids: Iterable[int]) -> dict[str, list[str]]:
     """The headline patterns stored in the specs of ``sweep_ids`` (the newest sweep
     wins where two disagree); one query."""
-    from sqlalchemy import select
+    from scratchlab.db.summaries import sweep_specs
 
-    from scratchlab.db import models as m
-
-    ids = sorted({int(i) for i in sweep_ids})
-    if not ids:
-        return {}
-    s = m.sweeps.c
-    with store._read() as conn:
-        texts = (
-            conn.execute(select(s.spec_json).where(s.sweep_id.in_(ids)).order_by(s.sweep_id))
-            .scalars()
-            .all()
-        )
     found: dict[str, list[str]] = {}
-    for text in texts:
-        try:
-            spec = json.loads(text or "{}")
-        except ValueError:
-            continue
-        headlines = spec.get(HEADLINES_KEY) if isinstance(spec, dict) else None
+    for spec in sweep_specs(store, sweep_ids):
+        headlines = spec.get(HEADLINES_KEY)
         if isinstance(headlines, dict):
             found.update(
                 {str(k): [str(p) for p in v] for k, v in headlines.items() if isinstance(v, list)}
@@ -96,26 +82,7 @@ def headline_columns(patterns: Sequence[str], metric_names: Iterable[str]) -> li
     return chosen
 
 
-def noisy_timings(store: Any, run_ids: Iterable[int]) -> dict[int, set[str]]:
-    """``{run_id: labels}`` of the timings whose quality is ``noisy`` (contended while
-    measured), for the ``~`` marker of the terminal views; one query."""
-    from sqlalchemy import select
-
-    from scratchlab.db import models as m
-
-    ids = [int(i) for i in run_ids]
-    if not ids or "quality" not in m.timings.c:
-        return {}
-    t = m.timings.c
-    stmt = select(t.run_id, t.label).where(t.run_id.in_(ids), t.quality == "noisy")
-    found: dict[int, set[str]] = {}
-    with store._read() as conn:
-        for run_id, label in conn.execute(stmt):
-            found.setdefault(int(run_id), set()).add(str(label))
-    return found
-
-
-def with_final_metrics(store: Any, rows):
+def with_final_metrics(store: Store, rows):
     """``rows`` of ``list_runs`` with one column per final metric of those runs (missing:
     None, a NaN value: NaN) and the names of the metric columns added."""
     import pandas as pd
@@ -289,9 +256,11 @@ def config_summaries(
     *,
     categories: Sequence[str],
     wide: bool = False,
+    by: str | None = None,
 ):
     """``runner compare --metrics``: per experiment, one row per configuration (the
-    varying components and params) with its number of runs and ``mean ± std`` of each
+    varying components and params; with ``by``, per value of that one column, over
+    every other setting) with its number of runs and ``mean ± std`` of each
     headline metric (every metric with ``wide``) over its repeats.
 
     Returns ``(glances, numbers)``: a :class:`Glance` per experiment for the terminal,
@@ -311,6 +280,8 @@ def config_summaries(
             if c not in (*FIRST, DURATION, "error", *table.metrics, *VARYING_RUN_FIELDS)
         ]
         source = frame.iloc[table.positions]
+        if by is not None:
+            config = [by]
         keys = source[config].map(_text) if config else pd.DataFrame(index=source.index)
         groups = keys.groupby(config, sort=False, dropna=False) if config else [((), keys)]
         shown, stats = [], []

@@ -1,7 +1,7 @@
 """What the report app asks the database besides the read queries: where a
 page finds its data by default (pure logic over
-:func:`scratchlab.db.queries.data_coverage`) and how far the results have got
-(:func:`data_version`, which keys the app's query cache)."""
+:func:`scratchlab.db.queries.data_coverage`); how far the results have got is
+:func:`scratchlab.db.summaries.data_version`, which keys the app's query cache."""
 
 from __future__ import annotations
 
@@ -35,35 +35,6 @@ def data_scope(
         coverage = coverage[coverage["sweep_id"] == newest]
         chosen = [newest]
     return chosen, sorted(set(coverage["experiment"]))
-
-
-def data_version(store) -> tuple:
-    """A small value that changes whenever results are added: the number of sweeps
-    and of running ones, the number of runs and of finished ones, and the latest
-    finish time. Every result is written with its run's finish in one transaction,
-    so an unchanged version means unchanged results. Two aggregate queries."""
-    from sqlalchemy import func, select
-
-    from scratchlab.db import models as m
-
-    r, s = m.runs.c, m.sweeps.c
-    with store._read() as conn:
-        sweeps = conn.execute(
-            select(
-                func.count(), func.count().filter(s.status == "running"), func.max(s.finished_at)
-            )
-        ).one()
-        runs = conn.execute(
-            select(
-                func.count(), func.count(r.finished_at), func.max(r.finished_at), func.max(r.run_id)
-            )
-        ).one()
-    return (*(str(v) for v in sweeps), *(str(v) for v in runs))
-
-
-def running_sweeps(version: tuple) -> int:
-    """How many sweeps :func:`data_version` saw running."""
-    return int(version[1])
 
 
 def training_curves(
@@ -108,6 +79,48 @@ def gradcheck_grid(store, run_filter, limit: int) -> tuple:
         newest = int(runs["sweep_id"].max())
         runs = runs[runs["sweep_id"] == newest]
     return (checks.gradcheck_grid(runs) if not runs.empty else None), newest
+
+
+def analysis(
+    store, metric: str, run_filter, max_runs: int, direction: str, evaluator: str = "ped-anova"
+) -> tuple:
+    """The Analysis page's data, computed once per data version (the app caches this call):
+    ``(table, importance, problem)``: the :func:`~scratchlab.db.analysis.metric_table` of
+    ``metric`` (sampled past ``max_runs``), its
+    :class:`~scratchlab.reports.importance.Importance` and, when none can be computed,
+    the one-line reason instead."""
+    from scratchlab.db.analysis import metric_table
+    from scratchlab.reports.importance import ImportanceError, compute
+
+    table = metric_table(store, metric, run_filter, max_runs=max_runs)
+    try:
+        return table, compute(table, direction=direction, evaluator=evaluator), None
+    except ImportanceError as exc:
+        return table, None, str(exc)
+
+
+def metric_names(store, run_filter) -> list[str]:
+    """The final metrics the runs of ``run_filter`` recorded (the Analysis page's choices)."""
+    from scratchlab.db.analysis import metric_names as names
+
+    return names(store, run_filter)
+
+
+def tag_names(store) -> list[str]:
+    """Every tag on a run or a sweep (the sidebar's tag filter)."""
+    from scratchlab.db.annotations import tag_names as names
+
+    return names(store)
+
+
+def search_sweeps(store, sweep_ids: list[int]) -> list[int]:
+    """Which of ``sweep_ids`` are searches (their stored spec names a search method)."""
+    found = []
+    for sweep_id in sweep_ids:
+        spec = store.get_sweep(int(sweep_id)).get("spec") or {}
+        if spec.get("search"):
+            found.append(int(sweep_id))
+    return found
 
 
 def experiment_counts(store, run_filter=None, sweep_ids=None) -> list[tuple[str, int]]:

@@ -36,6 +36,7 @@ WARM_MODULES: tuple[str, ...] = (
     "sqlalchemy",
     "scratchlab.db",
     "scratchlab.db.queries",
+    "scratchlab.db.summaries",
     "scratchlab.reports.ui",
     "scratchlab.reports.lookups",
     # the page icon is an emoji: checking it loads Streamlit's table of every emoji

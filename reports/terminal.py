@@ -25,6 +25,7 @@ STATUS_STYLES: dict[str, str] = {
     "failed": "red",
     "timeout": "magenta",
     "skipped": "yellow",
+    "pruned": "blue",
     "interrupted": "red",
     "running": "cyan",
     "pending": "dim",
@@ -281,6 +282,24 @@ def mapping_table(
     return table
 
 
+def speedup_text(speedup: Any) -> str:
+    """`` (3.2x faster)`` or `` (107,800x slower)`` against the baseline: a slow-down
+    as the factor it is, not as ``0.00000928x``; empty when unknown."""
+    if not isinstance(speedup, float | int) or not math.isfinite(speedup) or speedup <= 0:
+        return ""
+    if speedup >= 1:
+        return f" ({readable_factor(speedup)}x faster)"
+    return f" ({readable_factor(1 / speedup)}x slower)"
+
+
+def readable_factor(factor: float) -> str:
+    """``3.24`` -> ``3.2``, ``107813.4`` -> ``107,813``: three significant digits at
+    most below 1,000, whole numbers with thousands separators above."""
+    if factor >= 1000:
+        return f"{factor:,.0f}"
+    return f"{factor:.3g}"
+
+
 def benchmark_table(
     summary, by: str, *, baseline: str | None = None, title: str | None = None
 ) -> Table:
@@ -296,8 +315,8 @@ def benchmark_table(
         title_justify="left",
         show_edge=False,
         header_style="bold",
-        caption=f"Times are in {unit}."
-        + (f" (Nx): speed-up against {baseline}." if baseline else "")
+        caption=f"Times are in {unit}; fastest first."
+        + (f" (Nx faster / slower): against {baseline}." if baseline else "")
         + (
             f" {NOISY_MARK}: timed while the machine was busy (noisy)."
             if "noisy_runs" in summary and (summary["noisy_runs"] > 0).any()
@@ -313,7 +332,12 @@ def benchmark_table(
             Text(" · ".join(printable(k) for k in group_key if str(k)), style="bold"),
             *[""] * len(shapes),
         )
-        for name, rows in group.groupby(by, sort=False):
+        # fastest first: by the geometric mean of its medians over the shapes
+        speed = group.groupby(by, sort=False)["median"].apply(
+            lambda m: math.exp(m[m > 0].map(math.log).mean()) if (m > 0).any() else math.inf
+        )
+        for name in speed.sort_values(kind="stable").index:
+            rows = group[group[by] == name]
             cells = []
             for shape in shapes:
                 match = rows[rows["shape"] == shape]
@@ -324,10 +348,9 @@ def benchmark_table(
                 text = f"{fixed(row['median'] / scale)} ± {fixed(row['iqr'] / scale, 2)}"
                 if row.get("noisy_runs", 0):
                     text = NOISY_MARK + text
-                speedup = row.get("speedup", math.nan)
-                if baseline and isinstance(speedup, float) and math.isfinite(speedup):
-                    text += f" ({fixed(speedup, 3)}x)"
                 is_base = baseline is not None and str(name) == str(baseline)
+                if baseline and not is_base:
+                    text += speedup_text(row.get("speedup", math.nan))
                 cells.append(Text(text, style="bold" if is_base else ""))
             table.add_row(Text(f"  {printable(name)}"), *cells)
     return table
@@ -390,7 +413,10 @@ def detail_renderables(detail) -> Group:
             "finished_at",
             "duration_s",
             "key",
+            "tags",
+            "note",
         )
+        if k not in ("tags", "note") or run.get(k)
     }
     parts.append(mapping_table(about, title="run"))
     if detail.components:

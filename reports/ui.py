@@ -16,13 +16,14 @@ from typing import Any
 import streamlit as st
 
 from scratchlab.core.records import RUN_STATUSES
+from scratchlab.core.textsafe import printable
 from scratchlab.db.filters import FilterError, RunFilter, parse_where
 from scratchlab.reports.filters import component_categories
 from scratchlab.reports.source import resolve_db_url
-from scratchlab.reports.views.common import plain
+from scratchlab.reports.views.common import escaped, plain
 
 #: seconds a query result is kept at most; results are keyed by the data version
-#: (:func:`scratchlab.reports.lookups.data_version`), so new rows are never hidden
+#: (:func:`scratchlab.db.summaries.data_version`), so new rows are never hidden
 QUERY_TTL = 600
 
 #: seconds between checks for new results while a sweep is running
@@ -55,6 +56,12 @@ def _fail(exc: Exception, url: str) -> None:
     st.error(plain(exc), icon=":material/error:")
     st.caption(f"database: {plain(url)}")
     st.stop()
+
+
+def table(frame, **kwargs: Any):
+    """``st.dataframe`` of ``frame`` with its stored text shown escaped (:func:`escaped`):
+    what every table of stored names, params and reasons goes through."""
+    return st.dataframe(escaped(frame), **kwargs)
 
 
 def page_failed(exc: Exception) -> None:
@@ -94,9 +101,9 @@ def _cached(url: str, version: tuple, name: str, args: tuple, kwargs: dict[str, 
 
 
 def _read_version(url: str) -> tuple:
-    from scratchlab.reports import lookups
+    from scratchlab.db import summaries
 
-    return lookups.data_version(_open(url))
+    return summaries.data_version(_open(url))
 
 
 def data_version(refresh: bool = False) -> tuple:
@@ -150,7 +157,7 @@ def live_refresh() -> None:
     changed: a page opened before a sweep starts follows it too. Says so in the
     sidebar while a sweep runs. Called by app.py once per script run, which also
     reads the version afresh."""
-    from scratchlab.reports.lookups import running_sweeps
+    from scratchlab.db.summaries import running_sweeps
 
     version = data_version(refresh=True)
     live = bool(running_sweeps(version))
@@ -240,7 +247,7 @@ def _texts(text: str) -> list[str]:
 def sweep_label(sweeps) -> Callable[[int], str]:
     """Format function showing a sweep id as ``#3 matmul-cpu``."""
     names = dict(zip(sweeps["sweep_id"].astype(int), sweeps["name"].astype(str)))
-    return lambda sweep_id: f"#{sweep_id} {names.get(sweep_id, '')}".strip()
+    return lambda sweep_id: printable(f"#{sweep_id} {names.get(sweep_id, '')}".strip())
 
 
 def _multiselect_filter(
@@ -250,6 +257,7 @@ def _multiselect_filter(
     stale values dropped, the choice written back."""
     remembered(label, [], parse)
     _valid(label, options)
+    kwargs.setdefault("format_func", printable)  # the stored value is kept, shown escaped
     chosen = st.sidebar.multiselect(label, list(options), key=label, placeholder="all", **kwargs)
     publish(label, chosen)
     return chosen
@@ -285,6 +293,9 @@ def sidebar_filters() -> RunFilter:
         if chosen:
             params[category] = chosen[0] if len(chosen) == 1 else chosen
 
+    tags = query("tag_names")
+    chosen_tags = _multiselect_filter("tag", tags, _texts) if tags else []
+
     remembered("where", "")
     where = st.sidebar.text_input(
         "where",
@@ -298,12 +309,20 @@ def sidebar_filters() -> RunFilter:
         experiments=tuple(experiments),
         statuses=tuple(statuses),
         params=params,
+        tags=chosen_tags,
     )
     try:
-        return parse_where(where.split(";"), chosen)
+        narrowed = parse_where(where.split(";"), chosen)
     except FilterError as exc:
         st.sidebar.error(plain(exc))
-    return chosen
+        return chosen
+    # a name no run has (a typo) is said here, beside the box, with the closest name;
+    # the pages go on without the where rather than each stopping on it
+    _, error = try_query("count_runs", **narrowed.query_kwargs())
+    if error is not None:
+        st.sidebar.error(f"where ignored: {plain(error)}")
+        return chosen
+    return narrowed
 
 
 def run_filter() -> RunFilter:

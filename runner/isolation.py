@@ -162,6 +162,19 @@ def _handlers_diff(before: dict, after: dict) -> str:
     return f"changed the handler of {', '.join(names[:4])}"
 
 
+def _sigmask() -> set:
+    return (
+        signal.pthread_sigmask(signal.SIG_BLOCK, ())
+        if hasattr(signal, "pthread_sigmask")
+        else set()
+    )
+
+
+def _set_sigmask(v: set) -> None:
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_SETMASK, v)
+
+
 def _timers() -> tuple:
     return tuple(signal.getitimer(which) for _, which in _TIMERS)
 
@@ -288,6 +301,14 @@ def aspects() -> list[Aspect]:
         Aspect("trace", _trace, _set_trace, lambda b, a: "left a trace or profile function set"),
         Aspect("umask", _umask, os.umask, _was("the umask")),
         Aspect("handlers", _handlers, _set_handlers, _handlers_diff),
+        Aspect(
+            "sigmask",
+            _sigmask,
+            _set_sigmask,
+            lambda b, a: (
+                f"blocked {', '.join(sorted(signal.Signals(s).name for s in a - b)) or 'no new'} signal(s)"
+            ),
+        ),
         Aspect("timers", _timers, _disarm_timers, _timers_diff),
     ]
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import click
 
+from scratchlab.runner.spec import MAX_PLAN_RUNS
+
 #: the database's integer range (SQLite INTEGER, PostgreSQL BIGINT)
 MAX_DB_INT = 2**63 - 1
 #: most runs of one combination a sweep plans
@@ -40,8 +42,6 @@ MAX_WORKERS = 1024
 MAX_RETRIES = 10
 #: most runs a worker may be given before it is replaced (--max-runs-per-worker)
 MAX_RUNS_PER_WORKER = 2**31 - 1
-#: the highest ``--max-runs``: a plan is a list in memory, about 2 KB a run
-MAX_PLAN_RUNS = 10_000_000
 
 
 class BoundsError(ValueError):

@@ -23,6 +23,10 @@ DTYPES: tuple[str, ...] = ("float32", "float64")
 #: always a mistake (every category's every component, a huge ``--repeat``)
 DEFAULT_MAX_RUNS = 10_000
 
+#: the highest ``--max-runs`` (a plan is a list in memory, about 2 KB a run), and the limit
+#: of a stored spec that has none (it was planned whole, before plans had a limit)
+MAX_PLAN_RUNS = 10_000_000
+
 #: the largest integer a param may hold: the database's 64-bit integer range
 MAX_PARAM_INT = 2**63 - 1
 
@@ -135,7 +139,8 @@ class SweepSpec:
                 None if t == "auto" else int(t) for t in data.get("threads") or ("auto",)
             ),
             deterministic=bool(data.get("deterministic", False)),
-            max_runs=int(data.get("max_runs") or DEFAULT_MAX_RUNS),
+            # a sweep stored before plans had a limit was planned whole: no limit to resume it
+            max_runs=int(data.get("max_runs") or MAX_PLAN_RUNS),
         )
 
 
@@ -265,6 +270,7 @@ CONFIG_KEYS: tuple[str, ...] = (
     "include",
     "threads",
     "max_runs",
+    "deterministic",
 )
 
 #: the most torch threads a run may ask for
@@ -324,6 +330,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
         out["devices"] = _names(data, "devices" if "devices" in data else "device", path)
     if "threads" in data:
         out["threads"] = parse_threads(data["threads"], f"--config {path}: threads")
+    if "deterministic" in data:
+        if not isinstance(data["deterministic"], bool):
+            raise PlanError(f"--config {path}: deterministic must be true or false")
+        out["deterministic"] = data["deterministic"]
     for key, kind in (
         ("dtype", str),
         ("repeat", int),

@@ -11,8 +11,9 @@ store different keys rather than one key with two results.
 
 What ``auto`` becomes is each backend's ``auto_threads(exclusive)``: every usable core
 inline or for a run that runs alone, ``cores // workers`` for runs that share the cores,
-and on a Dask cluster the torch threads each worker is given. ``--deterministic`` fixes
-``auto`` at 1 when the sweep is planned.
+and on a Dask cluster the torch threads each worker is given; a backend without the
+method (optional in :class:`~scratchlab.runner.backends.Backend`) gets every usable core.
+``--deterministic`` fixes ``auto`` at 1 when the sweep is planned.
 """
 
 from __future__ import annotations
@@ -57,9 +58,20 @@ def resolve(runs: Iterable[PlannedRun], backend: Any, registry: Any) -> list[Pla
     resolved: dict[str, PlannedRun] = {}
     for run in runs:
         if run.threads is None:
-            run = with_threads(run, backend.auto_threads(exclusive(registry, run)))
+            run = with_threads(run, auto_threads(backend, exclusive(registry, run)))
         resolved.setdefault(run.key, run)
     return list(resolved.values())
+
+
+def auto_threads(backend: Any, exclusive: bool) -> int:
+    """What ``auto`` is on ``backend``: its ``auto_threads(exclusive)``; a backend without
+    one (a third party's) gets every usable core, which the run then sets for itself."""
+    method = getattr(backend, "auto_threads", None)
+    if method is not None:
+        return int(method(exclusive))
+    from scratchlab.runner.environment import usable_cpus
+
+    return usable_cpus()
 
 
 def candidates(run: PlannedRun, counts: Sequence[int | None]) -> list[PlannedRun]:

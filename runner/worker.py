@@ -26,6 +26,7 @@ import re
 import signal
 import sys
 import traceback
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from typing import Any
 from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.runner.execute import failed_result, missing_on_worker
 from scratchlab.runner.isolation import add_note
+from scratchlab.runner.live import PipeLink
 
 #: environment variable: memory a run may allocate on top of its worker's start-up size
 MEMORY_ENV = "SCRATCHLAB_WORKER_MEMORY"
@@ -199,15 +201,17 @@ def worker_main(conn: Any, options: WorkerOptions) -> None:
     isolation = Isolation(plugin_modules(plugins), replaceable=True, held_limit=held_limit())
     conn.send(("ready", os.getpid(), limit))
     done = 0
+    stash: deque = deque()  # runs sent ahead that arrived while a run waited for a verdict
     while True:
         try:
-            message = conn.recv()
+            message = stash.popleft() if stash else conn.recv()
         except (EOFError, OSError):
             return
         if message is None:
             return
-        planned, timeout, threads = message
-        result, replace, note = _run_one(plugins, planned, timeout, threads, limit, isolation)
+        planned, timeout, threads, live = message
+        link = None if live is None else PipeLink(conn, live, stash)
+        result, replace, note = _run_one(plugins, planned, timeout, threads, limit, isolation, link)
         done += 1
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
@@ -251,6 +255,7 @@ def _run_one(
     threads: int,
     limit: int | None,
     isolation: Any,
+    link: PipeLink | None = None,
 ) -> tuple[RunResult, bool, str | None]:
     """Run ``planned`` from the baseline state; its result (with a note of what it changed in the
     process), whether this worker must be replaced, and the note."""
@@ -263,7 +268,7 @@ def _run_one(
         if missing is not None:
             result = failed_result(missing, started_at)
         else:
-            result = run_experiment(plugins, planned, timeout=timeout)
+            result = run_experiment(plugins, planned, timeout=timeout, link=link)
     except BaseException as exc:  # KeyboardInterrupt raised by the run itself (SIGINT is ignored)
         result = failed_result(
             f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at

@@ -29,6 +29,7 @@ for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
 
 pytest_plugins = [
+    "fixtures.analysis",
     "fixtures.authoring",
     "fixtures.database",
     "fixtures.experiments",

@@ -46,10 +46,10 @@ if broken:
         "`nll-logsumexp` stays finite: exp() of large logits overflows unless the maximum is "
         "subtracted first (the lessons' LogSumExp trick)."
     )
-st.dataframe(views.overflow_table(grid), hide_index=True, width="stretch")
+ui.table(views.overflow_table(grid), hide_index=True, width="stretch")
 
 with st.expander("every gradcheck run"):
-    st.dataframe(
+    ui.table(
         with_run_links(
             grid[["run_id", "init", "activation", "loss", "max_rel_err", "loss_value", "verdict"]]
         ),

@@ -26,7 +26,7 @@ linked = [int(r) for r in st.session_state["compare.runs"] or []]
 
 # rows ticked in a table, not a type-ahead box: typing a name and Enter cannot pick every match
 st.caption("Tick two or more runs (the sidebar narrows the list); the choice is kept in the link.")
-picker = st.dataframe(
+picker = ui.table(
     pd.DataFrame({"run_id": list(labels), "run": list(labels.values())}),
     hide_index=True,
     width="stretch",
@@ -63,7 +63,7 @@ runs, final, timings = views.from_summaries(summaries)
 # one name and one colour per run in every table and chart: "#91 kaiming-normal · relu"
 names = run_names(summaries)
 headers = dict(zip(views.run_header(chosen), (names[r] for r in chosen), strict=True))
-st.dataframe(
+ui.table(
     with_run_links(
         pd.DataFrame({"run_id": chosen, "run": [labels.get(r, f"#{r}") for r in chosen]})
     ),
@@ -75,10 +75,10 @@ settings = views.differing_settings(runs)
 if settings.empty:
     st.caption("These runs share every setting.")
 else:
-    st.dataframe(settings.rename(columns=headers), hide_index=True, width="stretch")
+    ui.table(settings.rename(columns=headers), hide_index=True, width="stretch")
 
 st.subheader("Final metrics")
-st.dataframe(
+ui.table(
     views.metrics_side_by_side(final, chosen).rename(columns=headers),
     hide_index=True,
     width="stretch",
@@ -87,7 +87,7 @@ if not timings.empty:
     side = views.timings_side_by_side(timings, chosen)
     unit, scale = pick_unit(timings["median"])
     st.subheader(f"Timings (median, {unit})")
-    st.dataframe(
+    ui.table(
         side.assign(**{c: side[c] / scale for c in side.columns[1:]}).rename(columns=headers),
         hide_index=True,
         width="stretch",

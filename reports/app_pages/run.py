@@ -6,6 +6,7 @@ the run links of the other pages (``run?run.id=42``)."""
 import pandas as pd
 import streamlit as st
 
+from scratchlab.core.textsafe import printable
 from scratchlab.reports import ui
 from scratchlab.reports.views import run as views
 from scratchlab.reports.views import timings as timing_views
@@ -34,20 +35,26 @@ summary = ui.query("run_summary", int(run_id))
 
 st.subheader(f"#{int(run_id)} {ui.plain(summary['experiment'])} · {ui.plain(summary['status'])}")
 st.caption(f"sweep #{int(summary['sweep_id'])} {ui.plain(summary.get('sweep_name') or '')}")
+if summary.get("tags"):
+    st.caption(f"tags: {ui.plain(', '.join(summary['tags']))}")
+if summary.get("note"):
+    st.info(ui.plain(summary["note"]), icon=":material/edit_note:")
 if summary.get("reason"):
-    st.code(str(summary["reason"]), language=None)
+    st.code(printable(summary["reason"], keep_lines=True), language=None)
 
 fields, what = st.columns(2)
 with fields:
-    st.dataframe(views.fields_table(summary), hide_index=True, width="stretch")
+    ui.table(views.fields_table(summary), hide_index=True, width="stretch")
 with what:
-    st.dataframe(views.choices_table(summary), hide_index=True, width="stretch")
-    st.dataframe(views.params_table(summary), hide_index=True, width="stretch")
+    ui.table(views.choices_table(summary), hide_index=True, width="stretch")
+    ui.table(views.params_table(summary), hide_index=True, width="stretch")
 
-metrics = views.metrics_table(summary)
+# one time unit on the whole page: the final metrics, the timings table and the replicates
+unit = views.time_unit(summary)
+metrics = views.metrics_table(summary, unit)
 if not metrics.empty:
     st.header("Final metrics")
-    st.dataframe(
+    ui.table(
         metrics,
         hide_index=True,
         width="stretch",
@@ -94,7 +101,8 @@ if len(timings):
             ["label", "shape", "n", "median", "iqr", "min", "gflops", "threads", "quality", "flag"]
         ],
         ["median", "iqr", "min"],
+        unit,
     )
-    st.dataframe(shown, hide_index=True, width="stretch")
+    ui.table(shown, hide_index=True, width="stretch")
     if not replicates.empty:
-        st.altair_chart(views.replicate_chart(timings, replicates), width="stretch")
+        st.altair_chart(views.replicate_chart(timings, replicates, unit), width="stretch")

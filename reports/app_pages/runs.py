@@ -9,6 +9,7 @@ Parquet downloads of every filtered row."""
 import streamlit as st
 
 from scratchlab.core.records import RUN_STATUSES
+from scratchlab.core.textsafe import printable
 from scratchlab.reports import ui
 from scratchlab.reports.export import FORMATS, table_bytes
 from scratchlab.reports.tables import nan_is_missing
@@ -126,7 +127,7 @@ ui.page_widget(
     placeholder="add a param, final metric or run column",
     help="Columns that vary come first; these are the rest (constant ones are listed above).",
 )
-st.dataframe(
+ui.table(
     with_run_links(view.frame),
     hide_index=True,
     width="stretch",
@@ -178,4 +179,5 @@ if not failed.empty:
         format_func=lambda r: f"#{r} {failed.loc[failed['run_id'] == r, 'status'].iloc[0]}",
     )
     # shown as plain text: tracebacks and skip reasons come from the database
-    st.code(str(failed.loc[failed["run_id"] == run_id, "reason"].iloc[0]), language=None)
+    reason = failed.loc[failed["run_id"] == run_id, "reason"].iloc[0]
+    st.code(printable(reason, keep_lines=True), language=None)

@@ -3,6 +3,7 @@ one sweep's environment and spec."""
 
 import streamlit as st
 
+from scratchlab.core.textsafe import printable
 from scratchlab.reports import ui
 from scratchlab.reports.views import sweeps as views
 from scratchlab.reports.views.common import command_line, format_duration
@@ -17,7 +18,7 @@ if sweeps.empty:
 shown = sweeps[sweeps["sweep_id"].isin(run_filter.sweep_ids)] if run_filter.sweep_ids else sweeps
 for line in views.running_lines(shown):
     st.caption(f":material/sync: {ui.plain(line)}")
-st.dataframe(views.sweeps_table(shown), hide_index=True, width="stretch")
+ui.table(views.sweeps_table(shown), hide_index=True, width="stretch")
 
 ids = [int(s) for s in shown["sweep_id"].sort_values(ascending=False)]
 chosen = ui.page_widget(
@@ -39,15 +40,13 @@ left.metric("status", ui.plain(row["status"]))
 middle.metric("runs", int(row["n_runs"]))
 right.metric("duration", format_duration(row["duration_s"]) or "—")
 st.caption("command")
-st.code(command_line(row["argv"]), language="bash")
+st.code(printable(command_line(row["argv"])), language="bash")
 
 counts, environment = st.columns([1, 2])
 with counts:
     st.altair_chart(views.status_chart(views.status_counts(row)), width="stretch")
 with environment:
     st.caption("environment")
-    st.dataframe(
-        views.environment_table(detail.get("environment")), hide_index=True, width="stretch"
-    )
+    ui.table(views.environment_table(detail.get("environment")), hide_index=True, width="stretch")
 with st.expander("sweep spec"):
     st.json(detail.get("spec") or {})

@@ -42,7 +42,7 @@ if histograms.empty:
 st.subheader("Near zero")
 st.caption("Fraction of each layer's activations in the histogram's bins around zero, per step.")
 st.altair_chart(views.near_zero_chart(views.near_zero_frame(histograms)), width="stretch")
-st.dataframe(views.final_fractions(histograms), hide_index=True)
+ui.table(views.final_fractions(histograms), hide_index=True)
 
 st.subheader("The colorful dimension")
 for layer in views.layer_names(histograms):

@@ -68,10 +68,10 @@ flagged = int((table["flag"] != "").sum())
 if flagged:
     st.warning(
         f"{flagged} of {len(table)} timings are flagged (⚠ in the last column): their IQR is over "
-        f"{views.SPREAD_LIMIT:.0%} of the median, or they were stored as noisy. Re-run them on a quiet machine.",
+        f"{views.FLAG_SPREAD:.0%} of the median, or they were stored as noisy. Re-run them on a quiet machine.",
         icon=":material/warning:",
     )
-st.dataframe(
+ui.table(
     table,
     hide_index=True,
     width="stretch",
@@ -112,14 +112,14 @@ if against is not None:
                 "The two sweeps ran in different environments (CPU, torch or device): "
                 "differences may not be the code's."
             )
-            st.dataframe(differences, hide_index=True)
+            ui.table(differences, hide_index=True)
         comparison = views.compare_sweeps(before, after, by)
         flagged = comparison[comparison["change"] != "within noise"]
         st.caption(
             f"{len(flagged)} of {len(comparison)} timings changed beyond noise "
             "(IQRs do not overlap, or Mann-Whitney p < 0.05); ratio = this sweep / reference."
         )
-        st.dataframe(
+        ui.table(
             views.in_unit(comparison, ["median_before", "median_after"]),
             hide_index=True,
             width="stretch",

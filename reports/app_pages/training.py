@@ -70,9 +70,9 @@ if not final.empty:
     st.caption(
         "Per configuration: mean and standard deviation over its repeats (samples/s included)."
     )
-    st.dataframe(views.final_summary(final, runs), hide_index=True, width="stretch")
+    ui.table(views.final_summary(final, runs), hide_index=True, width="stretch")
     with st.expander("per run"):
-        st.dataframe(
+        ui.table(
             with_run_links(views.final_table(final, runs)),
             hide_index=True,
             width="stretch",

@@ -144,6 +144,49 @@ def exits(data, value: str, line: str, domain: tuple[float, float]):
     return first if len(first) else pd.DataFrame(columns=[*data.columns, "edge", "direction"])
 
 
+def _focused(data, value: str, color: str, kind: str, focus: bool):
+    """``(y scale, exit rows, title)`` of :func:`layer_chart`: on a log axis with
+    ``focus``, the scale's domain is :func:`focus_range` and the title says which
+    lines leave it; otherwise the whole range and no exits."""
+    import altair as alt
+    import pandas as pd
+
+    title = f"activation {value} per layer"
+    domain = focus_range(data, value, color) if focus and kind == "log" and len(data) else None
+    if not domain:
+        scale = alt.Scale(type=kind) if kind != "linear" else alt.Scale(zero=False)
+        return scale, pd.DataFrame(), title
+    marks = exits(data, value, color, domain)
+    leaving = ", ".join(sorted(set(map(str, marks[color]))))
+    subtitle = (
+        f"focused on {domain[0]:.2g} to {domain[1]:.2g}: {leaving} leave it (▲▼ where); "
+        "scroll out to see all"
+    )
+    return (
+        alt.Scale(type=kind, domain=list(domain)),
+        marks,
+        {"text": title, "subtitle": subtitle},
+    )
+
+
+def _exit_marks(base, scale):
+    """The triangles at the chart's edge where a line leaves the focused range."""
+    import altair as alt
+
+    return (
+        base.transform_filter(alt.datum.mark == "exit")
+        .mark_point(filled=True, size=110, clip=True)
+        .encode(
+            y=alt.Y("edge:Q", scale=scale),
+            shape=alt.Shape(
+                "direction:N",
+                scale=alt.Scale(domain=["above", "below"], range=["triangle-up", "triangle-down"]),
+                legend=alt.Legend(title="leaves the range"),
+            ),
+        )
+    )
+
+
 def layer_chart(profile, value: str = "mean", log: bool | None = None, focus: bool = True):
     """Lines of one statistic against layer index: one panel per activation, one
     line per init (the lessons' grid), or one line per combo when the runs lack
@@ -166,19 +209,7 @@ def layer_chart(profile, value: str = "mean", log: bool | None = None, focus: bo
         kind = "log"
     data = _plottable(profile, value, kind == "log")
     color = "init" if "init" in data.columns else "combo"
-    domain = focus_range(data, value, color) if focus and kind == "log" and len(data) else None
-    scale = alt.Scale(type=kind) if kind != "linear" else alt.Scale(zero=False)
-    title: str | dict = f"activation {value} per layer"
-    marks = pd.DataFrame()
-    if domain:
-        scale = alt.Scale(type=kind, domain=list(domain))
-        marks = exits(data, value, color, domain)
-        title = {
-            "text": title,
-            "subtitle": f"focused on {domain[0]:.2g} to {domain[1]:.2g}: "
-            f"{', '.join(sorted(set(map(str, marks[color]))))} leave it (▲▼ where); "
-            "scroll out to see all",
-        }
+    scale, marks, title = _focused(data, value, color, kind, focus)
     hover = alt.selection_point(fields=[color], on="pointerover", bind="legend", clear="pointerout")
     zoom = alt.selection_interval(bind="scales")
     suffix = {"log": " (log)", "symlog": " (symmetric log)"}.get(kind, "")
@@ -211,22 +242,7 @@ def layer_chart(profile, value: str = "mean", log: bool | None = None, focus: bo
         )
         .add_params(hover, zoom)
     )
-    layers = [lines]
-    if len(marks):
-        layers.append(
-            base.transform_filter(alt.datum.mark == "exit")
-            .mark_point(filled=True, size=110, clip=True)
-            .encode(
-                y=alt.Y("edge:Q", scale=scale),
-                shape=alt.Shape(
-                    "direction:N",
-                    scale=alt.Scale(
-                        domain=["above", "below"], range=["triangle-up", "triangle-down"]
-                    ),
-                    legend=alt.Legend(title="leaves the range"),
-                ),
-            )
-        )
+    layers = [lines, _exit_marks(base, scale)] if len(marks) else [lines]
     chart = alt.layer(*layers, data=layered)
     if "activation" in data.columns and data["activation"].nunique() > 1:
         return (

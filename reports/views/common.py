@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 #: the columns every ``list_runs`` row has; the rest are params (one definition, in the database package)
+from scratchlab.core.textsafe import printable
 from scratchlab.db.filters import RUN_COLUMNS
 from scratchlab.db.sqltypes import Damaged
 
@@ -39,6 +40,7 @@ STATUS_COLORS: dict[str, str] = {
     "skipped": "#ff7f0e",
     "timeout": "#9467bd",
     "interrupted": "#8c564b",
+    "pruned": "#17becf",
 }
 
 
@@ -60,11 +62,25 @@ def plain(value: Any) -> str:
     names, descriptions, reasons, error messages) goes through here before such an
     element: no image is fetched, no link is live, no bold, colour, icon or LaTeX
     appears, and HTML shows as its source. Newlines and runs of spaces become one space
-    (one line). Elements that never read Markdown (``st.text``, ``st.code``, tables,
+    (one line); invisible and control characters (zero-width, bidi overrides, ANSI
+    escapes) show as their escapes (:func:`~scratchlab.core.textsafe.printable`). Elements that never read Markdown (``st.text``, ``st.code``, tables,
     selectbox and multiselect options) take the string as it is.
     """
-    text = " ".join(text_value(value).split())
+    text = printable(" ".join(text_value(value).split()))
     return _AFTER_PARSE.sub(lambda m: m.group(1) + WORD_JOINER, _PUNCTUATION.sub(r"\\\1", text))
+
+
+def escaped(frame):
+    """``frame`` as a table shows it: every text cell and column name with its invisible
+    and control characters escaped (:func:`~scratchlab.core.textsafe.printable`), so a
+    stored name cannot read as another; numbers, times and missing values as they are.
+    The frame the page computes with keeps the stored text (filters match it)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype.kind not in "iufcbmM":  # object or string columns
+            frame[column] = [printable(v) if isinstance(v, str) else v for v in frame[column]]
+    frame.columns = [printable(c) if isinstance(c, str) else c for c in frame.columns]
+    return frame
 
 
 def param_columns(runs) -> list[str]:

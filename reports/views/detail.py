@@ -101,7 +101,8 @@ class RunDetail:
 
 def run_detail(summary: Mapping[str, Any]) -> RunDetail:
     """Turn ``queries.run_summary``'s dict into a :class:`RunDetail`."""
-    run = {k: summary.get(k) for k in (*RUN_COLUMNS, "sweep_name")}
+    run = {k: summary.get(k) for k in (*RUN_COLUMNS, "sweep_name", "note")}
+    run["tags"] = ", ".join(summary.get("tags") or []) or None
     timings = summary["timings"]
     return RunDetail(
         run=run,

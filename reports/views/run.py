@@ -96,12 +96,34 @@ def params_table(summary: Mapping[str, Any]):
     )
 
 
-def metrics_table(summary: Mapping[str, Any]):
-    """``[metric, value]``: every final metric, NaN kept visible."""
+def is_seconds(metric: str) -> bool:
+    """A metric that holds seconds (``epoch_time_s``, ``64x784x50.median_s``), not a rate."""
+    return metric.endswith("_s") and not metric.endswith("per_s")
+
+
+def time_unit(summary: Mapping[str, Any]) -> tuple[str, float]:
+    """The one unit a run's times show in on its page: the one that suits its timings'
+    medians (:func:`~scratchlab.reports.views.timings.pick_unit`), else its time metrics."""
+    from scratchlab.reports.views.timings import pick_unit
+
+    timings = summary.get("timings")
+    if timings is not None and len(timings):
+        return pick_unit(timings["median"])
+    metrics = summary.get("metrics") or {}
+    return pick_unit([float(v) for k, v in metrics.items() if is_seconds(k)])
+
+
+def metrics_table(summary: Mapping[str, Any], unit: tuple[str, float] | None = None):
+    """``[metric, value]``: every final metric, NaN kept visible; a time metric in
+    ``unit`` (default :func:`time_unit`), named with it: ``64x784x50.median (µs)``."""
     import pandas as pd
 
-    metrics = summary.get("metrics") or {}
-    return pd.DataFrame({"metric": list(metrics), "value": [float(v) for v in metrics.values()]})
+    name, scale = unit or time_unit(summary)
+    rows = [
+        (f"{k.removesuffix('_s')} ({name})", float(v) / scale) if is_seconds(k) else (k, float(v))
+        for k, v in (summary.get("metrics") or {}).items()
+    ]
+    return pd.DataFrame(rows, columns=["metric", "value"])
 
 
 def stats_chart(stats):
@@ -133,14 +155,15 @@ def stats_chart(stats):
     )
 
 
-def replicate_chart(timings, replicates):
+def replicate_chart(timings, replicates, unit: tuple[str, float] | None = None):
     """Every replicate of each timing as a dot (one row per label and shape), the
-    median as a tick: the distribution behind the stored median and IQR."""
+    median as a tick: the distribution behind the stored median and IQR; times in
+    ``unit`` (default: the one that suits the replicates)."""
     import altair as alt
 
     from scratchlab.reports.views.timings import pick_unit
 
-    unit, scale = pick_unit(replicates["seconds"])
+    unit, scale = unit or pick_unit(replicates["seconds"])
     names = timings[["timing_id", "label", "shape", "quality"]].copy()
     # matmul labels each timing by its shape: say it once
     shapes = names["shape"].fillna("").astype(str)

@@ -21,7 +21,7 @@ from scratchlab.reports.views.common import flatten
 OPERATION_KEYS: tuple[str, ...] = ("label", "shape", "device")
 
 #: (name, seconds per unit) from large to small; :func:`pick_unit` chooses one
-UNITS: tuple[tuple[str, float], ...] = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))
+UNITS: tuple[tuple[str, float], ...] = (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9))
 
 #: environment keys whose difference makes two sweeps' timings hard to compare
 ENVIRONMENT_TOKENS: tuple[str, ...] = ("cpu", "torch", "device", "cuda", "gpu", "processor")
@@ -164,7 +164,7 @@ def with_speedup(summary, by: str, baseline: str | None):
 
 def pick_unit(seconds) -> tuple[str, float]:
     """The largest unit in which the smallest positive time is at least 1
-    (``torch.utils.benchmark.Compare`` does the same): ``("us", 1e-6)``."""
+    (``torch.utils.benchmark.Compare`` does the same): ``("µs", 1e-6)``."""
     values = [float(s) for s in seconds if s is not None and s > 0 and math.isfinite(s)]
     if not values:
         return UNITS[0]
@@ -175,8 +175,9 @@ def pick_unit(seconds) -> tuple[str, float]:
     return UNITS[-1]
 
 
-#: a timing whose IQR is more than this fraction of its median is flagged as spread
-SPREAD_LIMIT = 0.10
+#: a timing whose IQR is more than this fraction of its median is flagged on the page
+#: (not db.quality.SPREAD_LIMIT, the much wider spread that makes a stored timing noisy)
+FLAG_SPREAD = 0.10
 
 #: the baseline the lessons compare against, when it was timed
 LESSON_BASELINE = "python"
@@ -206,7 +207,7 @@ def default_baseline(timings, by: str) -> str | None:
     return ranked[0]
 
 
-def spread_flag(summary, limit: float = SPREAD_LIMIT) -> list[str]:
+def spread_flag(summary, limit: float = FLAG_SPREAD) -> list[str]:
     """Per row, why its time is not to be trusted as it stands: ``IQR 23% of median``
     when the spread is over ``limit``, ``stored noisy`` when the timing was stored
     with quality ``noisy`` (contention or drift seen while it was measured); ``""``."""
@@ -242,10 +243,11 @@ def timing_table(summary, by: str):
     return table
 
 
-def in_unit(frame, columns: list[str]):
-    """``frame`` with the time ``columns`` (seconds) in the one unit that suits all of
-    them (:func:`pick_unit`), renamed ``<column> (<unit>)``: one unit per table."""
-    unit, scale = pick_unit([v for c in columns for v in frame[c]])
+def in_unit(frame, columns: list[str], unit: tuple[str, float] | None = None):
+    """``frame`` with the time ``columns`` (seconds) in ``unit`` (default: the one
+    that suits all of them, :func:`pick_unit`), renamed ``<column> (<unit>)``: one
+    unit per table."""
+    unit, scale = unit or pick_unit([v for c in columns for v in frame[c]])
     converted = frame.copy()
     for column in columns:
         converted[column] = frame[column] / scale

@@ -119,17 +119,15 @@ MIN_BAND_RUNS = 3
 
 
 def band_note(aggregated) -> str | None:
-    """What a reader must know about the bands: none (one run each), or the range
-    of too few runs for a confidence interval to mean much; None when every
-    configuration has enough runs for a t interval."""
+    """What a reader must know about the bands: the range of too few runs for a
+    confidence interval to mean much; None when every configuration has enough runs
+    for a t interval, or one run each (no band: the title says so)."""
     from scipy.special import stdtrit
 
     if aggregated.empty:
         return None
     fewest, most = int(aggregated["runs"].min()), int(aggregated["runs"].max())
-    if most <= 1:
-        return "one run per configuration: no band"
-    if fewest >= MIN_BAND_RUNS:
+    if most <= 1 or fewest >= MIN_BAND_RUNS:  # no band at all, or bands worth their name
         return None
     t = float(stdtrit(1, 0.5 + CONFIDENCE / 2))
     return (
@@ -325,7 +323,12 @@ def curve_chart(
             alt.Tooltip("hi:Q", format=".4g"),
         ],
     )
-    title = f"{name} (mean over repeats, {int(CONFIDENCE * 100)}% band)"
+    single = data.empty or int(data["runs"].max()) <= 1
+    title = (
+        f"{name} (one run per configuration)"
+        if single
+        else f"{name} (mean over repeats, {int(CONFIDENCE * 100)}% band)"
+    )
     if clipped:
         title += ", outliers clipped"
     note = band_note(data)

@@ -30,6 +30,11 @@ LAZY_COMMANDS: dict[str, str] = {
     "export": "scratchlab.runner.cli.views:table_export",
     "report": "scratchlab.runner.cli.views:report_serve",
     "db": "scratchlab.runner.cli.db:db_group",
+    "sweeps": "scratchlab.runner.cli.manage:sweeps_list",
+    "tag": "scratchlab.runner.cli.manage:runs_tag",
+    "note": "scratchlab.runner.cli.manage:run_note",
+    "rm": "scratchlab.runner.cli.manage:runs_remove",
+    "importance": "scratchlab.runner.cli.analysis:importance_show",
 }
 
 #: one-line help shown by ``runner --help`` without importing the command
@@ -42,6 +47,11 @@ SHORT_HELP: dict[str, str] = {
     "export": "Export a results table as CSV, Parquet or JSON.",
     "report": "Open the Streamlit report app on the database.",
     "db": "Create, upgrade or inspect the results database schema.",
+    "sweeps": "List sweeps: id, name, status, runs per status, start, duration.",
+    "tag": "Tag runs or a sweep (then filter with --where tag=T).",
+    "note": "Set or show a run's note.",
+    "rm": "Delete runs or a sweep with everything they recorded.",
+    "importance": "Rank categories and params by how much they matter to a metric.",
 }
 
 

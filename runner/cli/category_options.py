@@ -20,9 +20,13 @@ from scratchlab.plugins.categories import plural
 from scratchlab.runner.spec import split_names
 
 
-def category_choices(args: Sequence[str], registry: Any) -> dict[str, tuple[str, ...]]:
+def category_choices(
+    args: Sequence[str], registry: Any, options: Sequence[str] = ()
+) -> dict[str, tuple[str, ...]]:
     """Category -> component names from the leftover ``args``; ``click.UsageError``
-    for an option that is no category's, a missing value, or a stray argument."""
+    for an option that is no category's (suggesting the closest of ``options``, the
+    command's own, and the categories: ``--plugin`` -> ``--plugins``), a missing
+    value, or a stray argument."""
     known = set(registry.component_categories())
     chosen: dict[str, tuple[str, ...]] = {}
     items = list(args)
@@ -32,9 +36,7 @@ def category_choices(args: Sequence[str], registry: Any) -> dict[str, tuple[str,
             raise click.UsageError(f"unexpected argument {token!r}")
         name, eq, value = token[2:].partition("=")
         if name not in known:
-            raise click.UsageError(
-                f"no such option: --{name} (categories from plugins: {', '.join(sorted(known)) or 'none'})"
-            )
+            raise click.UsageError(unknown_option(name, known, options))
         if not eq:
             if not items or items[0].startswith("--"):
                 raise click.UsageError(
@@ -47,6 +49,17 @@ def category_choices(args: Sequence[str], registry: Any) -> dict[str, tuple[str,
             )
         chosen[name] = split_names(value)
     return chosen
+
+
+def unknown_option(name: str, categories: Sequence[str], options: Sequence[str]) -> str:
+    """The one line for ``--name``, an option nothing has: the closest option or
+    category, when one is close, and where the options are listed."""
+    import difflib
+
+    candidates = [*options, *(f"--{c}" for c in categories)]
+    close = difflib.get_close_matches(f"--{name}", candidates, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"no such option: --{name}{hint} (runner sweep --help lists every option)"
 
 
 def category_help(category: Any, owner: str | None = None) -> str:

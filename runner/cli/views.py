@@ -210,6 +210,7 @@ def runs_list(
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
+    from scratchlab.db import summaries
     from scratchlab.db.filters import as_filter
     from scratchlab.db.rows import count_selected, experiment_counts, run_rows
     from scratchlab.reports import glance
@@ -256,7 +257,7 @@ def runs_list(
         sweep_ids = [s for page, _ in pages for s in page.columns["sweep_id"]]
         run_ids = [r for page, _ in pages for r in page.columns["run_id"]]
         headlines = glance.stored_headlines(store, sweep_ids)
-        noisy = glance.noisy_timings(store, run_ids)
+        noisy = summaries.noisy_timings(store, run_ids)
     # what the user sorts and filters by is what they want to see
     focus = [
         order_by,
@@ -428,7 +429,8 @@ def run_show(state, run_id: int, as_json: bool) -> None:
     "--by",
     "by",
     metavar="COLUMN",
-    help="Rows per this component category (default: the one that varies).",
+    help="Rows per this component category (default: the one that varies); with --metrics,"
+    " one row per its value over every other setting.",
 )
 @click.option(
     "--baseline", metavar="NAME", help="Speed-ups against this component (default: the slowest)."

@@ -129,8 +129,8 @@ def test_compare_prints_a_benchmark_table_with_speedups(runner, sample_db, sampl
     text = ok(runner("compare", "--sweep", str(sample_db.matmul_sweep)))
     assert (
         all(s in text for s in samples.STRATEGIES)
-        and "Times are in us" in text
-        and "(2000x)" in text
+        and "Times are in µs" in text
+        and "(2,000x faster)" in text
     )
     payload = json.loads(
         ok(

@@ -59,6 +59,10 @@ def test_migration_0004_fills_final_metrics_from_the_stored_histories(tmp_path):
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # the database as revision 0003 left it
         conn.execute(sa.text("DROP TABLE final_metrics"))
+        # what 0006 added (tags and notes) goes too
+        for statement in ("DROP TABLE run_tags", "DROP TABLE sweep_tags"):
+            conn.execute(sa.text(statement))
+        conn.execute(sa.text("ALTER TABLE runs DROP COLUMN note"))
         conn.execute(sa.text("UPDATE scratchlab_version SET version_num = '0003'"))
     engine.dispose()
     upgrade(url)

@@ -33,6 +33,7 @@ PAGES = [
     ("training-log", "training?sweep={main}&training.log=True", "Training", "charts"),
     ("checks", "checks", "Checks", "charts"),
     ("compare", "compare?compare.runs={train},{train2}", "Compare", "charts"),
+    ("analysis", "analysis?sweep={main}&experiment=train", "Analysis", "charts"),
     ("bad-link", "compare?compare.runs=99999999999999999999999,1", "Compare", "title"),
 ]
 

@@ -56,8 +56,13 @@ def test_the_example_notebook_runs_and_shows_its_results(tmp_path):
 
     # the chart is Altair's HTML output, its Vega-Lite spec and data inline
     chart = texts(code[4])
-    assert '"title": "activation std per layer"' in chart and "vega" in chart
+    assert '"activation std per layer"' in chart and "vega" in chart
     for name in ("kaiming-normal", "xavier", "randn"):
         assert f'"init": "{name}"' in chart
     assert '"layer": 100' in chart  # the whole 100-layer stack is drawn
+    # the frames carry each run's components (groupby works) and the unit of their times
+    grouped = texts(code[5])
+    assert "init" in grouped and all(n in grouped for n in ("kaiming-normal", "xavier", "randn"))
+    timed = texts(code[6])
+    assert "median_s" in timed and "iqr_s" in timed and "einsum" in timed
     assert (tmp_path / "notebook-runs.db").exists()

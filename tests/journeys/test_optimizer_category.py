@@ -131,7 +131,7 @@ def test_an_unknown_category_option_is_one_line(runner):
     assert (
         result.stderr.strip()
         .splitlines()[-1]
-        .startswith("Error: no such option: --solvers (categories from plugins:")
+        .startswith("Error: no such option: --solvers; did you mean --solver?")
     )
 
 

@@ -235,6 +235,7 @@ def age_heartbeat(results, seconds: float, **columns: object) -> None:
         )
 
 
+@pytest.mark.slow
 def test_a_paused_driver_keeps_its_sweep_until_it_ends(runner_process, sweep, results, monkeypatch):
     from scratchlab.db import ownership
 
@@ -270,6 +271,7 @@ def test_a_paused_driver_keeps_its_sweep_until_it_ends(runner_process, sweep, re
     assert "nothing to run" in sweep("--resume", "1", "-q").stderr
 
 
+@pytest.mark.slow
 def test_a_dead_drivers_pid_taken_by_another_process_does_not_hold_the_sweep(
     runner_process, sweep, results
 ):

@@ -12,7 +12,17 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[2] / "reports" / "app.py"
-PAGES = ("sweeps", "runs", "run", "timings", "activations", "training", "checks", "compare")
+PAGES = (
+    "sweeps",
+    "runs",
+    "run",
+    "timings",
+    "activations",
+    "training",
+    "analysis",
+    "checks",
+    "compare",
+)
 
 
 @pytest.fixture
@@ -108,10 +118,10 @@ def test_runs_page_filters_from_the_url_and_pages(open_page, sample_db, samples)
 
 def test_timings_page_lists_every_strategy_with_its_median(open_page, sample_db, samples):
     at = open_page("timings", sidebar={"sweep": str(sample_db.matmul_sweep)})
-    table = frame_with(at, "median (us)")
+    table = frame_with(at, "median (µs)")
     assert sorted(table["matmul"].unique()) == sorted(samples.STRATEGIES)
     for row in table.to_dict("records"):
-        assert row["median (us)"] == pytest.approx(
+        assert row["median (µs)"] == pytest.approx(
             samples.expected_median(row["matmul"], row["shape"]) * 1e6
         )
     torch_rows = table[table["matmul"] == "torch"]
@@ -136,7 +146,7 @@ def test_timings_page_compares_two_sweeps_and_warns_about_environments(open_page
     assert frame_with(at, "before").to_dict("records") == [
         {"key": "torch", "before": "2.3.0", "after": "2.4.0"}
     ]
-    assert set(frame_with(at, "median (us)").query("matmul == 'python'")["speed-up"].round(6)) == {
+    assert set(frame_with(at, "median (µs)").query("matmul == 'python'")["speed-up"].round(6)) == {
         0.0005
     }
     assert at.query_params["timings.against"] == str(sample_db.matmul_sweep)

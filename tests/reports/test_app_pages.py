@@ -12,8 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from scratchlab.core.records import MetricRecord, PlannedRun, RunResult
-from scratchlab.db import open_store
-from scratchlab.reports import browser, lookups
+from scratchlab.db import open_store, summaries
+from scratchlab.reports import browser
 from scratchlab.reports.views import run as run_views
 
 ACTIVATIONS = ("relu", "tanh")
@@ -170,16 +170,16 @@ def test_the_data_version_changes_when_a_result_is_written(tmp_path):
         ids = store.add_runs(
             sweep, [PlannedRun(key="a", experiment="train", components={}, params={})]
         )
-        before = lookups.data_version(store)
-        assert lookups.running_sweeps(before) == 1
+        before = summaries.data_version(store)
+        assert summaries.running_sweeps(before) == 1
         started = datetime(2024, 5, 1, tzinfo=UTC)
         store.write_result(
             ids["a"], RunResult("done", None, started, started + timedelta(seconds=1))
         )
-        after = lookups.data_version(store)
+        after = summaries.data_version(store)
         assert after != before
         store.finish_sweep(sweep, "done")
-        assert lookups.running_sweeps(lookups.data_version(store)) == 0
+        assert summaries.running_sweeps(summaries.data_version(store)) == 0
 
 
 def test_a_running_sweep_makes_the_page_live_and_new_rows_show(tmp_path, monkeypatch):

@@ -81,6 +81,7 @@ def snapshot(ctx):
         "recursion": sys.getrecursionlimit(),
         "handlers": _crc(handlers),
         "alarm": signal.getitimer(signal.ITIMER_REAL)[0] > 0,
+        "sigmask": _crc(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, ()))),
         "matmul": torch.matmul(x, x).sum().item() + (x @ x).sum().item(),
         "relu": F.relu(x - 4).sum().item(),
         "gc": gc.isenabled(),
@@ -119,6 +120,7 @@ def p_gc(ctx): gc.disable()
 def p_signals(ctx):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, lambda *a: None)
+def p_sigmask(ctx): signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
 def p_alarm(ctx): signal.alarm(3)
 def p_streams(ctx): os.close(1); os.close(2)
 def p_patch(ctx):
@@ -136,7 +138,7 @@ def p_memory(ctx): KEPT.append(torch.ones(80 * 2**20))  # 320 MiB, every page to
 
 
 POLLUTERS = [p_dtype, p_grad, p_anomaly, p_denormal, p_threads, p_rng, p_cwd, p_environ,
-             p_path, p_warnings, p_recursion, p_gc, p_signals, p_alarm, p_streams, p_patch,
+             p_path, p_warnings, p_recursion, p_gc, p_signals, p_sigmask, p_alarm, p_streams, p_patch,
              p_thread, p_child, p_memory]
 
 
@@ -165,6 +167,7 @@ RESTORED = {
     "p-recursion": "set the recursion limit to 400 (was",
     "p-gc": "set garbage collection (enabled, thresholds) to (False,",
     "p-signals": "changed the handler of SIGUSR1, SIGTERM (restored)",
+    "p-sigmask": "blocked SIGUSR2 signal(s) (restored)",
     "p-alarm": "left an armed real timer",
     "p-streams": "closed or redirected file descriptor 1",
 }

@@ -568,3 +568,15 @@ def test_a_spec_survives_its_json_round_trip():
         plugin_modules=("mod",),
     )
     assert SweepSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
+
+
+def test_the_run_limit_is_counted_before_runs_are_built_and_kept_with_the_spec():
+    registry = toy_registry()
+    spec = SweepSpec(plugins=("matmul",), experiments=("train",), repeat=3, max_runs=5)
+    with pytest.raises(PlanError, match=r"the plan has 6 runs \(train 6\).*--max-runs 6"):
+        plan(spec, registry)
+    assert len(plan(SweepSpec(**{**spec.__dict__, "max_runs": 6}), registry)) == 6
+    assert SweepSpec.from_json(spec.to_json()).max_runs == 5
+    # a spec stored before plans had a limit was planned whole: resuming it is not refused
+    legacy = {k: v for k, v in spec.to_json().items() if k != "max_runs"}
+    assert SweepSpec.from_json(legacy).max_runs >= 10_000_000

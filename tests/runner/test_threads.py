@@ -112,3 +112,18 @@ def test_same_configuration_same_thread_count_gives_identical_metrics_in_every_m
     assert len(compared[0]) > 5  # train_loss per step, lr, valid loss and accuracy
     assert compared[0] == compared[1] == compared[2]
     assert all(run[key]["threads"] == 1 for run in runs)
+
+
+def test_a_config_file_asks_for_deterministic_runs_at_one_thread(tmp_path):
+    from scratchlab.plugins.manager import load_plugins
+    from scratchlab.runner.plan import plan
+    from scratchlab.runner.spec import SweepSpec, load_config
+
+    config = tmp_path / "sweep.toml"
+    config.write_text('experiments = "gradcheck"\ndeterministic = true\n')
+    spec = SweepSpec(**load_config(config))
+    (run,) = plan(spec, load_plugins().registry)
+    assert (run.deterministic, run.threads) == (True, 1)
+    config.write_text('experiments = "gradcheck"\ndeterministic = "yes"\n')
+    with pytest.raises(Exception, match="deterministic must be true or false"):
+        load_config(config)

@@ -55,7 +55,7 @@ def test_default_group_is_the_varying_component(timings_frames):
 
 
 def test_pick_unit_like_benchmark_compare():
-    assert views.pick_unit([2e-5, 1e-3]) == ("us", 1e-6)
+    assert views.pick_unit([2e-5, 1e-3]) == ("µs", 1e-6)
     assert views.pick_unit([0.5]) == ("ms", 1e-3)
     assert views.pick_unit([]) == ("s", 1.0)
 
@@ -71,7 +71,7 @@ def test_chart_is_a_log_axis_bar_chart_with_iqr_rules(timings_frames):
     assert all(0.1 * floor < row["floor"] <= floor for row in spec["datasets"].popitem()[1])
     assert rules["mark"]["type"] == "rule" and rules["encoding"]["x2"]["field"] == "hi"
     table = views.timing_table(summary, "matmul")
-    assert {"median (us)", "IQR (us)", "GFLOP/s", "speed-up"} <= set(table.columns)
+    assert {"median (µs)", "IQR (µs)", "GFLOP/s", "speed-up"} <= set(table.columns)
 
 
 def summarize(frames):
@@ -171,5 +171,5 @@ def test_a_wide_spread_or_a_noisy_timing_is_flagged(timings_frames):
 def test_a_table_of_times_uses_one_unit():
     frame = pd.DataFrame({"median_before": [2e-6, 0.5], "median_after": [3e-6, 0.6]})
     converted = views.in_unit(frame, ["median_before", "median_after"])
-    assert list(converted.columns) == ["median_before (us)", "median_after (us)"]
-    assert converted["median_after (us)"].tolist() == pytest.approx([3.0, 600000.0])
+    assert list(converted.columns) == ["median_before (µs)", "median_after (µs)"]
+    assert converted["median_after (µs)"].tolist() == pytest.approx([3.0, 600000.0])
