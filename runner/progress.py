@@ -29,6 +29,7 @@ SHOWN_STATUSES: tuple[str, ...] = (
     "failed",
     "timeout",
     "skipped",
+    "pruned",
     "interrupted",
     "pending",
     "running",
@@ -88,7 +89,11 @@ class Tally:
         parts = [f"{self.counts['done']} done"]
         parts += [
             f"{n} {word}"
-            for n, word in ((failed, "failed"), (self.counts["skipped"], "skipped"))
+            for n, word in (
+                (failed, "failed"),
+                (self.counts["pruned"], "pruned"),
+                (self.counts["skipped"], "skipped"),
+            )
             if n
         ]
         return " · ".join(parts)
