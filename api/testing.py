@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["PluginAuthoringWarning", "PluginTestError", "Results", "run_components"]
+__all__ = ["ComponentRuns", "PluginAuthoringWarning", "PluginTestError", "run_components"]
 
 
 class PluginTestError(Exception):
@@ -46,8 +46,9 @@ class PluginAuthoringWarning(UserWarning):
 
 
 @dataclass
-class Results:
-    """What one :func:`run_components` call stored, read back as DataFrames.
+class ComponentRuns:
+    """What one :func:`run_components` call stored, read back as DataFrames (the
+    notebook API's :class:`scratchlab.reading.Results` reads a whole database instead).
 
     ``runs`` has one row per run (``run_id``, ``experiment``, ``status``,
     ``reason``, ... and one column per component category and param, as
@@ -83,7 +84,9 @@ class Results:
             raise AssertionError("; ".join(lines))
 
     def metric(self, name: str) -> float:
-        """The final value of metric ``name``, which exactly one run must have recorded."""
+        """The final value of metric ``name``, which exactly one run must have recorded;
+        ``KeyError`` naming the count otherwise (several runs: a repeat, a swept
+        component). With several runs read ``final_metrics`` instead."""
         rows = self.final_metrics[self.final_metrics["name"] == name]
         if len(rows) != 1:
             known = ", ".join(sorted(set(self.final_metrics["name"]))) or "none"
@@ -167,7 +170,7 @@ def run_components(
     isolated: bool = False,
     db: str | Path | None = None,
     **components: str | Sequence[str],
-) -> Results:
+) -> ComponentRuns:
     """Run components through the real engine into a database and return what it stored.
 
     ``plugin`` is the plugin under test: a module, a module name, or an object
@@ -183,8 +186,8 @@ def run_components(
 
     Raises :class:`PluginTestError` when the plugin fails to load or the plan
     is impossible (an unknown name, a bad value). A run that fails is not an
-    exception: it is in ``Results.runs`` with its reason, and
-    :meth:`Results.raise_for_failures` turns it into one.
+    exception: it is in ``ComponentRuns.runs`` with its reason, and
+    :meth:`ComponentRuns.raise_for_failures` turns it into one.
     """
     from scratchlab.runner.spec import SweepSpec
     from scratchlab.runner.sweeping import Execution, SweepError, run_sweep
@@ -219,14 +222,14 @@ def _url(db: str | Path) -> str:
     return str(db) if "://" in str(db) else f"sqlite:///{db}"
 
 
-def _read(url: str, sweep_id: int, status: str) -> Results:
+def _read(url: str, sweep_id: int, status: str) -> ComponentRuns:
     """Everything sweep ``sweep_id`` stored, as DataFrames."""
     from scratchlab.db import open_store, queries
 
     with open_store(url) as store:
         runs = queries.list_runs(store, sweep_ids=sweep_id)
         ids = [int(i) for i in runs["run_id"]]
-        return Results(
+        return ComponentRuns(
             sweep_id=sweep_id,
             status=status,
             runs=runs,

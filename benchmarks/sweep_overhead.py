@@ -124,7 +124,7 @@ def execution_case(
     from scratchlab.db import open_store
     from scratchlab.runner.execute import HookCaller, execute_sweep
     from scratchlab.runner.plan import plan
-    from scratchlab.runner.progress import Reporter
+    from scratchlab.runner.progress import CountingReporter
     from scratchlab.runner.spec import SweepSpec
 
     spec = SweepSpec(
@@ -138,7 +138,7 @@ def execution_case(
         with open_store(f"sqlite:///{folder}/{label}.db") as store:
             sweep_id = store.create_sweep(label, [], spec.to_json(), {})
             ids = store.add_runs(sweep_id, runs)
-            reporter = Reporter()
+            reporter = CountingReporter()
             started = time.perf_counter()
             outcome = execute_sweep(
                 store,

@@ -23,3 +23,13 @@ HEADLINES_KEY = "headlines"
 #: how the note of a run whose training diverged starts (its stored reason): the
 #: experiment writes it, the run tables show the run as diverged
 DIVERGED_NOTE = "diverged:"
+
+#: words in a metric's name that mean lower is better (``valid_loss``, ``error``,
+#: ``median_s``): ``--objective`` and ``runner importance --metric`` without ``:max|min``
+LOWER_IS_BETTER_WORDS: tuple[str, ...] = ("loss", "error", "time", "_s", "seconds", "nonfinite")
+
+
+def better_direction(metric: str) -> str:
+    """``"minimize"`` for a metric named like a loss, an error or a time, else ``"maximize"``."""
+    lowered = metric.lower()
+    return "minimize" if any(word in lowered for word in LOWER_IS_BETTER_WORDS) else "maximize"

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scratchlab.core.keys import better_direction
+
 #: ``--evaluator`` names: Optuna's PedAnovaImportanceEvaluator and FanovaImportanceEvaluator
 EVALUATORS: tuple[str, ...] = ("ped-anova", "fanova")
 #: the text a missing value takes in a categorical dimension (a run without that param)
@@ -64,15 +66,13 @@ class Importance:
 
 def direction_of(metric: str, direction: str | None = None) -> str:
     """``maximize`` or ``minimize``: ``direction`` as given (max, min, maximize, minimize),
-    else a metric named like a loss, an error or a time is minimised."""
+    else :func:`scratchlab.core.keys.better_direction` (a loss, an error or a time is minimised)."""
     if direction:
         word = {"max": "maximize", "min": "minimize"}.get(direction, direction)
         if word not in ("maximize", "minimize"):
             raise ImportanceError(f"direction {direction!r}: expected max or min")
         return word
-    lowered = metric.lower()
-    smaller = ("loss", "error", "time", "_s", "seconds", "nonfinite")
-    return "minimize" if any(word in lowered for word in smaller) else "maximize"
+    return better_direction(metric)
 
 
 def varying_dimensions(table) -> list:

@@ -26,10 +26,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scratchlab.core.records import FINAL_STATUSES, PlannedRun, RunResult
-from scratchlab.runner.progress import Reporter
+from scratchlab.runner.live import LiveOptions
+from scratchlab.runner.reporting import SweepReporter
 
 if TYPE_CHECKING:
     from scratchlab.db.store import Store
@@ -207,21 +208,24 @@ class InlineBackend:
         return usable_cpus()
 
     def results(
-        self, items: Items, started: StartedCallback, timeout: float | None
+        self, items: Items, started: StartedCallback, timeout: float | None, live: Any = None
     ) -> Iterator[tuple[int, RunResult]]:
-        """Yield ``(run_id, result)`` for each run, in order; this process's torch thread
-        count is set for each run and restored afterwards."""
+        """Yield ``(run_id, result)`` for each run, in order (``items`` may grow meanwhile);
+        this process's torch thread count is set for each run and restored afterwards;
+        ``live`` (a :class:`~scratchlab.runner.live.LiveSink`) is called from inside the runs."""
         import torch
 
         from scratchlab.runner.context import run_experiment
         from scratchlab.runner.environment import usable_cpus
+        from scratchlab.runner.live import DirectLink
 
         cores, before = usable_cpus(), torch.get_num_threads()
         try:
-            for run_id, planned in items:
+            for run_id, planned in items:  # a list's iterator sees what is appended meanwhile
                 started([run_id])
                 apply_threads(run_threads(planned, exclusive=True, cores=cores, workers=1))
-                yield run_id, run_experiment(self.plugins, planned, timeout=timeout)
+                link = None if live is None else DirectLink(live, run_id)
+                yield run_id, run_experiment(self.plugins, planned, timeout=timeout, link=link)
         finally:
             apply_threads(before)
 
@@ -252,19 +256,58 @@ class DaskUnavailable(RuntimeError):
 # --------------------------------------------------------------------------- the driver
 
 
+class Feed(Protocol):
+    """More runs as results come in, and verdicts on reported values: a search
+    (:class:`~scratchlab.runner.search.SearchDriver`)."""
+
+    def judged(self, run_id: int) -> tuple[str, ...]:
+        """The metric names whose reported values :meth:`judge` judges in run ``run_id``."""
+
+    def observe(self, run_id: int, records: Sequence[Any]) -> None:
+        """A metric batch of running run ``run_id``, just stored."""
+
+    def judge(self, run_id: int, name: str, step: int, value: float) -> str | None:
+        """A reason to stop run ``run_id`` at this reported value, or None."""
+
+    def more(self, run_id: int, planned: PlannedRun, result: RunResult) -> list[tuple[int, Any]]:
+        """Runs to add (already stored) now that ``run_id`` has its stored result."""
+
+
+class StoreSink:
+    """The driver's :class:`~scratchlab.runner.live.LiveSink`: stores running runs' metric
+    batches (never cut in half by Ctrl-C) and asks the feed, if any, for verdicts."""
+
+    def __init__(self, store: Any, guard: InterruptGuard, feed: Feed | None = None) -> None:
+        self.store, self.guard, self.feed = store, guard, feed
+        self.streamed: set[int] = set()  # runs with metrics stored while they ran
+
+    def options(self, run_id: int) -> LiveOptions:
+        """Batches for every run; verdicts on what the feed judges."""
+        return LiveOptions(judged=self.feed.judged(run_id) if self.feed is not None else ())
+
+    def metrics(self, run_id: int, records: Sequence[Any]) -> None:
+        """Store a batch (the run's first replaces what an earlier attempt left)."""
+        with self.guard.deferred():
+            self.store.stream_metrics(run_id, list(records), first=run_id not in self.streamed)
+        self.streamed.add(run_id)
+        if self.feed is not None:
+            self.feed.observe(run_id, records)
+
+    def judge(self, run_id: int, name: str, step: int, value: float) -> str | None:
+        """The feed's verdict (None without a feed)."""
+        return None if self.feed is None else self.feed.judge(run_id, name, step, value)
+
+
 @dataclass
-class SweepOutcome:
-    """How a sweep invocation ended."""
+class RoundOutcome:
+    """How one round of executing runs ended: a sweep runs one round, and one more per
+    ``--retry-noisy`` round. :class:`scratchlab.runner.sweeping.SweepOutcome` is what the
+    whole invocation tells its caller."""
 
     status: str  # "done", "failed" or "interrupted"
     interrupted: bool
     stopped_early: bool  # --fail-fast stopped it
     signum: int | None = None  # the signal that interrupted it (SIGINT, SIGTERM, SIGHUP)
-
-    @property
-    def exit_code(self) -> int | None:
-        """128 + the signal's number for an interrupted sweep (the shell's convention), else None."""
-        return None if not self.interrupted else 128 + int(self.signum or signal.SIGINT)
 
 
 def sweep_status(counts: Mapping[str, int], interrupted: bool) -> str:
@@ -283,18 +326,22 @@ def execute_sweep(
     backend: Backend,
     *,
     hooks: HookCaller,
-    reporter: Reporter,
+    reporter: SweepReporter,
     timeout: float | None = None,
     fail_fast: bool = False,
-) -> SweepOutcome:
+    feed: Feed | None = None,
+) -> RoundOutcome:
     """Run ``items`` (already stored as runs of ``sweep``) on ``backend``,
-    writing every result as it arrives, and finish the sweep.
+    writing every result as it arrives, and finish the sweep. Running runs'
+    metrics are stored in batches as they come; a ``feed`` (a search) adds runs
+    as results come in and judges reported values.
 
     Returns how it ended; a Ctrl-C is caught here and reported as
     ``interrupted`` (after the runs in flight are marked so), never raised.
     """
     sweep_id = sweep["sweep_id"]
     running: dict[int, PlannedRun] = {}
+    items = list(items)  # the backend reads this list as it grows
     planned_by_id = dict(items)
     interrupted = stopped_early = False
 
@@ -306,14 +353,15 @@ def execute_sweep(
             reporter.run_started(running[run_id])
 
     with InterruptGuard() as guard:
-        results = backend.results(items, started, timeout)
+        sink = StoreSink(store, guard, feed)
+        results = backend.results(items, started, timeout, sink)
         try:
             for run_id, result in results:
                 if guard.hit:  # the run saw Ctrl-C but turned it into a result
                     raise KeyboardInterrupt
                 planned = running.pop(run_id)
                 with guard.deferred():
-                    store.write_result(run_id, result)
+                    store.write_result(run_id, result, streamed=run_id in sink.streamed)
                 reporter.run_finished(planned, result)
                 hooks(
                     "run_finished",
@@ -324,6 +372,10 @@ def execute_sweep(
                 if fail_fast and result.status in ("failed", "timeout"):
                     stopped_early = True
                     break
+                if feed is not None:
+                    added = feed.more(run_id, planned, result)
+                    items.extend(added)
+                    planned_by_id.update(added)
         except KeyboardInterrupt:
             interrupted = True
             reason = f"interrupted by {signal_text(guard.signum or signal.SIGINT)}"
@@ -344,7 +396,7 @@ def execute_sweep(
                 status = sweep_status(counts, interrupted)
                 store.finish_sweep(sweep_id, status)
                 hooks("sweep_finished", sweep=dict(sweep), counts=counts)
-    return SweepOutcome(
+    return RoundOutcome(
         status=status,
         interrupted=interrupted,
         stopped_early=stopped_early,

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.core.textsafe import printable
+from scratchlab.runner.reporting import SweepReporter
 
 #: statuses in the order counts are shown
 SHOWN_STATUSES: tuple[str, ...] = (
@@ -28,6 +29,7 @@ SHOWN_STATUSES: tuple[str, ...] = (
     "failed",
     "timeout",
     "skipped",
+    "pruned",
     "interrupted",
     "pending",
     "running",
@@ -87,14 +89,19 @@ class Tally:
         parts = [f"{self.counts['done']} done"]
         parts += [
             f"{n} {word}"
-            for n, word in ((failed, "failed"), (self.counts["skipped"], "skipped"))
+            for n, word in (
+                (failed, "failed"),
+                (self.counts["pruned"], "pruned"),
+                (self.counts["skipped"], "skipped"),
+            )
             if n
         ]
         return " · ".join(parts)
 
 
-class Reporter:
-    """Interface of the two reporters; also usable as a silent one."""
+class CountingReporter(SweepReporter):
+    """A :class:`~scratchlab.runner.reporting.SweepReporter` that keeps a :class:`Tally`:
+    the base of the terminal and notebook reporters; also usable as a silent one."""
 
     def __init__(self) -> None:
         self.tally = Tally()
@@ -117,7 +124,7 @@ class Reporter:
         """The sweep ended; release the display."""
 
 
-class LogLines(Reporter):
+class LogLines(CountingReporter):
     """One line per finished run on ``stream``: ``[3/12] done  matmul(torch) cpu #0  0.12s``."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
@@ -147,7 +154,7 @@ class LogLines(Reporter):
         self._write(f"warning: {printable(message)}")
 
 
-class LiveProgress(Reporter):
+class LiveProgress(CountingReporter):
     """A rich progress bar on stderr: the bar, runs finished of total, counts, elapsed
     time and the current run. The sweep's title is printed once above it; on a
     narrow terminal the run's label is cut first, so the bar and the count stay."""
@@ -234,7 +241,7 @@ class LiveProgress(Reporter):
         self.progress.stop()
 
 
-class NotebookProgress(Reporter):
+class NotebookProgress(CountingReporter):
     """A progress bar in a Jupyter notebook: one HTML output updated in place with the
     bar, done/total, the counts and the current run; failures listed below it."""
 
@@ -306,7 +313,7 @@ def in_notebook() -> bool:
     return ip is not None and "ZMQInteractiveShell" in type(ip).__name__
 
 
-def make_reporter(quiet: bool, stream: IO[str] | None = None) -> Reporter:
+def make_reporter(quiet: bool, stream: IO[str] | None = None) -> CountingReporter:
     """The live bar on an interactive stderr, log lines with ``--quiet`` or when piped."""
     stream = stream or sys.stderr
     if quiet or not stream.isatty():

@@ -60,6 +60,7 @@ from scratchlab.runner.execute import (
     grace_period,
     run_threads,
 )
+from scratchlab.runner.live import LiveSink
 from scratchlab.runner.worker import memory_headroom, worker_main
 
 #: lines and characters of a run's output kept in its reason
@@ -193,6 +194,8 @@ class SupervisedBackend:
         self._failed_starts = 0
         self._count = 0
         self._queue: deque[_Task] = deque()
+        self._timeout: float | None = None
+        self._live: LiveSink | None = None
         self._begun: list[
             int
         ] = []  # runs sent ahead that have started since the driver last looked
@@ -302,7 +305,7 @@ class SupervisedBackend:
                     os.truncate(worker.output, 0)  # the worker appends, so it writes at the new end
                     worker.offset = 0
             worker.task, worker.since, worker.started_at = task, time.monotonic(), datetime.now(UTC)
-            worker.conn.send((task.planned, self._timeout, task.threads))
+            worker.conn.send(self._message(task))
             handed.append(task.run_id)
         self._send_ahead(queue)
         return handed
@@ -333,7 +336,12 @@ class SupervisedBackend:
                     break
                 queue.popleft()
                 worker.queued.append(task)
-                worker.conn.send((task.planned, self._timeout, task.threads))
+                worker.conn.send(self._message(task))
+
+    def _message(self, task: _Task) -> tuple:
+        """What a worker gets for ``task``: the run, its timeout, threads and live options."""
+        live = None if self._live is None else self._live.options(task.run_id)
+        return (task.planned, self._timeout, task.threads, live)
 
     def _short(self, task: _Task) -> bool:
         """Whether a run of ``task``'s kind took under :data:`SEND_AHEAD_BELOW` earlier in the sweep."""
@@ -361,6 +369,9 @@ class SupervisedBackend:
                 worker.ready = True
                 self._failed_starts = 0
                 continue
+            if message[0] in ("metrics", "report"):
+                self._live_message(worker, message)
+                continue
             _, result, retire, size = message
             task, worker.task = worker.task, None
             now = time.monotonic()
@@ -380,6 +391,19 @@ class SupervisedBackend:
             if task is not None:
                 out.append((task.run_id, result))
         return out
+
+    def _live_message(self, worker: _Worker, message: tuple) -> None:
+        """A running run's metric batch (stored by the sink) or reported value (answered with
+        the sink's verdict); see :mod:`scratchlab.runner.live`."""
+        if worker.task is None or self._live is None:
+            return
+        if message[0] == "metrics":
+            self._live.metrics(worker.task.run_id, message[1])
+            return
+        _, name, step, value = message
+        verdict = self._live.judge(worker.task.run_id, name, step, value)
+        with contextlib.suppress(OSError, ValueError):
+            worker.conn.send(("verdict", verdict))
 
     def _died(self, worker: _Worker) -> list[tuple[int, RunResult]]:
         """Handle a worker that is gone: its run, if it had one, failed; a start failure is counted."""
@@ -447,18 +471,28 @@ class SupervisedBackend:
     # -- the backend interface ---------------------------------------------
 
     def results(
-        self, items: Items, started: StartedCallback, timeout: float | None
+        self,
+        items: Items,
+        started: StartedCallback,
+        timeout: float | None,
+        live: LiveSink | None = None,
     ) -> Iterator[tuple[int, RunResult]]:
-        """Yield ``(run_id, result)`` as runs finish; kills the runs in flight when closed early."""
-        self._timeout = timeout
+        """Yield ``(run_id, result)`` as runs finish; kills the runs in flight when closed early.
+        ``items`` may grow while results are read (a search adds trials); ``live`` gets the
+        running runs' metric batches and reported values."""
+        self._timeout, self._live = timeout, live
         limit = None if timeout is None else timeout + grace_period(timeout)
         queue = self._queue = deque(self.tasks(items))
+        seen = len(items)
         self._begun = []
         if not self._workers:
             self._headroom = memory_headroom(sorted({t.planned.device for t in queue}))
         finished = False
         try:
             while True:
+                if len(items) > seen:  # added since: a search asked for more trials
+                    queue.extend(self.tasks(items[seen:]))
+                    seen = len(items)
                 running = sum(w.task is not None for w in self._workers)
                 if not queue and not running:
                     break

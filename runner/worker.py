@@ -21,6 +21,7 @@ import re
 import signal
 import sys
 import traceback
+from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 
 from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.runner.execute import apply_threads, failed_result, missing_on_worker
+from scratchlab.runner.live import PipeLink
 
 #: environment variable: memory a run may allocate on top of its worker's start-up size
 MEMORY_ENV = "SCRATCHLAB_WORKER_MEMORY"
@@ -174,15 +176,17 @@ def worker_main(conn: Any, modules: tuple[str, ...], output: str, headroom: int 
     plugins = load_plugins(modules)
     limit = _limit_memory(headroom)
     conn.send(("ready", os.getpid(), limit))
+    stash: deque = deque()  # runs sent ahead that arrived while a run waited for a verdict
     while True:
         try:
-            message = conn.recv()
+            message = stash.popleft() if stash else conn.recv()
         except (EOFError, OSError):
             return
         if message is None:
             return
-        planned, timeout, threads = message
-        result = _run_one(plugins, planned, timeout, threads, limit)
+        planned, timeout, threads, live = message
+        link = None if live is None else PipeLink(conn, live, stash)
+        result = _run_one(plugins, planned, timeout, threads, limit, link)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
@@ -194,7 +198,12 @@ def worker_main(conn: Any, modules: tuple[str, ...], output: str, headroom: int 
 
 
 def _run_one(
-    plugins: Any, planned: PlannedRun, timeout: float | None, threads: int, limit: int | None
+    plugins: Any,
+    planned: PlannedRun,
+    timeout: float | None,
+    threads: int,
+    limit: int | None,
+    link: PipeLink | None = None,
 ) -> RunResult:
     from scratchlab.runner.context import run_experiment
 
@@ -204,7 +213,7 @@ def _run_one(
         missing = missing_on_worker(plugins, planned)
         if missing is not None:
             return failed_result(missing, started_at)
-        result = run_experiment(plugins, planned, timeout=timeout)
+        result = run_experiment(plugins, planned, timeout=timeout, link=link)
     except (
         BaseException
     ) as exc:  # KeyboardInterrupt raised by the run itself (SIGINT is ignored here)

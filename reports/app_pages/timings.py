@@ -68,7 +68,7 @@ flagged = int((table["flag"] != "").sum())
 if flagged:
     st.warning(
         f"{flagged} of {len(table)} timings are flagged (⚠ in the last column): their IQR is over "
-        f"{views.SPREAD_LIMIT:.0%} of the median, or they were stored as noisy. Re-run them on a quiet machine.",
+        f"{views.FLAG_SPREAD:.0%} of the median, or they were stored as noisy. Re-run them on a quiet machine.",
         icon=":material/warning:",
     )
 ui.table(

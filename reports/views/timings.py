@@ -175,8 +175,9 @@ def pick_unit(seconds) -> tuple[str, float]:
     return UNITS[-1]
 
 
-#: a timing whose IQR is more than this fraction of its median is flagged as spread
-SPREAD_LIMIT = 0.10
+#: a timing whose IQR is more than this fraction of its median is flagged on the page
+#: (not db.quality.SPREAD_LIMIT, the much wider spread that makes a stored timing noisy)
+FLAG_SPREAD = 0.10
 
 #: the baseline the lessons compare against, when it was timed
 LESSON_BASELINE = "python"
@@ -206,7 +207,7 @@ def default_baseline(timings, by: str) -> str | None:
     return ranked[0]
 
 
-def spread_flag(summary, limit: float = SPREAD_LIMIT) -> list[str]:
+def spread_flag(summary, limit: float = FLAG_SPREAD) -> list[str]:
     """Per row, why its time is not to be trusted as it stands: ``IQR 23% of median``
     when the spread is over ``limit``, ``stored noisy`` when the timing was stored
     with quality ``noisy`` (contention or drift seen while it was measured); ``""``."""
