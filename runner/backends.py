@@ -70,6 +70,7 @@ class BackendRequest:
     modules: Sequence[str] = ()  # --plugin modules every worker must load too
     workers: int | None = None  # --workers (None: the backend's default)
     scheduler: str | None = None  # --scheduler ("local" or an address)
+    max_runs: int | None = None  # --max-runs-per-worker (supervised workers)
     warn: Callable[[str], None] | None = field(default=None, compare=False)
 
 
@@ -80,14 +81,18 @@ def _supervised(request: BackendRequest) -> Backend:
     from scratchlab.runner.supervisor import SupervisedBackend
 
     return SupervisedBackend(
-        request.plugins, tuple(request.modules), workers=request.workers, warn=request.warn
+        request.plugins,
+        tuple(request.modules),
+        workers=request.workers,
+        max_runs=request.max_runs,
+        warn=request.warn,
     )
 
 
 def _inline(request: BackendRequest) -> Backend:
     from scratchlab.runner.execute import InlineBackend
 
-    return InlineBackend(request.plugins)
+    return InlineBackend(request.plugins, warn=request.warn)
 
 
 def _dask_local(request: BackendRequest) -> Backend:

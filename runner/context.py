@@ -31,7 +31,7 @@ from scratchlab.plugins.registry import Registry
 from scratchlab.plugins.stats import RecordBuffer, watch_children
 from scratchlab.plugins.types import DEFAULTS, Component, DataSplits, Skip, bind
 from scratchlab.runner import timing as timing_mod
-from scratchlab.runner.budget import Budget, BudgetExceeded, alarm
+from scratchlab.runner.budget import Budget, BudgetExceeded, RunStopped, alarm
 from scratchlab.runner.live import Link, Pruned, alarm_held
 from scratchlab.runner.rundata import load_dataset, move_splits, seed_everything
 
@@ -472,7 +472,9 @@ def run_settings(planned: PlannedRun) -> Any:
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+        # only when changed: the call imports torch._dynamo (800 modules, seconds) on first use
+        if torch.are_deterministic_algorithms_enabled() != was_deterministic:
+            torch.use_deterministic_algorithms(was_deterministic)
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
 
@@ -491,11 +493,12 @@ def run_experiment(
     or SIGALRM when called in the main thread; everything recorded so far is
     kept); ``failed`` (a set-up problem with a one-line reason, or any other
     exception with its full traceback; ``sys.exit()`` too, its code in the
-    reason); ``pruned`` (a search's pruner stopped it at a reported value). ``KeyboardInterrupt``
-    propagates, so the caller can mark the run interrupted. ``timeout`` must be positive or
-    None (no budget). ``link`` carries metric batches and reported values to the driver while
-    the run runs (:mod:`scratchlab.runner.live`); the result then holds only the metrics the
-    driver has not got.
+    reason; any other ``BaseException`` too); ``pruned`` (a search's pruner stopped it at a
+    reported value). ``KeyboardInterrupt`` propagates, so the caller can mark the run
+    interrupted. ``timeout`` must be positive or None (no budget). ``link`` carries metric
+    batches and reported values to the driver while the run runs
+    (:mod:`scratchlab.runner.live`); the result then holds only the metrics the driver has not
+    got.
     """
     budget = Budget(timeout)
     started_at = utcnow()
@@ -527,5 +530,14 @@ def run_experiment(
             "failed",
             f"the experiment called sys.exit({exc.code!r})\n{traceback.format_exc()}",
             started_at,
+        )
+    except RunStopped as exc:
+        return ctx.result("timeout", str(exc), started_at)
+    except KeyboardInterrupt:
+        raise  # Ctrl-C or SIGTERM at the driver (inline): the sweep stops, the run is interrupted
+    except BaseException as exc:
+        # any other BaseException subclass a plugin raises is its run's failure, not the sweep's
+        return ctx.result(
+            "failed", f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at
         )
     return ctx.result("done", None, started_at)

@@ -48,6 +48,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+#: characters of a run's reason that are stored and shown; a longer one keeps its head and tail
+REASON_LIMIT = 64 * 1024
+
+
+def bounded_reason(reason: str | None, limit: int = REASON_LIMIT) -> str | None:
+    """``reason`` cut to about ``limit`` characters (its first three quarters and its last
+    quarter, where a traceback says where and what), with a line that says how much was cut."""
+    if reason is None or len(reason) <= limit:
+        return reason
+    head, tail = reason[: limit * 3 // 4], reason[len(reason) - limit // 4 :]
+    cut = len(reason) - len(head) - len(tail)
+    return f"{head}\n[... {cut:,} characters cut: the reason had {len(reason):,} ...]\n{tail}"
+
+
 def failed_result(
     reason: str, started_at: datetime | None = None, status: str = "failed"
 ) -> RunResult:
@@ -178,22 +192,19 @@ def run_threads(planned: PlannedRun, *, exclusive: bool, cores: int, workers: in
     return auto_threads(exclusive=exclusive, cores=cores, workers=workers)
 
 
-def apply_threads(threads: int | None) -> None:
-    """``torch.set_num_threads(threads)`` unless it is already so (or ``threads`` is None)."""
-    import torch
-
-    if threads and torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-
-
 class InlineBackend:
     """Runs one run after another in this process (for debugging with pdb: no
-    worker process, so a plugin that exits or crashes ends the sweep)."""
+    worker process, so a plugin that exits or crashes ends the sweep).
+
+    Each run starts from the same process state as the first (see
+    :mod:`~scratchlab.runner.isolation`); what a run changed that this process cannot undo (a
+    thread it left, memory it holds) is said in one warning line and in the run's reason."""
 
     name = "inline"
 
-    def __init__(self, plugins: Any) -> None:
+    def __init__(self, plugins: Any, warn: Callable[[str], None] | None = None) -> None:
         self.plugins = plugins
+        self.warn = warn or (lambda message: log.warning(message))
 
     def describe(self) -> dict[str, Any]:
         """How runs execute, for the sweep's environment record."""
@@ -211,23 +222,33 @@ class InlineBackend:
         self, items: Items, started: StartedCallback, timeout: float | None, live: Any = None
     ) -> Iterator[tuple[int, RunResult]]:
         """Yield ``(run_id, result)`` for each run, in order (``items`` may grow meanwhile);
-        this process's torch thread count is set for each run and restored afterwards;
+        this process's state (torch thread count included) is restored after each run;
         ``live`` (a :class:`~scratchlab.runner.live.LiveSink`) is called from inside the runs."""
-        import torch
-
         from scratchlab.runner.context import run_experiment
         from scratchlab.runner.environment import usable_cpus
+        from scratchlab.runner.fingerprint import held_limit, plugin_modules
+        from scratchlab.runner.isolation import Isolation, add_note
         from scratchlab.runner.live import DirectLink
 
-        cores, before = usable_cpus(), torch.get_num_threads()
+        cores = usable_cpus()
+        isolation = Isolation(
+            plugin_modules(self.plugins), replaceable=False, held_limit=held_limit()
+        )
         try:
             for run_id, planned in items:  # a list's iterator sees what is appended meanwhile
                 started([run_id])
-                apply_threads(run_threads(planned, exclusive=True, cores=cores, workers=1))
+                isolation.begin(run_threads(planned, exclusive=True, cores=cores, workers=1))
                 link = None if live is None else DirectLink(live, run_id)
-                yield run_id, run_experiment(self.plugins, planned, timeout=timeout, link=link)
+                try:
+                    result = run_experiment(self.plugins, planned, timeout=timeout, link=link)
+                finally:
+                    note = isolation.end().note  # an interrupted run's changes are undone too
+                if note is not None:
+                    result.reason = add_note(result.reason, note)
+                    self.warn(f"run {run_id} ({planned.experiment}): {note}")
+                yield run_id, result
         finally:
-            apply_threads(before)
+            isolation.close()
 
     def close(self) -> None:
         """Nothing to release."""
@@ -360,6 +381,7 @@ def execute_sweep(
                 if guard.hit:  # the run saw Ctrl-C but turned it into a result
                     raise KeyboardInterrupt
                 planned = running.pop(run_id)
+                result.reason = bounded_reason(result.reason)  # a 20 MB message is not kept whole
                 with guard.deferred():
                     store.write_result(run_id, result, streamed=run_id in sink.streamed)
                 reporter.run_finished(planned, result)

@@ -78,10 +78,12 @@ class Execution:
     retry_noisy: int = (
         0  # measure runs whose timings were judged noisy again, up to this many times
     )
+    max_runs_per_worker: int | None = None  # replace each supervised worker after N runs
 
     def __post_init__(self) -> None:
         from scratchlab.runner.options import (
             MAX_RETRIES,
+            MAX_RUNS_PER_WORKER,
             MAX_WORKERS,
             BoundsError,
             check_int,
@@ -102,12 +104,19 @@ class Execution:
             raise SweepUsageError(
                 f"unknown backend {self.backend!r}; known: {', '.join(sorted(BACKENDS))}"
             )
+        if self.max_runs_per_worker is not None and self.backend_name() != "supervised":
+            raise SweepUsageError(
+                "--max-runs-per-worker recycles supervised worker processes; --inline and"
+                " --scheduler have none"
+            )
         try:
             if self.workers is not None:
                 check_int(self.workers, "workers", 1, MAX_WORKERS)
             if self.timeout is not None:
                 check_seconds(self.timeout, "timeout")
             check_int(self.retry_noisy, "retry-noisy", 0, MAX_RETRIES)
+            if self.max_runs_per_worker is not None:
+                check_int(self.max_runs_per_worker, "max-runs-per-worker", 1, MAX_RUNS_PER_WORKER)
         except BoundsError as exc:
             raise SweepUsageError(str(exc)) from None
 
@@ -429,6 +438,7 @@ def make_backend(
         tuple(modules),
         workers=execution.workers,
         scheduler=execution.scheduler,
+        max_runs=execution.max_runs_per_worker,
         warn=warn,
     )
     try:

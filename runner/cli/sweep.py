@@ -390,6 +390,13 @@ def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     "  [default: one per usable CPU core]",
 )
 @click.option(
+    "--max-runs-per-worker",
+    type=options_.RUNS_PER_WORKER,
+    metavar="N",
+    help="Replace each worker process after N runs (as multiprocessing's maxtasksperchild does);"
+    " a worker is replaced anyway after a run that changed its process for good.  [default: no limit]",
+)
+@click.option(
     "--scheduler",
     metavar="ADDRESS",
     help="Run on the existing Dask cluster at ADDRESS (tcp://host:port), or `local` for a local"
@@ -457,6 +464,11 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
     A category an installed plugin adds gets an option too: --<category> NAMES.
     """
     state = ctx.obj
+    if not (options["dry_run"] or options["inline"] or options["scheduler"]):
+        from scratchlab.runner.workerproc import start_early
+
+        # the first worker imports torch and the plugins while this process plans
+        start_early(state.plugin_modules, max_runs=options["max_runs_per_worker"])
     if ctx.args:
         from scratchlab.runner.cli.category_options import category_choices
 
@@ -509,6 +521,7 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
         timeout=options["timeout"],
         fail_fast=options["fail_fast"],
         retry_noisy=options["retry_noisy"],
+        max_runs_per_worker=options["max_runs_per_worker"],
     )
     with contextlib.ExitStack() as stack:
         store = None
@@ -552,7 +565,11 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
                 click.echo(f"warning: {message}", err=True)
             suffix = "dry run" if store is not None else "dry run: nothing is run or written"
             if prepared.search is not None:  # a search's runs are known only as it asks
-                click.echo(f"{prepared.title} ({suffix})")
+                driver = prepared.search
+                shown = {"search": driver.search.to_json(), "space": driver.space.describe()}
+                click.echo(
+                    json.dumps(shown) if options["as_json"] else f"{prepared.title} ({suffix})"
+                )
                 return
             _show_plan(
                 prepared.runs,

@@ -118,6 +118,7 @@ def test_charts_are_the_apps_altair_charts(results_url):
             sl.charts.layers(results, model="conv")
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_sweep_runs_through_the_cli_engine_and_reads_back(tmp_path):
     db = tmp_path / "runs.db"
     sweep = sl.sweep(
