@@ -108,6 +108,10 @@ def sweep(
     deterministic: bool = False,
     plugin_modules: Sequence[str] = (),
     progress: bool = True,
+    search: str | None = None,
+    trials: int | None = None,
+    objective: str | None = None,
+    prune: str = "none",
     **components: str | Sequence[str],
 ) -> Sweep:
     """Plan, store and run a sweep, as ``runner sweep`` does; returns a :class:`Sweep`.
@@ -122,6 +126,16 @@ def sweep(
     process (for a debugger); ``deterministic`` is ``runner sweep --deterministic``.
     A keyword that is no category raises ``TypeError``; a plan that cannot be made raises
     :class:`~scratchlab.runner.sweeping.SweepUsageError` before anything is written.
+
+    ``search="random"`` or ``"tpe"`` searches instead of running the grid: ``trials`` trials
+    optimising the final metric ``objective`` (``"valid_loss:min"`` to minimise), every
+    category with several components a choice, settings given as ranges
+    (``{"train.lr": "0.01..2:log", "train.bs": "16,32,64"}``); ``prune`` is ``"median"``
+    or ``"hyperband"`` to stop poor trials early::
+
+        sl.sweep(experiments="train", optimizer=["sgd", "adam"],
+                 settings={"train.model": "cnn", "train.lr": "0.01..2:log"},
+                 search="tpe", trials=20, objective="valid_accuracy", prune="median")
     """
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.reading import database_url
@@ -150,6 +164,14 @@ def sweep(
         plugin_modules=tuple(plugin_modules),
         deterministic=deterministic,
     )
+    search_spec = None
+    if search is not None or trials is not None or objective is not None:
+        from scratchlab.runner.search import SearchSpec, parse_objective
+
+        if search is None or trials is None or objective is None:
+            raise TypeError("a search needs search=, trials= and objective= together")
+        name_, direction = parse_objective(objective)
+        search_spec = SearchSpec(search, trials, name_, direction, prune)
     url = database_url(db)
     outcome = run_sweep(
         spec,
@@ -160,6 +182,7 @@ def sweep(
         plugins=loaded,
         argv=["scratchlab.sweep", *_names(plugins)],
         tags=_names(tags),
+        search=search_spec,
     )
     return Sweep(
         sweep_id=outcome.sweep_id,

@@ -22,6 +22,7 @@ average is printed with them.
 
     python benchmarks/browser_pages.py --db sqlite:///runs.db
     python benchmarks/browser_pages.py --db sqlite:///runs.db --rounds 3 --json-out browser.json
+    python benchmarks/browser_pages.py --db sqlite:///runs.db --rounds 5 --first-paint-only
 """
 
 from __future__ import annotations

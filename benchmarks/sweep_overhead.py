@@ -9,13 +9,18 @@ printed as tables of targets (``--json-out`` for ``run_all.py``):
    ``pending`` row and its params, ``running``, the result's transaction,
    seeding, the hooks and the log line) with fixed costs (plugin loading,
    environment capture) cancelled out. Target: < 5 ms.
-   Also shown, to explain it: ``run_experiment`` alone and the two database
-   writes alone, per run.
+   Also shown, to explain it: ``run_experiment`` alone, the restore-and-check
+   every run gets (:mod:`scratchlab.runner.isolation`: the baseline put back,
+   the fingerprint compared) alone, and the two database writes alone, per run.
 2. Speed-up of ``--workers 2`` (two supervised workers) over inline for a CPU-bound experiment: pure
    Python arithmetic, as the lessons' triple-loop and elementwise matmuls
    (which hold the interpreter, so inline uses one core however many torch
    threads it has). Measured on the execution engine with a warm cluster,
    and end to end with the cluster's start-up added. Target: >= 1.6x on 2 cores.
+
+3. With ``--recycle N``: what replacing a worker costs, from ``N`` no-op runs with
+   ``--max-runs-per-worker 1`` against the same runs on one worker:
+   (T(recycled) - T(kept)) / N, medians of the rounds.
 
 Run: ``python benchmarks/sweep_overhead.py`` (about a minute on 2 cores); exit
 code 0 when both targets are met.
@@ -81,23 +86,27 @@ def sweep_seconds(db_url: str, *args: str) -> float:
     return seconds
 
 
-def noop_sweep(folder: Path, n_runs: int) -> Callable[[], float]:
-    """A case: one inline ``runner sweep`` of ``n_runs`` no-op runs into a fresh database; its wall time."""
+def noop_sweep(folder: Path, n_runs: int, *flags: str) -> Callable[[], float]:
+    """A case: one ``runner sweep FLAGS`` of ``n_runs`` no-op runs into a fresh database; its
+    wall time."""
     counter = iter(range(10**9))
 
     def case() -> float:
-        url = f"sqlite:///{folder}/noop-{n_runs}-{next(counter)}.db"
-        return sweep_seconds(url, "--experiments", "bench-noop", "--repeat", str(n_runs))
+        url = f"sqlite:///{folder}/noop-{n_runs}-{len(flags)}-{next(counter)}.db"
+        return sweep_seconds(url, "--experiments", "bench-noop", "--repeat", str(n_runs), *flags)
 
     return case
 
 
-def parts_per_run(folder: Path, n: int) -> tuple[float, float]:
-    """Seconds per run of ``run_experiment`` alone and of the two database writes alone."""
+def parts_per_run(folder: Path, n: int) -> tuple[float, float, float]:
+    """Seconds per run of ``run_experiment`` alone, of the restore-and-check after it alone, and
+    of the two database writes alone."""
     from scratchlab.core.records import RunResult
     from scratchlab.db import open_store
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.fingerprint import held_limit, plugin_modules
+    from scratchlab.runner.isolation import Isolation
     from scratchlab.runner.plan import plan
     from scratchlab.runner.spec import SweepSpec
 
@@ -106,6 +115,20 @@ def parts_per_run(folder: Path, n: int) -> tuple[float, float]:
     started = time.perf_counter()
     results = [run_experiment(plugins, run) for run in runs]
     run_seconds = (time.perf_counter() - started) / n
+    isolation = Isolation(plugin_modules(plugins), replaceable=True, held_limit=held_limit())
+    try:
+        checks = []
+        for run in runs:
+            isolation.begin(1)
+            run_experiment(plugins, run)
+            started = time.perf_counter()
+            verdict = isolation.end()
+            checks.append(time.perf_counter() - started)
+            if verdict.note is not None:
+                raise SystemExit(f"a no-op run changed its process: {verdict.note}")
+        check_seconds = sum(checks) / n
+    finally:
+        isolation.close()
     with open_store(f"sqlite:///{folder}/parts.db") as store:
         sweep_id = store.create_sweep("parts", [], {}, {})
         ids = store.add_runs(sweep_id, runs)
@@ -114,7 +137,7 @@ def parts_per_run(folder: Path, n: int) -> tuple[float, float]:
             store.mark_running([ids[run.key]])
             store.write_result(ids[run.key], RunResult(**{**result.__dict__}))
         write_seconds = (time.perf_counter() - started) / n
-    return run_seconds, write_seconds
+    return run_seconds, check_seconds, write_seconds
 
 
 def execution_case(
@@ -177,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         "--cpu-runs", type=int, default=12, help="CPU-bound runs for the speed-up (default 12)"
     )
     p.add_argument("--loops", type=int, default=5_000_000, help="iterations per CPU-bound run")
+    p.add_argument(
+        "--recycle",
+        type=int,
+        default=0,
+        help="no-op runs for the worker-recycle cost (default: skip)",
+    )
     args = p.parse_args(argv)
 
     # this file is the plugin: importable by name here and in the Dask workers
@@ -205,7 +234,18 @@ def main(argv: list[str] | None = None) -> int:
         overhead = (
             median(noop[f"{args.runs + base} runs"]) - median(noop[f"{base} runs"])
         ) / args.runs
-        run_part, write_part = parts_per_run(folder, args.runs)
+        run_part, check_part, write_part = parts_per_run(folder, args.runs)
+        recycle = None
+        if args.recycle:
+            print(
+                f"worker recycle: {args.recycle} no-op runs, one worker each vs one",
+                file=sys.stderr,
+            )
+            one = ("--workers", "1")
+            kept = noop_sweep(folder, args.recycle, *one)
+            recycled = noop_sweep(folder, args.recycle, *one, "--max-runs-per-worker", "1")
+            recycling = alternate({"kept": kept, "recycled": recycled}, args.rounds)
+            recycle = (median(recycling["recycled"]) - median(recycling["kept"])) / args.recycle
 
         plugins = load_plugins([PLUGIN])
         started = time.perf_counter()
@@ -245,9 +285,15 @@ def main(argv: list[str] | None = None) -> int:
         ("part", "per run / once"),
         [
             ("run_experiment alone", format_value(run_part, "s")),
+            ("restore-and-check after a run (isolation)", format_value(check_part, "s")),
             ("mark_running + write_result", format_value(write_part, "s")),
             ("worker start-up, incl. their imports", format_value(startup, "s")),
             ("speed-up counting the start-up once", f"{inline / (workers + startup):.2f}x"),
+            *(
+                [("replacing a worker (--max-runs-per-worker 1)", format_value(recycle, "s"))]
+                if recycle is not None
+                else []
+            ),
         ],
         title="breakdown",
     )

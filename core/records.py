@@ -19,9 +19,10 @@ RUN_STATUSES: tuple[str, ...] = (
     "skipped",
     "timeout",
     "interrupted",
+    "pruned",  # a search's pruner stopped it early: its reason says at which step and value
 )
 #: statuses after which a run is not re-run by ``--resume``
-FINAL_STATUSES: tuple[str, ...] = ("done", "skipped")
+FINAL_STATUSES: tuple[str, ...] = ("done", "skipped", "pruned")
 #: every status a sweep can have (``running`` until ``finish_sweep``)
 SWEEP_STATUSES: tuple[str, ...] = ("running", "done", "failed", "interrupted")
 

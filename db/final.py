@@ -48,6 +48,17 @@ def final_rows(run_id: int, metrics: Iterable[Any]) -> list[tuple]:
     return [(run_id, name, step, value) for name, (_, step, value) in final.items()]
 
 
+#: the same rows for one run (``:run_id``): live metrics arrive in batches, so the run's final
+#: values are recomputed from its whole history after each batch
+REFRESH_RUN = BACKFILL.replace("FROM metrics\n", "FROM metrics WHERE run_id = :run_id\n")
+
+
+def refresh(conn: Connection, run_id: int) -> None:
+    """Rebuild the ``final_metrics`` rows of one run from its ``metrics`` rows."""
+    conn.execute(text("DELETE FROM final_metrics WHERE run_id = :run_id"), {"run_id": run_id})
+    conn.execute(text(REFRESH_RUN), {"run_id": run_id})
+
+
 def backfill(conn: Connection) -> None:
     """Rebuild ``final_metrics`` from ``metrics`` (for loaders that write metrics directly)."""
     conn.execute(text("DELETE FROM final_metrics"))

@@ -33,7 +33,7 @@ from scratchlab.db.errors import (
     RunNotFoundError,
     SweepNotFoundError,
 )
-from scratchlab.db.final import FINAL_COLUMNS, final_rows
+from scratchlab.db.final import FINAL_COLUMNS, final_rows, refresh
 from scratchlab.db.ownership import Owner
 from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
 from scratchlab.db.quality import settle
@@ -330,12 +330,29 @@ class Store:
                     f"no run {', '.join(map(str, missing))} in {describe(self.engine.url)}"
                 )
 
-    def write_result(self, run_id: int, result: RunResult) -> None:
+    def stream_metrics(self, run_id: int, metrics: list, *, first: bool) -> None:
+        """Store a batch of metrics of a run that is still running (one transaction), and its
+        final values so far. ``first`` (the run's first batch) drops what an earlier attempt
+        of the run left; :meth:`write_result` with ``streamed=True`` then keeps the batches."""
+        with self._write() as conn:
+            if first:
+                _delete_results(conn, run_id)
+            insert_rows(
+                conn,
+                m.metrics,
+                METRIC_COLUMNS,
+                [(run_id, p.name, p.step, p.value) for p in metrics],
+            )
+            refresh(conn, run_id)
+
+    def write_result(self, run_id: int, result: RunResult, *, streamed: bool = False) -> None:
         """Store everything one run produced, in one transaction, replacing earlier results of that run.
 
         Either all of it is stored (status, reason, times, timings with
         their replicates, activation statistics, metrics) or, on any error,
-        none of it, and the run keeps what it had.
+        none of it, and the run keeps what it had. ``streamed``: the run's
+        metrics so far came in batches (:meth:`stream_metrics`); they are
+        kept and ``result.metrics`` holds only the ones that came after.
         """
         _check_status(result.status, RUN_STATUSES, "run")
         values: dict[str, Any] = {
@@ -349,7 +366,8 @@ class Store:
             updated = conn.execute(UPDATE_RUN, {"target_run_id": run_id, **values})
             if updated.rowcount == 0:
                 raise RunNotFoundError(f"no run {run_id} in {describe(self.engine.url)}")
-            _delete_results(conn, run_id)
+            for statement in DELETE_RESULTS if not streamed else DELETE_ALL_BUT_METRICS:
+                conn.execute(statement, {"run_id": run_id})
             _insert_timings(conn, run_id, result)
             insert_rows(
                 conn,
@@ -379,7 +397,12 @@ class Store:
                 [(run_id, p.name, p.step, p.value) for p in result.metrics],
             )
             # the final value of each metric beside its history: filters and sorts on it are index scans
-            insert_rows(conn, m.final_metrics, FINAL_COLUMNS, final_rows(run_id, result.metrics))
+            if streamed:
+                refresh(conn, run_id)
+            else:
+                insert_rows(
+                    conn, m.final_metrics, FINAL_COLUMNS, final_rows(run_id, result.metrics)
+                )
             insert_rows(
                 conn,
                 m.activation_histograms,
@@ -432,7 +455,7 @@ def _param_rows(run: PlannedRun) -> list[tuple]:
     return rows
 
 
-def _delete_statements():
+def _delete_statements(keep: tuple = ()):
     # built once: constructing statements per call cost more than running them
     timing_ids = (
         select(m.timings.c.timing_id)
@@ -447,10 +470,13 @@ def _delete_statements():
         m.final_metrics,
         m.activation_histograms,
     ):
-        yield delete(table).where(table.c.run_id == bindparam("run_id"))
+        if table not in keep:
+            yield delete(table).where(table.c.run_id == bindparam("run_id"))
 
 
 DELETE_RESULTS = tuple(_delete_statements())
+#: a run whose metrics came in batches while it ran keeps them when its result is written
+DELETE_ALL_BUT_METRICS = tuple(_delete_statements(keep=(m.metrics, m.final_metrics)))
 UPDATE_RUN = update(m.runs).where(m.runs.c.run_id == bindparam("target_run_id"))
 INSERT_TIMINGS = insert(m.timings).returning(m.timings.c.timing_id, sort_by_parameter_order=True)
 

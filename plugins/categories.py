@@ -19,41 +19,45 @@ is a complete package)::
     from scratchlab.plugins import Category, Component, Experiment, hookimpl
 
     @dataclass(frozen=True, kw_only=True)
-    class Optimizer(Component):
-        step: Callable[..., Any]                      # step(params, lr, state) -> None
-        CATEGORY: ClassVar[str] = "optimizer"
-        CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("step",)
-        PARAM_FIELDS: ClassVar[tuple[str, ...]] = ("step",)
+    class Regularizer(Component):
+        penalty: Callable[..., Any]                   # penalty(weights, **params) -> tensor
+        CATEGORY: ClassVar[str] = "regularizer"
+        CALLABLE_FIELDS: ClassVar[tuple[str, ...]] = ("penalty",)  # checked callable at registration
+        PARAM_FIELDS: ClassVar[tuple[str, ...]] = ("penalty",)     # called with the bound params
 
     @hookimpl
     def register_categories(register):
-        register(Category(name="optimizer", type=Optimizer, default="sgd",
-                          description="updates the weights from their gradients"))
+        register(Category(name="regularizer", type=Regularizer, default="none",
+                          description="a penalty added to the loss"))
 
     @hookimpl
-    def register_optimizers(register):                # the category's hook, derived from its name
-        register(Optimizer(name="sgd", step=...))
-        register(Optimizer(name="momentum", step=..., params={"beta": 0.9}))
+    def register_regularizers(register):              # the category's hook, derived from its name
+        register(Regularizer(name="none", penalty=...))
+        register(Regularizer(name="l2", penalty=..., params={"weight": 1e-4}))
 
     @hookimpl
     def register_experiments(register):
-        register(Experiment(name="fit", uses=("optimizer", "dataset"), run=...))
+        register(Experiment(name="fit", uses=("regularizer", "dataset"), run=...))
 
-In the experiment, ``ctx.components["optimizer"]`` is the chosen component
-with its params bound. ``runner sweep --plugins optimizer`` sweeps it,
-``--optimizer sgd,momentum`` narrows it, ``-s momentum.beta=0.5`` sets its
-param, ``runner runs --where optimizer=sgd`` filters by it.
+``Category(..., hook="register_penalties")`` names the hook when the derived
+one (``register_<name>s``) reads badly; components can always come through
+the generic ``register_components(register)`` too.
+
+In the experiment, ``ctx.components["regularizer"]`` is the chosen component
+with its params bound. ``runner sweep --plugins regularizer`` sweeps it,
+``--regularizer none,l2`` narrows it, ``-s l2.weight=1e-3`` sets its
+param, ``runner runs --where regularizer=l2`` filters by it.
 
 Instead of the per-category hook, a plugin may implement the generic
 ``register_components(register)`` hook and call ``register(component)``
 (the category is the component type's ``CATEGORY``) or
-``register(dict_of_fields, category="optimizer")``.
+``register(dict_of_fields, category="regularizer")``.
 
 How loading works: every plugin is imported first and its
 ``register_categories`` hook called; then a hookspec is added for each new
 category's hook (pluggy checks an implementation against its spec only once
-the spec exists, so a plugin may implement ``register_optimizers`` before or
-after the plugin that adds ``optimizer`` is loaded); then every plugin's
+the spec exists, so a plugin may implement ``register_regularizers`` before or
+after the plugin that adds ``regularizer`` is loaded); then every plugin's
 components are collected. A category whose name is taken, or whose type is
 not a :class:`~scratchlab.plugins.types.Component` subclass with a matching
 ``CATEGORY``, fails the plugin that registers it, with a one-line reason.

@@ -25,6 +25,7 @@ STATUS_STYLES: dict[str, str] = {
     "failed": "red",
     "timeout": "magenta",
     "skipped": "yellow",
+    "pruned": "blue",
     "interrupted": "red",
     "running": "cyan",
     "pending": "dim",

@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from scratchlab.core.records import RunResult
 from scratchlab.runner.execute import Items, StartedCallback
+from scratchlab.runner.live import LiveSink
 
 
 @runtime_checkable
@@ -37,12 +38,21 @@ class Backend(Protocol):
         """How runs execute (``{"backend": name, ...}``), stored in the sweep's environment."""
 
     def results(
-        self, items: Items, started: StartedCallback, timeout: float | None
+        self,
+        items: Items,
+        started: StartedCallback,
+        timeout: float | None,
+        live: LiveSink | None = None,
     ) -> Iterator[tuple[int, RunResult]]:
         """Run ``items`` (``(run_id, PlannedRun)`` pairs, in the order they should start) and
         yield ``(run_id, RunResult)`` as each finishes, in any order. Call ``started`` with
         the ids of runs as they are handed out; ``timeout`` is each run's budget in seconds.
-        A run's own failure is a result (status ``failed``/``timeout``), never an exception."""
+        A run's own failure is a result (status ``failed``/``timeout``), never an exception.
+        ``items`` is a list that may grow while results are read (a search adds trials after
+        each result): take new entries from it until nothing runs and none are left. ``live``
+        (:mod:`scratchlab.runner.live`) stores running runs' metric batches and judges the
+        values they report; a backend that cannot carry them ignores it (results then bring
+        every metric, and nothing is pruned)."""
 
     def close(self) -> None:
         """Release workers, clusters and files; called once, also after an interrupt."""
@@ -60,6 +70,7 @@ class BackendRequest:
     modules: Sequence[str] = ()  # --plugin modules every worker must load too
     workers: int | None = None  # --workers (None: the backend's default)
     scheduler: str | None = None  # --scheduler ("local" or an address)
+    max_runs: int | None = None  # --max-runs-per-worker (supervised workers)
     warn: Callable[[str], None] | None = field(default=None, compare=False)
 
 
@@ -70,14 +81,18 @@ def _supervised(request: BackendRequest) -> Backend:
     from scratchlab.runner.supervisor import SupervisedBackend
 
     return SupervisedBackend(
-        request.plugins, tuple(request.modules), workers=request.workers, warn=request.warn
+        request.plugins,
+        tuple(request.modules),
+        workers=request.workers,
+        max_runs=request.max_runs,
+        warn=request.warn,
     )
 
 
 def _inline(request: BackendRequest) -> Backend:
     from scratchlab.runner.execute import InlineBackend
 
-    return InlineBackend(request.plugins)
+    return InlineBackend(request.plugins, warn=request.warn)
 
 
 def _dask_local(request: BackendRequest) -> Backend:

@@ -15,6 +15,16 @@ class BudgetExceeded(Exception):
     """The run's time budget is spent; the runner records the run as ``timeout``."""
 
 
+class RunStopped(BaseException):
+    """A run that caught :class:`BudgetExceeded` and went on is stopped with this: not an
+    ``Exception``, so ``except Exception`` around a loop does not swallow it. Recorded as
+    ``timeout`` too."""
+
+
+#: seconds between the budget's end and the first :class:`RunStopped`, and between later ones
+STOP_INTERVAL = 1.0
+
+
 class Budget:
     """A deadline measured with ``time.monotonic``; no deadline when ``seconds`` is None."""
 
@@ -44,11 +54,14 @@ def alarm(budget: Budget) -> Iterator[None]:
     """Raise :class:`BudgetExceeded` in the main thread when ``budget`` runs out.
 
     A run that never calls ``check_budget`` (a Python loop, a ``sleep``) is
-    still stopped: SIGALRM interrupts it between bytecodes. Only possible in
-    the main thread of a process with SIGALRM (not on Dask worker threads,
-    not on Windows); elsewhere this does nothing and ``check_budget`` is the
-    only stop. The previous handler and any previous timer (pytest-timeout
-    uses one) are restored, the timer with the time it had left.
+    still stopped: SIGALRM interrupts it between bytecodes. A run that catches
+    that and goes on gets :class:`RunStopped` (a ``BaseException``) every
+    :data:`STOP_INTERVAL` seconds after, so that ``except Exception`` cannot keep
+    an inline sweep from ending. Only possible in the main thread of a process
+    with SIGALRM (not on Dask worker threads, not on Windows); elsewhere this does
+    nothing and ``check_budget`` is the only stop. The previous handler and any
+    previous timer (pytest-timeout uses one) are restored, the timer with the
+    time it had left.
     """
     usable = (
         budget.seconds is not None
@@ -58,24 +71,30 @@ def alarm(budget: Budget) -> Iterator[None]:
     if not usable:
         yield
         return
+    fired = []
 
     def on_alarm(_signum: int, _frame: Any) -> None:
-        raise BudgetExceeded(budget.message())
+        fired.append(time.monotonic())
+        if len(fired) == 1:
+            raise BudgetExceeded(budget.message())
+        raise RunStopped(
+            f"{budget.message()}; the run caught the timeout and went on, so it was stopped"
+        )
 
     previous_delay, previous_interval, armed_at = 0.0, 0.0, time.monotonic()
     previous_handler = signal.signal(signal.SIGALRM, on_alarm)
     try:
         previous_delay, previous_interval = signal.setitimer(
-            signal.ITIMER_REAL, max(budget.seconds - budget.elapsed, 1e-3)
+            signal.ITIMER_REAL, max(budget.seconds - budget.elapsed, 1e-3), STOP_INTERVAL
         )
         armed_at = time.monotonic()
         try:
             yield
         finally:
-            # the alarm may fire just before this line; the timer is one-shot,
-            # so the outer finally still restores everything
+            # the alarm may fire just before this line; the outer finally disarms it again
             signal.setitimer(signal.ITIMER_REAL, 0)
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)  # the timer repeats: never leave it armed
         # None: the old handler was not set from Python; the default is the best we can do
         signal.signal(
             signal.SIGALRM, signal.SIG_DFL if previous_handler is None else previous_handler

@@ -16,6 +16,8 @@ one (the sweep command) keep ``runner --help`` free of torch.
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -29,7 +31,8 @@ from scratchlab.plugins.registry import Registry
 from scratchlab.plugins.stats import RecordBuffer, watch_children
 from scratchlab.plugins.types import DEFAULTS, Component, DataSplits, Skip, bind
 from scratchlab.runner import timing as timing_mod
-from scratchlab.runner.budget import Budget, BudgetExceeded, alarm
+from scratchlab.runner.budget import Budget, BudgetExceeded, RunStopped, alarm
+from scratchlab.runner.live import Link, Pruned, alarm_held
 from scratchlab.runner.rundata import load_dataset, move_splits, seed_everything
 
 __all__ = ["RunContext", "SetupError", "run_experiment"]
@@ -58,7 +61,8 @@ class RunContext:
       ``ctx.dtype``. An experiment that does not use the ``dataset``
       category gets the default dataset (``mnist-5k``) with its default params;
     - recorders: :meth:`timing`, :meth:`stats`, :meth:`watch`, :meth:`metric`,
-      :meth:`note`; and :meth:`check_budget`.
+      :meth:`report`, :meth:`note`; and :meth:`check_budget`;
+    - ``ctx.judged``: the metric names a search's pruner judges in this run (empty: none).
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class RunContext:
         seed: int,
         budget: Budget,
         dataset: tuple[Component, str] | Callable[[], tuple[Component, str]],
+        link: Link | None = None,
     ) -> None:
         self.experiment = experiment
         self.components: Mapping[str, Component] = MappingProxyType(dict(components))
@@ -87,6 +92,9 @@ class RunContext:
         self._buffer = RecordBuffer()
         self._histograms = HistogramBuffer()
         self._notes: list[str] = []
+        self._link = link or Link()
+        self._sent = 0  # metrics already sent to the driver while the run ran
+        self._sent_at = time.monotonic()
 
     # -- components -------------------------------------------------------
 
@@ -215,6 +223,41 @@ class RunContext:
         the device.
         """
         self._buffer.add_metric(name, value, step)
+        if time.monotonic() - self._sent_at >= self._link.options.interval:
+            self._send_metrics()
+
+    @property
+    def judged(self) -> frozenset[str]:
+        """Names of the metrics a search's pruner judges in this run (empty when none):
+        an experiment may evaluate more often when its objective is judged."""
+        return frozenset(self._link.options.judged)
+
+    def report(self, name: str, value: Any, step: int) -> None:
+        """Record metric ``name`` at ``step`` as :meth:`metric` does, and, when a search's
+        pruner judges ``name`` (:attr:`judged`), hand it the value: a run that should stop
+        raises here (do not catch it); it is stored as ``pruned`` with this step and value."""
+        self.metric(name, value, step)
+        if name not in self._link.options.judged:
+            return
+        number = float(value.item() if hasattr(value, "item") else value)
+        self._send_metrics()  # the history up to here is stored before the verdict
+        if math.isnan(number):
+            return
+        with alarm_held():  # the question and its answer stay paired on the pipe
+            reason = self._link.judge(name, int(step), number)
+        if reason:
+            raise Pruned(reason)
+
+    def _send_metrics(self) -> None:
+        """Send the metrics recorded since the last batch to the driver (reads pending tensors)."""
+        self._sent_at = time.monotonic()
+        if self._link.options.interval == math.inf:
+            return
+        metrics = self._buffer.metrics
+        if len(metrics) > self._sent:
+            with alarm_held():  # sent and counted as sent, or neither
+                self._link.send_metrics(metrics[self._sent :])
+                self._sent = len(metrics)
 
     def note(self, message: str) -> None:
         """Attach a remark to a run that finishes ``done`` (stored as its reason),
@@ -255,7 +298,8 @@ class RunContext:
             finished_at=utcnow(),
             timings=list(self._timings),
             stats=self._buffer.stats,
-            metrics=self._buffer.metrics,
+            # what the driver has not got yet (the rest came in batches while the run ran)
+            metrics=self._buffer.metrics[self._sent :],
             histograms=self._histograms.records,
         )
 
@@ -349,7 +393,7 @@ def _coerce(default: Any, value: Any) -> Any:
 
 
 def build_context(
-    registry: Registry, planned: PlannedRun, budget: Budget
+    registry: Registry, planned: PlannedRun, budget: Budget, link: Link | None = None
 ) -> tuple[Component, RunContext]:
     """Look up and bind everything ``planned`` names; raise SetupError with one line if it cannot."""
     from scratchlab.plugins.registry import UnknownComponentError
@@ -400,6 +444,7 @@ def build_context(
         seed=planned.seed,
         budget=budget,
         dataset=dataset,
+        link=link,
     )
     return experiment, context
 
@@ -427,13 +472,19 @@ def run_settings(planned: PlannedRun) -> Any:
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+        # only when changed: the call imports torch._dynamo (800 modules, seconds) on first use
+        if torch.are_deterministic_algorithms_enabled() != was_deterministic:
+            torch.use_deterministic_algorithms(was_deterministic)
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
 
 
 def run_experiment(
-    registry_or_plugins: Any, planned: PlannedRun, *, timeout: float | None = None
+    registry_or_plugins: Any,
+    planned: PlannedRun,
+    *,
+    timeout: float | None = None,
+    link: Link | None = None,
 ) -> RunResult:
     """Run one planned run and return its :class:`RunResult`; never raises for the run's failure.
 
@@ -442,15 +493,18 @@ def run_experiment(
     or SIGALRM when called in the main thread; everything recorded so far is
     kept); ``failed`` (a set-up problem with a one-line reason, or any other
     exception with its full traceback; ``sys.exit()`` too, its code in the
-    reason). ``KeyboardInterrupt`` propagates, so the caller can mark the run
-    interrupted. ``timeout`` must be positive or
-    None (no budget).
+    reason; any other ``BaseException`` too); ``pruned`` (a search's pruner stopped it at a
+    reported value). ``KeyboardInterrupt`` propagates, so the caller can mark the run
+    interrupted. ``timeout`` must be positive or None (no budget). ``link`` carries metric
+    batches and reported values to the driver while the run runs
+    (:mod:`scratchlab.runner.live`); the result then holds only the metrics the driver has not
+    got.
     """
     budget = Budget(timeout)
     started_at = utcnow()
     registry = _registry(registry_or_plugins)
     try:
-        experiment, ctx = build_context(registry, planned, budget)
+        experiment, ctx = build_context(registry, planned, budget, link)
     except SetupError as exc:
         return RunResult(
             status="failed", reason=str(exc), started_at=started_at, finished_at=utcnow()
@@ -464,6 +518,8 @@ def run_experiment(
         return ctx.result("failed", str(exc), started_at)
     except Skip as exc:
         return ctx.result("skipped", str(exc) or "skipped by the experiment", started_at)
+    except Pruned as exc:
+        return ctx.result("pruned", str(exc), started_at)
     except BudgetExceeded as exc:
         return ctx.result("timeout", str(exc), started_at)
     except Exception:
@@ -474,5 +530,14 @@ def run_experiment(
             "failed",
             f"the experiment called sys.exit({exc.code!r})\n{traceback.format_exc()}",
             started_at,
+        )
+    except RunStopped as exc:
+        return ctx.result("timeout", str(exc), started_at)
+    except KeyboardInterrupt:
+        raise  # Ctrl-C or SIGTERM at the driver (inline): the sweep stops, the run is interrupted
+    except BaseException as exc:
+        # any other BaseException subclass a plugin raises is its run's failure, not the sweep's
+        return ctx.result(
+            "failed", f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at
         )
     return ctx.result("done", None, started_at)

@@ -299,18 +299,22 @@ class DaskBackend:
         return now - entry.since > limit + START_ALLOWANCE
 
     def results(
-        self, items: Items, started: StartedCallback, timeout: float | None
+        self, items: Items, started: StartedCallback, timeout: float | None, live: Any = None
     ) -> Iterator[tuple[int, RunResult]]:
-        """Yield ``(run_id, result)`` as runs finish; cancels what is in flight when closed early."""
+        """Yield ``(run_id, result)`` as runs finish; cancels what is in flight when closed early.
+        ``items`` may grow while results are read (a search adds trials). Nothing is live on
+        Dask (``live`` is ignored): metrics arrive with the result, and nothing is pruned."""
         distributed = _import_distributed()
-        queue = list(items)[::-1]  # pop() from the end takes them in order
+        taken = 0  # items handed out so far, in order
         flight: dict[Any, _InFlight] = {}
         limit = None if timeout is None else timeout + grace_period(timeout)
 
         def refill() -> None:
+            nonlocal taken
             handed: list[int] = []
-            while queue and len(flight) < self._slots():
-                run_id, planned = queue.pop()
+            while taken < len(items) and len(flight) < self._slots():
+                run_id, planned = items[taken]
+                taken += 1
                 future = self._submit(run_id, planned, timeout)
                 flight[future] = _InFlight(run_id, planned, time.monotonic(), datetime.now(UTC))
                 handed.append(run_id)
@@ -319,7 +323,7 @@ class DaskBackend:
 
         try:
             refill()
-            while flight:
+            while flight or taken < len(items):
                 try:
                     # wait() looks the client up; ours is not the process-wide default
                     with self.client.as_current():
@@ -332,6 +336,7 @@ class DaskBackend:
                 refill()  # hand out the next runs before the driver spends time writing results
                 for entry, future in finished:
                     yield entry.run_id, self._outcome(future, entry)
+                refill()  # runs the driver added meanwhile
                 if limit is not None:
                     now = time.monotonic()
                     for future, entry in list(flight.items()):

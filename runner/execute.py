@@ -26,9 +26,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scratchlab.core.records import FINAL_STATUSES, PlannedRun, RunResult
+from scratchlab.runner.live import LiveOptions
 from scratchlab.runner.reporting import SweepReporter
 
 if TYPE_CHECKING:
@@ -45,6 +46,20 @@ StartedCallback = Callable[[list[int]], None]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+#: characters of a run's reason that are stored and shown; a longer one keeps its head and tail
+REASON_LIMIT = 64 * 1024
+
+
+def bounded_reason(reason: str | None, limit: int = REASON_LIMIT) -> str | None:
+    """``reason`` cut to about ``limit`` characters (its first three quarters and its last
+    quarter, where a traceback says where and what), with a line that says how much was cut."""
+    if reason is None or len(reason) <= limit:
+        return reason
+    head, tail = reason[: limit * 3 // 4], reason[len(reason) - limit // 4 :]
+    cut = len(reason) - len(head) - len(tail)
+    return f"{head}\n[... {cut:,} characters cut: the reason had {len(reason):,} ...]\n{tail}"
 
 
 def failed_result(
@@ -177,22 +192,19 @@ def run_threads(planned: PlannedRun, *, exclusive: bool, cores: int, workers: in
     return auto_threads(exclusive=exclusive, cores=cores, workers=workers)
 
 
-def apply_threads(threads: int | None) -> None:
-    """``torch.set_num_threads(threads)`` unless it is already so (or ``threads`` is None)."""
-    import torch
-
-    if threads and torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-
-
 class InlineBackend:
     """Runs one run after another in this process (for debugging with pdb: no
-    worker process, so a plugin that exits or crashes ends the sweep)."""
+    worker process, so a plugin that exits or crashes ends the sweep).
+
+    Each run starts from the same process state as the first (see
+    :mod:`~scratchlab.runner.isolation`); what a run changed that this process cannot undo (a
+    thread it left, memory it holds) is said in one warning line and in the run's reason."""
 
     name = "inline"
 
-    def __init__(self, plugins: Any) -> None:
+    def __init__(self, plugins: Any, warn: Callable[[str], None] | None = None) -> None:
         self.plugins = plugins
+        self.warn = warn or (lambda message: log.warning(message))
 
     def describe(self) -> dict[str, Any]:
         """How runs execute, for the sweep's environment record."""
@@ -207,23 +219,36 @@ class InlineBackend:
         return usable_cpus()
 
     def results(
-        self, items: Items, started: StartedCallback, timeout: float | None
+        self, items: Items, started: StartedCallback, timeout: float | None, live: Any = None
     ) -> Iterator[tuple[int, RunResult]]:
-        """Yield ``(run_id, result)`` for each run, in order; this process's torch thread
-        count is set for each run and restored afterwards."""
-        import torch
-
+        """Yield ``(run_id, result)`` for each run, in order (``items`` may grow meanwhile);
+        this process's state (torch thread count included) is restored after each run;
+        ``live`` (a :class:`~scratchlab.runner.live.LiveSink`) is called from inside the runs."""
         from scratchlab.runner.context import run_experiment
         from scratchlab.runner.environment import usable_cpus
+        from scratchlab.runner.fingerprint import held_limit, plugin_modules
+        from scratchlab.runner.isolation import Isolation, add_note
+        from scratchlab.runner.live import DirectLink
 
-        cores, before = usable_cpus(), torch.get_num_threads()
+        cores = usable_cpus()
+        isolation = Isolation(
+            plugin_modules(self.plugins), replaceable=False, held_limit=held_limit()
+        )
         try:
-            for run_id, planned in items:
+            for run_id, planned in items:  # a list's iterator sees what is appended meanwhile
                 started([run_id])
-                apply_threads(run_threads(planned, exclusive=True, cores=cores, workers=1))
-                yield run_id, run_experiment(self.plugins, planned, timeout=timeout)
+                isolation.begin(run_threads(planned, exclusive=True, cores=cores, workers=1))
+                link = None if live is None else DirectLink(live, run_id)
+                try:
+                    result = run_experiment(self.plugins, planned, timeout=timeout, link=link)
+                finally:
+                    note = isolation.end().note  # an interrupted run's changes are undone too
+                if note is not None:
+                    result.reason = add_note(result.reason, note)
+                    self.warn(f"run {run_id} ({planned.experiment}): {note}")
+                yield run_id, result
         finally:
-            apply_threads(before)
+            isolation.close()
 
     def close(self) -> None:
         """Nothing to release."""
@@ -250,6 +275,48 @@ class DaskUnavailable(RuntimeError):
 
 
 # --------------------------------------------------------------------------- the driver
+
+
+class Feed(Protocol):
+    """More runs as results come in, and verdicts on reported values: a search
+    (:class:`~scratchlab.runner.search.SearchDriver`)."""
+
+    def judged(self, run_id: int) -> tuple[str, ...]:
+        """The metric names whose reported values :meth:`judge` judges in run ``run_id``."""
+
+    def observe(self, run_id: int, records: Sequence[Any]) -> None:
+        """A metric batch of running run ``run_id``, just stored."""
+
+    def judge(self, run_id: int, name: str, step: int, value: float) -> str | None:
+        """A reason to stop run ``run_id`` at this reported value, or None."""
+
+    def more(self, run_id: int, planned: PlannedRun, result: RunResult) -> list[tuple[int, Any]]:
+        """Runs to add (already stored) now that ``run_id`` has its stored result."""
+
+
+class StoreSink:
+    """The driver's :class:`~scratchlab.runner.live.LiveSink`: stores running runs' metric
+    batches (never cut in half by Ctrl-C) and asks the feed, if any, for verdicts."""
+
+    def __init__(self, store: Any, guard: InterruptGuard, feed: Feed | None = None) -> None:
+        self.store, self.guard, self.feed = store, guard, feed
+        self.streamed: set[int] = set()  # runs with metrics stored while they ran
+
+    def options(self, run_id: int) -> LiveOptions:
+        """Batches for every run; verdicts on what the feed judges."""
+        return LiveOptions(judged=self.feed.judged(run_id) if self.feed is not None else ())
+
+    def metrics(self, run_id: int, records: Sequence[Any]) -> None:
+        """Store a batch (the run's first replaces what an earlier attempt left)."""
+        with self.guard.deferred():
+            self.store.stream_metrics(run_id, list(records), first=run_id not in self.streamed)
+        self.streamed.add(run_id)
+        if self.feed is not None:
+            self.feed.observe(run_id, records)
+
+    def judge(self, run_id: int, name: str, step: int, value: float) -> str | None:
+        """The feed's verdict (None without a feed)."""
+        return None if self.feed is None else self.feed.judge(run_id, name, step, value)
 
 
 @dataclass
@@ -283,15 +350,19 @@ def execute_sweep(
     reporter: SweepReporter,
     timeout: float | None = None,
     fail_fast: bool = False,
+    feed: Feed | None = None,
 ) -> RoundOutcome:
     """Run ``items`` (already stored as runs of ``sweep``) on ``backend``,
-    writing every result as it arrives, and finish the sweep.
+    writing every result as it arrives, and finish the sweep. Running runs'
+    metrics are stored in batches as they come; a ``feed`` (a search) adds runs
+    as results come in and judges reported values.
 
     Returns how it ended; a Ctrl-C is caught here and reported as
     ``interrupted`` (after the runs in flight are marked so), never raised.
     """
     sweep_id = sweep["sweep_id"]
     running: dict[int, PlannedRun] = {}
+    items = list(items)  # the backend reads this list as it grows
     planned_by_id = dict(items)
     interrupted = stopped_early = False
 
@@ -303,14 +374,16 @@ def execute_sweep(
             reporter.run_started(running[run_id])
 
     with InterruptGuard() as guard:
-        results = backend.results(items, started, timeout)
+        sink = StoreSink(store, guard, feed)
+        results = backend.results(items, started, timeout, sink)
         try:
             for run_id, result in results:
                 if guard.hit:  # the run saw Ctrl-C but turned it into a result
                     raise KeyboardInterrupt
                 planned = running.pop(run_id)
+                result.reason = bounded_reason(result.reason)  # a 20 MB message is not kept whole
                 with guard.deferred():
-                    store.write_result(run_id, result)
+                    store.write_result(run_id, result, streamed=run_id in sink.streamed)
                 reporter.run_finished(planned, result)
                 hooks(
                     "run_finished",
@@ -321,6 +394,10 @@ def execute_sweep(
                 if fail_fast and result.status in ("failed", "timeout"):
                     stopped_early = True
                     break
+                if feed is not None:
+                    added = feed.more(run_id, planned, result)
+                    items.extend(added)
+                    planned_by_id.update(added)
         except KeyboardInterrupt:
             interrupted = True
             reason = f"interrupted by {signal_text(guard.signum or signal.SIGINT)}"

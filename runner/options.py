@@ -40,6 +40,8 @@ MAX_TIMEOUT_S = 7 * 24 * 3600.0
 MAX_WORKERS = 1024
 #: most rounds of re-measuring noisy runs
 MAX_RETRIES = 10
+#: most runs a worker may be given before it is replaced (--max-runs-per-worker)
+MAX_RUNS_PER_WORKER = 2**31 - 1
 
 
 class BoundsError(ValueError):
@@ -140,6 +142,8 @@ ROWS = BoundedInt(0, MAX_ROWS)
 WORKERS = BoundedInt(1, MAX_WORKERS)
 #: --retry-noisy
 RETRIES = BoundedInt(0, MAX_RETRIES)
+#: --max-runs-per-worker
+RUNS_PER_WORKER = BoundedInt(1, MAX_RUNS_PER_WORKER)
 #: --max-runs
 PLAN_RUNS = BoundedInt(1, MAX_PLAN_RUNS)
 #: --timeout

@@ -50,6 +50,7 @@ __all__ = [
     "plan_warnings",
     "run_identity",
     "run_key",
+    "setting_param",
 ]
 
 # --------------------------------------------------------------------------- keys
@@ -163,6 +164,20 @@ def _resolve_target(text: str, registry: Registry, targets: Mapping[str, list[_T
         spelled = " or ".join(f"-s {t.category}:{t.name}.PARAM=..." for t in found)
         raise PlanError(f"-s {text}: {text!r} is ambiguous: it names {both}; write {spelled}")
     return found[0]
+
+
+def setting_param(registry: Registry, text: str, param: str) -> tuple[str, str, Any, Any]:
+    """What ``-s TEXT.PARAM`` sets: ``(category, component name, default, declared bound)``;
+    :class:`PlanError` (one line) for an unknown target or param."""
+    target = _resolve_target(text, registry, _targets(registry))
+    component = registry.get(target.category, target.name).component
+    if param not in component.params:
+        raise PlanError(
+            f"-s {text}.{param}: {target.category} {target.name!r} has no param {param!r};"
+            f" params: {', '.join(component.params) or 'none'}"
+        )
+    bound = getattr(component, "bounds", {}).get(param)
+    return target.category, target.name, component.params[param], bound
 
 
 def _resolve_settings(

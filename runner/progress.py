@@ -29,6 +29,7 @@ SHOWN_STATUSES: tuple[str, ...] = (
     "failed",
     "timeout",
     "skipped",
+    "pruned",
     "interrupted",
     "pending",
     "running",
@@ -41,13 +42,19 @@ def describe(run: PlannedRun) -> str:
     return printable(f"{run.experiment}({components}) {run.device} #{run.repeat}")
 
 
+#: characters of a reason's telling line that are printed
+LINE_LIMIT = 500
+
+
 def first_line(text: str | None) -> str:
     """The line of ``text`` that says most: a traceback's last line, else its first
     (control characters escaped)."""
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]
     if not lines:
         return ""
-    return printable(lines[-1].strip() if lines[0].startswith("Traceback") else lines[0].strip())
+    line = lines[-1].strip() if lines[0].startswith("Traceback") else lines[0].strip()
+    # one line on a terminal: a message of megabytes is cut, and says so
+    return printable(line if len(line) <= LINE_LIMIT else f"{line[:LINE_LIMIT]}... (cut)")
 
 
 def elapsed(result: RunResult) -> float:
@@ -88,7 +95,11 @@ class Tally:
         parts = [f"{self.counts['done']} done"]
         parts += [
             f"{n} {word}"
-            for n, word in ((failed, "failed"), (self.counts["skipped"], "skipped"))
+            for n, word in (
+                (failed, "failed"),
+                (self.counts["pruned"], "pruned"),
+                (self.counts["skipped"], "skipped"),
+            )
             if n
         ]
         return " · ".join(parts)

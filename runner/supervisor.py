@@ -22,6 +22,13 @@ database writer, stores it. What a plugin does to its own process stays there:
   see :func:`memory_headroom`): ``failed`` with a first line that says
   ``out of memory``; that worker is replaced, since a process that hit its
   address-space limit may be left half-broken.
+- a run that changes its process: what can be restored is, after the run
+  (:mod:`~scratchlab.runner.isolation`); a run that leaves what cannot be (a
+  patched function, a thread, a child process, memory) retires its worker,
+  and the run's reason says what it changed; children die with their
+  worker's process group;
+- a plugin whose import crashes the worker: left out of the next workers by
+  name, its runs fail with one line, the others run.
 
 Scheduling: the pool has one worker per usable core by default. A run holds
 as many cores as it has torch threads (``auto``: usable cores // workers) and
@@ -45,7 +52,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import wait as wait_for
 from pathlib import Path
@@ -60,11 +67,17 @@ from scratchlab.runner.execute import (
     grace_period,
     run_threads,
 )
-from scratchlab.runner.worker import memory_headroom, worker_main
+from scratchlab.runner.live import LiveSink
+from scratchlab.runner.sweeping import SweepError
+from scratchlab.runner.worker import WorkerOptions, memory_headroom
+from scratchlab.runner.workerproc import (
+    WorkerHandle,
+    crash_description,
+    exit_description,
+    start_worker,
+    take_early,
+)
 
-#: lines and characters of a run's output kept in its reason
-TAIL_LINES = 25
-TAIL_CHARS = 4000
 #: a run is sent ahead to a busy worker when a run of its kind (see :func:`run_kind`)
 #: took less than this many seconds earlier in the sweep ...
 SEND_AHEAD_BELOW = 1.0
@@ -74,6 +87,8 @@ SEND_AHEAD_MAX = 4
 OUTPUT_RESET_BYTES = 1 << 20
 #: workers dying before they are ready this many times in a row stop the sweep
 START_ATTEMPTS = 3
+#: seconds idle workers get to exit when the sweep closes, before they are killed
+CLOSE_WAIT = 0.5
 
 
 def cost_hints(registry: Any, planned: PlannedRun) -> dict[str, float]:
@@ -95,30 +110,12 @@ def run_kind(planned: PlannedRun, hints: dict[str, float]) -> tuple[str, tuple[s
     return planned.experiment, tuple(hints)
 
 
-class WorkerStartError(RuntimeError):
-    """Worker processes die before they are ready (a plugin crashes on import)."""
+class WorkerStartError(SweepError):
+    """Worker processes die before they are ready, and no plugin import is to blame (a plugin
+    whose import crashes is left out instead); the message is one line."""
 
 
 # --------------------------------------------------------------------------- the driver's side
-
-
-def exit_description(code: int | None) -> str:
-    """How a worker process ended, in words (``code`` is ``Process.exitcode``)."""
-    if code is None:
-        return "the worker process stopped answering"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        why = {
-            "SIGSEGV": " (a crash in native code)",
-            "SIGKILL": " (out of memory, or killed)",
-            "SIGABRT": " (aborted by native code)",
-            "SIGBUS": " (a crash in native code)",
-        }.get(name, "")
-        return f"the worker process was killed by {name}{why}"
-    return f"the worker process exited with code {code}"
 
 
 @dataclass
@@ -130,33 +127,6 @@ class _Task:
     alone: bool  # exclusive: nothing else runs beside it
     kind: tuple[str, tuple[str, ...]] = ("", ())  # see run_kind
     slowness: float = float("inf")  # smaller is slower: the smallest cost hint
-
-
-@dataclass
-class _Worker:
-    process: Any
-    conn: Any
-    output: Path
-    ready: bool = False
-    task: _Task | None = None
-    queued: deque[_Task] = field(
-        default_factory=deque
-    )  # sent ahead, waiting in the pipe behind ``task``
-    since: float = 0.0  # monotonic time the task was handed out
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    offset: int = 0  # output file size when the task was handed out
-    retiring: bool = False  # it said it exits after its last result
-
-    def tail(self) -> str:
-        """The last lines the worker wrote since its current task was handed out."""
-        try:
-            with self.output.open("rb") as f:
-                size = f.seek(0, os.SEEK_END)
-                f.seek(max(self.offset, size - TAIL_CHARS))
-                text = f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-        return "\n".join(text.strip("\n").splitlines()[-TAIL_LINES:])
 
 
 def _with_output(reason: str, tail: str) -> str:
@@ -174,6 +144,7 @@ class SupervisedBackend:
         modules: Sequence[str],
         *,
         workers: int | None = None,
+        max_runs: int | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         from scratchlab.runner.environment import usable_cpus
@@ -182,17 +153,21 @@ class SupervisedBackend:
         self.modules = tuple(modules)
         self.cores = usable_cpus()
         self.size = max(1, workers or self.cores)
+        self.max_runs = max_runs  # a worker retires after this many runs
+        self._blocked: dict[str, str] = {}  # plugin -> how it crashed workers on import
         self.warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
         self.poll = 0.5  # seconds between checks for overdue runs
         self._context = multiprocessing.get_context(
             "spawn"
         )  # torch's thread pools do not survive a fork
-        self._workers: list[_Worker] = []
+        self._workers: list[WorkerHandle] = []
         self._folder: Path | None = None
         self._headroom: int | None = None
         self._failed_starts = 0
         self._count = 0
         self._queue: deque[_Task] = deque()
+        self._timeout: float | None = None
+        self._live: LiveSink | None = None
         self._begun: list[
             int
         ] = []  # runs sent ahead that have started since the driver last looked
@@ -205,6 +180,7 @@ class SupervisedBackend:
         return {
             "backend": "supervised",
             "workers": self.size,
+            "max_runs_per_worker": self.max_runs,
             "usable_cpus": self.cores,
             "torch_threads": {"shared": max(1, self.cores // self.size), "exclusive": self.cores},
             # set when the workers start: MemAvailable then, or $SCRATCHLAB_WORKER_MEMORY; none for accelerators
@@ -253,28 +229,45 @@ class SupervisedBackend:
         if self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix="scratchlab-workers-"))
         self._count += 1
-        output = self._folder / f"worker-{self._count}.log"
-        output.touch()
-        conn, child = self._context.Pipe()
-        process = self._context.Process(
-            target=worker_main,
-            args=(child, self.modules, str(output), self._headroom),
-            name=f"scratchlab-worker-{self._count}",
-            daemon=True,
+        options = WorkerOptions(
+            self.modules,
+            str(self._folder / f"worker-{self._count}.log"),
+            self._headroom,
+            self.max_runs,
+            frozenset(self._blocked),
         )
-        process.start()
-        child.close()
-        self._workers.append(_Worker(process, conn, output))
+        self._workers.append(start_worker(self._context, options, self._count))
 
-    def _discard(self, worker: _Worker, *, kill: bool) -> None:
+    def _adopt_early(self, devices: Sequence[str]) -> None:
+        """Take over the worker :func:`~scratchlab.runner.workerproc.start_early` started, if it
+        fits this sweep (the same plugins and limits, and a CPU sweep: its memory limit is a CPU
+        one); otherwise stop it."""
+        early = take_early(self.modules, self.max_runs)
+        if early is None:
+            return
+        worker, folder = early
+        if all(d.startswith("cpu") for d in devices):
+            self._workers.append(worker)
+            self._folder, self._count = folder, 1
+        else:
+            worker.process.kill()
+            worker.process.join(timeout=5)
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _discard(self, worker: WorkerHandle, *, kill: bool) -> None:
         self._workers.remove(worker)
         if kill and worker.process.is_alive():
             worker.process.kill()
         worker.process.join(timeout=5)
         worker.conn.close()
+        if worker.process.pid is not None:
+            # what its runs started (a child left running) goes with it: the worker leads its group
+            with contextlib.suppress(OSError):
+                os.killpg(worker.process.pid, signal.SIGKILL)
 
     def _top_up(self, wanted: int) -> None:
-        while len(self._workers) < wanted:
+        # a retiring worker's replacement starts at once, while it finishes exiting
+        while sum(not w.retiring for w in self._workers) < wanted:
             self._spawn()
 
     # -- handing out -------------------------------------------------------
@@ -302,7 +295,7 @@ class SupervisedBackend:
                     os.truncate(worker.output, 0)  # the worker appends, so it writes at the new end
                     worker.offset = 0
             worker.task, worker.since, worker.started_at = task, time.monotonic(), datetime.now(UTC)
-            worker.conn.send((task.planned, self._timeout, task.threads))
+            worker.conn.send(self._message(task))
             handed.append(task.run_id)
         self._send_ahead(queue)
         return handed
@@ -333,21 +326,26 @@ class SupervisedBackend:
                     break
                 queue.popleft()
                 worker.queued.append(task)
-                worker.conn.send((task.planned, self._timeout, task.threads))
+                worker.conn.send(self._message(task))
+
+    def _message(self, task: _Task) -> tuple:
+        """What a worker gets for ``task``: the run, its timeout, threads and live options."""
+        live = None if self._live is None else self._live.options(task.run_id)
+        return (task.planned, self._timeout, task.threads, live)
 
     def _short(self, task: _Task) -> bool:
         """Whether a run of ``task``'s kind took under :data:`SEND_AHEAD_BELOW` earlier in the sweep."""
         seconds = self._seconds.get(task.kind)
         return seconds is not None and seconds <= SEND_AHEAD_BELOW
 
-    def _requeue(self, worker: _Worker, queue: deque[_Task]) -> None:
+    def _requeue(self, worker: WorkerHandle, queue: deque[_Task]) -> None:
         """Put a run that was sent ahead to a worker that is gone back at the head of the queue."""
         while worker.queued:
             queue.appendleft(worker.queued.pop())
 
     # -- collecting --------------------------------------------------------
 
-    def _receive(self, worker: _Worker) -> list[tuple[int, RunResult]]:
+    def _receive(self, worker: WorkerHandle) -> list[tuple[int, RunResult]]:
         """Read what ``worker`` has sent; a result comes back as ``(run_id, result)``."""
         out = []
         while True:
@@ -361,7 +359,13 @@ class SupervisedBackend:
                 worker.ready = True
                 self._failed_starts = 0
                 continue
-            _, result, retire, size = message
+            if message[0] == "loading":
+                worker.loading = message[1]
+                continue
+            if message[0] in ("metrics", "report"):
+                self._live_message(worker, message)
+                continue
+            _, result, retire, size, note = message
             task, worker.task = worker.task, None
             now = time.monotonic()
             if task is not None:
@@ -379,9 +383,24 @@ class SupervisedBackend:
                 self._begun.append(worker.task.run_id)
             if task is not None:
                 out.append((task.run_id, result))
+                if note is not None:
+                    self.warn(f"run {task.run_id} ({task.planned.experiment}): {note}")
         return out
 
-    def _died(self, worker: _Worker) -> list[tuple[int, RunResult]]:
+    def _live_message(self, worker: WorkerHandle, message: tuple) -> None:
+        """A running run's metric batch (stored by the sink) or reported value (answered with
+        the sink's verdict); see :mod:`scratchlab.runner.live`."""
+        if worker.task is None or self._live is None:
+            return
+        if message[0] == "metrics":
+            self._live.metrics(worker.task.run_id, message[1])
+            return
+        _, name, step, value = message
+        verdict = self._live.judge(worker.task.run_id, name, step, value)
+        with contextlib.suppress(OSError, ValueError):
+            worker.conn.send(("verdict", verdict))
+
+    def _died(self, worker: WorkerHandle) -> list[tuple[int, RunResult]]:
         """Handle a worker that is gone: its run, if it had one, failed; a start failure is counted."""
         worker.process.join(timeout=5)
         code = worker.process.exitcode
@@ -392,14 +411,21 @@ class SupervisedBackend:
         if task is not None:
             reason = f"{exit_description(code)} during the run; a new worker took its place"
             return [(task.run_id, failed_result(_with_output(reason, tail), worker.started_at))]
+        if not was_ready and worker.loading is not None:
+            # one plugin crashes the process on import: leave it out, fail its runs, go on
+            self._blocked[worker.loading] = crash_description(code)
+            self.warn(
+                f"plugin {worker.loading!r} crashed a worker process on import"
+                f" ({crash_description(code)}); its runs fail, the others run without it"
+            )
+            return []
         if not was_ready:
             self._failed_starts += 1
             if self._failed_starts >= START_ATTEMPTS:
+                last = tail.strip().splitlines()[-1:] if tail.strip() else []
+                said = f"; its last output: {last[0].strip()[:300]}" if last else ""
                 raise WorkerStartError(
-                    _with_output(
-                        f"worker processes die before they are ready: {exit_description(code)}",
-                        tail,
-                    ).replace("the run's last output", "the worker's last output")
+                    f"worker processes die before they are ready: {exit_description(code)}{said}"
                 )
         return []
 
@@ -444,27 +470,73 @@ class SupervisedBackend:
             out.extend(self._overdue(limit))
         return out
 
+    def _refuse_blocked(self, queue: deque[_Task]) -> list[tuple[int, RunResult]]:
+        """Take the runs that need a plugin which crashed workers on import out of ``queue``,
+        failed with one line that says so."""
+        if not self._blocked:
+            return []
+        out, kept = [], deque()
+        for task in queue:
+            plugin = self._plugin_of(task.planned)
+            if plugin is None:
+                kept.append(task)
+                continue
+            reason = (
+                f"plugin {plugin!r} crashed the worker process on import ({self._blocked[plugin]}),"
+                " so no worker has it; its runs cannot run"
+            )
+            out.append((task.run_id, failed_result(reason)))
+        queue.clear()
+        queue.extend(kept)
+        return out
+
+    def _plugin_of(self, planned: PlannedRun) -> str | None:
+        """The blocked plugin ``planned`` needs (its experiment's or a component's), or None."""
+        registry = self.plugins.registry
+        for category, name in [("experiment", planned.experiment), *planned.components.items()]:
+            with contextlib.suppress(LookupError):
+                plugin = registry.get(category, name).plugin
+                if plugin in self._blocked:
+                    return plugin
+        return None
+
     # -- the backend interface ---------------------------------------------
 
     def results(
-        self, items: Items, started: StartedCallback, timeout: float | None
+        self,
+        items: Items,
+        started: StartedCallback,
+        timeout: float | None,
+        live: LiveSink | None = None,
     ) -> Iterator[tuple[int, RunResult]]:
-        """Yield ``(run_id, result)`` as runs finish; kills the runs in flight when closed early."""
-        self._timeout = timeout
+        """Yield ``(run_id, result)`` as runs finish; kills the runs in flight when closed early.
+        ``items`` may grow while results are read (a search adds trials); ``live`` gets the
+        running runs' metric batches and reported values."""
+        self._timeout, self._live = timeout, live
         limit = None if timeout is None else timeout + grace_period(timeout)
         queue = self._queue = deque(self.tasks(items))
+        seen = len(items)
         self._begun = []
         if not self._workers:
-            self._headroom = memory_headroom(sorted({t.planned.device for t in queue}))
+            devices = sorted({t.planned.device for t in queue})
+            self._headroom = memory_headroom(devices)
+            self._adopt_early(devices)
         finished = False
         try:
             while True:
+                if len(items) > seen:  # added since: a search asked for more trials
+                    queue.extend(self.tasks(items[seen:]))
+                    seen = len(items)
                 running = sum(w.task is not None for w in self._workers)
                 if not queue and not running:
                     break
                 # all tasks alone: one worker is enough; never more workers than runs left
                 wanted = 1 if all(t.alone for t in queue) else min(self.size, len(queue) + running)
                 self._top_up(max(wanted, running))
+                refused = self._refuse_blocked(queue)
+                if refused:
+                    started([run_id for run_id, _ in refused])
+                    yield from refused
                 handed = self._dispatch(queue)
                 if handed:
                     started(handed)
@@ -485,7 +557,8 @@ class SupervisedBackend:
             if worker.task is None:
                 with contextlib.suppress(OSError, ValueError):
                     worker.conn.send(None)
-        deadline = time.monotonic() + 2
+        # an idle worker holds nothing: it gets a moment to exit, then it is killed
+        deadline = time.monotonic() + CLOSE_WAIT
         for worker in list(self._workers):
             worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
             self._discard(worker, kill=True)

@@ -78,10 +78,12 @@ class Execution:
     retry_noisy: int = (
         0  # measure runs whose timings were judged noisy again, up to this many times
     )
+    max_runs_per_worker: int | None = None  # replace each supervised worker after N runs
 
     def __post_init__(self) -> None:
         from scratchlab.runner.options import (
             MAX_RETRIES,
+            MAX_RUNS_PER_WORKER,
             MAX_WORKERS,
             BoundsError,
             check_int,
@@ -102,12 +104,19 @@ class Execution:
             raise SweepUsageError(
                 f"unknown backend {self.backend!r}; known: {', '.join(sorted(BACKENDS))}"
             )
+        if self.max_runs_per_worker is not None and self.backend_name() != "supervised":
+            raise SweepUsageError(
+                "--max-runs-per-worker recycles supervised worker processes; --inline and"
+                " --scheduler have none"
+            )
         try:
             if self.workers is not None:
                 check_int(self.workers, "workers", 1, MAX_WORKERS)
             if self.timeout is not None:
                 check_seconds(self.timeout, "timeout")
             check_int(self.retry_noisy, "retry-noisy", 0, MAX_RETRIES)
+            if self.max_runs_per_worker is not None:
+                check_int(self.max_runs_per_worker, "max-runs-per-worker", 1, MAX_RUNS_PER_WORKER)
         except BoundsError as exc:
             raise SweepUsageError(str(exc)) from None
 
@@ -165,6 +174,7 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
     note: str | None = None  # set when there is nothing to run
     tags: tuple[str, ...] = ()  # put on the sweep when it is stored or resumed (--tag)
+    search: Any = None  # a search's runner.trials.SearchDriver; runs then come from it
 
 
 # --------------------------------------------------------------------------- planning
@@ -205,10 +215,26 @@ def checked_tags(tags: Sequence[str]) -> tuple[str, ...]:
 
 
 def prepare_new(
-    spec: SweepSpec, plugins: Any, *, name: str | None = None, tags: Sequence[str] = ()
+    spec: SweepSpec,
+    plugins: Any,
+    *,
+    name: str | None = None,
+    tags: Sequence[str] = (),
+    search: Any = None,
 ) -> Prepared:
-    """Plan a new sweep of ``spec`` to be stored with ``tags``; nothing is written."""
+    """Plan a new sweep of ``spec`` to be stored with ``tags`` (a grid, or with ``search``, a
+    :class:`~scratchlab.runner.search.SearchSpec`, a search); nothing is written."""
     tags = checked_tags(tags)
+    if search is not None:
+        prepared = _prepare_search(spec, plugins, search, name or _default_name(spec))
+        prepared.tags = tags
+        return prepared
+    from scratchlab.runner.search import check_no_ranges
+
+    try:
+        check_no_ranges(spec)
+    except PlanError as exc:
+        raise SweepUsageError(str(exc)) from None
     runs = plan_runs(spec, plugins.registry)
     name = name or _default_name(spec)
     return Prepared(
@@ -220,6 +246,31 @@ def prepare_new(
         warnings=plan_warnings(spec, runs, plugins.registry),
         note=None if runs else "the plan has no runs",
         tags=tags,
+    )
+
+
+def _search_driver(spec: SweepSpec, plugins: Any, search: Any) -> Any:
+    """A :class:`~scratchlab.runner.trials.SearchDriver` for ``spec``'s space (SweepUsageError)."""
+    from scratchlab.runner.search import build_space
+    from scratchlab.runner.trials import SearchDriver
+
+    try:
+        space = build_space(spec, plugins.registry, planner=plan_runs)
+    except PlanError as exc:
+        raise SweepUsageError(str(exc)) from None
+    return SearchDriver(None, None, space, search, plugins.registry)
+
+
+def _prepare_search(spec: SweepSpec, plugins: Any, search: Any, name: str) -> Prepared:
+    driver = _search_driver(spec, plugins, search)
+    return Prepared(
+        spec=spec,
+        name=name,
+        runs=[],
+        run_ids=[],
+        title=f"search {name!r}: {search.method}, {search.trials} trials of"
+        f" {driver.space.experiment} over {driver.space.describe()}",
+        search=driver,
     )
 
 
@@ -252,11 +303,31 @@ def prepare_resume(
     from scratchlab.db.ownership import check_not_live
     from scratchlab.db.queries import planned_runs
     from scratchlab.runner.execute import unfinished
+    from scratchlab.runner.search import SEARCH_KEY, SearchSpec
     from scratchlab.runner.threads import candidates
 
     stored, spec = _stored_spec(store, sweep_id, plugin_modules)
     check_not_live(store, sweep_id)  # refuse a sweep another process still runs, before planning
     title = f"sweep {sweep_id} ({stored['name']}), resumed"
+    if SEARCH_KEY in stored["spec"]:
+        # the same study goes on: rebuilt from the stored trials, unfinished ones first
+        driver = _search_driver(spec, plugins, SearchSpec.from_json(stored["spec"][SEARCH_KEY]))
+        driver.attach(store, sweep_id)
+        driver.rebuild()
+        note = None
+        if not driver.work_left:
+            note = f"sweep {sweep_id} ({stored['name']}): every trial has ended; nothing to run"
+        return Prepared(
+            spec=spec,
+            name=stored["name"],
+            runs=[],
+            run_ids=[],
+            title=f"{title}: trial {driver.count + 1} of {driver.search.trials} next",
+            sweep_id=sweep_id,
+            timeout=stored_timeout(stored),
+            note=note,
+            search=driver,
+        )
     wanted = unfinished(store.sweep_runs(sweep_id))
     prepared = Prepared(
         spec=spec,
@@ -367,6 +438,7 @@ def make_backend(
         tuple(modules),
         workers=execution.workers,
         scheduler=execution.scheduler,
+        max_runs=execution.max_runs_per_worker,
         warn=warn,
     )
     try:
@@ -395,6 +467,7 @@ def execute_prepared(
     from scratchlab.plugins.registry import declared_headlines
     from scratchlab.runner import execute
     from scratchlab.runner.environment import busy_warning, capture_environment
+    from scratchlab.runner.search import SEARCH_KEY
     from scratchlab.runner.threads import resolve as resolve_threads
 
     if prepared.note is not None:
@@ -406,6 +479,12 @@ def execute_prepared(
         )
     execution.check_environment()
     store.check_writable()  # a damaged database is refused before its first row, not halfway
+    search = prepared.search
+    if search is not None and search.search.prune != "none" and execution.scheduler is not None:
+        raise SweepUsageError(
+            "--prune judges values runs report while they run, which Dask workers cannot send;"
+            " use the supervised workers (--workers N) or --inline"
+        )
     progress = Tallying(reporter or SilentReporter())
     for message in prepared.warnings:
         progress.warn(message)
@@ -434,6 +513,8 @@ def execute_prepared(
             spec_json[HEADLINES_KEY] = declared_headlines(
                 plugins.registry, {r.experiment for r in prepared.runs}
             )
+            if search is not None:
+                spec_json[SEARCH_KEY] = search.search.to_json()
             sweep_id = store.create_sweep(
                 prepared.name, list(argv), spec_json, environment, owner=owner
             )
@@ -453,10 +534,17 @@ def execute_prepared(
             from scratchlab.db.annotations import add_tags
 
             add_tags(store, "sweep", [sweep_id], prepared.tags)
+        total = len(items)
+        if search is not None:
+            search.attach(store, sweep_id, backend)
+            search.parallel = _parallel(execution)
+            search.warn = progress.warn
+            total = search.runs_left()
+            items = search.start()
         stored = store.get_sweep(sweep_id)
         sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
         hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])
-        progress.start(f"sweep {sweep_id} ({prepared.name})", len(items))
+        progress.start(f"sweep {sweep_id} ({prepared.name})", total)
         stack.enter_context(ownership.Heartbeat(store, sweep_id, owner))
         result = execute.execute_sweep(
             store,
@@ -467,6 +555,7 @@ def execute_prepared(
             reporter=progress,
             timeout=timeout,
             fail_fast=execution.fail_fast,
+            feed=search,
         )
         result = _retry_noisy(
             store,
@@ -474,7 +563,7 @@ def execute_prepared(
             items,
             backend,
             result,
-            rounds=execution.retry_noisy,
+            rounds=execution.retry_noisy if search is None else 0,
             hooks=hooks,
             reporter=progress,
             timeout=timeout,
@@ -489,6 +578,15 @@ def execute_prepared(
         signum=result.signum,
         tally=progress.tally.tally(),
     )
+
+
+def _parallel(execution: Execution) -> int:
+    """How many trials of a search run at once: one per worker (inline: one)."""
+    from scratchlab.runner.environment import usable_cpus
+
+    if execution.inline:
+        return 1
+    return execution.workers or usable_cpus()
 
 
 def _retry_noisy(
@@ -560,19 +658,21 @@ def run_sweep(
     plugins: Any = None,
     argv: Sequence[str] = (),
     tags: Sequence[str] = (),
+    search: Any = None,
 ) -> SweepOutcome:
     """Plan ``spec``, store it as a new sweep in ``db`` (a URL or a SQLite path) with
     ``tags`` and run it.
 
     ``plugins`` is a loaded :class:`~scratchlab.plugins.manager.Plugins`
-    (default: load the installed ones plus ``spec.plugin_modules``). Raises
-    :class:`SweepUsageError` before anything is written when the plan is bad.
+    (default: load the installed ones plus ``spec.plugin_modules``); ``search`` a
+    :class:`~scratchlab.runner.search.SearchSpec` to search instead of running the grid.
+    Raises :class:`SweepUsageError` before anything is written when the plan is bad.
     """
     from scratchlab.db import open_store
     from scratchlab.db.engine import resolve_url
 
     loaded = _load(plugins, spec.plugin_modules)
-    prepared = prepare_new(spec, loaded, name=name, tags=tags)
+    prepared = prepare_new(spec, loaded, name=name, tags=tags, search=search)
     if prepared.note is not None:
         raise SweepUsageError(prepared.note)
     execution.check_environment()

@@ -6,9 +6,14 @@ SIGHUP (the driver decides), dies with the driver (Linux ``PR_SET_PDEATHSIG``),
 enables ``faulthandler`` (a crash's Python stack lands in that file), imports
 torch and the plugins, caps its address space (:func:`memory_headroom`), says
 ready, then runs what the driver sends, one run at a time, until told to stop.
-A run's ``KeyboardInterrupt`` or ``SystemExit`` becomes a failed result; a
-run that hit the memory limit is ``failed`` with ``out of memory`` first and
-its worker retires, since a process that hit its limit may be half-broken.
+Every run starts from the state recorded before the first
+(:mod:`~scratchlab.runner.isolation`). A run's ``KeyboardInterrupt`` or
+``SystemExit`` becomes a failed result. The worker retires (exits after
+sending the result; the driver starts a fresh one) after a run that hit the
+memory limit (``failed``, ``out of memory`` first: a process that hit its
+limit may be half-broken), after a run that changed what cannot be restored
+(a patched function, a thread, a child, memory held), and after
+``--max-runs-per-worker`` runs.
 """
 
 from __future__ import annotations
@@ -21,13 +26,17 @@ import re
 import signal
 import sys
 import traceback
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from scratchlab.core.records import PlannedRun, RunResult
-from scratchlab.runner.execute import apply_threads, failed_result, missing_on_worker
+from scratchlab.runner.execute import failed_result, missing_on_worker
+from scratchlab.runner.isolation import add_note
+from scratchlab.runner.live import PipeLink
 
 #: environment variable: memory a run may allocate on top of its worker's start-up size
 MEMORY_ENV = "SCRATCHLAB_WORKER_MEMORY"
@@ -155,10 +164,23 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
 
 
-def worker_main(conn: Any, modules: tuple[str, ...], output: str, headroom: int | None) -> None:
-    """The worker process: load everything, say ready, then run what the driver sends until told to stop."""
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How a worker runs: what it loads and when it retires."""
+
+    modules: tuple[str, ...]  # --plugin modules
+    output: str  # the file its stdout and stderr go to
+    headroom: int | None  # bytes it may allocate over its start-up size (None: no limit)
+    max_runs: int | None = None  # retire after this many runs (--max-runs-per-worker)
+    blocked: frozenset[str] = frozenset()  # plugins that crashed a worker on import: not loaded
+
+
+def worker_main(conn: Any, options: WorkerOptions) -> None:
+    """The worker process: load everything, say ready, then run what the driver sends until told
+    to stop (or until it retires: out of memory, a run changed what cannot be restored, or
+    ``max_runs`` runs done)."""
     parent = os.getppid()
-    _redirect_output(output)
+    _redirect_output(options.output)
     # Ctrl-C and a closed terminal reach the whole process group; the driver decides
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "SIGHUP"):
@@ -166,51 +188,100 @@ def worker_main(conn: Any, modules: tuple[str, ...], output: str, headroom: int 
     _die_with_parent()
     if os.getppid() != parent:
         return  # the driver died before the line above took effect
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)  # a group of its own: the driver kills what a run left behind with it
     faulthandler.enable()
     import torch  # noqa: F401  (imported now, so that no run's clock pays for it)
 
-    from scratchlab.plugins.manager import load_plugins
+    from scratchlab.runner.fingerprint import held_limit, plugin_modules
+    from scratchlab.runner.isolation import Isolation
 
-    plugins = load_plugins(modules)
-    limit = _limit_memory(headroom)
+    plugins = _load_plugins(conn, options)
+    limit = _limit_memory(options.headroom)
+    isolation = Isolation(plugin_modules(plugins), replaceable=True, held_limit=held_limit())
     conn.send(("ready", os.getpid(), limit))
+    done = 0
+    stash: deque = deque()  # runs sent ahead that arrived while a run waited for a verdict
     while True:
         try:
-            message = conn.recv()
+            message = stash.popleft() if stash else conn.recv()
         except (EOFError, OSError):
             return
         if message is None:
             return
-        planned, timeout, threads = message
-        result = _run_one(plugins, planned, timeout, threads, limit)
+        planned, timeout, threads, live = message
+        link = None if live is None else PipeLink(conn, live, stash)
+        result, replace, note = _run_one(plugins, planned, timeout, threads, limit, isolation, link)
+        done += 1
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
-        # a process that hit its memory limit may be half-broken: it retires, the driver starts a fresh one
-        retire = _out_of_memory(result)
-        conn.send(("result", result, retire, _output_size()))
+        # a process that hit its memory limit may be half-broken, one a run changed for good is
+        # not the same process any more: it retires, the driver starts a fresh one
+        retire = replace or _out_of_memory(result) or done == options.max_runs
+        conn.send(("result", result, retire, _output_size(), note))
         if retire:
-            return
+            conn.close()
+            os._exit(0)  # now: a thread a run left behind would keep a normal exit waiting
+
+
+def _load_plugins(conn: Any, options: WorkerOptions) -> Any:
+    """Import each third-party plugin alone first, telling the driver which (a plugin whose
+    import crashes the process is then known by name), then load them all."""
+    import importlib
+    import importlib.metadata
+
+    from scratchlab.plugins.manager import DISABLE_ENV, ENTRY_POINT_GROUP, load_plugins
+
+    disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    disabled |= options.blocked
+    found = [
+        (ep.name, ep.value.partition(":")[0])
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    ]
+    for name, module in [*found, *((m, m) for m in options.modules)]:
+        if not {name, module} & disabled:
+            conn.send(("loading", name))
+            with contextlib.suppress(Exception):  # load_plugins reports it, by name
+                importlib.import_module(module)
+    conn.send(("loading", None))
+    return load_plugins(options.modules, disabled=disabled)
 
 
 def _run_one(
-    plugins: Any, planned: PlannedRun, timeout: float | None, threads: int, limit: int | None
-) -> RunResult:
+    plugins: Any,
+    planned: PlannedRun,
+    timeout: float | None,
+    threads: int,
+    limit: int | None,
+    isolation: Any,
+    link: PipeLink | None = None,
+) -> tuple[RunResult, bool, str | None]:
+    """Run ``planned`` from the baseline state; its result (with a note of what it changed in the
+    process), whether this worker must be replaced, and the note."""
     from scratchlab.runner.context import run_experiment
 
     started_at = datetime.now(UTC)
+    isolation.begin(threads)
     try:
-        apply_threads(threads)
         missing = missing_on_worker(plugins, planned)
         if missing is not None:
-            return failed_result(missing, started_at)
-        result = run_experiment(plugins, planned, timeout=timeout)
-    except (
-        BaseException
-    ) as exc:  # KeyboardInterrupt raised by the run itself (SIGINT is ignored here)
-        return failed_result(
+            result = failed_result(missing, started_at)
+        else:
+            result = run_experiment(plugins, planned, timeout=timeout, link=link)
+    except BaseException as exc:  # KeyboardInterrupt raised by the run itself (SIGINT is ignored)
+        result = failed_result(
             f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at
         )
+    try:
+        verdict = isolation.end()
+        note, replace = verdict.note, verdict.replace
+    except Exception as exc:  # a state so broken it cannot be put back: start afresh
+        note, replace = (
+            f"the run left its process unrestorable: {exc!r} (its worker was replaced)",
+            True,
+        )
+    result.reason = add_note(result.reason, note)
     if _out_of_memory(result):
         size = (
             "its address-space limit"
@@ -218,4 +289,4 @@ def _run_one(
             else f"its limit of {limit / 2**30:.1f} GiB of address space"
         )
         result.reason = f"out of memory: the run needed more than {size}\n{result.reason}"
-    return result
+    return result, replace, note

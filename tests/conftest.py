@@ -87,3 +87,12 @@ def clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run with neither the strict nor the disable switch set by the caller's shell."""
     monkeypatch.delenv("SCRATCHLAB_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("SCRATCHLAB_DISABLE_PLUGINS", raising=False)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every end-to-end journey (``tests/journeys/``: real sweeps, browsers, notebooks,
+    fresh virtualenvs) is ``slow``, so ``-m "not slow"`` is the quick subset."""
+    journeys = Path(__file__).resolve().parent / "journeys"
+    for item in items:
+        if journeys in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.slow)

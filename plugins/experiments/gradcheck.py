@@ -83,7 +83,7 @@ def calibrated_weights(ctx: Any, x: Any, sizes: tuple[int, int, int]) -> dict[st
     from scratchlab.plugins.experiments.models import mlp
 
     model = mlp(sizes, ctx.init, ctx.activation, device=ctx.device, dtype=ctx.dtype)
-    calibrate(model, ctx.init, x, "model")
+    calibrate(model, ctx.init, x, "gradcheck model")
     with torch.no_grad():
         w2 = model.lin2.weight.detach().clone()
         shift = model.act1.bias.to(device=w2.device, dtype=w2.dtype)

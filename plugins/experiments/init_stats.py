@@ -107,15 +107,17 @@ def run_mlp(ctx: Any) -> None:
 def calibrated_layer(ctx: Any, weight: Any, x: Any, layer: int) -> Any:
     """One layer of the deep stack calibrated by LSUV on its own input ``x`` (the layers before
     it already calibrated, as 07a goes layer by layer); returns its output."""
+    import torch
+
     from scratchlab.plugins.experiments.lsuv import calibrate
     from scratchlab.plugins.experiments.models import Activation, Linear
 
-    zero = torch_zeros(weight)
-    block = nn_sequential(
+    zero = torch.zeros(weight.shape[0], device=weight.device, dtype=weight.dtype)
+    block = sequential(
         lin=Linear(weight.t().clone(), zero, None),
         act=Activation(ctx.activation.forward, ctx.activation.name),
     )
-    calibrate(block, ctx.init, x, f"deep stack's layer{layer}")
+    calibrate(block, ctx.init, x, f"deep stack at layer {layer}")
     return block(x)
 
 
@@ -165,25 +167,18 @@ def run_conv(ctx: Any) -> None:
     )
     ctx.init.fn(conv.weight, ctx.activation.gain)
     conv.bias.zero_()
-    model = nn_sequential(conv=conv, act=Activation(ctx.activation.forward, ctx.activation.name))
-    calibrate(model, ctx.init, images, "conv")
+    model = sequential(conv=conv, act=Activation(ctx.activation.forward, ctx.activation.name))
+    calibrate(model, ctx.init, images, "conv model")
     ctx.stats("conv", 0, "input", images)
     with ctx.watch(model, "conv"):
         model(images)
 
 
-def nn_sequential(**layers: Any) -> Any:
+def sequential(**layers: Any) -> Any:
     """``nn.Sequential`` of the named ``layers``, in order."""
     from torch import nn
 
     return nn.Sequential(collections.OrderedDict(layers))
-
-
-def torch_zeros(like: Any) -> Any:
-    """A zero bias for the square weight ``like``."""
-    import torch
-
-    return torch.zeros(like.shape[0], device=like.device, dtype=like.dtype)
 
 
 RUNNERS = {"mlp": run_mlp, "deep": run_deep, "conv": run_conv}

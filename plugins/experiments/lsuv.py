@@ -91,7 +91,7 @@ def calibrate(
     for name, (mean, std) in results.items():
         if not settled(mean, std, LSUV_TOL):
             raise Skip(
-                f"{init.name} cannot calibrate the {what}'s {name}: its output has mean"
+                f"{init.name} cannot calibrate {name} of the {what}: its output has mean"
                 f" {mean:.3g} and std {std:.3g} after {LSUV_MAX_ITER} rounds (wanted 0 and 1)"
             )
     return results

@@ -30,6 +30,11 @@ Recorded metrics (``step`` is the global optimiser step, from 0):
 - ``epoch_time_s`` per epoch (the training steps only) and ``samples_per_s``
   over the whole run.
 
+The valid metrics are *reported* (``ctx.report``): when a search's pruner judges one of
+them, it sees each epoch's value and may stop the run there; with a single epoch the
+valid metrics are then also evaluated and reported every ``log_every`` steps, so the
+pruner has something to judge before the end (only then: a grid run is unchanged).
+
 With ``stats_every`` > 0 the activation statistics of the training forward
 pass (``lin1``, ``act1``, ``lin2`` of model ``mlp``) are recorded at every
 ``stats_every``-th step, from step 0; once per epoch is ``stats_every`` =
@@ -98,6 +103,9 @@ def check_fits(matmul: Any, bs: int, sizes: tuple[int, ...]) -> None:
         if reason is not None:
             raise Skip(reason)
 
+
+#: the metrics a search's pruner may judge as training goes
+VALID_METRICS: tuple[str, ...] = ("valid_loss", "valid_accuracy")
 
 #: most validation rows per forward pass (bounds the memory of one pass)
 MAX_VALID_BATCH = 2048
@@ -219,6 +227,15 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
     total_steps = max(len(starts) * epochs, 1)
     eval_rows = valid_batch(strategy(ctx), bs, layer_sizes(ctx))
 
+    # one epoch and a pruner listening: judge the valid metrics every log_every steps too
+    judge_every = log_every if epochs == 1 and ctx.judged & set(VALID_METRICS) else 0
+
+    def report_valid(at: int) -> tuple[Any, Any]:
+        valid_loss, valid_accuracy = evaluate(model, loss, x_valid, y_valid, eval_rows)
+        ctx.report("valid_loss", valid_loss, at)
+        ctx.report("valid_accuracy", valid_accuracy, at)
+        return valid_loss, valid_accuracy
+
     model.train()
     step, train_seconds = 0, 0.0
     for _epoch in range(epochs):
@@ -241,14 +258,14 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
                 ctx.metric("train_loss", batch_loss, step)
                 ctx.metric("lr", optimizer.hypers["lr"], step)
             step += 1
+            if judge_every and step % judge_every == 0 and step < len(starts):
+                report_valid(step)
             ctx.check_budget()
         sync(ctx.device)
         seconds = time.perf_counter() - started
         train_seconds += seconds
         ctx.metric("epoch_time_s", seconds, step)
-        valid_loss, valid_accuracy = evaluate(model, loss, x_valid, y_valid, eval_rows)
-        ctx.metric("valid_loss", valid_loss, step)
-        ctx.metric("valid_accuracy", valid_accuracy, step)
+        valid_loss, valid_accuracy = report_valid(step)
         ctx.check_budget()
     if train_seconds > 0:
         ctx.metric("samples_per_s", n * epochs / train_seconds)

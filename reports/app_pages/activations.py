@@ -52,7 +52,7 @@ with chart_col:
     st.altair_chart(views.layer_chart(profile, "std", focus=not full), width="stretch")
 with table_col:
     st.caption("std at the last layer (best first: closest to 1)")
-    st.dataframe(
+    ui.table(
         views.last_layer(profile, "std").drop(columns="layer"),
         hide_index=True,
         width="stretch",
@@ -82,9 +82,7 @@ if broken.any():
     )
 else:
     st.caption(f"Every layer of {ui.plain(model)} stayed finite in every run.")
-st.dataframe(
-    with_run_links(nonfinite), hide_index=True, width="stretch", column_config=link_config()
-)
+ui.table(with_run_links(nonfinite), hide_index=True, width="stretch", column_config=link_config())
 
 stepped = views.step_stats(labelled)
 if not stepped.empty:

@@ -40,6 +40,7 @@ STATUS_COLORS: dict[str, str] = {
     "skipped": "#ff7f0e",
     "timeout": "#9467bd",
     "interrupted": "#8c564b",
+    "pruned": "#17becf",
 }
 
 

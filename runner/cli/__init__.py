@@ -166,4 +166,10 @@ def cli(ctx: click.Context, db: str | None, plugin_modules: tuple[str, ...], ver
 
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point."""
-    return cli.main(args=argv, prog_name="runner")
+    from scratchlab.runner.isolation import exit_past_left_threads
+
+    try:
+        return cli.main(args=argv, prog_name="runner")
+    except SystemExit as exc:
+        exit_past_left_threads(exc.code)  # a thread an --inline run left would hold the exit
+        raise

@@ -166,7 +166,7 @@ def plugins_new(name: str, directory: Path, description: str | None) -> None:
     \b
     Examples:
       runner plugins new demo
-      pip install -e ./demo
+      pip install -e './demo[test]'
       runner sweep --experiments matmul --matmul demo,torch -s matmul.shapes=64x784x50
       cd demo && pytest
     """
@@ -176,6 +176,14 @@ def plugins_new(name: str, directory: Path, description: str | None) -> None:
         names = Names.of(name, description)
     except ScaffoldError as exc:
         raise click.BadParameter(str(exc), param_hint="NAME") from None
+    registry = click.get_current_context().obj.plugins.registry
+    if names.name in registry.names("matmul"):
+        owner = registry.get("matmul", names.name).plugin
+        raise click.BadParameter(
+            f"{names.name!r} is already a matmul (from plugin {owner!r}); "
+            "the new one would be dropped as a duplicate: pick another name",
+            param_hint="NAME",
+        )
     folder = directory / name
     shown = (
         folder if folder.is_absolute() else f"./{folder}"
@@ -192,7 +200,7 @@ def plugins_new(name: str, directory: Path, description: str | None) -> None:
     for path in written:
         click.echo(f"  {path}")
     click.echo("Next:")
-    click.echo(f"  pip install -e {shown}")
+    click.echo(f"  pip install -e '{shown}[test]'")
     click.echo(
         f"  runner sweep --experiments matmul --matmul {names.name},torch -s matmul.shapes=64x784x50"
     )

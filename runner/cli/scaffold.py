@@ -154,11 +154,11 @@ $description
 
 ## Installation
 
-Install this plugin in the same environment as scratchlab:
+Install this plugin in the same environment as scratchlab, with its test extra:
 
-    pip install -e .
+    pip install -e '.[test]'
 
-(offline, `pip install --no-build-isolation -e .` builds with the installed setuptools).
+(offline, `pip install --no-build-isolation -e '.[test]'` builds with the installed setuptools).
 
 Check that scratchlab sees it, then sweep it against the built-in strategies:
 
@@ -170,9 +170,8 @@ Check that scratchlab sees it, then sweep it against the built-in strategies:
 
 The plugin is `$module/__init__.py`; add components with the other
 `register_*` hooks (see scratchlab's plugin guide, `docs/plugins.md`).
-To run the tests:
+To run the tests (the install above brought pytest):
 
-    pip install -e '.[test]'
     pytest
 """
 

@@ -61,6 +61,10 @@ PLAN_OPTIONS: tuple[str, ...] = (
     "threads",
     "deterministic",
     "max_runs",
+    "search",
+    "trials",
+    "objective",
+    "prune",
     *(f"select_{c}" for c in OPTION_CATEGORIES),
 )
 
@@ -336,6 +340,25 @@ def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     " run's key.",
 )
 @click.option(
+    "--search",
+    type=click.Choice(("random", "tpe")),
+    help="Search instead of running the grid (Optuna's random or TPE sampler): every category"
+    " with several components is a choice, -s PARAM=LOW..HIGH[:log] or =A,B,C a range.",
+)
+@click.option("--trials", type=int, metavar="N", help="Trials a search runs (with --search).")
+@click.option(
+    "--objective",
+    metavar="METRIC[:max|min]",
+    help="The final metric a search optimises (default direction: min for a name with loss or"
+    " error in it, else max).",
+)
+@click.option(
+    "--prune",
+    type=click.Choice(("none", "median", "hyperband")),
+    help="Stop a search's poor trials early on the values runs report (Optuna's pruners)."
+    "  [default: none]",
+)
+@click.option(
     "--max-runs",
     type=options_.PLAN_RUNS,
     metavar="N",
@@ -365,6 +388,13 @@ def print_plan_summary(rows: Sequence[Mapping[str, Any]], title: str) -> None:
     metavar="N",
     help="Run on N supervised worker processes (a crash costs one run, not the sweep)."
     "  [default: one per usable CPU core]",
+)
+@click.option(
+    "--max-runs-per-worker",
+    type=options_.RUNS_PER_WORKER,
+    metavar="N",
+    help="Replace each worker process after N runs (as multiprocessing's maxtasksperchild does);"
+    " a worker is replaced anyway after a run that changed its process for good.  [default: no limit]",
 )
 @click.option(
     "--scheduler",
@@ -425,12 +455,20 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
       runner sweep --plugins matmul --matmul torch,einsum -s matmul.shapes=64x784x50
       runner sweep --plugins init --experiments init-stats --activation relu,tanh --dry-run
       runner sweep --config sweep.toml --workers 2
+      runner sweep --experiments train -s train.model=cnn --optimizer sgd,adam
+        --norm none,batchnorm -s train.lr=0.01..2:log
+        --search tpe --trials 20 --objective valid_accuracy --prune median
       runner sweep --resume 3
       runner sweep --rerun-failed 3
 
     A category an installed plugin adds gets an option too: --<category> NAMES.
     """
     state = ctx.obj
+    if not (options["dry_run"] or options["inline"] or options["scheduler"]):
+        from scratchlab.runner.workerproc import start_early
+
+        # the first worker imports torch and the plugins while this process plans
+        start_early(state.plugin_modules, max_runs=options["max_runs_per_worker"])
     if ctx.args:
         from scratchlab.runner.cli.category_options import category_choices
 
@@ -483,6 +521,7 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
         timeout=options["timeout"],
         fail_fast=options["fail_fast"],
         retry_noisy=options["retry_noisy"],
+        max_runs_per_worker=options["max_runs_per_worker"],
     )
     with contextlib.ExitStack() as stack:
         store = None
@@ -508,7 +547,11 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
             except PlanError as exc:
                 raise click.UsageError(str(exc)) from None
             prepared = sweeping.prepare_new(
-                spec, state.plugins, name=options["name"] or file_name, tags=options["tags"]
+                spec,
+                state.plugins,
+                name=options["name"] or file_name,
+                tags=options["tags"],
+                search=search_spec(options),
             )
         if options["tags"] and store is not None:  # a resumed or rerun sweep gets them too
             prepared.tags = sweeping.checked_tags(options["tags"])
@@ -521,6 +564,13 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
             for message in prepared.warnings:
                 click.echo(f"warning: {message}", err=True)
             suffix = "dry run" if store is not None else "dry run: nothing is run or written"
+            if prepared.search is not None:  # a search's runs are known only as it asks
+                driver = prepared.search
+                shown = {"search": driver.search.to_json(), "space": driver.space.describe()}
+                click.echo(
+                    json.dumps(shown) if options["as_json"] else f"{prepared.title} ({suffix})"
+                )
+                return
             _show_plan(
                 prepared.runs,
                 state.plugins.registry,
@@ -534,6 +584,34 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
         if store is None:
             store = stack.enter_context(open_store(state.db_url))
         _run(ctx, state, options, prepared, store, execution)
+
+
+def search_spec(options: Mapping[str, Any]) -> Any:
+    """The :class:`~scratchlab.runner.search.SearchSpec` that --search, --trials, --objective
+    and --prune ask for, or None for a grid; a usage error for a half-given search."""
+    from scratchlab.runner.search import SearchSpec, parse_objective
+
+    given = [o for o in ("trials", "objective", "prune") if options[o] is not None]
+    if options["search"] is None:
+        if given:
+            raise click.UsageError(
+                f"{_option_flag(given[0])} needs --search random or --search tpe"
+            )
+        return None
+    missing = [f"--{o}" for o in ("trials", "objective") if options[o] is None]
+    if missing:
+        raise click.UsageError(f"--search needs {' and '.join(missing)}")
+    try:
+        name, direction = parse_objective(options["objective"])
+        return SearchSpec(
+            method=options["search"],
+            trials=options["trials"],
+            objective=name,
+            direction=direction,
+            prune=options["prune"] or "none",
+        )
+    except PlanError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _show_plan(runs: Sequence[PlannedRun], registry: Any, title: str, as_json: bool) -> None:

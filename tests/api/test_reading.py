@@ -103,11 +103,14 @@ def test_charts_are_the_apps_altair_charts(results_url):
     with sl.open(results_url) as results:
         layers = sl.charts.layers(results, model="deep", value="std")
         spec = layers.to_dict()
-        assert (
-            spec["title"] == "activation std per layer"
-            and spec["encoding"]["y"]["scale"]["type"] == "log"
+        title = spec["title"]["text"] if isinstance(spec["title"], dict) else spec["title"]
+        assert title == "activation std per layer"
+        parts = spec.get("layer", [spec])  # the lines, and the marks of curves that leave
+        assert any(
+            p.get("encoding", {}).get("y", {}).get("scale", {}).get("type") == "log" for p in parts
         )
-        assert len(layers.data) == 10 and set(layers.data["init"]) == {"kaiming-normal", "randn"}
+        # the 2 inits x 5 layers, plus a marker where randn's line leaves the focused range
+        assert len(layers.data) >= 10 and set(layers.data["init"]) == {"kaiming-normal", "randn"}
         assert sl.charts.curves(results, "valid_accuracy", experiment="train").to_dict()["layer"]
         assert sl.charts.timings(results).to_dict()
         assert sl.charts.statuses(results, sweep=1).to_dict()
@@ -115,6 +118,7 @@ def test_charts_are_the_apps_altair_charts(results_url):
             sl.charts.layers(results, model="conv")
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_sweep_runs_through_the_cli_engine_and_reads_back(tmp_path):
     db = tmp_path / "runs.db"
     sweep = sl.sweep(

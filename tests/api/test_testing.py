@@ -95,6 +95,7 @@ def register_experiments(register):
 """
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_a_module_by_name_in_a_worker_process(tmp_path, monkeypatch):
     (tmp_path / "pidplugin.py").write_text(MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -33,7 +33,8 @@ def test_scaffold_writes_a_package_with_its_entry_point(tmp_path):
     assert project["entry-points"]["scratchlab"] == {"my-matmuls": "scratchlab_my_matmuls"}
     for path in FILES[-2:]:
         compile((folder / path).read_text(), path, "exec")  # valid Python, quotes and all
-    assert f"pip install -e {folder}" in result.stdout
+    assert f"pip install -e '{folder}[test]'" in result.stdout  # pytest comes with the test extra
+    assert "pip install -e '.[test]'" in (folder / "README.md").read_text()
 
 
 def test_existing_folder_and_bad_names_are_one_line_errors(tmp_path):
@@ -61,12 +62,15 @@ def test_existing_folder_and_bad_names_are_one_line_errors(tmp_path):
 def test_the_guide_flow_new_install_sweep_and_its_own_test(tmp_path, plugin_env):
     """The exact steps docs/plugins.md gives, in a fresh environment."""
     done = plugin_env.run("plugins", "new", "demo", cwd=tmp_path)
-    assert "pip install -e ./demo" in done.stdout
+    assert "pip install -e './demo[test]'" in done.stdout
     assert (
         "runner sweep --experiments matmul --matmul demo,torch -s matmul.shapes=64x784x50"
         in done.stdout
     )
-    plugin_env.pip("install", "--no-build-isolation", "--no-deps", "-e", str(tmp_path / "demo"))
+    # as the hint says, with the test extra (--no-deps: offline; its deps are already here)
+    plugin_env.pip(
+        "install", "--no-build-isolation", "--no-deps", "-e", f"{tmp_path / 'demo'}[test]"
+    )
 
     listed = plugin_env.run_json("plugins")
     (entry,) = [c for c in listed["components"]["matmul"] if c["name"] == "demo"]
@@ -94,6 +98,14 @@ def test_the_guide_flow_new_install_sweep_and_its_own_test(tmp_path, plugin_env)
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "2 passed" in tests.stdout
+
+
+def test_a_name_a_built_in_matmul_has_is_refused(tmp_path):
+    result = new("torch", "-d", str(tmp_path))
+    assert result.exit_code == 2
+    assert "'torch' is already a matmul (from plugin 'scratchlab.plugins.matmul')" in result.stderr
+    assert "pick another name" in result.stderr and "Traceback" not in result.output
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_scratchlab_prefix_is_not_doubled(tmp_path):

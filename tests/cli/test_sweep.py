@@ -132,6 +132,7 @@ def test_an_unavailable_cuda_device_is_a_usage_error(sweep, db_file: Path):
 # --------------------------------------------------------------------------- running
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_a_failing_plugin_is_recorded_with_its_traceback_and_the_others_finish(sweep, results):
     result = sweep("--experiments", "boom,echo,skippy", "--matmul", "toy-a,toy-b", "-q")
     assert result.exit_code == 1, result.output
@@ -157,6 +158,7 @@ def test_a_failing_plugin_is_recorded_with_its_traceback_and_the_others_finish(s
     assert "RuntimeError: boom on purpose" in result.stderr  # the log line says why
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_a_sweep_where_every_run_is_done_or_skipped_exits_0(sweep, results):
     result = sweep("--experiments", "echo,skippy", "--matmul", "toy-a", "--json")
     assert result.exit_code == 0, result.output
@@ -208,6 +210,7 @@ def test_fail_fast_stops_at_the_first_failure_and_resume_finishes(sweep, results
     ]
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_the_environment_is_stored_on_the_sweep(sweep, results):
     assert sweep("--experiments", "noop", "-q").exit_code == 0
     (environment,) = results.query("SELECT environment_json FROM sweeps")[0]
@@ -256,6 +259,7 @@ def test_observer_hooks_see_the_sweep_and_a_broken_one_is_only_a_warning(
     assert results.query("SELECT count(*) FROM runs WHERE status = 'done'") == [(2,)]
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_the_same_spec_twice_makes_two_sweeps_and_resuming_a_finished_one_runs_nothing(
     sweep, results
 ):
@@ -305,6 +309,7 @@ FLAKY_V2 = FLAKY_V1.replace(
 )
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_rerun_failed_makes_a_new_sweep_of_the_failed_runs_with_the_fixed_code(
     sweep, results, toy_path, tmp_path
 ):
@@ -348,6 +353,7 @@ def test_rerun_failed_makes_a_new_sweep_of_the_failed_runs_with_the_fixed_code(
     sys.modules.pop("flakytoy", None)
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_resume_refuses_runs_whose_code_changed(sweep, results, toy_path):
     (toy_path / "flakytoy.py").write_text(FLAKY_V1)
     assert (
@@ -407,6 +413,7 @@ def test_data_path_reaches_the_datasets_that_read_one_relative_to_a_config_file(
 # --------------------------------------------------------------------------- --retry-noisy
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_retry_noisy_measures_noisy_runs_again_until_their_timings_are_ok(
     sweep, results, tmp_path: Path
 ):
@@ -437,6 +444,7 @@ def test_retry_noisy_measures_noisy_runs_again_until_their_timings_are_ok(
     assert results.query("SELECT status FROM sweeps") == [("done",)]
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_retry_noisy_stops_after_n_rounds_and_says_what_stayed_noisy(
     sweep, results, tmp_path: Path
 ):

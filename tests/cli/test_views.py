@@ -270,6 +270,7 @@ def test_report_command_line_passes_the_database_after_the_separator():
     assert command[command.index("--server.headless") + 1] == "true"
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_report_serves_the_app_and_stops_with_it(sample_db, tmp_path):
     port = free_port()
     health = f"http://127.0.0.1:{port}/_stcore/health"

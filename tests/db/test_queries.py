@@ -114,6 +114,7 @@ def test_list_sweeps_counts_runs_per_status(store):
         "skipped",
         "timeout",
         "interrupted",
+        "pruned",
     ]
     first, second = sweeps.iloc[0], sweeps.iloc[1]
     assert (first["name"], first["status"], first["n_runs"]) == ("first", "failed", 6)

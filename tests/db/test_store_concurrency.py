@@ -8,6 +8,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from scratchlab.db import open_store, queries
 
 RUNS_PER_WORKER = 60
@@ -44,6 +46,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # real worker processes or a served app: seconds each
 def test_two_processes_creating_and_writing_one_new_database_lose_nothing(db_url, tmp_path):
     url = db_url
     go = tmp_path / "go"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scratchlab.reports import browser
+from scratchlab.reports import browser, pages
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "test-artifacts" / "report-pages"
@@ -34,8 +34,15 @@ PAGES = [
     ("checks", "checks", "Checks", "charts"),
     ("compare", "compare?compare.runs={train},{train2}", "Compare", "charts"),
     ("analysis", "analysis?sweep={main}&experiment=train", "Analysis", "charts"),
+    ("telemetry", "telemetry?sweep={main}", "Telemetry", "title"),
     ("bad-link", "compare?compare.runs=99999999999999999999999,1", "Compare", "title"),
 ]
+
+
+def test_every_page_of_the_app_is_visited():
+    """The list above covers the app's own page list (reports/pages.py): no page left out."""
+    visited = {path.split("?")[0] for _, path, _, _ in PAGES}
+    assert {page.url for page in pages.PAGES} <= visited
 
 
 def _ids(url: str) -> dict[str, int]:

@@ -56,7 +56,7 @@ def test_the_example_notebook_runs_and_shows_its_results(tmp_path):
 
     # the chart is Altair's HTML output, its Vega-Lite spec and data inline
     chart = texts(code[4])
-    assert '"title": "activation std per layer"' in chart and "vega" in chart
+    assert '"activation std per layer"' in chart and "vega" in chart
     for name in ("kaiming-normal", "xavier", "randn"):
         assert f'"init": "{name}"' in chart
     assert '"layer": 100' in chart  # the whole 100-layer stack is drawn

@@ -58,7 +58,7 @@ def test_a_model_lsuv_cannot_calibrate_is_skipped_with_the_reason(registry):
     naming the model and layer, never stored as done with Kaiming's weights."""
     result = run(registry, "init-stats", "lsuv", "tanh", models="mlp")
     assert result.status == "skipped"
-    assert "lsuv cannot calibrate the mlp's act1" in result.reason
+    assert "lsuv cannot calibrate act1 of the mlp" in result.reason
     assert not result.stats
 
 

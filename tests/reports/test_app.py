@@ -11,18 +11,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from scratchlab.reports import pages
+
 APP = Path(__file__).resolve().parents[2] / "reports" / "app.py"
-PAGES = (
-    "sweeps",
-    "runs",
-    "run",
-    "timings",
-    "activations",
-    "training",
-    "analysis",
-    "checks",
-    "compare",
-)
 
 
 @pytest.fixture
@@ -35,10 +26,11 @@ def open_page(sample_db, monkeypatch):
         at = AppTest.from_file(APP, default_timeout=60)
         at.query_params.update(sidebar or {})
         at.run()
-        if page != "sweeps":
+        if page != pages.PAGES[0].url:
             # page keys are set once the first run (on the default page) has dropped foreign ones
             at.query_params.update(page_query or {})
-            at.switch_page(f"app_pages/{page}.py").run()
+            (chosen,) = [p for p in pages.PAGES if p.url == page]
+            at.switch_page(str(chosen.path)).run()
         assert not at.exception, [e.value for e in at.exception]
         assert not at.error, [e.value for e in at.error]
         return at
@@ -62,9 +54,22 @@ def frame_with(at: AppTest, column: str):
 
 
 def test_every_page_renders_its_title(open_page):
-    for page in PAGES:
-        at = open_page(page)
-        assert at.title[0].value == page.capitalize()
+    for page in pages.PAGES:  # the app's own list: a new page is opened here too
+        at = open_page(page.url)
+        assert at.title[0].value == page.title
+
+
+def test_a_page_added_to_the_list_is_in_the_menu_and_opens(open_page, tmp_path, monkeypatch):
+    """Adding a page is a script and one Page row (docs/architecture.md)."""
+    script = tmp_path / "hello.py"
+    script.write_text(
+        'import streamlit as st\n\nst.title("Hello")\nst.write("a page from a test")\n'
+    )
+    added = pages.Page(script, "Hello", ":material/waving_hand:", "hello")
+    monkeypatch.setattr(pages, "PAGES", (*pages.PAGES, added))
+    at = open_page("hello")
+    assert at.title[0].value == "Hello"
+    assert "a page from a test" in [m.value for m in at.markdown]
 
 
 def test_sweeps_page_lists_sweeps_with_counts_command_and_environment(open_page, sample_db):
@@ -235,7 +240,7 @@ import os, sys
 os.environ["SCRATCHLAB_DB"] = {sample_db.url!r}
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({str(APP)!r}, default_timeout=60).run()
-for page in {PAGES[1:]!r}:
+for page in {[p.url for p in pages.PAGES[1:]]!r}:
     at.switch_page(f"app_pages/{{page}}.py").run()
     assert not at.exception, page
 print("torch" in sys.modules)

@@ -209,3 +209,14 @@ def test_a_busy_machine_is_warned_about_and_recorded():
     assert busy_warning(busy) == (
         "the machine is busy (load average 3.2 on 2 usable CPUs): timings will include the contention"
     )
+
+
+def test_a_huge_reason_is_cut_to_its_head_and_tail_and_says_so():
+    from scratchlab.runner.execute import REASON_LIMIT, bounded_reason
+
+    reason = "Traceback (most recent call last):\n" + "x" * 20_000_000 + "\nValueError: end"
+    cut = bounded_reason(reason)
+    assert len(cut) < REASON_LIMIT + 100
+    assert cut.startswith("Traceback") and cut.endswith("ValueError: end")
+    assert "characters cut: the reason had 20,000,051" in cut
+    assert bounded_reason("short") == "short"

@@ -9,8 +9,9 @@ from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.execute import run_threads
 from scratchlab.runner.plan import plan, run_identity
 from scratchlab.runner.spec import PlanError, SweepSpec, parse_threads
-from scratchlab.runner.supervisor import SupervisedBackend, exit_description
+from scratchlab.runner.supervisor import SupervisedBackend
 from scratchlab.runner.worker import parse_size
+from scratchlab.runner.workerproc import exit_description
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,7 @@ def test_the_run_page_shows_every_time_in_one_unit(tmp_path, monkeypatch):
     units = {n.split("(")[1].rstrip(")") for n in metrics["metric"] if "(" in n}
     units |= {c.split("(")[1].rstrip(")") for c in timings.columns if "(" in c}
     spec = json.loads(at.get("vega_lite_chart")[-1].proto.spec)
-    axis = json.dumps(spec)
+    axis = json.dumps(spec, ensure_ascii=False)
     assert units == {"µs"}, units
     assert "time per call (µs, log)" in axis
     assert "samples_per_s" in set(metrics["metric"])

@@ -1,0 +1,143 @@
+"""The driver's side of one worker process: starting it, its handle, how it ended.
+
+:func:`start_worker` starts a process running :func:`~scratchlab.runner.worker.worker_main`;
+:class:`WorkerHandle` is what the supervisor keeps of it (its pipe, its output file, the run
+it holds and those sent ahead). :func:`start_early` starts the first worker of a sweep before
+the sweep is planned, so that its imports overlap the driver's; the backend takes it with
+:func:`take_early`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scratchlab.runner.worker import WorkerOptions, memory_headroom, worker_main
+
+#: lines and characters of a run's output kept in its reason
+TAIL_LINES = 25
+TAIL_CHARS = 4000
+
+
+def exit_description(code: int | None) -> str:
+    """How a worker process ended, in words (``code`` is ``Process.exitcode``)."""
+    if code is None:
+        return "the worker process stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = {
+            "SIGSEGV": " (a crash in native code)",
+            "SIGKILL": " (out of memory, or killed)",
+            "SIGABRT": " (aborted by native code)",
+            "SIGBUS": " (a crash in native code)",
+        }.get(name, "")
+        return f"the worker process was killed by {name}{why}"
+    return f"the worker process exited with code {code}"
+
+
+def crash_description(code: int | None) -> str:
+    """How a worker that crashed ended, said of "it": ``killed by SIGSEGV (a crash in native code)``."""
+    return exit_description(code).removeprefix("the worker process ").removeprefix("was ")
+
+
+@dataclass
+class WorkerHandle:
+    process: Any
+    conn: Any
+    output: Path
+    ready: bool = False
+    task: Any = None  # the supervisor's task it runs now
+    queued: deque[Any] = field(default_factory=deque)  # sent ahead, in the pipe behind ``task``
+    since: float = 0.0  # monotonic time the task was handed out
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    offset: int = 0  # output file size when the task was handed out
+    retiring: bool = False  # it said it exits after its last result
+    loading: str | None = None  # the plugin it was importing when it last said so
+
+    def tail(self) -> str:
+        """The last lines the worker wrote since its current task was handed out."""
+        try:
+            with self.output.open("rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(self.offset, size - TAIL_CHARS))
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip("\n").splitlines()[-TAIL_LINES:])
+
+
+# --------------------------------------------------------------------------- starting workers
+
+
+def start_worker(context: Any, options: WorkerOptions, number: int) -> WorkerHandle:
+    """Start one worker process with ``options``; it says ready when it has loaded everything."""
+    output = Path(options.output)
+    output.touch()
+    conn, child = context.Pipe()
+    process = context.Process(
+        target=worker_main, args=(child, options), name=f"scratchlab-worker-{number}", daemon=True
+    )
+    process.start()
+    child.close()
+    return WorkerHandle(process, conn, output)
+
+
+#: the worker :func:`start_early` started, until a backend adopts it: (worker, options, folder)
+_EARLY: dict[str, tuple[WorkerHandle, WorkerOptions, Path]] = {}
+
+
+def start_early(modules: Sequence[str], *, max_runs: int | None = None) -> None:
+    """Start one worker now, for a sweep about to be planned: its imports (torch, the plugins)
+    then overlap the driver's own, and a one-run sweep costs little more than ``--inline``. The
+    first :class:`SupervisedBackend` with the same plugins and limits adopts it; if none does,
+    it is stopped when this process exits. It assumes CPU runs (the memory limit); a sweep on an
+    accelerator stops it and starts its own."""
+    _stop_early()  # one a sweep that stopped before running left behind
+    try:
+        headroom = memory_headroom(("cpu",))
+    except ValueError:
+        return  # a bad $SCRATCHLAB_WORKER_MEMORY: the sweep itself says so
+    folder = Path(tempfile.mkdtemp(prefix="scratchlab-workers-"))
+    options = WorkerOptions(tuple(modules), str(folder / "worker-1.log"), headroom, max_runs)
+    context = multiprocessing.get_context("spawn")
+    _EARLY["worker"] = (start_worker(context, options, 1), options, folder)
+    atexit.unregister(_stop_early)
+    atexit.register(_stop_early)
+
+
+def _stop_early() -> None:
+    early = _EARLY.pop("worker", None)
+    if early is not None:
+        _stop(early)
+
+
+def take_early(modules: Sequence[str], max_runs: int | None) -> tuple[WorkerHandle, Path] | None:
+    """The worker :func:`start_early` started and its output folder, if it was started with
+    ``modules`` and ``max_runs``; None otherwise (one that does not fit is stopped)."""
+    early = _EARLY.pop("worker", None)
+    if early is None:
+        return None
+    worker, options, folder = early
+    if (options.modules, options.max_runs) == (tuple(modules), max_runs):
+        return worker, folder
+    _stop(early)
+    return None
+
+
+def _stop(early: tuple[WorkerHandle, WorkerOptions, Path]) -> None:
+    early[0].process.kill()
+    early[0].process.join(timeout=5)
+    shutil.rmtree(early[2], ignore_errors=True)
