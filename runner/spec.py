@@ -288,6 +288,11 @@ def parse_threads(value: Any, where: str = "--threads") -> tuple[int | None, ...
         if text == "auto":
             out.append(None)
             continue
+        if not text:  # "1,,2": a typo, not a shorter list
+            raise PlanError(
+                f"{where}: {value!r} has an empty item; give auto or integers 1 to {MAX_THREADS},"
+                " comma-separated"
+            )
         if (
             isinstance(item, bool)
             or not (text.isascii() and text.isdigit())

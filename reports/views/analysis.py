@@ -18,7 +18,7 @@ from scratchlab.reports.importance import LOG_SPAN, MISSING, varying_dimensions
 from scratchlab.reports.views.training import setting_text
 
 #: the most runs the page draws; past it a fixed-seed sample, said in a caption
-MAX_DRAWN = 2000
+MAX_DRAWN = 1000
 #: the most slice panels in one row
 SLICE_COLUMNS = 3
 #: the most values a categorical axis labels (more are drawn, not named)
@@ -124,7 +124,7 @@ def parallel_chart(table, names: list[str]):
     metric (viridis), with each axis's values named where they are few.
 
     The data is one row per run (each axis's position a column, folded into lines by
-    Vega-Lite), not one per run and axis: a 2,000-run sample is 2,000 rows, within
+    Vega-Lite), not one per run and axis: a 1,000-run sample is 1,000 rows, within
     Altair's row limit outside Streamlit, and a third of the JSON."""
     import altair as alt
 

@@ -565,7 +565,11 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
                 click.echo(f"warning: {message}", err=True)
             suffix = "dry run" if store is not None else "dry run: nothing is run or written"
             if prepared.search is not None:  # a search's runs are known only as it asks
-                click.echo(f"{prepared.title} ({suffix})")
+                driver = prepared.search
+                shown = {"search": driver.search.to_json(), "space": driver.space.describe()}
+                click.echo(
+                    json.dumps(shown) if options["as_json"] else f"{prepared.title} ({suffix})"
+                )
                 return
             _show_plan(
                 prepared.runs,

@@ -206,3 +206,35 @@ def test_resuming_a_finished_search_runs_nothing(sweep, results) -> None:
     again = sweep("--resume", "1", "--inline")
     assert again.exit_code == 0 and "every trial has ended; nothing to run" in again.stderr
     assert results.count("runs") == 2
+
+
+def test_a_dry_run_shows_the_space_and_writes_nothing(sweep, db_file: Path) -> None:
+    args = (*SEARCH, "-s", "climb.x=0..1", "-s", "climb.steps=2..5", "--search", "tpe")
+    result = sweep(*args, "--trials", "4", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["space"] == "climb.x in 0..1 × climb.steps in 2..5"
+    assert shown["search"]["trials"] == 4 and not db_file.exists()
+
+
+@pytest.mark.slow
+def test_a_search_runs_on_dask_too(sweep, results) -> None:
+    result = sweep(
+        "--experiments",
+        "climb",
+        "--objective",
+        "score",
+        "-s",
+        "climb.x=0..1",
+        "--search",
+        "tpe",
+        "--trials",
+        "3",
+        "--scheduler",
+        "local",
+        "--workers",
+        "1",
+    )
+    assert result.exit_code == 0, result.output
+    assert [s for (s,) in results.query("SELECT status FROM runs")] == ["done"] * 3
+    assert results.query("SELECT count(*) FROM final_metrics WHERE name = 'score'") == [(3,)]
