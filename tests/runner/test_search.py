@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -135,8 +137,12 @@ def test_workers_run_trials_at_once(sweep, results) -> None:
 
 
 def _wait_for(predicate: Callable[[], bool], seconds: float = 120) -> None:
+    """Poll ``predicate`` until true; a database still being created (locked) counts as false."""
     deadline = time.monotonic() + seconds
-    while not predicate():
+    while True:
+        with contextlib.suppress(sqlite3.OperationalError):
+            if predicate():
+                return
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.1)
 
