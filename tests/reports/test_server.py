@@ -52,6 +52,25 @@ print(json.dumps({"before": before, "after": [m for m in server.WARM_MODULES if 
     assert seen["after"] == list(WARM_MODULES)
 
 
+def test_served_by_streamlit_run_the_warm_up_starts_on_import():
+    """``streamlit run server.py`` imports the file as ``server`` (its folder on the path)
+    to find ``app``: the warm-up starts then, beside Streamlit's own start-up."""
+    seen = run_python(
+        f"""
+import json, sys, threading
+sys.path.insert(0, {str(browser.SERVER.parent)!r})
+import server
+names = [t.name for t in threading.enumerate()]
+server.start_warm_up().join(300)
+print(json.dumps({{"threads": names, "after": [m for m in server.WARM_MODULES if m in sys.modules]}}))
+"""
+    )
+    from scratchlab.reports.server import WARM_MODULES
+
+    assert "scratchlab-warm-imports" in seen["threads"]
+    assert seen["after"] == list(WARM_MODULES)
+
+
 def first_page_imports(db_url: str, warm: bool) -> set[str]:
     """The modules the Sweeps page's first script run imports in a fresh interpreter
     that has imported streamlit (and, with ``warm``, run the warm-up first)."""
