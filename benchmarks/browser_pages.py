@@ -113,13 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     warm: dict[str, list[float]] = {path: [] for path, _, _ in PAGES}
     for index in range(args.rounds):
         for name in rotated([n for n, _ in SERVERS], index):
-            with tempfile.TemporaryDirectory(prefix="browser-pages-") as folder:
+            with tempfile.TemporaryDirectory(
+                prefix="browser-pages-", ignore_cleanup_errors=True
+            ) as folder:
                 paint, total = first_paint(args.db, Path(folder), dict(SERVERS)[name])
             firsts[name].append(paint)
             totals[name].append(total)
         pages = {}
         if not args.first_paint_only:
-            with tempfile.TemporaryDirectory(prefix="browser-pages-") as folder:
+            with tempfile.TemporaryDirectory(
+                prefix="browser-pages-", ignore_cleanup_errors=True
+            ) as folder:
                 pages = warm_pages(args.db, Path(folder))
         for path, seconds in pages.items():
             warm[path].append(seconds)

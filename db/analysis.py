@@ -33,13 +33,15 @@ SAMPLE_SEED = 0
 
 class Dimension(NamedTuple):
     """One column of an analysis table: a component ``category`` or a ``param``
-    (``numeric`` when every value is a number), and how many values it takes.
-    A named tuple: frame attrs stay JSON (Streamlit serialises them with the frame)."""
+    (``numeric`` when every value is a number, ``integer`` when every one was stored
+    as an int: the column holds floats, NaN where a run lacks it), and how many values
+    it takes. A named tuple: frame attrs stay JSON (Streamlit serialises them with the frame)."""
 
     name: str
     kind: str
     numeric: bool
     n_values: int
+    integer: bool = False
 
 
 def metric_table(
@@ -132,7 +134,8 @@ def _widen(frame: pd.DataFrame, params: list[tuple]) -> tuple[pd.DataFrame, list
         values = pd.Series(columns[name], dtype=float if numeric else object)
         frame[name] = values.to_numpy()
         kind = "category" if COMPONENT in kinds[name] else "param"
-        dimensions.append(Dimension(name, kind, numeric, int(values.nunique(dropna=True))))
+        n_values = int(values.nunique(dropna=True))
+        dimensions.append(Dimension(name, kind, numeric, n_values, kinds[name] == {"int"}))
     return frame, dimensions
 
 

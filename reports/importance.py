@@ -129,7 +129,7 @@ def compute(
     # the same value in every run; a param only some runs have (kaiming-normal.mode) goes
     # with a component choice and is left out
     fixed = {
-        d.name: finite[d.name].iloc[0]
+        d.name: int(finite[d.name].iloc[0]) if d.integer else finite[d.name].iloc[0]
         for d in dimensions
         if d not in varying and not any(_missing(v) for v in finite[d.name])
     }

@@ -5,10 +5,11 @@ loading the page.
     streamlit run reports/server.py -- --db sqlite:///runs.db
 
 (what ``runner report`` runs). ``streamlit run`` finds :data:`app`, an ``st.App``,
-and serves ``app.py`` with it; its lifespan hook starts :func:`warm_imports` in a
-thread as the server starts. Streamlit imports pandas, Altair, SQLAlchemy and the
-pages' modules only when the first browser asks for a page; on a cold server
-that was most of the first paint (issue 24 item 17). A module the script run needs
+and serves ``app.py`` with it; :func:`warm_imports` runs in a thread from the
+moment the server imports this file (the lifespan hook starts it otherwise).
+Streamlit imports pandas, Altair, SQLAlchemy and the pages' modules only when the
+first browser asks for a page; on a cold server that was most of the first paint
+(issue 24 item 17). A module the script run needs
 while the thread is importing it waits for it (Python's import lock), so nothing
 is imported twice and no page sees a half-imported module.
 """
@@ -37,8 +38,10 @@ WARM_MODULES: tuple[str, ...] = (
     "scratchlab.db",
     "scratchlab.db.queries",
     "scratchlab.db.summaries",
+    "scratchlab.db.annotations",
     "scratchlab.reports.ui",
     "scratchlab.reports.lookups",
+    "scratchlab.reports.pages",
     # the page icon is an emoji: checking it loads Streamlit's table of every emoji
     "streamlit.emojis",
     "streamlit.material_icon_names",
@@ -79,12 +82,31 @@ def warm_imports(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
     return done
 
 
+#: the thread of :func:`start_warm_up`, once started
+_warming: list[threading.Thread] = []
+
+
+def start_warm_up() -> threading.Thread:
+    """Start :func:`warm_imports` in a daemon thread, once per process."""
+    if not _warming:
+        thread = threading.Thread(target=warm_imports, name="scratchlab-warm-imports", daemon=True)
+        thread.start()
+        _warming.append(thread)
+    return _warming[0]
+
+
 @asynccontextmanager
 async def warm_lifespan(_app):
-    """Start :func:`warm_imports` beside the server (not before it: the browser can
+    """Make sure the warm-up runs beside the server (not before it: the browser can
     load Streamlit's page and scripts meanwhile)."""
-    threading.Thread(target=warm_imports, name="scratchlab-warm-imports", daemon=True).start()
+    start_warm_up()
     yield
 
+
+# ``streamlit run server.py`` imports this file as the module ``server`` to serve
+# :data:`app`: the warm-up starts then, so it also overlaps Streamlit's own start-up
+# (its runtime reads the metadata of every installed distribution before it serves)
+if __name__ == "server":
+    start_warm_up()
 
 app = st.App(SCRIPT, lifespan=warm_lifespan)

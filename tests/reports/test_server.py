@@ -9,6 +9,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from scratchlab.reports import browser
 
 #: imports the first script run of the Sweeps page makes that cost most of its time
@@ -30,6 +32,7 @@ def run_python(code: str, **env: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_the_start_up_hook_imports_the_first_page_s_modules_beside_the_server():
     seen = run_python(
         """
@@ -49,6 +52,25 @@ print(json.dumps({"before": before, "after": [m for m in server.WARM_MODULES if 
     from scratchlab.reports.server import WARM_MODULES
 
     assert not set(HEAVY) & set(seen["before"])  # loading server.py itself stays light
+    assert seen["after"] == list(WARM_MODULES)
+
+
+def test_served_by_streamlit_run_the_warm_up_starts_on_import():
+    """``streamlit run server.py`` imports the file as ``server`` (its folder on the path)
+    to find ``app``: the warm-up starts then, beside Streamlit's own start-up."""
+    seen = run_python(
+        f"""
+import json, sys, threading
+sys.path.insert(0, {str(browser.SERVER.parent)!r})
+import server
+names = [t.name for t in threading.enumerate()]
+server.start_warm_up().join(300)
+print(json.dumps({{"threads": names, "after": [m for m in server.WARM_MODULES if m in sys.modules]}}))
+"""
+    )
+    from scratchlab.reports.server import WARM_MODULES
+
+    assert "scratchlab-warm-imports" in seen["threads"]
     assert seen["after"] == list(WARM_MODULES)
 
 
@@ -74,6 +96,7 @@ print(json.dumps(sorted(set(sys.modules) - before)))
     return set(seen)
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_after_the_warm_up_the_first_page_imports_nothing_heavy(sample_db):
     """Cold, the Sweeps page's first script run imports pandas, pyarrow, SQLAlchemy,
     Altair and our modules; after :func:`warm_imports` none of the heavy ones is left
