@@ -24,12 +24,17 @@ HEADLINES_KEY = "headlines"
 #: experiment writes it, the run tables show the run as diverged
 DIVERGED_NOTE = "diverged:"
 
-#: words in a metric's name that mean lower is better (``valid_loss``, ``error``,
-#: ``median_s``): ``--objective`` and ``runner importance --metric`` without ``:max|min``
-LOWER_IS_BETTER_WORDS: tuple[str, ...] = ("loss", "error", "time", "_s", "seconds", "nonfinite")
+#: words in a metric's name that mean lower is better (``valid_loss``, ``max_abs_error``)
+LOWER_IS_BETTER_WORDS: tuple[str, ...] = ("loss", "error", "nonfinite")
+#: endings that mean a time (``5x784x10.median_s``, ``seconds``); a rate (``samples_per_s``) is not one
+TIME_ENDINGS: tuple[str, ...] = ("_s", "seconds", "time")
 
 
 def better_direction(metric: str) -> str:
-    """``"minimize"`` for a metric named like a loss, an error or a time, else ``"maximize"``."""
-    lowered = metric.lower()
-    return "minimize" if any(word in lowered for word in LOWER_IS_BETTER_WORDS) else "maximize"
+    """``"minimize"`` for a metric named like a loss, an error or a time, else ``"maximize"``
+    (``--objective`` and ``runner importance --metric`` without ``:max|min``)."""
+    name = metric.lower()
+    if "per_s" in name:
+        return "maximize"
+    lower = any(word in name for word in LOWER_IS_BETTER_WORDS) or name.endswith(TIME_ENDINGS)
+    return "minimize" if lower else "maximize"

@@ -38,8 +38,10 @@ WARM_MODULES: tuple[str, ...] = (
     "scratchlab.db",
     "scratchlab.db.queries",
     "scratchlab.db.summaries",
+    "scratchlab.db.annotations",
     "scratchlab.reports.ui",
     "scratchlab.reports.lookups",
+    "scratchlab.reports.pages",
     # the page icon is an emoji: checking it loads Streamlit's table of every emoji
     "streamlit.emojis",
     "streamlit.material_icon_names",

@@ -301,7 +301,7 @@ def sidebar_filters() -> RunFilter:
         "where",
         key="where",
         placeholder="lr>=0.1; bs=64",
-        help="Conditions on any param, component or final metric, separated by ';': name=a,b, name!=x, name<x, name>=x, ...",
+        help="Conditions on any param, component, final metric or tag, separated by ';': name=a,b, name!=x, name<x, name>=x, tag=T, ...",
     )
     publish("where", where)
     chosen = RunFilter(

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from scratchlab.core.keys import better_direction
 from scratchlab.core.records import PlannedRun
 from scratchlab.runner.ranges import Range, distribution, is_range_text, parse_range
 from scratchlab.runner.spec import PlanError, SweepSpec
@@ -36,7 +37,8 @@ SEARCH_KEY = "search"
 
 def parse_objective(text: str) -> tuple[str, str]:
     """``"valid_accuracy"`` or ``"valid_loss:min"`` -> ``(name, "maximize"|"minimize")``.
-    Without a direction, a name with ``loss`` or ``error`` in it is minimised, others maximised."""
+    Without a direction, :func:`scratchlab.core.keys.better_direction` decides (a loss, an
+    error or a time is minimised, others maximised)."""
     name, colon, direction = str(text).strip().rpartition(":")
     if not colon:
         name, direction = direction, ""
@@ -45,7 +47,7 @@ def parse_objective(text: str) -> tuple[str, str]:
     if direction and direction not in DIRECTIONS:
         raise PlanError(f"--objective {text!r}: the direction is max or min, not {direction!r}")
     if not direction:
-        direction = "min" if any(w in name for w in ("loss", "error")) else "max"
+        return name, better_direction(name)
     return name, DIRECTIONS[direction]
 
 

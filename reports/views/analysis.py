@@ -265,7 +265,13 @@ def best_chart(curve, metric: str):
     import altair as alt
 
     data = curve.assign(sweep=curve["sweep_id"].map(lambda s: f"sweep {s}"))
-    x = alt.X("trial:Q", title="trial (run of its sweep)", axis=alt.Axis(format="d", tickMinStep=1))
+    # a sweep of several experiments numbers the metric's runs from where they start
+    x = alt.X(
+        "trial:Q",
+        title="trial (run of its sweep)",
+        axis=alt.Axis(format="d", tickMinStep=1),
+        scale=alt.Scale(zero=False),
+    )
     colour = alt.Color("sweep:N", title=None, scale=alt.Scale(scheme="tableau10"))
     points = (
         alt.Chart(data)

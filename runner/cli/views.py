@@ -80,9 +80,9 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "where",
         multiple=True,
         metavar="EXPR",
-        help="Condition on a run column, component category, param or final metric: "
+        help="Condition on a run column, component category, param, final metric or tag: "
         "name=a,b, name!=x, name<x, name<=x, name>x, name>=x (repeatable; e.g. matmul=torch, "
-        "lr<0.1, valid_accuracy>=0.85, status!=failed).",
+        "lr<0.1, valid_accuracy>=0.85, status!=failed, tag=best).",
     )
     @functools.wraps(command)
     def wrapper(*args: Any, sweep_ids, experiments, statuses, where, **kwargs: Any) -> Any:

@@ -137,6 +137,7 @@ def test_rm_refuses_a_sweep_whose_driver_is_alive(db):
         assert queries.count_runs(store) == 6
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_sweep_tag_labels_the_sweep_and_a_bad_tag_stops_before_anything_is_stored(sweep, db_file):
     bad = sweep("--experiments", "echo", "--matmul", "toy-a", "--tag", "a,b")
     assert bad.exit_code == 2 and "--tag" in bad.output and not db_file.exists()

@@ -284,6 +284,7 @@ def test_a_database_error_is_one_line(sweep, db_file: Path):
     assert db_file.read_text() == "this is not a database"
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_resume_of_an_unknown_sweep_is_one_line(sweep):
     assert sweep("--experiments", "noop", "-q").exit_code == 0
     result = sweep("--resume", "7")

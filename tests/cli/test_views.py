@@ -328,6 +328,7 @@ def test_report_asks_nothing_outside_the_machine(sample_db, tmp_path):
     assert "External URL" not in text and "external IP" not in text, text
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_views_never_import_torch(sample_db, tmp_path):
     script = f"""
 import sys

@@ -234,6 +234,7 @@ def test_a_missing_or_unreadable_database_is_one_message(tmp_path, monkeypatch, 
     assert not path.exists() or path.read_bytes() == content  # nothing created, nothing changed
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_the_app_never_imports_torch(sample_db):
     script = f"""
 import os, sys

@@ -26,6 +26,7 @@ def test_the_direction_follows_the_metric_name_unless_given():
 
     assert direction_of("valid_accuracy") == "maximize"
     assert direction_of("valid_loss") == direction_of("5x784x10.median_s") == "minimize"
+    assert direction_of("samples_per_s") == direction_of("5x784x10.gflops") == "maximize"
     assert direction_of("valid_loss", "max") == "maximize"
     with pytest.raises(ImportanceError, match="expected max or min"):
         direction_of("valid_loss", "up")

@@ -9,6 +9,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from scratchlab.reports import browser
 
 #: imports the first script run of the Sweeps page makes that cost most of its time
@@ -30,6 +32,7 @@ def run_python(code: str, **env: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_the_start_up_hook_imports_the_first_page_s_modules_beside_the_server():
     seen = run_python(
         """
@@ -93,6 +96,7 @@ print(json.dumps(sorted(set(sys.modules) - before)))
     return set(seen)
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_after_the_warm_up_the_first_page_imports_nothing_heavy(sample_db):
     """Cold, the Sweeps page's first script run imports pandas, pyarrow, SQLAlchemy,
     Altair and our modules; after :func:`warm_imports` none of the heavy ones is left

@@ -22,8 +22,8 @@ class ReversedBackend:
     def describe(self):
         return {"backend": "reversed"}
 
-    def results(self, items, started, timeout):
-        for run_id, result in self.inline.results(list(items)[::-1], started, timeout):
+    def results(self, items, started, timeout, live=None):
+        for run_id, result in self.inline.results(list(items)[::-1], started, timeout, live):
             self.order.append(run_id)
             yield run_id, result
 

@@ -151,6 +151,7 @@ def read_terminal(master: int, process: subprocess.Popen, timeout: float) -> str
     return b"".join(chunks).decode(errors="replace")
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_an_interactive_terminal_gets_the_live_bar_with_counts_and_the_current_run(
     toy_path, db_file
 ):

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -135,8 +137,12 @@ def test_workers_run_trials_at_once(sweep, results) -> None:
 
 
 def _wait_for(predicate: Callable[[], bool], seconds: float = 120) -> None:
+    """Poll ``predicate`` until true; a database still being created (locked) counts as false."""
     deadline = time.monotonic() + seconds
-    while not predicate():
+    while True:
+        with contextlib.suppress(sqlite3.OperationalError):
+            if predicate():
+                return
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.1)
 
@@ -238,3 +244,13 @@ def test_a_search_runs_on_dask_too(sweep, results) -> None:
     assert result.exit_code == 0, result.output
     assert [s for (s,) in results.query("SELECT status FROM runs")] == ["done"] * 3
     assert results.query("SELECT count(*) FROM final_metrics WHERE name = 'score'") == [(3,)]
+
+
+def test_a_trial_runs_each_of_its_repeats(sweep, results) -> None:
+    result = sweep(
+        *SEARCH, "-s", "climb.x=0..1", "--search", "random", "--trials", "2", "--repeat", "2"
+    )
+    assert result.exit_code == 0, result.output
+    rows = results.query("SELECT seed, repeat FROM runs ORDER BY run_id")
+    assert rows == [(0, 0), (1, 1), (0, 0), (1, 1)]  # two points, each run twice
+    assert len(set(xs(results))) == 2

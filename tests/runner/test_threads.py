@@ -30,6 +30,7 @@ def stored(results, sweep_id: int) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_every_run_stores_the_count_it_ran_with_and_its_key_counts_it(sweep, results):
     """``auto`` is every usable core inline and ``cores // workers`` beside other runs: the
     count is stored, equals what torch reported inside the run, and the keys differ exactly
@@ -52,6 +53,7 @@ def test_every_run_stores_the_count_it_ran_with_and_its_key_counts_it(sweep, res
     assert (inline_key == pooled_key) == (inline_run["threads"] == pooled_run["threads"])
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_resume_keeps_each_runs_thread_count(sweep, results):
     """A failed run is resumed at the count it was stored with, under its key."""
     args = ("--experiments", "boom", "--matmul", "toy-a", "--threads", "auto")
@@ -63,6 +65,7 @@ def test_resume_keeps_each_runs_thread_count(sweep, results):
     assert results.query("SELECT key FROM runs") == [before]
 
 
+@pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
 def test_deterministic_fixes_auto_threads_at_one_and_is_part_of_the_key(sweep, results):
     args = ("--experiments", "sleepy", "-s", "sleepy.seconds=0")
     assert sweep(*args, "--inline", "--deterministic").exit_code == 0
