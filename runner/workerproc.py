@@ -105,7 +105,7 @@ def start_early(modules: Sequence[str], *, max_runs: int | None = None) -> None:
     first :class:`SupervisedBackend` with the same plugins and limits adopts it; if none does,
     it is stopped when this process exits. It assumes CPU runs (the memory limit); a sweep on an
     accelerator stops it and starts its own."""
-    _stop_early()  # one a sweep that stopped before running left behind
+    stop_early()  # one a sweep that stopped before running left behind
     try:
         headroom = memory_headroom(("cpu",))
     except ValueError:
@@ -114,11 +114,13 @@ def start_early(modules: Sequence[str], *, max_runs: int | None = None) -> None:
     options = WorkerOptions(tuple(modules), str(folder / "worker-1.log"), headroom, max_runs)
     context = multiprocessing.get_context("spawn")
     _EARLY["worker"] = (start_worker(context, options, 1), options, folder)
-    atexit.unregister(_stop_early)
-    atexit.register(_stop_early)
+    atexit.unregister(stop_early)
+    atexit.register(stop_early)
 
 
-def _stop_early() -> None:
+def stop_early() -> None:
+    """Stop the worker :func:`start_early` started, if no backend took it (the sweep ended
+    before it ran anything: a usage error, nothing to run)."""
     early = _EARLY.pop("worker", None)
     if early is not None:
         _stop(early)

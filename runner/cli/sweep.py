@@ -464,21 +464,20 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
     A category an installed plugin adds gets an option too: --<category> NAMES.
     """
     state = ctx.obj
-    if not (options["dry_run"] or options["inline"] or options["scheduler"]):
-        from scratchlab.runner.workerproc import start_early
-
-        # the first worker imports torch and the plugins while this process plans
-        start_early(state.plugin_modules, max_runs=options["max_runs_per_worker"])
-    if ctx.args:
-        from scratchlab.runner.cli.category_options import category_choices
-
-        own = [o for p in ctx.command.params for o in p.opts if o.startswith("--")]
-        options["plugin_categories"] = category_choices(ctx.args, state.plugins.registry, own)
     _check_combinations(options)
     from scratchlab.db.errors import DatabaseError
     from scratchlab.runner.sweeping import SweepError, SweepUsageError
+    from scratchlab.runner.workerproc import start_early, stop_early
 
     try:
+        if not (options["dry_run"] or options["inline"] or options["scheduler"]):
+            # the first worker imports torch and the plugins while this process plans
+            start_early(state.plugin_modules, max_runs=options["max_runs_per_worker"])
+        if ctx.args:
+            from scratchlab.runner.cli.category_options import category_choices
+
+            own = [o for p in ctx.command.params for o in p.opts if o.startswith("--")]
+            options["plugin_categories"] = category_choices(ctx.args, state.plugins.registry, own)
         _sweep(ctx, state, options)
     except SweepUsageError as exc:
         raise click.UsageError(str(exc)) from None
@@ -488,6 +487,8 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
         # Ctrl-C before the runs started (planning, cluster start-up): nothing ran
         click.echo("interrupted", err=True)
         ctx.exit(EXIT_INTERRUPTED)
+    finally:
+        stop_early()  # a sweep that ended before it ran anything leaves no worker behind
 
 
 def _check_combinations(options: Mapping[str, Any]) -> None:
