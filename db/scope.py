@@ -4,9 +4,9 @@
 table (timings, metrics, ...) joins ``runs`` or restricts its ``run_id`` with
 :func:`run_ids_in`. :func:`order_keys` sorts runs by a run column, a param or
 a final metric. Everything stays in the database: a filter on a final metric
-is a correlated lookup through the ``(run_id, name, step)`` index of
-``metrics``, so it costs one index probe per candidate run and never loads a
-run into Python.
+is ``run_id IN`` a range scan of the ``(name, value)`` index of
+``final_metrics`` (kept by the write path, :mod:`scratchlab.db.final`), and a
+sort joins that table, so no run is loaded into Python.
 
 A name in ``RunFilter.fields`` (what ``--where`` gives for anything that is
 not a run column) is resolved here, with at most two one-row index probes:

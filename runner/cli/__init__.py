@@ -129,6 +129,7 @@ class LazyGroup(click.Group):
 @click.option(
     "--db",
     "db",
+    metavar="URL",
     default=None,
     show_default=f"{DEFAULT_DB_FILE} in the working directory",
     help=f"SQLAlchemy URL or SQLite file of the results database (env {DB_ENV_VAR}).",
