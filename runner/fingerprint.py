@@ -217,6 +217,14 @@ def device_bytes() -> int:
     return sum(torch.cuda.memory_allocated(i) for i in range(torch.cuda.device_count()))
 
 
+def _used() -> int:
+    """Memory in use that a run could be holding: resident plus CUDA, less the datasets the
+    runner itself caches between runs (a large dataset would otherwise retire every worker)."""
+    from scratchlab.runner.rundata import cached_bytes
+
+    return resident_bytes() + device_bytes() - cached_bytes()
+
+
 def held_limit() -> int | None:
     """Bytes a run may leave held: ``$SCRATCHLAB_WORKER_HELD_MEMORY``, else 1 GiB; None for off."""
     from scratchlab.runner.worker import parse_size
@@ -252,7 +260,7 @@ class Fingerprint:
         self.spaces = watched_namespaces(modules)
         self.threads = {t.ident for t in threading.enumerate()}
         self.children = child_pids()
-        self.memory = resident_bytes() + device_bytes()
+        self.memory = _used()
         self.limit = limit
 
     @property
@@ -296,14 +304,14 @@ class Fingerprint:
         undo is reported once, not again after every later run)."""
         self.threads = {t.ident for t in threading.enumerate()}
         self.children = child_pids()
-        self.memory = max(self.memory, resident_bytes() + device_bytes())
+        self.memory = max(self.memory, _used())
 
     def _held(self) -> int | None:
         if self.limit is None:
             return None
-        held = resident_bytes() + device_bytes() - self.memory
+        held = _used() - self.memory
         if held <= self.limit:
             return None
         gc.collect()
-        held = resident_bytes() + device_bytes() - self.memory
+        held = _used() - self.memory
         return held if held > self.limit else None

@@ -42,6 +42,17 @@ def load_dataset(dataset: Component, version: str) -> DataSplits:
     return splits
 
 
+def cached_bytes() -> int:
+    """Bytes of the dataset splits this process keeps between runs (memory the runner itself
+    holds, which a run that loaded a dataset is not to blame for)."""
+    return sum(
+        t.element_size() * t.nelement()
+        for splits in _DATA_CACHE.values()
+        for t in (splits.x_train, splits.y_train, splits.x_valid, splits.y_valid)
+        if hasattr(t, "element_size")
+    )
+
+
 @contextlib.contextmanager
 def preserved_rng() -> Iterator[None]:
     """Restore python's, numpy's and torch's (CPU and CUDA) RNG states afterwards."""
