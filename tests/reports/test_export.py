@@ -109,7 +109,7 @@ def test_benchmark_table_has_rows_per_component_and_columns_per_shape(timings_fr
     header = next(line for line in text.splitlines() if "5x784x10" in line)
     assert header.index("5x784x10") < header.index("64x784x50")
     torch_row = next(line for line in text.splitlines() if line.strip().startswith("torch"))
-    assert "10.00 ± 0.20 (2000x)" in torch_row and "Times are in us" in text
+    assert "10.00 ± 0.20 (2,000x faster)" in torch_row and "Times are in µs" in text
 
 
 def test_fixed_prints_benchmark_style_numbers():
