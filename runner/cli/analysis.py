@@ -11,7 +11,7 @@ import dataclasses
 
 import click
 
-from scratchlab.runner.cli.views import _echo_json, database_errors, filter_options, read_store
+from scratchlab.runner.cli.common import _echo_json, database_errors, filter_options, read_store
 
 
 @click.command(name="importance")

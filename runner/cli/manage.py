@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import click
 
-from scratchlab.runner.cli.views import _console, _echo_json, database_errors
+from scratchlab.runner.cli.common import _console, _echo_json, database_errors
 from scratchlab.runner.options import DB_ID
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from scratchlab.reports.browser import free_port, wait_for
 from scratchlab.runner.cli import cli
-from scratchlab.runner.cli.views import streamlit_command
+from scratchlab.runner.cli.report import streamlit_command
 
 
 @pytest.fixture

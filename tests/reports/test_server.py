@@ -114,7 +114,7 @@ def test_after_the_warm_up_the_first_page_imports_nothing_heavy(sample_db):
 
 
 def test_runner_report_serves_the_warmed_app():
-    from scratchlab.runner.cli.views import streamlit_command
+    from scratchlab.runner.cli.report import streamlit_command
 
     command = streamlit_command("sqlite:///runs.db", port=None, headless=True, address=None)
     assert command[4] == str(browser.SERVER)
