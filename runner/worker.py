@@ -206,9 +206,9 @@ def worker_main(conn: Any, options: WorkerOptions) -> None:
         try:
             message = stash.popleft() if stash else conn.recv()
         except (EOFError, OSError):
-            return
+            _exit_now(conn)  # the driver is gone
         if message is None:
-            return
+            _exit_now(conn)
         planned, timeout, threads, live = message
         link = None if live is None else PipeLink(conn, live, stash)
         result, replace, note = _run_one(plugins, planned, timeout, threads, limit, isolation, link)
@@ -221,8 +221,19 @@ def worker_main(conn: Any, options: WorkerOptions) -> None:
         retire = replace or _out_of_memory(result) or done == options.max_runs
         conn.send(("result", result, retire, _output_size(), note))
         if retire:
-            conn.close()
-            os._exit(0)  # now: a thread a run left behind would keep a normal exit waiting
+            _exit_now(conn)
+
+
+def _exit_now(conn: Any) -> None:
+    """End this worker at once: it holds nothing to clean up (its results are sent, its output
+    is flushed), a thread a run left behind would keep a normal exit waiting, and tearing down
+    torch's modules costs the sweep half a second at its end."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with contextlib.suppress(OSError):
+        conn.close()
+    os._exit(0)
 
 
 def _load_plugins(conn: Any, options: WorkerOptions) -> Any:

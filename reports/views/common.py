@@ -76,9 +76,10 @@ def escaped(frame):
     stored name cannot read as another; numbers, times and missing values as they are.
     The frame the page computes with keeps the stored text (filters match it)."""
     frame = frame.copy()
-    for column in frame.columns:
-        if frame[column].dtype.kind not in "iufcbmM":  # object or string columns
-            frame[column] = [printable(v) if isinstance(v, str) else v for v in frame[column]]
+    for position in range(frame.shape[1]):  # by position: a name may repeat
+        values = frame.iloc[:, position]
+        if values.dtype.kind not in "iufcbmM":  # object or string columns
+            frame.isetitem(position, [printable(v) if isinstance(v, str) else v for v in values])
     frame.columns = [printable(c) if isinstance(c, str) else c for c in frame.columns]
     return frame
 

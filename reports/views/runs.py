@@ -104,11 +104,14 @@ def runs_view(rows, metrics, headlines, *, chosen=(), focus=()) -> RunsView:
         table, metrics, headlines, categories=category_columns(rows), focus=focus
     )
     shown = tables[0] if tables else glance.Glance("", {c: [] for c in glance.FIRST})
-    order = [
-        "duration_s" if c == glance.DURATION else c
-        for c in shown.columns
-        if c == glance.DURATION or c in display.columns
-    ]
+    # a column once, even when it is both sorted by and shown anyway (duration_s)
+    order = list(
+        dict.fromkeys(
+            "duration_s" if c == glance.DURATION else c
+            for c in shown.columns
+            if c == glance.DURATION or c in display.columns
+        )
+    )
     extra = [c for c in display.columns if c not in order]
     order += [c for c in chosen if c in extra]
     return RunsView(

@@ -154,6 +154,16 @@ def test_runs_page_is_newest_first_with_metric_columns_and_links(sample_db, monk
     assert len(runs) == 3 and (runs["valid_accuracy"] >= 0.95).all()
 
 
+def test_runs_page_sorted_by_duration_shows_the_duration_once(sample_db, monkeypatch):
+    # sorting by duration_s put it in the focus and beside the duration column: the
+    # page's table had two columns of one name and the page failed
+    at = _open(
+        sample_db.url, "runs", monkeypatch, {"runs.experiment": "train", "runs.sort": "duration_s"}
+    )
+    runs = _table(at, "run_id")
+    assert list(runs.columns).count("duration_s") == 1
+
+
 def test_compare_page_draws_metrics_and_curves(sample_db, monkeypatch):
     first, fourth = sample_db.train_runs[0], sample_db.train_runs[3]
     at = _open(sample_db.url, "compare", monkeypatch, {"compare.runs": f"{first},{fourth}"})

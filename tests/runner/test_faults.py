@@ -151,16 +151,22 @@ def runs(db: Path) -> dict[str, tuple[str, str]]:
 
 
 def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a killed process not yet reaped by init is a zombie: gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
         return False
-    return True
+    return state != "Z"
 
 
 def children_gone() -> bool:
-    pids = Path(os.environ["FAULT_PIDS"]).read_text().split()
-    return bool(pids) and not any(alive(int(p)) for p in pids)
+    """Whether every child the runs started is gone (given a few seconds: a SIGKILL is not
+    instant on a busy machine)."""
+    pids = [int(p) for p in Path(os.environ["FAULT_PIDS"]).read_text().split()]
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return bool(pids) and not any(alive(p) for p in pids)
 
 
 def assert_bounded(reason: str, stderr: str) -> None:

@@ -230,11 +230,12 @@ def stored(db: Path) -> dict[str, dict]:
 
 
 def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a killed process not yet reaped by init is a zombie: gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
         return False
-    return True
+    return state != "Z"
 
 
 def snapshot(metrics: dict) -> dict:
