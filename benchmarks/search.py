@@ -262,7 +262,9 @@ def overhead(trials: int) -> dict[str, float]:
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.runner.search import SearchSpec
     from scratchlab.runner.spec import SweepSpec
-    from scratchlab.runner.sweeping import Execution, execute_prepared, prepare_new
+    from scratchlab.runner.sweep_execute import execute_prepared
+    from scratchlab.runner.sweep_prepare import prepare_new
+    from scratchlab.runner.sweeping import Execution
 
     sys.path.insert(0, str(HERE))
     plugins = load_plugins(("search",))

@@ -1,7 +1,7 @@
 """Where runs execute: the :class:`Backend` protocol and the name -> factory table.
 
 A backend takes planned runs and yields their results; the sweep engine
-(:mod:`scratchlab.runner.sweeping`) writes them, so every backend leaves the
+(:mod:`scratchlab.runner.sweep_execute`) writes them, so every backend leaves the
 database a single writer. Built-in backends, by name:
 
 - ``supervised``: worker processes watched by this one

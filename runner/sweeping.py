@@ -12,26 +12,25 @@ the notebook API (``scratchlab.sweep``) and the benchmarks::
 Errors are domain errors, never click's: :class:`SweepUsageError` for input
 that cannot be planned (the CLI exits 2), :class:`SweepError` for the rest
 (exit 1); database errors stay :class:`~scratchlab.db.errors.DatabaseError`.
-Progress goes to a :class:`SweepReporter`. torch is imported only once runs
-are about to execute (or a non-CPU device is checked).
+Progress goes to a :class:`~scratchlab.runner.reporting.SweepReporter`. torch is imported
+only once runs are about to execute (or a non-CPU device is checked).
+
+Preparing (planning, matching a stored sweep's runs) lives in
+:mod:`scratchlab.runner.sweep_prepare`, executing in :mod:`scratchlab.runner.sweep_execute`;
+this module keeps the types they share and the calls that chain them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scratchlab.core.records import PlannedRun
-from scratchlab.runner.plan import plan, plan_warnings
-from scratchlab.runner.reporting import SilentReporter, SweepReporter, Tallying
-from scratchlab.runner.spec import PlanError, SweepSpec
+from scratchlab.runner.spec import SweepSpec
 
 if TYPE_CHECKING:
-    from scratchlab.db.store import Store
-    from scratchlab.runner.backends import Backend
+    from scratchlab.runner.reporting import SweepReporter
 
 __all__ = [
     "Execution",
@@ -39,17 +38,10 @@ __all__ = [
     "SweepError",
     "SweepOutcome",
     "SweepUsageError",
-    "execute_prepared",
-    "prepare_new",
-    "prepare_rerun",
-    "prepare_resume",
     "rerun_failed",
     "resume_sweep",
     "run_sweep",
 ]
-
-#: run statuses that --rerun-failed attempts again
-RERUN_STATUSES: tuple[str, ...] = ("failed", "timeout")
 
 
 class SweepError(Exception):
@@ -177,466 +169,6 @@ class Prepared:
     search: Any = None  # a search's runner.trials.SearchDriver; runs then come from it
 
 
-# --------------------------------------------------------------------------- planning
-
-
-def _default_name(spec: SweepSpec) -> str:
-    from datetime import UTC, datetime
-
-    what = spec.plugins or tuple(spec.components) or spec.experiments or ("include",)
-    return f"{'+'.join(what)}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-
-
-def plan_runs(spec: SweepSpec, registry: Any) -> list[PlannedRun]:
-    """Check ``spec``'s numbers, plan it and check its devices; :class:`SweepUsageError`
-    on a bad plan (before anything is written, and before a huge ``repeat`` is expanded)."""
-    from scratchlab.runner.environment import DeviceError, check_devices
-    from scratchlab.runner.options import BoundsError, check_sweep_numbers
-
-    try:
-        check_sweep_numbers(spec.repeat, spec.seed, spec.max_runs)
-        runs = plan(spec, registry)
-        check_devices(spec.devices)
-    except (PlanError, DeviceError, BoundsError) as exc:
-        raise SweepUsageError(str(exc)) from None
-    return runs
-
-
-def checked_tags(tags: Sequence[str]) -> tuple[str, ...]:
-    """``--tag`` values as they will be stored; :class:`SweepUsageError` for a bad one,
-    before anything is written."""
-    from scratchlab.db.annotations import check_tag
-    from scratchlab.db.errors import InvalidValueError
-
-    try:
-        return tuple(dict.fromkeys(check_tag(tag) for tag in tags))
-    except InvalidValueError as exc:
-        raise SweepUsageError(f"--tag: {exc}") from None
-
-
-def prepare_new(
-    spec: SweepSpec,
-    plugins: Any,
-    *,
-    name: str | None = None,
-    tags: Sequence[str] = (),
-    search: Any = None,
-) -> Prepared:
-    """Plan a new sweep of ``spec`` to be stored with ``tags`` (a grid, or with ``search``, a
-    :class:`~scratchlab.runner.search.SearchSpec`, a search); nothing is written."""
-    tags = checked_tags(tags)
-    if search is not None:
-        prepared = _prepare_search(spec, plugins, search, name or _default_name(spec))
-        prepared.tags = tags
-        return prepared
-    from scratchlab.runner.search import check_no_ranges
-
-    try:
-        check_no_ranges(spec)
-    except PlanError as exc:
-        raise SweepUsageError(str(exc)) from None
-    runs = plan_runs(spec, plugins.registry)
-    name = name or _default_name(spec)
-    return Prepared(
-        spec=spec,
-        name=name,
-        runs=runs,
-        run_ids=[None] * len(runs),
-        title=f"sweep {name!r}",
-        warnings=plan_warnings(spec, runs, plugins.registry),
-        note=None if runs else "the plan has no runs",
-        tags=tags,
-    )
-
-
-def _search_driver(spec: SweepSpec, plugins: Any, search: Any) -> Any:
-    """A :class:`~scratchlab.runner.trials.SearchDriver` for ``spec``'s space (SweepUsageError)."""
-    from scratchlab.runner.search import build_space
-    from scratchlab.runner.trials import SearchDriver
-
-    try:
-        space = build_space(spec, plugins.registry, planner=plan_runs)
-    except PlanError as exc:
-        raise SweepUsageError(str(exc)) from None
-    return SearchDriver(None, None, space, search, plugins.registry)
-
-
-def _prepare_search(spec: SweepSpec, plugins: Any, search: Any, name: str) -> Prepared:
-    driver = _search_driver(spec, plugins, search)
-    return Prepared(
-        spec=spec,
-        name=name,
-        runs=[],
-        run_ids=[],
-        title=f"search {name!r}: {search.method}, {search.trials} trials of"
-        f" {driver.space.experiment} over {driver.space.describe()}",
-        search=driver,
-    )
-
-
-def _stored_spec(
-    store: Store, sweep_id: int, plugin_modules: Sequence[str]
-) -> tuple[dict, SweepSpec]:
-    stored = store.get_sweep(sweep_id)
-    spec = SweepSpec.from_json(stored["spec"])
-    missing = [m for m in spec.plugin_modules if m not in plugin_modules]
-    if missing:
-        raise SweepUsageError(
-            f"sweep {sweep_id} was run with {' '.join(f'--plugin {m}' for m in missing)}; pass the same"
-            " --plugin options to continue it"
-        )
-    return stored, spec
-
-
-def stored_timeout(stored: Mapping[str, Any]) -> float | None:
-    """The ``--timeout`` a stored sweep ran with."""
-    return (stored["spec"].get("execution") or {}).get("timeout")
-
-
-def prepare_resume(
-    store: Store, sweep_id: int, plugins: Any, plugin_modules: Sequence[str] = ()
-) -> Prepared:
-    """The unfinished runs of a stored sweep, matched to the current plan by key.
-
-    ``plugin_modules`` are the ``--plugin`` modules loaded now; the sweep's own must be among them.
-    """
-    from scratchlab.db.ownership import check_not_live
-    from scratchlab.db.queries import planned_runs
-    from scratchlab.runner.execute import unfinished
-    from scratchlab.runner.search import SEARCH_KEY, SearchSpec
-    from scratchlab.runner.threads import candidates
-
-    stored, spec = _stored_spec(store, sweep_id, plugin_modules)
-    check_not_live(store, sweep_id)  # refuse a sweep another process still runs, before planning
-    title = f"sweep {sweep_id} ({stored['name']}), resumed"
-    if SEARCH_KEY in stored["spec"]:
-        # the same study goes on: rebuilt from the stored trials, unfinished ones first
-        driver = _search_driver(spec, plugins, SearchSpec.from_json(stored["spec"][SEARCH_KEY]))
-        driver.attach(store, sweep_id)
-        driver.rebuild()
-        note = None
-        if not driver.work_left:
-            note = f"sweep {sweep_id} ({stored['name']}): every trial has ended; nothing to run"
-        return Prepared(
-            spec=spec,
-            name=stored["name"],
-            runs=[],
-            run_ids=[],
-            title=f"{title}: trial {driver.count + 1} of {driver.search.trials} next",
-            sweep_id=sweep_id,
-            timeout=stored_timeout(stored),
-            note=note,
-            search=driver,
-        )
-    wanted = unfinished(store.sweep_runs(sweep_id))
-    prepared = Prepared(
-        spec=spec,
-        name=stored["name"],
-        runs=[],
-        run_ids=[],
-        title=title,
-        sweep_id=sweep_id,
-        timeout=stored_timeout(stored),
-    )
-    if not wanted:
-        prepared.note = (
-            f"sweep {sweep_id} ({stored['name']}): every run is done or skipped; nothing to run"
-        )
-        return prepared
-    # each unfinished run keeps the thread count it was stored with (its key counts it)
-    counts = [run.threads for run in planned_runs(store, [r["run_id"] for r in wanted])]
-    by_key = {
-        candidate.key: candidate
-        for run in plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)
-        for candidate in candidates(run, counts)
-    }
-    lost = [r for r in wanted if r["key"] not in by_key]
-    if lost:
-        raise SweepError(
-            f"sweep {sweep_id}: {len(lost)} of its {len(wanted)} unfinished runs no longer match the"
-            " plan (a component's code or version changed since); start a new sweep with the same"
-            f" options, or `runner sweep --rerun-failed {sweep_id}` for its failed runs"
-        )
-    prepared.runs = [by_key[r["key"]] for r in wanted]
-    prepared.run_ids = [r["run_id"] for r in wanted]
-    return prepared
-
-
-def prepare_rerun(
-    store: Store,
-    sweep_id: int,
-    plugins: Any,
-    plugin_modules: Sequence[str] = (),
-    *,
-    name: str | None = None,
-) -> Prepared:
-    """A new sweep of the failed and timed-out runs of a stored sweep, planned with the current code."""
-    stored, spec = _stored_spec(store, sweep_id, plugin_modules)
-    name = name or f"{stored['name']}-rerun"
-    title = f"sweep {name!r}: failed runs of sweep {sweep_id}"
-    wanted = [r for r in store.sweep_runs(sweep_id) if r["status"] in RERUN_STATUSES]
-    prepared = Prepared(
-        spec=spec, name=name, runs=[], run_ids=[], title=title, timeout=stored_timeout(stored)
-    )
-    if not wanted:
-        prepared.note = (
-            f"sweep {sweep_id} ({stored['name']}): no run failed or timed out; nothing to run"
-        )
-        return prepared
-    replanned = plan_runs(dataclasses.replace(spec, only_keys=None), plugins.registry)
-    runs, lost = _match_by_identity(store, wanted, replanned)
-    if lost:
-        prepared.warnings.append(
-            f"{lost} failed run(s) of sweep {sweep_id} are no longer in its plan"
-            " (a component or param was removed); they are left out"
-        )
-    if not runs:
-        raise SweepError(
-            f"none of the failed runs of sweep {sweep_id} can be planned with the current plugins"
-        )
-    prepared.spec = dataclasses.replace(spec, only_keys=tuple(r.key for r in runs))
-    prepared.runs = runs
-    prepared.run_ids = [None] * len(runs)
-    return prepared
-
-
-def _match_by_identity(
-    store: Store, wanted: Sequence[Mapping[str, Any]], replanned: Sequence[PlannedRun]
-) -> tuple[list[PlannedRun], int]:
-    """The runs of the current plan that are the same runs as ``wanted`` in all
-    but component versions (the code may have been fixed since they failed),
-    and how many of ``wanted`` have none."""
-    from scratchlab.db.queries import planned_runs
-    from scratchlab.runner.plan import run_identity
-    from scratchlab.runner.threads import candidates
-
-    stored = planned_runs(store, [r["run_id"] for r in wanted])
-    # a replanned auto run matches a stored run at the thread count that run was resolved to
-    counts = [run.threads for run in stored]
-    current = {run_identity(c): c for r in replanned for c in candidates(r, counts)}
-    matched, lost = [], 0
-    for run in stored:
-        found = current.get(run_identity(run))
-        if found is None:
-            lost += 1
-        else:
-            matched.append(found)
-    return matched, lost
-
-
-# --------------------------------------------------------------------------- executing
-
-
-def make_backend(
-    execution: Execution, plugins: Any, modules: Sequence[str], warn: Callable[[str], None]
-) -> Backend:
-    """The backend ``execution`` asks for; :class:`SweepError` when a Dask cluster cannot be used."""
-    from scratchlab.runner import backends, execute
-
-    request = backends.BackendRequest(
-        plugins,
-        tuple(modules),
-        workers=execution.workers,
-        scheduler=execution.scheduler,
-        max_runs=execution.max_runs_per_worker,
-        warn=warn,
-    )
-    try:
-        return backends.make_backend(execution.backend_name(), request)
-    except execute.DaskUnavailable as exc:
-        raise SweepError(str(exc)) from None
-
-
-def execute_prepared(
-    prepared: Prepared,
-    *,
-    store: Store,
-    plugins: Any,
-    execution: Execution = Execution(),
-    reporter: SweepReporter | None = None,
-    argv: Sequence[str] = (),
-    plugin_modules: Sequence[str] | None = None,
-) -> SweepOutcome:
-    """Store (a new sweep) or reopen (a resume) and run ``prepared``; finish the sweep.
-
-    A Ctrl-C while runs execute comes back as an ``interrupted`` outcome;
-    one before they start (cluster start-up) raises ``KeyboardInterrupt``.
-    """
-    from scratchlab.core.keys import HEADLINES_KEY
-    from scratchlab.db import ownership
-    from scratchlab.plugins.registry import declared_headlines
-    from scratchlab.runner import execute
-    from scratchlab.runner.environment import busy_warning, capture_environment
-    from scratchlab.runner.search import SEARCH_KEY
-    from scratchlab.runner.threads import resolve as resolve_threads
-
-    if prepared.note is not None:
-        return SweepOutcome(
-            sweep_id=prepared.sweep_id,
-            name=prepared.name,
-            status="nothing to run",
-            note=prepared.note,
-        )
-    execution.check_environment()
-    store.check_writable()  # a damaged database is refused before its first row, not halfway
-    search = prepared.search
-    if search is not None and search.search.prune != "none" and execution.scheduler is not None:
-        raise SweepUsageError(
-            "--prune judges values runs report while they run, which Dask workers cannot send;"
-            " use the supervised workers (--workers N) or --inline"
-        )
-    progress = Tallying(reporter or SilentReporter())
-    for message in prepared.warnings:
-        progress.warn(message)
-    timeout = execution.timeout if execution.timeout is not None else prepared.timeout
-    hooks = execute.HookCaller(plugins, progress.warn)
-    # workers load the --plugin modules loaded here (a resume may add some)
-    modules = tuple(prepared.spec.plugin_modules if plugin_modules is None else plugin_modules)
-    owner = ownership.Owner.this_process()
-    with contextlib.ExitStack() as stack:
-        backend = make_backend(execution, plugins, modules, progress.warn)
-        stack.callback(backend.close)
-        stack.callback(
-            progress.close
-        )  # (callbacks run last-first: the display ends before the backend)
-        environment = capture_environment(plugins)
-        environment["execution"] = backend.describe()
-        if (busy := busy_warning(environment)) is not None:
-            progress.warn(busy)
-        sweep_id = prepared.sweep_id
-        if sweep_id is None:
-            # auto thread counts become what this backend gives each run: part of its key
-            prepared.runs = resolve_threads(prepared.runs, backend, plugins.registry)
-            # the spec as planned, plus how it runs, so --resume continues it alike
-            spec_json = {**prepared.spec.to_json(), "execution": {"timeout": timeout}}
-            # what `runner runs` shows as each experiment's results, readable without the plugins
-            spec_json[HEADLINES_KEY] = declared_headlines(
-                plugins.registry, {r.experiment for r in prepared.runs}
-            )
-            if search is not None:
-                spec_json[SEARCH_KEY] = search.search.to_json()
-            sweep_id = store.create_sweep(
-                prepared.name, list(argv), spec_json, environment, owner=owner
-            )
-            ids = store.add_runs(sweep_id, list(prepared.runs))
-            items = [(ids[r.key], r) for r in prepared.runs]
-        else:
-            # refused if another process still runs it; runs a dead driver left running are requeued
-            stale = ownership.claim(store, sweep_id, owner)
-            if stale:
-                progress.warn(
-                    f"sweep {sweep_id}: {stale} run(s) its stopped driver left running are run again"
-                )
-            # running again, with where it resumed kept beside where it started
-            store.reopen_sweep(sweep_id, environment)
-            items = list(zip(prepared.run_ids, prepared.runs, strict=True))
-        if prepared.tags:
-            from scratchlab.db.annotations import add_tags
-
-            add_tags(store, "sweep", [sweep_id], prepared.tags)
-        total = len(items)
-        if search is not None:
-            search.attach(store, sweep_id, backend)
-            search.parallel = _parallel(execution)
-            search.warn = progress.warn
-            total = search.runs_left()
-            items = search.start()
-        stored = store.get_sweep(sweep_id)
-        sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
-        hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])
-        progress.start(f"sweep {sweep_id} ({prepared.name})", total)
-        stack.enter_context(ownership.Heartbeat(store, sweep_id, owner))
-        result = execute.execute_sweep(
-            store,
-            sweep,
-            items,
-            backend,
-            hooks=hooks,
-            reporter=progress,
-            timeout=timeout,
-            fail_fast=execution.fail_fast,
-            feed=search,
-        )
-        result = _retry_noisy(
-            store,
-            sweep,
-            items,
-            backend,
-            result,
-            rounds=execution.retry_noisy if search is None else 0,
-            hooks=hooks,
-            reporter=progress,
-            timeout=timeout,
-            fail_fast=execution.fail_fast,
-        )
-    return SweepOutcome(
-        sweep_id=sweep_id,
-        name=prepared.name,
-        status=result.status,
-        interrupted=result.interrupted,
-        stopped_early=result.stopped_early,
-        signum=result.signum,
-        tally=progress.tally.tally(),
-    )
-
-
-def _parallel(execution: Execution) -> int:
-    """How many trials of a search run at once: one per worker (inline: one)."""
-    from scratchlab.runner.environment import usable_cpus
-
-    if execution.inline:
-        return 1
-    return execution.workers or usable_cpus()
-
-
-def _retry_noisy(
-    store: Store,
-    sweep: Mapping[str, Any],
-    items: Sequence[tuple[int, PlannedRun]],
-    backend: Backend,
-    result: Any,
-    *,
-    rounds: int,
-    reporter: Tallying,
-    **run_options: Any,
-) -> Any:
-    """Measure the runs of ``items`` whose stored timings are ``noisy`` again, up to ``rounds`` times
-    (``--retry-noisy``); each new result replaces the run's earlier one. Returns the last round's outcome."""
-    from scratchlab.db.quality import noisy_runs
-    from scratchlab.runner import execute
-
-    sweep_id = sweep["sweep_id"]
-    ours = dict(items)
-    noisy: list[int] = []
-    for attempt in range(1, rounds + 1):
-        if result.interrupted or result.stopped_early:
-            return result
-        noisy = [run_id for run_id in noisy_runs(store, sweep_id) if run_id in ours]
-        if not noisy:
-            return result
-        store.reopen_sweep(sweep_id)  # running again: a --resume meanwhile is refused
-        reporter.start(
-            f"sweep {sweep_id}: {len(noisy)} noisy run(s) measured again ({attempt}/{rounds})",
-            len(noisy),
-        )
-        result = execute.execute_sweep(
-            store,
-            sweep,
-            [(run_id, ours[run_id]) for run_id in noisy],
-            backend,
-            reporter=reporter,
-            **run_options,
-        )
-    if rounds and not (result.interrupted or result.stopped_early):
-        still = [run_id for run_id in noisy_runs(store, sweep_id) if run_id in ours]
-        if still:
-            reporter.warn(
-                f"sweep {sweep_id}: {len(still)} run(s) still have noisy timings after {rounds} retries"
-                " (the machine stayed busy); `runner runs` marks them with ~"
-            )
-    return result
-
-
 # --------------------------------------------------------------------------- the API
 
 
@@ -670,6 +202,8 @@ def run_sweep(
     """
     from scratchlab.db import open_store
     from scratchlab.db.engine import resolve_url
+    from scratchlab.runner.sweep_execute import execute_prepared
+    from scratchlab.runner.sweep_prepare import prepare_new
 
     loaded = _load(plugins, spec.plugin_modules)
     prepared = prepare_new(spec, loaded, name=name, tags=tags, search=search)
@@ -694,6 +228,8 @@ def resume_sweep(
     """Run again the runs of stored sweep ``sweep_id`` that are not done or skipped."""
     from scratchlab.db import open_store
     from scratchlab.db.engine import resolve_url
+    from scratchlab.runner.sweep_execute import execute_prepared
+    from scratchlab.runner.sweep_prepare import prepare_resume
 
     loaded = _load(plugins, plugin_modules)
     with open_store(resolve_url(db)) as store:
@@ -722,6 +258,8 @@ def rerun_failed(
     """A new sweep of the failed and timed-out runs of stored sweep ``sweep_id``."""
     from scratchlab.db import open_store
     from scratchlab.db.engine import resolve_url
+    from scratchlab.runner.sweep_execute import execute_prepared
+    from scratchlab.runner.sweep_prepare import prepare_rerun
 
     loaded = _load(plugins, plugin_modules)
     with open_store(resolve_url(db)) as store:

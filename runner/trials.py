@@ -153,7 +153,7 @@ class SearchDriver:
 
     def _ask(self) -> list[tuple[int, PlannedRun]] | None:
         """Ask for trials until one has runs to hand out; None when the trial count is reached."""
-        from scratchlab.runner.sweeping import plan_runs
+        from scratchlab.runner.sweep_prepare import plan_runs
         from scratchlab.runner.threads import resolve as resolve_threads
 
         while self.count < self.search.trials:

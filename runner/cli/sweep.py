@@ -3,7 +3,8 @@
 The command only parses options into a :class:`SweepSpec`
 (:mod:`~scratchlab.runner.plan`) and an
 :class:`~scratchlab.runner.sweeping.Execution`, hands them to
-:mod:`~scratchlab.runner.sweeping` (the orchestration the Python API shares)
+:mod:`~scratchlab.runner.sweep_prepare` and :mod:`~scratchlab.runner.sweep_execute`
+(the orchestration the Python API shares)
 and prints the plan or the summary. torch is imported only once runs are
 about to execute (or a non-CPU device is checked), so ``runner sweep --help``
 stays light.
@@ -513,7 +514,7 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
     import contextlib
 
     from scratchlab.db import open_store
-    from scratchlab.runner import sweeping
+    from scratchlab.runner import sweep_prepare, sweeping
 
     execution = sweeping.Execution(
         workers=options["workers"],
@@ -531,11 +532,11 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
                 open_store(state.db_url, read_only=bool(options["dry_run"]))
             )
         if options["resume"] is not None:
-            prepared = sweeping.prepare_resume(
+            prepared = sweep_prepare.prepare_resume(
                 store, options["resume"], state.plugins, state.plugin_modules
             )
         elif options["rerun_failed"] is not None:
-            prepared = sweeping.prepare_rerun(
+            prepared = sweep_prepare.prepare_rerun(
                 store,
                 options["rerun_failed"],
                 state.plugins,
@@ -547,7 +548,7 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
                 spec, file_name = build_spec(options, state.plugin_modules)
             except PlanError as exc:
                 raise click.UsageError(str(exc)) from None
-            prepared = sweeping.prepare_new(
+            prepared = sweep_prepare.prepare_new(
                 spec,
                 state.plugins,
                 name=options["name"] or file_name,
@@ -555,7 +556,7 @@ def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
                 search=search_spec(options),
             )
         if options["tags"] and store is not None:  # a resumed or rerun sweep gets them too
-            prepared.tags = sweeping.checked_tags(options["tags"])
+            prepared.tags = sweep_prepare.checked_tags(options["tags"])
         if prepared.note is not None and store is not None:
             click.echo(
                 prepared.note, err=True
@@ -636,7 +637,7 @@ def _run(
 ) -> None:
     """Execute ``prepared``, print the summary and exit with the sweep's code."""
     from scratchlab.runner.progress import make_reporter, print_summary
-    from scratchlab.runner.sweeping import execute_prepared
+    from scratchlab.runner.sweep_execute import execute_prepared
 
     outcome = execute_prepared(
         prepared,
