@@ -17,7 +17,9 @@ import streamlit as st
 
 from scratchlab.core.records import RUN_STATUSES
 from scratchlab.core.textsafe import printable
+from scratchlab.db import queries
 from scratchlab.db.filters import FilterError, RunFilter, parse_where
+from scratchlab.reports import lookups
 from scratchlab.reports.filters import component_categories
 from scratchlab.reports.source import resolve_db_url
 from scratchlab.reports.views.common import escaped, plain
@@ -89,15 +91,17 @@ def store():
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False, max_entries=512)
-def _cached(url: str, version: tuple, name: str, args: tuple, kwargs: dict[str, Any]):
-    from scratchlab.db import queries
-    from scratchlab.reports import lookups
+def _cached(
+    url: str, version: tuple, key: str, _function: Callable[..., Any], args: tuple, kwargs: dict
+):
+    # ``key`` names ``_function`` for the cache; the function itself is not hashed
+    # (the leading underscore tells Streamlit to leave it out of the cache key)
+    return _function(_open(url), *args, **kwargs)
 
-    source = _open(url)
-    if name.startswith("store."):
-        return getattr(source, name.removeprefix("store."))(*args, **kwargs)
-    function = getattr(queries, name, None) or getattr(lookups, name)
-    return function(source, *args, **kwargs)
+
+def _key(function: Callable[..., Any]) -> str:
+    """The cache's name of a query function: where it is defined, ``module:qualname``."""
+    return f"{function.__module__}:{function.__qualname__}"
 
 
 def _read_version(url: str) -> tuple:
@@ -121,10 +125,10 @@ def data_version(refresh: bool = False) -> tuple:
     return st.session_state[VERSION_STATE]
 
 
-def query(name: str, *args: Any, **kwargs: Any):
-    """Call ``scratchlab.db.queries.<name>(store, *args, **kwargs)`` (or
-    :mod:`scratchlab.reports.lookups`' function of that name, or a store method
-    named ``store.<method>``), cached per arguments and data version.
+def query(function: Callable[..., Any], *args: Any, **kwargs: Any):
+    """Call ``function(store, *args, **kwargs)``, cached per function, arguments and
+    data version: a read query of :mod:`scratchlab.db.queries` or
+    :mod:`scratchlab.reports.lookups`, or a store method (``Store.get_sweep``).
 
     A :class:`~scratchlab.db.DatabaseError` stops the page with its message.
     """
@@ -133,19 +137,19 @@ def query(name: str, *args: Any, **kwargs: Any):
     url = db_url()
     version = data_version()
     try:
-        return _cached(url, version, name, args, kwargs)
+        return _cached(url, version, _key(function), function, args, kwargs)
     except DatabaseError as exc:
         _fail(exc, url)
 
 
-def try_query(name: str, *args: Any, **kwargs: Any):
+def try_query(function: Callable[..., Any], *args: Any, **kwargs: Any):
     """:func:`query`, but a :class:`~scratchlab.db.DatabaseError` (a filter or sort
     naming something no run has) is returned as ``(None, error)`` for the page to
     explain, instead of stopping it; ``(result, None)`` otherwise."""
     from scratchlab.db import DatabaseError
 
     try:
-        return _cached(db_url(), data_version(), name, args, kwargs), None
+        return _cached(db_url(), data_version(), _key(function), function, args, kwargs), None
     except DatabaseError as exc:
         return None, exc
 
@@ -267,7 +271,7 @@ def sidebar_filters() -> RunFilter:
     """Draw the sidebar filters (sweep, experiment, status, one per component
     category present, and a ``where`` box for any param), keep them in the URL,
     and return them as a :class:`RunFilter`."""
-    sweeps = query("list_sweeps")
+    sweeps = query(queries.list_sweeps)
     st.sidebar.header("Filters")
     chosen_sweeps = _multiselect_filter(
         "sweep",
@@ -278,11 +282,11 @@ def sidebar_filters() -> RunFilter:
     )
     scope = chosen_sweeps or None
     experiments = _multiselect_filter(
-        "experiment", query("experiment_names", sweep_ids=scope), _texts
+        "experiment", query(queries.experiment_names, sweep_ids=scope), _texts
     )
     statuses = _multiselect_filter("status", RUN_STATUSES, _texts)
 
-    values = query("param_values", sweep_ids=scope)
+    values = query(queries.param_values, sweep_ids=scope)
     params: dict[str, Any] = {}
     for category in component_categories(values):
         options = sorted(values.loc[values["name"] == category, "value"].astype(str).unique())
@@ -293,7 +297,7 @@ def sidebar_filters() -> RunFilter:
         if chosen:
             params[category] = chosen[0] if len(chosen) == 1 else chosen
 
-    tags = query("tag_names")
+    tags = query(lookups.tag_names)
     chosen_tags = _multiselect_filter("tag", tags, _texts) if tags else []
 
     remembered("where", "")
@@ -318,7 +322,7 @@ def sidebar_filters() -> RunFilter:
         return chosen
     # a name no run has (a typo) is said here, beside the box, with the closest name;
     # the pages go on without the where rather than each stopping on it
-    _, error = try_query("count_runs", **narrowed.query_kwargs())
+    _, error = try_query(queries.count_runs, **narrowed.query_kwargs())
     if error is not None:
         st.sidebar.error(f"where ignored: {plain(error)}")
         return chosen
@@ -345,7 +349,7 @@ def data_filter(run_filter: RunFilter, kind: str) -> RunFilter | None:
     newest sweep that has some, said in a caption; without chosen experiments,
     those that record it. None when there is none."""
     sweep_ids, experiments = query(
-        "data_scope",
+        lookups.data_scope,
         kind,
         sweep_ids=list(run_filter.sweep_ids) or None,
         experiments=list(run_filter.experiments) or None,
@@ -376,8 +380,8 @@ def first_runs(run_filter: RunFilter, max_runs: int, what: str):
     saying how many more there are (pages that load per-run series cap the
     runs, so one view never pulls every point of a large sweep)."""
     kwargs = run_filter.query_kwargs()
-    total = int(query("count_runs", **kwargs))
-    runs = query("list_runs", **kwargs, limit=max_runs)
+    total = int(query(queries.count_runs, **kwargs))
+    runs = query(queries.list_runs, **kwargs, limit=max_runs)
     if total > max_runs:
         st.caption(
             f"{what} of the first {max_runs} of {total} runs; narrow the filters to see others."

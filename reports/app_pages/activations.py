@@ -3,6 +3,7 @@ model, the first layer that went non-finite, and per-step statistics during trai
 
 import streamlit as st
 
+from scratchlab.db import queries
 from scratchlab.reports import ui
 from scratchlab.reports.views import activations as views
 from scratchlab.reports.views.labels import default_run, frame_run_names
@@ -18,7 +19,7 @@ run_filter = ui.page_scope(
     "experiment (`runner sweep --plugins init,activation`) and from `train` with stats enabled.",
 )
 runs = ui.first_runs(run_filter, MAX_RUNS, "Statistics")
-stats = ui.query("activation_stats", run_ids=[int(r) for r in runs["run_id"]])
+stats = ui.query(queries.activation_stats, run_ids=[int(r) for r in runs["run_id"]])
 if stats.empty:
     st.info("No activation statistics match these filters.")
     st.stop()
@@ -94,7 +95,7 @@ if not stepped.empty:
         st.selectbox,
         "run",
         run_ids,
-        default=default_run(run_ids, ui.query("final_metrics", run_ids=run_ids)),
+        default=default_run(run_ids, ui.query(queries.final_metrics, run_ids=run_ids)),
         parse=int,
         options=run_ids,
         format_func=lambda r: names.get(r, f"#{r}"),

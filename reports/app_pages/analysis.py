@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from scratchlab.reports import ui
+from scratchlab.reports import lookups, ui
 from scratchlab.reports.importance import direction_of
 from scratchlab.reports.views import analysis as views
 from scratchlab.reports.views.training import setting_text
@@ -21,7 +21,7 @@ if not run_filter.statuses:
     run_filter = replace(run_filter, statuses=("done",))
     st.caption("Finished runs (status done); choose statuses in the sidebar for others.")
 
-names = ui.query("metric_names", run_filter)
+names = ui.query(lookups.metric_names, run_filter)
 if not names:
     st.info(
         "No run in these filters recorded a metric. Metrics come from experiments such as "
@@ -47,7 +47,9 @@ with direction_col:
         horizontal=True,
     )
 
-table, importance, problem = ui.query("analysis", metric, run_filter, views.MAX_DRAWN, direction)
+table, importance, problem = ui.query(
+    lookups.analysis, metric, run_filter, views.MAX_DRAWN, direction
+)
 if table.empty:
     st.info(f"No run in these filters has a final {ui.plain(metric)}.")
     st.stop()
@@ -89,7 +91,7 @@ curve = views.best_so_far(table, direction)
 trials = curve.groupby("sweep_id")["trial"].max()
 if (trials > 1).any():
     st.header("Best so far")
-    searches = ui.query("search_sweeps", [int(s) for s in trials.index])
+    searches = ui.query(lookups.search_sweeps, [int(s) for s in trials.index])
     if searches:
         st.caption(f"Searches: {', '.join(f'sweep {s}' for s in searches)}; the rest are grids.")
     st.altair_chart(views.best_chart(curve, metric), width="stretch")

@@ -4,7 +4,7 @@ side, where the naive log-softmax overflows and log-sum-exp does not."""
 
 import streamlit as st
 
-from scratchlab.reports import ui
+from scratchlab.reports import lookups, ui
 from scratchlab.reports.views import checks as views
 from scratchlab.reports.views.run import link_config, with_run_links
 
@@ -13,7 +13,7 @@ MAX_RUNS = 2000
 
 st.title("Checks")
 scope = ui.run_filter().narrowed(experiments=("gradcheck",))
-grid, newest = ui.query("gradcheck_grid", scope, MAX_RUNS)
+grid, newest = ui.query(lookups.gradcheck_grid, scope, MAX_RUNS)
 if grid is None:
     st.info(
         "No gradcheck runs in the chosen sweeps and filters. They come from "

@@ -5,6 +5,7 @@ their metrics and curves as charts."""
 import pandas as pd
 import streamlit as st
 
+from scratchlab.db import queries
 from scratchlab.reports import ui
 from scratchlab.reports.views import compare as views
 from scratchlab.reports.views import training as training_views
@@ -18,7 +19,11 @@ MAX_OPTIONS = 500
 st.title("Compare")
 run_filter = ui.run_filter()
 candidates = ui.query(
-    "list_runs", **run_filter.query_kwargs(), limit=MAX_OPTIONS, order_by="run_id", descending=True
+    queries.list_runs,
+    **run_filter.query_kwargs(),
+    limit=MAX_OPTIONS,
+    order_by="run_id",
+    descending=True,
 )
 labels = views.run_labels(candidates)
 ui.remembered("compare.runs", [], ui.parse_ints)
@@ -44,7 +49,9 @@ chosen = ticked or linked
 missing = (
     []
     if not chosen
-    else sorted(set(chosen) - set(ui.query("list_runs", run_ids=chosen)["run_id"].astype(int)))
+    else sorted(
+        set(chosen) - set(ui.query(queries.list_runs, run_ids=chosen)["run_id"].astype(int))
+    )
 )
 if missing:
     st.warning(
@@ -58,7 +65,7 @@ if len(chosen) < 2:
     st.info("Pick two or more runs to compare them.")
     st.stop()
 
-summaries = [ui.query("run_summary", int(r)) for r in chosen]
+summaries = [ui.query(queries.run_summary, int(r)) for r in chosen]
 runs, final, timings = views.from_summaries(summaries)
 # one name and one colour per run in every table and chart: "#91 kaiming-normal · relu"
 names = run_names(summaries)
@@ -95,7 +102,7 @@ if not timings.empty:
 
 if not final.empty:
     st.altair_chart(views.metrics_chart(final, chosen, names), width="content")
-points = ui.query("metrics", run_ids=list(chosen), max_points=400)
+points = ui.query(queries.metrics, run_ids=list(chosen), max_points=400)
 curves = views.run_curves(points, names)
 for name in training_views.default_curves(list(curves)) if curves else []:
     frame, over_epochs = curves[name]

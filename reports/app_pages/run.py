@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from scratchlab.core.textsafe import printable
+from scratchlab.db import queries
 from scratchlab.reports import ui
 from scratchlab.reports.views import run as views
 from scratchlab.reports.views import timings as timing_views
@@ -14,7 +15,7 @@ from scratchlab.reports.views import training as training_views
 from scratchlab.reports.views.detail import summary_row
 
 st.title("Run")
-newest = ui.query("list_runs", limit=1, order_by="run_id", descending=True)
+newest = ui.query(queries.list_runs, limit=1, order_by="run_id", descending=True)
 if newest.empty:
     st.info("No runs in this database yet.")
     st.stop()
@@ -28,10 +29,10 @@ run_id = ui.page_widget(
     max_value=2**53 - 1,
     step=1,
 )  # the browser's largest exact integer
-if not int(ui.query("count_runs", run_ids=[int(run_id)])):  # a link to a run that is gone
+if not int(ui.query(queries.count_runs, run_ids=[int(run_id)])):  # a link to a run that is gone
     st.warning(f"There is no run {int(run_id)} in this database.", icon=":material/search_off:")
     st.stop()
-summary = ui.query("run_summary", int(run_id))
+summary = ui.query(queries.run_summary, int(run_id))
 
 st.subheader(f"#{int(run_id)} {ui.plain(summary['experiment'])} · {ui.plain(summary['status'])}")
 st.caption(f"sweep #{int(summary['sweep_id'])} {ui.plain(summary.get('sweep_name') or '')}")
@@ -69,7 +70,7 @@ if len(stats):
     for model, name in broken.items():
         st.warning(f"{ui.plain(model)}: non-finite from {ui.plain(name)} on.")
 
-points = ui.query("metrics", run_ids=[int(run_id)], max_points=1000)
+points = ui.query(queries.metrics, run_ids=[int(run_id)], max_points=1000)
 stepped = points[points["step"].notna()]
 if not stepped.empty:
     st.header("Curves")
@@ -91,7 +92,7 @@ if not stepped.empty:
 timings = summary["timings"]
 if len(timings):
     st.header("Timings")
-    replicates = ui.query("timing_replicates", [int(t) for t in timings["timing_id"]])
+    replicates = ui.query(queries.timing_replicates, [int(t) for t in timings["timing_id"]])
     table = timings.copy()
     table["flag"] = timing_views.spread_flag(
         table.assign(noisy_runs=(table["quality"] == "noisy").astype(int))

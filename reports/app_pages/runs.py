@@ -10,7 +10,8 @@ import streamlit as st
 
 from scratchlab.core.records import RUN_STATUSES
 from scratchlab.core.textsafe import printable
-from scratchlab.reports import ui
+from scratchlab.db import queries
+from scratchlab.reports import lookups, ui
 from scratchlab.reports.export import FORMATS, table_bytes
 from scratchlab.reports.tables import nan_is_missing
 from scratchlab.reports.views import runs as views
@@ -20,7 +21,7 @@ from scratchlab.reports.views.sweeps import status_chart, status_counts
 st.title("Runs")
 run_filter = ui.run_filter()
 kwargs = run_filter.query_kwargs()
-counts = dict(ui.query("experiment_counts", **kwargs))
+counts = dict(ui.query(lookups.experiment_counts, **kwargs))
 if not counts:
     st.info("No runs match these filters.")
     st.stop()
@@ -78,12 +79,12 @@ page_rows = {
     "descending": descending,
     "with_metrics": True,
 }
-rows, error = ui.try_query("list_runs", **shown_kwargs, order_by=order_by, **page_rows)
+rows, error = ui.try_query(queries.list_runs, **shown_kwargs, order_by=order_by, **page_rows)
 if error is not None:  # a sort column from an old link that no run has
     ui.bad_link("runs.sort", order_by, error)
     order_by = st.session_state["runs.sort"] = "run_id"
-    rows = ui.query("list_runs", **shown_kwargs, order_by=order_by, **page_rows)
-params = sorted(set(ui.query("param_values", **shown_kwargs)["name"]))
+    rows = ui.query(queries.list_runs, **shown_kwargs, order_by=order_by, **page_rows)
+params = sorted(set(ui.query(queries.param_values, **shown_kwargs)["name"]))
 metrics = views.metric_columns(rows, params)
 sortable = list(dict.fromkeys([*views.SORTABLE, *params, *metrics, order_by]))
 with sort_col:
@@ -106,7 +107,7 @@ focus = [
 view = views.runs_view(
     rows,
     metrics,
-    ui.query("sweep_headlines", tuple(sorted({int(s) for s in rows["sweep_id"]}))),
+    ui.query(lookups.sweep_headlines, tuple(sorted({int(s) for s in rows["sweep_id"]}))),
     chosen=st.session_state["runs.columns"] or [],
     focus=focus,
 )
@@ -137,7 +138,7 @@ ui.table(
     },
 )
 by_status = {
-    status: int(ui.query("count_runs", **{**kwargs, "statuses": [status]}))
+    status: int(ui.query(queries.count_runs, **{**kwargs, "statuses": [status]}))
     for status in (run_filter.statuses or RUN_STATUSES)
 }
 st.altair_chart(status_chart(status_counts(by_status)), width="stretch")

@@ -4,13 +4,15 @@ one sweep's environment and spec."""
 import streamlit as st
 
 from scratchlab.core.textsafe import printable
+from scratchlab.db import queries
+from scratchlab.db.store import Store
 from scratchlab.reports import ui
 from scratchlab.reports.views import sweeps as views
 from scratchlab.reports.views.common import command_line, format_duration
 
 st.title("Sweeps")
 run_filter = ui.run_filter()
-sweeps = ui.query("list_sweeps")
+sweeps = ui.query(queries.list_sweeps)
 if sweeps.empty:
     st.info("No sweeps in this database yet. Start one with `runner sweep --plugins matmul`.")
     st.stop()
@@ -32,7 +34,7 @@ chosen = ui.page_widget(
     format_func=ui.sweep_label(sweeps),
 )
 row = shown[shown["sweep_id"] == chosen].iloc[0].to_dict()
-detail = ui.query("store.get_sweep", int(chosen))
+detail = ui.query(Store.get_sweep, int(chosen))
 
 st.subheader(f"#{chosen} {ui.plain(row['name'])}")
 left, middle, right = st.columns(3)

@@ -3,6 +3,7 @@ map per layer, log counts) and the fraction of activations near zero, for one ru
 
 import streamlit as st
 
+from scratchlab.db import queries
 from scratchlab.reports import ui
 from scratchlab.reports.views import telemetry as views
 from scratchlab.reports.views.labels import default_run, frame_run_names
@@ -29,12 +30,12 @@ run_id = ui.page_widget(
     st.selectbox,
     "run",
     run_ids,
-    default=default_run(run_ids, ui.query("final_metrics", run_ids=run_ids)),
+    default=default_run(run_ids, ui.query(queries.final_metrics, run_ids=run_ids)),
     parse=int,
     options=run_ids,
     format_func=lambda r: names.get(r, f"#{r}"),
 )
-histograms = ui.query("activation_histograms", run_ids=run_id)
+histograms = ui.query(queries.activation_histograms, run_ids=run_id)
 if histograms.empty:
     st.info(f"Run {run_id} recorded no histograms.")
     st.stop()

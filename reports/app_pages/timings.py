@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import streamlit as st
 
+from scratchlab.db import queries
+from scratchlab.db.store import Store
 from scratchlab.reports import ui
 from scratchlab.reports.views import timings as views
 
@@ -19,14 +21,14 @@ run_filter = ui.page_scope(
 
 def load(sweep_ids):
     """Timings of ``sweep_ids`` narrowed by the sidebar filter (one filtered query)."""
-    return ui.query("timings", replace(run_filter, sweep_ids=tuple(sweep_ids)))
+    return ui.query(queries.timings, replace(run_filter, sweep_ids=tuple(sweep_ids)))
 
 
 def replicates_of(frame):
     """Every replicate of ``frame``'s timings, or None where there are too many to pool."""
     if not views.pools_replicates(frame):
         return None
-    return ui.query("timing_replicates", [int(t) for t in frame["timing_id"]])
+    return ui.query(queries.timing_replicates, [int(t) for t in frame["timing_id"]])
 
 
 timings = load(run_filter.sweep_ids)
@@ -79,7 +81,7 @@ ui.table(
 )
 
 st.header("Against another sweep")
-sweeps = ui.query("list_sweeps")
+sweeps = ui.query(queries.list_sweeps)
 others = [
     int(s)
     for s in sweeps["sweep_id"].sort_values(ascending=False)
@@ -104,8 +106,8 @@ if against is not None:
         before = views.summarize(reference, by, reference_replicates)
         after = views.summarize(timings, by, replicates)
         differences = views.environment_differences(
-            ui.query("store.get_sweep", int(against)).get("environment"),
-            ui.query("store.get_sweep", int(run_filter.sweep_ids[0])).get("environment"),
+            ui.query(Store.get_sweep, int(against)).get("environment"),
+            ui.query(Store.get_sweep, int(run_filter.sweep_ids[0])).get("environment"),
         )
         if not differences.empty:
             st.warning(

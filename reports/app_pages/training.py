@@ -3,7 +3,8 @@ with a confidence band, final metrics and samples/s."""
 
 import streamlit as st
 
-from scratchlab.reports import ui
+from scratchlab.db import queries
+from scratchlab.reports import lookups, ui
 from scratchlab.reports.views import training as views
 from scratchlab.reports.views.run import link_config, with_run_links
 
@@ -21,7 +22,7 @@ run_filter = ui.page_scope(
 runs = ui.first_runs(run_filter, MAX_RUNS, "Curves")
 run_ids = [int(r) for r in runs["run_id"]]
 # the metrics of the runs shown (not of the whole sweep, whose other experiments record others)
-final = ui.query("final_metrics", run_ids=run_ids)
+final = ui.query(queries.final_metrics, run_ids=run_ids)
 names = sorted(final["name"].unique()) if not final.empty else []
 if runs.empty or not names:
     st.info("No metrics match these filters.")
@@ -52,7 +53,9 @@ with clip_col:
         "diverging configuration does not flatten the rest. Scroll on a chart to zoom.",
     )
 if chosen:
-    curves_by_name = ui.query("training_curves", run_filter, run_ids, list(chosen), MAX_POINTS)
+    curves_by_name = ui.query(
+        lookups.training_curves, run_filter, run_ids, list(chosen), MAX_POINTS
+    )
     for name in chosen:
         curves, over_epochs = curves_by_name[name]
         if curves.empty:
