@@ -20,7 +20,7 @@ from scratchlab.db.filters import RunFilter, as_filter
 from scratchlab.db.params import COMPONENT, decode
 from scratchlab.db.rows import final_values, params_long
 from scratchlab.db.scope import id_in, run_ids_in
-from scratchlab.db.store import Store
+from scratchlab.db.store import STAT_COLUMNS, Store
 
 TIMING_COLUMNS = [
     "timing_id",
@@ -42,19 +42,6 @@ TIMING_COLUMNS = [
     "quality",
     "quality_json",
     "gflops",
-]
-STAT_COLUMNS = [
-    "run_id",
-    "model",
-    "layer",
-    "name",
-    "step",
-    "mean",
-    "std",
-    "min",
-    "max",
-    "frac_zero",
-    "frac_nonfinite",
 ]
 METRIC_COLUMNS = ["run_id", "name", "step", "value"]
 #: ``DataFrame.attrs`` key listing the columns of a runs or timings frame that are
@@ -217,7 +204,9 @@ def activation_stats(
                     last.c.last == func.coalesce(a.step, -1),
                 ),
             )
-        table = frame(conn.execute(stmt.order_by(a.run_id, a.model, a.step, a.layer)), STAT_COLUMNS)
+        table = frame(
+            conn.execute(stmt.order_by(a.run_id, a.model, a.step, a.layer)), list(STAT_COLUMNS)
+        )
     table["step"] = table["step"].astype("Int64")
     return table
 

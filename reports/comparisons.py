@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scratchlab.db.filters import RunFilter
+from scratchlab.db.filters import RUN_COLUMNS, RunFilter
 
 
 class NothingToCompare(Exception):
@@ -78,7 +78,7 @@ def _metrics(store, run_filter: RunFilter, wide: bool = False, by: str | None = 
             f"no final metrics in sweep {_sweep_names(list(run_filter.sweep_ids))} for these filters"
         )
     if by is not None and by not in frame.columns:
-        choices = [c for c in frame.columns if c not in (*glance.RUN_FIELDS, *names)]
+        choices = [c for c in frame.columns if c not in (*RUN_COLUMNS, *names)]
         raise NothingToCompare(f"cannot compare by {by!r}; choose one of {', '.join(choices)}")
     headlines = glance.stored_headlines(store, frame["sweep_id"])
     tables, summary = glance.config_summaries(

@@ -21,27 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scratchlab.core.keys import HEADLINES_KEY
+from scratchlab.db.filters import RUN_COLUMNS
 from scratchlab.db.sqltypes import Damaged
 
 if TYPE_CHECKING:
     from scratchlab.db.store import Store
 
-#: the run columns of a ``list_runs`` frame that are not params
-RUN_FIELDS: tuple[str, ...] = (
-    "run_id",
-    "sweep_id",
-    "key",
-    "experiment",
-    "status",
-    "device",
-    "dtype",
-    "seed",
-    "repeat",
-    "started_at",
-    "finished_at",
-    "duration_s",
-    "reason",
-)
 
 #: columns every glance table starts with
 FIRST: tuple[str, ...] = ("run_id", "status")
@@ -197,7 +182,7 @@ def glance_tables(
         ]
         rows["error"] = [error_summary(reason) for reason in rows["reason"]]
         rows["status"] = [shown_status(s, r) for s, r in zip(rows["status"], rows["reason"])]
-        present = [c for c in rows if c not in RUN_FIELDS and c not in (DURATION, "error")]
+        present = [c for c in rows if c not in RUN_COLUMNS and c not in (DURATION, "error")]
         metrics = [c for c in metric_names if c in present and any(map(_text, rows[c]))]
         params = [c for c in present if c not in metric_names and _varies(rows[c]) is not None]
         if columns:
@@ -229,12 +214,12 @@ def glance_tables(
             *(c for c in others if c not in constant),
             *varying,
         ]
-        wanted = [c for c in focus if c in rows and c not in FIRST and c not in RUN_FIELDS[:1]]
+        wanted = [c for c in focus if c in rows and c not in FIRST and c not in RUN_COLUMNS[:1]]
         order = [*FIRST, *dict.fromkeys([*wanted, *order[len(FIRST) :]])]
         if any(rows["error"]):
             order.append("error")
         if wide:
-            rest = [c for c in (*metrics, *constant, *RUN_FIELDS) if c not in order and c in rows]
+            rest = [c for c in (*metrics, *constant, *RUN_COLUMNS) if c not in order and c in rows]
             order += [c for c in rest if c not in ("experiment", "duration_s")]
             constant = {}
         tables.append(
