@@ -10,6 +10,7 @@ experiment may use), :meth:`Registry.default`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -48,9 +49,16 @@ class Registered:
     plugin: str
     distribution: str | None
     distribution_version: str | None
-    source_hash: str
     #: registered by one of scratchlab's own plugins
     builtin: bool = False
+
+    @functools.cached_property
+    def source_hash(self) -> str:
+        """The hash of the component's code (:func:`source_hash`), computed when first asked:
+        hashing parses every module a component reaches (about 0.3 s for the built-ins), and
+        a worker process, ``runner runs`` or a sweep over a few components asks for few or
+        none of them."""
+        return source_hash(self.component)
 
     @property
     def name(self) -> str:
@@ -231,7 +239,6 @@ class Registry:
                 plugin=plugin,
                 distribution=distribution,
                 distribution_version=distribution_version,
-                source_hash=source_hash(component),
                 builtin=builtin,
             )
             self._items[category][component.name] = entry
