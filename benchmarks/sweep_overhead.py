@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         filter(None, [str(HERE), os.environ.get("PYTHONPATH")])
     )
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.execute import InlineBackend
+    from scratchlab.runner.inline import InlineBackend
     from scratchlab.runner.supervisor import SupervisedBackend
 
     base = 10  # the small sweep whose time is subtracted: fixed costs cancel out
