@@ -33,13 +33,8 @@ from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.contracts import check_bounds
 from scratchlab.plugins.registry import Registry, UnknownComponentError
 from scratchlab.plugins.types import bind
-from scratchlab.runner.spec import (
-    DTYPES,
-    Include,
-    PlanError,
-    SweepSpec,
-    coerce_value,
-)
+from scratchlab.runner.spec import DTYPES, Include, PlanError, SweepSpec
+from scratchlab.runner.spec_values import coerce_value
 
 __all__ = [
     "DATA_PATH_PARAMS",

@@ -1,4 +1,4 @@
-"""Sweep planning: run counts, deduplication, keys, settings and config files."""
+"""Sweep planning: run counts, deduplication, keys, settings and limits."""
 
 from __future__ import annotations
 
@@ -7,65 +7,15 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from fixtures.toy_registries import make_registry, toy_registry, with_defaults
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scratchlab.plugins.registry import Registry
 from scratchlab.plugins.types import COMPONENT_CATEGORIES, DEFAULTS
 from scratchlab.runner.plan import plan, plan_warnings, run_identity, run_key
-from scratchlab.runner.spec import (
-    Include,
-    PlanError,
-    SweepSpec,
-    coerce_value,
-    load_config,
-    merge_spec_args,
-)
-
-#: the field of each category's type that must be callable
-CALLABLE = {
-    "matmul": "fn",
-    "init": "fn",
-    "activation": "forward",
-    "loss": "forward",
-    "dataset": "load",
-    "experiment": "run",
-}
-
-
-def _noop(*args, **kwargs):
-    return None
-
-
-def make_registry(
-    components: dict[str, list[str]],
-    experiments: list[tuple[str, tuple[str, ...], dict]],
-    params: dict[str, dict] | None = None,
-    source: object = _noop,
-) -> Registry:
-    """A registry holding ``components`` (category -> names) and ``experiments``
-    (name, uses, params), registered through the host's own ``register``."""
-    registry = Registry()
-    added: list = []
-    for category, names in components.items():
-        register = registry.registrar(category, "test", "testdist", "1.0", added)
-        for name in names:
-            register(
-                {"name": name, CALLABLE[category]: source, "params": (params or {}).get(name, {})}
-            )
-    register = registry.registrar("experiment", "test", "testdist", "1.0", added, builtin=True)
-    for name, uses, exp_params in experiments:
-        register({"name": name, "run": source, "uses": uses, "params": exp_params})
-    return registry
-
-
-def with_defaults(extra: int) -> dict[str, list[str]]:
-    """Every category with its default component plus ``extra`` more."""
-    return {c: [DEFAULTS[c], *(f"{c}-{i}" for i in range(extra))] for c in COMPONENT_CATEGORIES}
-
+from scratchlab.runner.spec import Include, PlanError, SweepSpec
 
 # --------------------------------------------------------------------------- counts (hypothesis)
 
@@ -249,7 +199,8 @@ SPEC = SweepSpec(
 PLAN_KEYS_SCRIPT = """
 import json
 from scratchlab.plugins.manager import load_plugins
-from scratchlab.runner.plan import SweepSpec, plan
+from scratchlab.runner.plan import plan
+from scratchlab.runner.spec import SweepSpec
 registry = load_plugins(["sweeptoy"], builtins=()).registry
 print(json.dumps([r.key for r in plan(SweepSpec.from_json(json.loads(%r)), registry)]))
 """
@@ -292,31 +243,6 @@ def test_a_change_in_a_components_code_changes_its_runs_keys_only():
 
 
 # --------------------------------------------------------------------------- settings
-
-
-def toy_registry() -> Registry:
-    components = with_defaults(1)
-    params = {
-        "torch": {"block": 64},
-        "relu": {"slope": 0.0, "inplace": False},
-        "mnist-5k": {"path": ""},
-    }
-    experiments = [
-        (
-            "train",
-            ("init", "activation", "matmul", "dataset"),
-            {
-                "lr": 0.5,
-                "bs": 64,
-                "shuffle": False,
-                "shapes": ["5x784x10"],
-                "note": "",
-                "extra": None,
-            },
-        ),
-        ("relu", (), {}),  # an experiment named like a component: ambiguous in -s
-    ]
-    return make_registry(components, experiments, params)
 
 
 def one_run(**spec_args):
@@ -448,126 +374,6 @@ def test_data_path_sets_the_dataset_path_where_there_is_one():
     registry = make_registry(with_defaults(0), [("mm", ("matmul",), {})])
     with pytest.raises(PlanError, match="no planned run uses a dataset that reads a path"):
         plan(SweepSpec(experiments=("mm",), data_path="/x"), registry)
-
-
-@pytest.mark.parametrize(
-    ("default", "text", "value"),
-    [
-        (1, "7", 7),
-        (0.5, "1e-3", 1e-3),
-        (0.5, "inf", math.inf),
-        (True, "off", False),
-        ("a", "b", "b"),
-        ([1], "1,2,3", [1, 2, 3]),
-        ((0.5,), "[1, 2]", (1.0, 2.0)),
-        ([], "x,y", ["x", "y"]),
-        (None, "3", 3),
-        (None, "text", "text"),
-        ({"a": 1}, '{"b": 2}', {"b": 2}),
-        (0.5, 2, 2.0),
-    ],
-)
-def test_values_are_parsed_by_the_type_of_the_default(default, text, value):
-    parsed = coerce_value(default, text, "x.p")
-    assert parsed == value and type(parsed) is type(value)
-
-
-# --------------------------------------------------------------------------- config files
-
-CONFIG = """
-plugins = "matmul"
-init = ["init-0"]
-experiments = ["train"]
-devices = ["cpu"]
-repeat = 2
-seed = 7
-name = "from-file"
-
-[set]
-"train.lr" = 0.1
-
-[params.torch]
-block = 16
-
-[[include]]
-experiment = "train"
-matmul = "torch"
-activation = "activation-0"
-params = { lr = 1, "torch.block" = 32 }
-"""
-
-
-def test_a_config_file_holds_the_spec_and_flags_override_it(tmp_path: Path):
-    path = tmp_path / "sweep.toml"
-    path.write_text(CONFIG)
-    file_args = load_config(path)
-    assert file_args["name"] == "from-file"
-    args = merge_spec_args(
-        {k: v for k, v in file_args.items() if k != "name"},
-        {
-            "repeat": 1,
-            "seed": None,
-            "settings": {"train": {"bs": "16"}},
-            "components": {"matmul": ("matmul-0",)},
-        },
-    )
-    spec = SweepSpec(**args)
-    assert spec.repeat == 1 and spec.seed == 7
-    runs = plan(spec, toy_registry())
-    product = [r for r in runs if r.components["activation"] == DEFAULTS["activation"]]
-    assert [
-        (r.components["matmul"], r.components["init"], r.params["lr"], r.params["bs"])
-        for r in product
-    ] == [("matmul-0", "init-0", 0.1, 16)]
-    (included,) = [r for r in runs if r.components["activation"] == "activation-0"]
-    # the include's params win; its init is the sweep's single narrowed choice
-    assert (included.params["lr"], included.params["torch.block"], included.components["init"]) == (
-        1.0,
-        32,
-        "init-0",
-    )
-    assert isinstance(included.params["lr"], float)
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("plugins = [", "not valid TOML"),
-        (
-            "plugin = 1",
-            "plugin must be component names (a string or a list of strings); other keys:",
-        ),
-        ("repeat = 'two'", "repeat must be an integer"),
-        ("[[include]]\nmatmul = 'torch'", "[[include]] needs experiment = NAME"),
-        ("[set]\n'lr' = 1", "[set] key 'lr' must be NAME.PARAM"),
-        ("[set]\n'train.lr' = 1\n[params.train]\nlr = 2", "sets train.lr twice"),
-    ],
-)
-def test_config_mistakes_are_one_line_errors(tmp_path: Path, text, message):
-    path = tmp_path / "bad.toml"
-    path.write_text(text)
-    with pytest.raises(PlanError) as info:
-        load_config(path)
-    assert message in str(info.value)
-    assert "\n" not in str(info.value)
-
-
-def test_a_spec_survives_its_json_round_trip():
-    spec = SweepSpec(
-        plugins=("matmul",),
-        components={"init": ("a", "b")},
-        experiments=("train",),
-        devices=("cpu", "cuda"),
-        dtype="float64",
-        repeat=3,
-        seed=5,
-        settings={"train": {"lr": "0.1"}},
-        includes=(Include("train", {"matmul": "torch"}, {"lr": 1}),),
-        data_path="/d",
-        only_keys=("k",),
-        plugin_modules=("mod",),
-    )
-    assert SweepSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
 
 
 def test_the_run_limit_is_counted_before_runs_are_built_and_kept_with_the_spec():
