@@ -7,7 +7,8 @@ import pytest
 from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.execute import run_threads
-from scratchlab.runner.plan import plan, run_identity
+from scratchlab.runner.plan import plan
+from scratchlab.runner.run_keys import run_identity
 from scratchlab.runner.spec import SweepSpec
 from scratchlab.runner.supervisor import SupervisedBackend
 from scratchlab.runner.worker import parse_size
