@@ -37,20 +37,22 @@ the last step of ``gpu_check.sh``.
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from _common import (
-    Target,
-    finish,
-    iqr,
-    median,
-    parser,
-    print_table,
-    ratio,
-    rotated,
-    set_threads,
+from _common import Target, finish, parser, print_table, ratio, rotated, set_threads
+from _fidelity import (
+    MISSING,
+    NAN,
+    Measured,
+    conditions_compared,
+    fidelity_targets,
+    ratio_rows,
 )
 
 SHAPE = "5x784x10"
@@ -60,38 +62,53 @@ STEADY = ("einsum", "torch")
 MIN_RUN_TIME = 0.2
 
 
-def sweep_argv(url: str, shapes: str, device: str = "cpu") -> list[str]:
-    """The ``runner`` arguments of one fidelity sweep (only the matmul experiment: train is not timed here)."""
+def sweep_argv(
+    url: str,
+    shapes: str,
+    device: str = "cpu",
+    strategies: Sequence[str] | None = None,
+    threads: int | None = None,
+) -> list[str]:
+    """The ``runner`` arguments of one fidelity sweep (only the matmul experiment: train is not
+    timed here): every strategy, or ``strategies``; ``threads`` torch threads, or the sweep's own
+    ``auto``."""
+    chosen = ["--matmul", ",".join(strategies)] if strategies else ["--plugins", "matmul"]
     return [
         "--db",
         url,
         "sweep",
-        "--plugins",
-        "matmul",
+        *chosen,
         "--experiments",
         "matmul",
         "--device",
         device,
         "-s",
         f"matmul.shapes={shapes}",
+        *(["--threads", str(threads)] if threads else []),
         "--quiet",
     ]
 
 
-def run_sweep(url: str) -> None:
-    """One real ``runner sweep`` in this process; raises with its output if it did not succeed."""
+def run_sweep(url: str, strategies: Sequence[str] | None = None, threads: int | None = None):
+    """One real ``runner sweep`` in this process; raises with its output if it did not succeed.
+    Returns (wall seconds, CPU seconds this process used meanwhile): the driver's share of a CPU
+    while its worker timed."""
     from click.testing import CliRunner
 
     from scratchlab.runner.cli import cli
 
-    result = CliRunner().invoke(cli, sweep_argv(url, SHAPE))
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = CliRunner().invoke(cli, sweep_argv(url, SHAPE, strategies=strategies, threads=threads))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     if result.exit_code != 0:
         raise RuntimeError(f"runner sweep exited with {result.exit_code}:\n{result.output}")
+    return wall, cpu
 
 
 def stored_timings(url: str, sweep_id: int | None = None):
-    """Rows (strategy, shape, device, median, iqr, threads, n, quality) of the done matmul timings,
-    of one sweep or (None) of every sweep."""
+    """Rows (strategy, shape, device, median, iqr, threads, n, quality, conditions) of the done
+    matmul timings, of one sweep or (None) of every sweep; ``conditions`` is what the timing
+    ran under (:func:`scratchlab.runner.timing.conditions`; empty for an older database)."""
     from scratchlab.db import open_store, queries
 
     with open_store(url, read_only=True) as store:
@@ -107,6 +124,7 @@ def stored_timings(url: str, sweep_id: int | None = None):
             "threads": int(row.threads) if row.threads == row.threads else None,
             "n": int(row.n),
             "quality": getattr(row, "quality", "ok"),
+            "conditions": json.loads(row.quality_json or "{}").get("conditions", {}),
         }
         for row in frame.itertuples()
     ]
@@ -127,65 +145,107 @@ def strategy_fn(plugins, name: str):
     return bind(plugins.registry.get("matmul", name).component).fn
 
 
-def bare_timing(fn, shape: str, device: str, threads: int | None) -> tuple[float, float, str]:
-    """(median, iqr, verdict) of ``fn(a, b)`` on random operands of ``shape``, by a bare Timer.
+def bare_timing(fn, shape: str, device: str, threads: int | None) -> Measured:
+    """``fn(a, b)`` on random operands of ``shape``, timed by a bare Timer at ``threads``.
 
     The verdict comes from the same watch the stored side has (the probe
     before, between blocks and after; the threads' CPU wait), kept outside the
     Timer's timed blocks, so the bare number stays bare and a round spoiled by
-    contention can be told apart on this side too.
+    contention can be told apart on this side too. The conditions are read the way
+    the stored side reads them, at the thread count the Timer runs with.
     """
     import torch
     from torch.utils.benchmark import Timer
 
     from scratchlab.runner.calibration import Watch
+    from scratchlab.runner.timing import conditions
 
     m, k, n = (int(d) for d in shape.split("x"))
     a = torch.randn(m, k, device=device)
     b = torch.randn(k, n, device=device)
     threads = threads or torch.get_num_threads()
     timer = Timer(stmt="fn(a, b)", globals={"fn": fn, "a": a, "b": b}, num_threads=threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        settings = conditions()
+    finally:
+        torch.set_num_threads(before)
     watch = Watch(threads)
     watch.start()
     measurement = timer.blocked_autorange(
         min_run_time=MIN_RUN_TIME, callback=lambda *_: watch.between()
     )
     verdict, _evidence = watch.verdict(measurement.median, measurement.iqr)
-    return measurement.median, measurement.iqr, verdict
+    timer_settings = {
+        "number_per_run": measurement.number_per_run,
+        "blocks": len(measurement.times),
+        "min_run_time": MIN_RUN_TIME,
+    }
+    return Measured(measurement.median, measurement.iqr, verdict, {**settings, **timer_settings})
 
 
-def fidelity_rounds(url: str, plugins, rounds: int) -> tuple[dict, dict]:
-    """A warm-up sweep, then alternate a stored sweep and the bare timings for ``rounds`` rounds.
+@dataclass
+class Rounds:
+    """Every round's measurements, per strategy and side, and what the driver cost."""
 
-    Returns ``stored[strategy]`` and ``bare[strategy]``, each a list of (median, iqr, verdict).
-    """
-    stored: dict[str, list[tuple[float, float, str]]] = {}
-    bare: dict[str, list[tuple[float, float, str]]] = {}
-    run_sweep(
-        url
-    )  # warm-up: imports, the worker, the probe's calibration; and the threads it times at
-    threads = next((row["threads"] for row in stored_timings(url, latest_sweep(url))), None)
+    stored: dict[str, list[Measured]] = field(default_factory=dict)
+    bare: dict[str, list[Measured]] = field(default_factory=dict)
+    sweep_wall_s: float = 0.0  # wall time of the counted sweeps
+    driver_cpu_s: float = 0.0  # CPU time this process (the sweeps' driver) used meanwhile
+
+
+def stored_round(url: str, names: Sequence[str], rounds: Rounds, threads: int | None, strategies):
+    """One counted sweep; its timings join ``rounds.stored`` (a strategy it did not store keeps
+    its place as :data:`MISSING`: rounds pair by index)."""
+    wall, cpu = run_sweep(url, strategies, threads)
+    rounds.sweep_wall_s += wall
+    rounds.driver_cpu_s += cpu
+    rows = {row["strategy"]: row for row in stored_timings(url, latest_sweep(url))}
+    for name in names:
+        row = rows.get(name)
+        rounds.stored.setdefault(name, []).append(
+            MISSING
+            if row is None
+            else Measured(row["median"], row["iqr"], row["quality"], row["conditions"])
+        )
+
+
+def progress_line(rounds: Rounds, index: int, total: int) -> str:
+    """``round 3/7 (stored/bare): torch 12.4/8.8 us at 1000/100 calls per block, ...``."""
+    parts = []
+    for name in STEADY:
+        if name in rounds.stored and name in rounds.bare:
+            s, b = rounds.stored[name][-1], rounds.bare[name][-1]
+            calls = "/".join(str(x.conditions.get("number_per_run", "?")) for x in (s, b))
+            parts.append(f"{name} {s.median * 1e6:.1f}/{b.median * 1e6:.1f} us ({calls} calls)")
+    return f"  round {index + 1}/{total} (stored/bare): {', '.join(parts)}"
+
+
+def fidelity_rounds(
+    url: str,
+    plugins,
+    rounds: int,
+    threads: int | None = None,
+    strategies: Sequence[str] | None = None,
+) -> Rounds:
+    """A warm-up sweep, then alternate a stored sweep and the bare timings for ``rounds`` rounds."""
+    names = list(strategies or plugins.registry.names("matmul"))
+    out = Rounds()
+    # warm-up: imports, the worker, the probe's calibration; and the threads it times at
+    run_sweep(url, strategies, threads)
+    threads = next((row["threads"] for row in stored_timings(url, latest_sweep(url))), threads)
     for index in range(rounds):
         for side in rotated(["sweep", "bare"], index):
             if side == "sweep":
-                run_sweep(url)
-                rows = {row["strategy"]: row for row in stored_timings(url, latest_sweep(url))}
-                for name in plugins.registry.names("matmul"):
-                    # a strategy this round did not store keeps its place: rounds pair by index
-                    row = rows.get(name, {"median": NAN, "iqr": NAN, "quality": "missing"})
-                    stored.setdefault(name, []).append((row["median"], row["iqr"], row["quality"]))
-            else:
-                for name in plugins.registry.names("matmul"):
-                    bare.setdefault(name, []).append(
-                        bare_timing(strategy_fn(plugins, name), SHAPE, "cpu", threads)
-                    )
-        latest = ", ".join(
-            f"{name} {stored[name][-1][0] * 1e6:.1f}/{bare[name][-1][0] * 1e6:.1f} us"
-            for name in STEADY
-            if name in stored
-        )
-        print(f"  round {index + 1}/{rounds} (stored/bare): {latest}", file=sys.stderr, flush=True)
-    return stored, bare
+                stored_round(url, names, out, threads, strategies)
+                continue
+            for name in names:
+                out.bare.setdefault(name, []).append(
+                    bare_timing(strategy_fn(plugins, name), SHAPE, "cpu", threads)
+                )
+        print(progress_line(out, index, rounds), file=sys.stderr, flush=True)
+    return out
 
 
 def from_db(url: str, device: str) -> int:
@@ -197,9 +257,10 @@ def from_db(url: str, device: str) -> int:
     for row in stored_timings(url):
         if row["device"].split(":")[0] != device.split(":")[0]:
             continue
-        bare_median, bare_iqr, _verdict = bare_timing(
+        bare = bare_timing(
             strategy_fn(plugins, row["strategy"]), row["shape"], row["device"], row["threads"]
         )
+        bare_median, bare_iqr = bare.median, bare.iqr
         r = ratio(row["median"], bare_median)
         rows.append(
             (
@@ -241,64 +302,8 @@ def from_db(url: str, device: str) -> int:
     return finish("timing_fidelity", targets, json_out=None)
 
 
-NAN = float("nan")
-
-
-def ok_count(measured: list[tuple[float, float, str]]) -> int:
-    """How many of the measurements were judged ``ok``."""
-    return sum(verdict == "ok" for _, _, verdict in measured)
-
-
-def paired(stored: list[float], bare: list[float]) -> tuple[float, float, float, float]:
-    """(median, lowest, highest, IQR) of the per-round ratios ``stored[i] / bare[i]``: rounds
-    pair up, so a drift of the machine between rounds divides out. NaN for no pair."""
-    ratios = [ratio(s, b) for s, b in zip(stored, bare, strict=True)]
-    ratios = [r for r in ratios if r == r]
-    if not ratios:
-        return NAN, NAN, NAN, NAN
-    return median(ratios), min(ratios), max(ratios), iqr(ratios)
-
-
-def fidelity_targets(
-    stored: dict[str, list], bare: dict[str, list], rounds: int, skew: float = 1.0
-) -> tuple[list[tuple], list[Target]]:
-    """The table rows and one target per strategy from each side's per-round (median, iqr,
-    verdict): the median of the paired stored/bare ratios within 10%; ``skew`` multiplies the
-    stored medians first (a deliberately wrong stored timing)."""
-    rows, targets = [], []
-    for name in stored:
-        stored_medians = [m * skew for m, _, _ in stored[name]]
-        bare_medians = [m for m, _, _ in bare[name]]
-        r, low, high, spread = paired(stored_medians, bare_medians)
-        rows.append(
-            (
-                name,
-                f"{median(stored_medians) * 1e6:.2f} us",
-                f"{median(bare_medians) * 1e6:.2f} us",
-                f"{r:.3f}",
-                f"{low:.3f}-{high:.3f}",
-                f"{spread:.3f}",
-                f"{ok_count(stored[name])}/{len(stored[name])}",
-                f"{ok_count(bare[name])}/{len(bare[name])}",
-            )
-        )
-        targets.append(
-            Target(
-                f"{name}: stored / bare, median of {rounds} paired rounds",
-                r,
-                0.10,
-                op="within",
-                note=f"per-round ratios {low:.3f}-{high:.3f} (IQR {spread:.3f});"
-                f" rounds judged ok: {ok_count(stored[name])} stored,"
-                f" {ok_count(bare[name])} bare of {rounds}"
-                + (f"; stored medians skewed x{skew:g} on purpose" if skew != 1 else ""),
-            )
-        )
-    return rows, targets
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the alternating rounds (or the one-off ``--from-db`` comparison) and print the targets."""
+def arguments(argv: list[str] | None):
+    """The script's options."""
     p = parser(__doc__.split("\n\n")[0], rounds=7, threads=True)
     p.add_argument(
         "--from-db", metavar="URL", help="compare against the timings already stored in URL"
@@ -313,7 +318,45 @@ def main(argv: list[str] | None = None) -> int:
         metavar="F",
         help="multiply every stored median by F (1.2: the target must fail)",
     )
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--matmul",
+        metavar="NAMES",
+        help="only these strategies (comma-separated; default every one), e.g. einsum,torch",
+    )
+    return p.parse_args(argv)
+
+
+def report(measured: Rounds, rounds: int, skew: float) -> list[Target]:
+    """Print the ratio tables and the conditions of both sides; the targets."""
+    rows, targets = fidelity_targets(measured.stored, measured.bare, rounds, skew)
+    print_table(
+        ("strategy", "stored (median)", "bare (median)", "stored/bare", "per-round range", "IQR",
+         "stored ok", "bare ok"),
+        rows,
+        title=f"median of the per-round stored/bare ratios, {rounds} rounds",
+    )  # fmt: skip
+    print_table(
+        ("strategy", *(f"r{i + 1}" for i in range(rounds))),
+        ratio_rows(measured.stored, measured.bare, skew),
+        title="stored/bare in each round",
+    )
+    rows, same = conditions_compared(measured.stored, measured.bare)
+    print_table(
+        ("condition", "stored side (value xrounds)", "bare side", "same"),
+        rows,
+        title="what each side ran with (every strategy and round)",
+    )
+    share = measured.driver_cpu_s / measured.sweep_wall_s if measured.sweep_wall_s else NAN
+    print(
+        f"the sweeps' driver (this process) used {measured.driver_cpu_s:.2f} s of CPU in"
+        f" {measured.sweep_wall_s:.1f} s of sweeps ({share:.0%} of one CPU) while its worker timed"
+    )
+    return [*targets, same]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the alternating rounds (or the one-off ``--from-db`` comparison) and print the targets."""
+    args = arguments(argv)
     threads = set_threads(args.threads)
     if args.from_db:
         return from_db(args.from_db, args.device)
@@ -323,34 +366,25 @@ def main(argv: list[str] | None = None) -> int:
     from scratchlab.plugins.manager import load_plugins
 
     plugins = load_plugins()
+    strategies = args.matmul.split(",") if args.matmul else None
     with tempfile.TemporaryDirectory(prefix="scratchlab-fidelity-") as folder:
         url = f"sqlite:///{Path(folder) / 'fidelity.db'}"
-        stored, bare = fidelity_rounds(url, plugins, args.rounds)
+        measured = fidelity_rounds(url, plugins, args.rounds, args.threads, strategies)
     print(
-        f"\ntorch {torch.__version__}, {threads} threads; shape {SHAPE}; {args.rounds} rounds,"
-        " each one sweep and one bare Timer per strategy, alternating"
+        f"\ntorch {torch.__version__}, {threads} threads here, --threads {args.threads or 'auto'}"
+        f" for the sweeps; shape {SHAPE}; {args.rounds} rounds, each one sweep and one bare Timer"
+        " per strategy, alternating"
     )
-    rows, targets = fidelity_targets(stored, bare, args.rounds, args.skew)
-    print_table(
-        (
-            "strategy",
-            "stored (median)",
-            "bare (median)",
-            "stored/bare",
-            "per-round range",
-            "IQR",
-            "stored ok",
-            "bare ok",
-        ),
-        rows,
-        title=f"median of the per-round stored/bare ratios, {args.rounds} rounds",
-    )
+    targets = report(measured, args.rounds, args.skew)
     return finish(
         "timing_fidelity",
         targets,
         json_out=args.json_out,
         rounds=args.rounds,
-        extra={"stored": stored, "bare": bare},
+        extra={
+            side: {n: [asdict(m) for m in ms] for n, ms in getattr(measured, side).items()}
+            for side in ("stored", "bare")
+        },
     )
 
 
