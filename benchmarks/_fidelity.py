@@ -18,22 +18,30 @@ from dataclasses import dataclass, field
 
 from _common import Target, iqr, median, ratio
 
+NAN = float("nan")
+
+#: two sides' probe readings this close (the larger over the smaller) found the machine in the
+#: same state: their round is paired
+PROBE_MATCH = 1.15
+#: fewer paired rounds than this is no verdict (the target fails)
+MIN_PAIRED = 3
+
 
 @dataclass
 class Measured:
     """One side's measurement of one strategy in one round: the median and IQR (seconds per
-    call), the probe's verdict, and the ``conditions`` it was taken under."""
+    call), the probe's verdict, the ``conditions`` it was taken under, and ``probe_s``, the
+    calibration probe's time per call around and between its blocks (the state of the machine
+    at that moment, :mod:`scratchlab.runner.calibration`)."""
 
     median: float
     iqr: float
     verdict: str
     conditions: dict = field(default_factory=dict)
+    probe_s: float = NAN
 
 
-MISSING = Measured(float("nan"), float("nan"), "missing")
-
-
-NAN = float("nan")
+MISSING = Measured(NAN, NAN, "missing")
 
 #: the conditions both sides must share (:func:`scratchlab.runner.timing.conditions`)
 SAME = (
@@ -65,13 +73,35 @@ def round_ratios(stored: Sequence[float], bare: Sequence[float]) -> list[float]:
     return [ratio(s, b) for s, b in zip(stored, bare, strict=True)]
 
 
-def paired(stored: list[float], bare: list[float]) -> tuple[float, float, float, float]:
-    """(median, lowest, highest, IQR) of the per-round ratios ``stored[i] / bare[i]``: rounds
-    pair up, so a drift of the machine between rounds divides out. NaN for no pair."""
-    ratios = [r for r in round_ratios(stored, bare) if r == r]
-    if not ratios:
-        return NAN, NAN, NAN, NAN
-    return median(ratios), min(ratios), max(ratios), iqr(ratios)
+def same_state(stored: Measured, bare: Measured) -> bool:
+    """Whether the probe found the machine in the same state for both sides of a round (within
+    :data:`PROBE_MATCH`). A 2-thread µs matmul runs about 1.4x slower whenever anything else
+    takes a core; on a machine at load 0.5 that comes and goes within seconds, and the two sides
+    of a round are seconds apart. The probe is the same kernel at the same thread count, read
+    beside each measurement in its own process, so it tells the moments apart; it cannot hide a
+    stored-side slowdown of its own (a busy thread in the worker slows the worker's probe too,
+    and the round is then not paired: see :func:`paired`)."""
+    low, high = sorted((stored.probe_s, bare.probe_s))
+    return low > 0 and high / low <= PROBE_MATCH  # NaN compares False
+
+
+def paired(
+    stored: Sequence[Measured], bare: Sequence[Measured], skew: float = 1.0
+) -> tuple[float, float, float, float, int]:
+    """(median, lowest, highest, IQR, count) of the ratios ``stored[i] / bare[i]`` of the rounds
+    whose two sides found the machine in the same state (:func:`same_state`): rounds pair up,
+    so a drift of the machine between rounds divides out, and a round whose sides met
+    different moments is left out. NaN unless :data:`MIN_PAIRED` rounds pair, so a stored side
+    that always met a busier machine (its own doing) fails."""
+    ratios = [
+        ratio(s.median * skew, b.median)
+        for s, b in zip(stored, bare, strict=True)
+        if same_state(s, b)
+    ]
+    ratios = [r for r in ratios if r == r]
+    if len(ratios) < min(MIN_PAIRED, len(stored)):
+        return NAN, NAN, NAN, NAN, len(ratios)
+    return median(ratios), min(ratios), max(ratios), iqr(ratios), len(ratios)
 
 
 def fidelity_targets(
@@ -85,30 +115,24 @@ def fidelity_targets(
     medians first (a deliberately wrong stored timing)."""
     rows, targets = [], []
     for name in stored:
-        stored_medians = [m.median * skew for m in stored[name]]
-        bare_medians = [m.median for m in bare[name]]
-        r, low, high, spread = paired(stored_medians, bare_medians)
+        every = median(round_ratios([m.median * skew for m in stored[name]],
+                                    [m.median for m in bare[name]]))  # fmt: skip
+        r, low, high, spread, count = paired(stored[name], bare[name], skew)
         oks = f"{ok_count(stored[name])}/{len(stored[name])}", f"{ok_count(bare[name])}/{rounds}"
         rows.append(
-            (
-                name,
-                f"{median(stored_medians) * 1e6:.2f} us",
-                f"{median(bare_medians) * 1e6:.2f} us",
-                f"{r:.3f}",
-                f"{low:.3f}-{high:.3f}",
-                f"{spread:.3f}",
-                *oks,
-            )
-        )
+            (name, f"{r:.3f}", f"{count}/{rounds}", f"{low:.3f}-{high:.3f}", f"{spread:.3f}",
+             f"{every:.3f}", *oks)
+        )  # fmt: skip
         targets.append(
             Target(
-                f"{name}: stored / bare, median of {rounds} paired rounds",
+                f"{name}: stored / bare, median of the paired rounds",
                 r,
                 0.10,
                 op="within",
-                note=f"per-round ratios {low:.3f}-{high:.3f} (IQR {spread:.3f});"
-                f" rounds judged ok: {ok_count(stored[name])} stored,"
-                f" {ok_count(bare[name])} bare of {rounds}"
+                note=f"{count} of {rounds} rounds paired (both sides' probes within"
+                f" {PROBE_MATCH - 1:.0%}); their ratios {low:.3f}-{high:.3f} (IQR {spread:.3f});"
+                f" median of every round {every:.3f}; rounds judged ok: {oks[0]} stored,"
+                f" {oks[1]} bare"
                 + (f"; stored medians skewed x{skew:g} on purpose" if skew != 1 else ""),
             )
         )
@@ -116,19 +140,19 @@ def fidelity_targets(
 
 
 def ratio_rows(stored: dict[str, list[Measured]], bare: dict[str, list[Measured]], skew=1.0):
-    """One row per strategy: its stored/bare ratio in each round (the spread the median hides)."""
-    return [
-        (
-            name,
-            *(
-                f"{r:.2f}"
-                for r in round_ratios(
-                    [m.median * skew for m in stored[name]], [m.median for m in bare[name]]
-                )
-            ),
-        )
-        for name in stored
-    ]
+    """One row per strategy: its stored/bare ratio in each round, ``*`` where the round is not
+    paired (the two sides' probes disagreed), then one row of each round's probe readings."""
+    rows = []
+    for name in stored:
+        cells = []
+        for s, b in zip(stored[name], bare[name], strict=True):
+            mark = "" if same_state(s, b) else "*"
+            cells.append(f"{ratio(s.median * skew, b.median):.2f}{mark}")
+        rows.append((name, *cells))
+        probes = (f"{s.probe_s * 1e6:.1f}/{b.probe_s * 1e6:.1f}"
+                  for s, b in zip(stored[name], bare[name], strict=True))  # fmt: skip
+        rows.append(("  probe us", *probes))
+    return rows
 
 
 def seen(measured: Sequence[Measured], key: str) -> str:

@@ -2,7 +2,7 @@
 
 \b
     python benchmarks/timing_fidelity.py                 # 7 alternating rounds on the CPU
-    python benchmarks/timing_fidelity.py --rounds 3
+    python benchmarks/timing_fidelity.py --rounds 3 --matmul einsum,torch   # a quick look
     python benchmarks/timing_fidelity.py --from-db sqlite:///gpu.db --device cuda   # gpu_check.sh
 
 Each round runs a real sweep in this process (``runner --db <temp> sweep
@@ -14,18 +14,23 @@ bare ``Timer("fn(a, b)").blocked_autorange()`` at the thread count the sweep
 recorded. A first sweep is a warm-up (and tells the thread count); it is not
 counted.
 
-The estimator is paired: each round gives one stored/bare ratio per strategy (the
-stored median of that round's sweep over the bare median measured beside it), and the
-target is the median of those per-round ratios, within 10%, shown with their spread
-(the lowest and highest ratio, and their IQR). On a shared virtual machine one µs-scale
-median swings by 40% from one minute to the next (issue 15 saw the bare side go from
-9.0 to 14.0 µs), but the two sides of one round are measured at the same moment and
-swing alike, so their ratio does not; and a median of ratios ignores a round where only
-one side was disturbed. (The estimator before issue 21 took the best stored and the best
-bare median, each from whichever round was fastest: two different moments, so the
-verdict was noisier than the timings: python 1.35x and elementwise 0.75x on a quiet
-machine, while the medians of all rounds were within 0.97-1.08x.) The probe's verdict of
-each side is counted and shown, not used to drop rounds.
+The estimator is paired (:mod:`_fidelity`): each round gives one stored/bare ratio per
+strategy (the stored median of that round's sweep over the bare median measured beside it),
+and the target is the median of those per-round ratios, within 10%, shown with every round's
+ratio. A round is paired only when both sides found the machine in the same state: the
+calibration probe (``torch.mm`` on this shape at the same thread count) is read around and
+between each side's blocks, and the two readings must agree within 15%. On the 2-core
+machine at load 0.5 a µs-scale 2-thread median was either about 8.7 or about 12.3 µs (1.4x)
+on either side from one round to the next (the run of 2026-12-03: torch 12.4/8.8 then
+8.7/11.8 µs stored/bare in consecutive rounds), while both sides ran with the same settings
+and the driver sat idle: the machine's state at the moment, seconds apart for the two sides
+of a round, which the probe reads on both. At least 3 rounds must pair, so a stored side
+that always met a busier machine than the bare one (its own doing) fails.
+
+Both sides also report what they ran under (:func:`scratchlab.runner.timing.conditions`:
+thread counts, torch's flags, affinity, nice, thread environment variables, the Timer's
+``min_run_time``, calls per block and blocks); a target fails if a setting differs. The
+driver's own CPU time during the sweeps is printed (it must not take a core from its worker).
 
 ``--skew F`` multiplies every stored median by F as it is read back: the check that
 the statistic still catches stored timings that are off (``--skew 1.2`` must fail).
@@ -49,6 +54,7 @@ from _common import Target, finish, parser, print_table, ratio, rotated, set_thr
 from _fidelity import (
     MISSING,
     NAN,
+    PROBE_MATCH,
     Measured,
     conditions_compared,
     fidelity_targets,
@@ -124,10 +130,16 @@ def stored_timings(url: str, sweep_id: int | None = None):
             "threads": int(row.threads) if row.threads == row.threads else None,
             "n": int(row.n),
             "quality": getattr(row, "quality", "ok"),
-            "conditions": json.loads(row.quality_json or "{}").get("conditions", {}),
+            "conditions": evidence(row).get("conditions", {}),
+            "probe_s": float(evidence(row).get("probe_s") or NAN),
         }
         for row in frame.itertuples()
     ]
+
+
+def evidence(row) -> dict:
+    """The evidence a stored timing keeps (its quality_json), empty where there is none."""
+    return json.loads(row.quality_json or "{}")
 
 
 def latest_sweep(url: str) -> int:
@@ -176,13 +188,14 @@ def bare_timing(fn, shape: str, device: str, threads: int | None) -> Measured:
     measurement = timer.blocked_autorange(
         min_run_time=MIN_RUN_TIME, callback=lambda *_: watch.between()
     )
-    verdict, _evidence = watch.verdict(measurement.median, measurement.iqr)
+    verdict, watched = watch.verdict(measurement.median, measurement.iqr)
     timer_settings = {
         "number_per_run": measurement.number_per_run,
         "blocks": len(measurement.times),
         "min_run_time": MIN_RUN_TIME,
     }
-    return Measured(measurement.median, measurement.iqr, verdict, {**settings, **timer_settings})
+    ran = {**settings, **timer_settings}
+    return Measured(measurement.median, measurement.iqr, verdict, ran, watched["probe_s"])
 
 
 @dataclass
@@ -207,19 +220,24 @@ def stored_round(url: str, names: Sequence[str], rounds: Rounds, threads: int | 
         rounds.stored.setdefault(name, []).append(
             MISSING
             if row is None
-            else Measured(row["median"], row["iqr"], row["quality"], row["conditions"])
+            else Measured(
+                row["median"], row["iqr"], row["quality"], row["conditions"], row["probe_s"]
+            )
         )
 
 
 def progress_line(rounds: Rounds, index: int, total: int) -> str:
-    """``round 3/7 (stored/bare): torch 12.4/8.8 us at 1000/100 calls per block, ...``."""
+    """``round 3/7 (stored/bare): torch 12.4/8.8 us, 1000/100 calls, probe 12.1/8.9 us, ...``."""
     parts = []
     for name in STEADY:
         if name in rounds.stored and name in rounds.bare:
             s, b = rounds.stored[name][-1], rounds.bare[name][-1]
             calls = "/".join(str(x.conditions.get("number_per_run", "?")) for x in (s, b))
-            parts.append(f"{name} {s.median * 1e6:.1f}/{b.median * 1e6:.1f} us ({calls} calls)")
-    return f"  round {index + 1}/{total} (stored/bare): {', '.join(parts)}"
+            parts.append(
+                f"{name} {s.median * 1e6:.1f}/{b.median * 1e6:.1f} us, {calls} calls,"
+                f" probe {s.probe_s * 1e6:.1f}/{b.probe_s * 1e6:.1f} us"
+            )
+    return f"  round {index + 1}/{total} (stored/bare): {'; '.join(parts)}"
 
 
 def fidelity_rounds(
@@ -330,15 +348,16 @@ def report(measured: Rounds, rounds: int, skew: float) -> list[Target]:
     """Print the ratio tables and the conditions of both sides; the targets."""
     rows, targets = fidelity_targets(measured.stored, measured.bare, rounds, skew)
     print_table(
-        ("strategy", "stored (median)", "bare (median)", "stored/bare", "per-round range", "IQR",
-         "stored ok", "bare ok"),
+        ("strategy", "stored/bare", "paired", "their range", "IQR", "every round", "stored ok",
+         "bare ok"),
         rows,
-        title=f"median of the per-round stored/bare ratios, {rounds} rounds",
+        title=f"median of the stored/bare ratios of the paired rounds, of {rounds}",
     )  # fmt: skip
     print_table(
         ("strategy", *(f"r{i + 1}" for i in range(rounds))),
         ratio_rows(measured.stored, measured.bare, skew),
-        title="stored/bare in each round",
+        title="stored/bare in each round (* not paired: the sides' probes differ by over"
+        f" {PROBE_MATCH - 1:.0%}), and the probe's time per call, stored/bare",
     )
     rows, same = conditions_compared(measured.stored, measured.bare)
     print_table(

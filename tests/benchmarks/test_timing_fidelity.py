@@ -29,11 +29,17 @@ RAN = {"threads": 2, "interop_threads": 2, "grad": True, "inference_mode": False
        "python_threads": 1}  # fmt: skip
 
 
-def sides(stored, bare, verdict="ok", stored_ran=RAN, bare_ran=RAN):
+#: the probe's time per call (µs) beside each side, one state of the machine in every round
+PROBE = [9.0] * 7
+
+
+def sides(stored, bare, verdict="ok", stored_ran=RAN, bare_ran=RAN, probes=(PROBE, PROBE)):
     return (
-        {"torch": [Measured(m * 1e-6, 0.0, verdict, dict(stored_ran)) for m in stored]},
-        {"torch": [Measured(m * 1e-6, 0.0, verdict, dict(bare_ran)) for m in bare]},
-    )
+        {"torch": [Measured(m * 1e-6, 0.0, verdict, dict(stored_ran), p * 1e-6)
+                   for m, p in zip(stored, probes[0], strict=True)]},
+        {"torch": [Measured(m * 1e-6, 0.0, verdict, dict(bare_ran), p * 1e-6)
+                   for m, p in zip(bare, probes[1], strict=True)]},
+    )  # fmt: skip
 
 
 def test_paired_ratio_passes_where_the_best_of_each_side_failed():
@@ -43,7 +49,8 @@ def test_paired_ratio_passes_where_the_best_of_each_side_failed():
     _, (target,) = fidelity_targets(stored, bare, rounds=7)
     assert target.passed
     assert target.measured == pytest.approx(13.0 / 12.8)  # the median of the seven ratios
-    assert "per-round ratios 0.979-1.456" in target.note
+    assert "7 of 7 rounds paired" in target.note
+    assert "their ratios 0.979-1.456" in target.note
 
 
 def test_a_stored_timing_skewed_by_20_percent_fails():
@@ -57,16 +64,47 @@ def test_a_stored_timing_skewed_by_20_percent_fails():
 
 
 def test_no_round_to_compare_fails():
-    stored, bare = sides([float("nan")] * 3, [10.0] * 3, verdict="missing")
+    stored, bare = sides([float("nan")] * 3, [10.0] * 3, verdict="missing", probes=([9.0] * 3,) * 2)
     _, (target,) = fidelity_targets(stored, bare, rounds=3)
     assert not target.passed
 
 
 def test_every_rounds_ratio_is_shown():
     stored, bare = sides(STORED, BARE)
-    ((name, *ratios),) = ratio_rows(stored, bare)
+    (name, *ratios), (_, *probes) = ratio_rows(stored, bare)
     assert name == "torch" and len(ratios) == 7
     assert ratios[4] == "1.46"  # round 5: the quiet moment on the bare side
+    assert probes[4] == "9.0/9.0"
+
+
+#: the 2-thread matmul's two states on the 2-core machine (µs): 8.7 when nothing else holds
+#: a core, 12.3 when something does; the probe (the same kernel) reads 9.0 and 12.6
+FAST, SLOW, PROBE_FAST, PROBE_SLOW = 8.7, 12.3, 9.0, 12.6
+
+
+def test_rounds_whose_sides_met_different_states_of_the_machine_are_not_paired():
+    # stored slow / bare fast in four rounds: the median of every round says 1.41x, but only
+    # the three rounds whose sides met one state compare like with like
+    states = ["sf", "ff", "sf", "ss", "sf", "ff", "sf"]
+    stored = [SLOW if st[0] == "s" else FAST for st in states]
+    bare = [SLOW if st[1] == "s" else FAST for st in states]
+    probes = tuple([PROBE_SLOW if st[i] == "s" else PROBE_FAST for st in states] for i in (0, 1))
+    _, (target,) = fidelity_targets(*sides(stored, bare, probes=probes), rounds=7)
+    assert target.passed and target.measured == pytest.approx(1.0)
+    assert "3 of 7 rounds paired" in target.note and "median of every round 1.414" in target.note
+    (_, *ratios), _ = ratio_rows(*sides(stored, bare, probes=probes))
+    assert ratios[0] == "1.41*" and ratios[1] == "1.00"
+    # a stored timing 20% off still fails in the paired rounds
+    _, (skewed,) = fidelity_targets(*sides(stored, bare, probes=probes), rounds=7, skew=1.2)
+    assert not skewed.passed
+
+
+def test_a_stored_side_that_always_met_a_busier_machine_fails():
+    # its worker's own busy thread would slow its probe too: no round pairs
+    probes = ([PROBE_SLOW] * 7, [PROBE_FAST] * 7)
+    _, (target,) = fidelity_targets(*sides([SLOW] * 7, [FAST] * 7, probes=probes), rounds=7)
+    assert not target.passed
+    assert "0 of 7 rounds paired" in target.note
 
 
 def test_the_same_conditions_on_both_sides_pass():
