@@ -25,18 +25,9 @@ from scratchlab.plugins.categories import BUILTIN_CATEGORIES
 from scratchlab.plugins.training_types import TRAINING_CATEGORIES
 from scratchlab.runner import options as options_
 from scratchlab.runner.cli.category_options import CategoryHelpCommand, category_help
-from scratchlab.runner.spec import (
-    DEFAULT_MAX_RUNS,
-    DTYPES,
-    PlanError,
-    SweepSpec,
-    add_setting,
-    load_config,
-    merge_spec_args,
-    parse_setting,
-    parse_threads,
-    split_names,
-)
+from scratchlab.runner.spec import DEFAULT_MAX_RUNS, DTYPES, PlanError, SweepSpec
+from scratchlab.runner.spec_config import load_config, merge_spec_args
+from scratchlab.runner.spec_values import add_setting, parse_setting, parse_threads, split_names
 
 if TYPE_CHECKING:
     from scratchlab.db.store import Store
