@@ -44,7 +44,7 @@ def _settings(settings: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 
 def _names(value: str | Sequence[str]) -> tuple[str, ...]:
-    from scratchlab.runner.spec import split_names
+    from scratchlab.runner.spec_values import split_names
 
     return split_names(value)
 

@@ -29,7 +29,8 @@ def planned_runs(deterministic: bool) -> tuple[list, object]:
     import torch
 
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.plan import SweepSpec, plan
+    from scratchlab.runner.plan import plan
+    from scratchlab.runner.spec import SweepSpec
 
     registry = load_plugins().registry
     threads = torch.get_num_threads()

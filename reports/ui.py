@@ -17,7 +17,7 @@ import streamlit as st
 
 from scratchlab.core.records import RUN_STATUSES
 from scratchlab.core.textsafe import printable
-from scratchlab.db import queries
+from scratchlab.db import catalog, queries
 from scratchlab.db.filters import FilterError, RunFilter, parse_where
 from scratchlab.reports import lookups
 from scratchlab.reports.filters import component_categories
@@ -127,8 +127,8 @@ def data_version(refresh: bool = False) -> tuple:
 
 def query(function: Callable[..., Any], *args: Any, **kwargs: Any):
     """Call ``function(store, *args, **kwargs)``, cached per function, arguments and
-    data version: a read query of :mod:`scratchlab.db.queries` or
-    :mod:`scratchlab.reports.lookups`, or a store method (``Store.get_sweep``).
+    data version: a read query of :mod:`scratchlab.db.queries`, :mod:`scratchlab.db.catalog`
+    or :mod:`scratchlab.reports.lookups`, or a store method (``Store.get_sweep``).
 
     A :class:`~scratchlab.db.DatabaseError` stops the page with its message.
     """
@@ -282,11 +282,11 @@ def sidebar_filters() -> RunFilter:
     )
     scope = chosen_sweeps or None
     experiments = _multiselect_filter(
-        "experiment", query(queries.experiment_names, sweep_ids=scope), _texts
+        "experiment", query(catalog.experiment_names, sweep_ids=scope), _texts
     )
     statuses = _multiselect_filter("status", RUN_STATUSES, _texts)
 
-    values = query(queries.param_values, sweep_ids=scope)
+    values = query(catalog.param_values, sweep_ids=scope)
     params: dict[str, Any] = {}
     for category in component_categories(values):
         options = sorted(values.loc[values["name"] == category, "value"].astype(str).unique())

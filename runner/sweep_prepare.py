@@ -249,7 +249,7 @@ def _match_by_identity(
     but component versions (the code may have been fixed since they failed),
     and how many of ``wanted`` have none."""
     from scratchlab.db.queries import planned_runs
-    from scratchlab.runner.plan import run_identity
+    from scratchlab.runner.run_keys import run_identity
     from scratchlab.runner.threads import candidates
 
     stored = planned_runs(store, [r["run_id"] for r in wanted])

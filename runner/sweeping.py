@@ -4,7 +4,7 @@ One path shared by ``runner sweep`` (which only parses options and prints),
 the notebook API (``scratchlab.sweep``) and the benchmarks::
 
     from scratchlab.runner.sweeping import run_sweep
-    from scratchlab.runner.plan import SweepSpec
+    from scratchlab.runner.spec import SweepSpec
 
     outcome = run_sweep(SweepSpec(plugins=("matmul",)), db="sqlite:///runs.db")
     outcome.sweep_id, outcome.status

@@ -32,6 +32,7 @@ pytest_plugins = [
     "fixtures.analysis",
     "fixtures.authoring",
     "fixtures.database",
+    "fixtures.datasets",
     "fixtures.experiments",
     "fixtures.lessons",
     "fixtures.reports",

@@ -13,16 +13,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scratchlab.runner.cli.sweep_options import OPTION_CATEGORIES, PLAN_OPTIONS, option_flag
-from scratchlab.runner.spec import (
-    PlanError,
-    SweepSpec,
-    add_setting,
-    load_config,
-    merge_spec_args,
-    parse_setting,
-    parse_threads,
-    split_names,
-)
+from scratchlab.runner.spec import PlanError, SweepSpec
+from scratchlab.runner.spec_config import load_config, merge_spec_args
+from scratchlab.runner.spec_values import add_setting, parse_setting, parse_threads, split_names
 
 if TYPE_CHECKING:
     from scratchlab.runner.search import SearchSpec

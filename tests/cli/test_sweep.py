@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scratchlab.runner.plan import run_identity
+from scratchlab.runner.run_keys import run_identity
 
 # --------------------------------------------------------------------------- the plan
 

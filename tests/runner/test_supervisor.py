@@ -7,8 +7,9 @@ import pytest
 from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.execute import run_threads
-from scratchlab.runner.plan import plan, run_identity
-from scratchlab.runner.spec import PlanError, SweepSpec, parse_threads
+from scratchlab.runner.plan import plan
+from scratchlab.runner.run_keys import run_identity
+from scratchlab.runner.spec import SweepSpec
 from scratchlab.runner.supervisor import SupervisedBackend
 from scratchlab.runner.worker import parse_size
 from scratchlab.runner.workerproc import exit_description
@@ -60,18 +61,6 @@ def test_threads_are_swept_and_keyed_like_a_setting(plugins):
     assert {r.key for r in auto} == {r.key for r in swept if r.threads is None}
     assert len({run_identity(r) for r in swept}) == len(swept)
     assert SweepSpec.from_json(SweepSpec(threads=(None, 4)).to_json()).threads == (None, 4)
-
-
-@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5", "", "99999"])
-def test_a_bad_thread_count_is_one_line_naming_the_range(text):
-    with pytest.raises(PlanError, match=r"--threads: .*auto or integers 1 to 1024"):
-        parse_threads(text)
-
-
-def test_thread_settings_parse():
-    assert parse_threads("auto") == (None,)
-    assert parse_threads("1, 2,auto,2") == (1, 2, None)
-    assert parse_threads([1, "auto"]) == (1, None)
 
 
 def test_memory_sizes_and_exit_descriptions():
