@@ -1,5 +1,7 @@
-"""Timing with torch.utils.benchmark: summary statistics, replicates of fast and slow
-calls, and the time budget checked between measured blocks."""
+"""Timing with torch.utils.benchmark (runner/timing.py): summary statistics, replicates of
+fast and slow calls, the time budget checked between measured blocks, and what every timing
+says it ran under (issue 21): torch's thread counts and flags, the CPU affinity and nice
+value, and the Timer's own choices, kept in its evidence and so in the database."""
 
 from __future__ import annotations
 
@@ -10,7 +12,13 @@ import pytest
 import torch
 
 from scratchlab.runner.budget import Budget, BudgetExceeded
-from scratchlab.runner.timing import DEFAULT_MIN_REPLICATES, measure, quantile, summarise
+from scratchlab.runner.timing import (
+    DEFAULT_MIN_REPLICATES,
+    conditions,
+    measure,
+    quantile,
+    summarise,
+)
 
 # one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -69,3 +77,35 @@ def test_timing_checks_the_budget_between_blocks():
     with pytest.raises(BudgetExceeded):
         measure("spin", lambda: time.sleep(0.01), min_run_time=5.0, between_blocks=budget.check)
     assert budget.elapsed < 3
+
+
+def test_a_timing_records_the_threads_and_flags_it_ran_with():
+    a, b = torch.randn(5, 784), torch.randn(784, 10)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            record = measure("mm", lambda: a @ b, min_run_time=0.01)
+    finally:
+        torch.set_num_threads(threads)
+    ran = record.evidence["conditions"]
+    assert ran["threads"] == 1 == record.threads
+    assert ran["grad"] is False
+    assert ran["flush_denormal"] is False and ran["deterministic"] is False
+    # the Timer's choices, as stored beside the median
+    assert ran["number_per_run"] == record.number_per_run
+    assert ran["blocks"] == len(record.replicates)
+    assert ran["min_run_time"] == 0.01
+
+
+def test_conditions_read_this_process_now():
+    now = conditions()
+    assert now["threads"] == torch.get_num_threads()
+    assert now["interop_threads"] == torch.get_num_interop_threads()
+    assert now["grad"] is torch.is_grad_enabled()
+    assert set(now["affinity"]) <= set(range(256))
+    torch.set_flush_denormal(True)
+    try:
+        assert conditions()["flush_denormal"] is True
+    finally:
+        torch.set_flush_denormal(False)
