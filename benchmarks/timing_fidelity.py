@@ -247,18 +247,26 @@ def fidelity_rounds(
     threads: int | None = None,
     strategies: Sequence[str] | None = None,
 ) -> Rounds:
-    """A warm-up sweep, then alternate a stored sweep and the bare timings for ``rounds`` rounds."""
+    """A warm-up sweep, then alternate a stored sweep and the bare timings for ``rounds`` rounds.
+
+    The bare side times the strategies in the reverse of the order the sweep ran them (the
+    sweep runs the slowest first): whichever side goes first, the strategy it timed last is
+    the one the other side times first, so each strategy's two sides are seconds closer in
+    half of the rounds (the machine's state changes within seconds)."""
     names = list(strategies or plugins.registry.names("matmul"))
     out = Rounds()
     # warm-up: imports, the worker, the probe's calibration; and the threads it times at
     run_sweep(url, strategies, threads)
-    threads = next((row["threads"] for row in stored_timings(url, latest_sweep(url))), threads)
+    warm = stored_timings(url, latest_sweep(url))
+    threads = next((row["threads"] for row in warm), threads)
+    swept = [row["strategy"] for row in warm]  # in the order the sweep timed them
+    bare_order = [*reversed(swept), *(name for name in names if name not in swept)]
     for index in range(rounds):
         for side in rotated(["sweep", "bare"], index):
             if side == "sweep":
                 stored_round(url, names, out, threads, strategies)
                 continue
-            for name in names:
+            for name in bare_order:
                 out.bare.setdefault(name, []).append(
                     bare_timing(strategy_fn(plugins, name), SHAPE, "cpu", threads)
                 )
