@@ -71,7 +71,7 @@ def test_shapes_over_the_limit_are_skipped_with_the_reason(run, done, metrics_of
 def test_a_wrong_strategy_is_caught(plugin_path, done, metrics_of):
     from scratchlab.core.records import PlannedRun
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     plugin_path(
         modules={
