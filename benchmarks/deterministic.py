@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     """Alternate the two sides, check that reruns agree, print the cost."""
     import time
 
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     p = parser(__doc__.split("\n\n")[0], rounds=5, threads=True)
     args = p.parse_args(argv if argv is not None else sys.argv[1:])

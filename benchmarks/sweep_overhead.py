@@ -116,10 +116,10 @@ def parts_per_run(folder: Path, n: int) -> tuple[float, float, float]:
     from scratchlab.core.records import RunResult
     from scratchlab.db import open_store
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.context import run_experiment
     from scratchlab.runner.fingerprint import held_limit, plugin_modules
     from scratchlab.runner.isolation import Isolation
     from scratchlab.runner.plan import plan
+    from scratchlab.runner.run_one import run_experiment
     from scratchlab.runner.spec import SweepSpec
 
     plugins = load_plugins([PLUGIN])

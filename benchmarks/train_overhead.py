@@ -16,7 +16,7 @@ gain 1, biases zero) on the same ``mnist-5k`` data, so both sides see the
 same batch losses (the script checks the first logged ones: equal numbers mean
 equal work).
 
-Our side is ``scratchlab.runner.context.run_experiment`` on the ``train`` run
+Our side is ``scratchlab.runner.run_one.run_experiment`` on the ``train`` run
 that ``runner sweep --experiments train --matmul torch`` plans (defaults,
 statistics off), and the same with ``stats_every`` = steps per epoch. Each
 case is timed end to end (model set-up, the epoch, validation, and for ours
@@ -104,7 +104,7 @@ def planned_train(plugins, stats_every: int = 0):
 def ours(plugins, planned) -> dict:
     """One ``run_experiment`` of ``planned``: the last value of each metric, and
     ``train_loss`` as step -> value."""
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     result = run_experiment(plugins, planned)
     if result.status != "done":

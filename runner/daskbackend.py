@@ -54,7 +54,7 @@ def run_on_worker(
     """The Dask task: set torch's thread count, load the plugins (once per process), run."""
     import torch
 
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     started_at = datetime.now(UTC)
     if threads and torch.get_num_threads() != threads:

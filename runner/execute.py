@@ -7,7 +7,7 @@ keeps the progress display. A *backend* only turns runs into results:
 
 - :class:`~scratchlab.runner.supervisor.SupervisedBackend` (the default):
   supervised worker processes, where a plugin that exits or crashes costs one run;
-- :class:`~scratchlab.runner.inline.InlineBackend` calls :func:`~scratchlab.runner.context.run_experiment`
+- :class:`~scratchlab.runner.inline.InlineBackend` calls :func:`~scratchlab.runner.run_one.run_experiment`
   in this process, one run after another (for pdb; the timeout is a SIGALRM there);
 - :class:`~scratchlab.runner.daskbackend.DaskBackend`: a local or an existing Dask cluster.
 

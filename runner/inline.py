@@ -49,11 +49,11 @@ class InlineBackend:
         """Yield ``(run_id, result)`` for each run, in order (``items`` may grow meanwhile);
         this process's state (torch thread count included) is restored after each run;
         ``live`` (a :class:`~scratchlab.runner.live.LiveSink`) is called from inside the runs."""
-        from scratchlab.runner.context import run_experiment
         from scratchlab.runner.environment import usable_cpus
         from scratchlab.runner.fingerprint import held_limit, plugin_modules
         from scratchlab.runner.isolation import Isolation, add_note
         from scratchlab.runner.live import DirectLink
+        from scratchlab.runner.run_one import run_experiment
 
         cores = usable_cpus()
         isolation = Isolation(

@@ -26,10 +26,12 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
+import types
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,9 +120,31 @@ def start_worker(context: Any, options: WorkerOptions, number: int) -> WorkerHan
     process = context.Process(
         target=worker_main, args=(child, options), name=f"scratchlab-worker-{number}", daemon=True
     )
-    process.start()
+    with _caller_main_hidden():
+        process.start()
     child.close()
     return WorkerHandle(process, conn, output)
+
+
+@contextlib.contextmanager
+def _caller_main_hidden() -> Iterator[None]:
+    """Hide the caller's ``__main__`` while a worker is spawned, so the worker never runs it.
+
+    ``spawn`` re-imports the parent's main module in the child (by its file or its module
+    name). A worker needs nothing from it (it runs :func:`worker_main` and imports plugins by
+    name), and re-running it is harmful: a script that calls ``sl.sweep`` without an
+    ``if __name__ == "__main__":`` guard would start a new sweep, stored in the user's
+    database, inside every worker; a main module that cannot be imported again (a Streamlit
+    page, an interactive session's stand-in) would kill the worker before it is ready.
+    ``Process.start`` reads the main module synchronously, so hiding it for that call is enough.
+    """
+    caller = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if caller is not None:
+            sys.modules["__main__"] = caller
 
 
 #: the worker :func:`start_early` started, until a backend adopts it: (worker, options, folder)

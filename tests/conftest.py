@@ -35,6 +35,7 @@ pytest_plugins = [
     "fixtures.datasets",
     "fixtures.experiments",
     "fixtures.lessons",
+    "fixtures.probe",
     "fixtures.reports",
     "fixtures.results",
     "fixtures.sweeps",

@@ -242,8 +242,8 @@ def test_every_fault_costs_one_run_and_the_sweep_goes_on(faulty: Path, tmp_path:
 
 def test_sys_exit_does_not_escape_run_experiment(faulty: Path, monkeypatch: pytest.MonkeyPatch):
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.context import run_experiment
     from scratchlab.runner.plan import plan
+    from scratchlab.runner.run_one import run_experiment
     from scratchlab.runner.spec import SweepSpec
 
     monkeypatch.syspath_prepend(str(faulty))
