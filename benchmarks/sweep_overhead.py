@@ -266,7 +266,7 @@ def measure_speedup(
     """The CPU-bound runs inline and on two warm supervised workers, alternating; their samples
     and the workers' start-up seconds."""
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.execute import InlineBackend
+    from scratchlab.runner.inline import InlineBackend
     from scratchlab.runner.supervisor import SupervisedBackend
 
     plugins = load_plugins([PLUGIN])

@@ -271,34 +271,28 @@ def sections(parts: Iterable[Any]) -> Group:
     return Group(*parts)
 
 
+#: the run's fields ``runner show`` lists under its header (tags and note only when set)
+SHOWN_RUN_FIELDS: tuple[str, ...] = (
+    "device",
+    "dtype",
+    "seed",
+    "repeat",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "key",
+    "tags",
+    "note",
+)
+
+
 def detail_renderables(detail) -> Group:
     """``runner show``: the run's header, components and params, timings, a
     summary of activation statistics per model, final metrics, and the reason or
     traceback (as plain text)."""
     run = detail.run
-    header = Text()
-    header.append(f"run {run['run_id']}", style="bold")
-    header.append(f"  {printable(run['experiment'])}  ")
-    header.append(printable(run["status"]), style=STATUS_STYLES.get(str(run["status"]), ""))
-    header.append(f"  sweep #{run['sweep_id']} {printable(run.get('sweep_name') or '')}")
-    parts: list[Any] = [header]
-    about = {
-        k: run.get(k)
-        for k in (
-            "device",
-            "dtype",
-            "seed",
-            "repeat",
-            "started_at",
-            "finished_at",
-            "duration_s",
-            "key",
-            "tags",
-            "note",
-        )
-        if k not in ("tags", "note") or run.get(k)
-    }
-    parts.append(mapping_table(about, title="run"))
+    about = {k: run.get(k) for k in SHOWN_RUN_FIELDS if k not in ("tags", "note") or run.get(k)}
+    parts: list[Any] = [_run_header(run), mapping_table(about, title="run")]
     if detail.components:
         versions = detail.component_versions
         parts.append(
@@ -330,3 +324,13 @@ def detail_renderables(detail) -> Group:
         parts.append(Text(f"{printable(run['status'])} reason:", style="bold"))
         parts.append(Text(printable(detail.reason, keep_lines=True)))
     return Group(*parts)
+
+
+def _run_header(run: Mapping[str, Any]) -> Text:
+    """``run 12  train  done  sweep #3 name``: the status in its colour."""
+    header = Text()
+    header.append(f"run {run['run_id']}", style="bold")
+    header.append(f"  {printable(run['experiment'])}  ")
+    header.append(printable(run["status"]), style=STATUS_STYLES.get(str(run["status"]), ""))
+    header.append(f"  sweep #{run['sweep_id']} {printable(run.get('sweep_name') or '')}")
+    return header

@@ -285,7 +285,22 @@ def sidebar_filters() -> RunFilter:
         "experiment", query(catalog.experiment_names, sweep_ids=scope), _texts
     )
     statuses = _multiselect_filter("status", RUN_STATUSES, _texts)
+    params = _component_filters(scope)
+    tags = query(lookups.tag_names)
+    chosen_tags = _multiselect_filter("tag", tags, _texts) if tags else []
+    chosen = RunFilter(
+        sweep_ids=tuple(chosen_sweeps),
+        experiments=tuple(experiments),
+        statuses=tuple(statuses),
+        params=params,
+        tags=chosen_tags,
+    )
+    return _where_filter(chosen)
 
+
+def _component_filters(scope: list[int] | None) -> dict[str, Any]:
+    """One multiselect per component category the runs of sweeps ``scope`` chose from
+    (all sweeps: None); the chosen components by category (one name, or a list)."""
     values = query(catalog.param_values, sweep_ids=scope)
     params: dict[str, Any] = {}
     for category in component_categories(values):
@@ -296,10 +311,13 @@ def sidebar_filters() -> RunFilter:
         chosen = _multiselect_filter(category, options, _texts)
         if chosen:
             params[category] = chosen[0] if len(chosen) == 1 else chosen
+    return params
 
-    tags = query(lookups.tag_names)
-    chosen_tags = _multiselect_filter("tag", tags, _texts) if tags else []
 
+def _where_filter(chosen: RunFilter) -> RunFilter:
+    """Draw the ``where`` box (kept in the URL) and return ``chosen`` narrowed by its
+    conditions; a condition that does not parse, or names what no run has, is said
+    beside the box and ``chosen`` comes back as it was."""
     remembered("where", "")
     where = st.sidebar.text_input(
         "where",
@@ -308,13 +326,6 @@ def sidebar_filters() -> RunFilter:
         help="Conditions on any param, component, final metric or tag, separated by ';': name=a,b, name!=x, name<x, name>=x, tag=T, ...",
     )
     publish("where", where)
-    chosen = RunFilter(
-        sweep_ids=tuple(chosen_sweeps),
-        experiments=tuple(experiments),
-        statuses=tuple(statuses),
-        params=params,
-        tags=chosen_tags,
-    )
     try:
         narrowed = parse_where(where.split(";"), chosen)
     except FilterError as exc:

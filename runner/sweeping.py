@@ -141,7 +141,7 @@ class SweepOutcome:
     interrupted: bool = False
     stopped_early: bool = False  # --fail-fast stopped it
     signum: int | None = None  # the signal that interrupted it (SIGINT, SIGTERM, SIGHUP)
-    tally: Any = None  # progress.Tally of the runs this invocation finished
+    tally: Any = None  # reporting.Tally of the runs this invocation finished
     note: str | None = None  # why nothing ran
 
     @property

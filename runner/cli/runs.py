@@ -92,8 +92,10 @@ def runs_list(
     \b
     Examples:
       runner runs --sweep 3 --status failed
-      runner runs --experiment train --where valid_accuracy>=0.85 --sort valid_accuracy --desc
-      runner runs --experiment matmul --where matmul=torch,einsum --columns run_id,matmul,5x784x10.median_s
+      runner runs --experiment train --where valid_accuracy>=0.85
+        --sort valid_accuracy --desc
+      runner runs --experiment matmul --where matmul=torch,einsum
+        --columns run_id,matmul,5x784x10.median_s
       runner runs --where lr>=0.1 --where lr<=0.5 --json
       runner runs --stale          # results an edit to a plugin has made stale
     """

@@ -57,8 +57,10 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
     \b
     Examples:
       runner sweep --plugins matmul,init
-      runner sweep --plugins matmul --matmul torch,einsum -s matmul.shapes=64x784x50
-      runner sweep --plugins init --experiments init-stats --activation relu,tanh --dry-run
+      runner sweep --plugins matmul --matmul torch,einsum
+        -s matmul.shapes=64x784x50
+      runner sweep --plugins init --experiments init-stats
+        --activation relu,tanh --dry-run
       runner sweep --config sweep.toml --workers 2
       runner sweep --experiments train -s train.model=cnn --optimizer sgd,adam
         --norm none,batchnorm -s train.lr=0.01..2:log
