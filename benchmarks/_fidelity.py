@@ -13,6 +13,7 @@ beside them.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ NAN = float("nan")
 
 #: two sides' probe readings this close (the larger over the smaller) found the machine in the
 #: same state: their round is paired
-PROBE_MATCH = 1.15
+PROBE_MATCH = 1.2
 #: fewer paired rounds than this is no verdict (the target fails)
 MIN_PAIRED = 3
 
@@ -71,6 +72,21 @@ def ok_count(measured: Sequence[Measured]) -> int:
 def round_ratios(stored: Sequence[float], bare: Sequence[float]) -> list[float]:
     """The per-round ratios ``stored[i] / bare[i]`` (NaN where a side has no measurement)."""
     return [ratio(s, b) for s, b in zip(stored, bare, strict=True)]
+
+
+def closest(stored: Measured, candidates: Sequence[Measured]) -> Measured:
+    """The bare measurement whose probe reading is nearest the stored side's (by ratio): each
+    round times the bare side just before and just after its sweep, and the one taken in the
+    same state of the machine as the stored timing is its pair. Chosen by the probe alone,
+    never by the timing itself."""
+
+    def distance(bare: Measured) -> float:
+        both = stored.probe_s, bare.probe_s
+        if not all(p > 0 for p in both):  # NaN or missing
+            return math.inf
+        return abs(math.log(both[0] / both[1]))
+
+    return min(candidates, key=distance)
 
 
 def same_state(stored: Measured, bare: Measured) -> bool:

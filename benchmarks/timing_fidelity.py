@@ -1,7 +1,7 @@
 """Timing fidelity: what ``runner sweep`` stores against a bare ``torch.utils.benchmark``.
 
 \b
-    python benchmarks/timing_fidelity.py                 # 7 alternating rounds on the CPU
+    python benchmarks/timing_fidelity.py                 # 7 rounds on the CPU
     python benchmarks/timing_fidelity.py --rounds 3 --matmul einsum,torch   # a quick look
     python benchmarks/timing_fidelity.py --from-db sqlite:///gpu.db --device cuda   # gpu_check.sh
 
@@ -9,17 +9,18 @@ Each round runs a real sweep in this process (``runner --db <temp> sweep
 --plugins matmul --experiments matmul -s matmul.shapes=5x784x10``, through
 click's ``CliRunner``; the runs execute wherever the sweep's default puts
 them) and reads back the median, IQR and verdict it stored for each strategy;
-and, alternating with it, times the same strategy on the same shape with a
+and, just before and just after it, times the same strategy on the same shape with a
 bare ``Timer("fn(a, b)").blocked_autorange()`` at the thread count the sweep
 recorded. A first sweep is a warm-up (and tells the thread count); it is not
 counted.
 
 The estimator is paired (:mod:`_fidelity`): each round gives one stored/bare ratio per
-strategy (the stored median of that round's sweep over the bare median measured beside it),
-and the target is the median of those per-round ratios, within 10%, shown with every round's
-ratio. A round is paired only when both sides found the machine in the same state: the
-calibration probe (``torch.mm`` on this shape at the same thread count) is read around and
-between each side's blocks, and the two readings must agree within 15%. On the 2-core
+strategy (the stored median of that round's sweep over the bare median measured beside it,
+the one of the two whose probe reading is nearer), and the target is the median of those
+per-round ratios, within 10%, shown with every round's ratio. A round counts only when both
+sides found the machine in the same state: the calibration probe (``torch.mm`` on this shape
+at the same thread count) is read around and between each side's blocks, and the two
+readings must agree within 20%. On the 2-core
 machine at load 0.5 a µs-scale 2-thread median was either about 8.7 or about 12.3 µs (1.4x)
 on either side from one round to the next (the run of 2026-12-03: torch 12.4/8.8 then
 8.7/11.8 µs stored/bare in consecutive rounds), while both sides ran with the same settings
@@ -50,12 +51,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from _common import Target, finish, parser, print_table, ratio, rotated, set_threads
+from _common import Target, finish, parser, print_table, ratio, set_threads
 from _fidelity import (
     MISSING,
     NAN,
     PROBE_MATCH,
     Measured,
+    closest,
     conditions_compared,
     fidelity_targets,
     ratio_rows,
@@ -240,6 +242,11 @@ def progress_line(rounds: Rounds, index: int, total: int) -> str:
     return f"  round {index + 1}/{total} (stored/bare): {'; '.join(parts)}"
 
 
+def bare_pass(plugins, names: Sequence[str], threads: int | None) -> dict[str, Measured]:
+    """Every strategy in ``names`` timed once by the bare Timer, in that order."""
+    return {name: bare_timing(strategy_fn(plugins, name), SHAPE, "cpu", threads) for name in names}
+
+
 def fidelity_rounds(
     url: str,
     plugins,
@@ -247,12 +254,15 @@ def fidelity_rounds(
     threads: int | None = None,
     strategies: Sequence[str] | None = None,
 ) -> Rounds:
-    """A warm-up sweep, then alternate a stored sweep and the bare timings for ``rounds`` rounds.
+    """A warm-up sweep, then ``rounds`` rounds of: the bare timings, a stored sweep, the bare
+    timings again; each stored timing is paired with the bare one of its round taken in the
+    machine's state nearest its own (:func:`_fidelity.closest`, by the probe).
 
-    The bare side times the strategies in the reverse of the order the sweep ran them (the
-    sweep runs the slowest first): whichever side goes first, the strategy it timed last is
-    the one the other side times first, so each strategy's two sides are seconds closer in
-    half of the rounds (the machine's state changes within seconds)."""
+    The bare passes time the strategies in the reverse of the order the sweep ran them (it
+    runs the slowest first), so the pass before the sweep ends with the strategy the sweep
+    times first and the pass after it begins with the one the sweep timed last: every
+    strategy has a bare timing seconds from its stored one (the machine's state changes
+    within seconds)."""
     names = list(strategies or plugins.registry.names("matmul"))
     out = Rounds()
     # warm-up: imports, the worker, the probe's calibration; and the threads it times at
@@ -262,14 +272,12 @@ def fidelity_rounds(
     swept = [row["strategy"] for row in warm]  # in the order the sweep timed them
     bare_order = [*reversed(swept), *(name for name in names if name not in swept)]
     for index in range(rounds):
-        for side in rotated(["sweep", "bare"], index):
-            if side == "sweep":
-                stored_round(url, names, out, threads, strategies)
-                continue
-            for name in bare_order:
-                out.bare.setdefault(name, []).append(
-                    bare_timing(strategy_fn(plugins, name), SHAPE, "cpu", threads)
-                )
+        before = bare_pass(plugins, bare_order, threads)
+        stored_round(url, names, out, threads, strategies)
+        after = bare_pass(plugins, bare_order, threads)
+        for name in names:
+            pair = closest(out.stored[name][-1], [before[name], after[name]])
+            out.bare.setdefault(name, []).append(pair)
         print(progress_line(out, index, rounds), file=sys.stderr, flush=True)
     return out
 
@@ -382,7 +390,7 @@ def report(measured: Rounds, rounds: int, skew: float) -> list[Target]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the alternating rounds (or the one-off ``--from-db`` comparison) and print the targets."""
+    """Run the rounds (or the one-off ``--from-db`` comparison) and print the targets."""
     args = arguments(argv)
     threads = set_threads(args.threads)
     if args.from_db:
@@ -399,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         measured = fidelity_rounds(url, plugins, args.rounds, args.threads, strategies)
     print(
         f"\ntorch {torch.__version__}, {threads} threads here, --threads {args.threads or 'auto'}"
-        f" for the sweeps; shape {SHAPE}; {args.rounds} rounds, each one sweep and one bare Timer"
-        " per strategy, alternating"
+        f" for the sweeps; shape {SHAPE}; {args.rounds} rounds, each a sweep between two bare"
+        " passes"
     )
     targets = report(measured, args.rounds, args.skew)
     return finish(

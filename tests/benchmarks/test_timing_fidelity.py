@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import timing_fidelity
-from _fidelity import Measured, conditions_compared, fidelity_targets, ratio_rows
+from _fidelity import Measured, closest, conditions_compared, fidelity_targets, ratio_rows
 
 #: bare medians (µs) of 7 rounds on a drifting machine, one lucky quiet moment in round 5
 BARE = [12.8, 14.1, 13.0, 14.5, 9.0, 13.9, 13.7]
@@ -97,6 +97,20 @@ def test_rounds_whose_sides_met_different_states_of_the_machine_are_not_paired()
     # a stored timing 20% off still fails in the paired rounds
     _, (skewed,) = fidelity_targets(*sides(stored, bare, probes=probes), rounds=7, skew=1.2)
     assert not skewed.passed
+
+
+def test_the_bare_timing_taken_in_the_stored_ones_state_is_its_pair():
+    stored = Measured(SLOW * 1e-6, 0.0, "ok", probe_s=PROBE_SLOW * 1e-6)
+    before = Measured(FAST * 1e-6, 0.0, "ok", probe_s=PROBE_FAST * 1e-6)
+    after = Measured(11.9e-6, 0.0, "ok", probe_s=(PROBE_SLOW + 0.3) * 1e-6)
+    assert closest(stored, [before, after]) is after
+    # chosen by the probe, not by the timing: a bare timing nearer in µs but taken in the
+    # other state is not the pair
+    other_state = Measured(SLOW * 1e-6, 0.0, "ok", probe_s=PROBE_FAST * 1e-6)
+    assert closest(stored, [other_state, after]) is after
+    # a side without a probe reading is never nearer
+    unprobed = Measured(SLOW * 1e-6, 0.0, "ok")
+    assert closest(stored, [unprobed, before]) is before
 
 
 def test_a_stored_side_that_always_met_a_busier_machine_fails():
