@@ -18,7 +18,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scratchlab.plugins.manager import Plugins
+    from scratchlab.runner.search import SearchSpec
+    from scratchlab.runner.sweeping import SweepOutcome
 
 
 def _settings(settings: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -39,7 +44,7 @@ def _settings(settings: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 
 def _names(value: str | Sequence[str]) -> tuple[str, ...]:
-    from scratchlab.runner.spec import split_names
+    from scratchlab.runner.spec_values import split_names
 
     return split_names(value)
 
@@ -65,6 +70,18 @@ class Sweep:
     db: str
     summary: list[dict[str, Any]]
     note: str | None = None
+
+    @classmethod
+    def of(cls, outcome: SweepOutcome, db: str) -> Sweep:
+        """The sweep ``outcome`` reports, stored in the database at the URL ``db``."""
+        return cls(
+            sweep_id=outcome.sweep_id,
+            name=outcome.name,
+            status=outcome.status,
+            db=db,
+            summary=outcome.summary,
+            note=outcome.note,
+        )
 
     @property
     def results(self):
@@ -137,21 +154,11 @@ def sweep(
                  settings={"train.model": "cnn", "train.lr": "0.01..2:log"},
                  search="tpe", trials=20, objective="valid_accuracy", prune="median")
     """
-    from scratchlab.plugins.manager import load_plugins
     from scratchlab.reading import database_url
     from scratchlab.runner.spec import SweepSpec
     from scratchlab.runner.sweeping import Execution, run_sweep
 
-    # a keyword names a category of the registry: built-in, added by a built-in
-    # plugin (optimizer, schedule, norm) or by a third party's
-    loaded = load_plugins(tuple(plugin_modules))
-    known = loaded.registry.component_categories()
-    unknown = sorted(set(components) - set(known))
-    if unknown:
-        raise TypeError(
-            f"sweep() got unknown keyword {', '.join(unknown)}; component categories are "
-            f"{', '.join(known)}"
-        )
+    loaded = _plugins(plugin_modules, components)
     spec = SweepSpec(
         plugins=_names(plugins),
         components={c: _names(v) for c, v in components.items()},
@@ -164,14 +171,7 @@ def sweep(
         plugin_modules=tuple(plugin_modules),
         deterministic=deterministic,
     )
-    search_spec = None
-    if search is not None or trials is not None or objective is not None:
-        from scratchlab.runner.search import SearchSpec, parse_objective
-
-        if search is None or trials is None or objective is None:
-            raise TypeError("a search needs search=, trials= and objective= together")
-        name_, direction = parse_objective(objective)
-        search_spec = SearchSpec(search, trials, name_, direction, prune)
+    search_spec = _search(search, trials, objective, prune)
     url = database_url(db)
     outcome = run_sweep(
         spec,
@@ -184,11 +184,37 @@ def sweep(
         tags=_names(tags),
         search=search_spec,
     )
-    return Sweep(
-        sweep_id=outcome.sweep_id,
-        name=outcome.name,
-        status=outcome.status,
-        db=url,
-        summary=outcome.summary,
-        note=outcome.note,
-    )
+    return Sweep.of(outcome, url)
+
+
+def _plugins(modules: Sequence[str], components: Mapping[str, Any]) -> Plugins:
+    """The plugins loaded (built-ins, installed, ``modules``); ``TypeError`` for a keyword
+    of :func:`sweep` that names no component category of their registry."""
+    from scratchlab.plugins.manager import load_plugins
+
+    # a keyword names a category of the registry: built-in, added by a built-in
+    # plugin (optimizer, schedule, norm) or by a third party's
+    loaded = load_plugins(tuple(modules))
+    known = loaded.registry.component_categories()
+    unknown = sorted(set(components) - set(known))
+    if unknown:
+        raise TypeError(
+            f"sweep() got unknown keyword {', '.join(unknown)}; component categories are "
+            f"{', '.join(known)}"
+        )
+    return loaded
+
+
+def _search(
+    search: str | None, trials: int | None, objective: str | None, prune: str
+) -> SearchSpec | None:
+    """The :class:`~scratchlab.runner.search.SearchSpec` of :func:`sweep`'s search
+    arguments, None for a grid; ``TypeError`` for a search half given."""
+    if search is None and trials is None and objective is None:
+        return None
+    from scratchlab.runner.search import SearchSpec, parse_objective
+
+    if search is None or trials is None or objective is None:
+        raise TypeError("a search needs search=, trials= and objective= together")
+    name, direction = parse_objective(objective)
+    return SearchSpec(search, trials, name, direction, prune)

@@ -116,89 +116,107 @@ def _train_points(n_runs: int) -> int:
     return max((POINTS_PER_RUN * n_runs - other) // max(n_train, 1), 2 * EPOCHS + 2)
 
 
+#: seconds per multiply-add of each matmul strategy, for the stored medians
+SECONDS_PER_MAC = {
+    "python": 1e-6,
+    "elementwise": 1e-7,
+    "broadcast": 1e-8,
+    "einsum": 1e-10,
+    "torch": 5e-11,
+}
+
+
+def _matmul_rows(run_id: int, index: int, wobble: float, counters: dict, rows: dict) -> None:
+    """A matmul run's timing, replicates and headline metrics for each shape."""
+    for shape in SHAPES:
+        m, k, n = (int(x) for x in shape.split("x"))
+        median = SECONDS_PER_MAC[STRATEGIES[index % len(STRATEGIES)]] * m * k * n * wobble
+        counters["timing"] += 1
+        timing_id = counters["timing"]
+        replicates = [median * (1 + 0.01 * (j % 5 - 2)) for j in range(REPLICATES)]
+        rows["timings"].append(
+            (
+                timing_id,
+                run_id,
+                shape,
+                shape,
+                REPLICATES,
+                100,
+                median,
+                median * 0.02,
+                median,
+                min(replicates),
+                max(replicates),
+                2.0 * m * k * n,
+                1,
+                "noisy" if index % 53 == 0 else "ok",
+            )
+        )
+        rows["replicates"] += [(timing_id, j, r) for j, r in enumerate(replicates)]
+        rows["metrics"] += [
+            (run_id, f"{shape}.median_s", None, median),
+            (run_id, f"{shape}.gflops", None, 2.0 * m * k * n / median / 1e9),
+            (run_id, f"{shape}.max_rel_err", None, 1e-7 * wobble),
+            (run_id, f"{shape}.correct", None, 1.0),
+        ]
+    rows["metrics"].append((run_id, "shapes_skipped", None, 0.0))
+
+
+def _init_stats_rows(run_id: int, index: int, rows: dict) -> None:
+    """An init-stats run's per-layer statistics of the three models and its headline metric."""
+    gain = (0.7, 1.0, 1.02, 22.6)[index % 4]
+    for model, layers in LAYERS:
+        for layer in range(1, layers + 1):
+            std = min(gain**layer, 1e300)
+            rows["stats"].append(
+                (
+                    run_id,
+                    model,
+                    layer,
+                    f"layer{layer}",
+                    None,
+                    std * 0.4,
+                    std,
+                    -std,
+                    4 * std,
+                    0.5 if index % 2 else 0.0,
+                    0.0,
+                )
+            )
+    rows["metrics"].append((run_id, "deep.last_std", None, min(gain**100, 1e300)))
+
+
+def _train_rows(run_id: int, index: int, n_runs: int, wobble: float, rows: dict) -> None:
+    """A train run's loss history, valid loss and accuracy per epoch, and its speed."""
+    lr = LRS[index % 6]
+    points = _train_points(n_runs)
+    steps = points - 2 * EPOCHS - 2
+    rows["metrics"] += [
+        (run_id, "train_loss", s, 2.3 * wobble / (1 + lr * s)) for s in range(steps)
+    ]
+    for epoch in range(1, EPOCHS + 1):
+        step = epoch * steps // EPOCHS
+        rows["metrics"] += [
+            (run_id, "valid_loss", step, 2.0 * wobble / (1 + lr * step)),
+            (run_id, "valid_accuracy", step, 1 - 0.9 / (1 + lr * step * wobble)),
+        ]
+    rows["metrics"] += [
+        (run_id, "samples_per_s", None, 4e4 * wobble),
+        (run_id, "train_time_s", None, 1.5),
+    ]
+
+
 def _results(run_id: int, index: int, n_runs: int, counters: dict) -> dict[str, list[tuple]]:
     """The result rows of one run, by table."""
     experiment = experiment_of(index, n_runs)
     rows: dict[str, list[tuple]] = {"metrics": [], "timings": [], "replicates": [], "stats": []}
     wobble = 1 + 0.1 * math.sin(index)
     if experiment == "matmul":
-        base = {
-            "python": 1e-6,
-            "elementwise": 1e-7,
-            "broadcast": 1e-8,
-            "einsum": 1e-10,
-            "torch": 5e-11,
-        }
-        for shape in SHAPES:
-            m, k, n = (int(x) for x in shape.split("x"))
-            median = base[STRATEGIES[index % len(STRATEGIES)]] * m * k * n * wobble
-            counters["timing"] += 1
-            timing_id = counters["timing"]
-            replicates = [median * (1 + 0.01 * (j % 5 - 2)) for j in range(REPLICATES)]
-            rows["timings"].append(
-                (
-                    timing_id,
-                    run_id,
-                    shape,
-                    shape,
-                    REPLICATES,
-                    100,
-                    median,
-                    median * 0.02,
-                    median,
-                    min(replicates),
-                    max(replicates),
-                    2.0 * m * k * n,
-                    1,
-                    "noisy" if index % 53 == 0 else "ok",
-                )
-            )
-            rows["replicates"] += [(timing_id, j, r) for j, r in enumerate(replicates)]
-            rows["metrics"] += [
-                (run_id, f"{shape}.median_s", None, median),
-                (run_id, f"{shape}.gflops", None, 2.0 * m * k * n / median / 1e9),
-                (run_id, f"{shape}.max_rel_err", None, 1e-7 * wobble),
-                (run_id, f"{shape}.correct", None, 1.0),
-            ]
-        rows["metrics"].append((run_id, "shapes_skipped", None, 0.0))
+        _matmul_rows(run_id, index, wobble, counters, rows)
     elif experiment == "init-stats":
-        gain = (0.7, 1.0, 1.02, 22.6)[index % 4]
-        for model, layers in LAYERS:
-            for layer in range(1, layers + 1):
-                std = min(gain**layer, 1e300)
-                rows["stats"].append(
-                    (
-                        run_id,
-                        model,
-                        layer,
-                        f"layer{layer}",
-                        None,
-                        std * 0.4,
-                        std,
-                        -std,
-                        4 * std,
-                        0.5 if index % 2 else 0.0,
-                        0.0,
-                    )
-                )
-        rows["metrics"].append((run_id, "deep.last_std", None, min(gain**100, 1e300)))
+        _init_stats_rows(run_id, index, rows)
     else:
-        lr = LRS[index % 6]
-        points = _train_points(n_runs)
-        steps = points - 2 * EPOCHS - 2
-        rows["metrics"] += [
-            (run_id, "train_loss", s, 2.3 * wobble / (1 + lr * s)) for s in range(steps)
-        ]
-        for epoch in range(1, EPOCHS + 1):
-            step = epoch * steps // EPOCHS
-            rows["metrics"] += [
-                (run_id, "valid_loss", step, 2.0 * wobble / (1 + lr * step)),
-                (run_id, "valid_accuracy", step, 1 - 0.9 / (1 + lr * step * wobble)),
-            ]
-        rows["metrics"] += [
-            (run_id, "samples_per_s", None, 4e4 * wobble),
-            (run_id, "train_time_s", None, 1.5),
-        ]
+        _train_rows(run_id, index, n_runs, wobble, rows)
     return rows
 
 
@@ -212,17 +230,12 @@ INSERTS = {
 }
 
 
-def build(path: Path, n_runs: int) -> float:
-    """Write the ``n_runs`` database at ``path`` (under a temporary name, renamed at the end); return seconds."""
+def _plan(partial: Path, n_runs: int, started: float) -> list[tuple[int, int]]:
+    """The sweeps, runs and params through the store's own write path; ``(run_id, index)``
+    of every run."""
     from scratchlab.db import open_store
-    from scratchlab.db.final import BACKFILL
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    for leftover in path.parent.glob(partial.name + "*"):
-        leftover.unlink()
-    started = time.perf_counter()
-    run_ids: list[tuple[int, int]] = []  # (run_id, index)
+    run_ids: list[tuple[int, int]] = []
     with open_store(f"sqlite:///{partial}") as store:
         for first in range(0, n_runs, RUNS_PER_SWEEP):
             last = min(first + RUNS_PER_SWEEP, n_runs)
@@ -242,8 +255,13 @@ def build(path: Path, n_runs: int) -> float:
                 file=sys.stderr,
                 flush=True,
             )
-    conn = sqlite3.connect(partial)
-    conn.execute("PRAGMA synchronous = OFF")
+    return run_ids
+
+
+def _write_results(
+    conn: sqlite3.Connection, run_ids: list[tuple[int, int]], n_runs: int, started: float
+) -> None:
+    """Every run's results and final status, in transactions of 5,000 runs."""
     counters = {"timing": 0}
     batch: dict[str, list[tuple]] = {table: [] for table in INSERTS}
     statuses: list[tuple] = []
@@ -262,15 +280,8 @@ def build(path: Path, n_runs: int) -> float:
     for done, (run_id, index) in enumerate(run_ids, start=1):
         for table, rows in _results(run_id, index, n_runs, counters).items():
             batch[table] += rows
-        failed = index % 50 == 49
-        statuses.append(
-            (
-                "failed" if failed else "done",
-                _time(index * 7),
-                _time(index * 7 + 1 + index % 13),
-                run_id,
-            )
-        )
+        status = "failed" if index % 50 == 49 else "done"
+        statuses.append((status, _time(index * 7), _time(index * 7 + 1 + index % 13), run_id))
         if done % 5_000 == 0 or done == len(run_ids):
             flush()
             print(
@@ -278,17 +289,37 @@ def build(path: Path, n_runs: int) -> float:
                 file=sys.stderr,
                 flush=True,
             )
+
+
+def _complete(conn: sqlite3.Connection) -> None:
+    """The failed runs' reasons, ``final_metrics`` (the raw inserts bypass the store, which
+    keeps it), then one checkpointed, analysed file."""
+    from scratchlab.db.final import BACKFILL
+
     conn.execute(
         "UPDATE runs SET reason = 'Traceback (most recent call last):\nRuntimeError: bench'"
         " WHERE status = 'failed'"
     )
-    with (
-        conn
-    ):  # the raw inserts bypass the store, which keeps final_metrics: fill it in one statement
+    with conn:
         conn.execute(BACKFILL)
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.execute("ANALYZE")
+
+
+def build(path: Path, n_runs: int) -> float:
+    """Write the ``n_runs`` database at ``path`` (under a temporary name, renamed at the end);
+    return seconds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    for leftover in path.parent.glob(partial.name + "*"):
+        leftover.unlink()
+    started = time.perf_counter()
+    run_ids = _plan(partial, n_runs, started)
+    conn = sqlite3.connect(partial)
+    conn.execute("PRAGMA synchronous = OFF")
+    _write_results(conn, run_ids, n_runs, started)
+    _complete(conn)
     conn.close()
     for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)  # an old file's log must not be replayed onto the new one

@@ -27,10 +27,12 @@ average is printed with them.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import Target, finish, load_average, parser, print_table, ratio, rotated
@@ -96,8 +98,8 @@ def spread(values: list[float]) -> tuple[str, str, str]:
     return f"{statistics.median(values):.2f}", f"{min(values):.2f}", f"{max(values):.2f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Time first paint and warm pages over the rounds; print the table and the targets."""
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options: ``_common``'s, the database and whether to skip the warm pages."""
     p = parser(__doc__.split("\n\n")[0], rounds=3)
     p.add_argument(
         "--db", required=True, help="results database URL (the main job's), e.g. sqlite:///runs.db"
@@ -105,61 +107,94 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--first-paint-only", action="store_true", help="time first paint only, no warm pages"
     )
-    args = p.parse_args(argv)
-    if browser.chromium_binary() is None:
-        raise SystemExit("no chromium binary (apt-get install chromium)")
-    firsts: dict[str, list[float]] = {name: [] for name, _ in SERVERS}
-    totals: dict[str, list[float]] = {name: [] for name, _ in SERVERS}
-    warm: dict[str, list[float]] = {path: [] for path, _, _ in PAGES}
-    for index in range(args.rounds):
-        for name in rotated([n for n, _ in SERVERS], index):
-            with tempfile.TemporaryDirectory(
-                prefix="browser-pages-", ignore_cleanup_errors=True
-            ) as folder:
-                paint, total = first_paint(args.db, Path(folder), dict(SERVERS)[name])
-            firsts[name].append(paint)
-            totals[name].append(total)
-        pages = {}
-        if not args.first_paint_only:
-            with tempfile.TemporaryDirectory(
-                prefix="browser-pages-", ignore_cleanup_errors=True
-            ) as folder:
-                pages = warm_pages(args.db, Path(folder))
-        for path, seconds in pages.items():
-            warm[path].append(seconds)
-        print(
-            f"round {index + 1}: first paint "
-            + ", ".join(f"{n} {firsts[n][-1]:.2f} s" for n, _ in SERVERS)
-            + (f", slowest warm page {max(pages.values()):.2f} s" if pages else "")
-            + f" (load {load_average()})",
-            file=sys.stderr,
-        )
-    ours, base = (name for name, _ in SERVERS)
-    rows = [(f"first paint, {n}", *spread(firsts[n])) for n, _ in SERVERS]
-    rows += [(f"start to paint, {n}", *spread(totals[n])) for n, _ in SERVERS]
-    rows += [(f"{path} (warm, sidebar click)", *spread(v)) for path, v in warm.items() if v]
-    print(f"\nreport app in headless Chromium on {args.db} (median of {args.rounds} rounds)")
+    return p.parse_args(argv)
+
+
+@dataclass
+class Seconds:
+    """Every round's seconds: first paint and start to paint per server, each warm page."""
+
+    firsts: dict[str, list[float]] = field(default_factory=lambda: {n: [] for n, _ in SERVERS})
+    totals: dict[str, list[float]] = field(default_factory=lambda: {n: [] for n, _ in SERVERS})
+    warm: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p, _, _ in PAGES})
+
+
+def scratch_folder():
+    """A temporary folder for a server and a browser profile (left-over locks ignored)."""
+    return tempfile.TemporaryDirectory(prefix="browser-pages-", ignore_cleanup_errors=True)
+
+
+def one_round(db_url: str, index: int, seconds: Seconds, first_paint_only: bool) -> None:
+    """Round ``index``: first paint on each server in rotated order, then the warm pages."""
+    for name in rotated([n for n, _ in SERVERS], index):
+        with scratch_folder() as folder:
+            paint, total = first_paint(db_url, Path(folder), dict(SERVERS)[name])
+        seconds.firsts[name].append(paint)
+        seconds.totals[name].append(total)
+    pages = {}
+    if not first_paint_only:
+        with scratch_folder() as folder:
+            pages = warm_pages(db_url, Path(folder))
+    for path, page_seconds in pages.items():
+        seconds.warm[path].append(page_seconds)
+    print(
+        f"round {index + 1}: first paint "
+        + ", ".join(f"{n} {seconds.firsts[n][-1]:.2f} s" for n, _ in SERVERS)
+        + (f", slowest warm page {max(pages.values()):.2f} s" if pages else "")
+        + f" (load {load_average()})",
+        file=sys.stderr,
+    )
+
+
+def print_seconds(seconds: Seconds, db_url: str, rounds: int) -> None:
+    """The table of every timed page: median, min and max over the rounds."""
+    rows = [(f"first paint, {n}", *spread(seconds.firsts[n])) for n, _ in SERVERS]
+    rows += [(f"start to paint, {n}", *spread(seconds.totals[n])) for n, _ in SERVERS]
+    rows += [(f"{path} (warm, sidebar click)", *spread(v)) for path, v in seconds.warm.items() if v]
+    print(f"\nreport app in headless Chromium on {db_url} (median of {rounds} rounds)")
     print_table(("page", "median s", "min s", "max s"), rows)
-    note = f"median of {args.rounds} rounds, headless Chromium, load {load_average()}"
-    paint = statistics.median(firsts[ours])
-    targets = [
+
+
+def targets(seconds: Seconds, rounds: int) -> list[Target]:
+    """First paint under 3 s and no slower than the plain app; every page under 1 s warm."""
+    ours, base = (name for name, _ in SERVERS)
+    note = f"median of {rounds} rounds, headless Chromium, load {load_average()}"
+    paint = statistics.median(seconds.firsts[ours])
+    baseline = statistics.median(seconds.firsts[base])
+    found = [
         Target("first paint, cold server", paint, FIRST_PAINT_S, "<=", "s", note),
         Target(
             "first paint against the plain app.py",
-            ratio(paint, statistics.median(firsts[base])),
+            ratio(paint, baseline),
             1.0,
             "<=",
             "x",
-            f"{note}; the baseline {statistics.median(firsts[base]):.2f} s",
+            f"{note}; the baseline {baseline:.2f} s",
         ),
     ]
-    targets += [
+    found += [
         Target(f"{path} page, warm", statistics.median(v), WARM_PAGE_S, "<=", "s", note)
-        for path, v in warm.items()
+        for path, v in seconds.warm.items()
         if v
     ]
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time first paint and warm pages over the rounds; print the table and the targets."""
+    args = parse_args(argv)
+    if browser.chromium_binary() is None:
+        raise SystemExit("no chromium binary (apt-get install chromium)")
+    seconds = Seconds()
+    for index in range(args.rounds):
+        one_round(args.db, index, seconds, args.first_paint_only)
+    print_seconds(seconds, args.db, args.rounds)
     return finish(
-        "browser_pages", targets, json_out=args.json_out, rounds=args.rounds, extra={"db": args.db}
+        "browser_pages",
+        targets(seconds, args.rounds),
+        json_out=args.json_out,
+        rounds=args.rounds,
+        extra={"db": args.db},
     )
 
 

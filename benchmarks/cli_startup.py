@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from _bigdb import cached, default_path
+from _commands import runner_executable
 from _common import Target, alternate, finish, median, parser, print_samples, subprocess_time
 
 N_RUNS = 10_000
@@ -43,14 +44,6 @@ except SystemExit as exc:
         raise
 print("torch imported:", "torch" in sys.modules)
 """
-
-
-def runner_executable() -> str:
-    """The ``runner`` console script of this interpreter's environment."""
-    candidate = Path(sys.executable).with_name("runner")
-    if candidate.exists():
-        return str(candidate)
-    raise SystemExit(f"error: no `runner` next to {sys.executable}; run `pip install -e .` first")
 
 
 def imports_torch(argv: list[str]) -> bool:

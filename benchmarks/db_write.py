@@ -134,6 +134,119 @@ def _nan_null(value: float | None) -> float | None:
     return None if value is None or value != value else value
 
 
+#: the statements the raw side runs: the same rows our write path stores, table by table
+RAW_INSERTS = {
+    "runs": 'INSERT INTO runs (sweep_id, "key", experiment, device, dtype, seed, repeat, status, '
+    "started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "params": "INSERT INTO params (run_id, name, kind, value_text, value_num, version)"
+    " VALUES (?, ?, ?, ?, ?, ?)",
+    "timings": "INSERT INTO timings (run_id, label, shape, n, number_per_run, median, iqr, mean,"
+    " min, max, flops, threads) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "timing_replicates": "INSERT INTO timing_replicates (timing_id, replicate, seconds)"
+    " VALUES (?, ?, ?)",
+    "activation_stats": "INSERT INTO activation_stats (run_id, model, layer, name, step, mean,"
+    " std, min, max, frac_zero, frac_nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "metrics": "INSERT INTO metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)",
+    "final_metrics": "INSERT INTO final_metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)",
+}
+#: the text SQLAlchemy's DateTime writes on SQLite
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _param_rows(run_id: int, planned: PlannedRun) -> list[tuple]:
+    """The run's params rows: its experiment, its component choices, then its parameters."""
+    versions = planned.component_versions
+    rows = [(run_id, EXPERIMENT, EXPERIMENT, planned.experiment, None, versions.get(EXPERIMENT))]
+    rows += [
+        (run_id, c, COMPONENT, n, None, versions.get(c)) for c, n in planned.components.items()
+    ]
+    rows += [(run_id, k, *encode(k, v), None) for k, v in planned.params.items()]
+    return rows
+
+
+def _insert_timings(conn: sqlite3.Connection, run_id: int, timings: list[TimingRecord]) -> None:
+    """Each timing's row, then its replicates under the new row's id."""
+    for t in timings:
+        timing_id = conn.execute(
+            RAW_INSERTS["timings"],
+            (
+                run_id,
+                t.label,
+                t.shape,
+                len(t.replicates),
+                t.number_per_run,
+                t.median,
+                t.iqr,
+                t.mean,
+                t.min,
+                t.max,
+                t.flops,
+                t.threads,
+            ),
+        ).lastrowid
+        conn.executemany(
+            RAW_INSERTS["timing_replicates"],
+            [(timing_id, i, s) for i, s in enumerate(t.replicates)],
+        )
+
+
+def _stat_rows(run_id: int, stats: list[StatRecord]) -> list[tuple]:
+    """The run's activation_stats rows."""
+    return [
+        (
+            run_id,
+            s.model,
+            s.layer,
+            s.name,
+            s.step,
+            s.mean,
+            s.std,
+            s.min,
+            s.max,
+            s.frac_zero,
+            s.frac_nonfinite,
+        )
+        for s in stats
+    ]
+
+
+def _insert_run(
+    conn: sqlite3.Connection, sweep_id: int, planned: PlannedRun, result: RunResult
+) -> None:
+    """One run in one transaction: its row, params, timings, stats, metrics and final metrics."""
+    conn.execute("BEGIN IMMEDIATE")
+    run_id = conn.execute(
+        RAW_INSERTS["runs"],
+        (
+            sweep_id,
+            planned.key,
+            planned.experiment,
+            planned.device,
+            planned.dtype,
+            planned.seed,
+            planned.repeat,
+            result.status,
+            result.started_at.strftime(TIME_FORMAT),
+            result.finished_at.strftime(TIME_FORMAT),
+        ),
+    ).lastrowid
+    conn.executemany(RAW_INSERTS["params"], _param_rows(run_id, planned))
+    _insert_timings(conn, run_id, result.timings)
+    conn.executemany(RAW_INSERTS["activation_stats"], _stat_rows(run_id, result.stats))
+    conn.executemany(
+        RAW_INSERTS["metrics"],
+        [(run_id, p.name, p.step, _nan_null(p.value)) for p in result.metrics],
+    )
+    conn.executemany(
+        RAW_INSERTS["final_metrics"],
+        [
+            (r, name, step, _nan_null(value))
+            for r, name, step, value in final_rows(run_id, result.metrics)
+        ],
+    )
+    conn.execute("COMMIT")
+
+
 def write_raw(workload: Workload, folder: Path) -> float:
     """Seconds for raw ``sqlite3`` to insert the same rows, one transaction per run."""
     path = fresh_database(folder, "raw")
@@ -145,101 +258,10 @@ def write_raw(workload: Workload, folder: Path) -> float:
         "VALUES ('bench', '[]', '{}', '{}', 'running', '2026-01-01 00:00:00.000000')"
     )
     sweep_id = conn.execute("SELECT max(sweep_id) FROM sweeps").fetchone()[0]
-    fmt = "%Y-%m-%d %H:%M:%S.%f"
     try:
         start = time.perf_counter()
         for planned, result in workload:
-            conn.execute("BEGIN IMMEDIATE")
-            run_id = conn.execute(
-                'INSERT INTO runs (sweep_id, "key", experiment, device, dtype, seed, repeat, status, '
-                "started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    sweep_id,
-                    planned.key,
-                    planned.experiment,
-                    planned.device,
-                    planned.dtype,
-                    planned.seed,
-                    planned.repeat,
-                    result.status,
-                    result.started_at.strftime(fmt),
-                    result.finished_at.strftime(fmt),
-                ),
-            ).lastrowid
-            params = [
-                (
-                    run_id,
-                    EXPERIMENT,
-                    EXPERIMENT,
-                    planned.experiment,
-                    None,
-                    planned.component_versions.get(EXPERIMENT),
-                )
-            ]
-            params += [
-                (run_id, c, COMPONENT, n, None, planned.component_versions.get(c))
-                for c, n in planned.components.items()
-            ]
-            params += [(run_id, k, *encode(k, v), None) for k, v in planned.params.items()]
-            conn.executemany(
-                "INSERT INTO params (run_id, name, kind, value_text, value_num, version) VALUES (?, ?, ?, ?, ?, ?)",
-                params,
-            )
-            for t in result.timings:
-                timing_id = conn.execute(
-                    "INSERT INTO timings (run_id, label, shape, n, number_per_run, median, iqr, mean, min, max, "
-                    "flops, threads) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        run_id,
-                        t.label,
-                        t.shape,
-                        len(t.replicates),
-                        t.number_per_run,
-                        t.median,
-                        t.iqr,
-                        t.mean,
-                        t.min,
-                        t.max,
-                        t.flops,
-                        t.threads,
-                    ),
-                ).lastrowid
-                conn.executemany(
-                    "INSERT INTO timing_replicates (timing_id, replicate, seconds) VALUES (?, ?, ?)",
-                    [(timing_id, i, s) for i, s in enumerate(t.replicates)],
-                )
-            conn.executemany(
-                "INSERT INTO activation_stats (run_id, model, layer, name, step, mean, std, min, max, frac_zero, "
-                "frac_nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        run_id,
-                        s.model,
-                        s.layer,
-                        s.name,
-                        s.step,
-                        s.mean,
-                        s.std,
-                        s.min,
-                        s.max,
-                        s.frac_zero,
-                        s.frac_nonfinite,
-                    )
-                    for s in result.stats
-                ],
-            )
-            conn.executemany(
-                "INSERT INTO metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)",
-                [(run_id, p.name, p.step, _nan_null(p.value)) for p in result.metrics],
-            )
-            conn.executemany(
-                "INSERT INTO final_metrics (run_id, name, step, value) VALUES (?, ?, ?, ?)",
-                [
-                    (r, name, step, _nan_null(value))
-                    for r, name, step, value in final_rows(run_id, result.metrics)
-                ],
-            )
-            conn.execute("COMMIT")
+            _insert_run(conn, sweep_id, planned, result)
         return time.perf_counter() - start
     finally:
         conn.close()

@@ -29,7 +29,8 @@ def planned_runs(deterministic: bool) -> tuple[list, object]:
     import torch
 
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.plan import SweepSpec, plan
+    from scratchlab.runner.plan import plan
+    from scratchlab.runner.spec import SweepSpec
 
     registry = load_plugins().registry
     threads = torch.get_num_threads()
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     """Alternate the two sides, check that reruns agree, print the cost."""
     import time
 
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     p = parser(__doc__.split("\n\n")[0], rounds=5, threads=True)
     args = p.parse_args(argv if argv is not None else sys.argv[1:])

@@ -27,6 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _commands import runner_executable
 from _common import Target, alternate, finish, median, parser, print_samples, ratio, subprocess_time
 
 README_JOB = ["sweep", "--plugins", "matmul,init"]
@@ -45,15 +46,10 @@ REDUCED = [
 ]
 
 
-def runner() -> str:
-    """The ``runner`` console script of this interpreter's environment."""
-    return str(Path(sys.executable).with_name("runner"))
-
-
 def has_inline() -> bool:
     """Whether this checkout's ``runner sweep`` has the ``--inline`` flag yet."""
     help_text = subprocess.run(
-        [runner(), "sweep", "--help"], capture_output=True, text=True, check=False
+        [runner_executable(), "sweep", "--help"], capture_output=True, text=True, check=False
     ).stdout
     return "--inline" in help_text
 
@@ -64,7 +60,15 @@ def job(folder: Path, extra: list[str], full: bool):
 
     def case() -> float:
         url = f"sqlite:///{folder / f'main-job-{next(counter)}-{len(extra)}.db'}"
-        argv = [runner(), "--db", url, *README_JOB, *([] if full else REDUCED), "--quiet", *extra]
+        argv = [
+            runner_executable(),
+            "--db",
+            url,
+            *README_JOB,
+            *([] if full else REDUCED),
+            "--quiet",
+            *extra,
+        ]
         return subprocess_time(argv)()
 
     return case

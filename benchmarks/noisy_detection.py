@@ -32,6 +32,7 @@ false alarm when it is flagged; it counts in the first target instead.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import subprocess
@@ -39,8 +40,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from _commands import runner_executable
 from _common import Target, finish, parser, print_table, rotated
 
 STRATEGIES = "torch,einsum,broadcast"
@@ -54,9 +57,8 @@ BUSY_LOOP = "while True: pass"
 
 def sweep_argv(url: str, repeat: int) -> list[str]:
     """The ``runner`` command line of one sweep."""
-    runner = str(Path(sys.executable).with_name("runner"))
     return [
-        runner,
+        runner_executable(),
         "--db",
         url,
         "sweep",
@@ -120,8 +122,8 @@ def stored(url: str) -> list[dict]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the alternating quiet and busy sweeps and print the detection targets."""
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options: ``_common``'s, the busy loops and the repeats per sweep."""
     p = parser(__doc__.split("\n\n")[0], rounds=3)
     p.add_argument(
         "--busy",
@@ -132,43 +134,57 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--repeat", type=int, default=3, help="repeats of each run per sweep (default 3)"
     )
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def run_sides(url: str, rounds: int, busy: int, repeat: int) -> dict[int, str]:
+    """The alternating quiet and busy sweeps into ``url``; each sweep id's side."""
     side_of: dict[int, str] = {}
-    with tempfile.TemporaryDirectory(prefix="scratchlab-noisy-") as folder:
-        url = f"sqlite:///{Path(folder) / 'noisy.db'}"
-        sweeps = 0
-        for index in range(args.rounds):
-            for side in rotated(["quiet", "busy"], index):
-                started = time.perf_counter()
-                if side == "busy":
-                    with busy_loops(args.busy):
-                        run_sweep(url, args.repeat)
-                else:
-                    run_sweep(url, args.repeat)
-                sweeps += 1
-                side_of[sweeps] = side
-                print(
-                    f"  round {index + 1}/{args.rounds}: {side} sweep in {time.perf_counter() - started:.1f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        timings = stored(url)
-    for t in timings:
-        t["side"] = side_of[t["sweep"]]
+    for index in range(rounds):
+        for side in rotated(["quiet", "busy"], index):
+            started = time.perf_counter()
+            if side == "busy":
+                with busy_loops(busy):
+                    run_sweep(url, repeat)
+            else:
+                run_sweep(url, repeat)
+            side_of[len(side_of) + 1] = side
+            print(
+                f"  round {index + 1}/{rounds}: {side} sweep in"
+                f" {time.perf_counter() - started:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    return side_of
+
+
+@dataclass
+class Tally:
+    """What the stored verdicts caught: slow timings and how many were flagged, right quiet
+    timings and how many were flagged (false alarms)."""
+
+    slow: int = 0
+    caught: int = 0
+    right: int = 0
+    false_alarms: int = 0
+
+
+def judge(timings: list[dict]) -> tuple[list[tuple], Tally]:
+    """Each timing against its quiet value (the fastest median of its strategy and shape):
+    the table's rows and the tally."""
     quiet_value: dict[tuple, float] = {}
     for t in timings:
         key = (t["strategy"], t["shape"])
         quiet_value[key] = min(quiet_value.get(key, float("inf")), t["median"])
-    rows = []
-    slow = caught = right = false_alarms = 0
+    rows, tally = [], Tally()
     for t in timings:
         times = t["median"] / quiet_value[(t["strategy"], t["shape"])]
         is_slow = times > SLOW
-        slow += is_slow
-        caught += is_slow and t["quality"] == "noisy"
+        tally.slow += is_slow
+        tally.caught += is_slow and t["quality"] == "noisy"
         if t["side"] == "quiet" and times <= RIGHT:
-            right += 1
-            false_alarms += t["quality"] == "noisy"
+            tally.right += 1
+            tally.false_alarms += t["quality"] == "noisy"
         rows.append(
             (
                 t["side"],
@@ -180,31 +196,49 @@ def main(argv: list[str] | None = None) -> int:
                 "; ".join(t["reasons"])[:90],
             )
         )
+    return rows, tally
+
+
+def targets(tally: Tally, n_timings: int) -> list[Target]:
+    """Issue 15's two targets: every slow timing caught, at most 1 in 20 false alarms."""
+    return [
+        Target(
+            f"timings over {SLOW:g}x their quiet value stored noisy",
+            tally.caught / tally.slow if tally.slow else float("nan"),
+            1.0,
+            op=">=",
+            unit="",
+            note=f"{tally.caught} of {tally.slow} slow timings flagged ({n_timings} timings in all)",
+        ),
+        Target(
+            "false alarms among right quiet timings",
+            tally.false_alarms / tally.right if tally.right else float("nan"),
+            0.05,
+            unit="",
+            note=f"{tally.false_alarms} of {tally.right} quiet-side timings within {RIGHT:g}x"
+            " flagged",
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the alternating quiet and busy sweeps and print the detection targets."""
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="scratchlab-noisy-") as folder:
+        url = f"sqlite:///{Path(folder) / 'noisy.db'}"
+        side_of = run_sides(url, args.rounds, args.busy, args.repeat)
+        timings = stored(url)
+    for t in timings:
+        t["side"] = side_of[t["sweep"]]
+    rows, tally = judge(timings)
     print_table(
         ("side", "strategy", "shape", "median", "x quiet", "stored", "why"),
         rows,
         title=f"every stored timing ({args.busy} busy loops on the busy side)",
     )
-    targets = [
-        Target(
-            f"timings over {SLOW:g}x their quiet value stored noisy",
-            caught / slow if slow else float("nan"),
-            1.0,
-            op=">=",
-            unit="",
-            note=f"{caught} of {slow} slow timings flagged ({len(timings)} timings in all)",
-        ),
-        Target(
-            "false alarms among right quiet timings",
-            false_alarms / right if right else float("nan"),
-            0.05,
-            unit="",
-            note=f"{false_alarms} of {right} quiet-side timings within {RIGHT:g}x flagged",
-        ),
-    ]
     return finish(
         "noisy_detection",
-        targets,
+        targets(tally, len(timings)),
         json_out=args.json_out,
         rounds=args.rounds,
         extra={"timings": timings},

@@ -229,8 +229,8 @@ def describe_machine() -> dict[str, object]:
     return machine()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the selected scripts and print the summary; exit 0 when everything passed."""
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """The options, and the scripts ``--only`` selects (all of them without it)."""
     names = [name for name, _ in SCRIPTS]
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", help=f"comma-separated scripts to run (of: {', '.join(names)})")
@@ -255,16 +255,19 @@ def main(argv: list[str] | None = None) -> int:
         "--json-out", type=Path, help="write every script's targets to this file as JSON"
     )
     args = p.parse_args(argv)
-    selected = names
-    if args.only:
-        selected = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = sorted(set(selected) - set(names))
-        if unknown:
-            p.error(f"unknown script(s) {', '.join(unknown)}; known: {', '.join(names)}")
-    info = describe_machine()
-    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+    if not args.only:
+        return args, names
+    selected = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = sorted(set(selected) - set(names))
+    if unknown:
+        p.error(f"unknown script(s) {', '.join(unknown)}; known: {', '.join(names)}")
+    return args, selected
+
+
+def run_selected(selected: list[str], args: argparse.Namespace) -> list[Outcome]:
+    """Run each selected script in turn, with its timeout, in one scratch folder for the JSON."""
     with tempfile.TemporaryDirectory(prefix="scratchlab-bench-") as scratch:
-        outcomes = [
+        return [
             run_script(
                 name,
                 max(args.timeout, MIN_TIMEOUTS.get(name, 0.0)),
@@ -274,36 +277,49 @@ def main(argv: list[str] | None = None) -> int:
             )
             for name in selected
         ]
-    rows = summary_rows(outcomes)
+
+
+def print_summary(outcomes: list[Outcome]) -> None:
+    """The summary table of every script's targets, then how long each script took."""
     print()
-    print_table(("script", "target", "measured", "target value", "result"), rows, title="summary")
+    print_table(
+        ("script", "target", "measured", "target value", "result"),
+        summary_rows(outcomes),
+        title="summary",
+    )
     print(
         "\nscript times: " + ", ".join(f"{o.name} {o.seconds:.0f} s" for o in outcomes if o.seconds)
     )
+
+
+def write_json(path: Path, info: dict[str, object], outcomes: list[Outcome]) -> None:
+    """The machine and every script's outcome, as JSON."""
+    scripts = [
+        {
+            "name": o.name,
+            "status": o.status,
+            "seconds": o.seconds,
+            "returncode": o.returncode,
+            "targets": o.targets,
+            "verbatim": o.verbatim,
+        }
+        for o in outcomes
+    ]
+    path.write_text(json.dumps({"machine": info, "scripts": scripts}, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected scripts and print the summary; exit 0 when everything passed."""
+    args, selected = parse_args(argv)
+    info = describe_machine()
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+    outcomes = run_selected(selected, args)
+    print_summary(outcomes)
     if args.markdown:
         print()
         print_markdown(outcomes)
     if args.json_out is not None:
-        args.json_out.write_text(
-            json.dumps(
-                {
-                    "machine": info,
-                    "scripts": [
-                        {
-                            "name": o.name,
-                            "status": o.status,
-                            "seconds": o.seconds,
-                            "returncode": o.returncode,
-                            "targets": o.targets,
-                            "verbatim": o.verbatim,
-                        }
-                        for o in outcomes
-                    ],
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+        write_json(args.json_out, info, outcomes)
     return 0 if all(o.ok for o in outcomes) else 1
 
 

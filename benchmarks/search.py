@@ -85,9 +85,9 @@ def run_grid(path: Path) -> list[dict[str, Any]]:
     import torch
 
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.context import run_experiment
     from scratchlab.runner.live import Link, LiveOptions
     from scratchlab.runner.plan import plan
+    from scratchlab.runner.run_one import run_experiment
 
     class Recording(Link):
         """Asks for the valid accuracy at every evaluation, never stops a run."""

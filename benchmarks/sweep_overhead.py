@@ -35,7 +35,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+from _common import (
+    Target,
+    alternate,
+    finish,
+    format_value,
+    median,
+    parser,
+    print_samples,
+    print_table,
+)
 
 from scratchlab.plugins import Experiment, hookimpl
 
@@ -104,10 +116,10 @@ def parts_per_run(folder: Path, n: int) -> tuple[float, float, float]:
     from scratchlab.core.records import RunResult
     from scratchlab.db import open_store
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.context import run_experiment
     from scratchlab.runner.fingerprint import held_limit, plugin_modules
     from scratchlab.runner.isolation import Isolation
     from scratchlab.runner.plan import plan
+    from scratchlab.runner.run_one import run_experiment
     from scratchlab.runner.spec import SweepSpec
 
     plugins = load_plugins([PLUGIN])
@@ -179,19 +191,24 @@ def execution_case(
     return case
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Measure, print the tables, return the exit code (0 when every target is met)."""
-    from _common import (
-        Target,
-        alternate,
-        finish,
-        format_value,
-        median,
-        parser,
-        print_samples,
-        print_table,
-    )
+#: the small sweep whose time is subtracted from the large one's: fixed costs cancel out
+BASE_RUNS = 10
 
+
+@dataclass
+class Measured:
+    """Everything one invocation measured, for the tables and the targets."""
+
+    noop: dict[str, list[float]]  # wall times of the large and the small no-op sweep
+    overhead: float  # seconds per run, from the difference of the two medians
+    parts: tuple[float, float, float]  # per run: run_experiment, restore-and-check, db writes
+    spin: dict[str, list[float]]  # wall times of the CPU-bound runs, inline and on 2 workers
+    startup: float  # seconds to start the two workers, their imports included
+    recycle: float | None  # seconds to replace a worker (None: not measured)
+
+
+def parse_args(argv: list[str] | None):
+    """The script's options: ``_common``'s and the sizes of the three measurements."""
     p = parser(__doc__.splitlines()[0], rounds=3)
     p.add_argument(
         "--runs", type=int, default=1000, help="no-op runs for the overhead (default 1000)"
@@ -206,116 +223,142 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="no-op runs for the worker-recycle cost (default: skip)",
     )
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
-    # this file is the plugin: importable by name here and in the Dask workers
+
+def put_plugin_on_path() -> None:
+    """Make this file, the plugin, importable by name here and in the worker processes."""
     sys.path.insert(0, str(HERE))
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(HERE), os.environ.get("PYTHONPATH")])
     )
+
+
+def measure_overhead(folder: Path, runs: int, rounds: int) -> tuple[dict[str, list[float]], float]:
+    """The no-op sweeps of ``runs + BASE_RUNS`` and ``BASE_RUNS`` runs, alternating; their
+    samples and the per-run overhead (difference of medians over ``runs``)."""
+    large, small = f"{runs + BASE_RUNS} runs", f"{BASE_RUNS} runs"
+    print(
+        f"per-run overhead: {runs + BASE_RUNS} vs {BASE_RUNS} no-op runs, default (supervised)",
+        file=sys.stderr,
+    )
+    noop = alternate(
+        {large: noop_sweep(folder, runs + BASE_RUNS), small: noop_sweep(folder, BASE_RUNS)},
+        rounds,
+    )
+    return noop, (median(noop[large]) - median(noop[small])) / runs
+
+
+def measure_recycle(folder: Path, runs: int, rounds: int) -> float:
+    """Seconds to replace a worker: ``runs`` no-op runs on one worker, replaced after every
+    run against kept, difference of medians over ``runs``."""
+    print(f"worker recycle: {runs} no-op runs, one worker each vs one", file=sys.stderr)
+    one = ("--workers", "1")
+    kept = noop_sweep(folder, runs, *one)
+    recycled = noop_sweep(folder, runs, *one, "--max-runs-per-worker", "1")
+    recycling = alternate({"kept": kept, "recycled": recycled}, rounds)
+    return (median(recycling["recycled"]) - median(recycling["kept"])) / runs
+
+
+def measure_speedup(
+    folder: Path, cpu_runs: int, loops: int, rounds: int
+) -> tuple[dict[str, list[float]], float]:
+    """The CPU-bound runs inline and on two warm supervised workers, alternating; their samples
+    and the workers' start-up seconds."""
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.execute import InlineBackend
+    from scratchlab.runner.inline import InlineBackend
     from scratchlab.runner.supervisor import SupervisedBackend
 
-    base = 10  # the small sweep whose time is subtracted: fixed costs cancel out
+    plugins = load_plugins([PLUGIN])
+    started = time.perf_counter()
+    workers = SupervisedBackend(plugins, [PLUGIN], workers=2)
+    try:
+        # the first runs on each backend pay for imports (on the workers: torch and the plugins)
+        execution_case(folder, "warm", workers, plugins, 2, loops)()
+        startup = time.perf_counter() - started
+        print(f"speed-up: {cpu_runs} CPU-bound runs, inline vs --workers 2", file=sys.stderr)
+        inline = InlineBackend(plugins)
+        spin = alternate(
+            {
+                "inline": execution_case(folder, "inline", inline, plugins, cpu_runs, loops),
+                "--workers 2": execution_case(folder, "dask", workers, plugins, cpu_runs, loops),
+            },
+            rounds,
+        )
+    finally:
+        workers.close()
+    return spin, startup
+
+
+def measure(args) -> Measured:
+    """Every measurement the options ask for, in one temporary folder of databases."""
     with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
         folder = Path(tmp)
-        print(
-            f"per-run overhead: {args.runs + base} vs {base} no-op runs, default (supervised)",
-            file=sys.stderr,
-        )
-        noop = alternate(
-            {
-                f"{args.runs + base} runs": noop_sweep(folder, args.runs + base),
-                f"{base} runs": noop_sweep(folder, base),
-            },
-            args.rounds,
-        )
-        overhead = (
-            median(noop[f"{args.runs + base} runs"]) - median(noop[f"{base} runs"])
-        ) / args.runs
-        run_part, check_part, write_part = parts_per_run(folder, args.runs)
-        recycle = None
-        if args.recycle:
-            print(
-                f"worker recycle: {args.recycle} no-op runs, one worker each vs one",
-                file=sys.stderr,
-            )
-            one = ("--workers", "1")
-            kept = noop_sweep(folder, args.recycle, *one)
-            recycled = noop_sweep(folder, args.recycle, *one, "--max-runs-per-worker", "1")
-            recycling = alternate({"kept": kept, "recycled": recycled}, args.rounds)
-            recycle = (median(recycling["recycled"]) - median(recycling["kept"])) / args.recycle
+        noop, overhead = measure_overhead(folder, args.runs, args.rounds)
+        parts = parts_per_run(folder, args.runs)
+        recycle = measure_recycle(folder, args.recycle, args.rounds) if args.recycle else None
+        spin, startup = measure_speedup(folder, args.cpu_runs, args.loops, args.rounds)
+    return Measured(noop, overhead, parts, spin, startup, recycle)
 
-        plugins = load_plugins([PLUGIN])
-        started = time.perf_counter()
-        dask = SupervisedBackend(plugins, [PLUGIN], workers=2)
-        try:
-            # the first runs on each backend pay for imports (on the workers: torch and the plugins)
-            execution_case(folder, "warm", dask, plugins, 2, args.loops)()
-            startup = time.perf_counter() - started
-            print(
-                f"speed-up: {args.cpu_runs} CPU-bound runs, inline vs --workers 2", file=sys.stderr
-            )
-            spin = alternate(
-                {
-                    "inline": execution_case(
-                        folder, "inline", InlineBackend(plugins), plugins, args.cpu_runs, args.loops
-                    ),
-                    "--workers 2": execution_case(
-                        folder, "dask", dask, plugins, args.cpu_runs, args.loops
-                    ),
-                },
-                args.rounds,
-            )
-        finally:
-            dask.close()
 
+def print_breakdown(args, m: Measured) -> None:
+    """The samples of both measurements and the table of what one run costs, part by part."""
     print()
-    print_samples(noop, "s", title="no-op sweeps (wall time of the whole command)")
+    print_samples(m.noop, "s", title="no-op sweeps (wall time of the whole command)")
     print()
     print_samples(
-        spin,
+        m.spin,
         "s",
         title=f"{args.cpu_runs} CPU-bound runs ({args.loops:,} pure-Python iterations each)",
     )
     print()
-    inline, workers = median(spin["inline"]), median(spin["--workers 2"])
-    print_table(
-        ("part", "per run / once"),
-        [
-            ("run_experiment alone", format_value(run_part, "s")),
-            ("restore-and-check after a run (isolation)", format_value(check_part, "s")),
-            ("mark_running + write_result", format_value(write_part, "s")),
-            ("worker start-up, incl. their imports", format_value(startup, "s")),
-            ("speed-up counting the start-up once", f"{inline / (workers + startup):.2f}x"),
-            *(
-                [("replacing a worker (--max-runs-per-worker 1)", format_value(recycle, "s"))]
-                if recycle is not None
-                else []
-            ),
-        ],
-        title="breakdown",
-    )
-    targets = [
+    inline, workers = median(m.spin["inline"]), median(m.spin["--workers 2"])
+    run_part, check_part, write_part = m.parts
+    rows = [
+        ("run_experiment alone", format_value(run_part, "s")),
+        ("restore-and-check after a run (isolation)", format_value(check_part, "s")),
+        ("mark_running + write_result", format_value(write_part, "s")),
+        ("worker start-up, incl. their imports", format_value(m.startup, "s")),
+        ("speed-up counting the start-up once", f"{inline / (workers + m.startup):.2f}x"),
+    ]
+    if m.recycle is not None:
+        rows.append(("replacing a worker (--max-runs-per-worker 1)", format_value(m.recycle, "s")))
+    print_table(("part", "per run / once"), rows, title="breakdown")
+
+
+def targets(args, m: Measured) -> list[Target]:
+    """The two targets: the per-run overhead and the speed-up of two workers."""
+    large = args.runs + BASE_RUNS
+    return [
         Target(
             "per-run overhead, supervised workers, db writes included",
-            overhead,
+            m.overhead,
             5e-3,
             "<=",
             "s",
-            note=f"(T({args.runs + base} runs) - T({base} runs)) / {args.runs}, medians of {args.rounds} rounds",
+            note=f"(T({large} runs) - T({BASE_RUNS} runs)) / {args.runs},"
+            f" medians of {args.rounds} rounds",
         ),
         Target(
             "speed-up of --workers 2 over inline, CPU-bound",
-            inline / workers,
+            median(m.spin["inline"]) / median(m.spin["--workers 2"]),
             1.6,
             ">=",
             "x",
             note=f"warm supervised workers, medians of {args.rounds} rounds, {os.cpu_count()} CPUs",
         ),
     ]
-    return finish("sweep_overhead", targets, json_out=args.json_out, rounds=args.rounds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print the tables, return the exit code (0 when every target is met)."""
+    args = parse_args(argv)
+    put_plugin_on_path()
+    measured = measure(args)
+    print_breakdown(args, measured)
+    return finish(
+        "sweep_overhead", targets(args, measured), json_out=args.json_out, rounds=args.rounds
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ gain 1, biases zero) on the same ``mnist-5k`` data, so both sides see the
 same batch losses (the script checks the first logged ones: equal numbers mean
 equal work).
 
-Our side is ``scratchlab.runner.context.run_experiment`` on the ``train`` run
+Our side is ``scratchlab.runner.run_one.run_experiment`` on the ``train`` run
 that ``runner sweep --experiments train --matmul torch`` plans (defaults,
 statistics off), and the same with ``stats_every`` = steps per epoch. Each
 case is timed end to end (model set-up, the epoch, validation, and for ours
@@ -31,14 +31,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from _common import (
     Target,
     alternate,
@@ -52,9 +48,9 @@ from _common import (
     set_threads,
     wall_time,
 )
-from torch import nn
+from _lessons_loop import SEED, bare_loop
+from _rss import current_rss_bytes, peak_rss_bytes, reset_peak_rss
 
-SEED = 0
 DATASET = "mnist-5k"
 #: the components the hand-written loop hard-codes; the run must use exactly these
 LOOP_COMPONENTS = {
@@ -63,19 +59,6 @@ LOOP_COMPONENTS = {
     "loss": "cross-entropy",
     "dataset": DATASET,
 }
-
-
-class Model(nn.Module):
-    """The lessons' model once it uses registered parameters (03_minibatch_training)."""
-
-    def __init__(self, n_in: int, nh: int, n_out: int) -> None:
-        super().__init__()
-        self.l1 = nn.Linear(n_in, nh)
-        self.l2 = nn.Linear(nh, n_out)
-
-    def forward(self, x):
-        """``l2(relu(l1(x)))``."""
-        return self.l2(F.relu(self.l1(x)))
 
 
 def load_plugins():
@@ -118,69 +101,10 @@ def planned_train(plugins, stats_every: int = 0):
     return run
 
 
-def bare_loop(data, params, log_every: int = 0) -> dict:
-    """The lessons' minibatch loop, by hand; returns the epoch's seconds and the valid loss/accuracy.
-
-    ``params`` are the train run's (``bs``, ``lr``, ``hidden``), so both sides
-    train with the same hyper-parameters whatever the experiment's defaults are.
-
-    With ``log_every`` > 0 it also keeps the batch loss every ``log_every`` steps
-    (``train_loss``, step -> value), for the check that both sides compute the
-    same thing; the timed runs keep nothing.
-    """
-    bs, lr, nh = params["bs"], params["lr"], params["hidden"]
-    x_train, y_train, x_valid, y_valid = data.x_train, data.y_train, data.x_valid, data.y_valid
-    n, m = x_train.shape
-    torch.manual_seed(SEED)
-    # the experiment's weights: Kaiming normal in (out, in) layout, lin1 then lin2, biases zero
-    w1 = torch.empty(nh, m).normal_(0.0, math.sqrt(2.0) / math.sqrt(m))
-    w2 = torch.empty(data.n_classes, nh).normal_(0.0, 1.0 / math.sqrt(nh))
-    model = Model(m, nh, data.n_classes)
-    with torch.no_grad():
-        model.l1.weight.copy_(w1)
-        model.l2.weight.copy_(w2)
-        model.l1.bias.zero_()
-        model.l2.bias.zero_()
-    loss_func = F.cross_entropy
-    logged: dict[int, torch.Tensor] = {}
-
-    started = time.perf_counter()
-    for i in range((n - 1) // bs + 1):
-        start_i = i * bs
-        end_i = start_i + bs
-        xb = x_train[start_i:end_i]
-        yb = y_train[start_i:end_i]
-        loss = loss_func(model(xb), yb)
-        if log_every and i % log_every == 0:
-            logged[i] = loss.detach()
-        loss.backward()
-        with torch.no_grad():
-            for p in model.parameters():
-                p -= p.grad * lr
-            model.zero_grad()
-    epoch_seconds = time.perf_counter() - started
-
-    # the lessons' fit then reports the valid loss and accuracy; rows weighted, as the experiment does
-    with torch.no_grad():
-        tot_loss, tot_correct = 0.0, 0.0
-        for start_i in range(0, x_valid.shape[0], bs):
-            xb, yb = x_valid[start_i : start_i + bs], y_valid[start_i : start_i + bs]
-            pred = model(xb)
-            tot_loss += loss_func(pred, yb) * xb.shape[0]
-            tot_correct += (pred.argmax(dim=1) == yb).float().sum()
-    nv = x_valid.shape[0]
-    return {
-        "epoch_time_s": epoch_seconds,
-        "valid_loss": float(tot_loss / nv),
-        "valid_accuracy": float(tot_correct / nv),
-        "train_loss": {step: float(value) for step, value in logged.items()},
-    }
-
-
 def ours(plugins, planned) -> dict:
     """One ``run_experiment`` of ``planned``: the last value of each metric, and
     ``train_loss`` as step -> value."""
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     result = run_experiment(plugins, planned)
     if result.status != "done":
@@ -221,40 +145,6 @@ def check_same_work(plugins, data, planned, steps: int = 4) -> str:
 
 
 # ------------------------------------------------------------------ memory
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident set so far: ``VmHWM`` from ``/proc/self/status``.
-
-    Not ``ru_maxrss``: on Linux a child inherits its parent's peak through
-    ``exec``, so a run started from this (torch-sized) script would report the
-    parent's size. ``ru_maxrss`` is only the fallback where there is no /proc.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def current_rss_bytes() -> int:
-    """The resident set now, from ``/proc/self/statm`` (0 where there is no /proc)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
-    return pages * resource.getpagesize()
-
-
-def reset_peak_rss() -> bool:
-    """Restart the peak-RSS count from the current RSS (Linux: ``clear_refs`` 5); False where impossible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def memory_child(side: str) -> None:
@@ -344,53 +234,49 @@ def inner_epoch_times(plugins, data, planned, rounds: int) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Measure the three cases and the memory, print the targets."""
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options: ``_common``'s (rounds, threads, JSON), memory rounds, profiling."""
     p = parser(__doc__.split("\n\n")[0], rounds=30, threads=True)
     p.add_argument(
         "--memory-rounds", type=int, default=3, help="fresh-process runs per side (default 3)"
     )
     p.add_argument("--profile", action="store_true", help="profile our side with cProfile and stop")
     p.add_argument("--memory-child", choices=("bare", "train"), help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.memory_child:
-        memory_child(args.memory_child)
-        return 0
+    return p.parse_args(argv)
 
-    set_threads(args.threads)
-    plugins = load_plugins()
-    data = load_data(plugins)
-    plain = planned_train(plugins)
-    steps = steps_per_epoch(data, plain.params["bs"])
-    with_stats = planned_train(plugins, stats_every=steps)
-    if args.profile:
-        profile_ours(plugins, plain)
-        return 0
+
+def print_setup(data, plain, steps: int) -> None:
+    """The line that says what both sides train: torch, threads, rows, hyper-parameters."""
     hyper = ", ".join(f"{k} {plain.params[k]}" for k in ("bs", "lr", "hidden"))
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {data.x_train.shape[0]} training rows,"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads;"
+        f" {data.x_train.shape[0]} training rows,"
         f" {hyper}, {steps} steps per epoch; stats_every={steps} for the stats case"
     )
-    print(check_same_work(plugins, data, plain))
 
+
+def time_runs(plugins, data, plain, with_stats, rounds: int) -> dict[str, list[float]]:
+    """The three cases end to end, alternating round by round; prints and returns the samples."""
     samples = alternate(
         {
             "bare loop": wall_time(lambda: bare_loop(data, plain.params)),
             "train": wall_time(lambda: ours(plugins, plain)),
             "train + stats": wall_time(lambda: ours(plugins, with_stats)),
         },
-        args.rounds,
+        rounds,
         warmup=2,
     )
     print()
     print_samples(
-        samples,
-        "s",
-        title=f"one run (set-up, 1 epoch, validation), {args.rounds} alternating rounds",
+        samples, "s", title=f"one run (set-up, 1 epoch, validation), {rounds} alternating rounds"
     )
-    inner = inner_epoch_times(plugins, data, plain, rounds=min(args.rounds, 10))
+    return samples
 
-    memory = measure_memory(args.memory_rounds)
+
+def print_memory(
+    memory: dict[str, list[dict[str, int]]], rounds: int
+) -> dict[str, dict[str, float]]:
+    """The peak-memory table; returns each side's medians in MiB (``run`` and ``process``)."""
     mib = {
         side: {key: median([r[key] for r in runs]) / 2**20 for key in ("process", "run")}
         for side, runs in memory.items()
@@ -399,14 +285,31 @@ def main(argv: list[str] | None = None) -> int:
     print_table(
         ("side", "run's peak above loaded data", "process peak"),
         [(side, f"{m['run']:.2f} MiB", f"{m['process']:.1f} MiB") for side, m in mib.items()],
-        title=f"peak resident memory, fresh process per run, median of {args.memory_rounds}",
+        title=f"peak resident memory, fresh process per run, median of {rounds}",
     )
     if not all(r["reset"] for runs in memory.values() for r in runs):
         print("  (the peak count could not be restarted here: run peaks include the data loading)")
+    return mib
 
+
+def print_inner(inner: dict) -> None:
+    """The training steps alone, side by side (shown, not a target)."""
+    print(
+        f"\ninner epoch only (training steps, no set-up or validation),"
+        f" median of {len(inner['bare'])}:"
+        f" bare {inner['bare_median'] * 1e3:.1f} ms, train {inner['train_median'] * 1e3:.1f} ms,"
+        f" ratio {ratio(inner['train_median'], inner['bare_median']):.3f}x (not a target)"
+    )
+
+
+def targets(
+    samples: dict[str, list[float]], mib: dict, rounds: int, memory_rounds: int
+) -> list[Target]:
+    """The three targets: run time with and without stats, and the run's peak memory."""
     bare = median(samples["bare loop"])
-    rounds_note = f"medians of {args.rounds} alternating rounds, end to end"
-    targets = [
+    rounds_note = f"medians of {rounds} alternating rounds, end to end"
+    train, whole = mib["train"], mib["bare"]
+    return [
         Target(
             "train / bare loop, run time",
             ratio(median(samples["train"]), bare),
@@ -421,21 +324,40 @@ def main(argv: list[str] | None = None) -> int:
         ),
         Target(
             "train / bare loop, peak memory of the run",
-            ratio(mib["train"]["run"], mib["bare"]["run"]),
+            ratio(train["run"], whole["run"]),
             1.2,
-            note=f"peak RSS above the loaded data, median of {args.memory_rounds} fresh processes per side;"
-            f" whole-process peaks {mib['train']['process']:.1f} vs {mib['bare']['process']:.1f} MiB"
-            f" ({ratio(mib['train']['process'], mib['bare']['process']):.3f}x)",
+            note=f"peak RSS above the loaded data, median of {memory_rounds} fresh processes per side;"
+            f" whole-process peaks {train['process']:.1f} vs {whole['process']:.1f} MiB"
+            f" ({ratio(train['process'], whole['process']):.3f}x)",
         ),
     ]
-    print(
-        f"\ninner epoch only (training steps, no set-up or validation), median of {len(inner['bare'])}:"
-        f" bare {inner['bare_median'] * 1e3:.1f} ms, train {inner['train_median'] * 1e3:.1f} ms,"
-        f" ratio {ratio(inner['train_median'], inner['bare_median']):.3f}x (not a target)"
-    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure the three cases and the memory, print the targets."""
+    args = parse_args(argv)
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return 0
+    set_threads(args.threads)
+    plugins = load_plugins()
+    data = load_data(plugins)
+    plain = planned_train(plugins)
+    steps = steps_per_epoch(data, plain.params["bs"])
+    with_stats = planned_train(plugins, stats_every=steps)
+    if args.profile:
+        profile_ours(plugins, plain)
+        return 0
+    print_setup(data, plain, steps)
+    print(check_same_work(plugins, data, plain))
+    samples = time_runs(plugins, data, plain, with_stats, args.rounds)
+    inner = inner_epoch_times(plugins, data, plain, rounds=min(args.rounds, 10))
+    memory = measure_memory(args.memory_rounds)
+    mib = print_memory(memory, args.memory_rounds)
+    print_inner(inner)
     return finish(
         "train_overhead",
-        targets,
+        targets(samples, mib, args.rounds, args.memory_rounds),
         json_out=args.json_out,
         rounds=args.rounds,
         extra={"samples": samples, "memory": memory},

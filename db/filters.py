@@ -395,6 +395,15 @@ def _statuses(expression: str, condition: Condition, before: tuple[str, ...]) ->
     return tuple(chosen)
 
 
+#: the types of the queries' shorthands (:func:`as_filter`): a param's value (equality),
+#: a ``(low, high)`` range (None for an open end) or a list of values (any of them)
+ParamFilter = Any
+#: ``sweep_ids=`` / ``run_ids=``: one id or several
+Ids = Iterable[int] | int | None
+#: ``statuses=`` / ``experiments=``: one name or several
+Names = Iterable[str] | str | None
+
+
 def as_filter(run_filter: RunFilter | None = None, **scope: Any) -> RunFilter:
     """``run_filter`` narrowed by the keyword shorthands the queries accept
     (``sweep_ids=``, ``run_ids=``, ``experiments=``, ``statuses=``, ``params=``),

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from scratchlab.db import models as m
-from scratchlab.db.engine import describe, sqlite_path
+from scratchlab.db.dialects import in_memory
+from scratchlab.db.engine import describe
 from scratchlab.db.errors import DatabaseError, SweepInUseError, SweepNotFoundError
 from scratchlab.db.sqltypes import utcnow
 
@@ -241,7 +242,7 @@ class Heartbeat:
         url = self.store.engine.url
         # an in-memory SQLite database is one connection no other process can see: nothing to guard,
         # and a second thread on that connection would interleave with the driver's transactions
-        if url.get_backend_name() != "sqlite" or sqlite_path(url) is not None:
+        if not in_memory(url):
             self._thread.start()
         return self
 

@@ -13,6 +13,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from scratchlab.core.records import DETERMINISTIC_PARAM, THREADS_PARAM, PlannedRun
 from scratchlab.db.errors import InvalidValueError
 
 #: kind of a component-choice row (``matmul`` -> ``torch``)
@@ -21,6 +22,8 @@ COMPONENT = "component"
 #: (name ``experiment``): stored like a component choice so staleness covers the
 #: experiment's own code, but never read back as a param or a component
 EXPERIMENT = "experiment"
+#: the columns of a ``params`` row, as :func:`param_rows` gives them after ``run_id``
+PARAM_COLUMNS = ("run_id", "name", "kind", "value_text", "value_num", "version")
 #: kinds whose ``value_num`` holds the value
 NUMERIC_KINDS = ("int", "float", "bool")
 
@@ -82,3 +85,27 @@ def matches(value: Any) -> tuple[str, Any]:
     if isinstance(value, str):
         return "value_text", value
     return "value_text", encode("filter", value)[1]
+
+
+def param_rows(run: PlannedRun) -> list[tuple]:
+    """The params rows of one planned run (``PARAM_COLUMNS`` after ``run_id``):
+    its experiment and component choices with their versions, then its parameters."""
+    rows = [(EXPERIMENT, EXPERIMENT, run.experiment, None, run.component_versions.get(EXPERIMENT))]
+    rows += [
+        (category, COMPONENT, name, None, run.component_versions.get(category))
+        for category, name in run.components.items()
+    ]
+    for name, value in run.params.items():
+        if name in run.components or name == EXPERIMENT:
+            raise InvalidValueError(
+                f"run {run.key}: param {name!r} has the name of a component category; rename the param"
+            )
+        kind, text, number = encode(name, value)
+        rows.append((name, kind, text, number, None))
+    # the thread count is a run setting like the device: a row, so it can be filtered on
+    # (a sweep resolves auto before storing; only a PlannedRun made by hand leaves it None)
+    if run.threads is not None and THREADS_PARAM not in run.params:
+        rows.append((THREADS_PARAM, *encode(THREADS_PARAM, run.threads), None))
+    if run.deterministic and DETERMINISTIC_PARAM not in run.params:
+        rows.append((DETERMINISTIC_PARAM, *encode(DETERMINISTIC_PARAM, True), None))
+    return rows

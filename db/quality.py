@@ -25,9 +25,10 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from scratchlab.db import models as m
+from scratchlab.db.dialects import insert_ignoring_duplicates
 from scratchlab.db.sqltypes import utcnow
 
 if TYPE_CHECKING:
@@ -173,21 +174,7 @@ def _record_quiet(
     if lowered.rowcount:
         return
     row = {"machine": machine, "threads": threads, **values}
-    if conn.dialect.name in ("sqlite", "postgresql"):
-        dialect_insert = _dialect_insert(conn.dialect.name)
-        conn.execute(dialect_insert(m.calibrations).values(**row).on_conflict_do_nothing())
-    elif quiet_figure(conn, machine, threads) is None:
-        conn.execute(insert(m.calibrations).values(**row))
-
-
-def _dialect_insert(name: str):
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
+    insert_ignoring_duplicates(conn, m.calibrations, row, key=("machine", "threads"))
 
 
 def noisy_runs(store: Store, sweep_id: int) -> list[int]:

@@ -9,7 +9,8 @@ whole table. The keyword shorthands ``sweep_ids=``, ``run_ids=``,
 ``statuses=``, ``experiments=`` and ``params=`` narrow the filter further.
 Float columns come back with NaN for NaN (see :mod:`scratchlab.db.sqltypes`),
 times as timezone-aware UTC. Queries over what runs recorded (timings,
-statistics, metrics) live in :mod:`scratchlab.db.results` and are re-exported here.
+statistics, metrics) live in :mod:`scratchlab.db.results` and are re-exported here;
+what a filter widget can offer is :mod:`scratchlab.db.catalog`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from sqlalchemy import case, func, select
 from scratchlab.core.records import DETERMINISTIC_PARAM, RUN_STATUSES, THREADS_PARAM, PlannedRun
 from scratchlab.db import models as m
 from scratchlab.db.engine import describe
-from scratchlab.db.errors import InvalidValueError, RunNotFoundError
-from scratchlab.db.filters import RUN_COLUMNS, RunFilter, as_filter
+from scratchlab.db.errors import RunNotFoundError
+from scratchlab.db.filters import RUN_COLUMNS, Ids, Names, ParamFilter, RunFilter, as_filter
 from scratchlab.db.histograms import activation_histograms
 from scratchlab.db.params import COMPONENT, EXPERIMENT, decode
 from scratchlab.db.results import (
@@ -47,7 +48,6 @@ from scratchlab.db.rows import (
     METRIC_SUFFIX,
     PARAM_SUFFIX,
     count_selected,
-    distinct_params,
     page_select,
     runs_select,
 )
@@ -66,11 +66,6 @@ SWEEP_COLUMNS = [
     "n_runs",
     *RUN_STATUSES,
 ]
-
-#: a value (equality), a ``(low, high)`` range (None for an open end) or a list of values (any of them)
-ParamFilter = Any
-Ids = Iterable[int] | int | None
-Names = Iterable[str] | str | None
 
 
 def _timed_frame(rows, columns: list[str]) -> pd.DataFrame:
@@ -242,41 +237,6 @@ def component_versions(
     )
 
 
-def param_values(
-    store: Store,
-    run_filter: RunFilter | None = None,
-    *,
-    sweep_ids: Ids = None,
-    experiments: Names = None,
-) -> pd.DataFrame:
-    """Distinct ``(name, value, kind)`` rows of params and component choices of the
-    runs ``run_filter`` selects, for filter widgets; ``kind`` is ``component`` for a
-    component choice (``name`` is then its category), else the param's stored type."""
-    scope = _scope(run_filter, sweep_ids, None, experiments)
-    p = m.params.c
-    with store.read() as conn:
-        if scope.is_empty:
-            rows = distinct_params(conn)
-        else:
-            stmt = (
-                select(
-                    p.name, p.kind, p.value_text, p.value_num
-                )  # value_num: PostgreSQL sorts DISTINCT rows by selected columns only
-                .distinct()
-                .where(p.kind != EXPERIMENT)
-                .where(p.run_id.in_(select(m.runs.c.run_id).where(*run_clauses(conn, scope))))
-                .order_by(p.name, p.value_num, p.value_text)
-            )
-            rows = conn.execute(stmt).all()
-    return pd.DataFrame(
-        {
-            "name": [row[0] for row in rows],
-            "value": pd.Series([decode(row[1], row[2]) for row in rows], dtype=object),
-            "kind": [row[1] for row in rows],
-        }
-    )
-
-
 # -- one run -------------------------------------------------------------------
 
 
@@ -345,63 +305,6 @@ def _split_params(store: Store, run_ids: list[int]) -> dict[int, tuple[dict, dic
     return split
 
 
-def experiment_names(
-    store: Store, run_filter: RunFilter | None = None, *, sweep_ids: Ids = None
-) -> list[str]:
-    """The experiments that have runs ``run_filter`` selects (every run when None), sorted."""
-    scope = _scope(run_filter, sweep_ids)
-    r = m.runs.c
-    with store.read() as conn:
-        stmt = (
-            select(r.experiment).distinct().where(*run_clauses(conn, scope)).order_by(r.experiment)
-        )
-        return list(conn.execute(stmt).scalars())
-
-
-#: what a report page plots -> the rows that hold it
-DATA_KINDS: dict[str, Any] = {
-    "timings": lambda: select(m.timings.c.run_id),
-    "stats": lambda: select(m.activation_stats.c.run_id),
-    # curves: metrics recorded per step (a step-less metric is a single number)
-    "curves": lambda: select(m.metrics.c.run_id).where(m.metrics.c.step.is_not(None)),
-    "histograms": lambda: select(m.activation_histograms.c.run_id),
-}
-
-
-def data_coverage(
-    store: Store, kind: str, run_filter: RunFilter | None = None, *, sweep_ids: Ids = None
-) -> pd.DataFrame:
-    """``[sweep_id, experiment]``: the pairs with at least one run of ``run_filter`` that recorded
-    data of ``kind`` (one of :data:`DATA_KINDS`), newest sweep first, in one query
-    (an index lookup per run, so a page can find its data without reading it)."""
-    if kind not in DATA_KINDS:
-        raise InvalidValueError(
-            f"unknown kind of data {kind!r}; expected one of {', '.join(DATA_KINDS)}"
-        )
-    scope = _scope(run_filter, sweep_ids)
-    r = m.runs.c
-    rows = DATA_KINDS[kind]().subquery()
-    with store.read() as conn:
-        clauses = run_clauses(conn, scope)
-        # each (sweep, experiment) pair asks once whether any of its runs has such data,
-        # and stops at the first that does; asking per run cost 0.4 s at 100,000 runs
-        pairs = select(r.sweep_id, r.experiment).distinct().where(*clauses).subquery()
-        has_data = (
-            select(rows.c.run_id)
-            .join(m.runs, r.run_id == rows.c.run_id)
-            .where(r.sweep_id == pairs.c.sweep_id, r.experiment == pairs.c.experiment, *clauses)
-            .exists()
-        )
-        stmt = (
-            select(pairs.c.sweep_id, pairs.c.experiment)
-            .where(has_data)
-            .order_by(pairs.c.sweep_id.desc(), pairs.c.experiment)
-        )
-        return pd.DataFrame(
-            [tuple(row) for row in conn.execute(stmt)], columns=["sweep_id", "experiment"]
-        )
-
-
 def planned_runs(store: Store, run_ids: Iterable[int]) -> list[PlannedRun]:
     """Stored runs as the :class:`PlannedRun` they were planned as (components,
     params, versions), in the order of ``run_ids``; two queries however many runs
@@ -448,13 +351,10 @@ __all__ = [
     "activation_stats",
     "component_versions",
     "count_runs",
-    "data_coverage",
-    "experiment_names",
     "final_metrics",
     "list_runs",
     "list_sweeps",
     "metrics",
-    "param_values",
     "planned_runs",
     "run_summary",
     "timing_replicates",

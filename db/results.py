@@ -18,9 +18,10 @@ from scratchlab.db import models as m
 from scratchlab.db.errors import InvalidValueError
 from scratchlab.db.filters import RunFilter, as_filter
 from scratchlab.db.params import COMPONENT, decode
+from scratchlab.db.recording import STAT_COLUMNS
 from scratchlab.db.rows import final_values, params_long
 from scratchlab.db.scope import id_in, run_ids_in
-from scratchlab.db.store import STAT_COLUMNS, Store
+from scratchlab.db.store import Store
 
 TIMING_COLUMNS = [
     "timing_id",

@@ -21,16 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
-from scratchlab.db.engine import (
-    describe,
-    make_engine,
-    parse_url,
-    sqlite_path,
-    transaction,
-)
+from scratchlab.db.dialects import lock_schema, page_problems, sqlite_path, use_wal
+from scratchlab.db.engine import describe, make_engine, parse_url, transaction
 from scratchlab.db.errors import (
     CorruptDatabaseError,
     DatabaseError,
@@ -50,8 +44,6 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: costs ~0.25 s; a test keeps it equal to the migrations' head.
 HEAD_REVISION = "0006"
 VERSION_TABLE = "scratchlab_version"
-#: advisory-lock key serialising schema changes on PostgreSQL ("scratchl" in ASCII)
-PG_LOCK_KEY = 0x7363726174636C
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -214,11 +206,6 @@ def _check_file(path: Path, *, must_exist: bool) -> None:
         )
 
 
-def _lock(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
-
-
 def ensure_schema(
     engine: Engine, *, read_only: bool, upgrade: bool = False
 ) -> tuple[SchemaState, SchemaState]:
@@ -236,10 +223,10 @@ def ensure_schema(
         if error is not None:
             raise error
         if not read_only:
-            _use_wal(engine)
+            use_wal(engine)
         return state, state
     with transaction(engine, write=True, exclusive=True) as conn:
-        _lock(conn)
+        lock_schema(conn)
         before = inspect_schema(
             conn
         )  # again, under the lock: another process may have just created it
@@ -252,23 +239,12 @@ def ensure_schema(
             raise error
         else:
             after = before
-    _use_wal(engine)
+    use_wal(engine)
     return before, after
 
 
 def _needs_change(state: SchemaState, upgrade: bool) -> bool:
     return state.kind == "empty" or (state.kind == "old" and upgrade)
-
-
-def _use_wal(engine: Engine) -> None:
-    """Put a SQLite file we own into WAL mode (a persistent property of the file)."""
-    if sqlite_path(engine.url) is None:
-        return
-    with engine.connect() as conn:
-        # journal_mode cannot change inside a transaction: run it on the bare driver connection
-        raw = conn.connection.driver_connection
-        if raw.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            raw.execute("PRAGMA journal_mode=WAL")
 
 
 def upgrade(url: str | URL) -> tuple[SchemaState, SchemaState]:
@@ -294,7 +270,7 @@ def current(url: str | URL, *, check: bool = True) -> SchemaState:
     engine = make_engine(url, read_only=True)
     try:
         with transaction(engine) as conn:
-            if check and conn.dialect.name == "sqlite":
+            if check:
                 quick_check(conn, url)
             return inspect_schema(conn)
     finally:
@@ -311,8 +287,7 @@ def check_writable(engine: Engine) -> None:
     from scratchlab.db.models import metadata
 
     with transaction(engine) as conn:
-        if conn.dialect.name == "sqlite":
-            quick_check(conn, engine.url)
+        quick_check(conn, engine.url)
         state = inspect_schema(conn)
     if (error := refusal(state, engine.url, read_only=False)) is not None:
         raise error
@@ -326,12 +301,10 @@ def check_writable(engine: Engine) -> None:
 
 
 def quick_check(conn: Connection, url: URL) -> None:
-    """Raise :class:`CorruptDatabaseError` when SQLite's ``quick_check`` finds damaged pages."""
-    try:
-        problems = [row[0] for row in conn.exec_driver_sql("PRAGMA quick_check(20)")]
-    except sa_exc.DatabaseError as exc:  # pages so damaged that the check itself cannot go on
-        problems = [str(exc.orig or exc).strip().splitlines()[0]]
-    if problems != ["ok"]:
+    """Raise :class:`CorruptDatabaseError` when SQLite's ``quick_check`` finds damaged pages
+    (:func:`scratchlab.db.dialects.page_problems`; nothing to check on a server)."""
+    problems = page_problems(conn)
+    if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise CorruptDatabaseError(
             f"{describe(url)} is damaged: SQLite's quick_check found {problems[0]!r}{more}; left untouched:"

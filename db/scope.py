@@ -22,13 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, and_, bindparam, false, func, or_, select
+from sqlalchemy import and_, bindparam, false, func, or_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
-from sqlalchemy.sql.expression import FunctionElement
 
 from scratchlab.db import models as m
+from scratchlab.db.dialects import seconds_between
 from scratchlab.db.filters import RUN_COLUMNS, Condition, FilterError, RunFilter
 from scratchlab.db.params import matches
 
@@ -40,25 +39,6 @@ _SQL_OPS = {
     ">": lambda col, v: col > v,
     ">=": lambda col, v: col >= v,
 }
-
-
-class seconds_between(FunctionElement):
-    """Seconds from the first time column to the second, computed by the database (so sortable)."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(seconds_between)
-def _seconds_default(element, compiler, **kw) -> str:
-    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
-
-
-@compiles(seconds_between, "sqlite")
-def _seconds_sqlite(element, compiler, **kw) -> str:
-    start, end = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"((julianday({end}) - julianday({start})) * 86400.0)"
 
 
 def id_in(column, values: Iterable[int]) -> ColumnElement[bool]:
@@ -402,6 +382,5 @@ __all__ = [
     "run_clauses",
     "run_column",
     "run_ids_in",
-    "seconds_between",
     "sorted_runs",
 ]

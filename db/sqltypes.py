@@ -27,6 +27,8 @@ from typing import Any
 from sqlalchemy import DateTime, Float
 from sqlalchemy.types import TypeDecorator
 
+from scratchlab.db.dialects import is_sqlite
+
 
 def _nan_to_null(value: Any) -> Any:
     if value is not None and value != value:  # only NaN differs from itself
@@ -60,7 +62,7 @@ class Real(TypeDecorator):
         bulk-write path, where a Python call per value cost more than SQLite
         needs to store the row.
         """
-        if dialect.name == "sqlite":
+        if is_sqlite(dialect):
             return None
         return super().bind_processor(dialect)
 
@@ -123,7 +125,7 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.replace(tzinfo=None) if is_sqlite(dialect) else value
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         """Return an aware UTC datetime."""
@@ -134,7 +136,7 @@ class UTCDateTime(TypeDecorator):
     def result_processor(self, dialect, coltype):
         """On SQLite, parse the stored text here, a malformed one becoming :class:`Damaged`
         (SQLAlchemy's own parser raises ``ValueError`` and fails the whole query)."""
-        if dialect.name == "sqlite":
+        if is_sqlite(dialect):
             return _sqlite_datetime
         return super().result_processor(dialect, coltype)
 

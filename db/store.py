@@ -1,10 +1,9 @@
-"""The write path: ``open_store`` and :class:`Store`.
+"""The results database: ``open_store`` and :class:`Store`, its write path.
 
-Each method is one transaction. Results go in as one bulk insert per table
-(:func:`scratchlab.db.bulk.insert_rows`: a Core ``insert()`` run with the
-driver's ``executemany``), never row by row: the write benchmark
-(``benchmarks/db_write.py``) holds this path to at least half the speed of raw
-``sqlite3`` doing the same inserts.
+Each method is one transaction. :mod:`scratchlab.db.recording` fills the
+transaction that stores a run's result; :mod:`scratchlab.db.params` gives a
+planned run's ``params`` rows; read queries are in :mod:`scratchlab.db.queries`
+and the modules beside it, reading through :meth:`Store.read`.
 """
 
 from __future__ import annotations
@@ -13,18 +12,12 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.engine import URL
 
-from scratchlab.core.records import (
-    DETERMINISTIC_PARAM,
-    RUN_STATUSES,
-    SWEEP_STATUSES,
-    THREADS_PARAM,
-    PlannedRun,
-    RunResult,
-)
+from scratchlab.core.records import RUN_STATUSES, SWEEP_STATUSES, PlannedRun, RunResult
 from scratchlab.db import models as m
+from scratchlab.db import recording
 from scratchlab.db.bulk import insert_rows
 from scratchlab.db.engine import describe, make_engine, parse_url, transaction
 from scratchlab.db.errors import (
@@ -33,39 +26,11 @@ from scratchlab.db.errors import (
     RunNotFoundError,
     SweepNotFoundError,
 )
-from scratchlab.db.final import FINAL_COLUMNS, final_rows, refresh
 from scratchlab.db.ownership import Owner
-from scratchlab.db.params import COMPONENT, EXPERIMENT, encode
-from scratchlab.db.quality import settle
+from scratchlab.db.params import PARAM_COLUMNS, param_rows
+from scratchlab.db.recording import to_json
 from scratchlab.db.schema import check_sqlite_file, check_writable, ensure_schema
 from scratchlab.db.sqltypes import utcnow
-
-PARAM_COLUMNS = ("run_id", "name", "kind", "value_text", "value_num", "version")
-STAT_COLUMNS = (
-    "run_id",
-    "model",
-    "layer",
-    "name",
-    "step",
-    "mean",
-    "std",
-    "min",
-    "max",
-    "frac_zero",
-    "frac_nonfinite",
-)
-METRIC_COLUMNS = ("run_id", "name", "step", "value")
-HISTOGRAM_COLUMNS = (
-    "run_id",
-    "model",
-    "layer",
-    "name",
-    "step",
-    "lo",
-    "hi",
-    "counts_json",
-    "frac_near_zero",
-)
 
 
 def open_store(url: str | URL, read_only: bool = False) -> Store:
@@ -86,10 +51,6 @@ def open_store(url: str | URL, read_only: bool = False) -> Store:
         engine.dispose()
         raise
     return Store(engine, read_only=read_only)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _check_status(status: str, allowed: Sequence[str], what: str) -> None:
@@ -156,9 +117,9 @@ class Store:
                 insert(m.sweeps).returning(m.sweeps.c.sweep_id),
                 {
                     "name": name,
-                    "argv_json": _json(list(argv)),
-                    "spec_json": _json(spec),
-                    "environment_json": _json(environment),
+                    "argv_json": to_json(list(argv)),
+                    "spec_json": to_json(spec),
+                    "environment_json": to_json(environment),
                     "status": "running",
                     "started_at": utcnow(),
                     **(owner.columns() if owner is not None else {}),
@@ -194,7 +155,7 @@ class Store:
             if environment is not None:
                 stored = json.loads(row.environment_json or "{}")
                 stored.setdefault("resumed", []).append(environment)
-                values["environment_json"] = _json(stored)
+                values["environment_json"] = to_json(stored)
             conn.execute(update(m.sweeps).where(m.sweeps.c.sweep_id == sweep_id).values(**values))
 
     def get_sweep(self, sweep_id: int) -> dict:
@@ -261,7 +222,7 @@ class Store:
                 )
             todo = [run for key, run in new.items() if key not in ids]
             if todo:
-                param_rows = [_param_rows(run) for run in todo]  # validate before writing
+                run_params = [param_rows(run) for run in todo]  # validate before writing
                 new_ids = (
                     conn.execute(
                         insert(m.runs).returning(m.runs.c.run_id, sort_by_parameter_order=True),
@@ -288,7 +249,7 @@ class Store:
                     PARAM_COLUMNS,
                     [
                         (run_id, *row)
-                        for run_id, run_rows in zip(new_ids, param_rows, strict=True)
+                        for run_id, run_rows in zip(new_ids, run_params, strict=True)
                         for row in run_rows
                     ],
                 )
@@ -335,15 +296,7 @@ class Store:
         final values so far. ``first`` (the run's first batch) drops what an earlier attempt
         of the run left; :meth:`write_result` with ``streamed=True`` then keeps the batches."""
         with self._write() as conn:
-            if first:
-                _delete_results(conn, run_id)
-            insert_rows(
-                conn,
-                m.metrics,
-                METRIC_COLUMNS,
-                [(run_id, p.name, p.step, p.value) for p in metrics],
-            )
-            refresh(conn, run_id)
+            recording.stream_metrics(conn, run_id, metrics, first=first)
 
     def write_result(self, run_id: int, result: RunResult, *, streamed: bool = False) -> None:
         """Store everything one run produced, in one transaction, replacing earlier results of that run.
@@ -363,161 +316,11 @@ class Store:
         if result.started_at is not None:  # else keep the time mark_running recorded
             values["started_at"] = result.started_at
         with self._write() as conn:
-            updated = conn.execute(UPDATE_RUN, {"target_run_id": run_id, **values})
-            if updated.rowcount == 0:
+            if not recording.write_result(conn, run_id, values, result, streamed=streamed):
                 raise RunNotFoundError(f"no run {run_id} in {describe(self.engine.url)}")
-            for statement in DELETE_RESULTS if not streamed else DELETE_ALL_BUT_METRICS:
-                conn.execute(statement, {"run_id": run_id})
-            _insert_timings(conn, run_id, result)
-            insert_rows(
-                conn,
-                m.activation_stats,
-                STAT_COLUMNS,
-                [
-                    (
-                        run_id,
-                        s.model,
-                        s.layer,
-                        s.name,
-                        s.step,
-                        s.mean,
-                        s.std,
-                        s.min,
-                        s.max,
-                        s.frac_zero,
-                        s.frac_nonfinite,
-                    )
-                    for s in result.stats
-                ],
-            )
-            insert_rows(
-                conn,
-                m.metrics,
-                METRIC_COLUMNS,
-                [(run_id, p.name, p.step, p.value) for p in result.metrics],
-            )
-            # the final value of each metric beside its history: filters and sorts on it are index scans
-            if streamed:
-                refresh(conn, run_id)
-            else:
-                insert_rows(
-                    conn, m.final_metrics, FINAL_COLUMNS, final_rows(run_id, result.metrics)
-                )
-            insert_rows(
-                conn,
-                m.activation_histograms,
-                HISTOGRAM_COLUMNS,
-                [
-                    # counts as compact JSON: one row per layer and step, not one per bin
-                    (
-                        run_id,
-                        h.model,
-                        h.layer,
-                        h.name,
-                        h.step,
-                        h.lo,
-                        h.hi,
-                        json.dumps(h.counts, separators=(",", ":")),
-                        h.frac_near_zero,
-                    )
-                    for h in result.histograms
-                ],
-            )
 
 
 def _chunks(items: list, size: int = 500) -> Iterable[list]:
     """Slices of ``items``: keeps ``IN (...)`` lists under every backend's parameter limit."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _param_rows(run: PlannedRun) -> list[tuple]:
-    """The params rows of one planned run (``PARAM_COLUMNS`` after ``run_id``):
-    its experiment and component choices with their versions, then its parameters."""
-    rows = [(EXPERIMENT, EXPERIMENT, run.experiment, None, run.component_versions.get(EXPERIMENT))]
-    rows += [
-        (category, COMPONENT, name, None, run.component_versions.get(category))
-        for category, name in run.components.items()
-    ]
-    for name, value in run.params.items():
-        if name in run.components or name == EXPERIMENT:
-            raise InvalidValueError(
-                f"run {run.key}: param {name!r} has the name of a component category; rename the param"
-            )
-        kind, text, number = encode(name, value)
-        rows.append((name, kind, text, number, None))
-    # the thread count is a run setting like the device: a row, so it can be filtered on
-    # (a sweep resolves auto before storing; only a PlannedRun made by hand leaves it None)
-    if run.threads is not None and THREADS_PARAM not in run.params:
-        rows.append((THREADS_PARAM, *encode(THREADS_PARAM, run.threads), None))
-    if run.deterministic and DETERMINISTIC_PARAM not in run.params:
-        rows.append((DETERMINISTIC_PARAM, *encode(DETERMINISTIC_PARAM, True), None))
-    return rows
-
-
-def _delete_statements(keep: tuple = ()):
-    # built once: constructing statements per call cost more than running them
-    timing_ids = (
-        select(m.timings.c.timing_id)
-        .where(m.timings.c.run_id == bindparam("run_id"))
-        .scalar_subquery()
-    )
-    yield delete(m.timing_replicates).where(m.timing_replicates.c.timing_id.in_(timing_ids))
-    for table in (
-        m.timings,
-        m.activation_stats,
-        m.metrics,
-        m.final_metrics,
-        m.activation_histograms,
-    ):
-        if table not in keep:
-            yield delete(table).where(table.c.run_id == bindparam("run_id"))
-
-
-DELETE_RESULTS = tuple(_delete_statements())
-#: a run whose metrics came in batches while it ran keeps them when its result is written
-DELETE_ALL_BUT_METRICS = tuple(_delete_statements(keep=(m.metrics, m.final_metrics)))
-UPDATE_RUN = update(m.runs).where(m.runs.c.run_id == bindparam("target_run_id"))
-INSERT_TIMINGS = insert(m.timings).returning(m.timings.c.timing_id, sort_by_parameter_order=True)
-
-
-def _delete_results(conn: Connection, run_id: int) -> None:
-    for statement in DELETE_RESULTS:
-        conn.execute(statement, {"run_id": run_id})
-
-
-def _insert_timings(conn: Connection, run_id: int, result: RunResult) -> None:
-    if not result.timings:
-        return
-    settle(conn, result.timings)  # the verdicts against this machine's stored quiet probe figure
-    rows = [
-        {
-            "run_id": run_id,
-            "label": t.label,
-            "shape": t.shape,
-            "n": len(t.replicates),
-            "number_per_run": t.number_per_run,
-            "median": t.median,
-            "iqr": t.iqr,
-            "mean": t.mean,
-            "min": t.min,
-            "max": t.max,
-            "flops": t.flops,
-            "threads": t.threads,
-            "quality": t.quality,
-            "quality_json": None if t.evidence is None else _json(t.evidence),
-        }
-        for t in result.timings
-    ]
-    # one multi-row INSERT ... RETURNING, ids in the order of the rows
-    timing_ids = conn.execute(INSERT_TIMINGS, rows).scalars().all()
-    insert_rows(
-        conn,
-        m.timing_replicates,
-        ("timing_id", "replicate", "seconds"),
-        [
-            (timing_id, index, seconds)
-            for timing_id, t in zip(timing_ids, result.timings, strict=True)
-            for index, seconds in enumerate(t.replicates)
-        ],
-    )

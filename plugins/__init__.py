@@ -23,7 +23,7 @@ What is published here:
   :class:`StatRecord`, :class:`MetricRecord`, and :class:`PlannedRun` (what a run is);
 - helpers the built-ins use, loaded on first use (they import torch):
   :func:`fans`, :func:`fan`, :func:`gain` (from ``inits``),
-  :func:`normalised_splits` (``datasets``), and the experiments' model
+  :func:`normalised_splits` (``datasets.common``), and the experiments' model
   builders :func:`mlp`, :func:`cnn`, :func:`init_weight`, :class:`Linear`,
   :func:`output_width`, :func:`targets` (``experiments.models``).
 
@@ -79,7 +79,7 @@ _LAZY: dict[str, str] = {
     "fans": "scratchlab.plugins.inits",
     "fan": "scratchlab.plugins.inits",
     "gain": "scratchlab.plugins.inits",
-    "normalised_splits": "scratchlab.plugins.datasets",
+    "normalised_splits": "scratchlab.plugins.datasets.common",
     "mlp": "scratchlab.plugins.experiments.models",
     "cnn": "scratchlab.plugins.experiments.models",
     "init_weight": "scratchlab.plugins.experiments.models",

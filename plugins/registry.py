@@ -208,18 +208,8 @@ class Registry:
         """
 
         def register(item: Any, category: str | None = category) -> None:
-            if category is None:
-                category = getattr(item, "CATEGORY", None) or None
-                if category is None:
-                    raise RegistrationError(
-                        "register_components: give a Component, or category= with a dict"
-                    )
-            try:
-                info = self._categories[category]
-            except KeyError:
-                raise RegistrationError(
-                    f"unknown category {category!r}; valid: {', '.join(self._categories)}"
-                ) from None
+            info = self._category_of(item, category)
+            category = info.name
             component = coerce(info, item)
             if isinstance(component, Experiment):
                 self._check_uses(component)
@@ -246,6 +236,21 @@ class Registry:
 
         register.__doc__ = f"Register one {category or 'any'} component from plugin {plugin!r}."
         return register
+
+    def _category_of(self, item: Any, category: str | None) -> Category:
+        """The category ``item`` is registered in: ``category``, else its type's ``CATEGORY``."""
+        if category is None:
+            category = getattr(item, "CATEGORY", None) or None
+            if category is None:
+                raise RegistrationError(
+                    "register_components: give a Component, or category= with a dict"
+                )
+        try:
+            return self._categories[category]
+        except KeyError:
+            raise RegistrationError(
+                f"unknown category {category!r}; valid: {', '.join(self._categories)}"
+            ) from None
 
     def _check_uses(self, experiment: Experiment) -> None:
         known = self.component_categories()

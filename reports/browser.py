@@ -244,69 +244,94 @@ class Chromium:
         title: str | None = None,
         expect: str | None = None,
     ) -> Visit:
-        from tornado.websocket import websocket_connect
-
-        connection = await websocket_connect(self.page_socket, max_message_size=64 * 2**20)
-        calls = 0
-        requests: list[str] = []
-
-        async def call(method: str, **params):
-            nonlocal calls
-            calls += 1
-            connection.write_message(json.dumps({"id": calls, "method": method, "params": params}))
-            while True:  # record request events while waiting for our answer
-                message = json.loads(await connection.read_message())
-                if message.get("method") == "Network.requestWillBeSent":
-                    requests.append(message["params"]["request"]["url"])
-                if message.get("id") == calls:
-                    return message.get("result", {})
-
+        page = await DevTools.connect(self.page_socket)
         try:
-            await call("Network.enable")
+            await page.call("Network.enable")
             started = time.monotonic()
             if action is None:
-                await call("Page.navigate", url=url)
+                await page.call("Page.navigate", url=url)
             else:
-                clicked = await call("Runtime.evaluate", expression=action, returnByValue=True)
+                clicked = await page.call("Runtime.evaluate", expression=action, returnByValue=True)
                 if not clicked.get("result", {}).get("value"):
                     raise RuntimeError(f"no sidebar link for {title!r} on the page")
-            deadline = started + timeout
-            state: dict = {}
-            while True:
-                result = await call("Runtime.evaluate", expression=PROBE, returnByValue=True)
-                state = json.loads(result.get("result", {}).get("value") or "{}")
-                titled = state.get("title") if title is None else state.get("title") == title
-                shown = expect is None or expect in str(state.get("text", "")).replace("\u2060", "")
-                if titled and shown and state.get(ready) and not state.get("running"):
-                    state["ready"] = True
-                    break
-                if time.monotonic() > deadline:
-                    state["ready"] = False
-                    break
-                await asyncio.sleep(0.1)
+            shown = await _until_shown(page, ready, title, expect, deadline=started + timeout)
             seconds = time.monotonic() - started
             await asyncio.sleep(settle)
-            result = await call("Runtime.evaluate", expression=PROBE, returnByValue=True)
-            state = {
-                **json.loads(result.get("result", {}).get("value") or "{}"),
-                "ready": state["ready"],
-            }
+            state = {**await page.probe(), "ready": shown}
             if screenshot is not None:
-                params = {"format": "png"}
-                if full_page:
-                    metrics = await call("Page.getLayoutMetrics")
-                    size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
-                    height = min(int(size.get("height", 1000)), 6000)
-                    params["clip"] = {
-                        "x": 0,
-                        "y": 0,
-                        "width": int(size.get("width", 1400)),
-                        "height": height,
-                        "scale": 1,
-                    }
-                    params["captureBeyondViewport"] = True
-                shot = await call("Page.captureScreenshot", **params)
-                screenshot.write_bytes(base64.b64decode(shot["data"]))
-            return Visit(state=state, requests=requests, seconds=seconds)
+                screenshot.write_bytes(await page.screenshot(full_page))
+            return Visit(state=state, requests=page.requests, seconds=seconds)
         finally:
-            connection.close()
+            page.close()
+
+
+class DevTools:
+    """A DevTools protocol session with one page: commands and their answers, and every
+    URL the page requested meanwhile (``requests``, once ``Network.enable`` was sent)."""
+
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.calls = 0
+        self.requests: list[str] = []
+
+    @classmethod
+    async def connect(cls, page_socket: str) -> DevTools:
+        """A session over the page's websocket URL."""
+        from tornado.websocket import websocket_connect
+
+        return cls(await websocket_connect(page_socket, max_message_size=64 * 2**20))
+
+    async def call(self, method: str, **params) -> dict:
+        """Send ``method`` and wait for its result, recording request events meanwhile."""
+        self.calls += 1
+        message = {"id": self.calls, "method": method, "params": params}
+        self.connection.write_message(json.dumps(message))
+        while True:
+            message = json.loads(await self.connection.read_message())
+            if message.get("method") == "Network.requestWillBeSent":
+                self.requests.append(message["params"]["request"]["url"])
+            if message.get("id") == self.calls:
+                return message.get("result", {})
+
+    async def probe(self) -> dict:
+        """What the page shows now (:data:`PROBE`'s object)."""
+        result = await self.call("Runtime.evaluate", expression=PROBE, returnByValue=True)
+        return json.loads(result.get("result", {}).get("value") or "{}")
+
+    async def screenshot(self, full_page: bool) -> bytes:
+        """A PNG of the window, or with ``full_page`` of the whole page (at most 6,000 px tall)."""
+        params: dict = {"format": "png"}
+        if full_page:
+            metrics = await self.call("Page.getLayoutMetrics")
+            size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
+            height = min(int(size.get("height", 1000)), 6000)
+            params["clip"] = {
+                "x": 0,
+                "y": 0,
+                "width": int(size.get("width", 1400)),
+                "height": height,
+                "scale": 1,
+            }
+            params["captureBeyondViewport"] = True
+        shot = await self.call("Page.captureScreenshot", **params)
+        return base64.b64decode(shot["data"])
+
+    def close(self) -> None:
+        """Close the websocket."""
+        self.connection.close()
+
+
+async def _until_shown(
+    page: DevTools, ready: str, title: str | None, expect: str | None, deadline: float
+) -> bool:
+    """Probe the page until it shows a title (``title`` when given), a ``ready`` element,
+    the text ``expect`` when given, and Streamlit is idle: True; False at ``deadline``."""
+    while True:
+        state = await page.probe()
+        titled = state.get("title") if title is None else state.get("title") == title
+        shown = expect is None or expect in str(state.get("text", "")).replace("\u2060", "")
+        if titled and shown and state.get(ready) and not state.get("running"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)

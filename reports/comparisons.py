@@ -123,59 +123,71 @@ def build(
     median ± IQR per ``by`` and shape with speed-ups against ``baseline``
     (default: the slowest). Raises :class:`NothingToCompare` when there is nothing.
     """
-    from scratchlab.reports.terminal import benchmark_table, regression_table
-    from scratchlab.reports.views.timings import (
-        compare_sweeps,
-        environment_differences,
-        with_speedup,
-    )
-
     if not run_filter.sweep_ids:
         run_filter = replace(run_filter, sweep_ids=tuple(newest_sweep(store)))
         if not run_filter.sweep_ids:
             raise NothingToCompare("the database has no sweeps yet")
-    sweep_ids = list(run_filter.sweep_ids)
-    for sweep_id in sweep_ids:
+    for sweep_id in run_filter.sweep_ids:
         store.get_sweep(sweep_id)  # no such sweep: its one-line database error, not "no timings"
     if metric_mode:
         return _metrics(store, run_filter, by=by)
     by, summary = _summary(store, run_filter, by)
     if against is not None:
-        reference_sweep = store.get_sweep(against)  # unknown id: a one-line database error
-        _, before = _summary(store, replace(run_filter, sweep_ids=(against,)), by)
-        comparison = compare_sweeps(before, summary, by)
-        differences = environment_differences(
-            reference_sweep.get("environment"), store.get_sweep(sweep_ids[0]).get("environment")
+        return _regressions(store, run_filter, against, by, summary)
+    return _timings(run_filter, by, summary, baseline)
+
+
+def _regressions(store, run_filter: RunFilter, against: int, by: str, summary) -> Comparison:
+    """The timings of ``summary`` (those of ``run_filter``, grouped ``by``) against
+    those of sweep ``against``: changes beyond noise flagged, rows with noisy timings
+    left unjudged, and a warning when the two sweeps ran in different environments."""
+    from scratchlab.reports.timing_tables import regression_table
+    from scratchlab.reports.views.timings import compare_sweeps, environment_differences
+
+    sweep_ids = list(run_filter.sweep_ids)
+    reference_sweep = store.get_sweep(against)  # unknown id: a one-line database error
+    reference = replace(run_filter, sweep_ids=(against,))
+    _, before = _summary(store, reference, by)
+    differences = environment_differences(
+        reference_sweep.get("environment"), store.get_sweep(sweep_ids[0]).get("environment")
+    )
+    comparison, noisy = _unjudged_noisy(
+        compare_sweeps(before, summary, by), store, by, run_filter, reference
+    )
+    warnings = []
+    if noisy:
+        warnings.append(
+            f"{noisy} row(s) involve noisy timings (measured on a busy machine) and are not"
+            " judged; measure them again with runner sweep --retry-noisy"
         )
-        warnings = []
-        comparison, noisy = _unjudged_noisy(
-            comparison, store, by, run_filter, replace(run_filter, sweep_ids=(against,))
+    if not differences.empty:
+        warnings.append(
+            "the two sweeps ran in different environments: "
+            + "; ".join(f"{r.key}: {r.before} -> {r.after}" for r in differences.itertuples())
         )
-        if noisy:
-            warnings.append(
-                f"{noisy} row(s) involve noisy timings (measured on a busy machine) and are not"
-                " judged; measure them again with runner sweep --retry-noisy"
-            )
-        if not differences.empty:
-            warnings.append(
-                "the two sweeps ran in different environments: "
-                + "; ".join(f"{r.key}: {r.before} -> {r.after}" for r in differences.itertuples())
-            )
-        table = regression_table(
-            comparison, by, before=f"sweep #{against}", after=f"sweep {_sweep_names(sweep_ids)}"
-        )
-        renderable = _with_warnings(table, warnings)
-        return Comparison(
-            "regressions",
-            sweep_ids,
-            comparison,
-            renderable,
-            by=by,
-            against=against,
-            regressions=int((comparison["change"] == "slower").sum()),
-            warnings=warnings,
-            environment_differences=differences,
-        )
+    table = regression_table(
+        comparison, by, before=f"sweep #{against}", after=f"sweep {_sweep_names(sweep_ids)}"
+    )
+    return Comparison(
+        "regressions",
+        sweep_ids,
+        comparison,
+        _with_warnings(table, warnings),
+        by=by,
+        against=against,
+        regressions=int((comparison["change"] == "slower").sum()),
+        warnings=warnings,
+        environment_differences=differences,
+    )
+
+
+def _timings(run_filter: RunFilter, by: str, summary, baseline: str | None) -> Comparison:
+    """``summary`` (grouped ``by``) as a benchmark table with speed-ups against the
+    ``baseline`` value of ``by`` (default: the slowest by its median of medians)."""
+    from scratchlab.reports.timing_tables import benchmark_table
+    from scratchlab.reports.views.timings import with_speedup
+
+    sweep_ids = list(run_filter.sweep_ids)
     values = [str(v) for v in summary[by].dropna().unique()]
     if baseline is None:
         baseline = str(summary.groupby(by)["median"].median().idxmax())

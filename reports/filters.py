@@ -13,7 +13,7 @@ from __future__ import annotations
 
 
 def component_categories(values) -> list[str]:
-    """The component categories in a ``queries.param_values`` frame, sorted: the
+    """The component categories in a ``catalog.param_values`` frame, sorted: the
     names whose rows are component choices (kind ``component``)."""
     return sorted(set(values.loc[values["kind"] == "component", "name"]))
 

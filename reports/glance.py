@@ -167,71 +167,97 @@ def glance_tables(
     choice by exactly those that exist. ``focus`` names (what the user sorts and
     filters by) come right after the run id and status, so they are the last to go.
     """
-    from scratchlab.reports.views.common import error_summary
-
     tables = []
     for experiment in dict.fromkeys(table["experiment"]):
         positions = [i for i, e in enumerate(table["experiment"]) if e == experiment]
-        rows = {c: [values[i] for i in positions] for c, values in table.items()}
-        # a run whose stored time is damaged shows that time in place of a duration
-        rows[DURATION] = [
-            next((t for t in times if isinstance(t, Damaged)), seconds)
-            for seconds, *times in zip(
-                rows["duration_s"], rows["started_at"], rows["finished_at"], strict=True
-            )
-        ]
-        rows["error"] = [error_summary(reason) for reason in rows["reason"]]
-        rows["status"] = [shown_status(s, r) for s, r in zip(rows["status"], rows["reason"])]
+        rows = shown_rows(table, positions)
         present = [c for c in rows if c not in RUN_COLUMNS and c not in (DURATION, "error")]
         metrics = [c for c in metric_names if c in present and any(map(_text, rows[c]))]
-        params = [c for c in present if c not in metric_names and _varies(rows[c]) is not None]
         if columns:
             chosen = [c for c in columns if c in rows]
-            tables.append(
-                Glance(
-                    experiment,
-                    {c: rows[c] for c in chosen},
-                    metrics=metrics,
-                    required=tuple(chosen),
-                    positions=positions,
-                )
-            )
-            continue
-        components = [c for c in categories if c in params]
-        others = [c for c in params if c not in components]
-        declared = headlines.get(experiment, ())
-        headline = headline_columns(declared, metrics)
-        constant = {
-            c: _first_value(rows[c]) for c in (*components, *others) if _varies(rows[c]) is False
-        }
-        varying = [c for c in VARYING_RUN_FIELDS if _varies(rows[c])]
-        # without a declared headline every metric is one, so the duration goes first
-        results = [*headline, DURATION] if declared else [DURATION, *headline]
-        order = [
-            *FIRST,
-            *(c for c in components if c not in constant),
-            *results,
-            *(c for c in others if c not in constant),
-            *varying,
-        ]
-        wanted = [c for c in focus if c in rows and c not in FIRST and c not in RUN_COLUMNS[:1]]
-        order = [*FIRST, *dict.fromkeys([*wanted, *order[len(FIRST) :]])]
-        if any(rows["error"]):
-            order.append("error")
-        if wide:
-            rest = [c for c in (*metrics, *constant, *RUN_COLUMNS) if c not in order and c in rows]
-            order += [c for c in rest if c not in ("experiment", "duration_s")]
-            constant = {}
+            shown, constant, required = chosen, {}, tuple(chosen)
+        else:
+            params = [c for c in present if c not in metric_names and _varies(rows[c]) is not None]
+            declared = headlines.get(experiment, ())
+            shown, constant = _telling_columns(rows, metrics, params, declared, categories, focus)
+            if wide:
+                shown, constant = _every_column(rows, shown, metrics, constant), {}
+            required = FIRST
         tables.append(
             Glance(
                 experiment,
-                {c: rows[c] for c in order},
+                {c: rows[c] for c in shown},
                 constant=constant,
                 metrics=metrics,
+                required=required,
                 positions=positions,
             )
         )
     return tables
+
+
+def shown_rows(table: Columns, positions: Sequence[int]) -> dict[str, list[Any]]:
+    """The rows of ``table`` at ``positions`` as a glance shows them: a
+    :data:`DURATION` column (a damaged stored time in place of the seconds, so the
+    row says so), an ``error`` column (the reason's summary) and the status with
+    :func:`shown_status`."""
+    from scratchlab.reports.views.common import error_summary
+
+    rows = {c: [values[i] for i in positions] for c, values in table.items()}
+    rows[DURATION] = [
+        next((t for t in times if isinstance(t, Damaged)), seconds)
+        for seconds, *times in zip(
+            rows["duration_s"], rows["started_at"], rows["finished_at"], strict=True
+        )
+    ]
+    rows["error"] = [error_summary(reason) for reason in rows["reason"]]
+    rows["status"] = [shown_status(s, r) for s, r in zip(rows["status"], rows["reason"])]
+    return rows
+
+
+def _telling_columns(
+    rows: Columns,
+    metrics: Sequence[str],
+    params: Sequence[str],
+    declared: Sequence[str],
+    categories: Sequence[str],
+    focus: Sequence[str],
+) -> tuple[list[str], dict[str, str]]:
+    """``(columns, constant)`` of one experiment's glance, in priority order: :data:`FIRST`,
+    the ``focus`` names, the varying components, the headline metrics (``declared``
+    patterns) and the duration, the other varying params, the run fields that vary and,
+    when a run has one, the error; ``constant`` holds the components and params equal on
+    every row, as text."""
+    components = [c for c in categories if c in params]
+    others = [c for c in params if c not in components]
+    headline = headline_columns(declared, metrics)
+    constant = {
+        c: _first_value(rows[c]) for c in (*components, *others) if _varies(rows[c]) is False
+    }
+    varying = [c for c in VARYING_RUN_FIELDS if _varies(rows[c])]
+    # without a declared headline every metric is one, so the duration goes first
+    results = [*headline, DURATION] if declared else [DURATION, *headline]
+    order = [
+        *(c for c in components if c not in constant),
+        *results,
+        *(c for c in others if c not in constant),
+        *varying,
+    ]
+    wanted = [c for c in focus if c in rows and c not in FIRST and c not in RUN_COLUMNS[:1]]
+    order = [*FIRST, *dict.fromkeys([*wanted, *order])]
+    if any(rows["error"]):
+        order.append("error")
+    return order, constant
+
+
+def _every_column(
+    rows: Columns, order: list[str], metrics: Sequence[str], constant: Mapping[str, str]
+) -> list[str]:
+    """``order`` followed by every other metric, constant and run column of ``rows``
+    (``--wide``), but the experiment (the table's title) and the raw seconds (the
+    duration shows them)."""
+    rest = [c for c in (*metrics, *constant, *RUN_COLUMNS) if c not in order and c in rows]
+    return [*order, *(c for c in rest if c not in ("experiment", "duration_s"))]
 
 
 def config_summaries(
@@ -259,36 +285,9 @@ def config_summaries(
         columns_of(frame), metric_names, headlines, categories=categories, wide=False
     ):
         shown_metrics = table.metrics if wide else [c for c in table.columns if c in table.metrics]
-        config = [
-            c
-            for c in table.columns
-            if c not in (*FIRST, DURATION, "error", *table.metrics, *VARYING_RUN_FIELDS)
-        ]
+        config = [by] if by is not None else configuration_columns(table)
         source = frame.iloc[table.positions]
-        if by is not None:
-            config = [by]
-        keys = source[config].map(_text) if config else pd.DataFrame(index=source.index)
-        groups = keys.groupby(config, sort=False, dropna=False) if config else [((), keys)]
-        shown, stats = [], []
-        for key, group in groups:
-            key = key if isinstance(key, tuple) else (key,)
-            values = {
-                c: pd.to_numeric(source.loc[group.index, c], errors="coerce") for c in shown_metrics
-            }
-            text_row = dict(zip(config, key, strict=True)) | {"runs": len(group)}
-            label = (
-                ", ".join(f"{c}={v}" for c, v in zip(config, key, strict=True) if v)
-                or table.experiment
-            )
-            number_row = {"experiment": table.experiment, "config": label, **text_row}
-            for c in shown_metrics:
-                mean, std = values[c].mean(), values[c].std()
-                number_row |= {f"{c} mean": mean, f"{c} std": std}
-                text_row[c] = (
-                    "" if mean != mean else _text(mean) + ("" if std != std else f" ± {std:.2g}")
-                )
-            shown.append(text_row)
-            stats.append(number_row)
+        shown, stats = _configuration_rows(source, config, shown_metrics, table.experiment)
         display = {c: [row.get(c, "") for row in shown] for c in [*config, "runs", *shown_metrics]}
         glances.append(
             Glance(
@@ -301,6 +300,49 @@ def config_summaries(
         )
         numbers.append(pd.DataFrame(stats))
     return glances, (pd.concat(numbers, ignore_index=True) if numbers else pd.DataFrame())
+
+
+def configuration_columns(table: Glance) -> list[str]:
+    """The columns of a run glance that say which configuration a run is: the varying
+    components and params (not the run's id, status, duration, error, metrics or the
+    run fields that vary between its repeats)."""
+    return [
+        c
+        for c in table.columns
+        if c not in (*FIRST, DURATION, "error", *table.metrics, *VARYING_RUN_FIELDS)
+    ]
+
+
+def _configuration_rows(source, config: list[str], metrics: Sequence[str], experiment: str):
+    """``(shown, numbers)``: per configuration (the distinct texts of the ``config``
+    columns of ``source``'s rows; one for all when there are none), a row for the
+    terminal (its settings, ``runs`` and ``mean ± std`` text of each metric) and one
+    for JSON (``experiment``, a ``config`` label, and ``<metric> mean``/``std`` numbers)."""
+    import pandas as pd
+
+    keys = source[config].map(_text) if config else pd.DataFrame(index=source.index)
+    groups = keys.groupby(config, sort=False, dropna=False) if config else [((), keys)]
+    shown, numbers = [], []
+    for key, group in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        text_row = dict(zip(config, key, strict=True)) | {"runs": len(group)}
+        label = ", ".join(f"{c}={v}" for c, v in zip(config, key, strict=True) if v) or experiment
+        number_row = {"experiment": experiment, "config": label, **text_row}
+        for c in metrics:
+            values = pd.to_numeric(source.loc[group.index, c], errors="coerce")
+            mean, std = values.mean(), values.std()
+            number_row |= {f"{c} mean": mean, f"{c} std": std}
+            text_row[c] = _mean_std_text(mean, std)
+        shown.append(text_row)
+        numbers.append(number_row)
+    return shown, numbers
+
+
+def _mean_std_text(mean: float, std: float) -> str:
+    """``mean ± std`` as a table cell: empty without a mean, the mean alone without a std."""
+    if mean != mean:  # NaN: no run has a value
+        return ""
+    return _text(mean) + ("" if std != std else f" ± {std:.2g}")
 
 
 def shown_status(status: Any, reason: Any) -> Any:

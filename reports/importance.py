@@ -114,30 +114,58 @@ def compute(
     import warnings
 
     import optuna
-    from optuna.trial import create_trial
 
     if evaluator not in EVALUATORS:
         raise ImportanceError(f"evaluator {evaluator!r}: expected one of {', '.join(EVALUATORS)}")
     metric = table.attrs.get("metric", "value")
-    finite = table[[math.isfinite(v) for v in table["value"]]]
-    if len(finite) < MIN_RUNS:
-        raise ImportanceError(
-            f"{len(finite)} runs have a finite {metric}; an importance needs at least {MIN_RUNS}"
-        )
+    finite = _finite_runs(table, metric)
     dimensions = [d for d in table.attrs["dimensions"] if names is None or d.name in set(names)]
     varying = [d for d in dimensions if d in varying_dimensions(finite)]
-    # the same value in every run; a param only some runs have (kaiming-normal.mode) goes
-    # with a component choice and is left out
-    fixed = {
-        d.name: int(finite[d.name].iloc[0]) if d.integer else finite[d.name].iloc[0]
-        for d in dimensions
-        if d not in varying and not any(_missing(v) for v in finite[d.name])
-    }
+    fixed = _fixed_values(finite, dimensions, varying)
     if not varying:
         raise ImportanceError(
             f"nothing varies across the {len(finite)} runs with {metric}: "
             "every category and param has one value"
         )
+    study = _study_of(finite, varying, direction)
+    chosen = _evaluator(evaluator, len(finite))
+    # Optuna's "experimental" and "deprecated" notices are not the user's concern
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ranked = optuna.importance.get_param_importances(study, evaluator=chosen)
+    kinds = {d.name: d.kind for d in varying}
+    rows = [(name, kinds[name], _finite(value)) for name, value in ranked.items()]
+    rows += [(d.name, d.kind, 0.0) for d in varying if d.name not in ranked]
+    return Importance(rows, fixed, len(finite), metric, direction, evaluator)
+
+
+def _finite_runs(table, metric: str):
+    """The rows of ``table`` with a finite value; :class:`ImportanceError` when fewer
+    than :data:`MIN_RUNS` have one."""
+    finite = table[[math.isfinite(v) for v in table["value"]]]
+    if len(finite) < MIN_RUNS:
+        raise ImportanceError(
+            f"{len(finite)} runs have a finite {metric}; an importance needs at least {MIN_RUNS}"
+        )
+    return finite
+
+
+def _fixed_values(finite, dimensions: list, varying: list) -> dict[str, Any]:
+    """The dimensions with the same value in every run, and that value; a param only
+    some runs have (kaiming-normal.mode) goes with a component choice and is left out."""
+    return {
+        d.name: int(finite[d.name].iloc[0]) if d.integer else finite[d.name].iloc[0]
+        for d in dimensions
+        if d not in varying and not any(_missing(v) for v in finite[d.name])
+    }
+
+
+def _study_of(finite, varying: list, direction: str):
+    """An Optuna study holding one completed trial per run: its ``varying`` dimensions
+    as params (:func:`_dimension_values`), its value as the trial's value."""
+    import optuna
+    from optuna.trial import create_trial
+
     columns = {d.name: _dimension_values(finite, d) for d in varying}
     distributions = {name: dist for name, (_values, dist) in columns.items()}
     trials = [
@@ -151,19 +179,18 @@ def compute(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=direction)
     study.add_trials(trials)
-    if evaluator == "fanova":
-        chosen = optuna.importance.FanovaImportanceEvaluator(seed=0)
-    else:
-        quantile = min(max(0.1, MIN_TOP / len(trials)), MAX_TOP_QUANTILE)
-        chosen = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=quantile)
-    # Optuna's "experimental" and "deprecated" notices are not the user's concern
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ranked = optuna.importance.get_param_importances(study, evaluator=chosen)
-    kinds = {d.name: d.kind for d in varying}
-    rows = [(name, kinds[name], _finite(value)) for name, value in ranked.items()]
-    rows += [(d.name, d.kind, 0.0) for d in varying if d.name not in ranked]
-    return Importance(rows, fixed, len(finite), metric, direction, evaluator)
+    return study
+
+
+def _evaluator(name: str, runs: int):
+    """Optuna's evaluator called ``name`` (:data:`EVALUATORS`); PED-ANOVA's top set is at
+    least :data:`MIN_TOP` of the ``runs`` and at most :data:`MAX_TOP_QUANTILE` of them."""
+    import optuna
+
+    if name == "fanova":
+        return optuna.importance.FanovaImportanceEvaluator(seed=0)
+    quantile = min(max(0.1, MIN_TOP / runs), MAX_TOP_QUANTILE)
+    return optuna.importance.PedAnovaImportanceEvaluator(target_quantile=quantile)
 
 
 def _finite(value: Any) -> float:

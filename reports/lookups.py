@@ -1,6 +1,6 @@
 """What the report app asks the database besides the read queries: where a
 page finds its data by default (pure logic over
-:func:`scratchlab.db.queries.data_coverage`); how far the results have got is
+:func:`scratchlab.db.catalog.data_coverage`); how far the results have got is
 :func:`scratchlab.db.summaries.data_version`, which keys the app's query cache."""
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ def data_scope(
     when given) that recorded such data in any. Without: the newest sweep that
     has any, and its experiments that do. ``([], [])`` when nothing has any.
     """
-    from scratchlab.db import queries
+    from scratchlab.db import catalog
 
     chosen = [int(s) for s in sweep_ids or ()]
-    coverage = queries.data_coverage(store, kind, sweep_ids=chosen or None)
+    coverage = catalog.data_coverage(store, kind, sweep_ids=chosen or None)
     wanted = set(experiments or ())
     if wanted:
         coverage = coverage[coverage["experiment"].isin(wanted)]

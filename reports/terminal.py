@@ -1,4 +1,6 @@
-"""Terminal tables for ``runner runs``, ``runner show`` and ``runner compare``, built with rich.
+"""Terminal tables for ``runner runs``, ``runner show`` and ``runner compare --metrics``,
+built with rich (the timing tables of ``runner compare`` are in
+:mod:`scratchlab.reports.timing_tables`).
 
 Every value from the database goes into a cell as :class:`rich.text.Text`, so a
 plugin name or an error message containing ``[bold]`` is printed as written,
@@ -31,13 +33,6 @@ STATUS_STYLES: dict[str, str] = {
     "pending": "dim",
 }
 
-#: style of a comparison verdict
-CHANGE_STYLES: dict[str, str] = {
-    "slower": "bold red",
-    "faster": "bold green",
-    "within noise": "dim",
-}
-
 
 def cell(value: Any) -> str:
     """A value as table text: numbers with four significant digits, missing as empty."""
@@ -58,17 +53,6 @@ def cell(value: Any) -> str:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return printable(text_value(value))
-
-
-def fixed(value: float, significant: int = 4) -> str:
-    """A positive number with ``significant`` digits and no exponent, as benchmark tables
-    print times: ``12800.0`` -> ``"12800"``, ``0.0123`` -> ``"0.0123"``."""
-    if not math.isfinite(value):
-        return cell(float(value))
-    if value == 0:
-        return "0"
-    digits = math.floor(math.log10(abs(value))) + 1
-    return f"{value:.{max(0, significant - digits)}f}"
 
 
 def frame_table(
@@ -282,113 +266,24 @@ def mapping_table(
     return table
 
 
-def speedup_text(speedup: Any) -> str:
-    """`` (3.2x faster)`` or `` (107,800x slower)`` against the baseline: a slow-down
-    as the factor it is, not as ``0.00000928x``; empty when unknown."""
-    if not isinstance(speedup, float | int) or not math.isfinite(speedup) or speedup <= 0:
-        return ""
-    if speedup >= 1:
-        return f" ({readable_factor(speedup)}x faster)"
-    return f" ({readable_factor(1 / speedup)}x slower)"
-
-
-def readable_factor(factor: float) -> str:
-    """``3.24`` -> ``3.2``, ``107813.4`` -> ``107,813``: three significant digits at
-    most below 1,000, whole numbers with thousands separators above."""
-    if factor >= 1000:
-        return f"{factor:,.0f}"
-    return f"{factor:.3g}"
-
-
-def benchmark_table(
-    summary, by: str, *, baseline: str | None = None, title: str | None = None
-) -> Table:
-    """A ``torch.utils.benchmark.Compare``-style table: one row per ``by`` value
-    (within each label and device), one column per shape, cells ``median ± IQR``
-    in one unit, with ``(N.Nx)`` the speed-up against ``baseline`` when given."""
-    from scratchlab.reports.views.timings import OPERATION_KEYS, pick_unit
-
-    unit, scale = pick_unit(summary["median"])
-    shapes = list(dict.fromkeys(summary["shape"]))
-    table = Table(
-        title=title or f"median time ± IQR per {by} and shape",
-        title_justify="left",
-        show_edge=False,
-        header_style="bold",
-        caption=f"Times are in {unit}; fastest first."
-        + (f" (Nx faster / slower): against {baseline}." if baseline else "")
-        + (
-            f" {NOISY_MARK}: timed while the machine was busy (noisy)."
-            if "noisy_runs" in summary and (summary["noisy_runs"] > 0).any()
-            else ""
-        ),
-    )
-    table.add_column(by)
-    for shape in shapes:
-        table.add_column(Text(printable(shape) or "-"), justify="right")
-    others = [k for k in OPERATION_KEYS if k not in (by, "shape")]
-    for group_key, group in summary.groupby(others, sort=False):
-        table.add_row(
-            Text(" · ".join(printable(k) for k in group_key if str(k)), style="bold"),
-            *[""] * len(shapes),
-        )
-        # fastest first: by the geometric mean of its medians over the shapes
-        speed = group.groupby(by, sort=False)["median"].apply(
-            lambda m: math.exp(m[m > 0].map(math.log).mean()) if (m > 0).any() else math.inf
-        )
-        for name in speed.sort_values(kind="stable").index:
-            rows = group[group[by] == name]
-            cells = []
-            for shape in shapes:
-                match = rows[rows["shape"] == shape]
-                if match.empty:
-                    cells.append(Text(""))
-                    continue
-                row = match.iloc[0]
-                text = f"{fixed(row['median'] / scale)} ± {fixed(row['iqr'] / scale, 2)}"
-                if row.get("noisy_runs", 0):
-                    text = NOISY_MARK + text
-                is_base = baseline is not None and str(name) == str(baseline)
-                if baseline and not is_base:
-                    text += speedup_text(row.get("speedup", math.nan))
-                cells.append(Text(text, style="bold" if is_base else ""))
-            table.add_row(Text(f"  {printable(name)}"), *cells)
-    return table
-
-
-def regression_table(comparison, by: str, *, before: str, after: str) -> Table:
-    """``runner compare --sweep A --against B``: per ``by`` and shape the two medians,
-    their ratio, the Mann-Whitney p-value and the verdict (slower / faster / within noise)."""
-    from scratchlab.reports.views.timings import pick_unit
-
-    unit, scale = pick_unit([*comparison["median_before"], *comparison["median_after"]])
-    table = Table(
-        title=Text(printable(f"{after} against {before}")),
-        title_justify="left",
-        show_edge=False,
-        header_style="bold",
-        caption=f"Times are in {unit}; ratio = {after} / {before}, above 1 is slower. "
-        "Flagged when IQRs do not overlap or Mann-Whitney p < 0.05.",
-    )
-    for column in (by, "label", "shape", "device", before, after, "ratio", "p", "change"):
-        table.add_column(
-            column, justify="right" if column in (before, after, "ratio", "p") else "left"
-        )
-    for _, row in comparison.iterrows():
-        table.add_row(
-            *(Text(cell(row[k])) for k in (by, "label", "shape", "device")),
-            fixed(row["median_before"] / scale),
-            fixed(row["median_after"] / scale),
-            f"{row['ratio']:.3f}",
-            cell(row["p_value"]),
-            Text(row["change"], style=CHANGE_STYLES.get(row["change"], "")),
-        )
-    return table
-
-
 def sections(parts: Iterable[Any]) -> Group:
     """Renderables one after another, for a single ``console.print``."""
     return Group(*parts)
+
+
+#: the run's fields ``runner show`` lists under its header (tags and note only when set)
+SHOWN_RUN_FIELDS: tuple[str, ...] = (
+    "device",
+    "dtype",
+    "seed",
+    "repeat",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "key",
+    "tags",
+    "note",
+)
 
 
 def detail_renderables(detail) -> Group:
@@ -396,29 +291,8 @@ def detail_renderables(detail) -> Group:
     summary of activation statistics per model, final metrics, and the reason or
     traceback (as plain text)."""
     run = detail.run
-    header = Text()
-    header.append(f"run {run['run_id']}", style="bold")
-    header.append(f"  {printable(run['experiment'])}  ")
-    header.append(printable(run["status"]), style=STATUS_STYLES.get(str(run["status"]), ""))
-    header.append(f"  sweep #{run['sweep_id']} {printable(run.get('sweep_name') or '')}")
-    parts: list[Any] = [header]
-    about = {
-        k: run.get(k)
-        for k in (
-            "device",
-            "dtype",
-            "seed",
-            "repeat",
-            "started_at",
-            "finished_at",
-            "duration_s",
-            "key",
-            "tags",
-            "note",
-        )
-        if k not in ("tags", "note") or run.get(k)
-    }
-    parts.append(mapping_table(about, title="run"))
+    about = {k: run.get(k) for k in SHOWN_RUN_FIELDS if k not in ("tags", "note") or run.get(k)}
+    parts: list[Any] = [_run_header(run), mapping_table(about, title="run")]
     if detail.components:
         versions = detail.component_versions
         parts.append(
@@ -450,3 +324,13 @@ def detail_renderables(detail) -> Group:
         parts.append(Text(f"{printable(run['status'])} reason:", style="bold"))
         parts.append(Text(printable(detail.reason, keep_lines=True)))
     return Group(*parts)
+
+
+def _run_header(run: Mapping[str, Any]) -> Text:
+    """``run 12  train  done  sweep #3 name``: the status in its colour."""
+    header = Text()
+    header.append(f"run {run['run_id']}", style="bold")
+    header.append(f"  {printable(run['experiment'])}  ")
+    header.append(printable(run["status"]), style=STATUS_STYLES.get(str(run["status"]), ""))
+    header.append(f"  sweep #{run['sweep_id']} {printable(run.get('sweep_name') or '')}")
+    return header

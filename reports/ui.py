@@ -17,7 +17,7 @@ import streamlit as st
 
 from scratchlab.core.records import RUN_STATUSES
 from scratchlab.core.textsafe import printable
-from scratchlab.db import queries
+from scratchlab.db import catalog, queries
 from scratchlab.db.filters import FilterError, RunFilter, parse_where
 from scratchlab.reports import lookups
 from scratchlab.reports.filters import component_categories
@@ -127,8 +127,8 @@ def data_version(refresh: bool = False) -> tuple:
 
 def query(function: Callable[..., Any], *args: Any, **kwargs: Any):
     """Call ``function(store, *args, **kwargs)``, cached per function, arguments and
-    data version: a read query of :mod:`scratchlab.db.queries` or
-    :mod:`scratchlab.reports.lookups`, or a store method (``Store.get_sweep``).
+    data version: a read query of :mod:`scratchlab.db.queries`, :mod:`scratchlab.db.catalog`
+    or :mod:`scratchlab.reports.lookups`, or a store method (``Store.get_sweep``).
 
     A :class:`~scratchlab.db.DatabaseError` stops the page with its message.
     """
@@ -282,11 +282,26 @@ def sidebar_filters() -> RunFilter:
     )
     scope = chosen_sweeps or None
     experiments = _multiselect_filter(
-        "experiment", query(queries.experiment_names, sweep_ids=scope), _texts
+        "experiment", query(catalog.experiment_names, sweep_ids=scope), _texts
     )
     statuses = _multiselect_filter("status", RUN_STATUSES, _texts)
+    params = _component_filters(scope)
+    tags = query(lookups.tag_names)
+    chosen_tags = _multiselect_filter("tag", tags, _texts) if tags else []
+    chosen = RunFilter(
+        sweep_ids=tuple(chosen_sweeps),
+        experiments=tuple(experiments),
+        statuses=tuple(statuses),
+        params=params,
+        tags=chosen_tags,
+    )
+    return _where_filter(chosen)
 
-    values = query(queries.param_values, sweep_ids=scope)
+
+def _component_filters(scope: list[int] | None) -> dict[str, Any]:
+    """One multiselect per component category the runs of sweeps ``scope`` chose from
+    (all sweeps: None); the chosen components by category (one name, or a list)."""
+    values = query(catalog.param_values, sweep_ids=scope)
     params: dict[str, Any] = {}
     for category in component_categories(values):
         options = sorted(values.loc[values["name"] == category, "value"].astype(str).unique())
@@ -296,10 +311,13 @@ def sidebar_filters() -> RunFilter:
         chosen = _multiselect_filter(category, options, _texts)
         if chosen:
             params[category] = chosen[0] if len(chosen) == 1 else chosen
+    return params
 
-    tags = query(lookups.tag_names)
-    chosen_tags = _multiselect_filter("tag", tags, _texts) if tags else []
 
+def _where_filter(chosen: RunFilter) -> RunFilter:
+    """Draw the ``where`` box (kept in the URL) and return ``chosen`` narrowed by its
+    conditions; a condition that does not parse, or names what no run has, is said
+    beside the box and ``chosen`` comes back as it was."""
     remembered("where", "")
     where = st.sidebar.text_input(
         "where",
@@ -308,13 +326,6 @@ def sidebar_filters() -> RunFilter:
         help="Conditions on any param, component, final metric or tag, separated by ';': name=a,b, name!=x, name<x, name>=x, tag=T, ...",
     )
     publish("where", where)
-    chosen = RunFilter(
-        sweep_ids=tuple(chosen_sweeps),
-        experiments=tuple(experiments),
-        statuses=tuple(statuses),
-        params=params,
-        tags=chosen_tags,
-    )
     try:
         narrowed = parse_where(where.split(";"), chosen)
     except FilterError as exc:

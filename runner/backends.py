@@ -7,7 +7,7 @@ database a single writer. Built-in backends, by name:
 - ``supervised``: worker processes watched by this one
   (:class:`scratchlab.runner.supervisor.SupervisedBackend`, the default);
 - ``inline``: this process, one run after another (for pdb;
-  :class:`scratchlab.runner.execute.InlineBackend`);
+  :class:`scratchlab.runner.inline.InlineBackend`);
 - ``dask-local``: a local Dask cluster (``--scheduler local``);
 - ``dask``: an existing Dask cluster at ``--scheduler ADDRESS``
   (:class:`scratchlab.runner.daskbackend.DaskBackend`).
@@ -90,7 +90,7 @@ def _supervised(request: BackendRequest) -> Backend:
 
 
 def _inline(request: BackendRequest) -> Backend:
-    from scratchlab.runner.execute import InlineBackend
+    from scratchlab.runner.inline import InlineBackend
 
     return InlineBackend(request.plugins, warn=request.warn)
 

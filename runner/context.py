@@ -1,13 +1,11 @@
-"""Running one planned run: the run context an experiment receives, and :func:`run_experiment`.
+"""The run context: what an experiment's ``run(ctx)`` receives.
 
-:func:`run_experiment` is the one entry point, used inline by the driver and
-on Dask workers. It looks the experiment and its components up, applies the
-run's params, seeds every RNG, builds a :class:`RunContext`, calls the
-experiment and turns the outcome into a :class:`~scratchlab.core.records.RunResult`.
-It never raises for the run's own failure: a bad device, an unknown
-component, a :class:`~scratchlab.plugins.Skip`, an exhausted time budget or
-any exception in the experiment all become a result with a status and a
-reason.
+A :class:`RunContext` holds the run's bound components, params, device, dtype, seed and
+data, and the recorders (``timing``, ``stats``, ``watch``, ``histograms``, ``metric``,
+``report``, ``note``, ``check_budget``); :meth:`RunContext.result` turns what was
+recorded into a :class:`~scratchlab.core.records.RunResult`. It is the API plugin
+authors see; :mod:`scratchlab.runner.run_setup` builds it for a planned run and
+:mod:`scratchlab.runner.run_one` runs the experiment with it.
 
 torch is imported inside functions only, so that modules which import this
 one (the sweep command) keep ``runner --help`` free of torch.
@@ -18,35 +16,21 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from scratchlab.core.records import PlannedRun, RunResult, TimingRecord
-from scratchlab.plugins.contracts import ContractError, guarded, probe_matmul
+from scratchlab.core.records import RunResult, TimingRecord
 from scratchlab.plugins.histograms import Binning, HistogramBuffer, watch_histograms
-from scratchlab.plugins.registry import Registry
 from scratchlab.plugins.stats import RecordBuffer, watch_children
-from scratchlab.plugins.types import DEFAULTS, Component, DataSplits, Skip, bind
+from scratchlab.plugins.types import Component, DataSplits
 from scratchlab.runner import timing as timing_mod
-from scratchlab.runner.budget import Budget, BudgetExceeded, RunStopped, alarm
+from scratchlab.runner.budget import Budget
 from scratchlab.runner.live import Link, Pruned, alarm_held
-from scratchlab.runner.rundata import load_dataset, move_splits, seed_everything
+from scratchlab.runner.rundata import load_dataset, move_splits
 
-__all__ = ["RunContext", "SetupError", "run_experiment"]
-
-
-class SetupError(Exception):
-    """The run cannot start: unknown component or param, bad device or dtype.
-
-    Its message is one line, recorded as the failed run's reason without a
-    traceback, because nothing of the experiment ran.
-    """
-
-
-# ---------------------------------------------------------------- context
+__all__ = ["RunContext", "utcnow"]
 
 
 class RunContext:
@@ -307,237 +291,3 @@ class RunContext:
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
-
-
-# -------------------------------------------------------------- set-up
-
-
-def _registry(registry_or_plugins: Any) -> Registry:
-    registry = getattr(registry_or_plugins, "registry", registry_or_plugins)
-    if not isinstance(registry, Registry):
-        raise TypeError(
-            f"run_experiment needs a Registry or Plugins, got {type(registry_or_plugins).__name__}"
-        )
-    return registry
-
-
-def resolve_device(name: str) -> Any:
-    """``torch.device(name)``, checked to exist on this machine; SetupError with one line otherwise."""
-    import torch
-
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError) as exc:
-        raise SetupError(f"unknown device {name!r}: {exc}") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise SetupError(
-                f"device {name!r} was requested but CUDA is not available on this machine"
-                f" (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'})"
-            )
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise SetupError(
-                f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
-            )
-    elif device.type != "cpu":
-        try:
-            torch.empty(0, device=device)
-        except Exception as exc:
-            raise SetupError(f"device {name!r} is not usable here: {exc}") from None
-    return device
-
-
-def resolve_dtype(name: str) -> Any:
-    """The floating-point ``torch.dtype`` called ``name`` (``"float32"``); SetupError otherwise."""
-    import torch
-
-    dtype = getattr(torch, str(name).removeprefix("torch."), None)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise SetupError(
-            f"dtype {name!r} is not a floating-point torch dtype (e.g. float32, float64, bfloat16)"
-        )
-    return dtype
-
-
-def split_params(
-    params: Mapping[str, Any], experiment: Component, components: Mapping[str, str]
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Split a run's params into the experiment's (bare names, defaults merged)
-    and each component's (``"<component>.<param>"``, by component name).
-
-    A value for a float param given as an int becomes a float. Unknown names
-    raise :class:`SetupError` listing the valid ones.
-    """
-    chosen = set(components.values())
-    experiment_params = dict(experiment.params)
-    component_params: dict[str, dict[str, Any]] = {name: {} for name in chosen}
-    for key, value in params.items():
-        owner, dot, bare = key.rpartition(".")
-        if dot and owner in chosen:
-            component_params[owner][bare] = value
-        elif key in experiment.params:
-            experiment_params[key] = _coerce(experiment.params[key], value)
-        else:
-            valid = [*experiment.params, *(f"{n}.<param>" for n in sorted(chosen))]
-            raise SetupError(
-                f"unknown param {key!r} for experiment {experiment.name!r}; valid: {', '.join(valid) or 'none'}"
-            )
-    return experiment_params, component_params
-
-
-def _coerce(default: Any, value: Any) -> Any:
-    # TOML and JSON give 1 for 1.0; keep the param's declared type
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def build_context(
-    registry: Registry, planned: PlannedRun, budget: Budget, link: Link | None = None
-) -> tuple[Component, RunContext]:
-    """Look up and bind everything ``planned`` names; raise SetupError with one line if it cannot."""
-    from scratchlab.plugins.registry import UnknownComponentError
-
-    try:
-        experiment_entry = registry.get("experiment", planned.experiment)
-        experiment = experiment_entry.component
-        missing = [c for c in experiment.uses if c not in planned.components]
-        if missing:
-            raise SetupError(
-                f"experiment {experiment.name!r} uses {', '.join(missing)} but the run names no component for it"
-            )
-        entries = {
-            category: registry.get(category, name) for category, name in planned.components.items()
-        }
-        experiment_params, component_params = split_params(
-            planned.params, experiment, planned.components
-        )
-        bound = {
-            category: guarded(
-                category, bind(entry.component, component_params.get(entry.name)), entry.plugin
-            )
-            for category, entry in entries.items()
-        }
-        if "dataset" in entries:
-            dataset = (bound["dataset"], entries["dataset"].version)
-        else:
-            # looked up on first use: an experiment without data must not need one registered
-            def dataset() -> tuple[Component, str]:
-                default = registry.get("dataset", DEFAULTS["dataset"])
-                return guarded("dataset", bind(default.component), default.plugin), default.version
-    except (UnknownComponentError, KeyError) as exc:
-        message = exc.args[0] if exc.args else str(exc)
-        raise SetupError(str(message)) from None
-    device = resolve_device(planned.device)
-    dtype = resolve_dtype(planned.dtype)
-    if "matmul" in entries:
-        try:  # once, on a tiny problem: the timed calls themselves are never wrapped
-            probe_matmul(bound["matmul"], entries["matmul"].plugin, device, dtype)
-        except ContractError as exc:
-            raise SetupError(str(exc)) from None
-    context = RunContext(
-        experiment=experiment.name,
-        components=bound,
-        params=experiment_params,
-        device=device,
-        dtype=dtype,
-        seed=planned.seed,
-        budget=budget,
-        dataset=dataset,
-        link=link,
-    )
-    return experiment, context
-
-
-# ------------------------------------------------------------ entry point
-
-
-@contextlib.contextmanager
-def run_settings(planned: PlannedRun) -> Any:
-    """The run's torch thread count (whatever backend called it, so the stored count is the
-    one it ran with) and, with ``deterministic``, torch's deterministic algorithms; the
-    process's own settings come back afterwards (a worker outlives the run)."""
-    import os
-
-    import torch
-
-    threads, before = planned.threads, torch.get_num_threads()
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    if threads and threads != before:
-        torch.set_num_threads(threads)
-    if planned.deterministic:
-        # cuBLAS is deterministic only with a fixed workspace (torch's reproducibility notes)
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        # only when changed: the call imports torch._dynamo (800 modules, seconds) on first use
-        if torch.are_deterministic_algorithms_enabled() != was_deterministic:
-            torch.use_deterministic_algorithms(was_deterministic)
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
-
-
-def run_experiment(
-    registry_or_plugins: Any,
-    planned: PlannedRun,
-    *,
-    timeout: float | None = None,
-    link: Link | None = None,
-) -> RunResult:
-    """Run one planned run and return its :class:`RunResult`; never raises for the run's failure.
-
-    Status ``done``; ``skipped`` (a :class:`Skip`, its message the reason);
-    ``timeout`` (the budget of ``timeout`` seconds ran out: ``check_budget``,
-    or SIGALRM when called in the main thread; everything recorded so far is
-    kept); ``failed`` (a set-up problem with a one-line reason, or any other
-    exception with its full traceback; ``sys.exit()`` too, its code in the
-    reason; any other ``BaseException`` too); ``pruned`` (a search's pruner stopped it at a
-    reported value). ``KeyboardInterrupt`` propagates, so the caller can mark the run
-    interrupted. ``timeout`` must be positive or None (no budget). ``link`` carries metric
-    batches and reported values to the driver while the run runs
-    (:mod:`scratchlab.runner.live`); the result then holds only the metrics the driver has not
-    got.
-    """
-    budget = Budget(timeout)
-    started_at = utcnow()
-    registry = _registry(registry_or_plugins)
-    try:
-        experiment, ctx = build_context(registry, planned, budget, link)
-    except SetupError as exc:
-        return RunResult(
-            status="failed", reason=str(exc), started_at=started_at, finished_at=utcnow()
-        )
-    try:
-        seed_everything(planned.seed)
-        with alarm(budget), run_settings(planned):
-            experiment.run(ctx)
-    except ContractError as exc:
-        # a plugin broke the plugin API: one line naming it and the rule, not torch's traceback
-        return ctx.result("failed", str(exc), started_at)
-    except Skip as exc:
-        return ctx.result("skipped", str(exc) or "skipped by the experiment", started_at)
-    except Pruned as exc:
-        return ctx.result("pruned", str(exc), started_at)
-    except BudgetExceeded as exc:
-        return ctx.result("timeout", str(exc), started_at)
-    except Exception:
-        return ctx.result("failed", traceback.format_exc(), started_at)
-    except SystemExit as exc:
-        # plugin code calling sys.exit() must not end the sweep that runs it
-        return ctx.result(
-            "failed",
-            f"the experiment called sys.exit({exc.code!r})\n{traceback.format_exc()}",
-            started_at,
-        )
-    except RunStopped as exc:
-        return ctx.result("timeout", str(exc), started_at)
-    except KeyboardInterrupt:
-        raise  # Ctrl-C or SIGTERM at the driver (inline): the sweep stops, the run is interrupted
-    except BaseException as exc:
-        # any other BaseException subclass a plugin raises is its run's failure, not the sweep's
-        return ctx.result(
-            "failed", f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at
-        )
-    return ctx.result("done", None, started_at)

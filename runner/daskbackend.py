@@ -54,7 +54,7 @@ def run_on_worker(
     """The Dask task: set torch's thread count, load the plugins (once per process), run."""
     import torch
 
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     started_at = datetime.now(UTC)
     if threads and torch.get_num_threads() != threads:
@@ -338,27 +338,34 @@ class DaskBackend:
                     yield entry.run_id, self._outcome(future, entry)
                 refill()  # runs the driver added meanwhile
                 if limit is not None:
-                    now = time.monotonic()
-                    for future, entry in list(flight.items()):
-                        if self._overdue(entry, future.key, limit, now):
-                            del flight[future]
-                            workers = self._cancel(future)
-                            # the result first: its finish time should not include the restart
-                            yield (
-                                entry.run_id,
-                                failed_result(
-                                    f"timed out: no result after {limit:.1f}s (--timeout {timeout:g}s plus"
-                                    f" {grace_period(timeout):.1f}s grace); its worker was restarted, so nothing"
-                                    " this run recorded was kept",
-                                    entry.started_at,
-                                    status="timeout",
-                                ),
-                            )
-                            self._restart(workers, flight)
+                    yield from self._time_out(flight, timeout, limit)
                     refill()
         finally:
             if flight:
                 self.client.cancel(list(flight))
+
+    def _time_out(
+        self, flight: dict[Any, _InFlight], timeout: float, limit: float
+    ) -> Iterator[tuple[int, RunResult]]:
+        """Cancel the runs in ``flight`` with no result after ``limit`` seconds and restart their
+        workers; yield each as timed out."""
+        now = time.monotonic()
+        for future, entry in list(flight.items()):
+            if self._overdue(entry, future.key, limit, now):
+                del flight[future]
+                workers = self._cancel(future)
+                # the result first: its finish time should not include the restart
+                yield (
+                    entry.run_id,
+                    failed_result(
+                        f"timed out: no result after {limit:.1f}s (--timeout {timeout:g}s plus"
+                        f" {grace_period(timeout):.1f}s grace); its worker was restarted, so nothing"
+                        " this run recorded was kept",
+                        entry.started_at,
+                        status="timeout",
+                    ),
+                )
+                self._restart(workers, flight)
 
     @staticmethod
     def _outcome(future: Any, entry: _InFlight) -> RunResult:

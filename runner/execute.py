@@ -7,7 +7,7 @@ keeps the progress display. A *backend* only turns runs into results:
 
 - :class:`~scratchlab.runner.supervisor.SupervisedBackend` (the default):
   supervised worker processes, where a plugin that exits or crashes costs one run;
-- :class:`InlineBackend` calls :func:`~scratchlab.runner.context.run_experiment`
+- :class:`~scratchlab.runner.inline.InlineBackend` calls :func:`~scratchlab.runner.run_one.run_experiment`
   in this process, one run after another (for pdb; the timeout is a SIGALRM there);
 - :class:`~scratchlab.runner.daskbackend.DaskBackend`: a local or an existing Dask cluster.
 
@@ -20,7 +20,6 @@ need it.
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -35,8 +34,6 @@ from scratchlab.runner.reporting import SweepReporter
 if TYPE_CHECKING:
     from scratchlab.db.store import Store
     from scratchlab.runner.backends import Backend
-
-log = logging.getLogger(__name__)
 
 #: (run_id, planned run) pairs, in the order they should run
 Items = Sequence[tuple[int, PlannedRun]]
@@ -192,68 +189,6 @@ def run_threads(planned: PlannedRun, *, exclusive: bool, cores: int, workers: in
     return auto_threads(exclusive=exclusive, cores=cores, workers=workers)
 
 
-class InlineBackend:
-    """Runs one run after another in this process (for debugging with pdb: no
-    worker process, so a plugin that exits or crashes ends the sweep).
-
-    Each run starts from the same process state as the first (see
-    :mod:`~scratchlab.runner.isolation`); what a run changed that this process cannot undo (a
-    thread it left, memory it holds) is said in one warning line and in the run's reason."""
-
-    name = "inline"
-
-    def __init__(self, plugins: Any, warn: Callable[[str], None] | None = None) -> None:
-        self.plugins = plugins
-        self.warn = warn or (lambda message: log.warning(message))
-
-    def describe(self) -> dict[str, Any]:
-        """How runs execute, for the sweep's environment record."""
-        from scratchlab.runner.environment import usable_cpus
-
-        return {"backend": "inline", "usable_cpus": usable_cpus()}
-
-    def auto_threads(self, exclusive: bool) -> int:
-        """``auto`` inline: every usable core (runs go one at a time)."""
-        from scratchlab.runner.environment import usable_cpus
-
-        return usable_cpus()
-
-    def results(
-        self, items: Items, started: StartedCallback, timeout: float | None, live: Any = None
-    ) -> Iterator[tuple[int, RunResult]]:
-        """Yield ``(run_id, result)`` for each run, in order (``items`` may grow meanwhile);
-        this process's state (torch thread count included) is restored after each run;
-        ``live`` (a :class:`~scratchlab.runner.live.LiveSink`) is called from inside the runs."""
-        from scratchlab.runner.context import run_experiment
-        from scratchlab.runner.environment import usable_cpus
-        from scratchlab.runner.fingerprint import held_limit, plugin_modules
-        from scratchlab.runner.isolation import Isolation, add_note
-        from scratchlab.runner.live import DirectLink
-
-        cores = usable_cpus()
-        isolation = Isolation(
-            plugin_modules(self.plugins), replaceable=False, held_limit=held_limit()
-        )
-        try:
-            for run_id, planned in items:  # a list's iterator sees what is appended meanwhile
-                started([run_id])
-                isolation.begin(run_threads(planned, exclusive=True, cores=cores, workers=1))
-                link = None if live is None else DirectLink(live, run_id)
-                try:
-                    result = run_experiment(self.plugins, planned, timeout=timeout, link=link)
-                finally:
-                    note = isolation.end().note  # an interrupted run's changes are undone too
-                if note is not None:
-                    result.reason = add_note(result.reason, note)
-                    self.warn(f"run {run_id} ({planned.experiment}): {note}")
-                yield run_id, result
-        finally:
-            isolation.close()
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
 def missing_on_worker(plugins: Any, planned: PlannedRun) -> str | None:
     """Why this worker cannot run ``planned`` (a component it does not have), or None."""
     wanted = [("experiment", planned.experiment), *planned.components.items()]
@@ -355,49 +290,25 @@ def execute_sweep(
     """Run ``items`` (already stored as runs of ``sweep``) on ``backend``,
     writing every result as it arrives, and finish the sweep. Running runs'
     metrics are stored in batches as they come; a ``feed`` (a search) adds runs
-    as results come in and judges reported values.
+    as results come in and judges reported values. ``reporter`` keeps a ``tally``
+    (:class:`~scratchlab.runner.reporting.Tally`), which counts runs left interrupted.
 
     Returns how it ended; a Ctrl-C is caught here and reported as
     ``interrupted`` (after the runs in flight are marked so), never raised.
     """
-    sweep_id = sweep["sweep_id"]
-    running: dict[int, PlannedRun] = {}
-    items = list(items)  # the backend reads this list as it grows
-    planned_by_id = dict(items)
     interrupted = stopped_early = False
-
-    def started(run_ids: list[int]) -> None:
-        with guard.deferred():
-            store.mark_running(run_ids)
-        for run_id in run_ids:
-            running[run_id] = planned_by_id[run_id]
-            reporter.run_started(running[run_id])
-
     with InterruptGuard() as guard:
-        sink = StoreSink(store, guard, feed)
-        results = backend.results(items, started, timeout, sink)
+        round_ = _Round(store, sweep, items, guard, hooks, reporter, feed)
+        results = backend.results(round_.items, round_.started, timeout, round_.sink)
         try:
             for run_id, result in results:
                 if guard.hit:  # the run saw Ctrl-C but turned it into a result
                     raise KeyboardInterrupt
-                planned = running.pop(run_id)
-                result.reason = bounded_reason(result.reason)  # a 20 MB message is not kept whole
-                with guard.deferred():
-                    store.write_result(run_id, result, streamed=run_id in sink.streamed)
-                reporter.run_finished(planned, result)
-                hooks(
-                    "run_finished",
-                    sweep=dict(sweep),
-                    run=run_payload(run_id, planned),
-                    result=result,
-                )
+                planned = round_.record(run_id, result)
                 if fail_fast and result.status in ("failed", "timeout"):
                     stopped_early = True
                     break
-                if feed is not None:
-                    added = feed.more(run_id, planned, result)
-                    items.extend(added)
-                    planned_by_id.update(added)
+                round_.more(run_id, planned, result)
         except KeyboardInterrupt:
             interrupted = True
             reason = f"interrupted by {signal_text(guard.signum or signal.SIGINT)}"
@@ -410,20 +321,75 @@ def execute_sweep(
             with guard.ignored():
                 results.close()  # a Dask backend cancels what is still in flight
                 reporter.stop()
-                if running:
-                    store.mark_status(list(running), "interrupted", reason=reason)
-                    for planned in running.values():
-                        reporter.tally.add(planned, "interrupted")
-                counts = status_counts(store, sweep_id)
-                status = sweep_status(counts, interrupted)
-                store.finish_sweep(sweep_id, status)
-                hooks("sweep_finished", sweep=dict(sweep), counts=counts)
+                status = round_.finish(reason, interrupted)
     return RoundOutcome(
         status=status,
         interrupted=interrupted,
         stopped_early=stopped_early,
         signum=guard.signum if interrupted else None,
     )
+
+
+class _Round:
+    """The driver's side of one round of :func:`execute_sweep`: the runs handed out and not
+    back yet, and what happens to each one's result."""
+
+    def __init__(
+        self,
+        store: Store,
+        sweep: Mapping[str, Any],
+        items: Items,
+        guard: InterruptGuard,
+        hooks: HookCaller,
+        reporter: Any,
+        feed: Feed | None,
+    ) -> None:
+        self.store, self.sweep, self.guard = store, sweep, guard
+        self.hooks, self.reporter, self.feed = hooks, reporter, feed
+        self.items = list(items)  # the backend reads this list as it grows
+        self.planned = dict(self.items)
+        self.running: dict[int, PlannedRun] = {}
+        self.sink = StoreSink(store, guard, feed)
+
+    def started(self, run_ids: list[int]) -> None:
+        """The backend handed ``run_ids`` out: mark them running (a whole write)."""
+        with self.guard.deferred():
+            self.store.mark_running(run_ids)
+        for run_id in run_ids:
+            self.running[run_id] = self.planned[run_id]
+            self.reporter.run_started(self.running[run_id])
+
+    def record(self, run_id: int, result: RunResult) -> PlannedRun:
+        """Write one run's result (never cut in half by Ctrl-C), show it, tell the hooks."""
+        planned = self.running.pop(run_id)
+        result.reason = bounded_reason(result.reason)  # a 20 MB message is not kept whole
+        with self.guard.deferred():
+            self.store.write_result(run_id, result, streamed=run_id in self.sink.streamed)
+        self.reporter.run_finished(planned, result)
+        run = run_payload(run_id, planned)
+        self.hooks("run_finished", sweep=dict(self.sweep), run=run, result=result)
+        return planned
+
+    def more(self, run_id: int, planned: PlannedRun, result: RunResult) -> None:
+        """Add the runs the feed (a search) asks for now that ``run_id`` has its result."""
+        if self.feed is not None:
+            added = self.feed.more(run_id, planned, result)
+            self.items.extend(added)
+            self.planned.update(added)
+
+    def finish(self, reason: str, interrupted: bool) -> str:
+        """End the round: the runs still running become interrupted (for ``reason``), the
+        sweep gets its status from its runs', and the hooks hear of it; the status."""
+        sweep_id = self.sweep["sweep_id"]
+        if self.running:
+            self.store.mark_status(list(self.running), "interrupted", reason=reason)
+            for planned in self.running.values():
+                self.reporter.tally.add(planned, "interrupted")
+        counts = status_counts(self.store, sweep_id)
+        status = sweep_status(counts, interrupted)
+        self.store.finish_sweep(sweep_id, status)
+        self.hooks("sweep_finished", sweep=dict(self.sweep), counts=counts)
+        return status
 
 
 def status_counts(store: Store, sweep_id: int) -> dict[str, int]:

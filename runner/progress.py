@@ -14,14 +14,12 @@ printed at the end. Every stored name and reason is printed through
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.core.textsafe import printable
-from scratchlab.runner.reporting import SweepReporter
+from scratchlab.runner.reporting import SweepReporter, Tally, elapsed
 
 #: statuses in the order counts are shown
 SHOWN_STATUSES: tuple[str, ...] = (
@@ -57,64 +55,20 @@ def first_line(text: str | None) -> str:
     return printable(line if len(line) <= LINE_LIMIT else f"{line[:LINE_LIMIT]}... (cut)")
 
 
-def elapsed(result: RunResult) -> float:
-    """Seconds between a result's start and finish (0 when either is missing)."""
-    if result.started_at is None or result.finished_at is None:
-        return 0.0
-    return max(0.0, (result.finished_at - result.started_at).total_seconds())
-
-
-@dataclass
-class Tally:
-    """Counts by status and seconds per experiment for the runs reported so far."""
-
-    total: int = 0
-    counts: Counter = field(default_factory=Counter)
-    by_experiment: dict[str, Counter] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def add(self, run: PlannedRun, status: str, seconds: float = 0.0) -> None:
-        """Count one finished (or interrupted) run."""
-        self.counts[status] += 1
-        self.by_experiment.setdefault(run.experiment, Counter())[status] += 1
-        self.seconds[run.experiment] = self.seconds.get(run.experiment, 0.0) + seconds
-
-    @property
-    def finished(self) -> int:
-        """Runs that have an outcome."""
-        return sum(self.counts.values())
-
-    def line(self) -> str:
-        """``done 3 · failed 1 · skipped 0`` (timeouts counted as failed)."""
-        failed = self.counts["failed"] + self.counts["timeout"]
-        return f"done {self.counts['done']} · failed {failed} · skipped {self.counts['skipped']}"
-
-    def short(self) -> str:
-        """``3 done · 1 failed`` (the counts that are not zero; done always)."""
-        failed = self.counts["failed"] + self.counts["timeout"]
-        parts = [f"{self.counts['done']} done"]
-        parts += [
-            f"{n} {word}"
-            for n, word in (
-                (failed, "failed"),
-                (self.counts["pruned"], "pruned"),
-                (self.counts["skipped"], "skipped"),
-            )
-            if n
-        ]
-        return " · ".join(parts)
-
-
 class CountingReporter(SweepReporter):
-    """A :class:`~scratchlab.runner.reporting.SweepReporter` that keeps a :class:`Tally`:
-    the base of the terminal and notebook reporters; also usable as a silent one."""
+    """A :class:`~scratchlab.runner.reporting.SweepReporter` that keeps a
+    :class:`~scratchlab.runner.reporting.Tally` of the sweep's outcomes (its counts) and how
+    far the current round is (``finished`` of ``total``): the base of the terminal and notebook
+    reporters; also usable as a silent one."""
 
     def __init__(self) -> None:
         self.tally = Tally()
+        self.total = 0  # runs in this round (a --retry-noisy round is one more)
+        self.finished = 0  # runs of this round that ended
 
     def start(self, title: str, total: int) -> None:
-        """A sweep of ``total`` runs begins."""
-        self.tally.total = total
+        """A sweep (or a round of it) of ``total`` runs begins."""
+        self.total, self.finished = total, 0
 
     def run_started(self, run: PlannedRun) -> None:
         """``run`` was handed to a worker."""
@@ -122,6 +76,7 @@ class CountingReporter(SweepReporter):
     def run_finished(self, run: PlannedRun, result: RunResult) -> None:
         """``run`` ended with ``result`` (already written to the database)."""
         self.tally.add(run, result.status, elapsed(result))
+        self.finished += 1
 
     def warn(self, message: str) -> None:
         """Show a warning without breaking the display."""
@@ -149,8 +104,8 @@ class LogLines(CountingReporter):
     def run_finished(self, run: PlannedRun, result: RunResult) -> None:
         """Print the run's outcome, with the reason's telling line when it did not finish."""
         super().run_finished(run, result)
-        width = len(str(self.tally.total))
-        line = f"[{self.tally.finished:>{width}}/{self.tally.total}] {result.status:<8} {describe(run)}  {elapsed(result):.2f}s"
+        width = len(str(self.total))
+        line = f"[{self.finished:>{width}}/{self.total}] {result.status:<8} {describe(run)}  {elapsed(result):.2f}s"
         if result.status != "done" and result.reason:
             line += f"  {first_line(result.reason)}"
         self._write(line)
@@ -261,11 +216,10 @@ class NotebookProgress(CountingReporter):
     def _html(self) -> str:
         import html
 
-        total = max(self.tally.total, 1)
         lines = [
             f"<b>{html.escape(self.title)}</b>",
-            f"<progress value='{self.tally.finished}' max='{total}' style='width:40%'></progress> "
-            f"{self.tally.finished}/{self.tally.total} · {html.escape(self.tally.short())}"
+            f"<progress value='{self.finished}' max='{max(self.total, 1)}' style='width:40%'>"
+            f"</progress> {self.finished}/{self.total} · {html.escape(self.tally.short())}"
             + (
                 f" · <span style='color:gray'>{html.escape(self.current)}</span>"
                 if self.current
@@ -329,16 +283,18 @@ def make_reporter(quiet: bool, stream: IO[str] | None = None) -> CountingReporte
 
 def summary_rows(tally: Tally) -> list[dict[str, Any]]:
     """One row per experiment: counts by status and total run time, then a total row."""
+    counts, seconds = tally.counts, tally.seconds
+    shown = [s for s in SHOWN_STATUSES if s in counts]
     rows = []
-    for experiment, counts in tally.by_experiment.items():
+    for experiment, by_status in tally.by_experiment.items():
         row: dict[str, Any] = {"experiment": experiment}
-        row.update({s: counts.get(s, 0) for s in SHOWN_STATUSES if s in tally.counts})
-        row["seconds"] = round(tally.seconds.get(experiment, 0.0), 3)
+        row.update({s: by_status.get(s, 0) for s in shown})
+        row["seconds"] = round(seconds.get(experiment, 0.0), 3)
         rows.append(row)
     if len(rows) > 1:
         total: dict[str, Any] = {"experiment": "total"}
-        total.update({s: tally.counts.get(s, 0) for s in SHOWN_STATUSES if s in tally.counts})
-        total["seconds"] = round(sum(tally.seconds.values()), 3)
+        total.update({s: counts.get(s, 0) for s in shown})
+        total["seconds"] = round(sum(seconds.values()), 3)
         rows.append(total)
     return rows
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from scratchlab.plugins.contracts import problem
-from scratchlab.runner.spec import PlanError, coerce_value
+from scratchlab.runner.spec import PlanError
+from scratchlab.runner.spec_values import coerce_value
 
 #: ``LOW..HIGH`` with an optional ``:log``
 _RANGE = re.compile(

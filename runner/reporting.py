@@ -1,15 +1,18 @@
 """What a sweep tells while it runs: the reporter protocol, a silent reporter, and the tally.
 
 :class:`SweepReporter` is implemented by the terminal bar and log lines
-(:mod:`scratchlab.runner.progress`) and the notebook bar; :class:`Tallying`
-wraps whichever is given and keeps each run's latest outcome, so the
-summary is right even when runs are measured again (``--retry-noisy``).
-Nothing here imports torch.
+(:mod:`scratchlab.runner.progress`) and the notebook bar. :class:`Tally` is the
+one count of outcomes: each run's latest outcome, so a run measured again
+(``--retry-noisy``) counts once, as it ended last. The displays keep one for
+their counts, and :class:`Tallying` wraps whichever reporter is given and keeps
+one for the summary at the end, so the two agree. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from scratchlab.core.records import PlannedRun, RunResult
 
@@ -59,27 +62,67 @@ class SilentReporter:
         """Nothing to release."""
 
 
-class LatestOutcomes:
-    """Each run's latest status and seconds, keyed by run key; ``add`` is
-    :class:`~scratchlab.runner.progress.Tally`'s, so the driver can count
-    interrupted runs through it."""
+def elapsed(result: RunResult) -> float:
+    """Seconds between a result's start and finish (0 when either is missing)."""
+    if result.started_at is None or result.finished_at is None:
+        return 0.0
+    return max(0.0, (result.finished_at - result.started_at).total_seconds())
 
-    def __init__(self) -> None:
-        self.total = 0
-        self.latest: dict[str, tuple[PlannedRun, str, float]] = {}
+
+@dataclass
+class Tally:
+    """The runs reported so far, each by its latest outcome (a run reported again replaces its
+    earlier outcome): counts by status, by experiment, and seconds per experiment."""
+
+    #: run key -> (experiment, status, seconds), in the order runs were first reported
+    latest: dict[str, tuple[str, str, float]] = field(default_factory=dict)
 
     def add(self, run: PlannedRun, status: str, seconds: float = 0.0) -> None:
-        """Record ``run``'s outcome, replacing an earlier one of the same run."""
-        self.latest[run.key] = (run, status, seconds)
+        """Count ``run``'s outcome (finished, or interrupted), replacing an earlier one."""
+        self.latest[run.key] = (run.experiment, status, seconds)
 
-    def tally(self) -> Any:
-        """The outcomes as a :class:`~scratchlab.runner.progress.Tally` (for the summary table)."""
-        from scratchlab.runner.progress import Tally
+    @property
+    def counts(self) -> Counter:
+        """Runs by status."""
+        return Counter(status for _, status, _ in self.latest.values())
 
-        tally = Tally(total=len(self.latest))
-        for run, status, seconds in self.latest.values():
-            tally.add(run, status, seconds)
-        return tally
+    @property
+    def by_experiment(self) -> dict[str, Counter]:
+        """Runs by status, per experiment (in the order experiments were first reported)."""
+        out: dict[str, Counter] = {}
+        for experiment, status, _ in self.latest.values():
+            out.setdefault(experiment, Counter())[status] += 1
+        return out
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        """Seconds the runs of each experiment took."""
+        out: dict[str, float] = {}
+        for experiment, _, seconds in self.latest.values():
+            out[experiment] = out.get(experiment, 0.0) + seconds
+        return out
+
+    @property
+    def finished(self) -> int:
+        """Runs that have an outcome."""
+        return len(self.latest)
+
+    def short(self) -> str:
+        """``3 done · 1 failed`` (the counts that are not zero; done always; timeouts count
+        as failed)."""
+        counts = self.counts
+        failed = counts["failed"] + counts["timeout"]
+        parts = [f"{counts['done']} done"]
+        parts += [
+            f"{n} {word}"
+            for n, word in (
+                (failed, "failed"),
+                (counts["pruned"], "pruned"),
+                (counts["skipped"], "skipped"),
+            )
+            if n
+        ]
+        return " · ".join(parts)
 
 
 class Tallying:
@@ -88,7 +131,7 @@ class Tallying:
 
     def __init__(self, inner: SweepReporter) -> None:
         self.inner = inner
-        self.tally = LatestOutcomes()
+        self.tally = Tally()
         self._stopped = False
 
     def start(self, title: str, total: int) -> None:
@@ -101,8 +144,6 @@ class Tallying:
 
     def run_finished(self, run: PlannedRun, result: RunResult) -> None:
         """Record the outcome, then pass on."""
-        from scratchlab.runner.progress import elapsed
-
         self.tally.add(run, result.status, elapsed(result))
         self.inner.run_finished(run, result)
 

@@ -151,7 +151,7 @@ def _split_settings(
     spec: SweepSpec, registry: Any
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Dimension]]:
     """The plain settings, and the ranged ones as dimensions."""
-    from scratchlab.runner.plan import setting_param
+    from scratchlab.runner.plan_settings import setting_param
 
     fixed: dict[str, dict[str, Any]] = {}
     dimensions: dict[str, Dimension] = {}

@@ -60,9 +60,7 @@ def execute_prepared(
     A Ctrl-C while runs execute comes back as an ``interrupted`` outcome;
     one before they start (cluster start-up) raises ``KeyboardInterrupt``.
     """
-    from scratchlab.db import ownership
     from scratchlab.runner import execute
-    from scratchlab.runner.environment import busy_warning, capture_environment
 
     if prepared.note is not None:
         return SweepOutcome(
@@ -72,7 +70,6 @@ def execute_prepared(
             note=prepared.note,
         )
     _check_can_run(prepared, execution, store)
-    search = prepared.search
     progress = Tallying(reporter or SilentReporter())
     for message in prepared.warnings:
         progress.warn(message)
@@ -80,51 +77,78 @@ def execute_prepared(
     hooks = execute.HookCaller(plugins, progress.warn)
     # workers load the --plugin modules loaded here (a resume may add some)
     modules = tuple(prepared.spec.plugin_modules if plugin_modules is None else plugin_modules)
-    owner = ownership.Owner.this_process()
     with contextlib.ExitStack() as stack:
         backend = make_backend(execution, plugins, modules, progress.warn)
         stack.callback(backend.close)
         # (callbacks run last-first: the display ends before the backend)
         stack.callback(progress.close)
-        environment = capture_environment(plugins)
-        environment["execution"] = backend.describe()
-        if (busy := busy_warning(environment)) is not None:
-            progress.warn(busy)
-        sweep_id, items = _open_sweep(
-            prepared, store, plugins, backend, environment, timeout, argv, owner, progress
+        sweep, items = _begin(
+            prepared, store, plugins, backend, execution, timeout, argv, progress, hooks, stack
         )
-        total = len(items)
-        if search is not None:
-            search.attach(store, sweep_id, backend)
-            search.parallel = _parallel(execution)
-            search.warn = progress.warn
-            total = search.runs_left()
-            items = search.start()
-        stored = store.get_sweep(sweep_id)
-        sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
-        hooks("sweep_started", sweep=sweep, runs=[execute.run_payload(i, r) for i, r in items])
-        progress.start(f"sweep {sweep_id} ({prepared.name})", total)
-        stack.enter_context(ownership.Heartbeat(store, sweep_id, owner))
         result = _run_rounds(
             store,
             sweep,
             items,
             backend,
             execution,
-            search=search,
+            search=prepared.search,
             hooks=hooks,
             reporter=progress,
             timeout=timeout,
         )
     return SweepOutcome(
-        sweep_id=sweep_id,
+        sweep_id=sweep["sweep_id"],
         name=prepared.name,
         status=result.status,
         interrupted=result.interrupted,
         stopped_early=result.stopped_early,
         signum=result.signum,
-        tally=progress.tally.tally(),
+        tally=progress.tally,
     )
+
+
+def _begin(
+    prepared: Prepared,
+    store: Store,
+    plugins: Any,
+    backend: Backend,
+    execution: Execution,
+    timeout: float | None,
+    argv: Sequence[str],
+    progress: Tallying,
+    hooks: Any,
+    stack: contextlib.ExitStack,
+) -> tuple[dict[str, Any], list[tuple[Any, PlannedRun]]]:
+    """Record where and how the sweep runs, store or reopen it as this process's, let a search
+    take over its runs, tell the hooks and the display, and keep the sweep's heartbeat while
+    ``stack`` is open: the sweep as the hooks get it, and the runs to start with."""
+    from scratchlab.db import ownership
+    from scratchlab.runner.environment import busy_warning, capture_environment
+    from scratchlab.runner.execute import run_payload
+
+    owner = ownership.Owner.this_process()
+
+    environment = capture_environment(plugins)
+    environment["execution"] = backend.describe()
+    if (busy := busy_warning(environment)) is not None:
+        progress.warn(busy)
+    sweep_id, items = _open_sweep(
+        prepared, store, plugins, backend, environment, timeout, argv, owner, progress
+    )
+    total = len(items)
+    search = prepared.search
+    if search is not None:
+        search.attach(store, sweep_id, backend)
+        search.parallel = _parallel(execution)
+        search.warn = progress.warn
+        total = search.runs_left()
+        items = search.start()
+    stored = store.get_sweep(sweep_id)
+    sweep = {k: stored.get(k) for k in ("sweep_id", "name", "argv", "spec", "environment")}
+    hooks("sweep_started", sweep=sweep, runs=[run_payload(i, r) for i, r in items])
+    progress.start(f"sweep {sweep_id} ({prepared.name})", total)
+    stack.enter_context(ownership.Heartbeat(store, sweep_id, owner))
+    return sweep, items
 
 
 def _open_sweep(

@@ -143,33 +143,14 @@ def prepare_resume(
     ``plugin_modules`` are the ``--plugin`` modules loaded now; the sweep's own must be among them.
     """
     from scratchlab.db.ownership import check_not_live
-    from scratchlab.db.queries import planned_runs
     from scratchlab.runner.execute import unfinished
-    from scratchlab.runner.search import SEARCH_KEY, SearchSpec
-    from scratchlab.runner.threads import candidates
+    from scratchlab.runner.search import SEARCH_KEY
 
     stored, spec = _stored_spec(store, sweep_id, plugin_modules)
     check_not_live(store, sweep_id)  # refuse a sweep another process still runs, before planning
     title = f"sweep {sweep_id} ({stored['name']}), resumed"
     if SEARCH_KEY in stored["spec"]:
-        # the same study goes on: rebuilt from the stored trials, unfinished ones first
-        driver = _search_driver(spec, plugins, SearchSpec.from_json(stored["spec"][SEARCH_KEY]))
-        driver.attach(store, sweep_id)
-        driver.rebuild()
-        note = None
-        if not driver.work_left:
-            note = f"sweep {sweep_id} ({stored['name']}): every trial has ended; nothing to run"
-        return Prepared(
-            spec=spec,
-            name=stored["name"],
-            runs=[],
-            run_ids=[],
-            title=f"{title}: trial {driver.count + 1} of {driver.search.trials} next",
-            sweep_id=sweep_id,
-            timeout=stored_timeout(stored),
-            note=note,
-            search=driver,
-        )
+        return _resume_search(store, sweep_id, stored, spec, plugins, title)
     wanted = unfinished(store.sweep_runs(sweep_id))
     prepared = Prepared(
         spec=spec,
@@ -185,6 +166,54 @@ def prepare_resume(
             f"sweep {sweep_id} ({stored['name']}): every run is done or skipped; nothing to run"
         )
         return prepared
+    prepared.runs = _match_by_key(store, sweep_id, wanted, spec, plugins)
+    prepared.run_ids = [r["run_id"] for r in wanted]
+    return prepared
+
+
+def _resume_search(
+    store: Store,
+    sweep_id: int,
+    stored: Mapping[str, Any],
+    spec: SweepSpec,
+    plugins: Any,
+    title: str,
+) -> Prepared:
+    """A stored search resumed: the same study goes on, rebuilt from the stored trials,
+    unfinished ones first."""
+    from scratchlab.runner.search import SEARCH_KEY, SearchSpec
+
+    driver = _search_driver(spec, plugins, SearchSpec.from_json(stored["spec"][SEARCH_KEY]))
+    driver.attach(store, sweep_id)
+    driver.rebuild()
+    note = None
+    if not driver.work_left:
+        note = f"sweep {sweep_id} ({stored['name']}): every trial has ended; nothing to run"
+    return Prepared(
+        spec=spec,
+        name=stored["name"],
+        runs=[],
+        run_ids=[],
+        title=f"{title}: trial {driver.count + 1} of {driver.search.trials} next",
+        sweep_id=sweep_id,
+        timeout=stored_timeout(stored),
+        note=note,
+        search=driver,
+    )
+
+
+def _match_by_key(
+    store: Store,
+    sweep_id: int,
+    wanted: Sequence[Mapping[str, Any]],
+    spec: SweepSpec,
+    plugins: Any,
+) -> list[PlannedRun]:
+    """The current plan's run for each of ``wanted`` (stored unfinished runs), by key;
+    :class:`SweepError` when any no longer matches (its code or version changed)."""
+    from scratchlab.db.queries import planned_runs
+    from scratchlab.runner.threads import candidates
+
     # each unfinished run keeps the thread count it was stored with (its key counts it)
     counts = [run.threads for run in planned_runs(store, [r["run_id"] for r in wanted])]
     by_key = {
@@ -199,9 +228,7 @@ def prepare_resume(
             " plan (a component's code or version changed since); start a new sweep with the same"
             f" options, or `runner sweep --rerun-failed {sweep_id}` for its failed runs"
         )
-    prepared.runs = [by_key[r["key"]] for r in wanted]
-    prepared.run_ids = [r["run_id"] for r in wanted]
-    return prepared
+    return [by_key[r["key"]] for r in wanted]
 
 
 def prepare_rerun(
@@ -249,7 +276,7 @@ def _match_by_identity(
     but component versions (the code may have been fixed since they failed),
     and how many of ``wanted`` have none."""
     from scratchlab.db.queries import planned_runs
-    from scratchlab.runner.plan import run_identity
+    from scratchlab.runner.run_keys import run_identity
     from scratchlab.runner.threads import candidates
 
     stored = planned_runs(store, [r["run_id"] for r in wanted])

@@ -4,7 +4,7 @@ One path shared by ``runner sweep`` (which only parses options and prints),
 the notebook API (``scratchlab.sweep``) and the benchmarks::
 
     from scratchlab.runner.sweeping import run_sweep
-    from scratchlab.runner.plan import SweepSpec
+    from scratchlab.runner.spec import SweepSpec
 
     outcome = run_sweep(SweepSpec(plugins=("matmul",)), db="sqlite:///runs.db")
     outcome.sweep_id, outcome.status
@@ -141,7 +141,7 @@ class SweepOutcome:
     interrupted: bool = False
     stopped_early: bool = False  # --fail-fast stopped it
     signum: int | None = None  # the signal that interrupted it (SIGINT, SIGTERM, SIGHUP)
-    tally: Any = None  # progress.Tally of the runs this invocation finished
+    tally: Any = None  # reporting.Tally of the runs this invocation finished
     note: str | None = None  # why nothing ran
 
     @property

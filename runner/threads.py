@@ -27,7 +27,7 @@ from scratchlab.core.records import PlannedRun
 
 def with_threads(run: PlannedRun, threads: int | None) -> PlannedRun:
     """``run`` at ``threads`` torch threads, its key computed again to count them."""
-    from scratchlab.runner.plan import run_key
+    from scratchlab.runner.run_keys import run_key
 
     return dataclasses.replace(
         run,

@@ -19,10 +19,18 @@ a reference probe is timed before, between blocks and after, and the record
 carries a quality verdict (``ok`` or ``noisy``) with its evidence. The probe
 runs between blocks, outside the blocks' timed region, so it never adds to
 the replicates.
+
+The evidence also holds the ``conditions`` the timing ran under (:func:`conditions`): torch's
+thread counts, the flags that change a kernel's speed, the process's CPU affinity and
+priority, and the Timer's own choices (calls per block, blocks, ``min_run_time``), so two
+timings of the same thing can be checked to have been taken alike (issue 21:
+``benchmarks/timing_fidelity.py`` compares the stored side's with its bare side's).
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -83,6 +91,42 @@ def summarise(
     )
 
 
+#: environment variables that change how torch's thread pools and BLAS behave
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OMP_WAIT_POLICY",
+    "KMP_BLOCKTIME",
+    "GOMP_SPINCOUNT",
+)
+
+
+def conditions() -> dict[str, Any]:
+    """What a timing in this process and thread runs under now: torch's intra- and inter-op
+    threads, grad and inference mode, flush-denormal, deterministic algorithms, MKL-DNN, the
+    float32 matmul precision and default dtype, the CPU affinity and nice value, how many
+    threads the process has, and the thread environment variables that are set."""
+    import torch
+
+    from scratchlab.runner.torch_state import denormals_flushed
+
+    return {
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "grad": torch.is_grad_enabled(),
+        "inference_mode": torch.is_inference_mode_enabled(),
+        "flush_denormal": denormals_flushed(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "mkldnn": bool(torch.backends.mkldnn.enabled),
+        "matmul_precision": torch.get_float32_matmul_precision(),
+        "default_dtype": str(torch.get_default_dtype()),
+        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "nice": os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None,
+        "python_threads": threading.active_count(),
+        "env": {name: os.environ[name] for name in THREAD_ENV if name in os.environ},
+    }
+
+
 def measure(
     label: str,
     fn: Callable[[], Any],
@@ -108,6 +152,7 @@ def measure(
     threads = torch.get_num_threads()
     timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads, label=label)
     watch = Watch(threads)
+    settings = conditions()
 
     def after_block(*_: Any) -> None:
         watch.between()
@@ -126,4 +171,6 @@ def measure(
         label, times, number_per_run=number, shape=shape, flops=flops, threads=threads
     )
     record.quality, record.evidence = watch.verdict(record.median, record.iqr)
+    timer_settings = {"number_per_run": number, "blocks": len(times), "min_run_time": min_run_time}
+    record.evidence["conditions"] = {**settings, **timer_settings}
     return record

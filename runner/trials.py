@@ -231,7 +231,7 @@ class SearchDriver:
 
         from scratchlab.db.queries import planned_runs
         from scratchlab.db.results import metrics
-        from scratchlab.runner.plan import canonical_json
+        from scratchlab.runner.run_keys import canonical_json
 
         rows = self.store.sweep_runs(self.sweep_id)
         self.status = {r["run_id"]: r["status"] for r in rows}

@@ -270,7 +270,7 @@ def _run_one(
 ) -> tuple[RunResult, bool, str | None]:
     """Run ``planned`` from the baseline state; its result (with a note of what it changed in the
     process), whether this worker must be replaced, and the note."""
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     started_at = datetime.now(UTC)
     isolation.begin(threads)

@@ -4,19 +4,34 @@
 :class:`WorkerHandle` is what the supervisor keeps of it (its pipe, its output file, the run
 it holds and those sent ahead). :func:`start_early` starts the first worker of a sweep before
 the sweep is planned, so that its imports overlap the driver's; the backend takes it with
-:func:`take_early`.
+:func:`take_early`. :func:`stop_worker` ends a worker and everything its runs started.
+
+A worker leads a process group of its own (``worker_main`` calls ``setpgid``), which every
+process its runs start joins, and their children too. :func:`stop_worker` sends SIGKILL to the
+whole group at once, so a child that forks while it dies cannot slip out: the kernel fails a
+fork that races a group's fatal signal, or delivers it to the new child as well. It then waits,
+up to :data:`REAP_WAIT`, until no process of the group is left, not even one waiting to be
+reaped (the worker is reaped here; its orphans are reparented to init, which reaps them).
+What it cannot catch is a process that leaves the group on purpose (``setsid`` or ``setpgid``,
+as a daemon does): that would take a cgroup per worker. The isolation check names such a child
+at the end of the run that left it (:mod:`~scratchlab.runner.fingerprint`), while it is still
+the worker's child.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
+import time
+import types
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +42,11 @@ from scratchlab.runner.worker import WorkerOptions, memory_headroom, worker_main
 #: lines and characters of a run's output kept in its reason
 TAIL_LINES = 25
 TAIL_CHARS = 4000
+#: a worker output file is emptied between runs once it is larger than this
+OUTPUT_RESET_BYTES = 1 << 20
+#: seconds :func:`stop_worker` waits for a killed worker's process group to be gone; a bound,
+#: not a pause: SIGKILLed processes go in milliseconds unless the kernel holds them (a D state)
+REAP_WAIT = 10.0
 
 
 def exit_description(code: int | None) -> str:
@@ -67,6 +87,16 @@ class WorkerHandle:
     retiring: bool = False  # it said it exits after its last result
     loading: str | None = None  # the plugin it was importing when it last said so
 
+    def hand(self, task: Any, message: tuple) -> None:
+        """Give ``task`` to this idle worker: its clock and its output start now."""
+        with contextlib.suppress(OSError):
+            self.offset = self.output.stat().st_size
+            if self.offset > OUTPUT_RESET_BYTES:
+                os.truncate(self.output, 0)  # the worker appends, so it writes at the new end
+                self.offset = 0
+        self.task, self.since, self.started_at = task, time.monotonic(), datetime.now(UTC)
+        self.conn.send(message)
+
     def tail(self) -> str:
         """The last lines the worker wrote since its current task was handed out."""
         try:
@@ -90,9 +120,31 @@ def start_worker(context: Any, options: WorkerOptions, number: int) -> WorkerHan
     process = context.Process(
         target=worker_main, args=(child, options), name=f"scratchlab-worker-{number}", daemon=True
     )
-    process.start()
+    with _caller_main_hidden():
+        process.start()
     child.close()
     return WorkerHandle(process, conn, output)
+
+
+@contextlib.contextmanager
+def _caller_main_hidden() -> Iterator[None]:
+    """Hide the caller's ``__main__`` while a worker is spawned, so the worker never runs it.
+
+    ``spawn`` re-imports the parent's main module in the child (by its file or its module
+    name). A worker needs nothing from it (it runs :func:`worker_main` and imports plugins by
+    name), and re-running it is harmful: a script that calls ``sl.sweep`` without an
+    ``if __name__ == "__main__":`` guard would start a new sweep, stored in the user's
+    database, inside every worker; a main module that cannot be imported again (a Streamlit
+    page, an interactive session's stand-in) would kill the worker before it is ready.
+    ``Process.start`` reads the main module synchronously, so hiding it for that call is enough.
+    """
+    caller = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if caller is not None:
+            sys.modules["__main__"] = caller
 
 
 #: the worker :func:`start_early` started, until a backend adopts it: (worker, options, folder)
@@ -140,6 +192,47 @@ def take_early(modules: Sequence[str], max_runs: int | None) -> tuple[WorkerHand
 
 
 def _stop(early: tuple[WorkerHandle, WorkerOptions, Path]) -> None:
-    early[0].process.kill()
-    early[0].process.join(timeout=5)
+    stop_worker(early[0])
     shutil.rmtree(early[2], ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- stopping workers
+
+
+def stop_worker(worker: WorkerHandle, wait: float = REAP_WAIT) -> None:
+    """Kill ``worker`` and every process of its process group, reap the worker, close its pipe,
+    and wait (up to ``wait`` seconds) until the group is gone (see the module's docstring)."""
+    pid = worker.process.pid
+    if pid is not None:
+        _kill_group(pid)
+        if worker.process.is_alive():
+            worker.process.kill()  # still starting: not in a group of its own yet
+    worker.process.join(timeout=wait)
+    with contextlib.suppress(OSError):
+        worker.conn.close()
+    if pid is None:
+        return
+    # the group outlives its leader while a member is alive or unreaped, and while it exists its
+    # id names no one else: killing it again (a member that was mid-fork) is safe
+    deadline = time.monotonic() + wait
+    while _kill_group(pid) and time.monotonic() < deadline:
+        _reap_group(pid)
+        time.sleep(0.01)
+
+
+def _kill_group(pgid: int) -> bool:
+    """SIGKILL to process group ``pgid``; whether the group still had a process in it."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:  # ESRCH: gone; EPERM: the id is someone else's now
+        return False
+    return True
+
+
+def _reap_group(pgid: int) -> None:
+    """Reap the group's dead processes that are this process's children: its orphans, when
+    this process is init (a driver that is PID 1 in a container) or a subreaper; elsewhere
+    init reaps them."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-pgid, os.WNOHANG)[0]:
+            pass

@@ -210,8 +210,6 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
     """The lessons' loop: the chosen optimizer steps at the schedule's rate; metrics as the
     module says. ``watch(step)`` may return a context manager to wrap that step's forward
     pass (telemetry hooks), or None."""
-    import torch
-
     from scratchlab.plugins.experiments.models import targets
 
     p = ctx.params
@@ -221,7 +219,7 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
     schedule = ctx.components["schedule"].fn
     rows = p["n_train"] or data.x_train.shape[0]
     x_train, y_train = data.x_train[:rows], targets(loss, data.y_train[:rows], ctx.dtype)
-    x_valid, y_valid = data.x_valid, targets(loss, data.y_valid, ctx.dtype)
+    valid = (data.x_valid, targets(loss, data.y_valid, ctx.dtype))
     n = x_train.shape[0]
     starts = range(0, n, bs)
     total_steps = max(len(starts) * epochs, 1)
@@ -230,42 +228,26 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
     # one epoch and a pruner listening: judge the valid metrics every log_every steps too
     judge_every = log_every if epochs == 1 and ctx.judged & set(VALID_METRICS) else 0
 
-    def report_valid(at: int) -> tuple[Any, Any]:
-        valid_loss, valid_accuracy = evaluate(model, loss, x_valid, y_valid, eval_rows)
-        ctx.report("valid_loss", valid_loss, at)
-        ctx.report("valid_accuracy", valid_accuracy, at)
-        return valid_loss, valid_accuracy
-
     model.train()
     step, train_seconds = 0, 0.0
     for _epoch in range(epochs):
-        xs, ys = x_train, y_train
-        if p["shuffle"]:
-            order = torch.randperm(n, device=ctx.device)
-            xs, ys = x_train[order], y_train[order]
+        xs, ys = _epoch_order(ctx, x_train, y_train)
         sync(ctx.device)
         started = time.perf_counter()
         for start in starts:
-            xb, yb = xs[start : start + bs], ys[start : start + bs]
             optimizer.hypers["lr"] = schedule(lr, step / total_steps)
-            with (watch and watch(step)) or contextlib.nullcontext():
-                out = model(xb)
-            batch_loss = loss.forward(out, yb)
-            batch_loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            if log_every and step % log_every == 0:
-                ctx.metric("train_loss", batch_loss, step)
-                ctx.metric("lr", optimizer.hypers["lr"], step)
+            _train_step(
+                ctx, model, optimizer, xs[start : start + bs], ys[start : start + bs], step, watch
+            )
             step += 1
             if judge_every and step % judge_every == 0 and step < len(starts):
-                report_valid(step)
+                _report_valid(ctx, model, valid, eval_rows, step)
             ctx.check_budget()
         sync(ctx.device)
         seconds = time.perf_counter() - started
         train_seconds += seconds
         ctx.metric("epoch_time_s", seconds, step)
-        valid_loss, valid_accuracy = report_valid(step)
+        valid_loss, valid_accuracy = _report_valid(ctx, model, valid, eval_rows, step)
         ctx.check_budget()
     if train_seconds > 0:
         ctx.metric("samples_per_s", n * epochs / train_seconds)
@@ -279,6 +261,42 @@ def fit(ctx: Any, model: Any, watch: Callable[[int], Any] | None = None) -> None
         )
         if verdict is not None:
             ctx.note(verdict)
+
+
+def _epoch_order(ctx: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    """The training split in this epoch's order: shuffled when the run asks for it."""
+    if not ctx.params["shuffle"]:
+        return x, y
+    import torch
+
+    order = torch.randperm(x.shape[0], device=ctx.device)
+    return x[order], y[order]
+
+
+def _train_step(
+    ctx: Any, model: Any, optimizer: Any, xb: Any, yb: Any, step: int, watch: Any
+) -> None:
+    """One optimizer step on a batch; the training loss and the lr every ``log_every`` steps."""
+    with (watch and watch(step)) or contextlib.nullcontext():
+        out = model(xb)
+    batch_loss = ctx.loss.forward(out, yb)
+    batch_loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    log_every = ctx.params["log_every"]
+    if log_every and step % log_every == 0:
+        ctx.metric("train_loss", batch_loss, step)
+        ctx.metric("lr", optimizer.hypers["lr"], step)
+
+
+def _report_valid(
+    ctx: Any, model: Any, valid: tuple[Any, Any], eval_rows: int, at: int
+) -> tuple[Any, Any]:
+    """Evaluate on the valid split and report its loss and accuracy at step ``at``."""
+    valid_loss, valid_accuracy = evaluate(model, ctx.loss, *valid, eval_rows)
+    ctx.report("valid_loss", valid_loss, at)
+    ctx.report("valid_accuracy", valid_accuracy, at)
+    return valid_loss, valid_accuracy
 
 
 #: a final accuracy under this many times chance (1 in n_classes) means training went nowhere

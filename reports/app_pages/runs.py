@@ -10,7 +10,7 @@ import streamlit as st
 
 from scratchlab.core.records import RUN_STATUSES
 from scratchlab.core.textsafe import printable
-from scratchlab.db import queries
+from scratchlab.db import catalog, queries
 from scratchlab.reports import lookups, ui
 from scratchlab.reports.export import FORMATS, table_bytes
 from scratchlab.reports.tables import nan_is_missing
@@ -84,7 +84,7 @@ if error is not None:  # a sort column from an old link that no run has
     ui.bad_link("runs.sort", order_by, error)
     order_by = st.session_state["runs.sort"] = "run_id"
     rows = ui.query(queries.list_runs, **shown_kwargs, order_by=order_by, **page_rows)
-params = sorted(set(ui.query(queries.param_values, **shown_kwargs)["name"]))
+params = sorted(set(ui.query(catalog.param_values, **shown_kwargs)["name"]))
 metrics = views.metric_columns(rows, params)
 sortable = list(dict.fromkeys([*views.SORTABLE, *params, *metrics, order_by]))
 with sort_col:

@@ -204,18 +204,40 @@ def layer_chart(profile, value: str = "mean", log: bool | None = None, focus: bo
     import altair as alt
     import pandas as pd
 
-    kind = SCALES.get(value, "linear") if log is not False else "linear"
-    if log and value not in SCALES:
-        kind = "log"
+    kind = scale_kind(value, log)
     data = _plottable(profile, value, kind == "log")
     color = "init" if "init" in data.columns else "combo"
     scale, marks, title = _focused(data, value, color, kind, focus)
-    hover = alt.selection_point(fields=[color], on="pointerover", bind="legend", clear="pointerout")
-    zoom = alt.selection_interval(bind="scales")
-    suffix = {"log": " (log)", "symlog": " (symmetric log)"}.get(kind, "")
-    axis = alt.Axis(format=LOG_FORMAT if kind != "linear" else "~g")
+    base = _layer_base(value, color)
+    lines = _layer_lines(base, value, color, kind, scale, points=len(data) <= 400)
+    layers = [lines, _exit_marks(base, scale)] if len(marks) else [lines]
     layered = pd.concat([data.assign(mark="line"), marks.assign(mark="exit")], ignore_index=True)
-    base = alt.Chart().encode(
+    chart = alt.layer(*layers, data=layered)
+    if "activation" in data.columns and data["activation"].nunique() > 1:
+        return (
+            chart.properties(width=260, height=200)
+            .facet(facet=alt.Facet("activation:N", title="activation"), columns=3)
+            .properties(title=title)
+        )
+    return chart.properties(title=title, height=320)
+
+
+def scale_kind(value: str, log: bool | None = None) -> str:
+    """The y scale of :func:`layer_chart` for statistic ``value``: its :data:`SCALES`
+    entry (``linear`` for the rest), ``linear`` when ``log`` is False, and ``log``
+    when ``log`` asks for one that :data:`SCALES` does not name."""
+    kind = SCALES.get(value, "linear") if log is not False else "linear"
+    if log and value not in SCALES:
+        kind = "log"
+    return kind
+
+
+def _layer_base(value: str, color: str):
+    """What the lines and the exit marks share: the layer on x, a colour per ``color``
+    value with every one in the legend, and the tooltip."""
+    import altair as alt
+
+    return alt.Chart().encode(
         x=alt.X("layer:Q", title="layer", axis=alt.Axis(tickMinStep=1, format="d")),
         color=alt.Color(
             f"{color}:N",
@@ -232,9 +254,21 @@ def layer_chart(profile, value: str = "mean", log: bool | None = None, focus: bo
             "runs",
         ],
     )
-    lines = (
+
+
+def _layer_lines(base, value: str, color: str, kind: str, scale, points: bool):
+    """A line per ``color`` value on the y ``scale`` (of ``kind``), with points when
+    ``points``; hovering a line or its legend entry highlights it, and the chart zooms
+    and pans with the mouse."""
+    import altair as alt
+
+    hover = alt.selection_point(fields=[color], on="pointerover", bind="legend", clear="pointerout")
+    zoom = alt.selection_interval(bind="scales")
+    suffix = {"log": " (log)", "symlog": " (symmetric log)"}.get(kind, "")
+    axis = alt.Axis(format=LOG_FORMAT if kind != "linear" else "~g")
+    return (
         base.transform_filter(alt.datum.mark == "line")
-        .mark_line(point=len(data) <= 400, clip=True)
+        .mark_line(point=points, clip=True)
         .encode(
             y=alt.Y(f"{value}:Q", scale=scale, title=f"{value}{suffix}", axis=axis),
             opacity=alt.condition(hover, alt.value(1.0), alt.value(0.15)),
@@ -242,15 +276,6 @@ def layer_chart(profile, value: str = "mean", log: bool | None = None, focus: bo
         )
         .add_params(hover, zoom)
     )
-    layers = [lines, _exit_marks(base, scale)] if len(marks) else [lines]
-    chart = alt.layer(*layers, data=layered)
-    if "activation" in data.columns and data["activation"].nunique() > 1:
-        return (
-            chart.properties(width=260, height=200)
-            .facet(facet=alt.Facet("activation:N", title="activation"), columns=3)
-            .properties(title=title)
-        )
-    return chart.properties(title=title, height=320)
 
 
 def last_layer(profile, value: str = "std"):

@@ -70,6 +70,20 @@ def _keys(by: str) -> list[str]:
     return [by, *(k for k in OPERATION_KEYS if k != by)]
 
 
+#: what :func:`summarize` gives each group, after its key columns
+SUMMARY_STATS: tuple[str, ...] = (
+    "noisy_runs",
+    "median",
+    "lo",
+    "hi",
+    "iqr",
+    "min",
+    "flops",
+    "n_runs",
+    "replicates",
+)
+
+
 def summarize(timings, by: str, replicates=None):
     """One row per ``by`` x label x shape x device: ``median``, ``lo``/``hi`` (the
     quartiles), ``iqr``, ``gflops``, ``n_runs`` and ``replicates`` (a list, empty
@@ -79,61 +93,64 @@ def summarize(timings, by: str, replicates=None):
     ``timing_replicates`` frame) the quartiles come from every replicate of every
     repeat; without, from the median of the runs' medians and IQRs.
     """
-    import numpy as np
     import pandas as pd
 
     keys = _keys(by)
-    frame = timings.copy()
-    frame["shape"] = frame["shape"].fillna("")
-    frame["device"] = frame["device"].fillna("")
-    # an experiment that labels each timing by its shape (matmul does) times one
-    # operation: name it after the experiment so shapes share one panel and row group
-    same = frame["label"].astype(str) == frame["shape"].astype(str)
-    frame.loc[same, "label"] = frame.loc[same, "experiment"]
     by_timing: dict[int, list[float]] = {}
     if replicates is not None and not replicates.empty:
         by_timing = replicates.groupby("timing_id")["seconds"].apply(list).to_dict()
-    rows = []
-    for group_key, group in frame.groupby(keys, sort=False, dropna=False):
-        pooled = [s for t in group["timing_id"] for s in by_timing.get(t, [])]
-        if pooled:
-            q1, median, q3 = np.percentile(pooled, [25, 50, 75])
-        else:
-            median = float(group["median"].median())
-            half = float(group["iqr"].median()) / 2
-            q1, q3 = median - half, median + half
-        flops = group["flops"].dropna()
-        quality = group.get("quality", ())
-        rows.append(
-            {
-                **dict(zip(keys, group_key)),
-                "noisy_runs": int(sum(str(q) == "noisy" for q in quality)),
-                "median": float(median),
-                "lo": float(q1),
-                "hi": float(q3),
-                "iqr": float(q3 - q1),
-                "min": float(group["min"].min()),
-                "flops": float(flops.iloc[0]) if len(flops) else math.nan,
-                "n_runs": int(group["run_id"].nunique()),
-                "replicates": pooled,
-            }
-        )
-    summary = pd.DataFrame(
-        rows,
-        columns=[
-            *keys,
-            "noisy_runs",
-            "median",
-            "lo",
-            "hi",
-            "iqr",
-            "min",
-            "flops",
-            "n_runs",
-            "replicates",
-        ],
-    )
+    groups = operation_timings(timings).groupby(keys, sort=False, dropna=False)
+    rows = [
+        {**dict(zip(keys, group_key)), **_group_stats(group, by_timing)}
+        for group_key, group in groups
+    ]
+    summary = pd.DataFrame(rows, columns=[*keys, *SUMMARY_STATS])
     summary["gflops"] = summary["flops"] / summary["median"] / 1e9
+    return _smallest_first(summary, by)
+
+
+def operation_timings(timings):
+    """``timings`` with an empty shape or device where none is stored, and each timing an
+    experiment labels by its shape (matmul does) labelled by the experiment instead: it
+    times one operation, so its shapes share one panel and row group."""
+    frame = timings.copy()
+    frame["shape"] = frame["shape"].fillna("")
+    frame["device"] = frame["device"].fillna("")
+    same = frame["label"].astype(str) == frame["shape"].astype(str)
+    frame.loc[same, "label"] = frame.loc[same, "experiment"]
+    return frame
+
+
+def _group_stats(group, by_timing: Mapping[int, list[float]]) -> dict[str, Any]:
+    """:data:`SUMMARY_STATS` of one group of timings: quartiles of every replicate of
+    its timings (``by_timing``) when they are known, else the median of its runs'
+    medians with the median of their IQRs around it."""
+    import numpy as np
+
+    pooled = [s for t in group["timing_id"] for s in by_timing.get(t, [])]
+    if pooled:
+        q1, median, q3 = np.percentile(pooled, [25, 50, 75])
+    else:
+        median = float(group["median"].median())
+        half = float(group["iqr"].median()) / 2
+        q1, q3 = median - half, median + half
+    flops = group["flops"].dropna()
+    quality = group.get("quality", ())
+    return {
+        "noisy_runs": int(sum(str(q) == "noisy" for q in quality)),
+        "median": float(median),
+        "lo": float(q1),
+        "hi": float(q3),
+        "iqr": float(q3 - q1),
+        "min": float(group["min"].min()),
+        "flops": float(flops.iloc[0]) if len(flops) else math.nan,
+        "n_runs": int(group["run_id"].nunique()),
+        "replicates": pooled,
+    }
+
+
+def _smallest_first(summary, by: str):
+    """``summary``'s rows by shape (smallest problem first), then label, device and ``by``."""
     order = sorted(
         summary.index,
         key=lambda i: (

@@ -247,6 +247,40 @@ def curve_chart(
     ``colours`` (an ``alt.Scale``) fixes each configuration's colour, so that another
     chart of the same runs can match it."""
     import altair as alt
+
+    data, domain, clipped = curve_data(aggregated, name, log, clip)
+    y_scale = alt.Scale(
+        type="log" if log else "linear",
+        zero=False,
+        nice=False,
+        **({"domain": list(domain)} if domain else {}),
+    )
+    colours = colours or alt.Scale(
+        scheme="tableau10" if data["colour"].nunique() <= 10 else "tableau20"
+    )
+    dashed = data["dash"].astype(str).str.len().gt(0).any()
+    steps = sorted(data["step"].unique())
+    base = alt.Chart(data).encode(x=_step_axis(steps, x_title))
+    y_title = f"{name}{' (log)' if log else ''}"
+    band = _band_layer(base, data, y_scale, y_title, colours)
+    line = base.mark_line(point=len(steps) <= 30, clip=True).encode(
+        y=alt.Y("mean:Q", scale=y_scale, title=y_title, axis=alt.Axis(format=".4~g")),
+        detail="config:N",
+        **_configuration_encoding(colours, dashed),
+        tooltip=_line_tooltip(x_title),
+    )
+    # independent legends: the lines' legend alone is drawn (the band's is off)
+    chart = alt.layer(band, line).resolve_legend(color="independent", strokeDash="independent")
+    heading = curve_heading(data, name, clipped)
+    return chart.properties(title=heading, height=legend_height(data, dashed)).interactive()
+
+
+def curve_data(aggregated, name: str, log: bool, clip: bool):
+    """``(rows, y domain, clipped)`` of :func:`curve_chart`: the rows of metric ``name``
+    (on a ``log`` axis only positive means, the band's lower edge no lower than the
+    line's when it is not positive), the y axis they need (:func:`y_range` with
+    ``clip``, which then says whether it left outliers out, else :func:`band_domain`)
+    and the band clipped to that axis, so the band never sets it."""
     import numpy as np
 
     data = aggregated[aggregated["name"] == name].copy()
@@ -255,27 +289,24 @@ def curve_chart(
         data["lo"] = np.where(data["lo"] > 0, data["lo"], data["mean"])
     clipped = y_range(data["mean"], log) if clip else None
     domain = clipped or band_domain(data, log)
-    if domain:  # the band is drawn inside the axis: it never sets it
+    if domain:
         data["lo"] = data["lo"].clip(lower=domain[0], upper=domain[1])
         data["hi"] = data["hi"].clip(lower=domain[0], upper=domain[1])
-    y_scale = alt.Scale(
-        type="log" if log else "linear",
-        zero=False,
-        nice=False,
-        **({"domain": list(domain)} if domain else {}),
-    )
-    dashed = data["dash"].astype(str).str.len().gt(0).any()
-    # lines in the legend as lines: a dash pattern drawn on a dot reads as a dot
-    symbols = {"symbolType": "stroke", "symbolStrokeWidth": 2.5, "symbolSize": 500}
-    legend = alt.Legend(labelLimit=420, symbolLimit=0, orient="right", **symbols)
-    colours = colours or alt.Scale(
-        scheme="tableau10" if data["colour"].nunique() <= 10 else "tableau20"
-    )
-    encoding = {
-        "color": alt.Color(
-            "colour:N", title="configuration" if not dashed else None, legend=legend, scale=colours
-        )
-    }
+    return data, domain, clipped
+
+
+#: legend symbols drawn as lines: a dash pattern drawn on a dot reads as a dot
+LINE_SYMBOLS = {"symbolType": "stroke", "symbolStrokeWidth": 2.5, "symbolSize": 500}
+
+
+def _configuration_encoding(colours, dashed: bool) -> dict:
+    """The lines' ``color`` (and with ``dashed``, ``strokeDash``) encodings: every
+    configuration in the legend, drawn as a line."""
+    import altair as alt
+
+    legend = alt.Legend(labelLimit=420, symbolLimit=0, orient="right", **LINE_SYMBOLS)
+    title = "configuration" if not dashed else None
+    encoding = {"color": alt.Color("colour:N", title=title, legend=legend, scale=colours)}
     if dashed:
         encoding["strokeDash"] = alt.StrokeDash(
             "dash:N",
@@ -287,11 +318,17 @@ def curve_chart(
                 symbolStrokeColor="#333333",
                 symbolFillColor="transparent",
                 symbolOpacity=1,
-                **symbols,
+                **LINE_SYMBOLS,
             ),
         )
-    steps = sorted(data["step"].unique())
-    x = alt.X(
+    return encoding
+
+
+def _step_axis(steps, x_title: str):
+    """The x encoding: whole steps (or epochs), each one ticked when there are few."""
+    import altair as alt
+
+    return alt.X(
         "step:Q",
         title=x_title,
         axis=alt.Axis(
@@ -299,30 +336,43 @@ def curve_chart(
         ),
         scale=alt.Scale(nice=False),
     )
-    y_title = f"{name}{' (log)' if log else ''}"
-    base = alt.Chart(data).encode(x=x)
-    # the legend comes from the lines alone: the band's opacity would fade its symbols
-    # many overlapping bands would hide the lines: fainter the more there are
+
+
+def _band_layer(base, data, y_scale, y_title: str, colours):
+    """The confidence bands, one per configuration, with no legend of their own (the
+    band's opacity would fade the legend's symbols); many overlapping bands would
+    hide the lines, so they are fainter the more there are."""
+    import altair as alt
+
     opacity = 0.2 if data["config"].nunique() <= BAND_CONFIGS else 0.06
-    band = base.mark_area(opacity=opacity, clip=True).encode(
+    return base.mark_area(opacity=opacity, clip=True).encode(
         y=alt.Y("lo:Q", scale=y_scale, title=y_title),
         y2="hi:Q",
         detail="config:N",
         color=alt.Color("colour:N", legend=None, scale=colours),
     )
-    line = base.mark_line(point=len(steps) <= 30, clip=True).encode(
-        y=alt.Y("mean:Q", scale=y_scale, title=y_title, axis=alt.Axis(format=".4~g")),
-        detail="config:N",
-        **encoding,
-        tooltip=[
-            "config",
-            alt.Tooltip("step:Q", title=x_title, format="d"),
-            alt.Tooltip("mean:Q", format=".4g"),
-            "runs",
-            alt.Tooltip("lo:Q", format=".4g"),
-            alt.Tooltip("hi:Q", format=".4g"),
-        ],
-    )
+
+
+def _line_tooltip(x_title: str) -> list:
+    """What hovering a point of a mean line shows."""
+    import altair as alt
+
+    return [
+        "config",
+        alt.Tooltip("step:Q", title=x_title, format="d"),
+        alt.Tooltip("mean:Q", format=".4g"),
+        "runs",
+        alt.Tooltip("lo:Q", format=".4g"),
+        alt.Tooltip("hi:Q", format=".4g"),
+    ]
+
+
+def curve_heading(data, name: str, clipped):
+    """The chart's title: the metric, whether its lines are means with a band (and at
+    what confidence) or single runs, whether outliers were clipped, and
+    :func:`band_note` as a subtitle when there is one."""
+    import altair as alt
+
     single = data.empty or int(data["runs"].max()) <= 1
     title = (
         f"{name} (one run per configuration)"
@@ -332,10 +382,7 @@ def curve_chart(
     if clipped:
         title += ", outliers clipped"
     note = band_note(data)
-    # independent legends: the lines' legend alone is drawn (the band's is off)
-    chart = alt.layer(band, line).resolve_legend(color="independent", strokeDash="independent")
-    heading = alt.TitleParams(title, subtitle=[note]) if note else title
-    return chart.properties(title=heading, height=legend_height(data, dashed)).interactive()
+    return alt.TitleParams(title, subtitle=[note]) if note else title
 
 
 #: configurations up to which bands are drawn at full strength

@@ -153,7 +153,8 @@ def cli(ctx: click.Context, db: str | None, plugin_modules: tuple[str, ...], ver
     Examples:
       runner plugins
       runner sweep --plugins matmul,init
-      runner sweep --plugins matmul --matmul torch,einsum -s matmul.shapes=64x784x50
+      runner sweep --plugins matmul --matmul torch,einsum
+        -s matmul.shapes=64x784x50
       runner runs --status failed
       runner report
     """

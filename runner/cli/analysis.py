@@ -46,7 +46,8 @@ def importance_show(state, metric: str, run_filter, evaluator: str, as_json: boo
     \b
     Examples:
       runner importance --metric valid_accuracy --experiment train
-      runner importance --metric valid_loss:min --sweep 3 --where optimizer=adam,sgd
+      runner importance --metric valid_loss:min --sweep 3
+        --where optimizer=adam,sgd
     """
     import shutil
 

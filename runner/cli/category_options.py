@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from scratchlab.plugins.categories import plural
-from scratchlab.runner.spec import split_names
+from scratchlab.runner.spec_values import split_names
 
 
 def category_choices(

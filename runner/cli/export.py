@@ -54,7 +54,8 @@ def table_export(
     \b
     Examples:
       runner export --table timings --sweep 3 -o timings.csv
-      runner export --table metrics --experiment train --format parquet -o metrics.parquet
+      runner export --table metrics --experiment train
+        --format parquet -o metrics.parquet
       runner export --table runs --status failed --format json
     """
     from scratchlab.reports.export import table_bytes

@@ -167,7 +167,8 @@ def plugins_new(name: str, directory: Path, description: str | None) -> None:
     Examples:
       runner plugins new demo
       pip install -e './demo[test]'
-      runner sweep --experiments matmul --matmul demo,torch -s matmul.shapes=64x784x50
+      runner sweep --experiments matmul --matmul demo,torch
+        -s matmul.shapes=64x784x50
       cd demo && pytest
     """
     from scratchlab.runner.cli.scaffold import Names, ScaffoldError, write_package
@@ -201,7 +202,7 @@ def plugins_new(name: str, directory: Path, description: str | None) -> None:
         click.echo(f"  {path}")
     click.echo("Next:")
     click.echo(f"  pip install -e '{shown}[test]'")
-    click.echo(
-        f"  runner sweep --experiments matmul --matmul {names.name},torch -s matmul.shapes=64x784x50"
-    )
+    # two lines, the first ending in a backslash: one command to paste, and 80 columns wide
+    click.echo(f"  runner sweep --experiments matmul --matmul {names.name},torch \\")
+    click.echo("      -s matmul.shapes=64x784x50")
     click.echo(f"  cd {shown} && pytest")

@@ -92,70 +92,36 @@ def runs_list(
     \b
     Examples:
       runner runs --sweep 3 --status failed
-      runner runs --experiment train --where valid_accuracy>=0.85 --sort valid_accuracy --desc
-      runner runs --experiment matmul --where matmul=torch,einsum --columns run_id,matmul,5x784x10.median_s
+      runner runs --experiment train --where valid_accuracy>=0.85
+        --sort valid_accuracy --desc
+      runner runs --experiment matmul --where matmul=torch,einsum
+        --columns run_id,matmul,5x784x10.median_s
       runner runs --where lr>=0.1 --where lr<=0.5 --json
       runner runs --stale          # results an edit to a plugin has made stale
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
-    from scratchlab.db import summaries
     from scratchlab.db.filters import as_filter
-    from scratchlab.db.rows import count_selected, experiment_counts, run_rows
-    from scratchlab.reports import glance
+    from scratchlab.db.rows import count_selected
 
     store = read_store(state)
+    paging = {"limit": limit, "offset": offset, "order_by": order_by, "descending": descending}
     with database_errors():
         scope = as_filter(run_filter)
-        notes: dict[int, str] = {}
-        if stale:
-            notes = _stale_notes(state, store, scope)
+        notes = _stale_notes(state, store, scope) if stale else None
+        if notes is not None:
             scope = scope.narrowed(run_ids=sorted(notes))
         total = count_selected(store, scope)
         if as_json or as_csv:
             _print_records(
-                *_records_page(
-                    store,
-                    scope,
-                    notes if stale else None,
-                    limit=limit,
-                    offset=offset,
-                    order_by=order_by,
-                    descending=descending,
-                ),
+                *_records_page(store, scope, notes, **paging),
                 as_json=as_json,
                 keep_formulas=keep_formulas,
                 envelope={"total": total, "offset": offset},
             )
             return
-        # the table path reads plain rows: importing pandas would cost more than the query;
-        # each experiment is paged on its own, so a long one does not hide the others
-        pages = []
-        for experiment, count in experiment_counts(store, scope):
-            page = run_rows(
-                store,
-                scope.narrowed(experiments=[experiment]),
-                limit=limit or None,
-                offset=offset,
-                order_by=order_by,
-                descending=descending,
-            )
-            if stale:
-                page.add("stale", [notes.get(run_id) for run_id in page.columns["run_id"]])
-            pages.append((page, count))
-        sweep_ids = [s for page, _ in pages for s in page.columns["sweep_id"]]
-        run_ids = [r for page, _ in pages for r in page.columns["run_id"]]
-        headlines = glance.stored_headlines(store, sweep_ids)
-        noisy = summaries.noisy_timings(store, run_ids)
-    # what the user sorts and filters by is what they want to see
-    focus = [
-        order_by,
-        *(
-            n
-            for kind in ("fields", "metrics", "params", "columns")
-            for n in getattr(run_filter, kind, {})
-        ),
-    ]
+        pages = _experiment_pages(store, scope, notes, **paging)
+        headlines, noisy = _table_lookups(store, pages)
     _print_glance(
         pages,
         headlines,
@@ -163,9 +129,50 @@ def runs_list(
         columns=columns,
         wide=wide,
         total=total,
-        focus=focus,
+        focus=_focus(order_by, run_filter),
         paging=(limit, offset),
     )
+
+
+def _experiment_pages(store, scope, notes: dict[int, str] | None, *, limit: int, **page: Any):
+    """``(rows, runs of that experiment)`` per experiment in ``scope``, each experiment
+    paged on its own (so a long one does not hide the others), with the --stale notes."""
+    from scratchlab.db.rows import experiment_counts, run_rows
+
+    # the table path reads plain rows: importing pandas would cost more than the query
+    pages = []
+    for experiment, count in experiment_counts(store, scope):
+        rows = run_rows(
+            store, scope.narrowed(experiments=[experiment]), limit=limit or None, **page
+        )
+        if notes is not None:
+            rows.add("stale", [notes.get(run_id) for run_id in rows.columns["run_id"]])
+        pages.append((rows, count))
+    return pages
+
+
+def _table_lookups(store, pages) -> tuple[dict[str, list[str]], dict[int, set[str]]]:
+    """What the tables of ``pages`` show besides the rows: the headline results their
+    sweeps declared, and which of their runs have noisy timings."""
+    from scratchlab.db import summaries
+    from scratchlab.reports import glance
+
+    sweep_ids = [s for page, _ in pages for s in page.columns["sweep_id"]]
+    run_ids = [r for page, _ in pages for r in page.columns["run_id"]]
+    return glance.stored_headlines(store, sweep_ids), summaries.noisy_timings(store, run_ids)
+
+
+def _focus(order_by: str, run_filter) -> list[str]:
+    """The columns a table must show: what the user sorts and filters by is what they
+    want to see."""
+    return [
+        order_by,
+        *(
+            n
+            for kind in ("fields", "metrics", "params", "columns")
+            for n in getattr(run_filter, kind, {})
+        ),
+    ]
 
 
 def _stale_notes(state, store, scope) -> dict[int, str]:

@@ -61,6 +61,17 @@ def test_settings_in_both_forms_and_a_kept_database(tmp_path):
     assert results.metric("2x3x4.correct") == 1.0
 
 
+def test_metric_of_several_runs_is_a_key_error_saying_how_many():
+    results = run_components(
+        GoodPlugin, experiment="matmul", matmul="mine", settings=SHAPES, repeat=2
+    )
+    with pytest.raises(KeyError, match=r"2 runs recorded metric '8x16x4.correct' \(one expected\)"):
+        results.metric("8x16x4.correct")
+    # as documented: read final_metrics, one row per run and metric
+    finals = results.final_metrics[results.final_metrics["name"] == "8x16x4.correct"]
+    assert finals["value"].tolist() == [1.0, 1.0]
+
+
 def test_a_plugin_that_fails_to_load_is_one_clear_error():
     class Broken:
         @hookimpl

@@ -68,3 +68,13 @@ def test_help_lists_the_category_of_an_installed_plugin(plugin_path, clean_plugi
     section = text.split("Categories from installed plugins:", 1)[1]
     assert "--regularizer NAMES" in section and "[default: l2]" in section
     assert "--optimizer" not in section  # scratchlab's own, listed with the built-ins
+
+
+def test_a_near_miss_option_points_to_the_option_meant(tmp_path):
+    db = tmp_path / "runs.db"
+    result = CliRunner().invoke(
+        cli, ["--db", f"sqlite:///{db}", "sweep", "--plugin", "matmul"], terminal_width=80
+    )
+    assert result.exit_code == 2
+    assert "no such option: --plugin; did you mean --plugins?" in result.output
+    assert not db.exists()

@@ -1,6 +1,7 @@
-"""``runner compare`` and ``runner sweep`` say what a user needs at 80 columns (issue 24,
-item 16): slow-downs as factors, fastest first, in µs; ``--by`` groups final metrics;
-a sweep that does not exist is named as such; ``--plugin`` points to ``--plugins``."""
+"""``runner compare`` (``runner/cli/compare.py``): benchmark tables with speed-ups
+against a baseline or another sweep, and final metrics aggregated over repeats. At 80
+columns (issue 24, item 16): slow-downs as factors, fastest first, in µs; ``--by``
+groups final metrics; a sweep that does not exist is named as such."""
 
 from __future__ import annotations
 
@@ -83,8 +84,82 @@ def test_metrics_by_a_category_is_one_row_per_its_value(optimizer_db):
     assert wrong.exit_code == 1 and "cannot compare by 'optimiser'" in wrong.output
 
 
-def test_sweep_plugin_points_to_plugins(tmp_path):
-    result = invoke("--db", f"sqlite:///{tmp_path / 'runs.db'}", "sweep", "--plugin", "matmul")
-    assert result.exit_code == 2
-    assert "no such option: --plugin; did you mean --plugins?" in result.output
-    assert not (tmp_path / "runs.db").exists()
+def test_compare_prints_a_benchmark_table_with_speedups(sample_output, sample_db, samples):
+    text = sample_output("compare", "--sweep", str(sample_db.matmul_sweep))
+    assert (
+        all(s in text for s in samples.STRATEGIES)
+        and "Times are in µs" in text
+        and "(2,000x faster)" in text
+    )
+    payload = json.loads(
+        sample_output(
+            "compare", "--sweep", str(sample_db.matmul_sweep), "--baseline", "torch", "--json"
+        )
+    )
+    assert payload["baseline"] == "torch" and payload["by"] == "matmul"
+    speedups = {(r["matmul"], r["shape"]): r["speedup"] for r in payload["rows"]}
+    assert speedups[("python", "5x784x10")] == pytest.approx(0.0005)
+    assert len(payload["rows"]) == len(samples.STRATEGIES) * 2
+
+
+def test_compare_against_flags_regressions_and_environment_changes(
+    sample_cli, sample_output, sample_db
+):
+    args = [
+        "compare",
+        "--sweep",
+        str(sample_db.rerun_sweep),
+        "--against",
+        str(sample_db.matmul_sweep),
+    ]
+    text = sample_output(*args)
+    assert "slower" in text and "torch: 2.3.0 -> 2.4.0" in text
+    payload = json.loads(sample_output(*args, "--json"))
+    slower = [(r["matmul"], r["shape"]) for r in payload["rows"] if r["change"] == "slower"]
+    assert (
+        sorted(slower) == [("einsum", "5x784x10"), ("einsum", "64x784x50")]
+        and payload["regressions"] == 2
+    )
+    failing = sample_cli(*args, "--fail-on-regression")
+    assert failing.exit_code == 1 and "2 timing(s) got slower" in failing.output
+    assert sample_output(
+        "compare",
+        "--sweep",
+        str(sample_db.matmul_sweep),
+        "--against",
+        str(sample_db.matmul_sweep),
+        "--fail-on-regression",
+    )
+
+
+def test_compare_metrics_aggregates_repeats(sample_output, sample_db):
+    payload = json.loads(
+        sample_output(
+            "compare",
+            "--sweep",
+            str(sample_db.train_sweep),
+            "--metrics",
+            "--experiment",
+            "train",
+            "--status",
+            "done",
+            "--json",
+        )
+    )
+    rows = {r["config"]: r for r in payload["rows"]}
+    assert set(rows) == {"lr=0.1", "lr=0.5"} and rows["lr=0.5"]["runs"] == 3
+    assert rows["lr=0.5"]["valid_accuracy mean"] == pytest.approx(0.96)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["compare", "--sweep", "2"], 1, "has no timings"),
+        (["compare", "--sweep", "1", "--baseline", "numpy"], 1, "no matmul named 'numpy'"),
+        (["compare", "--sweep", "3", "--against", "77"], 1, "no sweep 77"),
+    ],
+)
+def test_compare_mistakes_are_one_line_errors(sample_cli, args, code, message):
+    result = sample_cli(*args)
+    assert result.exit_code == code, result.output
+    assert message in result.output and "Traceback" not in result.output

@@ -64,7 +64,7 @@ def test_the_guide_flow_new_install_sweep_and_its_own_test(tmp_path, plugin_env)
     done = plugin_env.run("plugins", "new", "demo", cwd=tmp_path)
     assert "pip install -e './demo[test]'" in done.stdout
     assert (
-        "runner sweep --experiments matmul --matmul demo,torch -s matmul.shapes=64x784x50"
+        "runner sweep --experiments matmul --matmul demo,torch \\\n      -s matmul.shapes=64x784x50"
         in done.stdout
     )
     # as the hint says, with the test extra (--no-deps: offline; its deps are already here)

@@ -10,45 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from scratchlab.runner.plan import run_identity
+from scratchlab.runner.run_keys import run_identity
 
 # --------------------------------------------------------------------------- the plan
-
-
-def test_dry_run_prints_the_plan_and_count_and_writes_nothing(sweep, db_file: Path):
-    result = sweep(
-        "--matmul", "toy-a,toy-b,toy-c", "--experiments", "echo", "-s", "echo.n=5", "--dry-run"
-    )
-    assert result.exit_code == 0, result.output
-    assert "3 runs of 1 experiment" in result.stdout
-    for name in ("toy-a", "toy-b", "toy-c", "n=5"):
-        assert name in result.stdout
-    assert not db_file.exists()
-    assert not list(db_file.parent.glob("*.db*"))
-
-
-def test_dry_run_json_lists_each_run_with_the_params_that_differ(dry_plan):
-    plan = dry_plan(
-        "--matmul",
-        "toy-a,toy-b",
-        "--experiments",
-        "echo,noop",
-        "-s",
-        "toy-b.bias=0.5",
-        "--repeat",
-        "2",
-        "--seed",
-        "10",
-    )
-    assert plan["count"] == 6  # echo: 2 matmuls x 2 repeats; noop: 2 repeats (it uses no category)
-    rows = [(r["experiment"], r["components"], r["params"], r["seed"]) for r in plan["runs"]]
-    assert rows[:4] == [
-        ("echo", {"matmul": "toy-a"}, {}, 10),
-        ("echo", {"matmul": "toy-a"}, {}, 11),
-        ("echo", {"matmul": "toy-b"}, {"toy-b.bias": 0.5}, 10),
-        ("echo", {"matmul": "toy-b"}, {"toy-b.bias": 0.5}, 11),
-    ]
-    assert [r["experiment"] for r in plan["runs"][4:]] == ["noop", "noop"]
 
 
 def test_default_experiments_are_those_using_a_swept_category(dry_plan):
@@ -57,23 +21,6 @@ def test_default_experiments_are_those_using_a_swept_category(dry_plan):
     assert {"matmul", "train"} <= experiments  # the built-ins using matmul
     # a plugin's experiments run only when named (H1: installing a plugin never changes the README's job)
     assert not experiments & {"echo", "boom", "noop", "sleepy", "hang", "init-stats"}
-
-
-def test_a_config_file_plans_includes_and_flags_override_it(sweep, tmp_path: Path):
-    config = tmp_path / "sweep.toml"
-    config.write_text(
-        'experiments = ["echo"]\nmatmul = "toy-a,toy-b"\nrepeat = 3\n'
-        "[params.echo]\nn = 6\n"
-        '[[include]]\nexperiment = "echo"\nmatmul = "toy-c"\nparams = { scale = 2, "toy-c.bias" = 1 }\n'
-    )
-    result = sweep("--config", str(config), "--repeat", "1", "--dry-run", "--json")
-    assert result.exit_code == 0, result.output
-    runs = json.loads(result.stdout)["runs"]
-    assert [(r["components"]["matmul"], r["params"]) for r in runs] == [
-        ("toy-a", {"n": 6}),
-        ("toy-b", {"n": 6}),
-        ("toy-c", {"n": 6, "scale": 2.0, "toy-c.bias": 1.0}),
-    ]
 
 
 @pytest.mark.parametrize(
@@ -386,29 +333,6 @@ def test_identity_ignores_versions_only(dry_plan):
     other = PlannedRun(**{**run.__dict__, "component_versions": {"matmul": "2"}})
     assert run_identity(run) == run_identity(other)
     assert run_identity(run) != run_identity(PlannedRun(**{**run.__dict__, "params": {"n": 5}}))
-
-
-def test_data_path_reaches_the_datasets_that_read_one_relative_to_a_config_file(
-    sweep, tmp_path: Path
-):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "mnist.pkl.gz").write_bytes(b"")
-    (tmp_path / "conf").mkdir()
-    config = tmp_path / "conf" / "sweep.toml"
-    config.write_text(
-        'experiments = ["train"]\ndataset = "mnist,mnist-idx"\ndata-path = "../data/mnist.pkl.gz"\n'
-    )
-    result = sweep("--config", str(config), "--dry-run", "--json")
-    assert result.exit_code == 0, result.output
-    params = {r["components"]["dataset"]: r["params"] for r in json.loads(result.stdout)["runs"]}
-    target = str((data / "mnist.pkl.gz").resolve())
-    assert params["mnist"]["mnist.path"] == target
-    assert params["mnist-idx"]["mnist-idx.directory"] == target
-    # the flag wins over the file, and is resolved against the working directory
-    result = sweep("--config", str(config), "--data-path", "data", "--dry-run", "--json")
-    paths = {r["params"].get("mnist.path") for r in json.loads(result.stdout)["runs"]}
-    assert str(data.resolve()) in paths
 
 
 # --------------------------------------------------------------------------- --retry-noisy

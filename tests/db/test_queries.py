@@ -220,16 +220,6 @@ def test_paging_and_ordering(store):
         queries.list_runs(store, order_by="nonsense")
 
 
-def test_param_values_are_distinct_and_scoped(store):
-    values = queries.param_values(store, sweep_ids=[1], experiments=["train"])
-    by_name = values.groupby("name")["value"].apply(list).to_dict()
-    assert by_name["lr"] == [0.1, 0.5, 1.0]
-    assert by_name["matmul"] == ["einsum", "python", "torch"]
-    assert sorted(by_name["exact"]) == [False, True]
-    assert "shapes" not in by_name  # only matmul runs have shapes
-    assert 2.0 in list(queries.param_values(store)["value"])
-
-
 def test_timings_carry_their_run_and_components(store):
     timings = queries.timings(store, sweep_ids=[1])
     assert len(timings) == 5 and set(timings["matmul"]) == {"torch", "einsum", "python"}
@@ -352,45 +342,6 @@ def test_planned_runs_give_back_what_was_planned(tmp_path):
     store.close()
 
 
-def test_experiment_names_and_data_coverage(db_url):
-    """Which sweep/experiment pairs hold each kind of data a report page plots."""
-    with open_store(db_url) as opened:
-        one = opened.create_sweep("one", ["runner"], {}, {})
-        ids = opened.add_runs(
-            one,
-            [
-                _planned("t", "train", "torch", 0.1),
-                _planned("m", "matmul", "torch", None),
-                _planned("p", "matmul", "einsum", None),
-            ],
-        )
-        opened.write_result(
-            ids["t"], RunResult("done", metrics=[MetricRecord("train_loss", 1.0, 0)])
-        )
-        timing = TimingRecord("mm", [1e-3], 1e-3, 0.0, 1e-3, 1e-3, 1e-3)
-        opened.write_result(
-            ids["m"], RunResult("done", timings=[timing], metrics=[MetricRecord("gflops", 7.0)])
-        )
-        two = opened.create_sweep("two", ["runner"], {}, {})
-        ids = opened.add_runs(two, [_planned("s", "init-stats", "torch", None)])
-        stat = StatRecord("deep", 1, "linear1", 0.0, 1.0, -1.0, 1.0, 0.0, 0.0)
-        opened.write_result(ids["s"], RunResult("done", stats=[stat]))
-
-        assert queries.experiment_names(opened) == ["init-stats", "matmul", "train"]
-        assert queries.experiment_names(opened, sweep_ids=[one]) == ["matmul", "train"]
-
-        def pairs(kind, **kwargs):
-            frame = queries.data_coverage(opened, kind, **kwargs)
-            return [tuple(row) for row in frame.itertuples(index=False)]
-
-        assert pairs("timings") == [(one, "matmul")]
-        assert pairs("curves") == [(one, "train")]  # the step-less gflops is not a curve
-        assert pairs("stats") == [(two, "init-stats")]
-        assert pairs("stats", sweep_ids=[one]) == []
-        with pytest.raises(InvalidValueError, match="unknown kind of data"):
-            queries.data_coverage(opened, "pictures")
-
-
 # -- the one run filter ----------------------------------------------------------
 
 
@@ -493,9 +444,6 @@ def test_every_read_query_takes_the_filter(store):
     assert set(queries.final_metrics(store, flt)["run_id"]) == ids
     versions = queries.component_versions(store, flt)
     assert set(versions["run_id"]) == ids and set(versions["component"]) >= {"torch"}
-    assert queries.experiment_names(store, flt) == ["matmul", "train"]
-    assert set(queries.data_coverage(store, "timings", flt)["experiment"]) == {"matmul", "train"}
-    assert set(queries.param_values(store, flt).query("name == 'matmul'")["value"]) == {"torch"}
     assert queries.count_runs(store, RunFilter(run_ids=())) == 0  # an empty id list keeps no run
 
 

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from scratchlab.core.records import PlannedRun, RunResult
 from scratchlab.plugins.manager import load_plugins
-from scratchlab.runner.context import run_experiment
 from scratchlab.runner.plan import plan
+from scratchlab.runner.run_one import run_experiment
 from scratchlab.runner.spec import SweepSpec
 
 pytestmark = [

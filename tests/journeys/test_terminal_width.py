@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import click
 from click.testing import CliRunner
 
 from scratchlab.runner.cli import cli
@@ -53,3 +54,21 @@ def test_dry_run_keeps_component_names_whole(tmp_path):
     assert_whole(text, names)
     experiments = len({run["experiment"] for run in plan["runs"]})
     assert f"{plan['count']} runs of {experiments} experiments" in text
+
+
+def command_paths(command: click.Command, path: tuple[str, ...] = ()):
+    """Every command's path under ``command`` (itself first), groups' subcommands included."""
+    yield path
+    if isinstance(command, click.Group):
+        context = click.Context(command)
+        for name in command.list_commands(context):
+            yield from command_paths(command.get_command(context, name), (*path, name))
+
+
+def test_every_help_page_fits_the_terminal():
+    """Examples in help texts are wrapped by hand (click leaves ``\\b`` blocks as written)."""
+    wide = {}
+    for path in command_paths(cli):
+        lines = invoke(*path, "--help").splitlines()
+        wide.update({" ".join(path) or "runner": line for line in lines if len(line) > COLUMNS})
+    assert not wide, wide

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from scratchlab.db import open_store, queries
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.cli import cli
-from scratchlab.runner.context import run_experiment
 from scratchlab.runner.plan import plan
+from scratchlab.runner.run_one import run_experiment
 from scratchlab.runner.spec import PlanError, SweepSpec
 
 pytestmark = pytest.mark.usefixtures("clean_plugin_env")

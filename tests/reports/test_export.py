@@ -12,7 +12,6 @@ from rich.console import Console
 
 from scratchlab.reports import terminal
 from scratchlab.reports.export import records, table_bytes
-from scratchlab.reports.views import timings as views
 
 
 @pytest.fixture
@@ -100,18 +99,3 @@ def render(renderable, width: int = 200) -> str:
 def test_database_text_is_never_read_as_markup(frame):
     text = render(terminal.frame_table(frame))
     assert "[bold]x[/bold] <b>y</b>" in text
-
-
-def test_benchmark_table_has_rows_per_component_and_columns_per_shape(timings_frames):
-    timings, replicates = timings_frames
-    summary = views.with_speedup(views.summarize(timings, "matmul", replicates), "matmul", "python")
-    text = render(terminal.benchmark_table(summary, "matmul", baseline="python"))
-    header = next(line for line in text.splitlines() if "5x784x10" in line)
-    assert header.index("5x784x10") < header.index("64x784x50")
-    torch_row = next(line for line in text.splitlines() if line.strip().startswith("torch"))
-    assert "10.00 ± 0.20 (2,000x faster)" in torch_row and "Times are in µs" in text
-
-
-def test_fixed_prints_benchmark_style_numbers():
-    assert terminal.fixed(12800.0) == "12800" and terminal.fixed(0.0123) == "0.01230"
-    assert terminal.fixed(2000.0, 3) == "2000" and terminal.fixed(0.0) == "0"

@@ -7,7 +7,7 @@ import pytest
 
 from scratchlab.runner import backends
 from scratchlab.runner.backends import Backend, BackendRequest, backend_name, register_backend
-from scratchlab.runner.execute import InlineBackend
+from scratchlab.runner.inline import InlineBackend
 from scratchlab.runner.spec import SweepSpec
 from scratchlab.runner.sweeping import Execution, SweepUsageError, run_sweep
 

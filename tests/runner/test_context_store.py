@@ -28,7 +28,7 @@ def write(store, planned, result):
 
 
 def test_timings_stats_and_metrics_round_trip(store, plan, registry, done):
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     runs = {
         "matmul": plan(
@@ -95,7 +95,7 @@ def test_timings_stats_and_metrics_round_trip(store, plan, registry, done):
 
 
 def test_a_skipped_and_a_failed_run_are_stored_with_their_reasons(store, plan, registry):
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     skipped = plan("matmul", {"matmul": "python"}, {"shapes": "64x784x50"})
     skipped.key = "skipped"

@@ -41,8 +41,10 @@ class Boom(BaseException):
 
 def _child():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    # its pid and start time: together they name it even after the pid is used again
+    began = open(f"/proc/{child.pid}/stat").read().rpartition(")")[2].split()[19]
     with open(os.environ["FAULT_PIDS"], "a") as out:
-        out.write(f"{child.pid}\\n")
+        out.write(f"{child.pid} {began}\\n")
 
 
 def ok(ctx):
@@ -150,23 +152,26 @@ def runs(db: Path) -> dict[str, tuple[str, str]]:
     return {e: (s, r or "") for e, s, r in rows}
 
 
-def alive(pid: int) -> bool:
-    """Whether ``pid`` still runs (a killed process not yet reaped by init is a zombie: gone)."""
+def alive(pid: int, began: str) -> bool:
+    """Whether the process ``pid`` that started at ``began`` still runs: a killed one not yet
+    reaped is a zombie (gone), and a new process that got the same pid (pids wrap at 32768 on
+    a busy machine) started later."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
         return False
-    return state != "Z"
+    return fields[0] != "Z" and fields[19] == began
 
 
 def children_gone() -> bool:
-    """Whether every child the runs started is gone (given a few seconds: a SIGKILL is not
-    instant on a busy machine)."""
-    pids = [int(p) for p in Path(os.environ["FAULT_PIDS"]).read_text().split()]
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+    """Whether every child the runs started is gone. The driver waits for a discarded worker's
+    process group to be empty, so they are gone by the time the sweep ends; the deadline is only
+    there so that a broken driver fails the test instead of hanging it."""
+    children = [line.split() for line in Path(os.environ["FAULT_PIDS"]).read_text().splitlines()]
+    deadline = time.monotonic() + 120
+    while any(alive(int(p), b) for p, b in children) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return bool(pids) and not any(alive(p) for p in pids)
+    return bool(children) and not any(alive(int(p), b) for p, b in children)
 
 
 def assert_bounded(reason: str, stderr: str) -> None:

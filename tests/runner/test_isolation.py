@@ -156,7 +156,7 @@ RESTORED = {
     "p-anomaly": "set anomaly detection to True (was False) (restored)",
     "p-denormal": "set flush-denormal to True (was False) (restored)",
     # run_experiment itself gives each run its thread count and puts the process's back after
-    # it, whatever the backend (context.run_settings): nothing is left for the worker to restore
+    # it, whatever the backend (run_one.run_settings): nothing is left for the worker to restore
     "p-threads": None,
     # every run draws numbers and every run is seeded: restored without a word
     "p-rng": None,

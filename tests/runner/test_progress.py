@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from scratchlab.core.records import PlannedRun, RunResult
-from scratchlab.runner.progress import LiveProgress, LogLines, NotebookProgress, Tally
+from scratchlab.runner.progress import LiveProgress, LogLines, NotebookProgress
 from scratchlab.runner.reporting import SweepReporter
 
 LONG = PlannedRun(
@@ -46,9 +47,10 @@ def bar_lines(width: int) -> list[str]:
     console = Console(width=width, file=io.StringIO(), color_system=None)
     reporter = LiveProgress(console)
     reporter.start("sweep 12 (matmul+init-20261201-032723)", 61)
-    for _ in range(13):
-        reporter.run_started(LONG)
-        reporter.run_finished(LONG, result("done"))
+    for i in range(13):
+        run = dataclasses.replace(LONG, key=f"k{i}")  # 13 runs, one label
+        reporter.run_started(run)
+        reporter.run_finished(run, result("done"))
     reporter.run_finished(HOSTILE, result("failed", "Traceback ...\nValueError: \x1b[31mboom"))
     reporter.run_started(LONG)
     console.print(reporter.progress.get_renderable())
@@ -86,12 +88,3 @@ def test_every_reporter_implements_the_sweep_reporter_protocol():
         NotebookProgress(),
     ):
         assert isinstance(reporter, SweepReporter)
-
-
-def test_short_counts_leave_out_zeros():
-    tally = Tally(total=3)
-    tally.add(LONG, "done")
-    assert tally.short() == "1 done"
-    tally.add(LONG, "timeout")
-    tally.add(LONG, "skipped")
-    assert tally.short() == "1 done · 1 failed · 1 skipped"

@@ -1,4 +1,4 @@
-"""How the supervised pool orders runs and sizes their threads (no processes started here)."""
+"""Thread counts and sizes the supervised pool works with (no processes started here)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.manager import load_plugins
 from scratchlab.runner.execute import run_threads
-from scratchlab.runner.plan import plan, run_identity
-from scratchlab.runner.spec import PlanError, SweepSpec, parse_threads
-from scratchlab.runner.supervisor import SupervisedBackend
+from scratchlab.runner.plan import plan
+from scratchlab.runner.run_keys import run_identity
+from scratchlab.runner.spec import SweepSpec
 from scratchlab.runner.worker import parse_size
 from scratchlab.runner.workerproc import exit_description
 
@@ -17,20 +17,6 @@ from scratchlab.runner.workerproc import exit_description
 @pytest.fixture(scope="module")
 def plugins():
     return load_plugins()
-
-
-def test_shared_runs_go_slowest_first_and_exclusive_runs_last(plugins):
-    runs = plan(SweepSpec(plugins=("matmul",), experiments=("matmul", "train")), plugins.registry)
-    backend = SupervisedBackend(plugins, (), workers=2)
-    order = [
-        (t.planned.experiment, t.planned.components["matmul"], t.alone)
-        for t in backend.tasks(list(enumerate(runs)))
-    ]
-    shared = [o for o in order if not o[2]]
-    assert order[: len(shared)] == shared  # every exclusive run comes after every shared one
-    assert {o[0] for o in order if o[2]} == {"matmul"}  # the built-in matmul experiment runs alone
-    # train runs, slowest strategy first (python, elementwise, broadcast, then einsum/torch)
-    assert [o[1] for o in shared][:3] == ["python", "elementwise", "broadcast"]
 
 
 @pytest.mark.parametrize(
@@ -62,18 +48,6 @@ def test_threads_are_swept_and_keyed_like_a_setting(plugins):
     assert SweepSpec.from_json(SweepSpec(threads=(None, 4)).to_json()).threads == (None, 4)
 
 
-@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5", "", "99999"])
-def test_a_bad_thread_count_is_one_line_naming_the_range(text):
-    with pytest.raises(PlanError, match=r"--threads: .*auto or integers 1 to 1024"):
-        parse_threads(text)
-
-
-def test_thread_settings_parse():
-    assert parse_threads("auto") == (None,)
-    assert parse_threads("1, 2,auto,2") == (1, 2, None)
-    assert parse_threads([1, "auto"]) == (1, None)
-
-
 def test_memory_sizes_and_exit_descriptions():
     assert parse_size("512M") == 512 * 2**20
     assert parse_size("1.5GiB") == int(1.5 * 2**30)
@@ -83,38 +57,3 @@ def test_memory_sizes_and_exit_descriptions():
     assert exit_description(3) == "the worker process exited with code 3"
     assert exit_description(-11).startswith("the worker process was killed by SIGSEGV")
     assert "out of memory" in exit_description(-9)
-
-
-def test_runs_are_sent_ahead_only_when_known_to_be_short(plugins):
-    """A run put in a busy worker's pipe waits there, so only runs seen to be short go
-    there, and only behind a short run: the main job's 12 s elementwise training runs
-    once queued two deep in one worker while the other worker idled."""
-    from collections import deque
-    from types import SimpleNamespace
-
-    from scratchlab.runner.supervisor import SEND_AHEAD_MAX
-
-    runs = plan(SweepSpec(plugins=("matmul", "init"), experiments=("train",)), plugins.registry)
-    backend = SupervisedBackend(plugins, (), workers=2)
-    tasks = backend.tasks(list(enumerate(runs)))
-    slow = [t for t in tasks if t.planned.components["matmul"] == "elementwise"]
-    fast = [t for t in tasks if t.planned.components["matmul"] == "torch"]
-    sent = []
-    worker = SimpleNamespace(
-        task=slow[0], queued=deque(), retiring=False, conn=SimpleNamespace(send=sent.append)
-    )
-    backend._workers, backend._timeout = [worker], None
-
-    backend._send_ahead(deque(slow[1:]))  # a kind not seen yet: its length is unknown
-    backend._seconds[slow[0].kind] = 12.0
-    backend._send_ahead(deque(slow[1:]))  # a kind seen to be long
-    assert not worker.queued and not sent
-
-    backend._seconds[fast[0].kind] = 0.01
-    backend._send_ahead(deque(fast[1:]))  # short, but behind a long run
-    assert not worker.queued
-
-    worker.task = fast[0]
-    queue = deque(fast[1:])
-    backend._send_ahead(queue)  # short behind short: the pipe fills
-    assert list(worker.queued) == fast[1 : 1 + SEND_AHEAD_MAX] and len(sent) == SEND_AHEAD_MAX

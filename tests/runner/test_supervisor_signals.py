@@ -92,15 +92,23 @@ def wait_for_a_run(pids: Path, process: subprocess.Popen) -> int:
     raise AssertionError("no run started within 180 s")
 
 
-def gone(pid: int, seconds: float = 30) -> bool:
+def start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot; None when it is gone or a zombie).
+    With its pid it names one process, even after the pid is used again (pids wrap at 32768
+    on a busy machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else fields[19]
+
+
+def gone(pid: int, began: str | None, seconds: float = 60) -> bool:
+    """Whether the process ``pid`` that started at ``began`` is gone, waiting up to ``seconds``."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
+    while start_time(pid) == began and time.monotonic() < deadline:
         time.sleep(0.1)
-    return False
+    return start_time(pid) != began
 
 
 @pytest.mark.slow
@@ -112,6 +120,8 @@ def test_a_signal_interrupts_the_sweep_like_ctrl_c_and_it_resumes(
     process = sweep(db, "--experiments", "stall", "--repeat", "3", "--workers", "1", "-q")
     try:
         worker = wait_for_a_run(Path(os.environ["STALL_PIDS"]), process)
+        began = start_time(worker)  # it is running the stalled run
+        assert began is not None
         process.send_signal(signum)
         _, err = process.communicate(timeout=60)
     finally:
@@ -127,7 +137,7 @@ def test_a_signal_interrupts_the_sweep_like_ctrl_c_and_it_resumes(
         ("pending", None),
         ("pending", None),
     ]
-    assert gone(worker), "the worker outlived the interrupted sweep"
+    assert gone(worker, began), "the worker outlived the interrupted sweep"
 
     stall.unlink()  # runs now finish at once
     resumed = sweep(db, "--resume", "1", "-q")

@@ -120,7 +120,8 @@ def test_same_configuration_same_thread_count_gives_identical_metrics_in_every_m
 def test_a_config_file_asks_for_deterministic_runs_at_one_thread(tmp_path):
     from scratchlab.plugins.manager import load_plugins
     from scratchlab.runner.plan import plan
-    from scratchlab.runner.spec import SweepSpec, load_config
+    from scratchlab.runner.spec import SweepSpec
+    from scratchlab.runner.spec_config import load_config
 
     config = tmp_path / "sweep.toml"
     config.write_text('experiments = "gradcheck"\ndeterministic = true\n')

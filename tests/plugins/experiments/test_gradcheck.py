@@ -6,7 +6,7 @@ import pytest
 
 from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.manager import load_plugins
-from scratchlab.runner.context import run_experiment
+from scratchlab.runner.run_one import run_experiment
 
 # one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

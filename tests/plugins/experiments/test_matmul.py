@@ -19,31 +19,55 @@ def run_strategy(run, done, strategy, shapes=LESSONS_SHAPE, seed=0):
     )
 
 
+#: rounds of timing the ranking may take: a busy neighbour only ever adds time, so the
+#: fastest replicate over more rounds is closer to the uncontended time; a wrong ranking
+#: stays wrong however often it is measured
+RANKING_ROUNDS = 3
+
+
+def ranking_problems(fastest, verdicts):
+    """What in the measured fastest times contradicts the lessons' ranking (empty: none)."""
+    problems = []
+    if not fastest["python"] > 100 * fastest["elementwise"]:
+        problems.append("python is not 100x slower than elementwise")
+    if not fastest["elementwise"] > fastest["broadcast"] > fastest["einsum"]:
+        problems.append("not elementwise > broadcast > einsum")
+    if not fastest["broadcast"] > 2 * fastest["torch"]:
+        problems.append("broadcast is not 2x slower than torch")
+    if (
+        verdicts["torch"] == verdicts["einsum"] == "ok"
+        and fastest["torch"] > fastest["einsum"] * 1.2
+    ):
+        problems.append("torch is over 1.2x slower than einsum")
+    return problems
+
+
 def test_strategies_rank_as_in_the_lessons_and_are_all_correct(run, done, metrics_of):
     """python > elementwise > broadcast > einsum >= torch (seed 0).
 
     Ranked by each timing's fastest replicate, the estimator contention
-    inflates least (a busy neighbour only ever adds time); einsum against
-    torch, 20% apart at most, is only compared when both timings are ``ok``.
+    inflates least (a busy neighbour only ever adds time), over up to
+    ``RANKING_ROUNDS`` rounds while the ranking is contradicted (python, 100x
+    apart, is timed once); einsum against torch, 20% apart at most, is only
+    compared when both timings are ``ok``.
     """
-    fastest, verdicts, metrics = {}, {}, {}
-    for strategy in STRATEGIES:
-        result = run_strategy(run, done, strategy)
-        (timing,) = result.timings
-        assert timing.label == LESSONS_SHAPE and timing.shape == LESSONS_SHAPE
-        assert timing.flops == 2 * 5 * 784 * 10
-        fastest[strategy], verdicts[strategy] = timing.min, timing.quality
-        metrics[strategy] = metrics_of(result)
-        m = metrics[strategy]
-        assert m[f"{LESSONS_SHAPE}.correct"] == 1.0, (strategy, m)
-        assert m[f"{LESSONS_SHAPE}.max_rel_err"] < 1e-5
-        assert m[f"{LESSONS_SHAPE}.gflops"] == pytest.approx(2 * 39200 / timing.median / 1e9)
+    fastest, verdicts = {}, {}
+    for round_number in range(RANKING_ROUNDS):
+        for strategy in STRATEGIES[1:] if round_number else STRATEGIES:
+            result = run_strategy(run, done, strategy)
+            (timing,) = result.timings
+            assert timing.label == LESSONS_SHAPE and timing.shape == LESSONS_SHAPE
+            assert timing.flops == 2 * 5 * 784 * 10
+            fastest[strategy] = min(fastest.get(strategy, timing.min), timing.min)
+            verdicts[strategy] = timing.quality
+            m = metrics_of(result)
+            assert m[f"{LESSONS_SHAPE}.correct"] == 1.0, (strategy, m)
+            assert m[f"{LESSONS_SHAPE}.max_rel_err"] < 1e-5
+            assert m[f"{LESSONS_SHAPE}.gflops"] == pytest.approx(2 * 39200 / timing.median / 1e9)
+        if not ranking_problems(fastest, verdicts):
+            break
     # the gaps are the lessons' orders of magnitude, far beyond any contention seen here
-    assert fastest["python"] > 100 * fastest["elementwise"], fastest
-    assert fastest["elementwise"] > fastest["broadcast"] > fastest["einsum"], fastest
-    assert fastest["broadcast"] > 2 * fastest["torch"], fastest
-    if verdicts["torch"] == verdicts["einsum"] == "ok":
-        assert fastest["torch"] <= fastest["einsum"] * 1.2, fastest
+    assert not ranking_problems(fastest, verdicts), fastest
 
 
 def test_every_shape_is_checked_and_timed(run, done, metrics_of):
@@ -71,7 +95,7 @@ def test_shapes_over_the_limit_are_skipped_with_the_reason(run, done, metrics_of
 def test_a_wrong_strategy_is_caught(plugin_path, done, metrics_of):
     from scratchlab.core.records import PlannedRun
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     plugin_path(
         modules={

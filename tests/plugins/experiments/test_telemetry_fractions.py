@@ -7,8 +7,8 @@ import torch
 
 from scratchlab.core.records import PlannedRun
 from scratchlab.plugins.manager import load_plugins
-from scratchlab.runner.context import run_experiment
 from scratchlab.runner.plan import plan
+from scratchlab.runner.run_one import run_experiment
 from scratchlab.runner.spec import SweepSpec
 
 CONVS = ["conv1", "conv2", "conv3", "conv4"]

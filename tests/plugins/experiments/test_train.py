@@ -117,7 +117,7 @@ def test_the_chosen_strategy_computes_the_backward_matmuls(plugin_path, done):
     """Seed 0: every x.T @ grad of the first layer (784x64 @ 64x50) goes through the strategy."""
     from scratchlab.core.records import PlannedRun
     from scratchlab.plugins.manager import load_plugins
-    from scratchlab.runner.context import run_experiment
+    from scratchlab.runner.run_one import run_experiment
 
     plugin_path(modules={"counting_matmul": COUNTING_PLUGIN})
     plugins = load_plugins(modules=["counting_matmul"], strict=True, disabled=())
