@@ -173,12 +173,20 @@ class WorkerOptions:
     headroom: int | None  # bytes it may allocate over its start-up size (None: no limit)
     max_runs: int | None = None  # retire after this many runs (--max-runs-per-worker)
     blocked: frozenset[str] = frozenset()  # plugins that crashed a worker on import: not loaded
+    #: the driver's environment when it started the worker (a forked worker has the server's)
+    environ: dict[str, str] | None = None
 
 
 def worker_main(conn: Any, options: WorkerOptions) -> None:
     """The worker process: load everything, say ready, then run what the driver sends until told
     to stop (or until it retires: out of memory, a run changed what cannot be restored, or
     ``max_runs`` runs done)."""
+    from scratchlab.runner.workerstart import leave_forkserver
+
+    leave_forkserver()
+    if options.environ is not None:  # before anything reads it: the plugins, the runs
+        os.environ.clear()
+        os.environ.update(options.environ)
     parent = os.getppid()
     _redirect_output(options.output)
     # Ctrl-C and a closed terminal reach the whole process group; the driver decides

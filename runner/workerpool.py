@@ -1,7 +1,7 @@
 """The supervised backend's worker processes: starting them, replacing them, stopping them.
 
-:class:`WorkerPool` keeps the workers of one sweep: it starts them (``spawn``: torch's thread
-pools do not survive a fork), adopts the worker the command line started early
+:class:`WorkerPool` keeps the workers of one sweep: it starts them (forked from a server that
+has imported torch, or spawned: :mod:`~scratchlab.runner.workerstart`), adopts the worker the command line started early
 (:func:`~scratchlab.runner.workerproc.start_early`), tops the pool up as workers retire or die,
 and stops each one with its whole process group
 (:func:`~scratchlab.runner.workerproc.stop_worker`). A plugin whose import crashes a worker is
@@ -12,7 +12,6 @@ blame, :data:`START_ATTEMPTS` times in a row stop the sweep with :class:`WorkerS
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import shutil
 import tempfile
 import time
@@ -29,6 +28,7 @@ from scratchlab.runner.workerproc import (
     stop_worker,
     take_early,
 )
+from scratchlab.runner.workerstart import driver_environ, worker_context
 
 #: workers dying before they are ready this many times in a row stop the sweep
 START_ATTEMPTS = 3
@@ -53,7 +53,7 @@ class WorkerPool:
         self.workers: list[WorkerHandle] = []
         self.headroom: int | None = None  # bytes each worker may allocate (set by :meth:`open`)
         self.blocked: dict[str, str] = {}  # plugin -> how it crashed workers on import
-        self._context = multiprocessing.get_context("spawn")
+        self.devices: tuple[str, ...] = ("cpu",)  # what the runs use (set by :meth:`open`)
         self._folder: Path | None = None
         self._count = 0
         self._failed_starts = 0
@@ -65,6 +65,7 @@ class WorkerPool:
         """Before the first worker: set the memory limit for ``devices``' runs and adopt the
         worker started early, if it fits."""
         self.headroom = memory_headroom(devices)
+        self.devices = tuple(devices)
         self._adopt_early(devices)
 
     def _adopt_early(self, devices: Sequence[str]) -> None:
@@ -93,8 +94,10 @@ class WorkerPool:
             self.headroom,
             self.max_runs,
             frozenset(self.blocked),
+            driver_environ(),
         )
-        self.workers.append(start_worker(self._context, options, self._count))
+        context = worker_context(self.devices)
+        self.workers.append(start_worker(context, options, self._count))
 
     def top_up(self, wanted: int) -> None:
         """Start workers until ``wanted`` of them are not retiring."""

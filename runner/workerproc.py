@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import multiprocessing
 import os
 import shutil
 import signal
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from scratchlab.runner.worker import WorkerOptions, memory_headroom, worker_main
+from scratchlab.runner.workerstart import driver_environ, forked, worker_context
 
 #: lines and characters of a run's output kept in its reason
 TAIL_LINES = 25
@@ -122,6 +122,7 @@ def start_worker(context: Any, options: WorkerOptions, number: int) -> WorkerHan
     )
     with _caller_main_hidden():
         process.start()
+    forked(context)
     child.close()
     return WorkerHandle(process, conn, output)
 
@@ -163,8 +164,11 @@ def start_early(modules: Sequence[str], *, max_runs: int | None = None) -> None:
     except ValueError:
         return  # a bad $SCRATCHLAB_WORKER_MEMORY: the sweep itself says so
     folder = Path(tempfile.mkdtemp(prefix="scratchlab-workers-"))
-    options = WorkerOptions(tuple(modules), str(folder / "worker-1.log"), headroom, max_runs)
-    context = multiprocessing.get_context("spawn")
+    options = WorkerOptions(
+        tuple(modules), str(folder / "worker-1.log"), headroom, max_runs, environ=driver_environ()
+    )
+    # the forkserver only if it is up: waiting for its import of torch would undo the overlap
+    context = worker_context(started_only=True)
     _EARLY["worker"] = (start_worker(context, options, 1), options, folder)
     atexit.unregister(stop_early)
     atexit.register(stop_early)

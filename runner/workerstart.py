@@ -1,0 +1,111 @@
+"""How a worker process is started: a fork of a server that has imported torch, or ``spawn``.
+
+A spawned worker pays a fresh interpreter and ``import torch`` (about 2 s of CPU) before it is
+ready. :func:`worker_context` gives, where it can, a ``multiprocessing`` forkserver context
+instead, whose server imports torch once (only torch: never a plugin module, so an edited
+plugin is still loaded fresh by each worker) and never runs a torch operation (an initialised
+OpenMP pool or CUDA context does not survive a fork); each worker is then a fork of it.
+
+It falls back to ``spawn`` where there is no forkserver (Windows), for a sweep on an
+accelerator (a CUDA process is best started fresh), when ``$SCRATCHLAB_WORKER_START`` is
+``spawn`` (the escape hatch), and when a variable read at interpreter start or at torch's import
+(:data:`STARTUP_PREFIXES`) differs from the server's: those cannot be changed in a fork. Every
+other variable is the driver's current one: the worker applies :func:`driver_environ` first
+thing (a forked worker inherits the server's environment; the driver's working directory and
+``sys.path`` come with ``multiprocessing``'s preparation data).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from typing import Any
+
+#: environment variable: ``spawn`` starts every worker with a fresh interpreter
+START_ENV = "SCRATCHLAB_WORKER_START"
+#: the modules the forkserver imports before it forks workers
+PRELOAD = ["torch"]
+#: variables read when an interpreter starts or torch (and its OpenMP, MKL, CUDA) is loaded
+STARTUP_PREFIXES = ("PYTHON", "LD_", "OMP_", "KMP_", "GOMP_", "MKL_", "CUDA_", "TORCH", "PYTORCH")
+
+#: the environment the running forkserver started with (None: not started by this module)
+_SERVER: dict[str, Any] = {"environ": None, "pid": None, "forked": False}
+
+
+def forkserver_wanted(devices: Sequence[str] = ("cpu",)) -> bool:
+    """Whether workers for runs on ``devices`` may be forked from the torch forkserver."""
+    return (
+        os.environ.get(START_ENV, "").strip().lower() != "spawn"
+        and "forkserver" in multiprocessing.get_all_start_methods()
+        and all(d.startswith("cpu") for d in devices)
+    )
+
+
+def driver_environ() -> dict[str, str]:
+    """The driver's environment now, for a worker to apply (:class:`WorkerOptions`)."""
+    return dict(os.environ)
+
+
+def worker_context(devices: Sequence[str] = ("cpu",), *, started_only: bool = False) -> Any:
+    """The ``multiprocessing`` context to start a worker for runs on ``devices`` with (see the
+    module's docstring). With ``started_only``, the forkserver is used only if it is already up,
+    so that a start never waits for the server's ``import torch``."""
+    spawn = multiprocessing.get_context("spawn")
+    if not forkserver_wanted(devices):
+        return spawn
+    running = _server_running()
+    if started_only and not (running and _SERVER["forked"]):
+        return spawn
+    if running and _startup_vars(os.environ) != _startup_vars(_SERVER["environ"] or {}):
+        return spawn
+    if not running:
+        _start_server()
+    return multiprocessing.get_context("forkserver")
+
+
+def forked(context: Any) -> None:
+    """A worker was started with ``context``: if it is the forkserver's, the server is up (its
+    ``import torch`` done), and a start with ``started_only`` may use it."""
+    if context.get_start_method() == "forkserver":
+        _SERVER["forked"] = _server_running()
+
+
+def _startup_vars(environ: Any) -> dict[str, str]:
+    # PYTHONPATH aside: a worker's sys.path is the driver's, spawned or forked (the preparation
+    # data sets it), so a change to it after the driver started reaches neither
+    return {
+        k: v
+        for k, v in environ.items()
+        if k.upper().startswith(STARTUP_PREFIXES) and k != "PYTHONPATH"
+    }
+
+
+def _server_running() -> bool:
+    """Whether the forkserver this module started is still running."""
+    from multiprocessing import forkserver
+
+    pid = _SERVER["pid"]
+    return pid is not None and pid == getattr(forkserver._forkserver, "_forkserver_pid", None)
+
+
+def _start_server() -> None:
+    """Start the forkserver (it imports :data:`PRELOAD`; a first fork waits for that)."""
+    from multiprocessing import forkserver
+
+    forkserver.set_forkserver_preload(PRELOAD)
+    forkserver.ensure_running()
+    _SERVER["environ"], _SERVER["forked"] = dict(os.environ), False
+    _SERVER["pid"] = forkserver._forkserver._forkserver_pid
+
+
+def leave_forkserver() -> None:
+    """In a forked worker: let go of the forkserver's "alive" pipe, which every forked child
+    inherits. The server exits when no process holds it, so a worker that kept it would keep the
+    server (its parent, whose death kills it) alive after the driver died."""
+    from multiprocessing import forkserver
+
+    fd = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
+    if fd is not None and forkserver._forkserver._forkserver_pid is None:
+        os.close(fd)
+        forkserver._forkserver._forkserver_alive_fd = None

@@ -1,0 +1,145 @@
+"""Workers forked from a server that has imported torch: what the user sees is what a spawned
+worker gave (the driver's current environment, a process group of its own, death with the
+driver), and ``SCRATCHLAB_WORKER_START=spawn`` brings spawned workers back."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scratchlab.runner.cli import cli
+from scratchlab.runner.workerstart import START_ENV
+
+PROBE = '''
+"""Runs that record the process they ran in."""
+
+import os
+import time
+
+from scratchlab.plugins import Experiment, hookimpl
+
+
+def probe(ctx):
+    ctx.metric("probe", float(os.environ.get("SL_PROBE", "0")))
+    ctx.metric("pid", float(os.getpid()))
+    ctx.metric("ppid", float(os.getppid()))
+    ctx.metric("pgid", float(os.getpgid(0)))
+
+
+def hang(ctx):
+    with open(os.environ["SL_PIDS"], "a") as out:
+        out.write(f"{os.getpid()} {os.getppid()}\\n")
+    time.sleep(600)
+
+
+@hookimpl
+def register_experiments(register):
+    register(Experiment(name="probe", run=probe))
+    register(Experiment(name="hang", run=hang))
+'''
+
+
+def _metrics(db: Path, sweep: int) -> list[dict[str, float]]:
+    """The metrics of each run of sweep ``sweep``, one dict per run."""
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        rows = connection.execute(
+            "SELECT run_id, name, value FROM metrics JOIN runs USING (run_id) WHERE sweep_id = ?",
+            (sweep,),
+        ).fetchall()
+    out: dict[int, dict[str, float]] = {}
+    for run_id, name, value in rows:
+        out.setdefault(run_id, {})[name] = value
+    return list(out.values())
+
+
+def _sweep(db: Path) -> None:
+    args = ["--db", f"sqlite:///{db}", "--plugin", "probeplugin", "sweep"]
+    args += ["--experiments", "probe", "--repeat", "4", "--workers", "2", "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def probe_plugin(plugin_path, clean_plugin_env, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("SCRATCHLAB_DB", raising=False)
+    monkeypatch.delenv(START_ENV, raising=False)
+    return plugin_path({"probeplugin": PROBE})
+
+
+@pytest.mark.slow
+def test_a_sweep_sees_the_environment_the_driver_has_now(probe_plugin, tmp_path, monkeypatch):
+    db = tmp_path / "runs.db"
+    monkeypatch.setenv("SL_PROBE", "1")
+    _sweep(db)
+    monkeypatch.setenv("SL_PROBE", "2")  # after the forkserver started with the first sweep
+    _sweep(db)
+    first, second = _metrics(db, 1), _metrics(db, 2)
+    assert [m["probe"] for m in first] == [1.0] * 4
+    assert [m["probe"] for m in second] == [2.0] * 4
+    # workers were forked (their parent is the server, not this driver), each leads its group
+    assert any(m["ppid"] != os.getpid() for m in second)
+    assert all(m["pgid"] == m["pid"] for m in first + second)
+
+
+@pytest.mark.slow
+def test_worker_start_spawn_starts_every_worker_from_the_driver(
+    probe_plugin, tmp_path, monkeypatch
+):
+    db = tmp_path / "runs.db"
+    monkeypatch.setenv(START_ENV, "spawn")
+    _sweep(db)
+    _sweep(db)
+    assert {m["ppid"] for m in _metrics(db, 1) + _metrics(db, 2)} == {float(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_forked_workers_and_their_server_die_with_a_driver_killed_by_sigkill(tmp_path, monkeypatch):
+    (tmp_path / "probeplugin.py").write_text(PROBE)
+    pids = tmp_path / "pids.txt"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
+    monkeypatch.setenv("SL_PIDS", str(pids))
+    monkeypatch.delenv(START_ENV, raising=False)
+    argv = [sys.executable, "-m", "scratchlab.runner.cli", "--db", f"sqlite:///{tmp_path / 'r.db'}"]
+    argv += ["--plugin", "probeplugin", "sweep", "--experiments", "hang", "--repeat", "2"]
+    driver = subprocess.Popen([*argv, "--workers", "2", "-q"], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and len(_lines(pids)) < 2:
+            time.sleep(0.1)
+        workers = [tuple(map(int, line.split())) for line in _lines(pids)]
+        assert len(workers) == 2
+        servers = {ppid for _pid, ppid in workers} - {driver.pid}
+        assert servers, "no worker was forked from the server"
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        left = [p for p in [*servers, *(pid for pid, _ in workers)] if _alive(p)]
+        while left and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = [p for p in left if _alive(p)]
+        assert not left, "a worker or the forkserver outlived its driver"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
