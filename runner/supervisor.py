@@ -1,8 +1,9 @@
 """Supervised worker processes: a run's plugin code cannot take the sweep down.
 
 :class:`SupervisedBackend` is the default way a sweep executes. It keeps a
-pool of long-lived worker processes (started with ``spawn`` once per sweep,
-each importing torch and loading the plugins before it says it is ready) and
+pool of long-lived worker processes (forked from a server that has imported
+torch, or spawned: :mod:`~scratchlab.runner.workerstart`; each loads the
+plugins before it says it is ready) and
 hands each one run at a time over a pipe; the worker sends the
 :class:`~scratchlab.core.records.RunResult` back and the driver, the single
 database writer, stores it. What a plugin does to its own process stays there:

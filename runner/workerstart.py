@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,7 +95,18 @@ def _start_server() -> None:
     from multiprocessing import forkserver
 
     forkserver.set_forkserver_preload(PRELOAD)
-    forkserver.ensure_running()
+    # the server ignores a closed terminal, as workers do (the driver decides); an ignored
+    # signal stays ignored across its exec. Ctrl-C it ignores itself.
+    hup = getattr(signal, "SIGHUP", None)
+    try:
+        previous = signal.signal(hup, signal.SIG_IGN) if hup is not None else None
+    except ValueError:  # not the main thread: leave it
+        hup = None
+    try:
+        forkserver.ensure_running()
+    finally:
+        if hup is not None:
+            signal.signal(hup, previous)
     _SERVER["environ"], _SERVER["forked"] = dict(os.environ), False
     _SERVER["pid"] = forkserver._forkserver._forkserver_pid
 
