@@ -46,6 +46,7 @@ SCRIPTS: tuple[tuple[str, str], ...] = (
     ("sweep_overhead", "per-run sweep overhead, 2-worker speed-up"),
     ("small_sweep", "a one-run sweep by default vs --inline and import torch"),
     ("plugin_load", "loading the plugins vs loading them and hashing every component"),
+    ("worker_start", "a worker's start to ready: forked from the torch forkserver vs spawned"),
     ("plan_size", "a plan past the run limit refused vs built"),
     ("report_pages", "report page times at 10,000 runs"),
     ("scale", "runner runs and database size at 1k, 10k and 100k runs"),
