@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from scratchlab.runner.cli import cli
-from scratchlab.runner.workerstart import START_ENV
+from scratchlab.runner.workerstart import START_ENV, worker_context
 
 PROBE = '''
 """Runs that record the process they ran in."""
@@ -143,3 +143,16 @@ def test_forked_workers_and_their_server_die_with_a_driver_killed_by_sigkill(tmp
 
 def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+def test_accelerator_sweeps_the_escape_hatch_and_changed_startup_variables_spawn(monkeypatch):
+    monkeypatch.delenv(START_ENV, raising=False)
+    assert worker_context(("cpu",)).get_start_method() == "forkserver"
+    # a CUDA context must never be forked: an accelerator's workers start fresh
+    assert worker_context(("cpu", "cuda:0")).get_start_method() == "spawn"
+    # read when torch loads (OpenMP): a fork cannot change it, a fresh interpreter can
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "") + "7")
+    assert worker_context(("cpu",)).get_start_method() == "spawn"
+    monkeypatch.undo()
+    monkeypatch.setenv(START_ENV, "spawn")
+    assert worker_context(("cpu",)).get_start_method() == "spawn"
