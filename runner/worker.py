@@ -1,6 +1,7 @@
 """The worker process of the supervised pool, and the memory limit it runs under.
 
-:func:`worker_main` is what each worker process runs: it sends its stdout and
+:func:`worker_main` is what each worker process runs: it takes the driver's
+environment (a forked worker starts with the forkserver's), sends its stdout and
 stderr to a file the driver reads a failed run's tail from, ignores Ctrl-C and
 SIGHUP (the driver decides), dies with the driver (Linux ``PR_SET_PDEATHSIG``),
 enables ``faulthandler`` (a crash's Python stack lands in that file), imports
