@@ -2,8 +2,8 @@
 
 :class:`WorkerPool` keeps the workers of one sweep: it starts them (forked from a server that
 has imported torch, or spawned: :mod:`~scratchlab.runner.workerstart`), adopts the worker the
-command line started early (:func:`~scratchlab.runner.workerproc.start_early`), tops the pool up as workers retire or die,
-and stops each one with its whole process group
+command line started early (:func:`~scratchlab.runner.workerproc.start_early`), tops the pool
+up as workers retire or die, and stops each one with its whole process group
 (:func:`~scratchlab.runner.workerproc.stop_worker`). A plugin whose import crashes a worker is
 left out of the next workers by name; workers that die before they are ready, with no plugin to
 blame, :data:`START_ATTEMPTS` times in a row stop the sweep with :class:`WorkerStartError`.
