@@ -132,8 +132,8 @@ def _caller_main_hidden() -> Iterator[None]:
     """Hide the caller's ``__main__`` while a worker is spawned, so the worker never runs it.
 
     ``spawn`` and the forkserver re-import the parent's main module in the child (by its file
-    or its module name, from the preparation data). A worker needs nothing from it (it runs :func:`worker_main` and imports plugins by
-    name), and re-running it is harmful: a script that calls ``sl.sweep`` without an
+    or its module name, from the preparation data). A worker needs nothing from it (it runs
+    :func:`worker_main` and imports plugins by name), and re-running it is harmful: a script that calls ``sl.sweep`` without an
     ``if __name__ == "__main__":`` guard would start a new sweep, stored in the user's
     database, inside every worker; a main module that cannot be imported again (a Streamlit
     page, an interactive session's stand-in) would kill the worker before it is ready.
