@@ -111,6 +111,17 @@ def _start_server() -> None:
     _SERVER["pid"] = forkserver._forkserver._forkserver_pid
 
 
+def stop_server() -> None:
+    """Stop the forkserver this module started, if it runs (workers forked from it die with it:
+    call it between sweeps). The next worker that may be forked starts a new server, with the
+    environment of then; until a call to this, a changed startup variable means spawn."""
+    from multiprocessing import forkserver
+
+    if _server_running():
+        forkserver._forkserver._stop()
+    _SERVER.update(environ=None, pid=None, forked=False)
+
+
 def leave_forkserver() -> None:
     """In a forked worker: let go of the forkserver's "alive" pipe, which every forked child
     inherits. The server exits when no process holds it, so a worker that kept it would keep the

@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from scratchlab.runner.cli import cli
-from scratchlab.runner.workerstart import START_ENV, worker_context
+from scratchlab.runner.workerproc import stop_early
+from scratchlab.runner.workerstart import START_ENV, stop_server, worker_context
 
 PROBE = '''
 """Runs that record the process they ran in."""
@@ -69,6 +70,16 @@ def _sweep(db: Path) -> None:
 
 
 @pytest.fixture
+def fresh_server():
+    """No forkserver running: an earlier test in this process may have started one under
+    another environment (after which a changed startup variable rightly means spawn)."""
+    stop_early()
+    stop_server()
+    yield
+    stop_server()
+
+
+@pytest.fixture
 def probe_plugin(plugin_path, clean_plugin_env, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("SCRATCHLAB_DB", raising=False)
     monkeypatch.delenv(START_ENV, raising=False)
@@ -76,7 +87,9 @@ def probe_plugin(plugin_path, clean_plugin_env, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.mark.slow
-def test_a_sweep_sees_the_environment_the_driver_has_now(probe_plugin, tmp_path, monkeypatch):
+def test_a_sweep_sees_the_environment_the_driver_has_now(
+    fresh_server, probe_plugin, tmp_path, monkeypatch
+):
     db = tmp_path / "runs.db"
     monkeypatch.setenv("SL_PROBE", "1")
     _sweep(db)
@@ -145,7 +158,9 @@ def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_accelerator_sweeps_the_escape_hatch_and_changed_startup_variables_spawn(monkeypatch):
+def test_accelerator_sweeps_the_escape_hatch_and_changed_startup_variables_spawn(
+    fresh_server, monkeypatch
+):
     monkeypatch.delenv(START_ENV, raising=False)
     assert worker_context(("cpu",)).get_start_method() == "forkserver"
     # a CUDA context must never be forked: an accelerator's workers start fresh
