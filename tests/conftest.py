@@ -29,14 +29,6 @@ for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto`` runs two test workers more than there are usable cores. Much of the
-    suite waits rather than computes (worker processes starting, servers and browsers
-    answering, timeouts running out), so on 2 cores 4 test workers finish sooner than 2
-    (measured side by side in the issue 22 note); the tests do not depend on speed."""
-    return len(os.sched_getaffinity(0)) + 2
-
-
 pytest_plugins = [
     "fixtures.analysis",
     "fixtures.authoring",
