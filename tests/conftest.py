@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
 
-
 pytest_plugins = [
     "fixtures.analysis",
     "fixtures.authoring",
