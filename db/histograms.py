@@ -14,21 +14,17 @@ import pandas as pd
 from sqlalchemy import select
 
 from scratchlab.db import models as m
+from scratchlab.db import recording
 from scratchlab.db.filters import RunFilter, as_filter
 from scratchlab.db.scope import run_ids_in
 from scratchlab.db.store import Store
 
+#: the columns of the table :func:`activation_histograms` returns: those stored (one list, in
+#: :mod:`scratchlab.db.recording`), with the bin counts decoded under the name ``counts``
 HISTOGRAM_COLUMNS = [
-    "run_id",
-    "model",
-    "layer",
-    "name",
-    "step",
-    "lo",
-    "hi",
-    "counts",
-    "frac_near_zero",
+    "counts" if column == "counts_json" else column for column in recording.HISTOGRAM_COLUMNS
 ]
+_COUNTS = recording.HISTOGRAM_COLUMNS.index("counts_json")
 
 
 def activation_histograms(
@@ -51,21 +47,13 @@ def activation_histograms(
         if layers is not None:
             clauses.append(h.name.in_([layers] if isinstance(layers, str) else list(layers)))
         stmt = (
-            select(
-                h.run_id,
-                h.model,
-                h.layer,
-                h.name,
-                h.step,
-                h.lo,
-                h.hi,
-                h.counts_json,
-                h.frac_near_zero,
-            )
+            select(*(h[column] for column in recording.HISTOGRAM_COLUMNS))
             .where(*clauses)
             .order_by(h.run_id, h.model, h.layer, h.step)
         )
-        rows = [(*r[:7], json.loads(r[7]), r[8]) for r in conn.execute(stmt)]
+        rows = [
+            (*r[:_COUNTS], json.loads(r[_COUNTS]), *r[_COUNTS + 1 :]) for r in conn.execute(stmt)
+        ]
     table = pd.DataFrame.from_records(rows, columns=HISTOGRAM_COLUMNS)
     table["step"] = table["step"].astype("Int64")
     return table

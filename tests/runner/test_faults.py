@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures.processes import alive
 
 from scratchlab.runner.execute import REASON_LIMIT
 
@@ -150,17 +151,6 @@ def runs(db: Path) -> dict[str, tuple[str, str]]:
     with contextlib.closing(sqlite3.connect(db)) as c:
         rows = c.execute("SELECT experiment, status, reason FROM runs").fetchall()
     return {e: (s, r or "") for e, s, r in rows}
-
-
-def alive(pid: int, began: str) -> bool:
-    """Whether the process ``pid`` that started at ``began`` still runs: a killed one not yet
-    reaped is a zombie (gone), and a new process that got the same pid (pids wrap at 32768 on
-    a busy machine) started later."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return False
-    return fields[0] != "Z" and fields[19] == began
 
 
 def children_gone() -> bool:

@@ -21,6 +21,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fixtures.processes import alive
 
 PLUGIN = "pollutingplugin"
 
@@ -227,15 +228,6 @@ def stored(db: Path) -> dict[str, dict]:
                 "stats": [row[2:] for row in stats],  # without the row's and the run's ids
             }
     return out
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` still runs (a killed process not yet reaped by init is a zombie: gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def snapshot(metrics: dict) -> dict:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures.processes import start_time
 
 MODULE = "stallplugin"
 
@@ -90,17 +91,6 @@ def wait_for_a_run(pids: Path, process: subprocess.Popen) -> int:
         assert process.poll() is None, process.communicate()
         time.sleep(0.1)
     raise AssertionError("no run started within 180 s")
-
-
-def start_time(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot; None when it is gone or a zombie).
-    With its pid it names one process, even after the pid is used again (pids wrap at 32768
-    on a busy machine)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return None if fields[0] == "Z" else fields[19]
 
 
 def gone(pid: int, began: str | None, seconds: float = 60) -> bool:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures.processes import start_time
 
 FAULTY = "faultyplugin"
 
@@ -181,17 +182,6 @@ def metrics(db: Path, experiment: str) -> list[dict[str, float]]:
     ):
         out.setdefault(run_id, {})[name] = value
     return list(out.values())
-
-
-def start_time(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot; None when it is gone or a zombie).
-    With its pid it names one process, even after the pid is used again (pids wrap at 32768
-    on a busy machine)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return None if fields[0] == "Z" else fields[19]
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fixtures.processes import start_time
 
 from scratchlab.runner.cli import cli
 from scratchlab.runner.workerproc import WorkerHandle, stop_worker
@@ -47,16 +48,6 @@ def _leader(pids: str) -> None:
     os.setpgid(0, 0)
     subprocess.Popen([sys.executable, "-c", FORKER, pids])
     time.sleep(600)
-
-
-def start_time(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks since boot), or None when it is gone or a
-    zombie: with its pid, it names one process even after the pid is used again."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return None if fields[0] == "Z" else fields[19]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

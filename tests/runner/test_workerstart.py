@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fixtures.processes import alive
 
 from scratchlab.runner.cli import cli
 from scratchlab.runner.workerproc import stop_early
@@ -114,14 +115,6 @@ def test_worker_start_spawn_starts_every_worker_from_the_driver(
     assert {m["ppid"] for m in _metrics(db, 1) + _metrics(db, 2)} == {float(os.getpid())}
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 def test_forked_workers_and_their_server_die_with_a_driver_killed_by_sigkill(tmp_path, monkeypatch):
     (tmp_path / "probeplugin.py").write_text(PROBE)
@@ -143,10 +136,10 @@ def test_forked_workers_and_their_server_die_with_a_driver_killed_by_sigkill(tmp
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
         deadline = time.monotonic() + 60
-        left = [p for p in [*servers, *(pid for pid, _ in workers)] if _alive(p)]
+        left = [p for p in [*servers, *(pid for pid, _ in workers)] if alive(p)]
         while left and time.monotonic() < deadline:
             time.sleep(0.1)
-            left = [p for p in left if _alive(p)]
+            left = [p for p in left if alive(p)]
         assert not left, "a worker or the forkserver outlived its driver"
     finally:
         if driver.poll() is None:
