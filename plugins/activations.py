@@ -7,11 +7,10 @@ gradient with respect to the input ``x``; the lessons' ``relu_grad`` is
 
 from __future__ import annotations
 
-import torch
-
 from scratchlab.plugins import Activation, hookimpl
 from scratchlab.plugins.contracts import finite, in_range
 from scratchlab.plugins.inits import gain
+from scratchlab.plugins.lazytorch import torch
 
 #: default negative slope of ``leaky-relu`` (PyTorch's default too)
 LEAKY_SLOPE = 0.01

@@ -20,10 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import torch
-from torch.nn import init as torch_init
-
 from scratchlab.plugins import Init, hookimpl
+from scratchlab.plugins.lazytorch import no_grad, torch, torch_init
 
 MODES: tuple[str, ...] = ("fan_in", "fan_out")
 
@@ -63,25 +61,25 @@ def fan(shape: Sequence[int], mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
-@torch.no_grad()
+@no_grad
 def init_randn(weight: torch.Tensor, gain: float, *, mode: str = "fan_in") -> None:
     """Standard normal, std 1, no scaling (the lessons' first ``torch.randn``); gain and mode ignored."""
     weight.normal_(0.0, 1.0)
 
 
-@torch.no_grad()
+@no_grad
 def init_simple(weight: torch.Tensor, gain: float, *, mode: str = "fan_in") -> None:
     """Normal with std ``1/sqrt(fan_in)`` (the lessons' ``randn(m, nh)/math.sqrt(m)``); gain ignored."""
     weight.normal_(0.0, 1.0 / math.sqrt(fan(weight.shape, "fan_in")))
 
 
-@torch.no_grad()
+@no_grad
 def init_kaiming_normal(weight: torch.Tensor, gain: float, *, mode: str = "fan_in") -> None:
     """Own Kaiming/He normal: std ``gain / sqrt(fan)``, fan chosen by ``mode``."""
     weight.normal_(0.0, gain / math.sqrt(fan(weight.shape, mode)))
 
 
-@torch.no_grad()
+@no_grad
 def init_kaiming_uniform(weight: torch.Tensor, gain: float, *, mode: str = "fan_in") -> None:
     """Own Kaiming uniform, the lessons' ``kaiming2``: bound ``sqrt(3) * gain / sqrt(fan)``."""
     std = gain / math.sqrt(fan(weight.shape, mode))
@@ -90,7 +88,7 @@ def init_kaiming_uniform(weight: torch.Tensor, gain: float, *, mode: str = "fan_
     weight.uniform_(-bound, bound)
 
 
-@torch.no_grad()
+@no_grad
 def init_torch_kaiming_normal(weight: torch.Tensor, gain: float, *, mode: str = "fan_in") -> None:
     """``torch.nn.init.kaiming_normal_`` scaled to ``gain``.
 
@@ -103,7 +101,7 @@ def init_torch_kaiming_normal(weight: torch.Tensor, gain: float, *, mode: str = 
     weight.mul_(gain)
 
 
-@torch.no_grad()
+@no_grad
 def init_torch_default(weight: torch.Tensor, gain: float, *, mode: str = "fan_in") -> None:
     """What ``nn.Linear``/``nn.Conv2d`` reset does: ``kaiming_uniform_(a=sqrt(5))``.
 
@@ -113,7 +111,7 @@ def init_torch_default(weight: torch.Tensor, gain: float, *, mode: str = "fan_in
     torch_init.kaiming_uniform_(weight, a=math.sqrt(5))
 
 
-@torch.no_grad()
+@no_grad
 def init_xavier(weight: torch.Tensor, gain: float, *, mode: str = "fan_in") -> None:
     """Own Glorot/Xavier uniform: bound ``gain * sqrt(6 / (fan_in + fan_out))``; mode ignored."""
     fan_in, fan_out = fans(weight.shape)
@@ -144,7 +142,7 @@ LSUV_TOL = 1e-3
 LSUV_MAX_ITER = 30
 
 
-@torch.no_grad()
+@no_grad
 def lsuv(model: Any, xb: torch.Tensor, layers: Sequence[Any]) -> list[tuple[float, float]]:
     """07a_lsuv's ``lsuv_module`` on each of ``layers`` in order; returns each one's final (mean, std).
 

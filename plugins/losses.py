@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
-import torch.nn.functional as F
-
 from scratchlab.plugins import Loss, hookimpl
 from scratchlab.plugins.contracts import in_range
+from scratchlab.plugins.lazytorch import F, torch
 
 
 def mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -16,11 +16,12 @@ backward uses the same strategy, so training with it measures it both ways.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-
-import torch
+from typing import Any
 
 from scratchlab.plugins import Matmul, hookimpl
+from scratchlab.plugins.lazytorch import torch
 
 #: Largest problem (m*k*n multiply-adds) each strategy is fit for, so that one
 #: call at the limit takes a few seconds. Measured on the 2-core development
@@ -106,24 +107,31 @@ def matmul_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a @ b
 
 
-class _StrategyMatmul(torch.autograd.Function):
-    """``a @ b`` whose forward and backward matmuls both use one strategy."""
+@functools.cache
+def _strategy_matmul() -> Any:
+    """The ``torch.autograd.Function`` computing ``a @ b`` with one strategy forward and
+    backward (made on first use: its base class is torch's)."""
 
-    @staticmethod
-    def forward(ctx, a, b, fn):  # type: ignore[override]
-        ctx.save_for_backward(a, b)
-        ctx.fn = fn
-        return fn(a, b)
+    class StrategyMatmul(torch.autograd.Function):
+        """``a @ b`` whose forward and backward matmuls both use one strategy."""
 
-    @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
-        a, b = ctx.saved_tensors
-        # the loop strategies index row by row; transposed views would make
-        # them (and einsum) walk memory with a stride, so copy once
-        grad = grad.contiguous()
-        grad_a = ctx.fn(grad, b.T.contiguous()) if ctx.needs_input_grad[0] else None
-        grad_b = ctx.fn(a.T.contiguous(), grad) if ctx.needs_input_grad[1] else None
-        return grad_a, grad_b, None
+        @staticmethod
+        def forward(ctx, a, b, fn):  # type: ignore[override]
+            ctx.save_for_backward(a, b)
+            ctx.fn = fn
+            return fn(a, b)
+
+        @staticmethod
+        def backward(ctx, grad):  # type: ignore[override]
+            a, b = ctx.saved_tensors
+            # the loop strategies index row by row; transposed views would make
+            # them (and einsum) walk memory with a stride, so copy once
+            grad = grad.contiguous()
+            grad_a = ctx.fn(grad, b.T.contiguous()) if ctx.needs_input_grad[0] else None
+            grad_b = ctx.fn(a.T.contiguous(), grad) if ctx.needs_input_grad[1] else None
+            return grad_a, grad_b, None
+
+    return StrategyMatmul
 
 
 def autograd_matmul(
@@ -137,7 +145,7 @@ def autograd_matmul(
     """
 
     def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return _StrategyMatmul.apply(a, b, fn)
+        return _strategy_matmul().apply(a, b, fn)
 
     matmul.__doc__ = f"a @ b through {getattr(fn, '__name__', repr(fn))}, forward and backward."
     return matmul

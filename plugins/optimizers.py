@@ -44,10 +44,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import torch
-
 from scratchlab.plugins import hookimpl
 from scratchlab.plugins.contracts import Bounds, non_negative, one_of
+from scratchlab.plugins.lazytorch import no_grad, torch
 from scratchlab.plugins.training_types import OPTIMIZER, Optimizer
 
 #: ``lamb``'s cap on the trust ratio ``r1/r2`` (the lessons' ``min(r1/r2, 10)``)
@@ -227,7 +226,7 @@ class StatefulOptimizer:
         self.hypers: dict[str, Any] = dict(hypers)
         self.state: dict[torch.Tensor, dict[str, Any]] = {}
 
-    @torch.no_grad()
+    @no_grad
     def step(self) -> None:
         """One optimisation step for every parameter with a gradient."""
         for p in self.params:

@@ -136,10 +136,25 @@ def _is_module(name: str) -> bool:
     # module lookup walks every path entry
     if name in sys.modules:
         return True
+    parent = name.rpartition(".")[0]
     try:
+        # find_spec imports the parent: a plain module (one that imports torch, say) has no
+        # submodules, and asking must not run it
+        if parent and not _is_package(parent):
+            return False
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_package(name: str) -> bool:
+    """Whether ``name`` is a package (found without running it: only its parents are imported)."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return hasattr(module, "__path__")
+    spec = importlib.util.find_spec(name)
+    return spec is not None and spec.submodule_search_locations is not None
 
 
 def _index(module: str) -> CodeIndex | None:

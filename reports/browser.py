@@ -29,11 +29,28 @@ APP = Path(__file__).resolve().parent / "app.py"
 #: what ``runner report`` serves: ``app.py`` with its imports warmed (``reports/server.py``)
 SERVER = Path(__file__).resolve().parent / "server.py"
 
+#: whether a chart's canvas has a drawn pixel (sampled) or its svg has marks: Vega
+#: creates and sizes the canvas first, then draws into it
+PAINTED = """function painted(chart) {
+  if (chart.tagName.toLowerCase() === 'svg') return chart.querySelector('path, rect, text') !== null;
+  if (!chart.width || !chart.height) return false;
+  try {
+    const pixels = chart.getContext('2d').getImageData(0, 0, chart.width, chart.height).data;
+    for (let i = 3; i < pixels.length; i += 4 * 7) if (pixels[i] !== 0) return true;
+  } catch (e) { return true; }  // a canvas that cannot be read was drawn by someone
+  return false;
+}"""
+
 #: what a page shows once Streamlit has rendered it (one JSON object)
-PROBE = """JSON.stringify({
+PROBE = (
+    PAINTED
+    + """;
+JSON.stringify({
   url: location.href,
   title: (document.querySelector('h1') || {}).textContent || null,
   charts: document.querySelectorAll('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg').length,
+  painted: Array.from(document.querySelectorAll('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'))
+    .filter(painted).length,
   tables: document.querySelectorAll('[data-testid="stDataFrame"], [data-testid="stTable"]').length,
   exceptions: document.querySelectorAll('[data-testid="stException"]').length,
   errors: Array.from(document.querySelectorAll('[data-testid="stAlertContentError"]')).map(e => e.textContent),
@@ -46,6 +63,7 @@ PROBE = """JSON.stringify({
     + ' [data-testid="stMain"] .katex, [data-testid="stMain"] code span[style*="color"],'
     + ' [data-testid="stMain"] span[class*="colored"]')).map(e => e.textContent),
 })"""
+)
 
 
 def chromium_binary() -> str | None:
@@ -211,9 +229,10 @@ class Chromium:
     ) -> Visit:
         """Open ``url`` and wait until it shows a title, at least one ``ready`` element
         (``charts``, ``tables`` or ``title``), the text ``expect`` when given, and
-        Streamlit is idle; then wait ``settle`` seconds (Vega finishes drawing), save a
-        PNG ``screenshot`` if asked, and return the :class:`Visit`. ``seconds`` counts
-        from navigation to ready, settle excluded. (On a busy machine the last elements
+        Streamlit is idle; then wait, at most ``settle`` seconds, until every chart is
+        drawn and the page stops changing (:func:`_until_settled`), save a PNG
+        ``screenshot`` if asked, and return the :class:`Visit`. ``seconds`` counts from
+        navigation to ready, settle excluded. (On a busy machine the last elements
         of a script run can reach the page after Streamlit says it is idle: ``expect``
         waits for the one a caller needs.)"""
         return asyncio.run(
@@ -256,8 +275,7 @@ class Chromium:
                     raise RuntimeError(f"no sidebar link for {title!r} on the page")
             shown = await _until_shown(page, ready, title, expect, deadline=started + timeout)
             seconds = time.monotonic() - started
-            await asyncio.sleep(settle)
-            state = {**await page.probe(), "ready": shown}
+            state = {**await _until_settled(page, settle), "ready": shown}
             if screenshot is not None:
                 screenshot.write_bytes(await page.screenshot(full_page))
             return Visit(state=state, requests=page.requests, seconds=seconds)
@@ -335,3 +353,33 @@ async def _until_shown(
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.1)
+
+
+#: how long a page must stay the same, every chart drawn, to count as settled
+STILL_S = 0.4
+
+
+async def _until_settled(page: DevTools, settle: float) -> dict:
+    """Probe the page until every chart on it is drawn and what it shows (elements,
+    drawn charts, text) has not changed for :data:`STILL_S`, or ``settle`` seconds
+    pass; the last probe. (Vega draws after Streamlit is idle: a fixed pause was either
+    too short on a busy machine or wasted on a quiet one.)"""
+    deadline = time.monotonic() + settle
+    state = await page.probe()
+    still_since = time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        now = await page.probe()
+        if _looks(now) != _looks(state):
+            still_since = time.monotonic()
+        state = now
+        drawn = state.get("painted", 0) >= state.get("charts", 0)
+        if drawn and time.monotonic() - still_since >= STILL_S:
+            break
+    return state
+
+
+def _looks(state: dict) -> tuple:
+    """What of a probe tells whether the page is still changing."""
+    keys = ("title", "charts", "painted", "tables", "exceptions", "text")
+    return tuple(str(state.get(key)) for key in keys)

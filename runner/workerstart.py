@@ -25,8 +25,9 @@ from typing import Any
 
 #: environment variable: ``spawn`` starts every worker with a fresh interpreter
 START_ENV = "SCRATCHLAB_WORKER_START"
-#: the modules the forkserver imports before it forks workers
-PRELOAD = ["torch"]
+#: the modules the forkserver imports before it forks workers (the last freezes what the
+#: others made, see :mod:`scratchlab.runner.forkserver_ready`)
+PRELOAD = ["torch", "scratchlab.runner.forkserver_ready"]
 #: variables read when an interpreter starts or torch (and its OpenMP, MKL, CUDA) is loaded
 STARTUP_PREFIXES = ("PYTHON", "LD_", "OMP_", "KMP_", "GOMP_", "MKL_", "CUDA_", "TORCH", "PYTORCH")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from scratchlab.plugins import DataSplits
+from scratchlab.plugins.lazytorch import torch
 
 
 class DatasetError(ValueError):

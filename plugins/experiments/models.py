@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from scratchlab.plugins.experiments.train import CNN_FILTERS
+
 Tensor = torch.Tensor
 
 
@@ -170,10 +172,6 @@ def correct(output: Tensor, labels: Tensor) -> Tensor:
         predicted = output.squeeze(-1).round()
         return (predicted == labels.to(predicted.dtype)).sum()
     return (output.argmax(dim=-1) == labels).sum()
-
-
-#: 06_cuda_cnn_hooks_init's filters per conv layer
-CNN_FILTERS: tuple[int, ...] = (8, 16, 32, 32)
 
 
 class ConvLayer(Shift):

@@ -62,6 +62,9 @@ from scratchlab.plugins.contracts import Bounds, one_of, positive
 
 #: the models ``model`` chooses from (see :mod:`.models`)
 MODELS: tuple[str, ...] = ("mlp", "cnn")
+#: 06_cuda_cnn_hooks_init's filters per conv layer of the ``cnn`` model (here, not in
+#: ``models``, so that planning checks a norm against them without importing torch)
+CNN_FILTERS: tuple[int, ...] = (8, 16, 32, 32)
 
 #: the norm that means "none": the only one the mlp accepts
 DEFAULT_NORM = "none"
@@ -174,7 +177,7 @@ def steps_per_epoch(ctx: Any) -> int:
 
 def layer_sizes(ctx: Any) -> tuple[int, ...]:
     """The (in, out) chain of every matmul the model does, for the strategy's limit."""
-    from scratchlab.plugins.experiments.models import CNN_FILTERS, output_width
+    from scratchlab.plugins.experiments.models import output_width
 
     data, p = ctx.data, ctx.params
     n_out = output_width(ctx.loss, data.n_classes)
@@ -326,8 +329,6 @@ def divergence(
 def check_combination(components: Any, params: Any) -> str | None:
     """Planning's check: a norm that cannot take one of the CNN's channel counts (groupnorm
     whose groups do not divide them) is refused with the layer and its channel count."""
-    from scratchlab.plugins.experiments.models import CNN_FILTERS
-
     norm = components.get("norm")
     check = getattr(norm, "check", None)
     if params.get("model") != "cnn" or check is None:

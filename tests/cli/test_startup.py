@@ -40,6 +40,34 @@ def test_help_does_not_import_torch(argv):
     assert "torch" not in heavy_line.removeprefix("HEAVY=").split(","), heavy_line
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plugins"],
+        ["plugins", "--json"],
+        ["sweep", "--plugins", "matmul,init", "--dry-run"],
+        ["sweep", "--plugins", "norm,optimizer,activation,loss", "--dry-run", "--json"],
+    ],
+)
+def test_listing_and_planning_the_built_ins_do_not_import_torch(argv, tmp_path):
+    """The built-in components import torch when they first run (plugins/lazytorch.py), so
+    listing them and planning a sweep over them start in a fraction of a second."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_TORCH_AFTER.format(argv=["--db", f"sqlite:///{tmp_path}/r.db", *argv]),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    heavy_line = result.stdout.strip().splitlines()[-1]
+    assert "torch" not in heavy_line.removeprefix("HEAVY=").split(","), heavy_line
+
+
 def test_help_lists_commands_and_global_options():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0, result.output

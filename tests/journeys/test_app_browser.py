@@ -71,7 +71,7 @@ def test_every_page_renders_in_chromium_on_the_main_job(main_job_db, chromium, t
         for name, path, title, ready in PAGES:
             shot = SHOTS / f"{name}.png"
             visit = chromium.visit(
-                f"{base}/{path.format(**ids)}", ready=ready, screenshot=shot, settle=2.0
+                f"{base}/{path.format(**ids)}", ready=ready, screenshot=shot, settle=10.0
             )
             state = visit.state
             assert visit.ready, (name, {k: v for k, v in state.items() if k != "text"})

@@ -111,7 +111,7 @@ def test_training_and_checks_pages_show_every_legend_entry(chromium, tmp_path):
     with browser.served_app(url, tmp_path) as base:
         for name, path, ready in pages:
             shot = SHOTS / f"{name}.png"
-            visit = chromium.visit(f"{base}/{path}", ready=ready, screenshot=shot, settle=3.0)
+            visit = chromium.visit(f"{base}/{path}", ready=ready, screenshot=shot, settle=10.0)
             assert visit.ready, name
             assert visit.state["exceptions"] == 0 and not visit.state["errors"], name
             assert shot.stat().st_size > 10_000

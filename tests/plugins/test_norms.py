@@ -12,7 +12,8 @@ from torch import nn
 
 from scratchlab.plugins import bind
 from scratchlab.plugins.manager import load_plugins
-from scratchlab.plugins.norms import GroupNorm, RunningBatchNorm, norms
+from scratchlab.plugins.norm_layers import GroupNorm, RunningBatchNorm
+from scratchlab.plugins.norms import norms
 from scratchlab.runner.cli import cli
 from scratchlab.runner.plan import plan
 from scratchlab.runner.spec import PlanError, SweepSpec
