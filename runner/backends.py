@@ -60,6 +60,8 @@ class Backend(Protocol):
     # Optional, so not in the protocol's checked methods: ``auto_threads(exclusive: bool) -> int``,
     # the torch thread count an ``auto`` run gets on this backend (stored with the run and
     # counted in its key, :mod:`scratchlab.runner.threads`); without it, every usable core.
+    # ``torch_environment() -> dict``, torch's version, threads and devices as the backend's
+    # workers see them (the sweep's environment record); without it, the driver's own.
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def torch_environment() -> dict[str, Any]:
     import torch
 
     info: dict[str, Any] = {
-        "version": torch.__version__,
+        "version": str(torch.__version__),  # a plain str: torch's own subclass pickles with torch
         "threads": torch.get_num_threads(),
         "cuda_build": torch.version.cuda,
         "cuda_available": torch.cuda.is_available(),
@@ -116,6 +117,52 @@ def torch_environment() -> dict[str, Any]:
     return info
 
 
+def torch_environment_forked() -> dict[str, Any]:
+    """:func:`torch_environment` as a worker forked from the worker forkserver sees it, so that
+    the driver of a sweep never imports torch itself (about 1.3 s of CPU at its start); here,
+    when workers are not forked (no forkserver, ``$SCRATCHLAB_WORKER_START=spawn``, a startup
+    variable changed since the server started), torch is imported here already, or the child
+    gives no answer."""
+    from scratchlab.runner import workerstart
+    from scratchlab.runner.workerproc import caller_main_hidden
+
+    if "torch" in sys.modules or not workerstart.forkserver_wanted():
+        return torch_environment()
+    context = workerstart.worker_context()
+    if context.get_start_method() != "forkserver":
+        return torch_environment()
+    answer, child = context.Pipe(duplex=False)
+    process = context.Process(target=_send_torch_environment, args=(child,), daemon=True)
+    with caller_main_hidden():
+        process.start()
+    workerstart.forked(context)
+    child.close()
+    try:
+        if answer.poll(FORKED_ANSWER_S):
+            return answer.recv()
+    except (EOFError, OSError):
+        pass
+    finally:
+        answer.close()
+        process.join(FORKED_ANSWER_S)
+    return torch_environment()
+
+
+#: how long :func:`torch_environment_forked` waits for the forked child's answer
+FORKED_ANSWER_S = 120.0
+
+
+def _send_torch_environment(conn: Any) -> None:
+    """In a child forked from the forkserver: send :func:`torch_environment` and end."""
+    from scratchlab.runner.workerstart import leave_forkserver
+
+    leave_forkserver()
+    try:
+        conn.send(torch_environment())
+    finally:
+        conn.close()
+
+
 def plugin_versions(plugins: Any) -> dict[str, dict[str, Any]]:
     """Each loaded plugin's distribution, version and status, by plugin name."""
     return {
@@ -130,13 +177,17 @@ def plugin_versions(plugins: Any) -> dict[str, dict[str, Any]]:
 
 
 def capture_environment(
-    plugins: Any = None, *, directory: str | Path | None = None
+    plugins: Any = None,
+    *,
+    directory: str | Path | None = None,
+    torch_info: Callable[[], dict[str, Any]] = torch_environment,
 ) -> dict[str, Any]:
     """The environment record stored on a sweep (JSON-ready).
 
     ``plugins`` is the loaded :class:`~scratchlab.plugins.manager.Plugins`;
     ``directory`` the folder whose git revision is recorded (the working
-    directory by default).
+    directory by default); ``torch_info`` gives the ``torch`` part (a backend whose
+    workers are forked asks one of those: :func:`torch_environment_forked`).
     """
     packages = {name: _version(name) for name in KEY_PACKAGES}
     if plugins is not None:
@@ -165,7 +216,7 @@ def capture_environment(
             if hasattr(os, "getloadavg")
             else None,
         },
-        "torch": torch_environment(),
+        "torch": torch_info(),
         "git": git_revision(directory),
         "packages": {k: v for k, v in packages.items() if v is not None},
         "plugins": plugin_versions(plugins) if plugins is not None else {},

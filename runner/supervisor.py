@@ -117,6 +117,13 @@ class SupervisedBackend:
         """The torch threads an ``auto`` run gets here (see :func:`execute.auto_threads`)."""
         return auto_threads(exclusive=exclusive, cores=self.cores, workers=self.size)
 
+    def torch_environment(self) -> dict[str, Any]:
+        """torch's version, threads and devices as a worker forked here sees them: the driver
+        of a supervised sweep need not import torch at all."""
+        from scratchlab.runner.environment import torch_environment_forked
+
+        return torch_environment_forked()
+
     def tasks(self, items: Items) -> list[Task]:
         """``items`` as tasks in the order they run (:func:`~scratchlab.runner.workqueue.make_tasks`)."""
         return make_tasks(self.plugins.registry, items, cores=self.cores, workers=self.size)

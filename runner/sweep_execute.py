@@ -123,12 +123,14 @@ def _begin(
     take over its runs, tell the hooks and the display, and keep the sweep's heartbeat while
     ``stack`` is open: the sweep as the hooks get it, and the runs to start with."""
     from scratchlab.db import ownership
-    from scratchlab.runner.environment import busy_warning, capture_environment
+    from scratchlab.runner.environment import busy_warning, capture_environment, torch_environment
     from scratchlab.runner.execute import run_payload
 
     owner = ownership.Owner.this_process()
 
-    environment = capture_environment(plugins)
+    environment = capture_environment(
+        plugins, torch_info=getattr(backend, "torch_environment", torch_environment)
+    )
     environment["execution"] = backend.describe()
     if (busy := busy_warning(environment)) is not None:
         progress.warn(busy)

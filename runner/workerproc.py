@@ -37,7 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from scratchlab.runner.worker import WorkerOptions, memory_headroom, worker_main
-from scratchlab.runner.workerstart import driver_environ, forked, worker_context
+from scratchlab.runner.workerstart import (
+    driver_environ,
+    forked,
+    forkserver_wanted,
+    worker_context,
+)
 
 #: lines and characters of a run's output kept in its reason
 TAIL_LINES = 25
@@ -120,7 +125,7 @@ def start_worker(context: Any, options: WorkerOptions, number: int) -> WorkerHan
     process = context.Process(
         target=worker_main, args=(child, options), name=f"scratchlab-worker-{number}", daemon=True
     )
-    with _caller_main_hidden():
+    with caller_main_hidden():
         process.start()
     forked(context)
     child.close()
@@ -128,7 +133,7 @@ def start_worker(context: Any, options: WorkerOptions, number: int) -> WorkerHan
 
 
 @contextlib.contextmanager
-def _caller_main_hidden() -> Iterator[None]:
+def caller_main_hidden() -> Iterator[None]:
     """Hide the caller's ``__main__`` while a worker is spawned, so the worker never runs it.
 
     ``spawn`` and the forkserver re-import the parent's main module in the child (by its file
@@ -153,12 +158,17 @@ _EARLY: dict[str, tuple[WorkerHandle, WorkerOptions, Path]] = {}
 
 
 def start_early(modules: Sequence[str], *, max_runs: int | None = None) -> None:
-    """Start one worker now, for a sweep about to be planned: its imports (torch, the plugins)
-    then overlap the driver's own, and a one-run sweep costs little more than ``--inline``. The
-    first :class:`SupervisedBackend` with the same plugins and limits adopts it; if none does,
-    it is stopped when this process exits. It assumes CPU runs (the memory limit); a sweep on an
-    accelerator stops it and starts its own."""
+    """Get the first worker of a sweep about to be planned under way, so that its import of
+    torch overlaps the driver's planning and a one-run sweep costs little more than
+    ``--inline``. Where workers are forked, that is the forkserver: started now (without
+    waiting for it), it imports torch while this process plans, and each worker is then a fork
+    of it. Elsewhere one worker is spawned now: the first :class:`SupervisedBackend` with the
+    same plugins and limits adopts it; if none does, it is stopped when this process exits. It
+    assumes CPU runs (the memory limit); a sweep on an accelerator stops it and starts its own."""
     stop_early()  # one a sweep that stopped before running left behind
+    if forkserver_wanted():
+        worker_context()
+        return
     try:
         headroom = memory_headroom(("cpu",))
     except ValueError:

@@ -248,7 +248,8 @@ def test_a_paused_driver_keeps_its_sweep_until_it_ends(runner_process, sweep, re
     wait_for(lambda: done_runs(results) >= 1, what="a finished run")
     process.send_signal(signal.SIGSTOP)
     try:
-        time.sleep(2 * ownership.HEARTBEAT_S)  # no beat comes from a stopped driver
+        # no beat comes from a stopped driver: its last one is stale (older than the 1 s above)
+        time.sleep(ownership.STALE_AFTER_S + 1.0)
         before = results.query("SELECT run_id, status, started_at FROM runs ORDER BY run_id")
         refused = sweep("--resume", "1", "-q")
         assert refused.exit_code == 1, refused.output

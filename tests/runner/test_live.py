@@ -20,7 +20,7 @@ def test_metrics_reach_the_database_while_the_run_runs(runner_process, results) 
     import scratchlab.reading  # imported now: the first open must not miss batches
 
     process = runner_process(
-        "--experiments", "climb", "-s", "climb.steps=30", "-s", "climb.pause=0.4", "--workers", "1"
+        "--experiments", "climb", "-s", "climb.steps=16", "-s", "climb.pause=0.3", "--workers", "1"
     )
     seen_running: list[int] = []  # score rows stored, seen while the run was running
     api_saw = None
@@ -41,11 +41,11 @@ def test_metrics_reach_the_database_while_the_run_runs(runner_process, results) 
     assert process.returncode == 0
     # the history grew while the run ran, in batches about LIVE_INTERVAL apart
     assert len(set(seen_running) - {0}) >= 2, seen_running
-    assert api_saw is not None and 0 < len(api_saw) < 30
+    assert api_saw is not None and 0 < len(api_saw) < 16
     assert LIVE_INTERVAL <= 2
     rows = results.query("SELECT step, count(*) FROM metrics WHERE name = 'score' GROUP BY step")
-    assert rows == [(step, 1) for step in range(1, 31)]
-    assert results.query("SELECT step, value FROM final_metrics") == [(30, 15.0)]
+    assert rows == [(step, 1) for step in range(1, 17)]
+    assert results.query("SELECT step, value FROM final_metrics") == [(16, 8.0)]
 
 
 def test_the_pruner_stops_poor_trials_and_they_keep_what_they_reported(sweep, results) -> None:
