@@ -144,7 +144,10 @@ def torch_environment_forked() -> dict[str, Any]:
         pass
     finally:
         answer.close()
-        process.join(FORKED_ANSWER_S)
+        process.join(timeout=5.0)
+        if process.is_alive():  # no answer in time (a hung device query): not kept waiting
+            process.kill()
+            process.join()
     return torch_environment()
 
 
