@@ -95,12 +95,8 @@ def clean_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every end-to-end journey (``tests/journeys/``: real sweeps, browsers, notebooks,
-    fresh virtualenvs) is ``slow``, so ``-m "not slow"`` is the quick subset. The slow tests
-    run first: pytest-xdist hands tests out in this order, so the minute-long ones start
-    early and the short ones fill the other workers around them, instead of one worker
-    ending the suite alone on a browser tour."""
+    fresh virtualenvs) is ``slow``, so ``-m "not slow"`` is the quick subset."""
     journeys = Path(__file__).resolve().parent / "journeys"
     for item in items:
         if journeys in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: slow first
