@@ -117,6 +117,10 @@ def torch_environment() -> dict[str, Any]:
     return info
 
 
+#: how long :func:`torch_environment_forked` waits for the forked child's answer
+FORKED_ANSWER_S = 120.0
+
+
 def torch_environment_forked() -> dict[str, Any]:
     """:func:`torch_environment` as a worker forked from the worker forkserver sees it, so that
     the driver of a sweep never imports torch itself (about 1.3 s of CPU at its start); here,
@@ -149,10 +153,6 @@ def torch_environment_forked() -> dict[str, Any]:
             process.kill()
             process.join()
     return torch_environment()
-
-
-#: how long :func:`torch_environment_forked` waits for the forked child's answer
-FORKED_ANSWER_S = 120.0
 
 
 def _send_torch_environment(conn: Any) -> None:
