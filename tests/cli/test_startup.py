@@ -26,18 +26,23 @@ print("HEAVY=" + ",".join(heavy))
 """
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["db", "--help"], ["sweep", "--help"]])
-def test_help_does_not_import_torch(argv):
+def heavy_modules_after(argv: list[str], cwd: Path) -> list[str]:
+    """The heavy modules (torch, streamlit, pandas, dask) ``runner ARGV`` imported, run in a
+    fresh interpreter in ``cwd`` (asserting it exited 0)."""
     result = subprocess.run(
         [sys.executable, "-c", NO_TORCH_AFTER.format(argv=argv)],
         capture_output=True,
         text=True,
         check=False,
-        cwd=REPO,
+        cwd=cwd,
     )
     assert result.returncode == 0, result.stderr
-    heavy_line = result.stdout.strip().splitlines()[-1]
-    assert "torch" not in heavy_line.removeprefix("HEAVY=").split(","), heavy_line
+    return result.stdout.strip().splitlines()[-1].removeprefix("HEAVY=").split(",")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["db", "--help"], ["sweep", "--help"]])
+def test_help_does_not_import_torch(argv):
+    assert "torch" not in heavy_modules_after(argv, REPO)
 
 
 @pytest.mark.parametrize(
@@ -52,20 +57,8 @@ def test_help_does_not_import_torch(argv):
 def test_listing_and_planning_the_built_ins_do_not_import_torch(argv, tmp_path):
     """The built-in components import torch when they first run (plugins/lazytorch.py), so
     listing them and planning a sweep over them start in a fraction of a second."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            NO_TORCH_AFTER.format(argv=["--db", f"sqlite:///{tmp_path}/r.db", *argv]),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    heavy_line = result.stdout.strip().splitlines()[-1]
-    assert "torch" not in heavy_line.removeprefix("HEAVY=").split(","), heavy_line
+    database = ["--db", f"sqlite:///{tmp_path}/r.db"]
+    assert "torch" not in heavy_modules_after([*database, *argv], tmp_path)
 
 
 def test_help_lists_commands_and_global_options():
