@@ -29,28 +29,30 @@ APP = Path(__file__).resolve().parent / "app.py"
 #: what ``runner report`` serves: ``app.py`` with its imports warmed (``reports/server.py``)
 SERVER = Path(__file__).resolve().parent / "server.py"
 
-#: whether a chart's canvas has a drawn pixel (sampled) or its svg has marks: Vega
-#: creates and sizes the canvas first, then draws into it
-PAINTED = """function painted(chart) {
-  if (chart.tagName.toLowerCase() === 'svg') return chart.querySelector('path, rect, text') !== null;
-  if (!chart.width || !chart.height) return false;
-  try {
-    const pixels = chart.getContext('2d').getImageData(0, 0, chart.width, chart.height).data;
-    for (let i = 3; i < pixels.length; i += 4 * 7) if (pixels[i] !== 0) return true;
-  } catch (e) { return true; }  // a canvas that cannot be read was drawn by someone
-  return false;
-}"""
+#: the elements a Vega chart draws into (a JavaScript selector, put in for ``CHARTS`` below)
+CHARTS = """'[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'"""
+
+#: how many charts are drawn: a canvas with a drawn pixel (sampled), an svg with marks. Vega
+#: creates and sizes the canvas first, then draws into it. Read only while a page settles:
+#: copying every canvas's pixels is too slow for the probe polled until a page is ready.
+PAINTED = """(() => {
+  function painted(chart) {
+    if (chart.tagName.toLowerCase() === 'svg') return chart.querySelector('path, rect, text') !== null;
+    if (!chart.width || !chart.height) return false;
+    try {
+      const pixels = chart.getContext('2d').getImageData(0, 0, chart.width, chart.height).data;
+      for (let i = 3; i < pixels.length; i += 4 * 7) if (pixels[i] !== 0) return true;
+    } catch (e) { return true; }  // a canvas that cannot be read was drawn by someone
+    return false;
+  }
+  return Array.from(document.querySelectorAll(CHARTS)).filter(painted).length;
+})()""".replace("CHARTS", CHARTS)
 
 #: what a page shows once Streamlit has rendered it (one JSON object)
-PROBE = (
-    PAINTED
-    + """;
-JSON.stringify({
+PROBE = """JSON.stringify({
   url: location.href,
   title: (document.querySelector('h1') || {}).textContent || null,
-  charts: document.querySelectorAll('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg').length,
-  painted: Array.from(document.querySelectorAll('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'))
-    .filter(painted).length,
+  charts: document.querySelectorAll(CHARTS).length,
   tables: document.querySelectorAll('[data-testid="stDataFrame"], [data-testid="stTable"]').length,
   exceptions: document.querySelectorAll('[data-testid="stException"]').length,
   errors: Array.from(document.querySelectorAll('[data-testid="stAlertContentError"]')).map(e => e.textContent),
@@ -62,8 +64,7 @@ JSON.stringify({
   strong: Array.from(document.querySelectorAll('[data-testid="stMain"] strong, [data-testid="stMain"] em,'
     + ' [data-testid="stMain"] .katex, [data-testid="stMain"] code span[style*="color"],'
     + ' [data-testid="stMain"] span[class*="colored"]')).map(e => e.textContent),
-})"""
-)
+})""".replace("CHARTS", CHARTS)
 
 
 def chromium_binary() -> str | None:
@@ -316,6 +317,11 @@ class DevTools:
         result = await self.call("Runtime.evaluate", expression=PROBE, returnByValue=True)
         return json.loads(result.get("result", {}).get("value") or "{}")
 
+    async def painted(self) -> int:
+        """How many charts on the page are drawn (:data:`PAINTED`)."""
+        result = await self.call("Runtime.evaluate", expression=PAINTED, returnByValue=True)
+        return int(result.get("result", {}).get("value") or 0)
+
     async def screenshot(self, full_page: bool) -> bytes:
         """A PNG of the window, or with ``full_page`` of the whole page (at most 6,000 px tall)."""
         params: dict = {"format": "png"}
@@ -365,11 +371,11 @@ async def _until_settled(page: DevTools, settle: float) -> dict:
     pass; the last probe. (Vega draws after Streamlit is idle: a fixed pause was either
     too short on a busy machine or wasted on a quiet one.)"""
     deadline = time.monotonic() + settle
-    state = await page.probe()
+    state = {**await page.probe(), "painted": await page.painted()}
     still_since = time.monotonic()
     while time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-        now = await page.probe()
+        now = {**await page.probe(), "painted": await page.painted()}
         if _looks(now) != _looks(state):
             still_since = time.monotonic()
         state = now
