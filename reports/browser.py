@@ -145,6 +145,20 @@ class Visit:
         return bool(self.state.get("ready"))
 
 
+def _page_socket(port_file: Path, process: subprocess.Popen) -> str:
+    """The DevTools websocket URL of a starting Chromium's first page, once it has written
+    its ``DevToolsActivePort`` file (at most 30 s)."""
+    deadline = time.monotonic() + 30
+    while not (port_file.exists() and port_file.read_text().strip()):
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError("chromium did not open its DevTools port")
+        time.sleep(0.1)
+    port = int(port_file.read_text().split()[0])
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+        targets = json.load(response)
+    return next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+
+
 class Chromium:
     """A headless Chromium with a DevTools endpoint on its first page."""
 
@@ -153,6 +167,8 @@ class Chromium:
         if binary is None:
             raise RuntimeError("no chromium binary (apt-get install chromium)")
         profile.mkdir(parents=True, exist_ok=True)
+        port_file = profile / "DevToolsActivePort"
+        port_file.unlink(missing_ok=True)  # a reused profile's last port is not this browser's
         self.process = subprocess.Popen(
             [
                 binary,
@@ -172,17 +188,11 @@ class Chromium:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.close()
-                raise RuntimeError("chromium did not open its DevTools port")
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
-            targets = json.load(response)
-        self.page_socket = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+        try:
+            self.page_socket = _page_socket(port_file, self.process)
+        except BaseException:
+            self.close()  # a browser that never answered must not outlive the failure
+            raise
 
     def __enter__(self) -> Chromium:
         return self

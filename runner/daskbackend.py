@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
+import signal
 import socket
 import time
 import traceback
@@ -122,6 +124,58 @@ def _probe(address: str) -> None:
         ) from None
 
 
+#: what the worker forkserver imports besides torch when a local cluster's workers are its forks
+FORKSERVER_PRELOAD = ("distributed",)
+#: the hash seed a nanny gives the workers it starts when none is set (distributed's choice,
+#: so that every worker hashes alike)
+NANNY_HASH_SEED = "6640"
+
+
+def start_early() -> None:
+    """Start the worker forkserver of a local cluster about to be started (``--scheduler
+    local``) now, without waiting for it, so that its imports of torch and distributed overlap
+    the driver's planning."""
+    from scratchlab.runner.workerstart import forkserver_wanted
+
+    if forkserver_wanted():
+        _worker_context()
+
+
+def _worker_context() -> Any:
+    """The ``multiprocessing`` context a local cluster's nannies start workers with (the
+    forkserver's, started if need be, or ``spawn``). A nanny sets distributed's
+    ``pre-spawn-environ`` variables (``OMP_NUM_THREADS``, ``MALLOC_TRIM_THRESHOLD_``, ...) in
+    this process before it starts a worker, for the worker to inherit; a fork inherits the
+    server's environment instead, so they are set here first, before the server starts."""
+    import dask
+
+    from scratchlab.runner.workerstart import worker_context
+
+    _import_distributed()  # its defaults join dask's configuration when it is imported
+    wanted = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    for name, value in wanted.items():
+        if value is not None:
+            os.environ.setdefault(name, str(value))  # as the nanny does: the user's value wins
+    if os.environ.get("PYTHONHASHSEED") in (None, "0"):
+        os.environ["PYTHONHASHSEED"] = NANNY_HASH_SEED
+    return worker_context(preload=FORKSERVER_PRELOAD)
+
+
+def _worker_start_method() -> str:
+    """How a local cluster starts its worker processes: forked from the worker forkserver, which
+    has imported torch and distributed once (a spawned worker imports both, about 2 s of CPU,
+    at every start and every restart after a timeout), or ``spawn`` where workers are not
+    forked (:func:`~scratchlab.runner.workerstart.forkserver_wanted`)."""
+    import distributed.utils
+
+    method = _worker_context().get_start_method()
+    if method == "forkserver":
+        # distributed would import its optional packages (pandas among them) here to preload
+        # them into a server it did not start: this one is running already
+        distributed.utils._forkserver_preload_set = True
+    return method
+
+
 def _quiet_dask_logs() -> None:
     """Keep distributed's INFO chatter (cluster start, worker restarts) off the
     sweep's output unless ``-v`` asked for INFO logs."""
@@ -176,9 +230,13 @@ class DaskBackend:
         from scratchlab.runner.environment import usable_cpus
 
         _quiet_dask_logs()
-        try:
+        settings = {
             # a run that kills its worker is retried once, then failed (KilledWorker), not tried on every worker
-            with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+            "distributed.scheduler.allowed-failures": 1,
+            "distributed.worker.multiprocessing-method": _worker_start_method(),
+        }
+        try:
+            with dask.config.set(settings):
                 cluster = distributed.LocalCluster(
                     n_workers=n_workers,
                     threads_per_worker=1,
@@ -226,6 +284,14 @@ class DaskBackend:
             },
         }
 
+    def torch_environment(self) -> dict[str, Any]:
+        """torch's version, threads and devices for the sweep's record: as a fork of the worker
+        forkserver sees them on a local cluster (the driver need not import torch), as this
+        process sees them beside an existing cluster."""
+        from scratchlab.runner.environment import torch_environment, torch_environment_forked
+
+        return torch_environment_forked() if self.cluster is not None else torch_environment()
+
     def auto_threads(self, exclusive: bool) -> int:
         """The torch threads an ``auto`` run gets: the share each worker was given (a local
         cluster), or on an existing cluster the smallest share of any worker (its usable cores
@@ -267,13 +333,19 @@ class DaskBackend:
         return workers
 
     def _restart(self, workers: list[str], flight: Mapping[Any, _InFlight]) -> None:
-        """Restart the worker processes a cancelled run is stuck in (a thread cannot
-        be stopped); runs rescheduled from them start their clock again."""
+        """Restart the worker processes cancelled runs are stuck in (a thread cannot
+        be stopped); runs rescheduled from them start their clock again. A local cluster's
+        workers are killed outright and their nannies start new ones at once; an existing
+        cluster's are restarted through the scheduler (each asked to close first, which a
+        stuck run makes it wait out: seconds)."""
         if not workers:
             return
         moved = {k for w, keys in self.client.processing().items() if w in workers for k in keys}
         try:
-            self.client.restart_workers(workers, timeout=60)
+            if self.cluster is not None:
+                self._kill_local(workers)
+            else:
+                self.client.restart_workers(workers, timeout=60)
         except Exception as exc:
             self.warn(f"could not restart Dask worker {', '.join(workers)} after a timeout: {exc}")
             return
@@ -281,6 +353,17 @@ class DaskBackend:
             if future.key in moved:
                 entry.since, entry.running_since = time.monotonic(), None
                 self._started.pop(future.key, None)
+
+    def _kill_local(self, workers: list[str]) -> None:
+        """SIGKILL the local cluster's worker processes at ``workers``; each one's nanny sees
+        it die and starts a new one (nothing of a timed-out run is kept either way)."""
+        nannies = {n.worker_address: n for n in self.cluster.workers.values()}
+        for address in workers:
+            pid = getattr(nannies.get(address), "pid", None)
+            if pid is None:
+                raise RuntimeError(f"no local worker process at {address}")
+            with contextlib.suppress(ProcessLookupError):  # it died meanwhile: restarted anyway
+                os.kill(pid, signal.SIGKILL)
 
     def _on_started(self, event: Any) -> None:
         # called on the client's event-loop thread; a plain dict store is atomic
@@ -350,22 +433,24 @@ class DaskBackend:
         """Cancel the runs in ``flight`` with no result after ``limit`` seconds and restart their
         workers; yield each as timed out."""
         now = time.monotonic()
-        for future, entry in list(flight.items()):
-            if self._overdue(entry, future.key, limit, now):
-                del flight[future]
-                workers = self._cancel(future)
-                # the result first: its finish time should not include the restart
-                yield (
-                    entry.run_id,
-                    failed_result(
-                        f"timed out: no result after {limit:.1f}s (--timeout {timeout:g}s plus"
-                        f" {grace_period(timeout):.1f}s grace); its worker was restarted, so nothing"
-                        " this run recorded was kept",
-                        entry.started_at,
-                        status="timeout",
-                    ),
-                )
-                self._restart(workers, flight)
+        overdue = [(f, e) for f, e in flight.items() if self._overdue(e, f.key, limit, now)]
+        stuck: list[str] = []
+        for future, entry in overdue:
+            del flight[future]
+            stuck += self._cancel(future)
+            # the results first: their finish times should not include the restart
+            yield (
+                entry.run_id,
+                failed_result(
+                    f"timed out: no result after {limit:.1f}s (--timeout {timeout:g}s plus"
+                    f" {grace_period(timeout):.1f}s grace); its worker was restarted, so nothing"
+                    " this run recorded was kept",
+                    entry.started_at,
+                    status="timeout",
+                ),
+            )
+        # every worker a run is stuck in at once, not one after another
+        self._restart(sorted(set(stuck)), flight)
 
     @staticmethod
     def _outcome(future: Any, entry: _InFlight) -> RunResult:

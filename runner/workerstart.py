@@ -49,10 +49,13 @@ def driver_environ() -> dict[str, str]:
     return dict(os.environ)
 
 
-def worker_context(devices: Sequence[str] = ("cpu",), *, started_only: bool = False) -> Any:
+def worker_context(
+    devices: Sequence[str] = ("cpu",), *, started_only: bool = False, preload: Sequence[str] = ()
+) -> Any:
     """The ``multiprocessing`` context to start a worker for runs on ``devices`` with (see the
     module's docstring). With ``started_only``, the forkserver is used only if it is already up,
-    so that a start never waits for the server's ``import torch``."""
+    so that a start never waits for the server's ``import torch``. ``preload`` names modules a
+    server started now imports too, before it freezes (a Dask worker's ``distributed``)."""
     spawn = multiprocessing.get_context("spawn")
     if not forkserver_wanted(devices):
         return spawn
@@ -62,7 +65,7 @@ def worker_context(devices: Sequence[str] = ("cpu",), *, started_only: bool = Fa
     if running and _startup_vars(os.environ) != _startup_vars(_SERVER["environ"] or {}):
         return spawn
     if not running:
-        _start_server()
+        _start_server(preload)
     return multiprocessing.get_context("forkserver")
 
 
@@ -91,11 +94,12 @@ def _server_running() -> bool:
     return pid is not None and pid == getattr(forkserver._forkserver, "_forkserver_pid", None)
 
 
-def _start_server() -> None:
-    """Start the forkserver (it imports :data:`PRELOAD`; a first fork waits for that)."""
+def _start_server(preload: Sequence[str] = ()) -> None:
+    """Start the forkserver (it imports :data:`PRELOAD`, with ``preload`` before its last
+    module; a first fork waits for that)."""
     from multiprocessing import forkserver
 
-    forkserver.set_forkserver_preload(PRELOAD)
+    forkserver.set_forkserver_preload([*PRELOAD[:-1], *preload, PRELOAD[-1]])
     # the server ignores a closed terminal, as workers do (the driver decides); an ignored
     # signal stays ignored across its exec. Ctrl-C it ignores itself.
     hup = getattr(signal, "SIGHUP", None)
