@@ -263,6 +263,60 @@ def test_the_head_constant_is_the_migrations_head():
     assert script_directory().get_current_head() == HEAD_REVISION
 
 
+def _shape(url: str) -> dict:
+    """Everything the database's schema declares, table by table, as plain comparable data."""
+    from sqlalchemy import inspect
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            seen = inspect(conn)
+            return {
+                table: {
+                    "columns": [
+                        (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                        for c in seen.get_columns(table)
+                    ],
+                    "primary key": seen.get_pk_constraint(table),
+                    "foreign keys": sorted(map(repr, seen.get_foreign_keys(table))),
+                    "indexes": sorted(map(repr, seen.get_indexes(table))),
+                    "unique": sorted(map(repr, seen.get_unique_constraints(table))),
+                    "checks": sorted(map(repr, seen.get_check_constraints(table))),
+                }
+                for table in sorted(seen.get_table_names())
+            }
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_gets_the_schema_the_migrations_build_without_alembic(db_url):
+    """A new database is made from the models and stamped at head (no migration runs, no
+    Alembic import); its tables, columns, keys, indexes and constraints are exactly those of
+    one built by every migration in turn, so later migrations apply to either alike."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from scratchlab.db import open_store; "
+        f"open_store({db_url!r}).close(); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+    created = _shape(db_url)
+    engine = make_engine(db_url)
+    try:
+        with transaction(engine, write=True) as conn:
+            metadata.drop_all(conn)
+            conn.exec_driver_sql(f"DROP TABLE {VERSION_TABLE}")
+        with transaction(engine, write=True) as conn:
+            command.upgrade(alembic_config(conn), "head")
+    finally:
+        engine.dispose()
+    assert created == _shape(db_url)
+    with open_store(db_url, read_only=True) as store:
+        assert queries.count_runs(store) == 0
+
+
 def test_reading_a_current_database_does_not_import_alembic(tmp_path):
     import subprocess
     import sys
