@@ -53,12 +53,6 @@ def frame_with(at: AppTest, column: str):
     )
 
 
-def test_every_page_renders_its_title(open_page):
-    for page in pages.PAGES:  # the app's own list: a new page is opened here too
-        at = open_page(page.url)
-        assert at.title[0].value == page.title
-
-
 def test_a_page_added_to_the_list_is_in_the_menu_and_opens(open_page, tmp_path, monkeypatch):
     """Adding a page is a script and one Page row (docs/architecture.md)."""
     script = tmp_path / "hello.py"
@@ -235,22 +229,35 @@ def test_a_missing_or_unreadable_database_is_one_message(tmp_path, monkeypatch, 
 
 
 @pytest.mark.slow  # a subprocess or real sweep: tens of seconds on a busy machine
-def test_the_app_never_imports_torch(sample_db):
+def test_every_page_renders_its_title_and_the_app_never_imports_torch(sample_db):
+    """One session through the app's own page list (a new page is opened here too), in a fresh
+    interpreter: each page shows its title with no exception and no error, and nothing the app
+    runs imports torch."""
     script = f"""
-import os, sys
+import json, os, sys
 os.environ["SCRATCHLAB_DB"] = {sample_db.url!r}
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({str(APP)!r}, default_timeout=60).run()
-for page in {[p.url for p in pages.PAGES[1:]]!r}:
-    at.switch_page(f"app_pages/{{page}}.py").run()
-    assert not at.exception, page
-print("torch" in sys.modules)
+shown = {{}}
+for page in {[p.url for p in pages.PAGES]!r}:
+    if shown:  # the first page is the one the app opens on
+        at.switch_page(f"app_pages/{{page}}.py").run()
+    shown[page] = {{
+        "title": [t.value for t in at.title][:1],
+        "exceptions": [e.value for e in at.exception],
+        "errors": [e.value for e in at.error],
+    }}
+print(json.dumps({{"pages": shown, "torch": "torch" in sys.modules}}))
 """
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "False"
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["pages"] == {
+        page.url: {"title": [page.title], "exceptions": [], "errors": []} for page in pages.PAGES
+    }
+    assert seen["torch"] is False
 
 
 def test_a_bad_where_expression_is_explained_and_ignored(sample_db, monkeypatch, samples):
