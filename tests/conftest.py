@@ -37,6 +37,7 @@ pytest_plugins = [
     "fixtures.experiments",
     "fixtures.frames",
     "fixtures.lessons",
+    "fixtures.main_job",
     "fixtures.probe",
     "fixtures.reports",
     "fixtures.results",

@@ -1,4 +1,4 @@
-"""The app served by ``streamlit run`` on a database the (reduced) main job wrote,
+"""The app served by ``streamlit run`` on the database the README's main job wrote (reduced),
 opened page by page in headless Chromium, as a person would: every page, the
 Run page and the Checks page render their title and what they must draw, with
 no exception and no error, and a screenshot of each is saved into the folder
@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fixtures.main_job import GROUP
 
 from scratchlab.reports import browser, pages
 
@@ -49,8 +50,7 @@ def _ids(url: str) -> dict[str, int]:
     from scratchlab.db import open_store, queries
 
     with open_store(url, read_only=True) as store:
-        sweeps = queries.list_sweeps(store)
-        main = int(sweeps.loc[sweeps["name"] == "main-job", "sweep_id"].iloc[0])
+        main = int(queries.list_sweeps(store)["sweep_id"].min())  # the job's (first) sweep
         train = queries.list_runs(store, sweep_ids=[main], experiments=["train"], statuses=["done"])
         matmul = queries.list_runs(
             store, sweep_ids=[main], experiments=["matmul"], statuses=["done"]
@@ -63,6 +63,7 @@ def _ids(url: str) -> dict[str, int]:
     }
 
 
+@GROUP  # the worker that runs the README test builds the main job for both
 def test_every_page_renders_in_chromium_on_the_main_job(main_job_db, chromium, tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots: {SHOTS}")
