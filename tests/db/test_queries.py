@@ -10,7 +10,7 @@ import pytest
 
 from scratchlab.core.records import MetricRecord, PlannedRun, RunResult, StatRecord, TimingRecord
 from scratchlab.db import InvalidValueError, open_store, queries
-from scratchlab.db.filters import Condition, FilterError, RunFilter, parse_where
+from scratchlab.db.filters import FilterError, RunFilter, parse_where
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 #: (key, experiment, matmul, lr, status, seconds it took)
@@ -78,17 +78,32 @@ def _result(index, status, seconds):
     )
 
 
+def _fill(store) -> None:
+    """Sweep 1 with :data:`RUNS` and their results, sweep 2 with one pending run ``z``."""
+    first = store.create_sweep("first", ["runner", "sweep", "--plugins", "matmul"], {}, {})
+    ids = store.add_runs(first, [_planned(*run[:4]) for run in RUNS])
+    for index, (key, *_, status, seconds) in enumerate(RUNS):
+        if seconds is not None:
+            store.write_result(ids[key], _result(index, status, seconds))
+    store.finish_sweep(first, "failed")
+    second = store.create_sweep("second", ["runner", "sweep"], {}, {})
+    store.add_runs(second, [_planned("z", "train", "torch", 2.0)])
+
+
+@pytest.fixture(scope="module")
+def store(module_db_url):
+    """The sample sweeps, written once per module and backend: the tests that only read them
+    share them (a test that writes takes :func:`own_store`)."""
+    with open_store(module_db_url) as opened:
+        _fill(opened)
+        yield opened
+
+
 @pytest.fixture
-def store(db_url):
+def own_store(db_url):
+    """The sample sweeps in a database of the test's own, for a test that adds to them."""
     with open_store(db_url) as opened:
-        first = opened.create_sweep("first", ["runner", "sweep", "--plugins", "matmul"], {}, {})
-        ids = opened.add_runs(first, [_planned(*run[:4]) for run in RUNS])
-        for index, (key, *_, status, seconds) in enumerate(RUNS):
-            if seconds is not None:
-                opened.write_result(ids[key], _result(index, status, seconds))
-        opened.finish_sweep(first, "failed")
-        second = opened.create_sweep("second", ["runner", "sweep"], {}, {})
-        opened.add_runs(second, [_planned("z", "train", "torch", 2.0)])
+        _fill(opened)
         yield opened
 
 
@@ -168,7 +183,8 @@ def test_param_filters(store, params, expected):
     assert queries.count_runs(store, params=params) == len(expected)
 
 
-def test_a_param_named_like_a_run_column_keeps_both(store):
+def test_a_param_named_like_a_run_column_keeps_both(own_store):
+    store = own_store
     store.add_runs(
         2, [PlannedRun("y", "train", {"matmul": "torch"}, {"device": "mine", "status": 3})]
     )
@@ -379,7 +395,8 @@ def test_a_final_metric_filters_and_sorts_runs_in_sql(store):
     assert queries.count_runs(store, parse_where(["gflops>=8"]), sweep_ids=[2]) == 0
 
 
-def test_final_value_is_the_highest_step_and_a_stepless_value_counts_as_final(store):
+def test_final_value_is_the_highest_step_and_a_stepless_value_counts_as_final(own_store):
+    store = own_store
     z = int(queries.list_runs(store, sweep_ids=[2])["run_id"][0])
     store.write_result(
         z,
@@ -445,40 +462,3 @@ def test_every_read_query_takes_the_filter(store):
     versions = queries.component_versions(store, flt)
     assert set(versions["run_id"]) == ids and set(versions["component"]) >= {"torch"}
     assert queries.count_runs(store, RunFilter(run_ids=())) == 0  # an empty id list keeps no run
-
-
-def test_where_expressions_read_as_a_filter():
-    flt = parse_where(
-        ["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4", "status!=failed"]
-    )
-    assert flt.fields["optimizer"] == (Condition("=", ("adam", "sgd")),)
-    assert flt.fields["lr"] == (Condition("<", 0.1), Condition(">", 1e-4))
-    assert "failed" not in flt.statuses and "done" in flt.statuses
-    assert flt == parse_where(
-        ["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4", "status!=failed"]
-    )
-    assert hash(flt) == hash(
-        parse_where(
-            ["valid_accuracy>=0.85", "optimizer=adam,sgd", "lr<0.1", "lr>1e-4", "status!=failed"]
-        )
-    )
-    assert RunFilter().is_empty and not flt.is_empty
-    assert RunFilter(params={"lr": (0.1, None)}).params == {"lr": (Condition(">=", 0.1),)}
-
-
-@pytest.mark.parametrize(
-    ("expression", "message"),
-    [
-        ("lr", "cannot read filter 'lr'"),
-        ("lr>=fast", "needs a number"),
-        ("lr=", "has no value"),
-        ("lr~1", "cannot read filter"),
-        ("status=finished", "unknown status finished"),
-        ("device>3", "device is text"),
-        ("started_at=1", "cannot filter on 'started_at'"),
-    ],
-)
-def test_a_bad_where_expression_is_one_line_naming_it(expression, message):
-    with pytest.raises(FilterError, match=message) as caught:
-        parse_where([expression])
-    assert "\n" not in str(caught.value)
