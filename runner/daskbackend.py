@@ -138,7 +138,9 @@ def start_early() -> None:
     from scratchlab.runner.workerstart import forkserver_wanted
 
     if forkserver_wanted():
-        _worker_context()
+        # without distributed the cluster's start says so in one line; nothing to start here
+        with contextlib.suppress(DaskUnavailable):
+            _worker_context()
 
 
 def _worker_context() -> Any:
