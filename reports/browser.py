@@ -56,7 +56,8 @@ PROBE = """JSON.stringify({
   tables: document.querySelectorAll('[data-testid="stDataFrame"], [data-testid="stTable"]').length,
   exceptions: document.querySelectorAll('[data-testid="stException"]').length,
   errors: Array.from(document.querySelectorAll('[data-testid="stAlertContentError"]')).map(e => e.textContent),
-  running: !!document.querySelector('[data-testid="stStatusWidget"]'),
+  running: !!document.querySelector('[data-testid="stStatusWidget"]') || window.__scratchlabMoved === false
+    || ['running', 'rerunRequested'].includes((document.querySelector('[data-testid="stApp"]') || {dataset: {}}).dataset.testScriptState),
   text: document.body ? document.body.innerText : '',
   images: Array.from(document.querySelectorAll('img')).map(e => e.getAttribute('src') || ''),
   links: Array.from(document.querySelectorAll('a[href]')).map(e => e.getAttribute('href')),
@@ -65,6 +66,26 @@ PROBE = """JSON.stringify({
     + ' [data-testid="stMain"] .katex, [data-testid="stMain"] code span[style*="color"],'
     + ' [data-testid="stMain"] span[class*="colored"]')).map(e => e.textContent),
 })""".replace("CHARTS", CHARTS)
+
+
+#: go to a URL of the open app as Back, Forward or an in-app link does: the URL changes without
+#: a reload and Streamlit reruns for the new page and query string. ``__scratchlabMoved`` stays
+#: false (the probe's ``running``) until the app has started that run, so the probe never takes
+#: the previous page, still shown, for the new one. (Takes the URL as a JSON string.)
+MOVE = """(() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app) return false;
+  window.__scratchlabMoved = false;
+  if (!window.__scratchlabWatch) {
+    window.__scratchlabWatch = new MutationObserver(() => {
+      if (app.dataset.testScriptState !== 'notRunning') window.__scratchlabMoved = true;
+    });
+    window.__scratchlabWatch.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  }
+  history.pushState(null, '', URL);
+  window.dispatchEvent(new PopStateEvent('popstate'));
+  return true;
+})()"""
 
 
 def chromium_binary() -> str | None:
@@ -228,6 +249,29 @@ class Chromium:
             self._visit(None, ready, screenshot, timeout, settle, False, action=action, title=title)
         )
 
+    def move(
+        self,
+        url: str,
+        title: str,
+        ready: str = "title",
+        screenshot: Path | None = None,
+        timeout: float = 180,
+        settle: float = 1.0,
+        expect: str | None = None,
+    ) -> Visit:
+        """Go to ``url``, another page or query of the app already shown, without a reload
+        (:data:`MOVE`: as Back, Forward or an in-app link; the page keeps its session, so
+        it skips Streamlit's page boot: about 1.5 s of Chromium's CPU a page), and wait as
+        :meth:`visit` does until it shows ``title`` (and ``expect``); ``seconds`` counts
+        from the move. The session's sidebar choices stay, as for a person who clicks on:
+        a ``url`` without a sidebar key keeps its value."""
+        action = MOVE.replace("URL", json.dumps(url))
+        return asyncio.run(
+            self._visit(
+                None, ready, screenshot, timeout, settle, False, action, title, expect=expect
+            )
+        )
+
     def visit(
         self,
         url: str,
@@ -283,7 +327,7 @@ class Chromium:
             else:
                 clicked = await page.call("Runtime.evaluate", expression=action, returnByValue=True)
                 if not clicked.get("result", {}).get("value"):
-                    raise RuntimeError(f"no sidebar link for {title!r} on the page")
+                    raise RuntimeError(f"cannot go to {title!r} from the page shown")
             shown = await _until_shown(page, ready, title, expect, deadline=started + timeout)
             seconds = time.monotonic() - started
             state = {**await _until_settled(page, settle), "ready": shown}

@@ -179,24 +179,36 @@ def live_refresh() -> None:
         watch()
 
 
-def remembered(key: str, default: Any = None, parse: Callable[[str], Any] | None = None) -> None:
+#: session-state key of what :func:`publish` last wrote to the query string, per key
+PUBLISHED_STATE = "_published"
+
+
+def remembered(key: str, default: Any = None, parse: Callable[[str], Any] | None = None) -> bool:
     """Seed the widget state ``key`` from the URL's query string the first time a
-    session renders it (so a shared link opens the same view), else from ``default``.
+    session renders it (so a shared link opens the same view), else from ``default``;
+    seed it again when the link names a value other than the one this session last
+    wrote there (Back, Forward or an in-app link changed the URL, not a widget).
+    True when it seeded the value.
 
     A value ``parse`` rejects (``ValueError``, ``TypeError``, ``OverflowError``) is
     said in one line in the page and replaced by ``default``: a hand-edited link
     never shows a traceback."""
-    if key in st.session_state:
-        return
-    raw = st.query_params.get(key)
-    if raw is None or raw == "":
+    raw = st.query_params.get(key) or None
+    published = st.session_state.setdefault(PUBLISHED_STATE, {})
+    # a link without the key (a sidebar page switch drops other keys) keeps the choice
+    moved = raw is not None and key in published and raw != published[key]
+    if key in st.session_state and not moved:
+        return False
+    published[key] = raw
+    if raw is None:
         st.session_state[key] = default
-        return
+        return True
     try:
         st.session_state[key] = parse(raw) if parse else raw
     except (TypeError, ValueError, OverflowError) as exc:
         st.session_state[key] = default
         bad_link(key, raw, exc)
+    return True
 
 
 def bad_link(key: str, raw: str, reason: Any) -> None:
@@ -209,13 +221,15 @@ def bad_link(key: str, raw: str, reason: Any) -> None:
 
 def publish(key: str, value: Any, default: Any = None) -> None:
     """Write a widget's value to the URL's query string (removed when empty or the default,
-    so links stay short)."""
+    so links stay short), and remember what was written (:func:`remembered`)."""
     if value is None or value == "" or value == [] or value is False or value == default:
         st.query_params.pop(key, None)
+        text = None
     elif isinstance(value, list | tuple):
-        st.query_params[key] = ",".join(str(v) for v in value)
+        text = st.query_params[key] = ",".join(str(v) for v in value)
     else:
-        st.query_params[key] = str(value)
+        text = st.query_params[key] = str(value)
+    st.session_state.setdefault(PUBLISHED_STATE, {})[key] = text
 
 
 def _valid(key: str, options: Sequence[Any]) -> None:
@@ -412,8 +426,7 @@ def page_widget(
     """Draw a page's widget whose value is kept in the URL under ``key`` (use
     ``<page>.<name>`` keys: app.py drops other pages' keys). ``options``, when
     given, validates a remembered value (a single value or a list)."""
-    fresh = key not in st.session_state
-    remembered(key, default, parse)
+    fresh = remembered(key, default, parse)
     if options is not None:
         value = st.session_state.get(key)
         if isinstance(value, list):

@@ -20,24 +20,34 @@ SHOTS = REPO / "test-artifacts" / "report-pages"
 # a shared 2-core machine makes a page take tens of seconds: the suite-wide 300 s is too short here
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(1500)]
 
-#: (screenshot name, url path and query, title, element that must be drawn)
+#: (screenshot name, url path and query, title, element that must be drawn), in the order a
+#: person clicks through: the sidebar's sweep and experiment choices stay from page to page
+#: (a link without them keeps them), so the pages for one sweep come after those for all
 PAGES = [
     ("sweeps", "sweeps", "Sweeps", "tables"),
     ("runs", "runs", "Runs", "tables"),
-    ("runs-by-accuracy", "runs?experiment=train&runs.sort=valid_accuracy", "Runs", "tables"),
     ("run-train", "run?run.id={train}", "Run", "charts"),
     ("run-matmul", "run?run.id={matmul}", "Run", "charts"),
+    ("checks", "checks", "Checks", "charts"),
+    ("compare", "compare?compare.runs={train},{train2}", "Compare", "charts"),
+    ("bad-link", "compare?compare.runs=99999999999999999999999,1", "Compare", "title"),
     ("timings", "timings?sweep={main}", "Timings", "charts"),
     ("activations", "activations?sweep={main}", "Activations", "charts"),
     ("activations-mean", "activations?sweep={main}&activations.mean=True", "Activations", "charts"),
     ("training", "training?sweep={main}", "Training", "charts"),
     ("training-log", "training?sweep={main}&training.log=True", "Training", "charts"),
-    ("checks", "checks", "Checks", "charts"),
-    ("compare", "compare?compare.runs={train},{train2}", "Compare", "charts"),
-    ("analysis", "analysis?sweep={main}&experiment=train", "Analysis", "charts"),
     ("telemetry", "telemetry?sweep={main}", "Telemetry", "title"),
-    ("bad-link", "compare?compare.runs=99999999999999999999999,1", "Compare", "title"),
+    ("analysis", "analysis?sweep={main}&experiment=train", "Analysis", "charts"),
+    (
+        "runs-by-accuracy",
+        "runs?sweep={main}&experiment=train&runs.sort=valid_accuracy",
+        "Runs",
+        "tables",
+    ),
 ]
+#: the text the bad link's page must show (among the script's last elements: on a busy machine
+#: they can reach the page after Streamlit says it is idle, so the visit waits for it by name)
+WARNINGS = {"bad-link": "Ignored compare.runs="}
 
 
 def test_every_page_of_the_app_is_visited():
@@ -65,15 +75,23 @@ def _ids(url: str) -> dict[str, int]:
 
 @GROUP  # the worker that runs the README test builds the main job for both
 def test_every_page_renders_in_chromium_on_the_main_job(main_job_db, chromium, tmp_path):
+    """The first page is opened by URL; the others as a person goes on from there (in-app
+    links, Back and Forward: no reload), which is also what shows a page that reads its
+    query string only once showing the previous link's content."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots: {SHOTS}")
     ids = _ids(main_job_db)
     with browser.served_app(main_job_db, tmp_path) as base:
-        for name, path, title, ready in PAGES:
+        for step, (name, path, title, ready) in enumerate(PAGES):
             shot = SHOTS / f"{name}.png"
-            visit = chromium.visit(
-                f"{base}/{path.format(**ids)}", ready=ready, screenshot=shot, settle=10.0
-            )
+            url = f"{base}/{path.format(**ids)}"
+            expect = WARNINGS.get(name)
+            if step == 0:
+                visit = chromium.visit(url, ready=ready, screenshot=shot, settle=10.0)
+            else:
+                visit = chromium.move(
+                    url, title, ready=ready, screenshot=shot, settle=10.0, expect=expect
+                )
             state = visit.state
             assert visit.ready, (name, {k: v for k, v in state.items() if k != "text"})
             assert state["title"] == title, (name, state["title"])
@@ -81,12 +99,8 @@ def test_every_page_renders_in_chromium_on_the_main_job(main_job_db, chromium, t
             assert ready != "charts" or state["painted"] >= 1, (name, state["painted"])
             assert state["exceptions"] == 0 and not state["errors"], (name, state["errors"])
             assert "Traceback" not in state["text"] and "site-packages" not in state["text"], name
+            assert expect is None or expect in state["text"].replace("\u2060", ""), name
             assert shot.stat().st_size > 10_000  # a drawn page, not a blank one
-        # the warning is among the script's last elements: on a busy machine they can reach
-        # the page after Streamlit says it is idle, so the visit waits for it by name
-        warning = "Ignored compare.runs="
-        bad = chromium.visit(f"{base}/{PAGES[-1][1]}", ready="title", expect=warning)
-        assert bad.ready and warning in bad.state["text"].replace("\u2060", "")
 
 
 def test_the_root_url_opens_sweeps_and_keeps_the_link(sample_db, chromium, tmp_path):

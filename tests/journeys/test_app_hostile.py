@@ -131,13 +131,17 @@ def test_hostile_names_are_shown_as_text_in_chromium(hostile_db, chromium, tmp_p
     with browser.served_app(url, tmp_path) as base:
         sweeps = chromium.visit(f"{base}/sweeps?sweeps.sweep=1", ready="tables")
         _assert_inert(sweeps, f"#1 {SWEEP_NAME}")
-        chosen = chromium.visit(f"{base}/sweeps?sweeps.sweep={sweep}", ready="tables")
+        # then on as a person goes (in-app links: no reload, the session's choices kept)
+        chosen = chromium.move(f"{base}/sweeps?sweeps.sweep={sweep}", "Sweeps", ready="tables")
         _assert_inert(chosen, " ".join(MODEL.split()))
-        activations = chromium.visit(
-            f"{base}/activations?sweep={sweep}", ready="charts", expect="**bold** :red[x] $x^2$"
+        activations = chromium.move(
+            f"{base}/activations?sweep={sweep}",
+            "Activations",
+            ready="charts",
+            expect="**bold** :red[x] $x^2$",
         )
         _assert_inert(activations, "**bold** :red[x] $x^2$")
-        runs = chromium.visit(f"{base}/runs?sweep={sweep}", ready="tables", expect=REASON)
+        runs = chromium.move(f"{base}/runs?sweep={sweep}", "Runs", ready="tables", expect=REASON)
         _assert_inert(runs, REASON)
         for name, visit in (("sweeps", chosen), ("activations", activations)):
             assert visit.state["title"], name

@@ -51,3 +51,36 @@ def test_queries_are_cached_per_function_and_arguments(sample_db, tmp_path, monk
     assert shown[:3] == ["first of 7", "second of 7", "first of 7"]
     assert shown[3].startswith("runs: ") and int(shown[3].split()[1]) > 0
     assert calls.read_text().split() == ["first", "second"]  # the third call was cached
+
+
+LINKED = """
+import streamlit as st
+
+from scratchlab.reports import ui
+
+ui.remembered("demo.n", "a")
+value = st.text_input("n", key="demo.n")
+ui.publish("demo.n", value, "a")
+st.markdown(f"shown: {value}")
+"""
+
+
+def test_a_changed_link_is_shown_and_a_widget_choice_is_kept():
+    """A link opens its value; a widget's change stays over later reruns; the URL changed by
+    Back, Forward or an in-app link (not by a widget) shows its value again; a link without
+    the key keeps the choice."""
+
+    def shown(at: AppTest) -> str:
+        assert not at.exception, [e.value for e in at.exception]
+        return at.markdown[0].value
+
+    at = AppTest.from_string(LINKED, default_timeout=30)
+    at.query_params["demo.n"] = "b"
+    assert shown(at.run()) == "shown: b"
+    at.text_input[0].set_value("c").run()
+    assert shown(at) == "shown: c" and at.query_params["demo.n"] in ("c", ["c"])
+    assert shown(at.run()) == "shown: c"  # the widget's choice is not undone by the link
+    at.query_params["demo.n"] = "b"  # Back: the URL says b again
+    assert shown(at.run()) == "shown: b"
+    del at.query_params["demo.n"]  # a sidebar page switch drops the key
+    assert shown(at.run()) == "shown: b"
