@@ -1,9 +1,8 @@
 """The Dask backend: runs on a local Dask cluster (``--scheduler local``) or an existing one
 (``--scheduler ADDRESS``).
 
-Workers load the plugins once per process and return plain
-:class:`~scratchlab.core.records.RunResult` records. A task announces when its
-run starts (after a cold worker's imports of torch and the plugins), and the
+Each run is one task (:mod:`scratchlab.runner.dasktask`), which announces when its
+run starts (after a cold worker's imports of torch and the plugins): the
 driver's ``--timeout`` clock starts there. A worker's timeout is cooperative
 (``ctx.check_budget``), so the driver also enforces ``--timeout`` plus a grace
 period: an overdue run is recorded as ``timeout`` and its worker process
@@ -16,7 +15,6 @@ terminal. dask is imported only inside the functions that need it.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import signal
@@ -30,66 +28,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scratchlab.core.records import PlannedRun, RunResult
+from scratchlab.runner.dasktask import RUN_STARTED_TOPIC, run_on_worker
 from scratchlab.runner.execute import (
     DaskUnavailable,
     Items,
     StartedCallback,
     failed_result,
     grace_period,
-    missing_on_worker,
 )
 
 log = logging.getLogger(__name__)
-
-
-@functools.cache
-def _worker_plugins(modules: tuple[str, ...]) -> Any:
-    # one plugin load per worker process (a restarted worker loads again)
-    from scratchlab.plugins.manager import load_plugins
-
-    return load_plugins(modules)
-
-
-def run_on_worker(
-    modules: tuple[str, ...], planned: PlannedRun, timeout: float | None, threads: int | None
-) -> RunResult:
-    """The Dask task: set torch's thread count, load the plugins (once per process), run."""
-    import torch
-
-    from scratchlab.runner.run_one import run_experiment
-
-    started_at = datetime.now(UTC)
-    if threads and torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    plugins = _worker_plugins(tuple(modules))
-    missing = missing_on_worker(plugins, planned)
-    if missing is not None:
-        return failed_result(missing, started_at)
-    _announce_start()
-    try:
-        return run_experiment(plugins, planned, timeout=timeout)
-    except BaseException as exc:  # KeyboardInterrupt raised by the run: a result, not a traceback on the worker's terminal
-        return failed_result(
-            f"the run raised {type(exc).__name__}\n{traceback.format_exc()}", started_at
-        )
-
-
-#: the Dask event topic a task publishes when its run starts (after the worker's imports)
-RUN_STARTED_TOPIC = "scratchlab-run-started"
-#: seconds a Dask run may take to start (a cold worker importing torch and the plugins)
-#: before the driver counts its timeout from the hand-out instead
-START_ALLOWANCE = 120.0
-
-
-def _announce_start() -> None:
-    """Tell the driver this Dask task's run starts now, so its ``--timeout`` clock starts here."""
-    with contextlib.suppress(
-        Exception
-    ):  # not on a Dask worker, or an old scheduler: the driver copes
-        import distributed
-
-        worker = distributed.get_worker()
-        worker.log_event(RUN_STARTED_TOPIC, {"key": worker.get_current_task()})
 
 
 def _import_distributed() -> Any:
@@ -122,6 +70,11 @@ def _probe(address: str) -> None:
         raise DaskUnavailable(
             f"cannot use the Dask scheduler at {address}: {exc.strerror or exc}"
         ) from None
+
+
+#: seconds a Dask run may take to start (a cold worker importing torch and the plugins)
+#: before the driver counts its timeout from the hand-out instead
+START_ALLOWANCE = 120.0
 
 
 #: what the worker forkserver imports besides torch when a local cluster's workers are its forks
