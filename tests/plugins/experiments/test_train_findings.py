@@ -36,12 +36,18 @@ def test_batchnorm_trains_where_the_plain_cnn_diverges(lesson, final, seed):
 
 def test_one_cycle_beats_a_constant_rate_in_the_same_epochs(lesson, final):
     """05_anneal: warming up then annealing (one-cycle, peak lr 0.8, 30% up) reaches a better
-    valid accuracy in one epoch than the same lr held constant: 0.907 vs 0.866 (seed 0);
-    0.899 vs 0.811, 0.904 vs 0.874 (seeds 1, 2). Bands: one-cycle >= 0.88 and at least 0.02 better."""
-    constant = accuracy(lesson, final, schedule="constant", lr=0.8)
-    one_cycle = accuracy(lesson, final, schedule="one-cycle", lr=0.8)
-    assert one_cycle >= 0.88
-    assert one_cycle >= constant + 0.02
+    valid accuracy in one epoch than the same lr held constant. Seeds 0-2: 0.907 vs 0.866,
+    0.899 vs 0.811, 0.904 vs 0.874 on the development machine; 0.906 vs 0.891, 0.894 vs 0.802,
+    0.904 vs 0.874 on another CPU (AVX-512 kernels round differently, and the constant rate's
+    result swings the most). So the bands are on the mean of the three seeds: one-cycle >= 0.88
+    and at least 0.02 better (0.053 and 0.046 above), and better for every seed."""
+    seeds = range(3)
+    constant = [accuracy(lesson, final, s, schedule="constant", lr=0.8) for s in seeds]
+    one_cycle = [accuracy(lesson, final, s, schedule="one-cycle", lr=0.8) for s in seeds]
+    mean_constant, mean_one_cycle = sum(constant) / 3, sum(one_cycle) / 3
+    assert mean_one_cycle >= 0.88
+    assert mean_one_cycle >= mean_constant + 0.02
+    assert all(o > c for o, c in zip(one_cycle, constant, strict=True)), (one_cycle, constant)
 
 
 @pytest.mark.slow
