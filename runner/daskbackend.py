@@ -9,7 +9,9 @@ period: an overdue run is recorded as ``timeout`` and its worker process
 restarted. A local cluster retries a task that killed its worker once, then
 fails it (``KilledWorker``); a run's own ``KeyboardInterrupt`` or
 ``SystemExit`` comes back as a failed result, not as a traceback on the
-terminal. dask is imported only inside the functions that need it.
+terminal. A local cluster's workers start as :mod:`scratchlab.runner.daskstart` says (forks
+of the worker forkserver where they may be). dask is imported only inside the functions that
+need it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scratchlab.core.records import PlannedRun, RunResult
+from scratchlab.runner import workerstart
+from scratchlab.runner.daskstart import import_distributed, let_go_of_driver, worker_start_method
 from scratchlab.runner.dasktask import RUN_STARTED_TOPIC, run_on_worker
 from scratchlab.runner.execute import (
     DaskUnavailable,
@@ -38,16 +42,6 @@ from scratchlab.runner.execute import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def _import_distributed() -> Any:
-    try:
-        import distributed
-    except ImportError:
-        raise DaskUnavailable(
-            "--workers and --scheduler need dask.distributed: pip install 'scratchlab[dask]'"
-        ) from None
-    return distributed
 
 
 def _probe(address: str) -> None:
@@ -75,60 +69,6 @@ def _probe(address: str) -> None:
 #: seconds a Dask run may take to start (a cold worker importing torch and the plugins)
 #: before the driver counts its timeout from the hand-out instead
 START_ALLOWANCE = 120.0
-
-
-#: what the worker forkserver imports besides torch when a local cluster's workers are its forks
-FORKSERVER_PRELOAD = ("distributed",)
-#: the hash seed a nanny gives the workers it starts when none is set (distributed's choice,
-#: so that every worker hashes alike)
-NANNY_HASH_SEED = "6640"
-
-
-def start_early() -> None:
-    """Start the worker forkserver of a local cluster about to be started (``--scheduler
-    local``) now, without waiting for it, so that its imports of torch and distributed overlap
-    the driver's planning."""
-    from scratchlab.runner.workerstart import forkserver_wanted
-
-    if forkserver_wanted():
-        # without distributed the cluster's start says so in one line; nothing to start here
-        with contextlib.suppress(DaskUnavailable):
-            _worker_context()
-
-
-def _worker_context() -> Any:
-    """The ``multiprocessing`` context a local cluster's nannies start workers with (the
-    forkserver's, started if need be, or ``spawn``). A nanny sets distributed's
-    ``pre-spawn-environ`` variables (``OMP_NUM_THREADS``, ``MALLOC_TRIM_THRESHOLD_``, ...) in
-    this process before it starts a worker, for the worker to inherit; a fork inherits the
-    server's environment instead, so they are set here first, before the server starts."""
-    import dask
-
-    from scratchlab.runner.workerstart import worker_context
-
-    _import_distributed()  # its defaults join dask's configuration when it is imported
-    wanted = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
-    for name, value in wanted.items():
-        if value is not None:
-            os.environ.setdefault(name, str(value))  # as the nanny does: the user's value wins
-    if os.environ.get("PYTHONHASHSEED") in (None, "0"):
-        os.environ["PYTHONHASHSEED"] = NANNY_HASH_SEED
-    return worker_context(preload=FORKSERVER_PRELOAD)
-
-
-def _worker_start_method() -> str:
-    """How a local cluster starts its worker processes: forked from the worker forkserver, which
-    has imported torch and distributed once (a spawned worker imports both, about 2 s of CPU,
-    at every start and every restart after a timeout), or ``spawn`` where workers are not
-    forked (:func:`~scratchlab.runner.workerstart.forkserver_wanted`)."""
-    import distributed.utils
-
-    method = _worker_context().get_start_method()
-    if method == "forkserver":
-        # distributed would import its optional packages (pandas among them) here to preload
-        # them into a server it did not start: this one is running already
-        distributed.utils._forkserver_preload_set = True
-    return method
 
 
 def _quiet_dask_logs() -> None:
@@ -169,6 +109,7 @@ class DaskBackend:
         self._cluster_threads: int | None = None  # auto on an existing cluster, asked once
         self.warn = warn or (lambda message: log.warning(message))
         self.poll = 0.2  # seconds between checks for overdue runs
+        self._start_method: str | None = None  # how a local cluster's workers were started
         self._started: dict[Any, float] = {}  # task key -> monotonic time its run started
         with contextlib.suppress(Exception):  # an old distributed: timeouts count from the hand-out
             client.subscribe_topic(RUN_STARTED_TOPIC, self._on_started)
@@ -179,16 +120,19 @@ class DaskBackend:
     ) -> DaskBackend:
         """Start a ``LocalCluster`` of ``n_workers`` single-threaded processes; torch
         threads are split between them (usable cores // n_workers each)."""
-        distributed = _import_distributed()
+        distributed = import_distributed()
         import dask
 
         from scratchlab.runner.environment import usable_cpus
 
         _quiet_dask_logs()
+        method = worker_start_method()
+        if method == "forkserver":
+            workerstart.hold()  # the nannies fork from it until the cluster closes
         settings = {
             # a run that kills its worker is retried once, then failed (KilledWorker), not tried on every worker
             "distributed.scheduler.allowed-failures": 1,
-            "distributed.worker.multiprocessing-method": _worker_start_method(),
+            "distributed.worker.multiprocessing-method": method,
         }
         try:
             with dask.config.set(settings):
@@ -200,13 +144,16 @@ class DaskBackend:
                     silence_logs=logging.ERROR,
                 )
         except Exception as exc:
+            let_go_of_driver(method)
             raise DaskUnavailable(
                 f"could not start a local Dask cluster: {type(exc).__name__}: {exc}"
             ) from None
         client = distributed.Client(cluster, set_as_default=False)
-        return cls(
+        backend = cls(
             client, modules, threads=max(1, usable_cpus() // n_workers), cluster=cluster, warn=warn
         )
+        backend._start_method = method
+        return backend
 
     @classmethod
     def connect(
@@ -214,7 +161,7 @@ class DaskBackend:
     ) -> DaskBackend:
         """Use the existing cluster whose scheduler listens at ``address``; its
         workers keep the torch thread count they were started with."""
-        distributed = _import_distributed()
+        distributed = import_distributed()
         _quiet_dask_logs()
         _probe(address)
         try:
@@ -342,7 +289,7 @@ class DaskBackend:
         """Yield ``(run_id, result)`` as runs finish; cancels what is in flight when closed early.
         ``items`` may grow while results are read (a search adds trials). Nothing is live on
         Dask (``live`` is ignored): metrics arrive with the result, and nothing is pruned."""
-        distributed = _import_distributed()
+        distributed = import_distributed()
         taken = 0  # items handed out so far, in order
         flight: dict[Any, _InFlight] = {}
         limit = None if timeout is None else timeout + grace_period(timeout)
@@ -425,3 +372,5 @@ class DaskBackend:
         if self.cluster is not None:
             with contextlib.suppress(Exception):
                 self.cluster.close()
+            let_go_of_driver(self._start_method)
+            self.cluster = None

@@ -125,7 +125,7 @@ def torch_environment_forked() -> dict[str, Any]:
     """:func:`torch_environment` as a worker forked from the worker forkserver sees it, so that
     the driver of a sweep never imports torch itself (about 1.3 s of CPU at its start); here,
     when workers are not forked (no forkserver, ``$SCRATCHLAB_WORKER_START=spawn``, a startup
-    variable changed since the server started), torch is imported here already, or the child
+    variable changed while the server is in use), torch is imported here already, or the child
     gives no answer."""
     from scratchlab.runner import workerstart
     from scratchlab.runner.workerproc import caller_main_hidden
@@ -139,7 +139,7 @@ def torch_environment_forked() -> dict[str, Any]:
     process = context.Process(target=_send_torch_environment, args=(child,), daemon=True)
     with caller_main_hidden():
         process.start()
-    workerstart.forked(context)
+    workerstart.forked(context, process)
     child.close()
     try:
         if answer.poll(FORKED_ANSWER_S):

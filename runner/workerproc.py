@@ -127,7 +127,7 @@ def start_worker(context: Any, options: WorkerOptions, number: int) -> WorkerHan
     )
     with caller_main_hidden():
         process.start()
-    forked(context)
+    forked(context, process)
     child.close()
     return WorkerHandle(process, conn, output)
 

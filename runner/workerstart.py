@@ -9,7 +9,10 @@ OpenMP pool or CUDA context does not survive a fork); each worker is then a fork
 It falls back to ``spawn`` where there is no forkserver (Windows), for a sweep on an
 accelerator (a CUDA process is best started fresh), when ``$SCRATCHLAB_WORKER_START`` is
 ``spawn`` (the escape hatch), and when a variable read at interpreter start or at torch's import
-(:data:`STARTUP_PREFIXES`) differs from the server's: those cannot be changed in a fork. Every
+(:data:`STARTUP_PREFIXES`) differs from the server's while the server is in use (those cannot
+be changed in a fork); an idle server with other startup variables is replaced by a new one
+instead, so that one changed variable does not make every later sweep in a long-lived process
+(a notebook, a test session) spawn its workers. Every
 other variable is the driver's current one: the worker applies :func:`driver_environ` first
 thing (a forked worker inherits the server's environment; the driver's working directory and
 ``sys.path`` come with ``multiprocessing``'s preparation data).
@@ -17,9 +20,11 @@ thing (a forked worker inherits the server's environment; the driver's working d
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,8 +36,11 @@ PRELOAD = ["torch", "scratchlab.runner.forkserver_ready"]
 #: variables read when an interpreter starts or torch (and its OpenMP, MKL, CUDA) is loaded
 STARTUP_PREFIXES = ("PYTHON", "LD_", "OMP_", "KMP_", "GOMP_", "MKL_", "CUDA_", "TORCH", "PYTORCH")
 
-#: the environment the running forkserver started with (None: not started by this module)
-_SERVER: dict[str, Any] = {"environ": None, "pid": None, "forked": False}
+#: the environment the running forkserver started with (None: not started by this module), and
+#: how many users hold it (:func:`hold`) besides the workers in :data:`_CHILDREN`
+_SERVER: dict[str, Any] = {"environ": None, "pid": None, "forked": False, "holds": 0}
+#: the processes this process has forked from the running server (:func:`forked`)
+_CHILDREN: weakref.WeakSet = weakref.WeakSet()
 
 
 def forkserver_wanted(devices: Sequence[str] = ("cpu",)) -> bool:
@@ -60,20 +68,49 @@ def worker_context(
     if not forkserver_wanted(devices):
         return spawn
     running = _server_running()
-    if started_only and not (running and _SERVER["forked"]):
-        return spawn
     if running and _startup_vars(os.environ) != _startup_vars(_SERVER["environ"] or {}):
+        if started_only or _in_use():
+            return spawn
+        stop_server()  # idle, and its interpreter started under other variables: a new one
+        running = False
+    if started_only and not (running and _SERVER["forked"]):
         return spawn
     if not running:
         _start_server(preload)
     return multiprocessing.get_context("forkserver")
 
 
-def forked(context: Any) -> None:
-    """A worker was started with ``context``: if it is the forkserver's, the server is up (its
-    ``import torch`` done), and a start with ``started_only`` may use it."""
+def forked(context: Any, process: Any = None) -> None:
+    """A worker (``process``) was started with ``context``: if it is the forkserver's, the
+    server is up (its ``import torch`` done), a start with ``started_only`` may use it, and
+    the server is in use while the process lives."""
     if context.get_start_method() == "forkserver":
         _SERVER["forked"] = _server_running()
+        if process is not None:
+            _CHILDREN.add(process)
+
+
+def hold() -> None:
+    """Say that processes this module does not track (a Dask nanny's workers) are forked from
+    the running server: it is not replaced until :func:`release`."""
+    _SERVER["holds"] += 1
+
+
+def release() -> None:
+    """Undo one :func:`hold`."""
+    _SERVER["holds"] = max(0, _SERVER["holds"] - 1)
+
+
+def _in_use() -> bool:
+    """Whether a process forked from the running server may still be alive."""
+    return _SERVER["holds"] > 0 or any(_alive(process) for process in list(_CHILDREN))
+
+
+def _alive(process: Any) -> bool:
+    # is_alive asserts it is asked by the process's parent: from elsewhere, assume it lives
+    with contextlib.suppress(AssertionError, ValueError):
+        return process.is_alive()
+    return True
 
 
 def _startup_vars(environ: Any) -> dict[str, str]:
@@ -124,7 +161,8 @@ def stop_server() -> None:
 
     if _server_running():
         forkserver._forkserver._stop()
-    _SERVER.update(environ=None, pid=None, forked=False)
+    _SERVER.update(environ=None, pid=None, forked=False, holds=0)
+    _CHILDREN.clear()
 
 
 def leave_forkserver() -> None:

@@ -81,9 +81,9 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
             # the first worker imports torch and the plugins while this process plans
             start_early(state.plugin_modules, max_runs=options["max_runs_per_worker"])
         elif options["scheduler"] == "local" and not options["dry_run"]:
-            from scratchlab.runner import daskbackend
+            from scratchlab.runner import daskstart
 
-            daskbackend.start_early()  # the local cluster's workers are forks of it
+            daskstart.start_early()  # the local cluster's workers are forks of it
         if ctx.args:
             from scratchlab.runner.cli.category_options import category_choices
 

@@ -11,6 +11,8 @@ from datetime import datetime
 
 import pytest
 
+from scratchlab.runner.workerstart import worker_context
+
 pytest.importorskip("distributed")
 
 SWEEP = (
@@ -208,6 +210,36 @@ def test_the_dask_timeout_clock_starts_when_the_worker_starts_the_run(
     _, err = process.communicate(timeout=240)
     assert process.returncode == 0, err
     assert sorted(results.statuses().values()) == ["done", "done"]
+
+
+#: what a nanny sets in its driver's environment for the workers it starts
+FOR_WORKERS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MALLOC_TRIM_THRESHOLD_",
+    "PYTHONHASHSEED",
+)
+
+
+@pytest.mark.slow
+def test_a_local_cluster_leaves_the_drivers_environment_as_it_found_it(sweep, monkeypatch):
+    """A notebook that ran a local-cluster sweep keeps its own environment: torch imported later
+    gets its OpenMP threads, and the next sweep's workers are forks again, not spawned."""
+    for name in FOR_WORKERS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the user's own value is used and kept
+    before = dict(os.environ)
+    args = ("--experiments", "sleepy", "-s", "sleepy.seconds=0", "--repeat", "2", "-q")
+    result = sweep(*args, "--scheduler", "local", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    after = dict(os.environ)
+    # distributed marks the process that imported it, for its process titles
+    assert {k: v for k, v in after.items() if k != "__DASK_PARENT_PID"} == {
+        k: v for k, v in before.items() if k != "__DASK_PARENT_PID"
+    }
+    assert sweep(*args, "--workers", "2").exit_code == 0
+    assert worker_context(("cpu",)).get_start_method() == "forkserver"
 
 
 #: a driver that cannot import distributed (as where the dask extra is not installed)

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from fixtures.processes import alive
 
 from scratchlab.runner.cli import cli
-from scratchlab.runner.workerproc import stop_early
-from scratchlab.runner.workerstart import START_ENV, stop_server, worker_context
+from scratchlab.runner.workerproc import caller_main_hidden, stop_early
+from scratchlab.runner.workerstart import START_ENV, forked, stop_server, worker_context
 
 PROBE = '''
 """Runs that record the process they ran in."""
@@ -151,16 +151,45 @@ def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_accelerator_sweeps_the_escape_hatch_and_changed_startup_variables_spawn(
-    fresh_server, monkeypatch
-):
+def test_accelerator_sweeps_and_the_escape_hatch_spawn(fresh_server, monkeypatch):
     monkeypatch.delenv(START_ENV, raising=False)
     assert worker_context(("cpu",)).get_start_method() == "forkserver"
     # a CUDA context must never be forked: an accelerator's workers start fresh
     assert worker_context(("cpu", "cuda:0")).get_start_method() == "spawn"
-    # read when torch loads (OpenMP): a fork cannot change it, a fresh interpreter can
-    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "") + "7")
-    assert worker_context(("cpu",)).get_start_method() == "spawn"
-    monkeypatch.undo()
     monkeypatch.setenv(START_ENV, "spawn")
     assert worker_context(("cpu",)).get_start_method() == "spawn"
+
+
+def test_a_changed_startup_variable_replaces_an_idle_server_and_spawns_beside_a_busy_one(
+    fresh_server, monkeypatch
+):
+    """OMP_NUM_THREADS is read when torch loads: a fork of a server started without it cannot
+    have it. An idle server is replaced (one import of torch, then forks again); one whose
+    workers still run is kept, and the new workers spawn."""
+    monkeypatch.delenv(START_ENV, raising=False)
+    context = worker_context(("cpu",))
+    first = _server_pid()
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "") + "7")
+    assert worker_context(("cpu",)).get_start_method() == "forkserver"
+    second = _server_pid()
+    assert second != first and not alive(first)
+    busy = context.Process(target=time.sleep, args=(60,), daemon=True)
+    with caller_main_hidden():
+        busy.start()
+    forked(context, busy)
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", os.environ["OMP_NUM_THREADS"] + "8")
+        assert worker_context(("cpu",)).get_start_method() == "spawn"
+        assert _server_pid() == second
+    finally:
+        busy.kill()
+        busy.join()
+    assert worker_context(("cpu",)).get_start_method() == "forkserver"
+    assert _server_pid() not in (first, second)
+
+
+def _server_pid() -> int | None:
+    """The running forkserver's process id (the standard library's own record)."""
+    from multiprocessing import forkserver
+
+    return forkserver._forkserver._forkserver_pid
