@@ -140,7 +140,9 @@ class DaskBackend:
                     n_workers=n_workers,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    # any free port: with None, distributed still tries 8787 and warns on
+                    # stderr when another cluster (a notebook's, a second sweep's) holds it
+                    dashboard_address=":0",
                     silence_logs=logging.ERROR,
                 )
         except Exception as exc:
