@@ -23,9 +23,9 @@ FORKSERVER_PRELOAD = ("distributed",)
 #: the hash seed a nanny gives the workers it starts when none is set (distributed's choice,
 #: so that every worker hashes alike)
 NANNY_HASH_SEED = "6640"
-#: the driver's variables a local cluster set for its workers, with their values before (None:
-#: unset); :func:`let_go_of_driver` puts them back
-_SET_FOR_WORKERS: dict[str, str | None] = {}
+#: the driver's variables a local cluster set for its workers: name -> (value before, None if
+#: unset; value set); :func:`let_go_of_driver` puts back those that still have the value set
+_SET_FOR_WORKERS: dict[str, tuple[str | None, str]] = {}
 
 
 def start_early() -> None:
@@ -36,6 +36,13 @@ def start_early() -> None:
         # without distributed the cluster's start says so in one line; nothing to start here
         with contextlib.suppress(DaskUnavailable):
             _worker_context()
+
+
+def stop_early() -> None:
+    """Put back the driver's environment that :func:`start_early` changed, where the sweep
+    ended before its cluster started (a usage error, nothing to run); a cluster that started
+    puts it back when it closes."""
+    _restore_environ()
 
 
 def _worker_context() -> Any:
@@ -59,19 +66,23 @@ def _worker_context() -> Any:
 def _set_for_workers(name: str, value: str) -> None:
     """Set a variable of this process's environment for a local cluster's workers, keeping its
     value before for :func:`_restore_environ`."""
-    _SET_FOR_WORKERS.setdefault(name, os.environ.get(name))
+    before = _SET_FOR_WORKERS.get(name, (os.environ.get(name), value))[0]
+    _SET_FOR_WORKERS[name] = (before, value)
     os.environ[name] = value
 
 
 def _restore_environ() -> None:
     """Put back what :func:`_set_for_workers` changed (the nanny sets the same values): a
     notebook that ran a local-cluster sweep must not import torch later with one OpenMP thread,
-    nor start its next sweep's workers under variables it never set."""
-    for name, value in _SET_FOR_WORKERS.items():
-        if value is None:
+    nor start its next sweep's workers under variables it never set. A variable changed since
+    (by the user, or a sweep that ended before its cluster started) is left as it is now."""
+    for name, (before, value) in _SET_FOR_WORKERS.items():
+        if os.environ.get(name) != value:
+            continue
+        if before is None:
             os.environ.pop(name, None)
         else:
-            os.environ[name] = value
+            os.environ[name] = before
     _SET_FOR_WORKERS.clear()
 
 

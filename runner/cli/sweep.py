@@ -100,6 +100,10 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
         ctx.exit(EXIT_INTERRUPTED)
     finally:
         stop_early()  # a sweep that ended before it ran anything leaves no worker behind
+        if options["scheduler"] == "local" and not options["dry_run"]:
+            from scratchlab.runner import daskstart
+
+            daskstart.stop_early()  # nor the variables set for a cluster that never started
 
 
 def _sweep(ctx: click.Context, state: Any, options: Mapping[str, Any]) -> None:
