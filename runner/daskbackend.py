@@ -100,6 +100,7 @@ class DaskBackend:
         *,
         threads: int | None,
         cluster: Any = None,
+        start_method: str | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
@@ -109,7 +110,7 @@ class DaskBackend:
         self._cluster_threads: int | None = None  # auto on an existing cluster, asked once
         self.warn = warn or (lambda message: log.warning(message))
         self.poll = 0.2  # seconds between checks for overdue runs
-        self._start_method: str | None = None  # how a local cluster's workers were started
+        self._start_method = start_method  # how a local cluster's workers were started
         self._started: dict[Any, float] = {}  # task key -> monotonic time its run started
         with contextlib.suppress(Exception):  # an old distributed: timeouts count from the hand-out
             client.subscribe_topic(RUN_STARTED_TOPIC, self._on_started)
@@ -151,11 +152,14 @@ class DaskBackend:
                 f"could not start a local Dask cluster: {type(exc).__name__}: {exc}"
             ) from None
         client = distributed.Client(cluster, set_as_default=False)
-        backend = cls(
-            client, modules, threads=max(1, usable_cpus() // n_workers), cluster=cluster, warn=warn
+        return cls(
+            client,
+            modules,
+            threads=max(1, usable_cpus() // n_workers),
+            cluster=cluster,
+            start_method=method,
+            warn=warn,
         )
-        backend._start_method = method
-        return backend
 
     @classmethod
     def connect(

@@ -66,7 +66,8 @@ def _worker_context() -> Any:
 def _set_for_workers(name: str, value: str) -> None:
     """Set a variable of this process's environment for a local cluster's workers, keeping its
     value before for :func:`_restore_environ`."""
-    before = _SET_FOR_WORKERS.get(name, (os.environ.get(name), value))[0]
+    # a second cluster keeps the first's "before": the value the user had
+    before = _SET_FOR_WORKERS[name][0] if name in _SET_FOR_WORKERS else os.environ.get(name)
     _SET_FOR_WORKERS[name] = (before, value)
     os.environ[name] = value
 

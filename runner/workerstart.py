@@ -80,14 +80,13 @@ def worker_context(
     return multiprocessing.get_context("forkserver")
 
 
-def forked(context: Any, process: Any = None) -> None:
+def forked(context: Any, process: Any) -> None:
     """A worker (``process``) was started with ``context``: if it is the forkserver's, the
     server is up (its ``import torch`` done), a start with ``started_only`` may use it, and
     the server is in use while the process lives."""
     if context.get_start_method() == "forkserver":
         _SERVER["forked"] = _server_running()
-        if process is not None:
-            _CHILDREN.add(process)
+        _CHILDREN.add(process)
 
 
 def hold() -> None:

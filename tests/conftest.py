@@ -108,5 +108,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     part of its time waiting for the processes its tests start (sweeps, browsers, clusters), so
     with one per core the cores were idle 17% of a full run (two cores: 83% busy, 199 s); with
     one more, 5% (95% busy, 180 s). See docs/performance.md."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (cores or 1) + 1
+    from scratchlab.runner.environment import usable_cpus
+
+    return usable_cpus() + 1

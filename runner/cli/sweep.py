@@ -76,11 +76,12 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
     from scratchlab.runner.sweeping import SweepError, SweepUsageError
     from scratchlab.runner.workerproc import start_early, stop_early
 
+    local_cluster = options["scheduler"] == "local" and not options["dry_run"]
     try:
         if not (options["dry_run"] or options["inline"] or options["scheduler"]):
             # the first worker imports torch and the plugins while this process plans
             start_early(state.plugin_modules, max_runs=options["max_runs_per_worker"])
-        elif options["scheduler"] == "local" and not options["dry_run"]:
+        elif local_cluster:
             from scratchlab.runner import daskstart
 
             daskstart.start_early()  # the local cluster's workers are forks of it
@@ -100,7 +101,7 @@ def sweep_run(ctx: click.Context, **options: Any) -> None:
         ctx.exit(EXIT_INTERRUPTED)
     finally:
         stop_early()  # a sweep that ended before it ran anything leaves no worker behind
-        if options["scheduler"] == "local" and not options["dry_run"]:
+        if local_cluster:
             from scratchlab.runner import daskstart
 
             daskstart.stop_early()  # nor the variables set for a cluster that never started

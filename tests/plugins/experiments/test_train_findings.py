@@ -8,6 +8,8 @@ plus GeneralRelu against PyTorch's default init in test_telemetry.py.)
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
 # one torch thread, as the experiment fixtures use (tests/fixtures/experiments.py)
@@ -44,7 +46,7 @@ def test_one_cycle_beats_a_constant_rate_in_the_same_epochs(lesson, final):
     seeds = range(3)
     constant = [accuracy(lesson, final, s, schedule="constant", lr=0.8) for s in seeds]
     one_cycle = [accuracy(lesson, final, s, schedule="one-cycle", lr=0.8) for s in seeds]
-    mean_constant, mean_one_cycle = sum(constant) / 3, sum(one_cycle) / 3
+    mean_constant, mean_one_cycle = statistics.mean(constant), statistics.mean(one_cycle)
     assert mean_one_cycle >= 0.88
     assert mean_one_cycle >= mean_constant + 0.02
     assert all(o > c for o, c in zip(one_cycle, constant, strict=True)), (one_cycle, constant)
