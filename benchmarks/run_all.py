@@ -39,6 +39,7 @@ SCRIPTS: tuple[tuple[str, str], ...] = (
     ("train_overhead", "train experiment vs the lessons' hand-written loop"),
     ("timing_fidelity", "stored matmul timings vs a bare torch.utils.benchmark"),
     ("deterministic", "train runs with --deterministic vs without, same thread count"),
+    ("vml_first_call", "gradcheck in fresh processes, MKL kernels resolved first vs not"),
     ("noisy_detection", "timings spoiled by busy loops are stored noisy, quiet ones ok"),
     ("main_job", "the README's main job by default vs --inline"),
     ("cli_startup", "runner --help / runner runs vs python -c pass"),

@@ -1,7 +1,9 @@
 """Running one planned run: :func:`run_experiment`, the one entry point, used inline by
 the driver, in supervised workers and on Dask workers.
 
-It sets the run up (:func:`~scratchlab.runner.run_setup.build_context`), seeds every RNG,
+It has oneMKL choose its vector-math kernels in one thread first
+(:mod:`~scratchlab.runner.mkl_dispatch`), sets the run up
+(:func:`~scratchlab.runner.run_setup.build_context`), seeds every RNG,
 applies the run's thread count and determinism (:func:`run_settings`), calls the
 experiment under its time budget and turns the outcome into a
 :class:`~scratchlab.core.records.RunResult`. It never raises for the run's own failure: a
@@ -25,6 +27,7 @@ from scratchlab.plugins.types import Component, Skip
 from scratchlab.runner.budget import Budget, BudgetExceeded, RunStopped, alarm
 from scratchlab.runner.context import RunContext, utcnow
 from scratchlab.runner.live import Link, Pruned
+from scratchlab.runner.mkl_dispatch import resolve_vml_kernels
 from scratchlab.runner.run_setup import SetupError, build_context, registry_of
 from scratchlab.runner.rundata import seed_everything
 
@@ -81,6 +84,8 @@ def run_experiment(
     """
     budget = Budget(timeout)
     started_at = utcnow()
+    # before anything of the run touches torch: a first VML call on several threads can be wrong
+    resolve_vml_kernels()
     registry = registry_of(registry_or_plugins)
     try:
         experiment, ctx = build_context(registry, planned, budget, link)
