@@ -8,7 +8,13 @@
 # Installs nothing: run it where scratchlab and a CUDA build of torch are
 # already installed (`pip install -e ".[test]"`). On a machine without CUDA it
 # stops at once with one line saying so, exit code 2.
+#
+# Each step has its own time limit (GPU_CHECK_STEP_S, default 240 s; each test 120 s), so a
+# step that hangs costs that much and the next steps still run: on a lent GPU machine the
+# minutes are few. Output is unbuffered, so a log written through `tee` has every line so far.
 set -uo pipefail
+export PYTHONUNBUFFERED=1
+STEP_S="${GPU_CHECK_STEP_S:-240}"
 cd "$(dirname "$0")/.." || exit 2
 
 if ! python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
@@ -25,19 +31,23 @@ failed=()
 
 echo
 echo "== 1/3 CUDA-marked tests"
-python -m pytest -m cuda -q || failed+=("CUDA tests")
+# only the files that hold CUDA tests are collected: the rest of the suite needs the whole
+# test extra (Streamlit, Dask, PostgreSQL drivers), which a GPU machine may not have
+mapfile -t cuda_files < <(grep -rlE "pytest\.mark\.cuda|mark\.cuda\b" tests | sort)
+timeout "$STEP_S" python -m pytest -m cuda -v -p no:cacheprovider --timeout 120 --durations 10 \
+    "${cuda_files[@]}" || failed+=("CUDA tests")
 
 echo
 echo "== 2/3 runner sweep --plugins matmul --experiments matmul --device cuda"
 # --experiments matmul: the train runs that --plugins matmul would add take
 # minutes with the loop strategies on a GPU (one kernel launch per element) and
 # are covered by the CUDA tests above; --timeout bounds any single run.
-runner --db "sqlite:///$TMP/gpu.db" sweep --plugins matmul --experiments matmul --device cuda \
+timeout "$STEP_S" runner --db "sqlite:///$TMP/gpu.db" sweep --plugins matmul --experiments matmul --device cuda \
     --timeout 120 -s matmul.shapes=5x784x10,4096x4096x4096 || failed+=("runner sweep on cuda")
 
 echo
 echo "== 3/3 stored timings vs a bare torch.utils.benchmark measurement on cuda"
-python benchmarks/timing_fidelity.py --from-db "sqlite:///$TMP/gpu.db" --device cuda \
+timeout "$STEP_S" python benchmarks/timing_fidelity.py --from-db "sqlite:///$TMP/gpu.db" --device cuda \
     || failed+=("stored vs bare timings")
 
 echo
