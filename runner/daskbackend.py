@@ -71,11 +71,34 @@ def _probe(address: str) -> None:
 START_ALLOWANCE = 120.0
 
 
-def _quiet_dask_logs() -> None:
-    """Keep distributed's INFO chatter (cluster start, worker restarts) off the
-    sweep's output unless ``-v`` asked for INFO logs."""
+def dask_log_level() -> int:
+    """The lowest level of distributed's own log records a sweep shows, in the driver and in a
+    local cluster's processes. Without ``-v``: CRITICAL, i.e. none. The sweep reports every
+    run's outcome itself, and what distributed logs while a cluster starts, restarts a killed
+    worker or shuts down is noise there, some of it with a traceback (a worker whose heartbeat
+    meets a scheduler that has just closed logs an ERROR with one). With ``-v`` (INFO logs):
+    ERROR, and the driver's INFO chatter."""
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        return logging.CRITICAL
+    return logging.ERROR
+
+
+def _quiet_dask_logs() -> int | None:
+    """Raise the driver's ``distributed`` logger to :func:`dask_log_level` unless ``-v`` asked
+    for INFO logs; the level it had before, for :meth:`DaskBackend.close` to put back (a
+    notebook's own logging outlives the sweep), or None where nothing changed."""
+    logger = logging.getLogger("distributed")
+    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+        return None
+    before = logger.level
+    logger.setLevel(dask_log_level())
+    return before
+
+
+def _restore_dask_logs(level: int | None) -> None:
+    """Put the driver's ``distributed`` logger back at ``level`` (from :func:`_quiet_dask_logs`)."""
+    if level is not None:
+        logging.getLogger("distributed").setLevel(level)
 
 
 @dataclass
@@ -102,6 +125,7 @@ class DaskBackend:
         cluster: Any = None,
         start_method: str | None = None,
         warn: Callable[[str], None] | None = None,
+        log_level: int | None = None,
     ) -> None:
         self.client = client
         self.cluster = cluster
@@ -111,6 +135,7 @@ class DaskBackend:
         self.warn = warn or (lambda message: log.warning(message))
         self.poll = 0.2  # seconds between checks for overdue runs
         self._start_method = start_method  # how a local cluster's workers were started
+        self._log_level = log_level  # the driver's distributed logger level to put back
         self._started: dict[Any, float] = {}  # task key -> monotonic time its run started
         with contextlib.suppress(Exception):  # an old distributed: timeouts count from the hand-out
             client.subscribe_topic(RUN_STARTED_TOPIC, self._on_started)
@@ -126,7 +151,7 @@ class DaskBackend:
 
         from scratchlab.runner.environment import usable_cpus
 
-        _quiet_dask_logs()
+        log_level = _quiet_dask_logs()
         method = worker_start_method()
         if method == "forkserver":
             workerstart.hold()  # the nannies fork from it until the cluster closes
@@ -144,10 +169,11 @@ class DaskBackend:
                     # any free port: with None, distributed still tries 8787 and warns on
                     # stderr when another cluster (a notebook's, a second sweep's) holds it
                     dashboard_address=":0",
-                    silence_logs=logging.ERROR,
+                    silence_logs=dask_log_level(),
                 )
         except Exception as exc:
             let_go_of_driver(method)
+            _restore_dask_logs(log_level)
             raise DaskUnavailable(
                 f"could not start a local Dask cluster: {type(exc).__name__}: {exc}"
             ) from None
@@ -159,6 +185,7 @@ class DaskBackend:
             cluster=cluster,
             start_method=method,
             warn=warn,
+            log_level=log_level,
         )
 
     @classmethod
@@ -168,16 +195,17 @@ class DaskBackend:
         """Use the existing cluster whose scheduler listens at ``address``; its
         workers keep the torch thread count they were started with."""
         distributed = import_distributed()
-        _quiet_dask_logs()
         _probe(address)
+        log_level = _quiet_dask_logs()
         try:
             client = distributed.Client(address, timeout=10, set_as_default=False)
             client.wait_for_workers(1, timeout=30)
         except Exception as exc:
+            _restore_dask_logs(log_level)
             raise DaskUnavailable(
                 f"cannot use the Dask scheduler at {address}: {type(exc).__name__}: {exc}"
             ) from None
-        return cls(client, modules, threads=None, warn=warn)
+        return cls(client, modules, threads=None, warn=warn, log_level=log_level)
 
     def describe(self) -> dict[str, Any]:
         """The cluster's workers and their threads, for the sweep's environment record."""
@@ -380,3 +408,5 @@ class DaskBackend:
                 self.cluster.close()
             let_go_of_driver(self._start_method)
             self.cluster = None
+        _restore_dask_logs(self._log_level)  # after the close, whose own logs stay quiet
+        self._log_level = None

@@ -4,6 +4,7 @@ supervised workers give; ``--scheduler ADDRESS`` uses an existing cluster."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -212,6 +213,60 @@ def test_the_dask_timeout_clock_starts_when_the_worker_starts_the_run(
     assert sorted(results.statuses().values()) == ["done", "done"]
 
 
+#: an experiment that logs on its Dask worker as distributed itself does when a worker's
+#: heartbeat meets a scheduler that has just closed (at a cluster's shutdown, under load)
+NOISY_WORKER = """
+import logging
+
+from scratchlab.plugins import Experiment, hookimpl
+
+
+def run(ctx):
+    try:
+        raise OSError("Stream is closed")
+    except OSError:
+        logging.getLogger("distributed.worker").exception(
+            "Failed to communicate with scheduler during heartbeat."
+        )
+    ctx.metric("one", 1.0)
+
+
+@hookimpl
+def register_experiments(register):
+    register(Experiment(name="noisy", run=run, description="logs as a failed heartbeat does"))
+"""
+
+
+@pytest.mark.slow
+def test_distributeds_own_errors_stay_off_the_sweeps_output_unless_asked_with_v(
+    runner_process, results, toy_path
+):
+    """The sweep reports each run's outcome itself; a worker's ERROR record with its traceback
+    (seen once in the suite: a heartbeat during the cluster's shutdown) is shown with -v only."""
+    (toy_path / "noisyworker.py").write_text(NOISY_WORKER)
+    outputs = []
+    for verbose in ((), ("-v",)):
+        # -v is an option of runner itself: it goes before the command, as a user types it
+        process = runner_process(
+            "--experiments",
+            "noisy",
+            "--scheduler",
+            "local",
+            "--workers",
+            "1",
+            "-q",
+            plugins=("noisyworker",),
+            before=verbose,
+        )
+        _, err = process.communicate(timeout=180)
+        assert process.returncode == 0, err
+        outputs.append(err)
+    quiet, verbose_err = outputs
+    assert "Traceback" not in quiet and "heartbeat" not in quiet, quiet
+    assert "Failed to communicate with scheduler during heartbeat." in verbose_err
+    assert set(results.statuses().values()) == {"done"}  # both sweeps ran the run
+
+
 #: what a nanny sets in its driver's environment for the workers it starts
 FOR_WORKERS = (
     "OMP_NUM_THREADS",
@@ -229,10 +284,15 @@ def test_a_local_cluster_leaves_the_drivers_environment_as_it_found_it(sweep, mo
     for name in FOR_WORKERS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the user's own value is used and kept
+    import distributed  # noqa: F401  (as a notebook that uses Dask has: its logging set up)
+
+    logs = logging.getLogger("distributed")
+    level = logs.level
     before = dict(os.environ)
     args = ("--experiments", "sleepy", "-s", "sleepy.seconds=0", "--repeat", "2", "-q")
     result = sweep(*args, "--scheduler", "local", "--workers", "2")
     assert result.exit_code == 0, result.output
+    assert logs.level == level  # quiet during the sweep only
     after = dict(os.environ)
     # distributed marks the process that imported it, for its process titles
     assert {k: v for k, v in after.items() if k != "__DASK_PARENT_PID"} == {
