@@ -71,6 +71,11 @@ def _probe(address: str) -> None:
 START_ALLOWANCE = 120.0
 
 
+def _verbose() -> bool:
+    """Whether ``-v`` (or a notebook's own logging setup) asked for INFO logs."""
+    return logging.getLogger().getEffectiveLevel() <= logging.INFO
+
+
 def dask_log_level() -> int:
     """The lowest level of distributed's own log records a sweep shows, in the driver and in a
     local cluster's processes. Without ``-v``: CRITICAL, i.e. none. The sweep reports every
@@ -78,18 +83,16 @@ def dask_log_level() -> int:
     worker or shuts down is noise there, some of it with a traceback (a worker whose heartbeat
     meets a scheduler that has just closed logs an ERROR with one). With ``-v`` (INFO logs):
     ERROR, and the driver's INFO chatter."""
-    if logging.getLogger().getEffectiveLevel() > logging.INFO:
-        return logging.CRITICAL
-    return logging.ERROR
+    return logging.ERROR if _verbose() else logging.CRITICAL
 
 
 def _quiet_dask_logs() -> int | None:
     """Raise the driver's ``distributed`` logger to :func:`dask_log_level` unless ``-v`` asked
     for INFO logs; the level it had before, for :meth:`DaskBackend.close` to put back (a
     notebook's own logging outlives the sweep), or None where nothing changed."""
-    logger = logging.getLogger("distributed")
-    if logging.getLogger().getEffectiveLevel() <= logging.INFO:
+    if _verbose():
         return None
+    logger = logging.getLogger("distributed")
     before = logger.level
     logger.setLevel(dask_log_level())
     return before
