@@ -23,6 +23,13 @@ MAX_DRAWN = 1000
 SLICE_COLUMNS = 3
 #: the most values a categorical axis labels (more are drawn, not named)
 MAX_LABELS = 12
+#: a slice panel's width, and the least width each value of a category gets in it, so that its
+#: slanted label never overlaps the next one (Vega-Lite would drop every other label instead)
+SLICE_WIDTH_PX = 220
+SLICE_STEP_PX = 36
+#: the widest a category's slice panel grows; past it Vega-Lite leaves out overlapping labels
+#: (each point's tooltip still names its value)
+SLICE_MAX_WIDTH_PX = 900
 
 
 def varying(table, names: list[str] | None = None) -> list[str]:
@@ -228,8 +235,12 @@ def _slice_panel(table, name: str, field: str, metric: str):
                 tooltip=[*tooltip, alt.Tooltip(f"{field}:Q", title=name)],
             )
         )
-        return chart.properties(width=220, height=180)
-    x = alt.X(f"{field}:N", title=name, axis=alt.Axis(labelAngle=-30, labelLimit=120))
+        return chart.properties(width=SLICE_WIDTH_PX, height=180)
+    values = len({_category_text(v) for v in table[name]})
+    width = min(max(SLICE_WIDTH_PX, SLICE_STEP_PX * values), SLICE_MAX_WIDTH_PX)
+    every_label = SLICE_STEP_PX * values <= SLICE_MAX_WIDTH_PX
+    axis = alt.Axis(labelAngle=-45, labelLimit=120, labelOverlap=not every_label)
+    x = alt.X(f"{field}:N", title=name, axis=axis)
     points = (
         alt.Chart()
         .mark_circle(opacity=0.5)
@@ -240,7 +251,7 @@ def _slice_panel(table, name: str, field: str, metric: str):
         .mark_tick(color="#d62728", thickness=2, size=18)
         .encode(x=x, y=alt.Y("mean(value):Q", title=metric))
     )
-    return alt.layer(points, means).properties(width=220, height=180)
+    return alt.layer(points, means).properties(width=width, height=180)
 
 
 def best_so_far(table, direction: str = "maximize"):

@@ -51,3 +51,32 @@ def test_the_analysis_page_on_a_real_file(analysis_db, monkeypatch):
     at.multiselect(key="analysis.dims").set_value(["lr"]).run()
     assert not at.exception
     assert at.query_params["analysis.dims"] == ["lr"] or at.query_params["analysis.dims"] == "lr"
+
+
+def test_a_slice_panel_names_every_value_of_a_category(tmp_path):
+    """The main job's eight inits in one panel: wide enough for a slanted label per init, and
+    told never to leave one out (Vega-Lite drops overlapping labels by default, which left two
+    of eight named in a 220-pixel panel)."""
+    from scratchlab.core.records import MetricRecord, PlannedRun, RunResult
+
+    inits = ["randn", "simple", "kaiming-normal", "kaiming-uniform"]
+    inits += ["torch-kaiming-normal", "torch-default", "xavier", "lsuv"]
+    url = f"sqlite:///{tmp_path / 'inits.db'}"
+    with open_store(url) as store:
+        sweep = store.create_sweep("inits", ["runner"], {}, {})
+        planned = [
+            PlannedRun(f"{init}-{m}", "train", {"init": init, "matmul": m}, {})
+            for init in inits
+            for m in ("torch", "einsum")
+        ]
+        ids = store.add_runs(sweep, planned)
+        for i, run in enumerate(planned):
+            metrics = [MetricRecord("valid_accuracy", 0.5 + i / 100, 1)]
+            store.write_result(ids[run.key], RunResult("done", metrics=metrics))
+        table = metric_table(store, "valid_accuracy")
+    spec = views.slice_chart(table, ["init", "matmul"]).to_dict()
+    init_panel, matmul_panel = spec["concat"]
+    axis = init_panel["layer"][0]["encoding"]["x"]["axis"]
+    assert axis["labelOverlap"] is False
+    assert init_panel["width"] >= views.SLICE_STEP_PX * len(inits)
+    assert matmul_panel["width"] == views.SLICE_WIDTH_PX  # two values: the usual width
