@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from scratchlab.reports.views.common import step_axis
+
 #: the component categories that tell activation profiles apart
 COMBO_COLUMNS: tuple[str, ...] = ("init", "activation")
 
@@ -344,7 +346,7 @@ def step_chart(stats, value: str = "std", log: bool | None = None):
         alt.Chart(data)
         .mark_line()
         .encode(
-            x=alt.X("step:Q", title="step"),
+            x=step_axis(data["step"]),
             y=alt.Y(f"{value}:Q", scale=scale, title=f"{value}{' (log)' if log else ''}"),
             color=alt.Color("layer:O", title="layer"),
             tooltip=["layer", "name", "step", alt.Tooltip(f"{value}:Q", format=".4g")],

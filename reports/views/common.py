@@ -167,3 +167,23 @@ def text_value(value: Any) -> str:
     if isinstance(value, list | dict | tuple):
         return json.dumps(value, default=str)
     return str(value)
+
+
+#: the most steps a step axis ticks one by one; past it Vega-Lite picks whole-step ticks
+STEP_TICKS = 12
+
+
+def step_axis(steps, title: str = "step"):
+    """The x encoding of a chart over training steps (or epochs): whole steps only, each one
+    ticked when there are few (Vega-Lite would tick a two-step run at 0.05, 0.10...)."""
+    import altair as alt
+
+    steps = sorted({int(s) for s in steps})
+    return alt.X(
+        "step:Q",
+        title=title,
+        axis=alt.Axis(
+            format="d", tickMinStep=1, values=steps if len(steps) <= STEP_TICKS else alt.Undefined
+        ),
+        scale=alt.Scale(nice=False),
+    )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from scratchlab.reports.views.common import step_axis
+
 #: most steps one heat map draws; longer runs are thinned evenly (first and last kept)
 MAX_STEPS = 200
 
@@ -96,7 +98,7 @@ def near_zero_chart(frame):
         alt.Chart(frame)
         .mark_line()
         .encode(
-            x=alt.X("step:Q", title="step"),
+            x=step_axis(frame["step"]),
             y=alt.Y("frac_near_zero:Q", title="fraction near zero", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("name:N", title="layer", sort=None),
             tooltip=["name", "step", alt.Tooltip("frac_near_zero:Q", format=".3f")],

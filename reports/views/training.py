@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import math
 
-from scratchlab.reports.views.common import REPLICATE_COLUMNS, param_columns, text_value
+from scratchlab.reports.views.common import (
+    REPLICATE_COLUMNS,
+    param_columns,
+    step_axis,
+    text_value,
+)
 
 #: confidence level of the band around a mean curve
 CONFIDENCE = 0.95
@@ -260,7 +265,7 @@ def curve_chart(
     )
     dashed = data["dash"].astype(str).str.len().gt(0).any()
     steps = sorted(data["step"].unique())
-    base = alt.Chart(data).encode(x=_step_axis(steps, x_title))
+    base = alt.Chart(data).encode(x=step_axis(steps, x_title))
     y_title = f"{name}{' (log)' if log else ''}"
     band = _band_layer(base, data, y_scale, y_title, colours)
     line = base.mark_line(point=len(steps) <= 30, clip=True).encode(
@@ -322,20 +327,6 @@ def _configuration_encoding(colours, dashed: bool) -> dict:
             ),
         )
     return encoding
-
-
-def _step_axis(steps, x_title: str):
-    """The x encoding: whole steps (or epochs), each one ticked when there are few."""
-    import altair as alt
-
-    return alt.X(
-        "step:Q",
-        title=x_title,
-        axis=alt.Axis(
-            format="d", tickMinStep=1, values=steps if len(steps) <= 12 else alt.Undefined
-        ),
-        scale=alt.Scale(nice=False),
-    )
 
 
 def _band_layer(base, data, y_scale, y_title: str, colours):
