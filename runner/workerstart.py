@@ -20,6 +20,7 @@ thing (a forked worker inherits the server's environment; the driver's working d
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import multiprocessing
 import os
@@ -36,9 +37,16 @@ PRELOAD = ["torch", "scratchlab.runner.forkserver_ready"]
 #: variables read when an interpreter starts or torch (and its OpenMP, MKL, CUDA) is loaded
 STARTUP_PREFIXES = ("PYTHON", "LD_", "OMP_", "KMP_", "GOMP_", "MKL_", "CUDA_", "TORCH", "PYTORCH")
 
-#: the environment the running forkserver started with (None: not started by this module), and
-#: how many users hold it (:func:`hold`) besides the workers in :data:`_CHILDREN`
-_SERVER: dict[str, Any] = {"environ": None, "pid": None, "forked": False, "holds": 0}
+#: the environment the running forkserver started with (None: not started by this module), how
+#: many users hold it (:func:`hold`) besides the workers in :data:`_CHILDREN`, and whether
+#: anything was forked from it or held it (``used``)
+_SERVER: dict[str, Any] = {
+    "environ": None,
+    "pid": None,
+    "forked": False,
+    "holds": 0,
+    "used": False,
+}
 #: the processes this process has forked from the running server (:func:`forked`)
 _CHILDREN: weakref.WeakSet = weakref.WeakSet()
 
@@ -86,6 +94,7 @@ def forked(context: Any, process: Any) -> None:
     the server is in use while the process lives."""
     if context.get_start_method() == "forkserver":
         _SERVER["forked"] = _server_running()
+        _SERVER["used"] = True
         _CHILDREN.add(process)
 
 
@@ -93,6 +102,7 @@ def hold() -> None:
     """Say that processes this module does not track (a Dask nanny's workers) are forked from
     the running server: it is not replaced until :func:`release`."""
     _SERVER["holds"] += 1
+    _SERVER["used"] = True
 
 
 def release() -> None:
@@ -148,8 +158,10 @@ def _start_server(preload: Sequence[str] = ()) -> None:
     finally:
         if hup is not None:
             signal.signal(hup, previous)
-    _SERVER["environ"], _SERVER["forked"] = dict(os.environ), False
+    _SERVER.update(environ=dict(os.environ), forked=False, used=False)
     _SERVER["pid"] = forkserver._forkserver._forkserver_pid
+    atexit.unregister(_stop_unused_server)
+    atexit.register(_stop_unused_server)
 
 
 def stop_server() -> None:
@@ -160,8 +172,23 @@ def stop_server() -> None:
 
     if _server_running():
         forkserver._forkserver._stop()
-    _SERVER.update(environ=None, pid=None, forked=False, holds=0)
+    _SERVER.update(environ=None, pid=None, forked=False, holds=0, used=False)
     _CHILDREN.clear()
+
+
+def _stop_unused_server() -> None:
+    """At this interpreter's exit: stop a server nothing was ever forked from or held (a sweep
+    that ended before its first run: a usage error, nothing left to run). Started without
+    waiting, it would otherwise go on importing torch (about 1.2 s of CPU) after the command
+    returned, and see only then that its driver is gone; a pipe reading the command's output
+    (``runner sweep ... | tee log``) waited for it too, as the server holds the pipe's write
+    end. A server that was used exits by itself when this process has, with the workers that
+    are its children."""
+    if not _server_running() or _SERVER["used"]:
+        return
+    with contextlib.suppress(OSError):  # gone already
+        os.kill(_SERVER["pid"], signal.SIGTERM)
+    stop_server()  # reaps it
 
 
 def leave_forkserver() -> None:

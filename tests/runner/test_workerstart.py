@@ -193,3 +193,32 @@ def _server_pid() -> int | None:
     from multiprocessing import forkserver
 
     return forkserver._forkserver._forkserver_pid
+
+
+def _carrying(marker: str) -> list[int]:
+    """The living processes whose environment holds ``marker`` (Linux: /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker.encode() in (entry / "environ").read_bytes() and alive(int(entry.name)):
+                    found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_a_sweep_refused_before_its_first_run_leaves_no_process_importing_torch(tmp_path):
+    """The forkserver starts while the driver plans; a typo found in planning must not leave it
+    computing (its import of torch, about 1.2 s of CPU) after the prompt came back."""
+    marker = f"SL_MARK_{os.getpid()}_{time.monotonic_ns()}"
+    env = {**os.environ, marker: "1"}
+    env.pop(START_ENV, None)
+    argv = [sys.executable, "-m", "scratchlab.runner.cli", "--db", f"sqlite:///{tmp_path / 'r.db'}"]
+    argv += ["sweep", "--plugins", "matmul", "-s", "matmul.bogus=1"]
+    # into a file, not a pipe: reading a pipe to its end would wait for every process that
+    # inherited it, the server among them
+    with open(tmp_path / "err.txt", "w") as err:
+        done = subprocess.run(argv, env=env, cwd=tmp_path, stderr=err, timeout=120)
+    assert done.returncode == 2 and "has no param 'bogus'" in (tmp_path / "err.txt").read_text()
+    assert _carrying(marker) == [], "a process the refused sweep started outlived it"
+    assert not (tmp_path / "r.db").exists()
